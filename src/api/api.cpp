@@ -1,0 +1,324 @@
+#include "api/api.h"
+
+#include <cstring>
+
+namespace warden {
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+GatewayError invalid(std::string message) {
+  return make_error(ErrorCode::kInvalidRequest, std::move(message));
+}
+
+const char* type_name(element_type t) {
+  switch (t) {
+    case element_type::ARRAY: return "an array";
+    case element_type::OBJECT: return "an object";
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE: return "a number";
+    case element_type::STRING: return "a string";
+    case element_type::BOOL: return "a boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "a value";
+}
+
+bool is_number(element e) {
+  const auto t = e.type();
+  return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
+}
+
+// Optional scalar fields and the types they must have when present.
+struct FieldRule {
+  const char* name;
+  enum { kNumber, kBool, kString, kObject, kArray, kStringOrArray } type;
+};
+
+std::optional<GatewayError> check_optional(simdjson::dom::object obj,
+                                           std::initializer_list<FieldRule> rules) {
+  for (const FieldRule& rule : rules) {
+    element e;
+    if (obj[rule.name].get(e) != simdjson::SUCCESS) continue;
+    if (e.is_null()) continue;  // explicit null means "default" in OpenAI's API
+    bool ok = false;
+    const char* want = "";
+    switch (rule.type) {
+      case FieldRule::kNumber: ok = is_number(e); want = "a number"; break;
+      case FieldRule::kBool: ok = e.is_bool(); want = "a boolean"; break;
+      case FieldRule::kString: ok = e.is_string(); want = "a string"; break;
+      case FieldRule::kObject: ok = e.is_object(); want = "an object"; break;
+      case FieldRule::kArray: ok = e.is_array(); want = "an array"; break;
+      case FieldRule::kStringOrArray:
+        ok = e.is_string() || e.is_array();
+        want = "a string or an array";
+        break;
+    }
+    if (!ok) {
+      return invalid(std::string("'") + rule.name + "' must be " + want + ", not " +
+                     type_name(e.type()) + ".");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<GatewayError> check_messages(element messages) {
+  simdjson::dom::array arr;
+  if (messages.get_array().get(arr) != simdjson::SUCCESS)
+    return invalid(std::string("'messages' must be an array, not ") + type_name(messages.type()) +
+                   ".");
+  if (arr.size() == 0) return invalid("'messages' must contain at least one message.");
+  size_t i = 0;
+  for (element m : arr) {
+    const std::string where = "'messages[" + std::to_string(i++) + "]'";
+    simdjson::dom::object obj;
+    if (m.get_object().get(obj) != simdjson::SUCCESS) return invalid(where + " must be an object.");
+    std::string_view role;
+    if (obj["role"].get_string().get(role) != simdjson::SUCCESS)
+      return invalid(where + " needs a string 'role'.");
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+        role != "developer" && role != "function") {
+      return invalid(where + " has an unknown role.");
+    }
+    element content;
+    if (obj["content"].get(content) == simdjson::SUCCESS) {
+      if (!content.is_string() && !content.is_array() && !content.is_null())
+        return invalid(where + ".content must be a string, an array of parts or null.");
+      if (content.is_array()) {
+        for (element part : content.get_array()) {
+          simdjson::dom::object po;
+          std::string_view type;
+          if (part.get_object().get(po) != simdjson::SUCCESS ||
+              po["type"].get_string().get(type) != simdjson::SUCCESS) {
+            return invalid(where + ".content parts must be objects with a string 'type'.");
+          }
+        }
+      }
+    } else if (role != "assistant") {
+      return invalid(where + " needs 'content'.");
+    }
+  }
+  return std::nullopt;
+}
+
+// The JSON string token of the top-level "model" value, located without a second parse: the
+// document is already validated, so a depth-tracking scan for the key at depth 1 is exact.
+// (simdjson's DOM does not keep source offsets; its On-Demand API would need a padded copy.)
+// Returns the number of top-level "model" keys found (the span is the first one's).
+int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
+  int found = 0;
+  int depth = 0;
+  bool expect_key = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '{') {
+      ++depth;
+      expect_key = depth == 1;
+    } else if (c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == ',') {
+      expect_key = depth == 1;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      while (j < body.size() && body[j] != '"') j += body[j] == '\\' ? 2 : 1;
+      if (j >= body.size()) return found;
+      if (expect_key) {
+        const bool is_model = body.substr(i, j - i + 1) == "\"model\"";
+        expect_key = false;
+        i = j;
+        if (is_model) {
+          size_t k = i + 1;
+          while (k < body.size() && body[k] != ':') ++k;
+          ++k;
+          while (k < body.size() && (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' ||
+                                     body[k] == '\r'))
+            ++k;
+          if (k >= body.size() || body[k] != '"') return found;
+          size_t e = k + 1;
+          while (e < body.size() && body[e] != '"') e += body[e] == '\\' ? 2 : 1;
+          if (e >= body.size()) return found;
+          if (found++ == 0) {
+            offset = k;
+            length = e - k + 1;
+          }
+          i = e;
+        }
+        continue;
+      }
+      i = j;
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::parser& parser) {
+  element root;
+  // simdjson validates UTF-8 and the whole structure; a copy is made only if padding is short.
+  if (auto err = parser.parse(body.data(), body.size()).get(root); err != simdjson::SUCCESS) {
+    if (err == simdjson::UTF8_ERROR)
+      return make_error(ErrorCode::kMalformedJson, "The request body is not valid UTF-8.");
+    return make_error(ErrorCode::kMalformedJson,
+                      std::string("The request body is not valid JSON: ") +
+                          simdjson::error_message(err));
+  }
+  simdjson::dom::object obj;
+  if (root.get_object().get(obj) != simdjson::SUCCESS)
+    return invalid("The request body must be a JSON object.");
+
+  Call call;
+  call.kind = kind;
+  element model;
+  if (obj["model"].get(model) != simdjson::SUCCESS) return invalid("'model' is required.");
+  if (model.get_string().get(call.model) != simdjson::SUCCESS)
+    return invalid(std::string("'model' must be a string, not ") + type_name(model.type()) + ".");
+  if (call.model.empty()) return invalid("'model' must not be empty.");
+
+  if (auto e = check_optional(obj, {{"stream", FieldRule::kBool},
+                                    {"stream_options", FieldRule::kObject},
+                                    {"max_tokens", FieldRule::kNumber},
+                                    {"max_completion_tokens", FieldRule::kNumber},
+                                    {"temperature", FieldRule::kNumber},
+                                    {"top_p", FieldRule::kNumber},
+                                    {"n", FieldRule::kNumber},
+                                    {"user", FieldRule::kString},
+                                    {"tools", FieldRule::kArray},
+                                    {"metadata", FieldRule::kObject},
+                                    {"stop", FieldRule::kStringOrArray}})) {
+    return *e;
+  }
+  bool flag = false;
+  if (obj["stream"].get_bool().get(flag) == simdjson::SUCCESS) call.stream = flag;
+  if (obj["stream_options"]["include_usage"].get_bool().get(flag) == simdjson::SUCCESS)
+    call.include_usage = flag;
+  simdjson::dom::array tools;
+  call.has_tools = obj["tools"].get_array().get(tools) == simdjson::SUCCESS && tools.size() > 0;
+
+  switch (kind) {
+    case CallKind::kChat: {
+      element messages;
+      if (obj["messages"].get(messages) != simdjson::SUCCESS) return invalid("'messages' is required.");
+      if (auto e = check_messages(messages)) return *e;
+      break;
+    }
+    case CallKind::kCompletion: {
+      element prompt;
+      if (obj["prompt"].get(prompt) != simdjson::SUCCESS) return invalid("'prompt' is required.");
+      if (!prompt.is_string() && !prompt.is_array())
+        return invalid("'prompt' must be a string or an array.");
+      break;
+    }
+    case CallKind::kEmbedding: {
+      element input;
+      if (obj["input"].get(input) != simdjson::SUCCESS) return invalid("'input' is required.");
+      if (!input.is_string() && !input.is_array())
+        return invalid("'input' must be a string or an array.");
+      if (input.is_array() && input.get_array().size() == 0)
+        return invalid("'input' must not be empty.");
+      if (call.stream) return invalid("Embeddings cannot be streamed.");
+      break;
+    }
+  }
+  // A rough estimate (about 4 bytes a token) for limits until a tokenizer is wired in.
+  call.estimated_input_tokens = static_cast<uint32_t>(body.size() / 4);
+  // Parsers disagree on which duplicate key wins; a second "model" could smuggle an id past the
+  // rewrite, so it is refused.
+  const int models = locate_model_token(body, call.model_offset, call.model_length);
+  if (models != 1) return invalid("'model' must appear exactly once.");
+  return call;
+}
+
+std::string rewrite_model(std::string_view body, const Call& call, std::string_view upstream_model) {
+  std::string out;
+  out.reserve(body.size() + upstream_model.size() + 8);
+  out.append(body.substr(0, call.model_offset));
+  out.push_back('"');
+  for (char c : upstream_model) {  // upstream ids come from the config: escape to be safe
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  out.append(body.substr(call.model_offset + call.model_length));
+  return out;
+}
+
+bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage) {
+  element root;
+  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS) return false;
+  simdjson::dom::object u;
+  if (root["usage"].get_object().get(u) != simdjson::SUCCESS) return true;
+  int64_t v = 0;
+  if (u["prompt_tokens"].get_int64().get(v) == simdjson::SUCCESS) usage.prompt_tokens = v;
+  if (u["completion_tokens"].get_int64().get(v) == simdjson::SUCCESS) usage.completion_tokens = v;
+  return true;
+}
+
+int64_t SseSplitter::feed(std::string_view data) {
+  buf_.append(data);
+  // Find the last event boundary: a blank line ("\n\n", "\r\n\r\n" or "\r\r").
+  size_t end = 0;
+  size_t i = scanned_ > 3 ? scanned_ - 3 : 0;
+  for (; i + 1 < buf_.size(); ++i) {
+    if (buf_[i] == '\n' && buf_[i + 1] == '\n') end = i + 2;
+    else if (buf_[i] == '\n' && buf_[i + 1] == '\r' && i + 2 < buf_.size() && buf_[i + 2] == '\n')
+      end = i + 3;
+    else if (buf_[i] == '\r' && buf_[i + 1] == '\r') end = i + 2;
+  }
+  scanned_ = buf_.size();
+  if (buf_.size() - end > max_event_bytes_) return -1;
+  return static_cast<int64_t>(end);
+}
+
+bool for_each_sse_data(std::string_view events,
+                       const std::function<bool(std::string_view)>& on_data) {
+  std::string joined;
+  bool have_data = false;
+  std::string_view first_data;
+  size_t data_lines = 0;
+  auto dispatch = [&]() -> bool {
+    bool ok = true;
+    if (have_data) ok = on_data(data_lines == 1 ? first_data : std::string_view(joined));
+    have_data = false;
+    data_lines = 0;
+    joined.clear();
+    return ok;
+  };
+  size_t pos = 0;
+  while (pos < events.size()) {
+    size_t eol = events.find_first_of("\r\n", pos);
+    if (eol == std::string_view::npos) eol = events.size();
+    std::string_view line = events.substr(pos, eol - pos);
+    pos = eol;
+    if (pos < events.size() && events[pos] == '\r') ++pos;
+    if (pos < events.size() && events[pos] == '\n') ++pos;
+    if (line.empty()) {
+      if (!dispatch()) return false;
+      continue;
+    }
+    if (line.front() == ':') continue;  // comment
+    const size_t colon = line.find(':');
+    std::string_view field = line.substr(0, colon);
+    std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (field == "data") {
+      if (data_lines == 0) {
+        first_data = value;
+      } else {
+        if (data_lines == 1) joined.assign(first_data);
+        joined.push_back('\n');
+        joined.append(value);
+      }
+      ++data_lines;
+      have_data = true;
+    }
+  }
+  return dispatch();
+}
+
+}  // namespace warden

@@ -1,0 +1,90 @@
+// The catalog: providers (where requests are sent), logical models (what clients name) and their
+// deployments (who serves a model, under which law, where), with the provenance attributes that
+// policy decides on. Built by the config loader; immutable once published in a Snapshot.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace warden {
+
+enum class ProviderKind { kOpenAI, kAzure };
+
+struct UpstreamTimeouts {
+  uint32_t connect_ms = 5'000;
+  uint32_t first_byte_ms = 60'000;
+  uint32_t idle_ms = 60'000;   // between two reads of a streamed answer
+  uint32_t total_ms = 600'000;
+};
+
+struct Provider {
+  std::string name;
+  ProviderKind kind = ProviderKind::kOpenAI;
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string base_path;       // e.g. "/v1" (openai) or "/openai" (azure); no trailing slash
+  std::string api_key_env;     // name of the environment variable, may be shown
+  std::string api_key;         // the secret itself: never logged, never shown
+  std::string api_version;     // azure only
+  UpstreamTimeouts timeouts;
+  uint32_t retries = 2;        // extra attempts on the same deployment
+  uint32_t backoff_ms = 100;   // base of the jittered exponential backoff
+  uint32_t max_idle = 64;      // idle keep-alive connections kept per worker
+  bool tls_verify = true;
+  std::string ca_file;         // optional extra CA bundle
+};
+
+struct Price {
+  double input_per_mtok = 0;   // currency units per million input tokens
+  double output_per_mtok = 0;
+};
+
+struct Deployment {
+  std::string name;
+  const Provider* provider = nullptr;
+  std::string upstream_model;  // the id sent upstream (azure: the deployment name)
+  std::string operator_name;   // who runs the servers
+  std::string jurisdiction;    // the law the operator answers to (ISO 3166 or bloc)
+  std::string region;          // where the servers are
+  int retention_days = 0;
+  bool trains_on_inputs = false;
+  Price price;
+};
+
+enum class CallKind : uint8_t { kChat, kCompletion, kEmbedding };
+
+struct Model {
+  std::string name;
+  std::string developer;
+  std::string origin;          // jurisdiction of the developer
+  bool open_weights = false;
+  std::string license;
+  std::vector<CallKind> kinds;  // which endpoints the model serves
+  std::vector<Deployment> deployments;  // in preference order
+  int64_t created = 0;
+
+  bool serves(CallKind kind) const;
+};
+
+class Catalog {
+ public:
+  // Providers are held by unique_ptr so Deployment::provider stays valid when the vector grows.
+  std::vector<std::unique_ptr<Provider>> providers;
+  std::vector<Model> models;
+
+  void index();  // builds the name lookup; call once after filling `models`
+  const Model* find(std::string_view name) const;
+  const Provider* find_provider(std::string_view name) const;
+
+ private:
+  std::unordered_map<std::string_view, const Model*> by_name_;
+};
+
+std::string_view call_kind_name(CallKind kind);
+
+}  // namespace warden

@@ -1,0 +1,454 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace warden {
+
+std::string Diagnostic::str() const { return file + ":" + std::to_string(line) + ": " + message; }
+
+namespace {
+
+std::string join_messages(const std::vector<Diagnostic>& diags) {
+  std::string out;
+  for (const auto& d : diags) out += d.str() + "\n";
+  return out;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<Diagnostic> diags)
+    : std::runtime_error(join_messages(diags)), diags_(std::move(diags)) {}
+
+namespace {
+
+// Walks the YAML tree, collecting every problem with its line instead of stopping at the first.
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  void error(const YAML::Node& at, const std::string& message) {
+    diags_.push_back({file_, at.Mark().line + 1, message});
+  }
+  void error_line(int line, const std::string& message) { diags_.push_back({file_, line, message}); }
+  std::vector<Diagnostic>& diags() { return diags_; }
+
+  // Reports keys of `map` that are not in `known`.
+  bool expect_map(const YAML::Node& node, const std::string& what,
+                  std::initializer_list<const char*> known) {
+    if (!node.IsMap()) {
+      error(node, what + " must be a mapping");
+      return false;
+    }
+    std::set<std::string> allowed(known.begin(), known.end());
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      if (!allowed.count(key)) error(kv.first, "unknown key '" + key + "' in " + what);
+    }
+    return true;
+  }
+
+  // ${NAME} interpolation from the environment; an unset variable is an error.
+  std::string interpolate(const YAML::Node& at, const std::string& s) {
+    std::string out;
+    size_t i = 0;
+    while (i < s.size()) {
+      if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '{') {
+        const size_t end = s.find('}', i + 2);
+        if (end == std::string::npos) {
+          error(at, "unterminated ${ in value");
+          return out;
+        }
+        const std::string name = s.substr(i + 2, end - i - 2);
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr) {
+          error(at, "environment variable '" + name + "' is not set");
+        } else {
+          out += value;
+        }
+        i = end + 1;
+      } else {
+        out.push_back(s[i++]);
+      }
+    }
+    return out;
+  }
+
+  bool str(const YAML::Node& map, const char* key, std::string& out, bool required = false) {
+    const YAML::Node n = map[key];
+    if (!n) {
+      if (required) error(map, std::string("missing required key '") + key + "'");
+      return false;
+    }
+    if (!n.IsScalar()) {
+      error(n, std::string("'") + key + "' must be a string");
+      return false;
+    }
+    out = interpolate(n, n.Scalar());
+    if (required && out.empty()) error(n, std::string("'") + key + "' must not be empty");
+    return true;
+  }
+
+  template <typename Int>
+  void integer(const YAML::Node& map, const char* key, Int& out, int64_t min, int64_t max) {
+    const YAML::Node n = map[key];
+    if (!n) return;
+    int64_t v = 0;
+    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) {
+      error(n, std::string("'") + key + "' must be an integer");
+      return;
+    }
+    if (v < min || v > max) {
+      error(n, std::string("'") + key + "' must be between " + std::to_string(min) + " and " +
+                   std::to_string(max));
+      return;
+    }
+    out = static_cast<Int>(v);
+  }
+
+  void number(const YAML::Node& map, const char* key, double& out) {
+    const YAML::Node n = map[key];
+    if (!n) return;
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || v < 0) {
+      error(n, std::string("'") + key + "' must be a non-negative number");
+      return;
+    }
+    out = v;
+  }
+
+  void boolean(const YAML::Node& map, const char* key, bool& out) {
+    const YAML::Node n = map[key];
+    if (!n) return;
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      error(n, std::string("'") + key + "' must be true or false");
+      return;
+    }
+    out = v;
+  }
+
+ private:
+  std::string file_;
+  std::vector<Diagnostic> diags_;
+};
+
+void read_listener(Reader& r, const YAML::Node& n, ListenerConfig& out) {
+  if (!n) return;
+  std::string s;
+  if (!n.IsScalar()) {
+    r.error(n, "'listen' must be \"host:port\"");
+    return;
+  }
+  s = n.Scalar();
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon + 1 == s.size()) {
+    r.error(n, "'listen' must be \"host:port\"");
+    return;
+  }
+  out.host = s.substr(0, colon);
+  out.port = s.substr(colon + 1);
+  if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+  for (char c : out.port) {
+    if (c < '0' || c > '9') {
+      r.error(n, "'listen' port must be a number");
+      return;
+    }
+  }
+}
+
+void read_server(Reader& r, const YAML::Node& n, ServerConfig& s) {
+  if (!n) return;
+  if (!r.expect_map(n, "server",
+                    {"listen", "workers", "max_header_bytes", "max_body_bytes", "header_timeout_ms",
+                     "body_timeout_ms", "idle_timeout_ms", "max_connections", "shutdown_grace_ms",
+                     "max_upstream_body_bytes"}))
+    return;
+  read_listener(r, n["listen"], s.listen);
+  r.integer(n, "workers", s.workers, 0, 256);
+  r.integer(n, "max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
+  r.integer(n, "max_body_bytes", s.max_body_bytes, 1024, int64_t{1} << 30);
+  r.integer(n, "header_timeout_ms", s.header_timeout_ms, 100, 3'600'000);
+  r.integer(n, "body_timeout_ms", s.body_timeout_ms, 100, 3'600'000);
+  r.integer(n, "idle_timeout_ms", s.idle_timeout_ms, 100, 3'600'000);
+  r.integer(n, "max_connections", s.max_connections, 1, 10'000'000);
+  r.integer(n, "shutdown_grace_ms", s.shutdown_grace_ms, 0, 3'600'000);
+  r.integer(n, "max_upstream_body_bytes", s.max_upstream_body_bytes, 1024, int64_t{1} << 32);
+}
+
+// base_url: scheme://host[:port][/path]
+bool parse_base_url(Reader& r, const YAML::Node& at, const std::string& url, Provider& p) {
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    p.tls = false;
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    p.tls = true;
+    rest = url.substr(8);
+  } else {
+    r.error(at, "'base_url' must start with http:// or https://");
+    return false;
+  }
+  const size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  p.base_path = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!p.base_path.empty() && p.base_path.back() == '/') p.base_path.pop_back();
+  std::string host = hostport;
+  std::string port = p.tls ? "443" : "80";
+  if (!hostport.empty() && hostport.front() == '[') {
+    const size_t close = hostport.find(']');
+    if (close == std::string::npos) {
+      r.error(at, "'base_url' has an unterminated IPv6 address");
+      return false;
+    }
+    host = hostport.substr(1, close - 1);
+    if (close + 1 < hostport.size() && hostport[close + 1] == ':') port = hostport.substr(close + 2);
+  } else if (const size_t colon = hostport.rfind(':'); colon != std::string::npos) {
+    host = hostport.substr(0, colon);
+    port = hostport.substr(colon + 1);
+  }
+  if (host.empty()) {
+    r.error(at, "'base_url' has no host");
+    return false;
+  }
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos) {
+    r.error(at, "'base_url' has an invalid port");
+    return false;
+  }
+  p.host = host;
+  p.port = port;
+  return true;
+}
+
+void read_providers(Reader& r, const YAML::Node& n, Catalog& catalog) {
+  if (!n) {
+    r.error_line(1, "missing required section 'providers'");
+    return;
+  }
+  if (!n.IsSequence()) {
+    r.error(n, "'providers' must be a list");
+    return;
+  }
+  std::set<std::string> names;
+  for (const YAML::Node& pn : n) {
+    if (!r.expect_map(pn, "provider",
+                      {"name", "kind", "base_url", "api_key_env", "api_version", "timeouts",
+                       "retries", "backoff_ms", "max_idle_connections", "tls"}))
+      continue;
+    auto p = std::make_unique<Provider>();
+    r.str(pn, "name", p->name, true);
+    if (!p->name.empty() && !names.insert(p->name).second)
+      r.error(pn["name"], "duplicate provider '" + p->name + "'");
+    std::string kind = "openai";
+    r.str(pn, "kind", kind);
+    if (kind == "openai") {
+      p->kind = ProviderKind::kOpenAI;
+    } else if (kind == "azure") {
+      p->kind = ProviderKind::kAzure;
+    } else {
+      r.error(pn["kind"], "unknown provider kind '" + kind + "' (expected openai or azure)");
+    }
+    std::string url;
+    if (r.str(pn, "base_url", url, true)) parse_base_url(r, pn["base_url"], url, *p);
+    if (r.str(pn, "api_key_env", p->api_key_env)) {
+      const char* v = std::getenv(p->api_key_env.c_str());
+      if (v == nullptr || *v == '\0') {
+        r.error(pn["api_key_env"],
+                "environment variable '" + p->api_key_env + "' (provider credential) is not set");
+      } else {
+        p->api_key = v;
+      }
+    }
+    r.str(pn, "api_version", p->api_version);
+    if (p->kind == ProviderKind::kAzure && p->api_version.empty())
+      r.error(pn, "azure provider '" + p->name + "' needs 'api_version'");
+    if (const YAML::Node t = pn["timeouts"]) {
+      if (r.expect_map(t, "timeouts", {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"})) {
+        r.integer(t, "connect_ms", p->timeouts.connect_ms, 1, 3'600'000);
+        r.integer(t, "first_byte_ms", p->timeouts.first_byte_ms, 1, 3'600'000);
+        r.integer(t, "idle_ms", p->timeouts.idle_ms, 1, 3'600'000);
+        r.integer(t, "total_ms", p->timeouts.total_ms, 1, 86'400'000);
+      }
+    }
+    r.integer(pn, "retries", p->retries, 0, 10);
+    r.integer(pn, "backoff_ms", p->backoff_ms, 0, 60'000);
+    r.integer(pn, "max_idle_connections", p->max_idle, 0, 100'000);
+    if (const YAML::Node t = pn["tls"]) {
+      if (r.expect_map(t, "tls", {"verify", "ca_file"})) {
+        r.boolean(t, "verify", p->tls_verify);
+        r.str(t, "ca_file", p->ca_file);
+      }
+    }
+    catalog.providers.push_back(std::move(p));
+  }
+}
+
+void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
+  if (!n) {
+    r.error_line(1, "missing required section 'models'");
+    return;
+  }
+  if (!n.IsSequence()) {
+    r.error(n, "'models' must be a list");
+    return;
+  }
+  std::set<std::string> model_names;
+  std::set<std::string> deployment_names;
+  for (const YAML::Node& mn : n) {
+    if (!r.expect_map(mn, "model",
+                      {"name", "developer", "origin", "open_weights", "license", "kinds",
+                       "deployments"}))
+      continue;
+    Model m;
+    r.str(mn, "name", m.name, true);
+    if (!m.name.empty() && !model_names.insert(m.name).second)
+      r.error(mn["name"], "duplicate model '" + m.name + "'");
+    r.str(mn, "developer", m.developer, true);
+    r.str(mn, "origin", m.origin, true);
+    r.boolean(mn, "open_weights", m.open_weights);
+    r.str(mn, "license", m.license);
+    if (const YAML::Node k = mn["kinds"]) {
+      if (!k.IsSequence()) r.error(k, "'kinds' must be a list of chat, completion, embedding");
+      for (const YAML::Node& kn : k) {
+        const std::string s = kn.IsScalar() ? kn.Scalar() : "";
+        if (s == "chat") m.kinds.push_back(CallKind::kChat);
+        else if (s == "completion") m.kinds.push_back(CallKind::kCompletion);
+        else if (s == "embedding") m.kinds.push_back(CallKind::kEmbedding);
+        else r.error(kn, "unknown kind '" + s + "' (expected chat, completion or embedding)");
+      }
+    } else {
+      m.kinds = {CallKind::kChat, CallKind::kCompletion};
+    }
+    const YAML::Node dn = mn["deployments"];
+    if (!dn || !dn.IsSequence() || dn.size() == 0) {
+      r.error(dn ? dn : mn, "model '" + m.name + "' needs a non-empty list 'deployments'");
+    } else {
+      for (const YAML::Node& d : dn) {
+        if (!r.expect_map(d, "deployment",
+                          {"name", "provider", "upstream_model", "operator", "jurisdiction",
+                           "region", "retention_days", "trains_on_inputs", "price"}))
+          continue;
+        Deployment dep;
+        r.str(d, "name", dep.name, true);
+        if (!dep.name.empty() && !deployment_names.insert(dep.name).second)
+          r.error(d["name"], "duplicate deployment '" + dep.name + "'");
+        std::string provider;
+        if (r.str(d, "provider", provider, true)) {
+          dep.provider = catalog.find_provider(provider);
+          if (dep.provider == nullptr) r.error(d["provider"], "unknown provider '" + provider + "'");
+        }
+        dep.upstream_model = m.name;
+        r.str(d, "upstream_model", dep.upstream_model);
+        r.str(d, "operator", dep.operator_name, true);
+        r.str(d, "jurisdiction", dep.jurisdiction, true);
+        r.str(d, "region", dep.region, true);
+        r.integer(d, "retention_days", dep.retention_days, 0, 36'500);
+        r.boolean(d, "trains_on_inputs", dep.trains_on_inputs);
+        if (const YAML::Node pr = d["price"]) {
+          if (r.expect_map(pr, "price", {"input_per_mtok", "output_per_mtok"})) {
+            r.number(pr, "input_per_mtok", dep.price.input_per_mtok);
+            r.number(pr, "output_per_mtok", dep.price.output_per_mtok);
+          }
+        }
+        m.deployments.push_back(std::move(dep));
+      }
+    }
+    catalog.models.push_back(std::move(m));
+  }
+}
+
+void read_keys(Reader& r, const YAML::Node& n, KeyStore& keys) {
+  if (!n) return;
+  if (!n.IsSequence()) {
+    r.error(n, "'keys' must be a list");
+    return;
+  }
+  std::set<std::string> digests;
+  for (const YAML::Node& kn : n) {
+    if (!r.expect_map(kn, "key", {"sha256", "principal"})) continue;
+    std::string hex;
+    KeyDigest digest{};
+    if (r.str(kn, "sha256", hex, true)) {
+      if (!parse_hex_digest(hex, digest)) {
+        r.error(kn["sha256"], "'sha256' must be 64 hex digits (see 'warden keys hash')");
+      } else if (!digests.insert(hex).second) {
+        r.error(kn["sha256"], "duplicate key digest");
+      }
+    }
+    Principal p;
+    const YAML::Node pn = kn["principal"];
+    if (!pn) {
+      r.error(kn, "missing required key 'principal'");
+    } else if (r.expect_map(pn, "principal", {"id", "kind", "team", "clearance", "labels"})) {
+      r.str(pn, "id", p.id, true);
+      r.str(pn, "kind", p.kind);
+      if (p.kind != "person" && p.kind != "service" && p.kind != "device")
+        r.error(pn["kind"], "principal kind must be person, service or device");
+      r.str(pn, "team", p.team);
+      r.str(pn, "clearance", p.clearance);
+      if (const YAML::Node l = pn["labels"]) {
+        if (!l.IsMap()) {
+          r.error(l, "'labels' must be a mapping of strings");
+        } else {
+          for (const auto& kv : l) {
+            if (!kv.second.IsScalar()) {
+              r.error(kv.second, "label values must be strings");
+              continue;
+            }
+            p.labels[kv.first.Scalar()] = kv.second.Scalar();
+          }
+        }
+      }
+    }
+    keys.add(digest, std::move(p));
+  }
+}
+
+}  // namespace
+
+ConfigPtr load_config_text(const std::string& text, const std::string& name) {
+  Reader r(name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError({{name, e.mark.line + 1, e.msg}});
+  }
+  auto config = std::make_shared<Config>();
+  config->path = name;
+  const KeyDigest version = sha256(text);
+  config->version = to_hex(version.data(), version.size()).substr(0, 16);
+  if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
+  r.expect_map(root, "the configuration", {"server", "admin", "log", "providers", "models", "keys"});
+  read_server(r, root["server"], config->server);
+  if (const YAML::Node a = root["admin"]) {
+    if (r.expect_map(a, "admin", {"enabled", "listen"})) {
+      r.boolean(a, "enabled", config->admin.enabled);
+      read_listener(r, a["listen"], config->admin.listen);
+    }
+  }
+  if (const YAML::Node l = root["log"]) {
+    if (r.expect_map(l, "log", {"requests"})) r.boolean(l, "requests", config->log.requests);
+  }
+  read_providers(r, root["providers"], config->catalog);
+  read_models(r, root["models"], config->catalog);
+  read_keys(r, root["keys"], config->keys);
+  if (!r.diags().empty()) throw ConfigError(std::move(r.diags()));
+  config->catalog.index();
+  return config;
+}
+
+ConfigPtr load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError({{path, 0, "cannot open file"}});
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str(), path);
+}
+
+}  // namespace warden

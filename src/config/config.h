@@ -1,0 +1,77 @@
+// Configuration: one YAML file, validated up front. Every problem is reported as
+// `file:line: message`; nothing half-valid is ever published. Control plane: may throw.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "identity/identity.h"
+
+namespace warden {
+
+struct ListenerConfig {
+  std::string host = "127.0.0.1";
+  std::string port = "8080";
+};
+
+struct ServerConfig {
+  ListenerConfig listen;
+  uint32_t workers = 0;                     // 0 = number of cores
+  uint32_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 4 * 1024 * 1024;
+  uint32_t header_timeout_ms = 10'000;      // whole header must arrive within this
+  uint32_t body_timeout_ms = 30'000;        // whole body must arrive within this
+  uint32_t idle_timeout_ms = 60'000;        // keep-alive connection with no request
+  uint32_t max_connections = 10'000;        // per process
+  uint32_t shutdown_grace_ms = 10'000;      // in-flight requests get this long on SIGTERM
+  uint64_t max_upstream_body_bytes = 64 * 1024 * 1024;  // non-streamed answers
+};
+
+struct AdminConfig {
+  bool enabled = true;
+  ListenerConfig listen{"127.0.0.1", "9090"};
+};
+
+struct LogConfig {
+  bool requests = true;  // one JSON line per request on stdout
+};
+
+struct Config {
+  std::string path;
+  std::string version;  // SHA-256 of the file's bytes: the policy version in audit records
+  ServerConfig server;
+  AdminConfig admin;
+  LogConfig log;
+  Catalog catalog;
+  KeyStore keys;
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;
+  std::string message;
+  std::string str() const;  // "file:line: message"
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<Diagnostic> diags);
+  const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+
+ private:
+  std::vector<Diagnostic> diags_;
+};
+
+// Loads and validates `path`. Throws ConfigError listing every problem found.
+ConfigPtr load_config(const std::string& path);
+
+// Same, from text already in memory (`name` is used in diagnostics).
+ConfigPtr load_config_text(const std::string& text, const std::string& name);
+
+}  // namespace warden

@@ -1,0 +1,49 @@
+// Identity: who is calling. API keys are configured as SHA-256 digests; a presented key is hashed
+// and compared in constant time. Untrusted input: the Authorization / api-key header values.
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace warden {
+
+struct Principal {
+  std::string id;
+  std::string kind = "person";  // person, service, device
+  std::string team;
+  std::string clearance;
+  std::map<std::string, std::string> labels;
+};
+
+using KeyDigest = std::array<unsigned char, 32>;
+
+class KeyStore {
+ public:
+  void add(const KeyDigest& digest, Principal principal);
+  size_t size() const { return entries_.size(); }
+
+  // Checks the bearer token or api-key value. Every configured digest is compared (constant
+  // time per comparison, no early exit), so timing does not tell which key was close.
+  Result<const Principal*> authenticate(std::string_view presented_key) const;
+
+ private:
+  struct Entry {
+    KeyDigest digest;
+    Principal principal;
+  };
+  std::vector<Entry> entries_;
+};
+
+KeyDigest sha256(std::string_view data);
+std::string to_hex(const unsigned char* data, size_t size);
+bool parse_hex_digest(std::string_view hex, KeyDigest& out);
+
+// Extracts the key from "Authorization: Bearer <key>" or "api-key: <key>"; empty if neither.
+std::string_view presented_key(std::string_view authorization, std::string_view api_key_header);
+
+}  // namespace warden

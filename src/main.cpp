@@ -1,0 +1,54 @@
+// warden: the command line. Control plane: errors are reported and end the process.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <string>
+
+#include "config/config.h"
+#include "identity/identity.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Warden: a sovereign AI gateway"};
+  app.require_subcommand(1);
+
+  std::string serve_config = "examples/warden.yaml";
+  auto* serve = app.add_subcommand("serve", "Run the gateway");
+  serve->add_option("-c,--config", serve_config, "Configuration file")->check(CLI::ExistingFile);
+
+  std::string check_file;
+  auto* check = app.add_subcommand("check", "Validate a configuration file");
+  check->add_option("file", check_file, "Configuration file")->required();
+
+  auto* keys = app.add_subcommand("keys", "API key tools");
+  keys->require_subcommand(1);
+  std::string key;
+  auto* hash = keys->add_subcommand("hash", "Print the SHA-256 digest to configure for a key");
+  hash->add_option("key", key, "The API key (read from standard input when absent)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve) return warden::serve({serve_config});
+  if (*check) {
+    try {
+      auto config = warden::load_config(check_file);
+      std::cout << check_file << ": ok (" << config->catalog.providers.size() << " providers, "
+                << config->catalog.models.size() << " models, " << config->keys.size()
+                << " keys)\n";
+      return 0;
+    } catch (const warden::ConfigError& e) {
+      for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
+      return 1;
+    }
+  }
+  if (*hash) {
+    if (key.empty() && !std::getline(std::cin, key)) {
+      std::cerr << "no key given\n";
+      return 1;
+    }
+    const auto digest = warden::sha256(key);
+    std::cout << warden::to_hex(digest.data(), digest.size()) << "\n";
+    return 0;
+  }
+  return 0;
+}

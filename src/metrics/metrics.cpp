@@ -1,0 +1,127 @@
+#include "metrics/metrics.h"
+
+#include <fmt/format.h>
+
+namespace warden {
+
+namespace {
+
+// Label values come from the configuration and from fixed route names; model names a client
+// sends are only counted once resolved (unknown ones are counted as "-"), so cardinality is
+// bounded by the configuration.
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+template <typename Map>
+void merge_map(Map& into, const Map& from) {
+  for (const auto& [k, v] : from) into[k] += v;
+}
+
+}  // namespace
+
+void Histogram::observe(double seconds) {
+  size_t i = 0;
+  while (i < kLatencyBuckets.size() && seconds > kLatencyBuckets[i]) ++i;
+  ++counts[i];
+  sum += seconds;
+  ++count;
+}
+
+void Histogram::merge(const Histogram& other) {
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
+  sum += other.sum;
+  count += other.count;
+}
+
+void Metrics::count_request(std::string_view route, int status, std::string_view model,
+                            double seconds) {
+  ++requests[fmt::format(R"(route="{}",status="{}",model="{}")", route, status, label(model))];
+  latency[std::string(route)].observe(seconds);
+}
+
+void Metrics::count_upstream_error(std::string_view provider, std::string_view reason) {
+  ++upstream_errors[fmt::format(R"(provider="{}",reason="{}")", label(provider), reason)];
+}
+
+void Metrics::count_retry(std::string_view provider) {
+  ++upstream_retries[fmt::format(R"(provider="{}")", label(provider))];
+}
+
+void Metrics::count_failover(std::string_view model) {
+  ++failovers[fmt::format(R"(model="{}")", label(model))];
+}
+
+void Metrics::merge(const Metrics& o) {
+  merge_map(requests, o.requests);
+  for (const auto& [k, h] : o.latency) latency[k].merge(h);
+  merge_map(upstream_errors, o.upstream_errors);
+  merge_map(upstream_retries, o.upstream_retries);
+  merge_map(failovers, o.failovers);
+  in_flight += o.in_flight;
+  connections += o.connections;
+  connections_total += o.connections_total;
+  connections_rejected += o.connections_rejected;
+  sse_events += o.sse_events;
+}
+
+std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_failures) const {
+  std::string out;
+  auto counter_family = [&](const char* name, const char* help,
+                            const std::map<std::string, uint64_t>& m) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+    for (const auto& [labels, v] : m) out += fmt::format("{}{{{}}} {}\n", name, labels, v);
+  };
+  counter_family("warden_requests_total", "Requests by route, status and model.", requests);
+  out +=
+      "# HELP warden_request_duration_seconds Request latency by route.\n"
+      "# TYPE warden_request_duration_seconds histogram\n";
+  for (const auto& [route, h] : latency) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      cumulative += h.counts[i];
+      out += fmt::format("warden_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n",
+                         route, kLatencyBuckets[i], cumulative);
+    }
+    cumulative += h.counts.back();
+    out += fmt::format("warden_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n",
+                       route, cumulative);
+    out += fmt::format("warden_request_duration_seconds_sum{{route=\"{}\"}} {}\n", route, h.sum);
+    out += fmt::format("warden_request_duration_seconds_count{{route=\"{}\"}} {}\n", route, h.count);
+  }
+  counter_family("warden_upstream_errors_total", "Upstream failures by provider and reason.",
+                 upstream_errors);
+  counter_family("warden_upstream_retries_total", "Retried upstream attempts by provider.",
+                 upstream_retries);
+  counter_family("warden_failovers_total", "Requests moved to a model's next deployment.",
+                 failovers);
+  out += fmt::format(
+      "# HELP warden_requests_in_flight Requests being handled.\n"
+      "# TYPE warden_requests_in_flight gauge\nwarden_requests_in_flight {}\n"
+      "# HELP warden_connections_open Client connections open.\n"
+      "# TYPE warden_connections_open gauge\nwarden_connections_open {}\n"
+      "# HELP warden_connections_total Client connections accepted.\n"
+      "# TYPE warden_connections_total counter\nwarden_connections_total {}\n"
+      "# HELP warden_connections_rejected_total Connections refused at max_connections.\n"
+      "# TYPE warden_connections_rejected_total counter\nwarden_connections_rejected_total {}\n"
+      "# HELP warden_sse_events_total Server-sent events relayed to clients.\n"
+      "# TYPE warden_sse_events_total counter\nwarden_sse_events_total {}\n"
+      "# HELP warden_config_reloads_total Configuration snapshots published after start.\n"
+      "# TYPE warden_config_reloads_total counter\nwarden_config_reloads_total {}\n"
+      "# HELP warden_config_reload_failures_total Reloads rejected (old snapshot kept).\n"
+      "# TYPE warden_config_reload_failures_total counter\nwarden_config_reload_failures_total {}\n",
+      in_flight, connections, connections_total, connections_rejected, sse_events, config_reloads,
+      config_reload_failures);
+  return out;
+}
+
+}  // namespace warden

@@ -1,0 +1,51 @@
+// Metrics: each worker owns one Metrics and is its only writer (no atomics, no locks on the
+// request path). The admin thread asks each worker for a copy by posting to its io_context, merges
+// the copies and renders Prometheus text. All metric names are listed here, once.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace warden {
+
+// Latency buckets in seconds (upper bounds); +Inf is implicit.
+inline constexpr std::array<double, 14> kLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
+
+struct Histogram {
+  std::array<uint64_t, kLatencyBuckets.size() + 1> counts{};
+  double sum = 0;
+  uint64_t count = 0;
+  void observe(double seconds);
+  void merge(const Histogram& other);
+};
+
+struct Metrics {
+  // warden_requests_total{route,status,model}
+  std::map<std::string, uint64_t> requests;
+  // warden_request_duration_seconds{route}
+  std::map<std::string, Histogram> latency;
+  // warden_upstream_errors_total{provider,reason}
+  std::map<std::string, uint64_t> upstream_errors;
+  // warden_upstream_retries_total{provider}
+  std::map<std::string, uint64_t> upstream_retries;
+  // warden_failovers_total{model}
+  std::map<std::string, uint64_t> failovers;
+  int64_t in_flight = 0;      // warden_requests_in_flight
+  int64_t connections = 0;    // warden_connections_open
+  uint64_t connections_total = 0;       // warden_connections_total
+  uint64_t connections_rejected = 0;    // warden_connections_rejected_total
+  uint64_t sse_events = 0;              // warden_sse_events_total
+
+  void count_request(std::string_view route, int status, std::string_view model, double seconds);
+  void count_upstream_error(std::string_view provider, std::string_view reason);
+  void count_retry(std::string_view provider);
+  void count_failover(std::string_view model);
+  void merge(const Metrics& other);
+  std::string render(uint64_t config_reloads, uint64_t config_reload_failures) const;
+};
+
+}  // namespace warden

@@ -1,0 +1,325 @@
+#include "pipeline/pipeline.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "api/api.h"
+#include "common/json_writer.h"
+#include "server/responder.h"
+#include "server/worker.h"
+
+namespace warden::pipeline {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Everything the request path learns about one request; logged and counted at the end.
+struct RequestContext {
+  Clock::time_point start = Clock::now();
+  std::string request_id;
+  std::string_view route = "-";
+  const Principal* principal = nullptr;
+  const Model* model = nullptr;
+  const Deployment* deployment = nullptr;
+  Call call;
+  int upstream_status = 0;
+  int attempts = 0;
+  Usage usage;
+  uint64_t sse_events = 0;
+  std::string_view error_code;
+};
+
+// A request id from the client is kept when it is short and plain; otherwise one is made.
+std::string request_id_for(Worker& worker, const Request& req) {
+  const auto it = req.find("x-request-id");
+  if (it != req.end()) {
+    const std::string_view v = it->value();
+    bool ok = !v.empty() && v.size() <= 128;
+    for (char c : v) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+            c == ':'))
+        ok = false;
+    }
+    if (ok) return std::string(v);
+  }
+  return worker.next_request_id();
+}
+
+struct Route {
+  std::string_view name;
+  bool is_models = false;
+  CallKind kind = CallKind::kChat;
+};
+
+// Stage 0: which endpoint, and is the method right for it.
+Result<Route> route(const Request& req) {
+  std::string_view path = req.target();
+  if (const size_t q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  Route r;
+  if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    r = {"chat", false, CallKind::kChat};
+  } else if (path == "/v1/completions" || path == "/completions") {
+    r = {"completions", false, CallKind::kCompletion};
+  } else if (path == "/v1/embeddings" || path == "/embeddings") {
+    r = {"embeddings", false, CallKind::kEmbedding};
+  } else if (path == "/v1/models" || path == "/models") {
+    r = {"models", true, CallKind::kChat};
+  } else {
+    return make_error(ErrorCode::kNotFound, "Unknown route.");
+  }
+  const auto want = r.is_models ? http::verb::get : http::verb::post;
+  if (req.method() != want) {
+    return make_error(ErrorCode::kMethodNotAllowed,
+                      std::string("Use ") + (r.is_models ? "GET" : "POST") + " on this route.");
+  }
+  return r;
+}
+
+// Stage 1: who is calling.
+Result<const Principal*> authenticate(const Config& config, const Request& req) {
+  return config.keys.authenticate(
+      presented_key(req[http::field::authorization], req["api-key"]));
+}
+
+bool is_json_content_type(std::string_view ct) {
+  const size_t semi = ct.find(';');
+  std::string_view media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return media.size() == 16 && strncasecmp(media.data(), "application/json", 16) == 0;
+}
+
+// Stage 2: what is asked.
+Result<Call> parse(Worker& worker, const Request& req, CallKind kind) {
+  if (!is_json_content_type(req[http::field::content_type])) {
+    return make_error(ErrorCode::kUnsupportedMedia, "The request body must be application/json.");
+  }
+  return parse_call(kind, req.body(), worker.json());
+}
+
+// Stage 3: which deployments could serve the model, in preference order.
+Result<std::vector<const Deployment*>> resolve(const Config& config, const Call& call,
+                                               RequestContext& ctx) {
+  const Model* model = config.catalog.find(call.model);
+  if (model == nullptr) {
+    return make_error(ErrorCode::kModelNotFound,
+                      "The model '" + std::string(call.model.substr(0, 128)) + "' does not exist.");
+  }
+  if (!model->serves(call.kind)) {
+    return make_error(ErrorCode::kInvalidRequest, "The model '" + model->name + "' does not serve " +
+                                                      std::string(call_kind_name(call.kind)) +
+                                                      " requests.");
+  }
+  ctx.model = model;
+  std::vector<const Deployment*> candidates;
+  candidates.reserve(model->deployments.size());
+  for (const Deployment& d : model->deployments) candidates.push_back(&d);
+  return candidates;
+}
+
+std::string models_list(const Config& config) {
+  std::string out = R"({"object":"list","data":[)";
+  bool first = true;
+  for (const Model& m : config.catalog.models) {
+    if (!first) out += ',';
+    first = false;
+    out += R"({"id":)";
+    append_json_string(out, m.name);
+    out += R"(,"object":"model","created":0,"owned_by":)";
+    append_json_string(out, m.developer);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+// An upstream's own 401/403 means the gateway's provider credential is wrong: that is the
+// gateway's failure, not the client's, and must not read as "your key is invalid".
+int client_status_for(int upstream_status) {
+  if (upstream_status == 401 || upstream_status == 403) return 502;
+  if (upstream_status >= 500) return 502;
+  return upstream_status;
+}
+
+// A stream that fails after it started cannot change its status: the client gets an error event.
+std::string sse_error_event(const GatewayError& error, std::string_view request_id) {
+  return "data: " + error_json(error, request_id) + "\n\n";
+}
+
+// Stage 9 (streamed): relay events as they arrive, whole events only, each checked to be JSON.
+net::awaitable<Result<bool>> relay_stream(Worker& worker, upstream::Exchange& ex, Responder& out,
+                                          RequestContext& ctx) {
+  if (!co_await out.begin_stream(client_status_for(ex.status()), "text/event-stream"))
+    co_return false;
+  SseSplitter sse;
+  GatewayError failure{ErrorCode::kInternal, ""};
+  bool failed = false;
+  auto check_event = [&](std::string_view data) {
+    ++ctx.sse_events;
+    if (data == "[DONE]") return true;
+    // Usage arrives in the final event when stream_options.include_usage is set.
+    return read_usage(data, worker.json(), ctx.usage);
+  };
+  for (;;) {
+    auto piece = co_await ex.read_some();
+    if (!piece) {
+      failure = piece.error();
+      failed = true;
+      break;
+    }
+    if (piece->empty()) {
+      if (!sse.empty()) {
+        failure = make_error(ErrorCode::kUpstreamUnavailable,
+                             "The upstream stream ended inside an event.");
+        failed = true;
+      }
+      break;
+    }
+    const int64_t whole = sse.feed(*piece);
+    if (whole < 0) {
+      failure = make_error(ErrorCode::kUpstreamUnavailable, "The upstream sent an oversize event.");
+      failed = true;
+      break;
+    }
+    if (whole == 0) continue;
+    const std::string_view events = sse.buffered().substr(0, static_cast<size_t>(whole));
+    if (!for_each_sse_data(events, check_event)) {
+      failure = make_error(ErrorCode::kUpstreamUnavailable, "The upstream sent a malformed event.");
+      failed = true;
+      break;
+    }
+    if (!co_await out.stream(events)) co_return false;  // client gone: caller closes upstream
+    sse.consume(static_cast<size_t>(whole));
+  }
+  if (failed) {
+    ctx.error_code = error_info(failure.code).code;
+    co_await out.stream(sse_error_event(failure, ctx.request_id));
+    co_await out.end_stream();
+    co_return failure;
+  }
+  co_return co_await out.end_stream();
+}
+
+// Stage 9 (whole): read the answer, take its usage, send it on.
+net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
+                                         upstream::Exchange& ex, Responder& out,
+                                         RequestContext& ctx) {
+  auto body = co_await ex.read_all(config.server.max_upstream_body_bytes);
+  if (!body) co_return body.error();
+  const bool ok_status = ex.status() >= 200 && ex.status() < 300;
+  if (ok_status && !read_usage(*body, worker.json(), ctx.usage)) {
+    co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
+  }
+  const int status = client_status_for(ex.status());
+  if (status != ex.status()) {
+    co_return make_error(ErrorCode::kUpstreamUnavailable,
+                         "The upstream provider answered " + std::to_string(ex.status()) + ".");
+  }
+  std::string_view ct = ex.content_type();
+  co_return co_await out.send(status, ct.empty() ? "application/json" : ct, *body);
+}
+
+net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& req,
+                                 Responder& out, RequestContext& ctx) {
+  auto r = route(req);
+  if (!r) co_return r.error();
+  ctx.route = r->name;
+
+  // 1. authenticate
+  auto principal = authenticate(config, req);
+  if (!principal) co_return principal.error();
+  ctx.principal = *principal;
+
+  if (r->is_models) co_return co_await out.send(200, "application/json", models_list(config));
+
+  // 2. parse
+  auto call = parse(worker, req, r->kind);
+  if (!call) co_return call.error();
+  ctx.call = *call;
+
+  // 3. resolve
+  auto candidates = resolve(config, ctx.call, ctx);
+  if (!candidates) co_return candidates.error();
+
+  // 8. forward: retries and failover happen before anything is sent to the client.
+  const std::string_view body = req.body();
+  const Call& c = ctx.call;
+  auto forwarded = co_await upstream::forward(
+      worker.pool(), worker.metrics(), *candidates, c.kind,
+      [&](const Deployment& d) { return rewrite_model(body, c, d.upstream_model); },
+      ctx.request_id);
+  if (!forwarded) co_return forwarded.error();
+  upstream::Exchange& ex = *forwarded->exchange;
+  ctx.deployment = forwarded->deployment;
+  ctx.attempts = forwarded->attempts;
+  ctx.upstream_status = ex.status();
+  out.add_header("x-warden-deployment", ctx.deployment->name);
+
+  // 9. stream back
+  Result<bool> relayed = ex.is_event_stream() ? co_await relay_stream(worker, ex, out, ctx)
+                                              : co_await relay_whole(worker, config, ex, out, ctx);
+  ex.finish(worker.pool());  // reused only if read whole; a vanished client closes it
+  co_return relayed;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Stage 10: account — metrics and one JSON log line (never prompt text, never keys).
+void account(Worker& worker, const Config& config, const RequestContext& ctx, const Responder& out) {
+  const double seconds = seconds_since(ctx.start);
+  const int status = out.started() ? out.status() : 499;
+  worker.metrics().count_request(ctx.route, status, ctx.model ? ctx.model->name : "-", seconds);
+  worker.metrics().sse_events += ctx.sse_events;
+  if (!config.log.requests) return;
+  std::string line = fmt::format(R"({{"ts_ms":{},"request_id":)",
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  append_json_string(line, ctx.request_id);
+  line += R"(,"route":)";
+  append_json_string(line, ctx.route);
+  line += R"(,"principal":)";
+  append_json_string(line, ctx.principal ? std::string_view(ctx.principal->id) : "-");
+  line += R"(,"model":)";
+  append_json_string(line, ctx.model ? std::string_view(ctx.model->name) : "-");
+  line += R"(,"deployment":)";
+  append_json_string(line, ctx.deployment ? std::string_view(ctx.deployment->name) : "-");
+  line += fmt::format(
+      R"(,"status":{},"upstream_status":{},"attempts":{},"stream":{},"sse_events":{},)"
+      R"("prompt_tokens":{},"completion_tokens":{},"latency_ms":{:.3f},"error":)",
+      status, ctx.upstream_status, ctx.attempts, ctx.call.stream, ctx.sse_events,
+      ctx.usage.prompt_tokens, ctx.usage.completion_tokens, seconds * 1000);
+  append_json_string(line, ctx.error_code.empty() ? std::string_view("-") : ctx.error_code);
+  line += "}\n";
+  // One write(2) per line: lines from several workers never interleave (stdout is a pipe or file).
+  [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, line.data(), line.size());
+}
+
+}  // namespace
+
+net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& req, Responder& out) {
+  RequestContext ctx;
+  ctx.request_id = request_id_for(worker, req);
+  out.set_request_id(ctx.request_id);
+  ++worker.metrics().in_flight;
+  Result<bool> outcome = co_await run(worker, *config, req, out, ctx);
+  if (!outcome) {
+    ctx.error_code = error_info(outcome.error().code).code;
+    if (!out.started()) co_await out.send_error(outcome.error());
+  }
+  --worker.metrics().in_flight;
+  account(worker, *config, ctx, out);
+}
+
+void count_rejected(Worker& worker, int status) {
+  worker.metrics().count_request("-", status, "-", 0);
+}
+
+}  // namespace warden::pipeline

@@ -1,0 +1,28 @@
+// The request path, top to bottom. pipeline.cpp is the one place where the stages are called in
+// order; each stage lives in its own module.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "config/config.h"
+
+namespace warden {
+
+class Worker;
+class Responder;
+
+namespace pipeline {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+// Handles one request that the listener has read whole; writes exactly one response.
+boost::asio::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& request,
+                                    Responder& out);
+
+// Accounts for a request refused before it could be handled (bad framing, timeouts).
+void count_rejected(Worker& worker, int status);
+
+}  // namespace pipeline
+}  // namespace warden

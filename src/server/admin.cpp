@@ -1,0 +1,105 @@
+#include "server/admin.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "server/worker.h"
+
+namespace warden {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
+
+namespace {
+
+struct Admin {
+  std::vector<std::unique_ptr<Worker>>& workers;
+  Shared& shared;
+};
+
+// Each worker copies its own metrics on its own thread; the copies are merged here.
+net::awaitable<std::string> collect_metrics(Admin& admin) {
+  Metrics total;
+  for (auto& w : admin.workers) {
+    Worker* worker = w.get();
+    Metrics copy = co_await net::co_spawn(
+        worker->ioc(), [worker]() -> net::awaitable<Metrics> { co_return worker->metrics(); },
+        net::use_awaitable);
+    total.merge(copy);
+  }
+  co_return total.render(admin.shared.reloads.load(), admin.shared.reload_failures.load());
+}
+
+net::awaitable<void> admin_session(Admin& admin, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request<http::string_body> req;
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await http::async_read(stream, buffer, req, kUseEc);
+    if (ec) break;
+    http::response<http::string_body> res;
+    res.version(11);
+    res.keep_alive(req.keep_alive());
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    const std::string_view path = req.target();
+    if (req.method() != http::verb::get) {
+      res.result(http::status::method_not_allowed);
+      res.body() = "method not allowed\n";
+    } else if (path == "/healthz") {
+      res.result(http::status::ok);
+      res.body() = "ok\n";
+    } else if (path == "/readyz") {
+      const bool ready = !admin.shared.draining.load() && admin.shared.snapshots.load() != nullptr;
+      res.result(ready ? http::status::ok : http::status::service_unavailable);
+      res.body() = ready ? "ready\n" : "draining\n";
+    } else if (path == "/metrics") {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = co_await collect_metrics(admin);
+    } else {
+      res.result(http::status::not_found);
+      res.body() = "not found\n";
+    }
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, res, kUseEc);
+    if (wec || !res.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+net::awaitable<void> admin_accept(std::shared_ptr<Admin> admin, std::shared_ptr<tcp::acceptor> acc) {
+  for (;;) {
+    auto [ec, socket] = co_await acc->async_accept(kUseEc);
+    if (ec) {
+      if (!acc->is_open()) co_return;
+      continue;
+    }
+    net::co_spawn(acc->get_executor(), admin_session(*admin, std::move(socket)), net::detached);
+  }
+}
+
+}  // namespace
+
+void start_admin(net::io_context& ioc, const std::string& host, const std::string& port,
+                 std::vector<std::unique_ptr<Worker>>& workers, Shared& shared) {
+  tcp::resolver resolver(ioc);
+  const tcp::endpoint ep = *resolver.resolve(host, port).begin();
+  auto acc = std::make_shared<tcp::acceptor>(ioc, ep, true);
+  auto admin = std::make_shared<Admin>(Admin{workers, shared});
+  net::co_spawn(ioc, admin_accept(admin, acc), net::detached);
+}
+
+}  // namespace warden

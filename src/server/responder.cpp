@@ -1,0 +1,85 @@
+#include "server/responder.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <array>
+
+namespace warden {
+
+namespace net = boost::asio;
+constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
+
+void Responder::add_header(std::string_view name, std::string_view value) {
+  extra_headers_.append(name);
+  extra_headers_.append(": ");
+  extra_headers_.append(value);
+  extra_headers_.append("\r\n");
+}
+
+std::string Responder::head(int status, std::string_view content_type) {
+  status_ = status;
+  std::string h;
+  h.reserve(256);
+  h += "HTTP/1.1 ";
+  h += std::to_string(status);
+  h += ' ';
+  h += boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  h += "\r\nServer: warden\r\nContent-Type: ";
+  h += content_type;
+  h += "\r\nx-request-id: ";
+  h += request_id_;
+  h += "\r\n";
+  h += extra_headers_;
+  if (!keep_alive_) h += "Connection: close\r\n";
+  return h;
+}
+
+net::awaitable<bool> Responder::send(int status, std::string_view content_type,
+                                     std::string_view body) {
+  std::string h = head(status, content_type);
+  h += "Content-Length: ";
+  h += std::to_string(body.size());
+  h += "\r\n\r\n";
+  stream_.expires_after(write_timeout_);
+  const std::array<net::const_buffer, 2> bufs{net::buffer(h), net::buffer(body)};
+  auto [ec, n] = co_await net::async_write(stream_, bufs, kUseEc);
+  completed_ = !ec;
+  co_return !ec;
+}
+
+net::awaitable<bool> Responder::send_error(const GatewayError& error) {
+  const std::string body = error_json(error, request_id_);
+  if (error_info(error.code).status == 405) add_header("Allow", "GET, POST");
+  co_return co_await send(error_info(error.code).status, "application/json", body);
+}
+
+net::awaitable<bool> Responder::begin_stream(int status, std::string_view content_type) {
+  std::string h = head(status, content_type);
+  h += "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+  stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await net::async_write(stream_, net::buffer(h), kUseEc);
+  co_return !ec;
+}
+
+net::awaitable<bool> Responder::stream(std::string_view data) {
+  if (data.empty()) co_return true;
+  char size_line[24];
+  const int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+  const std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<size_t>(len)),
+                                              net::buffer(data), net::buffer("\r\n", 2)};
+  stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await net::async_write(stream_, bufs, kUseEc);
+  co_return !ec;
+}
+
+net::awaitable<bool> Responder::end_stream() {
+  stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await net::async_write(stream_, net::buffer("0\r\n\r\n", 5), kUseEc);
+  completed_ = !ec;
+  co_return !ec;
+}
+
+}  // namespace warden

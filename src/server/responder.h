@@ -1,0 +1,50 @@
+// Writes one response on a client connection: a whole one, or a chunked stream flushed event by
+// event. Heads are built by hand (a handful of fixed headers) to keep the per-request path short.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace warden {
+
+class Responder {
+ public:
+  Responder(boost::beast::tcp_stream& stream, std::chrono::milliseconds write_timeout)
+      : stream_(stream), write_timeout_(write_timeout) {}
+
+  void set_request_id(std::string_view id) { request_id_ = id; }
+  void add_header(std::string_view name, std::string_view value);
+  void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
+  bool keep_alive() const { return keep_alive_; }
+
+  // Each returns false when the client is gone (the caller stops and frees what it holds).
+  boost::asio::awaitable<bool> send(int status, std::string_view content_type, std::string_view body);
+  boost::asio::awaitable<bool> send_error(const GatewayError& error);
+  boost::asio::awaitable<bool> begin_stream(int status, std::string_view content_type);
+  boost::asio::awaitable<bool> stream(std::string_view data);
+  boost::asio::awaitable<bool> end_stream();
+
+  int status() const { return status_; }
+  bool started() const { return status_ != 0; }
+  bool completed() const { return completed_; }
+
+ private:
+  std::string head(int status, std::string_view content_type);
+
+  boost::beast::tcp_stream& stream_;
+  std::chrono::milliseconds write_timeout_;
+  std::string request_id_;
+  std::string extra_headers_;
+  bool keep_alive_ = true;
+  int status_ = 0;
+  bool completed_ = false;
+  std::string scratch_;
+};
+
+}  // namespace warden

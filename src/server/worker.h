@@ -1,0 +1,75 @@
+// A worker: one thread, one io_context, its own acceptor (SO_REUSEPORT), its client connections,
+// its upstream pool, JSON parser and metrics. Nothing here is shared with another worker; the
+// only cross-thread reads are the snapshot version and the draining flag.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <simdjson.h>
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <unordered_set>
+
+#include "metrics/metrics.h"
+#include "server/snapshot.h"
+#include "upstream/upstream.h"
+
+namespace warden {
+
+// State shared by all workers and the control thread.
+struct Shared {
+  SnapshotHolder snapshots;
+  std::atomic<bool> draining{false};
+  std::atomic<uint32_t> connections{0};
+  std::atomic<uint64_t> reloads{0};
+  std::atomic<uint64_t> reload_failures{0};
+};
+
+class Worker {
+ public:
+  Worker(Shared& shared, unsigned index);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds this worker's acceptor to host:port with SO_REUSEPORT. Throws on failure (start-up).
+  void listen(const std::string& host, const std::string& port);
+  void run();    // the thread body: accepts and serves until drained or stopped
+  void drain();  // thread-safe: stop accepting, close idle connections, let busy ones finish
+  void stop();   // thread-safe: stop at once
+
+  boost::asio::io_context& ioc() { return ioc_; }
+  unsigned index() const { return index_; }
+
+  // The snapshot for a new request (refreshed only when the control thread published a new one).
+  const ConfigPtr& snapshot();
+  bool draining() const { return shared_.draining.load(std::memory_order_relaxed); }
+  std::string next_request_id();
+
+  upstream::Pool& pool() { return pool_; }
+  Metrics& metrics() { return metrics_; }
+  simdjson::dom::parser& json() { return json_; }
+
+ private:
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+
+  Shared& shared_;
+  unsigned index_;
+  boost::asio::io_context ioc_{1};
+  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+  upstream::Pool pool_{ioc_};
+  Metrics metrics_;
+  simdjson::dom::parser json_;
+  ConfigPtr snapshot_;
+  uint64_t snapshot_version_ = 0;
+  std::mt19937_64 ids_;
+  uint64_t id_counter_ = 0;
+  // Connections waiting for their next request: closed at once when draining.
+  std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
+};
+
+}  // namespace warden

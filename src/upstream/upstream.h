@@ -1,0 +1,128 @@
+// Upstream: sends a call to a model deployment over a pooled HTTP/1.1 connection (plain or TLS),
+// with retries on the same deployment and failover to the next. Each worker owns one Pool.
+// Untrusted input: the upstream's response head and body (bounded, parsed by Beast).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "common/result.h"
+
+namespace warden {
+
+struct Metrics;
+
+namespace upstream {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using Clock = std::chrono::steady_clock;
+
+// One TCP or TLS connection to a provider.
+struct Connection {
+  const Provider* provider = nullptr;
+  uint64_t generation = 0;
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  bool reused = false;
+
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+class Pool {
+ public:
+  explicit Pool(net::io_context& ioc) : ioc_(ioc) {}
+  // Drops idle connections of an older configuration; connections in use are closed on release.
+  void set_generation(uint64_t generation);
+  uint64_t generation() const { return generation_; }
+
+  net::awaitable<Result<std::unique_ptr<Connection>>> acquire(const Provider& provider);
+  void release(std::unique_ptr<Connection> conn);
+  size_t idle_count() const;
+
+ private:
+  struct Entry {
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::unique_ptr<net::ssl::context> ssl;
+  };
+  net::ssl::context& ssl_context(Entry& entry, const Provider& provider);
+
+  net::io_context& ioc_;
+  uint64_t generation_ = 0;
+  std::unordered_map<const Provider*, Entry> entries_;
+};
+
+// An exchange whose response head has arrived; the body is read through it.
+class Exchange {
+ public:
+  int status() const { return status_; }
+  std::string_view content_type() const { return content_type_; }
+  bool is_event_stream() const;
+  // The next piece of the body as it arrives; an empty view marks its end.
+  net::awaitable<Result<std::string_view>> read_some();
+  // The whole body, refused beyond `limit` bytes.
+  net::awaitable<Result<std::string>> read_all(uint64_t limit);
+  // Gives the connection back to the pool when the body was read whole and it may be reused;
+  // closes it otherwise (e.g. the client went away mid-stream).
+  void finish(Pool& pool);
+
+ private:
+  friend net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool&, const Deployment&,
+                                                                     CallKind, std::string_view,
+                                                                     std::string_view, Clock::time_point);
+  std::unique_ptr<Connection> conn_;
+  beast::http::response_parser<beast::http::buffer_body> parser_;
+  int status_ = 0;
+  std::string content_type_;
+  Clock::time_point deadline_;
+  std::chrono::milliseconds idle_{0};
+  bool keep_alive_ = false;
+  std::array<char, 16 * 1024> buf_{};
+};
+
+// One attempt: connect (or reuse), send, read the response head.
+net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const Deployment& deployment,
+                                                            CallKind kind, std::string_view body,
+                                                            std::string_view request_id,
+                                                            Clock::time_point deadline);
+
+struct Forwarded {
+  std::unique_ptr<Exchange> exchange;
+  const Deployment* deployment = nullptr;
+  int attempts = 0;
+};
+
+// Sends `body` (with its model rewritten per deployment) to the first candidate that answers;
+// retries connect failures, 429, 502, 503 and 504 with jittered backoff, then fails over to the
+// next candidate. Nothing has been sent to the client yet when this runs.
+using BodyFor = std::function<std::string(const Deployment&)>;
+net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
+                                          std::span<const Deployment* const> candidates,
+                                          CallKind kind, const BodyFor& body_for,
+                                          std::string_view request_id);
+
+// The request target (path and query) for `kind` on `deployment`'s provider.
+std::string request_target(const Deployment& deployment, CallKind kind);
+
+bool is_retryable_status(int status);
+
+}  // namespace upstream
+}  // namespace warden

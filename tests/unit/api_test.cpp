@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include "api/api.h"
+
+namespace warden {
+namespace {
+
+class ParseCall : public ::testing::Test {
+ protected:
+  Result<Call> parse(CallKind kind, std::string_view body) { return parse_call(kind, body, parser_); }
+  simdjson::dom::parser parser_;
+};
+
+TEST_F(ParseCall, AcceptsMinimalChat) {
+  auto r = parse(CallKind::kChat, R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "m");
+  EXPECT_FALSE(r->stream);
+}
+
+TEST_F(ParseCall, ReadsStreamAndUsageOptionAndTools) {
+  auto r = parse(CallKind::kChat,
+                 R"({"model":"m","stream":true,"stream_options":{"include_usage":true},)"
+                 R"("tools":[{"type":"function","function":{"name":"f"}}],)"
+                 R"("messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+  EXPECT_TRUE(r->has_tools);
+}
+
+TEST_F(ParseCall, RejectsMalformedJson) {
+  auto r = parse(CallKind::kChat, R"({"model":"m","messages":[)");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kMalformedJson);
+}
+
+TEST_F(ParseCall, RejectsInvalidUtf8) {
+  std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}]})";
+  body[body.size() - 5] = '\xff';  // the content "x" becomes a lone 0xFF byte
+  auto r = parse(CallKind::kChat, body);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kMalformedJson);
+  EXPECT_NE(r.error().message.find("UTF-8"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ParseCall, RejectsMissingAndWrongTypedFields) {
+  struct Case {
+    CallKind kind;
+    const char* body;
+    const char* needle;
+  } cases[] = {
+      {CallKind::kChat, R"({"messages":[{"role":"user","content":"x"}]})", "'model' is required"},
+      {CallKind::kChat, R"({"model":5,"messages":[{"role":"user","content":"x"}]})", "'model' must be a string"},
+      {CallKind::kChat, R"({"model":"m"})", "'messages' is required"},
+      {CallKind::kChat, R"({"model":"m","messages":{}})", "'messages' must be an array"},
+      {CallKind::kChat, R"({"model":"m","messages":[]})", "at least one"},
+      {CallKind::kChat, R"({"model":"m","messages":[{"content":"x"}]})", "'role'"},
+      {CallKind::kChat, R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})", "unknown role"},
+      {CallKind::kChat, R"({"model":"m","messages":[{"role":"user","content":5}]})", "content"},
+      {CallKind::kChat, R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})", "'stream' must be a boolean"},
+      {CallKind::kChat, R"({"model":"m","max_tokens":"9","messages":[{"role":"user","content":"x"}]})", "'max_tokens' must be a number"},
+      {CallKind::kCompletion, R"({"model":"m"})", "'prompt' is required"},
+      {CallKind::kCompletion, R"({"model":"m","prompt":{}})", "'prompt' must be"},
+      {CallKind::kEmbedding, R"({"model":"m","input":[]})", "must not be empty"},
+      {CallKind::kEmbedding, R"({"model":"m","input":3})", "'input' must be"},
+      {CallKind::kChat, R"([1,2])", "JSON object"},
+      {CallKind::kChat, R"({"model":"a","model":"b","messages":[{"role":"user","content":"x"}]})", "exactly once"},
+  };
+  for (const Case& c : cases) {
+    auto r = parse(c.kind, c.body);
+    ASSERT_FALSE(r) << c.body;
+    EXPECT_NE(r.error().message.find(c.needle), std::string::npos)
+        << c.body << " -> " << r.error().message;
+  }
+}
+
+TEST_F(ParseCall, RewritesOnlyTheModelAndKeepsUnknownFields) {
+  const std::string body =
+      R"({"temperature":0.5, "model" : "gpt-x", "response_format":{"type":"json_object","model":"inner"},)"
+      R"("messages":[{"role":"user","content":"model"}],"reasoning":{"effort":"high"}})";
+  auto r = parse(CallKind::kChat, body);
+  ASSERT_TRUE(r) << r.error().message;
+  const std::string out = rewrite_model(body, *r, "up/stream\"id");
+  EXPECT_EQ(out,
+            R"({"temperature":0.5, "model" : "up/stream\"id", "response_format":{"type":"json_object","model":"inner"},)"
+            R"("messages":[{"role":"user","content":"model"}],"reasoning":{"effort":"high"}})");
+}
+
+TEST(Usage, ReadsFromAnswerAndFinalEvent) {
+  simdjson::dom::parser p;
+  Usage u;
+  ASSERT_TRUE(read_usage(R"({"id":"x","usage":{"prompt_tokens":12,"completion_tokens":34}})", p, u));
+  EXPECT_EQ(u.prompt_tokens, 12);
+  EXPECT_EQ(u.completion_tokens, 34);
+  Usage none;
+  ASSERT_TRUE(read_usage(R"({"id":"x","usage":null})", p, none));
+  EXPECT_FALSE(none.reported());
+  EXPECT_FALSE(read_usage("{not json", p, none));
+}
+
+TEST(Sse, SplitsWholeEventsAcrossArbitraryChunks) {
+  const std::string stream =
+      "data: {\"a\":1}\n\n: comment\n\nevent: x\ndata: {\"b\":\ndata: 2}\n\ndata: [DONE]\n\n";
+  for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
+    SseSplitter s;
+    std::vector<std::string> datas;
+    for (size_t i = 0; i < stream.size(); i += chunk) {
+      const int64_t whole = s.feed(std::string_view(stream).substr(i, chunk));
+      ASSERT_GE(whole, 0);
+      ASSERT_TRUE(for_each_sse_data(s.buffered().substr(0, static_cast<size_t>(whole)),
+                                    [&](std::string_view d) {
+                                      datas.emplace_back(d);
+                                      return true;
+                                    }));
+      s.consume(static_cast<size_t>(whole));
+    }
+    EXPECT_TRUE(s.empty());
+    ASSERT_EQ(datas.size(), 3u) << "chunk " << chunk;
+    EXPECT_EQ(datas[0], "{\"a\":1}");
+    EXPECT_EQ(datas[1], "{\"b\":\n2}");
+    EXPECT_EQ(datas[2], "[DONE]");
+  }
+}
+
+TEST(Sse, HandlesCrlfAndBoundsEventSize) {
+  SseSplitter s(16);
+  EXPECT_EQ(s.feed("data: 1\r\n\r\n"), 11);
+  s.consume(11);
+  EXPECT_EQ(s.feed("data: 0123456789"), 0);
+  EXPECT_EQ(s.feed("0123456789"), -1);
+}
+
+}  // namespace
+}  // namespace warden

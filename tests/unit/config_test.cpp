@@ -1,0 +1,143 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "config/config.h"
+
+namespace warden {
+namespace {
+
+const char* kValid = R"(
+server:
+  listen: 127.0.0.1:8080
+  max_body_bytes: 1048576
+providers:
+  - name: local
+    kind: openai
+    base_url: http://127.0.0.1:9000/v1
+  - name: azure-eu
+    kind: azure
+    base_url: https://example.openai.azure.com
+    api_version: "2024-10-21"
+    api_key_env: WARDEN_TEST_AZURE_KEY
+models:
+  - name: gpt-4o
+    developer: OpenAI
+    origin: US
+    deployments:
+      - name: gpt-4o-azure-eu
+        provider: azure-eu
+        upstream_model: gpt4o-prod
+        operator: Microsoft
+        jurisdiction: US
+        region: swedencentral
+        retention_days: 30
+        price: {input_per_mtok: 2.5, output_per_mtok: 10}
+      - name: gpt-4o-local
+        provider: local
+        operator: ACME
+        jurisdiction: DE
+        region: fra
+keys:
+  - sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    principal: {id: alice, team: research, clearance: internal, labels: {cost_center: "42"}}
+)";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { setenv("WARDEN_TEST_AZURE_KEY", "secret-value", 1); }
+};
+
+std::vector<std::string> problems(const std::string& text) {
+  try {
+    load_config_text(text, "w.yaml");
+  } catch (const ConfigError& e) {
+    std::vector<std::string> out;
+    for (const auto& d : e.diagnostics()) out.push_back(d.str());
+    return out;
+  }
+  return {};
+}
+
+TEST_F(ConfigTest, LoadsAValidConfiguration) {
+  auto c = load_config_text(kValid, "w.yaml");
+  EXPECT_EQ(c->server.max_body_bytes, 1048576u);
+  ASSERT_EQ(c->catalog.models.size(), 1u);
+  const Model* m = c->catalog.find("gpt-4o");
+  ASSERT_NE(m, nullptr);
+  ASSERT_EQ(m->deployments.size(), 2u);
+  EXPECT_EQ(m->deployments[0].provider->kind, ProviderKind::kAzure);
+  EXPECT_EQ(m->deployments[0].provider->api_key, "secret-value");
+  EXPECT_EQ(m->deployments[0].upstream_model, "gpt4o-prod");
+  EXPECT_EQ(m->deployments[0].price.output_per_mtok, 10);
+  EXPECT_EQ(m->deployments[1].upstream_model, "gpt-4o");  // defaults to the model's name
+  EXPECT_EQ(m->deployments[1].provider->port, "9000");
+  EXPECT_EQ(m->deployments[1].provider->base_path, "/v1");
+  EXPECT_EQ(c->keys.size(), 1u);
+  auto p = c->keys.authenticate("abc");
+  ASSERT_TRUE(p);
+  EXPECT_EQ((*p)->labels.at("cost_center"), "42");
+  EXPECT_EQ(c->version.size(), 16u);
+}
+
+TEST_F(ConfigTest, ReportsEveryProblemWithItsLine) {
+  std::string text = kValid;
+  text.replace(text.find("max_body_bytes"), 14, "max_body_bytez");       // line 4
+  text.replace(text.find("provider: local"), 15, "provider: nowhere");   // line 28
+  text += "  - sha256: nothex\n    principal: {id: bob}\n";                  // line 35
+  text.replace(text.find("origin: US"), 10, "origin: [US]");              // line 17
+  const auto p = problems(text);
+  ASSERT_EQ(p.size(), 4u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:4: unknown key 'max_body_bytez' in server");
+  EXPECT_EQ(p[1], "w.yaml:17: 'origin' must be a string");
+  EXPECT_EQ(p[2], "w.yaml:28: unknown provider 'nowhere'");
+  EXPECT_EQ(p[3], "w.yaml:35: 'sha256' must be 64 hex digits (see 'warden keys hash')");
+}
+
+TEST_F(ConfigTest, RejectsDuplicatesAndMissingCredentials) {
+  std::string text = kValid;
+  text += R"(  - sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    principal: {id: again}
+)";
+  unsetenv("WARDEN_TEST_AZURE_KEY");
+  const auto p = problems(text);
+  ASSERT_EQ(p.size(), 2u) << ::testing::PrintToString(p);
+  EXPECT_NE(p[0].find("WARDEN_TEST_AZURE_KEY"), std::string::npos);
+  EXPECT_EQ(p[0].find("secret-value"), std::string::npos);
+  EXPECT_NE(p[1].find("duplicate key digest"), std::string::npos);
+}
+
+TEST_F(ConfigTest, RejectsDuplicateModelAndBadValues) {
+  const auto p = problems(R"(
+providers:
+  - {name: a, base_url: "ftp://x"}
+models:
+  - {name: m, developer: d, origin: US, deployments: [{name: d1, provider: a, operator: o, jurisdiction: US, region: r}]}
+  - {name: m, developer: d, origin: US, deployments: []}
+server: {workers: -1, idle_timeout_ms: fast}
+)");
+  ASSERT_EQ(p.size(), 5u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:7: 'workers' must be between 0 and 256");
+  EXPECT_EQ(p[1], "w.yaml:7: 'idle_timeout_ms' must be an integer");
+  EXPECT_EQ(p[2], "w.yaml:3: 'base_url' must start with http:// or https://");
+  EXPECT_EQ(p[3], "w.yaml:6: duplicate model 'm'");
+  EXPECT_EQ(p[4], "w.yaml:6: model 'm' needs a non-empty list 'deployments'");
+}
+
+TEST_F(ConfigTest, InterpolatesEnvironmentAndReportsSyntaxErrors) {
+  setenv("WARDEN_TEST_HOST", "10.0.0.7", 1);
+  std::string text = kValid;
+  text.replace(text.find("127.0.0.1:9000"), 14, "${WARDEN_TEST_HOST}:9000");
+  auto c = load_config_text(text, "w.yaml");
+  EXPECT_EQ(c->catalog.find_provider("local")->host, "10.0.0.7");
+  const auto p = problems("models: [unclosed\n");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].rfind("w.yaml:", 0), 0u);
+}
+
+TEST_F(ConfigTest, TheShippedExampleIsValid) {
+  EXPECT_NO_THROW(load_config(std::string(WARDEN_SOURCE_DIR) + "/examples/warden.yaml"));
+}
+
+}  // namespace
+}  // namespace warden
