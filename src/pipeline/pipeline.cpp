@@ -198,7 +198,8 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, upstream::Exchange& ex
   }
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
-    co_await out.stream(sse_error_event(failure, ctx.request_id));
+    const std::string event = sse_error_event(failure, ctx.request_id);
+    co_await out.stream(event);
     co_await out.end_stream();
     co_return failure;
   }
@@ -235,7 +236,10 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   if (!principal) co_return principal.error();
   ctx.principal = *principal;
 
-  if (r->is_models) co_return co_await out.send(200, "application/json", models_list(config));
+  if (r->is_models) {
+    const std::string list = models_list(config);
+    co_return co_await out.send(200, "application/json", list);
+  }
 
   // 2. parse
   auto call = parse(worker, req, r->kind);
@@ -261,8 +265,13 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   out.add_header("x-warden-deployment", ctx.deployment->name);
 
   // 9. stream back
-  Result<bool> relayed = ex.is_event_stream() ? co_await relay_stream(worker, ex, out, ctx)
-                                              : co_await relay_whole(worker, config, ex, out, ctx);
+  // (No co_await inside ?: — GCC 12 mis-handles temporaries there.)
+  Result<bool> relayed = false;
+  if (ex.is_event_stream()) {
+    relayed = co_await relay_stream(worker, ex, out, ctx);
+  } else {
+    relayed = co_await relay_whole(worker, config, ex, out, ctx);
+  }
   ex.finish(worker.pool());  // reused only if read whole; a vanished client closes it
   co_return relayed;
 }

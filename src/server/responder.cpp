@@ -53,7 +53,8 @@ net::awaitable<bool> Responder::send(int status, std::string_view content_type,
 net::awaitable<bool> Responder::send_error(const GatewayError& error) {
   const std::string body = error_json(error, request_id_);
   if (error_info(error.code).status == 405) add_header("Allow", "GET, POST");
-  co_return co_await send(error_info(error.code).status, "application/json", body);
+  const int status = error_info(error.code).status;
+  co_return co_await send(status, "application/json", body);
 }
 
 net::awaitable<bool> Responder::begin_stream(int status, std::string_view content_type) {

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -126,12 +127,25 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
       buffer.commit(n);
     }
     // From the first byte on, the whole head must arrive within header_timeout_ms and the body
-    // within body_timeout_ms: a slow client cannot hold the connection.
+    // within body_timeout_ms: a slow client cannot hold the connection. A timer cancels the read
+    // (rather than tcp_stream's expiry, which closes the socket) so that 408 can still be sent.
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits.max_header_bytes);
     parser.body_limit(limits.max_body_bytes);
     Responder out(stream, std::chrono::milliseconds(limits.idle_timeout_ms));
-    stream.expires_after(std::chrono::milliseconds(limits.header_timeout_ms));
+    bool timed_out = false;
+    net::steady_timer deadline(ioc_);
+    auto arm = [&](uint32_t timeout_ms) {
+      deadline.expires_after(std::chrono::milliseconds(timeout_ms));
+      deadline.async_wait([&timed_out, &stream](const error_code& ec) {
+        if (ec) return;  // cancelled: the frame may be gone, touch nothing
+        timed_out = true;
+        error_code ignored;
+        stream.socket().cancel(ignored);
+      });
+    };
+    stream.expires_never();
+    arm(limits.header_timeout_ms);
     auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kUseEc);
     if (!hec) {
       const auto& req = parser.get();
@@ -139,9 +153,11 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue), kUseEc);
       }
-      stream.expires_after(std::chrono::milliseconds(limits.body_timeout_ms));
+      arm(limits.body_timeout_ms);
       std::tie(hec, hn) = co_await http::async_read(stream, buffer, parser, kUseEc);
     }
+    deadline.cancel();
+    if (timed_out) hec = beast::error::timeout;
     if (hec) {
       if (hec == http::error::end_of_stream || hec == net::error::eof ||
           hec == net::error::connection_reset) {
@@ -150,7 +166,8 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
       // The framing can no longer be trusted: answer and close.
       out.set_request_id(next_request_id());
       out.set_keep_alive(false);
-      co_await out.send_error(read_error(hec));
+      const GatewayError error = read_error(hec);
+      co_await out.send_error(error);
       pipeline::count_rejected(*this, out.status());
       break;
     }

@@ -1,0 +1,138 @@
+// Starts the real warden binary in front of the test upstream, on ephemeral 127.0.0.1 ports.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startUpstream } from '../upstream/fake_openai.mjs';
+
+export const KEY = 'sk-test-alice';
+const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
+
+export async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {} }) {
+  const srv = {
+    workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
+    max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
+  };
+  const dep = (name, provider, upstream) =>
+    `      - {name: ${name}, provider: ${provider}, upstream_model: ${upstream}, operator: Test, jurisdiction: DE, region: eu}`;
+  const model = (name, kinds, ...deps) =>
+    `  - name: ${name}\n    developer: Test\n    origin: EU\n    kinds: [${kinds}]\n    deployments:\n${deps.join('\n')}`;
+  return `server:
+  listen: 127.0.0.1:${port}
+${Object.entries(srv).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
+admin:
+  listen: 127.0.0.1:${adminPort}
+log:
+  requests: true
+providers:
+  - {name: up, base_url: "http://127.0.0.1:${upstreamPort}/v1", retries: 2, backoff_ms: 10}
+  - name: up-short
+    base_url: http://127.0.0.1:${upstreamPort}/v1
+    retries: 0
+    timeouts: {first_byte_ms: 300, idle_ms: 300}
+  - {name: dead, base_url: "http://127.0.0.1:${deadPort}/v1", retries: 1, backoff_ms: 10, timeouts: {connect_ms: 500}}
+models:
+${model('chat', 'chat, completion', dep('chat-main', 'up', 'test-1'))}
+${model('embed', 'embedding', dep('embed-main', 'up', 'test-embed'))}
+${model('retry503', 'chat', dep('retry503-a', 'up', 'flaky-503-2'))}
+${model('failover429', 'chat', dep('f429-a', 'up', 'status-429'), dep('f429-b', 'up', 'test-b'))}
+${model('always429', 'chat', dep('a429', 'up', 'status-429'))}
+${model('refused', 'chat', dep('refused-a', 'dead', 'test-1'))}
+${model('refused-then-ok', 'chat', dep('rto-a', 'dead', 'test-1'), dep('rto-b', 'up', 'test-b'))}
+${model('stall', 'chat', dep('stall-a', 'up-short', 'stall'))}
+${model('reset', 'chat', dep('reset-a', 'up', 'reset-mid-stream'))}
+${model('badsse', 'chat', dep('badsse-a', 'up', 'bad-sse'))}
+${model('slow', 'chat', dep('slow-a', 'up', 'slow-stream'))}
+${model('status400', 'chat', dep('s400', 'up', 'status-400'))}
+${model('status500', 'chat', dep('s500', 'up', 'status-500'))}
+${model('status401', 'chat', dep('s401', 'up', 'status-401'))}
+keys:
+  - sha256: ${sha(KEY)}
+    principal: {id: alice, kind: person, team: research, clearance: internal}
+`;
+}
+
+export async function startStack(opts = {}) {
+  const upstream = await startUpstream();
+  const [port, adminPort, deadPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-it-'));
+  const configPath = path.join(dir, 'warden.yaml');
+  const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server };
+  fs.writeFileSync(configPath, configYaml(params));
+  const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
+  const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs = { stdout: '', stderr: '' };
+  proc.stdout.on('data', (d) => { logs.stdout += d; });
+  proc.stderr.on('data', (d) => { logs.stderr += d; });
+  proc.on('error', (e) => { logs.stderr += String(e); });
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
+      if (r.ok) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      proc.kill('SIGKILL');
+      await upstream.close();
+      throw new Error(`warden did not start: ${logs.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port, adminPort, upstream, proc, logs, configPath, params, exited,
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      await exited;
+      await upstream.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Sends raw bytes and returns what came back (until the server closes or `ms` passes).
+export function rawRequest(port, chunks, { ms = 3000, gapMs = 0 } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let data = '';
+    const started = Date.now();
+    const done = () => {
+      clearTimeout(timer);
+      s.destroy();
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+      const sep = data.indexOf('\r\n\r\n');
+      resolve({ status: m ? Number(m[1]) : 0, head: data.slice(0, sep), body: data.slice(sep + 4), raw: data, elapsed: Date.now() - started });
+    };
+    const timer = setTimeout(done, ms);
+    s.on('data', (d) => { data += d.toString('latin1'); });
+    s.on('close', done);
+    s.on('error', () => {});
+    s.on('connect', async () => {
+      for (const c of [].concat(chunks)) {
+        if (s.destroyed) return;
+        s.write(c);
+        if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+      }
+    });
+  });
+}
+
+export function post(path, body, { headers = {}, key = KEY } = {}) {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  const h = { 'Content-Type': 'application/json', Authorization: `Bearer ${key}`, ...headers };
+  return `POST ${path} HTTP/1.1\r\nHost: x\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`;
+}
+
+export const chatBody = (model = 'chat', extra = {}) => ({
+  model, messages: [{ role: 'user', content: 'Say hello.' }], ...extra,
+});

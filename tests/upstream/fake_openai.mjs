@@ -1,0 +1,144 @@
+// A test upstream speaking OpenAI's HTTP API, SSE included. It stands in for model servers,
+// which cannot be reached from tests, and records every request it receives.
+//
+// Behaviour is chosen by the upstream model id the gateway sends (the deployment's
+// upstream_model):
+//   anything else        a normal answer (chat, completion, embedding; streamed when asked)
+//   status-<code>        always answers <code> with an OpenAI error body
+//   flaky-<code>-<n>     answers <code> to the first <n> requests, then normally
+//   stall                reads the request and never answers
+//   reset-mid-stream     sends two events, then resets the connection
+//   bad-sse              sends one good event, then an event whose data is not JSON
+//   slow-stream          100 events, 100 ms apart (for disconnect tests)
+//
+// GET /__requests lists what was received; DELETE /__requests clears it; GET /__closed counts
+// streams whose client (the gateway) went away before the end.
+//
+// Run alone: node fake_openai.mjs [port]   (the demo model of `make run`)
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+export function startUpstream({ port = 0, host = '127.0.0.1' } = {}) {
+  const requests = [];
+  const counters = new Map();
+  const sockets = new Set();
+  let closedEarly = 0;
+  let completionSeq = 0;
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      if (req.url.startsWith('/__')) return control(req, res);
+      let body = null;
+      try { body = JSON.parse(raw); } catch { /* recorded as raw */ }
+      requests.push({ method: req.method, url: req.url, headers: req.headers, raw, body });
+      answer(req, res, body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+
+  function control(req, res) {
+    res.setHeader('content-type', 'application/json');
+    if (req.url === '/__requests' && req.method === 'DELETE') {
+      requests.length = 0;
+      counters.clear();
+      closedEarly = 0;
+      return res.end('{}');
+    }
+    if (req.url === '/__requests') return res.end(JSON.stringify(requests));
+    if (req.url === '/__closed') return res.end(JSON.stringify({ closedEarly }));
+    res.statusCode = 404;
+    res.end('{}');
+  }
+
+  function sendError(res, status) {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: `test upstream answers ${status}`, type: 'test', code: null } }));
+  }
+
+  function answer(req, res, body) {
+    if (!body || typeof body.model !== 'string') return sendError(res, 400);
+    const model = body.model;
+    let m;
+    if ((m = /^status-(\d+)$/.exec(model))) return sendError(res, Number(m[1]));
+    if ((m = /^flaky-(\d+)-(\d+)$/.exec(model))) {
+      const n = (counters.get(model) ?? 0) + 1;
+      counters.set(model, n);
+      if (n <= Number(m[2])) return sendError(res, Number(m[1]));
+    }
+    if (model === 'stall') return; // never answers
+    const id = `chatcmpl-${(++completionSeq).toString(16).padStart(24, '0')}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (req.url.endsWith('/embeddings')) {
+      const inputs = Array.isArray(body.input) ? body.input : [body.input];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({
+        object: 'list', model,
+        data: inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.1, 0.2, 0.3, i] })),
+        usage: { prompt_tokens: 4 * inputs.length, total_tokens: 4 * inputs.length },
+      }));
+    }
+    const isChat = req.url.endsWith('/chat/completions');
+    const text = 'Hello from the test upstream. Warden relayed this answer.';
+    const usage = { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 };
+    if (!body.stream) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify(isChat
+        ? { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage }
+        : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: 'stop' }], usage }));
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const words = text.split(/(?<= )/);
+    const event = (delta, finish = null) => `data: ${JSON.stringify(isChat
+      ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] }
+      : { id, object: 'text_completion', created, model, choices: [{ index: 0, text: delta.content ?? '', finish_reason: finish }] })}\n\n`;
+    let finished = false;
+    res.on('close', () => { if (!finished) closedEarly++; });
+    if (model === 'reset-mid-stream') {
+      res.write(event({ role: 'assistant', content: '' }));
+      res.write(event({ content: 'partial ' }));
+      return setTimeout(() => req.socket.resetAndDestroy(), 20);
+    }
+    if (model === 'bad-sse') {
+      res.write(event({ role: 'assistant', content: 'ok ' }));
+      return setTimeout(() => { finished = true; res.end('data: {this is not json\n\n'); }, 20);
+    }
+    if (model === 'slow-stream') {
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        if (i++ >= 100) { clearInterval(timer); finished = true; return res.end('data: [DONE]\n\n'); }
+        res.write(event({ content: `w${i} ` }));
+      }, 100);
+      return;
+    }
+    res.write(event({ role: 'assistant', content: '' }));
+    for (const w of words) res.write(event({ content: w }));
+    res.write(event({}, 'stop'));
+    if (body.stream_options?.include_usage) {
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
+    }
+    finished = true;
+    res.end('data: [DONE]\n\n');
+  }
+
+  return new Promise((resolve) => {
+    server.listen(port, host, () => {
+      resolve({
+        port: server.address().port,
+        requests,
+        closedEarly: () => closedEarly,
+        clear: () => { requests.length = 0; counters.clear(); closedEarly = 0; },
+        close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const up = await startUpstream({ port: Number(process.argv[2] ?? 8081) });
+  console.log(`test upstream listening on http://127.0.0.1:${up.port}/v1`);
+}
