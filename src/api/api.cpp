@@ -15,14 +15,20 @@ GatewayError invalid(std::string message) {
 
 const char* type_name(element_type t) {
   switch (t) {
-    case element_type::ARRAY: return "an array";
-    case element_type::OBJECT: return "an object";
+    case element_type::ARRAY:
+      return "an array";
+    case element_type::OBJECT:
+      return "an object";
     case element_type::INT64:
     case element_type::UINT64:
-    case element_type::DOUBLE: return "a number";
-    case element_type::STRING: return "a string";
-    case element_type::BOOL: return "a boolean";
-    case element_type::NULL_VALUE: return "null";
+    case element_type::DOUBLE:
+      return "a number";
+    case element_type::STRING:
+      return "a string";
+    case element_type::BOOL:
+      return "a boolean";
+    case element_type::NULL_VALUE:
+      return "null";
   }
   return "a value";
 }
@@ -47,11 +53,26 @@ std::optional<GatewayError> check_optional(simdjson::dom::object obj,
     bool ok = false;
     const char* want = "";
     switch (rule.type) {
-      case FieldRule::kNumber: ok = is_number(e); want = "a number"; break;
-      case FieldRule::kBool: ok = e.is_bool(); want = "a boolean"; break;
-      case FieldRule::kString: ok = e.is_string(); want = "a string"; break;
-      case FieldRule::kObject: ok = e.is_object(); want = "an object"; break;
-      case FieldRule::kArray: ok = e.is_array(); want = "an array"; break;
+      case FieldRule::kNumber:
+        ok = is_number(e);
+        want = "a number";
+        break;
+      case FieldRule::kBool:
+        ok = e.is_bool();
+        want = "a boolean";
+        break;
+      case FieldRule::kString:
+        ok = e.is_string();
+        want = "a string";
+        break;
+      case FieldRule::kObject:
+        ok = e.is_object();
+        want = "an object";
+        break;
+      case FieldRule::kArray:
+        ok = e.is_array();
+        want = "an array";
+        break;
       case FieldRule::kStringOrArray:
         ok = e.is_string() || e.is_array();
         want = "a string or an array";
@@ -135,8 +156,8 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
           size_t k = i + 1;
           while (k < body.size() && body[k] != ':') ++k;
           ++k;
-          while (k < body.size() && (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' ||
-                                     body[k] == '\r'))
+          while (k < body.size() &&
+                 (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r'))
             ++k;
           if (k >= body.size() || body[k] != '"') return found;
           size_t e = k + 1;
@@ -164,9 +185,9 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   if (auto err = parser.parse(body.data(), body.size()).get(root); err != simdjson::SUCCESS) {
     if (err == simdjson::UTF8_ERROR)
       return make_error(ErrorCode::kMalformedJson, "The request body is not valid UTF-8.");
-    return make_error(ErrorCode::kMalformedJson,
-                      std::string("The request body is not valid JSON: ") +
-                          simdjson::error_message(err));
+    return make_error(
+        ErrorCode::kMalformedJson,
+        std::string("The request body is not valid JSON: ") + simdjson::error_message(err));
   }
   simdjson::dom::object obj;
   if (root.get_object().get(obj) != simdjson::SUCCESS)
@@ -203,7 +224,8 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   switch (kind) {
     case CallKind::kChat: {
       element messages;
-      if (obj["messages"].get(messages) != simdjson::SUCCESS) return invalid("'messages' is required.");
+      if (obj["messages"].get(messages) != simdjson::SUCCESS)
+        return invalid("'messages' is required.");
       if (auto e = check_messages(messages)) return *e;
       break;
     }
@@ -234,7 +256,8 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   return call;
 }
 
-std::string rewrite_model(std::string_view body, const Call& call, std::string_view upstream_model) {
+std::string rewrite_model(std::string_view body, const Call& call,
+                          std::string_view upstream_model) {
   std::string out;
   out.reserve(body.size() + upstream_model.size() + 8);
   out.append(body.substr(0, call.model_offset));
@@ -265,10 +288,12 @@ int64_t SseSplitter::feed(std::string_view data) {
   size_t end = 0;
   size_t i = scanned_ > 3 ? scanned_ - 3 : 0;
   for (; i + 1 < buf_.size(); ++i) {
-    if (buf_[i] == '\n' && buf_[i + 1] == '\n') end = i + 2;
+    if (buf_[i] == '\n' && buf_[i + 1] == '\n')
+      end = i + 2;
     else if (buf_[i] == '\n' && buf_[i + 1] == '\r' && i + 2 < buf_.size() && buf_[i + 2] == '\n')
       end = i + 3;
-    else if (buf_[i] == '\r' && buf_[i + 1] == '\r') end = i + 2;
+    else if (buf_[i] == '\r' && buf_[i + 1] == '\r')
+      end = i + 2;
   }
   scanned_ = buf_.size();
   if (buf_.size() - end > max_event_bytes_) return -1;

@@ -17,11 +17,11 @@ namespace warden {
 // A validated API call. Views point into the request body, which outlives the call.
 struct Call {
   CallKind kind = CallKind::kChat;
-  std::string_view model;       // the logical model the client named
-  size_t model_offset = 0;      // byte span of the model's JSON string token (quotes included)
+  std::string_view model;   // the logical model the client named
+  size_t model_offset = 0;  // byte span of the model's JSON string token (quotes included)
   size_t model_length = 0;
   bool stream = false;
-  bool include_usage = false;   // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
   bool has_tools = false;
   uint32_t estimated_input_tokens = 0;
 };
@@ -34,7 +34,7 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
 std::string rewrite_model(std::string_view body, const Call& call, std::string_view upstream_model);
 
 struct Usage {
-  int64_t prompt_tokens = -1;      // -1: not reported
+  int64_t prompt_tokens = -1;  // -1: not reported
   int64_t completion_tokens = -1;
   bool reported() const { return prompt_tokens >= 0 || completion_tokens >= 0; }
 };
@@ -55,7 +55,10 @@ class SseSplitter {
   // The buffered text; its first feed() bytes are whole events.
   std::string_view buffered() const { return buf_; }
   // Drops the first `n` bytes (after the caller has handled them).
-  void consume(size_t n) { buf_.erase(0, n); scanned_ = scanned_ > n ? scanned_ - n : 0; }
+  void consume(size_t n) {
+    buf_.erase(0, n);
+    scanned_ = scanned_ > n ? scanned_ - n : 0;
+  }
   bool empty() const { return buf_.empty(); }
 
  private:
@@ -67,6 +70,7 @@ class SseSplitter {
 // Calls `on_data(payload)` for the data of each event in `events` (whole events, as cut by
 // SseSplitter); multi-line data is joined with '\n' as the SSE specification says. Returns false
 // when a line is not a valid SSE field line.
-bool for_each_sse_data(std::string_view events, const std::function<bool(std::string_view)>& on_data);
+bool for_each_sse_data(std::string_view events,
+                       const std::function<bool(std::string_view)>& on_data);
 
 }  // namespace warden

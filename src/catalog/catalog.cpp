@@ -27,9 +27,12 @@ const Provider* Catalog::find_provider(std::string_view name) const {
 
 std::string_view call_kind_name(CallKind kind) {
   switch (kind) {
-    case CallKind::kChat: return "chat";
-    case CallKind::kCompletion: return "completion";
-    case CallKind::kEmbedding: return "embedding";
+    case CallKind::kChat:
+      return "chat";
+    case CallKind::kCompletion:
+      return "completion";
+    case CallKind::kEmbedding:
+      return "embedding";
   }
   return "chat";
 }

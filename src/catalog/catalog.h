@@ -17,7 +17,7 @@ enum class ProviderKind { kOpenAI, kAzure };
 struct UpstreamTimeouts {
   uint32_t connect_ms = 5'000;
   uint32_t first_byte_ms = 60'000;
-  uint32_t idle_ms = 60'000;   // between two reads of a streamed answer
+  uint32_t idle_ms = 60'000;  // between two reads of a streamed answer
   uint32_t total_ms = 600'000;
 };
 
@@ -27,20 +27,20 @@ struct Provider {
   bool tls = false;
   std::string host;
   std::string port;
-  std::string base_path;       // e.g. "/v1" (openai) or "/openai" (azure); no trailing slash
-  std::string api_key_env;     // name of the environment variable, may be shown
-  std::string api_key;         // the secret itself: never logged, never shown
-  std::string api_version;     // azure only
+  std::string base_path;    // e.g. "/v1" (openai) or "/openai" (azure); no trailing slash
+  std::string api_key_env;  // name of the environment variable, may be shown
+  std::string api_key;      // the secret itself: never logged, never shown
+  std::string api_version;  // azure only
   UpstreamTimeouts timeouts;
-  uint32_t retries = 2;        // extra attempts on the same deployment
-  uint32_t backoff_ms = 100;   // base of the jittered exponential backoff
-  uint32_t max_idle = 64;      // idle keep-alive connections kept per worker
+  uint32_t retries = 2;       // extra attempts on the same deployment
+  uint32_t backoff_ms = 100;  // base of the jittered exponential backoff
+  uint32_t max_idle = 64;     // idle keep-alive connections kept per worker
   bool tls_verify = true;
-  std::string ca_file;         // optional extra CA bundle
+  std::string ca_file;  // optional extra CA bundle
 };
 
 struct Price {
-  double input_per_mtok = 0;   // currency units per million input tokens
+  double input_per_mtok = 0;  // currency units per million input tokens
   double output_per_mtok = 0;
 };
 
@@ -61,10 +61,10 @@ enum class CallKind : uint8_t { kChat, kCompletion, kEmbedding };
 struct Model {
   std::string name;
   std::string developer;
-  std::string origin;          // jurisdiction of the developer
+  std::string origin;  // jurisdiction of the developer
   bool open_weights = false;
   std::string license;
-  std::vector<CallKind> kinds;  // which endpoints the model serves
+  std::vector<CallKind> kinds;          // which endpoints the model serves
   std::vector<Deployment> deployments;  // in preference order
   int64_t created = 0;
 

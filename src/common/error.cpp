@@ -5,24 +5,40 @@ namespace warden {
 
 ErrorInfo error_info(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kMalformedJson: return {400, "invalid_request_error", "malformed_json"};
-    case ErrorCode::kInvalidRequest: return {400, "invalid_request_error", "invalid_request"};
-    case ErrorCode::kBadHttp: return {400, "invalid_request_error", "bad_http"};
-    case ErrorCode::kUnauthenticated: return {401, "invalid_request_error", "invalid_api_key"};
-    case ErrorCode::kForbidden: return {403, "permission_error", "forbidden"};
-    case ErrorCode::kNotFound: return {404, "invalid_request_error", "unknown_route"};
-    case ErrorCode::kModelNotFound: return {404, "invalid_request_error", "model_not_found"};
-    case ErrorCode::kMethodNotAllowed: return {405, "invalid_request_error", "method_not_allowed"};
-    case ErrorCode::kRequestTimeout: return {408, "invalid_request_error", "request_timeout"};
-    case ErrorCode::kPayloadTooLarge: return {413, "invalid_request_error", "payload_too_large"};
+    case ErrorCode::kMalformedJson:
+      return {400, "invalid_request_error", "malformed_json"};
+    case ErrorCode::kInvalidRequest:
+      return {400, "invalid_request_error", "invalid_request"};
+    case ErrorCode::kBadHttp:
+      return {400, "invalid_request_error", "bad_http"};
+    case ErrorCode::kUnauthenticated:
+      return {401, "invalid_request_error", "invalid_api_key"};
+    case ErrorCode::kForbidden:
+      return {403, "permission_error", "forbidden"};
+    case ErrorCode::kNotFound:
+      return {404, "invalid_request_error", "unknown_route"};
+    case ErrorCode::kModelNotFound:
+      return {404, "invalid_request_error", "model_not_found"};
+    case ErrorCode::kMethodNotAllowed:
+      return {405, "invalid_request_error", "method_not_allowed"};
+    case ErrorCode::kRequestTimeout:
+      return {408, "invalid_request_error", "request_timeout"};
+    case ErrorCode::kPayloadTooLarge:
+      return {413, "invalid_request_error", "payload_too_large"};
     case ErrorCode::kUnsupportedMedia:
       return {415, "invalid_request_error", "unsupported_media_type"};
-    case ErrorCode::kHeadersTooLarge: return {431, "invalid_request_error", "headers_too_large"};
-    case ErrorCode::kRateLimited: return {429, "rate_limit_error", "upstream_rate_limited"};
-    case ErrorCode::kUpstreamUnavailable: return {502, "upstream_error", "upstream_unavailable"};
-    case ErrorCode::kUpstreamTimeout: return {504, "upstream_error", "upstream_timeout"};
-    case ErrorCode::kShuttingDown: return {503, "server_error", "shutting_down"};
-    case ErrorCode::kInternal: return {500, "server_error", "internal_error"};
+    case ErrorCode::kHeadersTooLarge:
+      return {431, "invalid_request_error", "headers_too_large"};
+    case ErrorCode::kRateLimited:
+      return {429, "rate_limit_error", "upstream_rate_limited"};
+    case ErrorCode::kUpstreamUnavailable:
+      return {502, "upstream_error", "upstream_unavailable"};
+    case ErrorCode::kUpstreamTimeout:
+      return {504, "upstream_error", "upstream_timeout"};
+    case ErrorCode::kShuttingDown:
+      return {503, "server_error", "shutting_down"};
+    case ErrorCode::kInternal:
+      return {500, "server_error", "internal_error"};
   }
   return {500, "server_error", "internal_error"};
 }
@@ -51,11 +67,21 @@ void append_json_string(std::string& out, std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";

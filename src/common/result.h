@@ -11,23 +11,23 @@
 namespace warden {
 
 enum class ErrorCode {
-  kMalformedJson,       // 400: body is not JSON / not UTF-8
-  kInvalidRequest,      // 400: JSON, but a field is missing or has the wrong type
-  kBadHttp,             // 400: HTTP framing the server refuses (e.g. CL + TE)
-  kUnauthenticated,     // 401
-  kForbidden,           // 403
-  kNotFound,            // 404: unknown route
-  kModelNotFound,       // 404: unknown model
-  kMethodNotAllowed,    // 405
-  kRequestTimeout,      // 408: client too slow
-  kPayloadTooLarge,     // 413
-  kUnsupportedMedia,    // 415
-  kHeadersTooLarge,     // 431
-  kRateLimited,         // 429: upstream said 429 after every retry
-  kUpstreamUnavailable, // 502: refused, reset, bad answer
-  kUpstreamTimeout,     // 504
-  kShuttingDown,        // 503
-  kInternal,            // 500
+  kMalformedJson,        // 400: body is not JSON / not UTF-8
+  kInvalidRequest,       // 400: JSON, but a field is missing or has the wrong type
+  kBadHttp,              // 400: HTTP framing the server refuses (e.g. CL + TE)
+  kUnauthenticated,      // 401
+  kForbidden,            // 403
+  kNotFound,             // 404: unknown route
+  kModelNotFound,        // 404: unknown model
+  kMethodNotAllowed,     // 405
+  kRequestTimeout,       // 408: client too slow
+  kPayloadTooLarge,      // 413
+  kUnsupportedMedia,     // 415
+  kHeadersTooLarge,      // 431
+  kRateLimited,          // 429: upstream said 429 after every retry
+  kUpstreamUnavailable,  // 502: refused, reset, bad answer
+  kUpstreamTimeout,      // 504
+  kShuttingDown,         // 503
+  kInternal,             // 500
 };
 
 struct GatewayError {
@@ -37,8 +37,8 @@ struct GatewayError {
 
 struct ErrorInfo {
   int status;
-  std::string_view type;          // OpenAI error "type"
-  std::string_view code;          // OpenAI error "code" and the audit reason
+  std::string_view type;  // OpenAI error "type"
+  std::string_view code;  // OpenAI error "code" and the audit reason
 };
 
 ErrorInfo error_info(ErrorCode code);
@@ -49,8 +49,8 @@ std::string error_json(const GatewayError& error, std::string_view request_id);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                // NOLINT: implicit by design
-  Result(GatewayError error) : v_(std::move(error)) {}     // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}             // NOLINT: implicit by design
+  Result(GatewayError error) : v_(std::move(error)) {}  // NOLINT: implicit by design
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
   T& value() { return std::get<0>(v_); }

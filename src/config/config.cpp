@@ -10,7 +10,9 @@
 
 namespace warden {
 
-std::string Diagnostic::str() const { return file + ":" + std::to_string(line) + ": " + message; }
+std::string Diagnostic::str() const {
+  return file + ":" + std::to_string(line) + ": " + message;
+}
 
 namespace {
 
@@ -35,7 +37,9 @@ class Reader {
   void error(const YAML::Node& at, const std::string& message) {
     diags_.push_back({file_, at.Mark().line + 1, message});
   }
-  void error_line(int line, const std::string& message) { diags_.push_back({file_, line, message}); }
+  void error_line(int line, const std::string& message) {
+    diags_.push_back({file_, line, message});
+  }
   std::vector<Diagnostic>& diags() { return diags_; }
 
   // Reports keys of `map` that are not in `known`.
@@ -153,7 +157,8 @@ void read_listener(Reader& r, const YAML::Node& n, ListenerConfig& out) {
   }
   out.host = s.substr(0, colon);
   out.port = s.substr(colon + 1);
-  if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+  if (out.host.size() > 2 && out.host.front() == '[')
+    out.host = out.host.substr(1, out.host.size() - 2);
   for (char c : out.port) {
     if (c < '0' || c > '9') {
       r.error(n, "'listen' port must be a number");
@@ -207,7 +212,8 @@ bool parse_base_url(Reader& r, const YAML::Node& at, const std::string& url, Pro
       return false;
     }
     host = hostport.substr(1, close - 1);
-    if (close + 1 < hostport.size() && hostport[close + 1] == ':') port = hostport.substr(close + 2);
+    if (close + 1 < hostport.size() && hostport[close + 1] == ':')
+      port = hostport.substr(close + 2);
   } else if (const size_t colon = hostport.rfind(':'); colon != std::string::npos) {
     host = hostport.substr(0, colon);
     port = hostport.substr(colon + 1);
@@ -300,9 +306,9 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
   std::set<std::string> model_names;
   std::set<std::string> deployment_names;
   for (const YAML::Node& mn : n) {
-    if (!r.expect_map(mn, "model",
-                      {"name", "developer", "origin", "open_weights", "license", "kinds",
-                       "deployments"}))
+    if (!r.expect_map(
+            mn, "model",
+            {"name", "developer", "origin", "open_weights", "license", "kinds", "deployments"}))
       continue;
     Model m;
     r.str(mn, "name", m.name, true);
@@ -316,10 +322,14 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
       if (!k.IsSequence()) r.error(k, "'kinds' must be a list of chat, completion, embedding");
       for (const YAML::Node& kn : k) {
         const std::string s = kn.IsScalar() ? kn.Scalar() : "";
-        if (s == "chat") m.kinds.push_back(CallKind::kChat);
-        else if (s == "completion") m.kinds.push_back(CallKind::kCompletion);
-        else if (s == "embedding") m.kinds.push_back(CallKind::kEmbedding);
-        else r.error(kn, "unknown kind '" + s + "' (expected chat, completion or embedding)");
+        if (s == "chat")
+          m.kinds.push_back(CallKind::kChat);
+        else if (s == "completion")
+          m.kinds.push_back(CallKind::kCompletion);
+        else if (s == "embedding")
+          m.kinds.push_back(CallKind::kEmbedding);
+        else
+          r.error(kn, "unknown kind '" + s + "' (expected chat, completion or embedding)");
       }
     } else {
       m.kinds = {CallKind::kChat, CallKind::kCompletion};
@@ -340,7 +350,8 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
         std::string provider;
         if (r.str(d, "provider", provider, true)) {
           dep.provider = catalog.find_provider(provider);
-          if (dep.provider == nullptr) r.error(d["provider"], "unknown provider '" + provider + "'");
+          if (dep.provider == nullptr)
+            r.error(d["provider"], "unknown provider '" + provider + "'");
         }
         dep.upstream_model = m.name;
         r.str(d, "upstream_model", dep.upstream_model);
@@ -424,7 +435,8 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   const KeyDigest version = sha256(text);
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
-  r.expect_map(root, "the configuration", {"server", "admin", "log", "providers", "models", "keys"});
+  r.expect_map(root, "the configuration",
+               {"server", "admin", "log", "providers", "models", "keys"});
   read_server(r, root["server"], config->server);
   if (const YAML::Node a = root["admin"]) {
     if (r.expect_map(a, "admin", {"enabled", "listen"})) {

@@ -96,7 +96,8 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
     out += fmt::format("warden_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n",
                        route, cumulative);
     out += fmt::format("warden_request_duration_seconds_sum{{route=\"{}\"}} {}\n", route, h.sum);
-    out += fmt::format("warden_request_duration_seconds_count{{route=\"{}\"}} {}\n", route, h.count);
+    out +=
+        fmt::format("warden_request_duration_seconds_count{{route=\"{}\"}} {}\n", route, h.count);
   }
   counter_family("warden_upstream_errors_total", "Upstream failures by provider and reason.",
                  upstream_errors);
@@ -118,7 +119,8 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
       "# HELP warden_config_reloads_total Configuration snapshots published after start.\n"
       "# TYPE warden_config_reloads_total counter\nwarden_config_reloads_total {}\n"
       "# HELP warden_config_reload_failures_total Reloads rejected (old snapshot kept).\n"
-      "# TYPE warden_config_reload_failures_total counter\nwarden_config_reload_failures_total {}\n",
+      "# TYPE warden_config_reload_failures_total counter\nwarden_config_reload_failures_total "
+      "{}\n",
       in_flight, connections, connections_total, connections_rejected, sse_events, config_reloads,
       config_reload_failures);
   return out;

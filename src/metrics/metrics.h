@@ -34,11 +34,11 @@ struct Metrics {
   std::map<std::string, uint64_t> upstream_retries;
   // warden_failovers_total{model}
   std::map<std::string, uint64_t> failovers;
-  int64_t in_flight = 0;      // warden_requests_in_flight
-  int64_t connections = 0;    // warden_connections_open
-  uint64_t connections_total = 0;       // warden_connections_total
-  uint64_t connections_rejected = 0;    // warden_connections_rejected_total
-  uint64_t sse_events = 0;              // warden_sse_events_total
+  int64_t in_flight = 0;              // warden_requests_in_flight
+  int64_t connections = 0;            // warden_connections_open
+  uint64_t connections_total = 0;     // warden_connections_total
+  uint64_t connections_rejected = 0;  // warden_connections_rejected_total
+  uint64_t sse_events = 0;            // warden_sse_events_total
 
   void count_request(std::string_view route, int status, std::string_view model, double seconds);
   void count_upstream_error(std::string_view provider, std::string_view reason);

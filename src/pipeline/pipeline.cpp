@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "api/api.h"
 #include "common/json_writer.h"
@@ -83,8 +83,7 @@ Result<Route> route(const Request& req) {
 
 // Stage 1: who is calling.
 Result<const Principal*> authenticate(const Config& config, const Request& req) {
-  return config.keys.authenticate(
-      presented_key(req[http::field::authorization], req["api-key"]));
+  return config.keys.authenticate(presented_key(req[http::field::authorization], req["api-key"]));
 }
 
 bool is_json_content_type(std::string_view ct) {
@@ -111,9 +110,9 @@ Result<std::vector<const Deployment*>> resolve(const Config& config, const Call&
                       "The model '" + std::string(call.model.substr(0, 128)) + "' does not exist.");
   }
   if (!model->serves(call.kind)) {
-    return make_error(ErrorCode::kInvalidRequest, "The model '" + model->name + "' does not serve " +
-                                                      std::string(call_kind_name(call.kind)) +
-                                                      " requests.");
+    return make_error(ErrorCode::kInvalidRequest,
+                      "The model '" + model->name + "' does not serve " +
+                          std::string(call_kind_name(call.kind)) + " requests.");
   }
   ctx.model = model;
   std::vector<const Deployment*> candidates;
@@ -225,8 +224,8 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   co_return co_await out.send(status, ct.empty() ? "application/json" : ct, *body);
 }
 
-net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& req,
-                                 Responder& out, RequestContext& ctx) {
+net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& req, Responder& out,
+                                 RequestContext& ctx) {
   auto r = route(req);
   if (!r) co_return r.error();
   ctx.route = r->name;
@@ -281,7 +280,8 @@ double seconds_since(Clock::time_point start) {
 }
 
 // Stage 10: account — metrics and one JSON log line (never prompt text, never keys).
-void account(Worker& worker, const Config& config, const RequestContext& ctx, const Responder& out) {
+void account(Worker& worker, const Config& config, const RequestContext& ctx,
+             const Responder& out) {
   const double seconds = seconds_since(ctx.start);
   const int status = out.started() ? out.status() : 499;
   worker.metrics().count_request(ctx.route, status, ctx.model ? ctx.model->name : "-", seconds);
@@ -300,11 +300,11 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx, co
   append_json_string(line, ctx.model ? std::string_view(ctx.model->name) : "-");
   line += R"(,"deployment":)";
   append_json_string(line, ctx.deployment ? std::string_view(ctx.deployment->name) : "-");
-  line += fmt::format(
-      R"(,"status":{},"upstream_status":{},"attempts":{},"stream":{},"sse_events":{},)"
-      R"("prompt_tokens":{},"completion_tokens":{},"latency_ms":{:.3f},"error":)",
-      status, ctx.upstream_status, ctx.attempts, ctx.call.stream, ctx.sse_events,
-      ctx.usage.prompt_tokens, ctx.usage.completion_tokens, seconds * 1000);
+  line +=
+      fmt::format(R"(,"status":{},"upstream_status":{},"attempts":{},"stream":{},"sse_events":{},)"
+                  R"("prompt_tokens":{},"completion_tokens":{},"latency_ms":{:.3f},"error":)",
+                  status, ctx.upstream_status, ctx.attempts, ctx.call.stream, ctx.sse_events,
+                  ctx.usage.prompt_tokens, ctx.usage.completion_tokens, seconds * 1000);
   append_json_string(line, ctx.error_code.empty() ? std::string_view("-") : ctx.error_code);
   line += "}\n";
   // One write(2) per line: lines from several workers never interleave (stdout is a pipe or file).

@@ -80,7 +80,8 @@ net::awaitable<void> admin_session(Admin& admin, tcp::socket socket) {
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
-net::awaitable<void> admin_accept(std::shared_ptr<Admin> admin, std::shared_ptr<tcp::acceptor> acc) {
+net::awaitable<void> admin_accept(std::shared_ptr<Admin> admin,
+                                  std::shared_ptr<tcp::acceptor> acc) {
   for (;;) {
     auto [ec, socket] = co_await acc->async_accept(kUseEc);
     if (ec) {

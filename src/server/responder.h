@@ -24,7 +24,8 @@ class Responder {
   bool keep_alive() const { return keep_alive_; }
 
   // Each returns false when the client is gone (the caller stops and frees what it holds).
-  boost::asio::awaitable<bool> send(int status, std::string_view content_type, std::string_view body);
+  boost::asio::awaitable<bool> send(int status, std::string_view content_type,
+                                    std::string_view body);
   boost::asio::awaitable<bool> send_error(const GatewayError& error);
   boost::asio::awaitable<bool> begin_stream(int status, std::string_view content_type);
   boost::asio::awaitable<bool> stream(std::string_view data);

@@ -92,9 +92,8 @@ int serve(const ServeOptions& options) {
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
   log_event("info", "warden listening on http://" + config->server.listen.host + ":" +
                         config->server.listen.port + " with " + std::to_string(n) + " workers" +
-                        (config->admin.enabled ? ", admin on http://" +
-                                                     config->admin.listen.host + ":" +
-                                                     config->admin.listen.port
+                        (config->admin.enabled ? ", admin on http://" + config->admin.listen.host +
+                                                     ":" + config->admin.listen.port
                                                : std::string()));
 
   // Reload on SIGHUP and when the file changes (polled: inotify misses editors that replace it).
@@ -135,7 +134,8 @@ int serve(const ServeOptions& options) {
     for (auto& w : workers) w->drain();
     hup.cancel();
     watch.cancel();
-    grace.expires_after(std::chrono::milliseconds(shared.snapshots.load()->server.shutdown_grace_ms));
+    grace.expires_after(
+        std::chrono::milliseconds(shared.snapshots.load()->server.shutdown_grace_ms));
     grace.async_wait([&](const boost::system::error_code& gec) {
       if (gec) return;
       log_event("warn", "grace period over: closing remaining connections");

@@ -52,7 +52,9 @@ void Worker::drain() {
   });
 }
 
-void Worker::stop() { ioc_.stop(); }
+void Worker::stop() {
+  ioc_.stop();
+}
 
 const ConfigPtr& Worker::snapshot() {
   const uint64_t v = shared_.snapshots.version();
@@ -67,9 +69,9 @@ const ConfigPtr& Worker::snapshot() {
 std::string Worker::next_request_id() {
   // Random per worker plus a counter: unique without coordination between workers.
   char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "req_%016llx%04x",
-                              static_cast<unsigned long long>(ids_()),
-                              static_cast<unsigned>(++id_counter_ & 0xffff));
+  const int n =
+      std::snprintf(buf, sizeof buf, "req_%016llx%04x", static_cast<unsigned long long>(ids_()),
+                    static_cast<unsigned>(++id_counter_ & 0xffff));
   return std::string(buf, static_cast<size_t>(n));
 }
 
@@ -114,18 +116,19 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
-    const ConfigPtr config = snapshot();  // limits of the snapshot current at request start
-    const ServerConfig& limits = config->server;
     if (draining()) break;
     // Wait for the first byte of the next request: the keep-alive idle timeout applies.
     if (buffer.size() == 0) {
       idle_.insert(&stream.socket());
-      stream.expires_after(std::chrono::milliseconds(limits.idle_timeout_ms));
+      stream.expires_after(std::chrono::milliseconds(snapshot()->server.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUseEc);
       idle_.erase(&stream.socket());
       if (ec) break;
       buffer.commit(n);
     }
+    // The snapshot current when the request's first byte arrived serves the whole request.
+    const ConfigPtr config = snapshot();
+    const ServerConfig& limits = config->server;
     // From the first byte on, the whole head must arrive within header_timeout_ms and the body
     // within body_timeout_ms: a slow client cannot hold the connection. A timer cancels the read
     // (rather than tcp_stream's expiry, which closes the socket) so that 408 can still be sent.

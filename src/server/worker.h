@@ -3,10 +3,10 @@
 // only cross-thread reads are the snapshot version and the draining flag.
 #pragma once
 
+#include <simdjson.h>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <simdjson.h>
 
 #include <atomic>
 #include <cstdint>

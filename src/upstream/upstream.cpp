@@ -24,7 +24,9 @@ constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
 
 namespace {
 
-std::chrono::milliseconds ms(uint32_t v) { return std::chrono::milliseconds(v); }
+std::chrono::milliseconds ms(uint32_t v) {
+  return std::chrono::milliseconds(v);
+}
 
 std::chrono::milliseconds until(Clock::time_point deadline, std::chrono::milliseconds cap) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -43,9 +45,12 @@ GatewayError transport_error(const error_code& ec, const Provider& p, const char
 
 std::string_view endpoint(CallKind kind) {
   switch (kind) {
-    case CallKind::kChat: return "/chat/completions";
-    case CallKind::kCompletion: return "/completions";
-    case CallKind::kEmbedding: return "/embeddings";
+    case CallKind::kChat:
+      return "/chat/completions";
+    case CallKind::kCompletion:
+      return "/completions";
+    case CallKind::kEmbedding:
+      return "/embeddings";
   }
   return "/chat/completions";
 }
@@ -246,12 +251,14 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
     error_code ec;
     if (c.tls) {
       std::tie(ec, std::ignore) = co_await net::async_write(*c.tls, buffers, kUseEc);
-      if (!ec) std::tie(ec, std::ignore) =
-          co_await http::async_read_header(*c.tls, c.buffer, ex->parser_, kUseEc);
+      if (!ec)
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(*c.tls, c.buffer, ex->parser_, kUseEc);
     } else {
       std::tie(ec, std::ignore) = co_await net::async_write(*c.plain, buffers, kUseEc);
-      if (!ec) std::tie(ec, std::ignore) =
-          co_await http::async_read_header(*c.plain, c.buffer, ex->parser_, kUseEc);
+      if (!ec)
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(*c.plain, c.buffer, ex->parser_, kUseEc);
     }
     if (ec) {
       // A reused keep-alive connection may have been closed by the server just as we sent:
@@ -293,9 +300,8 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
       ++attempts;
       auto sent = co_await send_once(pool, d, kind, body, request_id, deadline);
       if (!sent) {
-        metrics.count_upstream_error(p.name, sent.error().code == ErrorCode::kUpstreamTimeout
-                                                 ? "timeout"
-                                                 : "connect");
+        metrics.count_upstream_error(
+            p.name, sent.error().code == ErrorCode::kUpstreamTimeout ? "timeout" : "connect");
         last = sent.error();
         if (Clock::now() >= deadline) break;
         continue;
@@ -303,12 +309,12 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
       const int status = sent.value()->status();
       if (is_retryable_status(status)) {
         metrics.count_upstream_error(p.name, std::to_string(status));
-        last = status == 429 ? make_error(ErrorCode::kRateLimited,
-                                          "The upstream provider is rate limiting; try later.")
-                             : make_error(status == 504 ? ErrorCode::kUpstreamTimeout
-                                                        : ErrorCode::kUpstreamUnavailable,
-                                          "The upstream provider answered " +
-                                              std::to_string(status) + ".");
+        last = status == 429
+                   ? make_error(ErrorCode::kRateLimited,
+                                "The upstream provider is rate limiting; try later.")
+                   : make_error(status == 504 ? ErrorCode::kUpstreamTimeout
+                                              : ErrorCode::kUpstreamUnavailable,
+                                "The upstream provider answered " + std::to_string(status) + ".");
         sent.value()->finish(pool);  // unread body: the connection is closed, not reused
         continue;
       }

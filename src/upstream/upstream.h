@@ -87,7 +87,8 @@ class Exchange {
  private:
   friend net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool&, const Deployment&,
                                                                      CallKind, std::string_view,
-                                                                     std::string_view, Clock::time_point);
+                                                                     std::string_view,
+                                                                     Clock::time_point);
   std::unique_ptr<Connection> conn_;
   beast::http::response_parser<beast::http::buffer_body> parser_;
   int status_ = 0;
@@ -99,7 +100,8 @@ class Exchange {
 };
 
 // One attempt: connect (or reuse), send, read the response head.
-net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const Deployment& deployment,
+net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool,
+                                                            const Deployment& deployment,
                                                             CallKind kind, std::string_view body,
                                                             std::string_view request_id,
                                                             Clock::time_point deadline);

@@ -7,7 +7,9 @@ namespace {
 
 class ParseCall : public ::testing::Test {
  protected:
-  Result<Call> parse(CallKind kind, std::string_view body) { return parse_call(kind, body, parser_); }
+  Result<Call> parse(CallKind kind, std::string_view body) {
+    return parse_call(kind, body, parser_);
+  }
   simdjson::dom::parser parser_;
 };
 
@@ -51,21 +53,28 @@ TEST_F(ParseCall, RejectsMissingAndWrongTypedFields) {
     const char* needle;
   } cases[] = {
       {CallKind::kChat, R"({"messages":[{"role":"user","content":"x"}]})", "'model' is required"},
-      {CallKind::kChat, R"({"model":5,"messages":[{"role":"user","content":"x"}]})", "'model' must be a string"},
+      {CallKind::kChat, R"({"model":5,"messages":[{"role":"user","content":"x"}]})",
+       "'model' must be a string"},
       {CallKind::kChat, R"({"model":"m"})", "'messages' is required"},
       {CallKind::kChat, R"({"model":"m","messages":{}})", "'messages' must be an array"},
       {CallKind::kChat, R"({"model":"m","messages":[]})", "at least one"},
       {CallKind::kChat, R"({"model":"m","messages":[{"content":"x"}]})", "'role'"},
-      {CallKind::kChat, R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})", "unknown role"},
+      {CallKind::kChat, R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})",
+       "unknown role"},
       {CallKind::kChat, R"({"model":"m","messages":[{"role":"user","content":5}]})", "content"},
-      {CallKind::kChat, R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})", "'stream' must be a boolean"},
-      {CallKind::kChat, R"({"model":"m","max_tokens":"9","messages":[{"role":"user","content":"x"}]})", "'max_tokens' must be a number"},
+      {CallKind::kChat,
+       R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})",
+       "'stream' must be a boolean"},
+      {CallKind::kChat,
+       R"({"model":"m","max_tokens":"9","messages":[{"role":"user","content":"x"}]})",
+       "'max_tokens' must be a number"},
       {CallKind::kCompletion, R"({"model":"m"})", "'prompt' is required"},
       {CallKind::kCompletion, R"({"model":"m","prompt":{}})", "'prompt' must be"},
       {CallKind::kEmbedding, R"({"model":"m","input":[]})", "must not be empty"},
       {CallKind::kEmbedding, R"({"model":"m","input":3})", "'input' must be"},
       {CallKind::kChat, R"([1,2])", "JSON object"},
-      {CallKind::kChat, R"({"model":"a","model":"b","messages":[{"role":"user","content":"x"}]})", "exactly once"},
+      {CallKind::kChat, R"({"model":"a","model":"b","messages":[{"role":"user","content":"x"}]})",
+       "exactly once"},
   };
   for (const Case& c : cases) {
     auto r = parse(c.kind, c.body);
@@ -82,15 +91,17 @@ TEST_F(ParseCall, RewritesOnlyTheModelAndKeepsUnknownFields) {
   auto r = parse(CallKind::kChat, body);
   ASSERT_TRUE(r) << r.error().message;
   const std::string out = rewrite_model(body, *r, "up/stream\"id");
-  EXPECT_EQ(out,
-            R"({"temperature":0.5, "model" : "up/stream\"id", "response_format":{"type":"json_object","model":"inner"},)"
-            R"("messages":[{"role":"user","content":"model"}],"reasoning":{"effort":"high"}})");
+  EXPECT_EQ(
+      out,
+      R"({"temperature":0.5, "model" : "up/stream\"id", "response_format":{"type":"json_object","model":"inner"},)"
+      R"("messages":[{"role":"user","content":"model"}],"reasoning":{"effort":"high"}})");
 }
 
 TEST(Usage, ReadsFromAnswerAndFinalEvent) {
   simdjson::dom::parser p;
   Usage u;
-  ASSERT_TRUE(read_usage(R"({"id":"x","usage":{"prompt_tokens":12,"completion_tokens":34}})", p, u));
+  ASSERT_TRUE(
+      read_usage(R"({"id":"x","usage":{"prompt_tokens":12,"completion_tokens":34}})", p, u));
   EXPECT_EQ(u.prompt_tokens, 12);
   EXPECT_EQ(u.completion_tokens, 34);
   Usage none;

@@ -82,10 +82,10 @@ TEST_F(ConfigTest, LoadsAValidConfiguration) {
 
 TEST_F(ConfigTest, ReportsEveryProblemWithItsLine) {
   std::string text = kValid;
-  text.replace(text.find("max_body_bytes"), 14, "max_body_bytez");       // line 4
-  text.replace(text.find("provider: local"), 15, "provider: nowhere");   // line 28
-  text += "  - sha256: nothex\n    principal: {id: bob}\n";                  // line 35
-  text.replace(text.find("origin: US"), 10, "origin: [US]");              // line 17
+  text.replace(text.find("max_body_bytes"), 14, "max_body_bytez");      // line 4
+  text.replace(text.find("provider: local"), 15, "provider: nowhere");  // line 28
+  text += "  - sha256: nothex\n    principal: {id: bob}\n";             // line 35
+  text.replace(text.find("origin: US"), 10, "origin: [US]");            // line 17
   const auto p = problems(text);
   ASSERT_EQ(p.size(), 4u) << ::testing::PrintToString(p);
   EXPECT_EQ(p[0], "w.yaml:4: unknown key 'max_body_bytez' in server");
