@@ -128,6 +128,21 @@ std::optional<GatewayError> check_messages(element messages) {
 // The JSON string token of the top-level "model" value, located without a second parse: the
 // document is already validated, so a depth-tracking scan for the key at depth 1 is exact.
 // (simdjson's DOM does not keep source offsets; its On-Demand API would need a padded copy.)
+// The index of the quote closing the JSON string that opens at `open` (npos if none). memchr
+// jumps over long prompt texts; a quote preceded by an odd run of backslashes is escaped.
+size_t string_end(std::string_view body, size_t open) {
+  size_t pos = open + 1;
+  for (;;) {
+    const void* hit = std::memchr(body.data() + pos, '"', body.size() - pos);
+    if (hit == nullptr) return std::string_view::npos;
+    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - body.data());
+    size_t backslashes = 0;
+    while (q - backslashes > open + 1 && body[q - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return q;
+    pos = q + 1;
+  }
+}
+
 // Returns the number of top-level "model" keys found (the span is the first one's).
 int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
   int found = 0;
@@ -145,9 +160,8 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
     } else if (c == ',') {
       expect_key = depth == 1;
     } else if (c == '"') {
-      size_t j = i + 1;
-      while (j < body.size() && body[j] != '"') j += body[j] == '\\' ? 2 : 1;
-      if (j >= body.size()) return found;
+      const size_t j = string_end(body, i);
+      if (j == std::string_view::npos) return found;
       if (expect_key) {
         const bool is_model = body.substr(i, j - i + 1) == "\"model\"";
         expect_key = false;
@@ -160,9 +174,8 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
                  (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r'))
             ++k;
           if (k >= body.size() || body[k] != '"') return found;
-          size_t e = k + 1;
-          while (e < body.size() && body[e] != '"') e += body[e] == '\\' ? 2 : 1;
-          if (e >= body.size()) return found;
+          const size_t e = string_end(body, k);
+          if (e == std::string_view::npos) return found;
           if (found++ == 0) {
             offset = k;
             length = e - k + 1;

@@ -121,7 +121,7 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
     if (buffer.size() == 0) {
       idle_.insert(&stream.socket());
       stream.expires_after(std::chrono::milliseconds(snapshot()->server.idle_timeout_ms));
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUseEc);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kUseEc);
       idle_.erase(&stream.socket());
       if (ec) break;
       buffer.commit(n);

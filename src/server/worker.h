@@ -59,7 +59,9 @@ class Worker {
 
   Shared& shared_;
   unsigned index_;
-  boost::asio::io_context ioc_{1};
+  // Reactor I/O is only ever touched from this worker's thread (drain() posts to it), so its
+  // locking is off; posting from other threads stays safe (the scheduler keeps its lock).
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::ip::tcp::acceptor acceptor_{ioc_};
   upstream::Pool pool_{ioc_};
   Metrics metrics_;

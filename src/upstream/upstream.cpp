@@ -121,13 +121,15 @@ net::awaitable<Result<std::unique_ptr<Connection>>> Pool::acquire(const Provider
   while (!entry.idle.empty()) {
     std::unique_ptr<Connection> c = std::move(entry.idle.back());
     entry.idle.pop_back();
-    // A keep-alive connection the server has closed shows as readable (EOF); skip those.
-    if (c->tcp().socket().is_open() && c->tcp().socket().available() == 0) {
+    // A connection the server closed meanwhile is caught when the write or the head read fails
+    // on it (send_once retries once on a fresh one), not probed here: a probe is a syscall.
+    if (c->tcp().socket().is_open()) {
       c->reused = true;
       co_return std::move(c);
     }
   }
   auto conn = std::make_unique<Connection>();
+  conn->buffer.reserve(16 * 1024);  // Beast reads up to the free capacity: one read per answer
   conn->provider = &p;
   conn->generation = generation_;
   tcp::resolver resolver(ioc_);

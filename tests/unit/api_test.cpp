@@ -97,6 +97,19 @@ TEST_F(ParseCall, RewritesOnlyTheModelAndKeepsUnknownFields) {
       R"("messages":[{"role":"user","content":"model"}],"reasoning":{"effort":"high"}})");
 }
 
+TEST_F(ParseCall, FindsTheModelPastEscapedQuotesAndBackslashes) {
+  // Escaped quotes and trailing backslashes inside strings must not end them early, and a
+  // "model" key inside a nested object or a string is not the top-level one.
+  const std::string body = R"({"messages":[{"role":"user","content":"a \"model\": \"x\" and \\"}],)"
+                           R"("metadata":{"model":"nested"},"user":"\\\"model\"","model":"m2"})";
+  auto r = parse(CallKind::kChat, body);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "m2");
+  const std::string out = rewrite_model(body, *r, "up");
+  EXPECT_EQ(out.substr(out.size() - 13), R"("model":"up"})");
+  EXPECT_NE(out.find(R"({"model":"nested"})"), std::string::npos);
+}
+
 TEST(Usage, ReadsFromAnswerAndFinalEvent) {
   simdjson::dom::parser p;
   Usage u;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Instructions per proxied request (valgrind --tool=callgrind): repeatable whatever else the
+# machine does. Drives a fixed number of requests with curl through one Warden worker.
+# usage: bench/callgrind.sh [BUILD_DIR] [REQUESTS] [json|stream]
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+BUILD="$(cd "${1:-$HERE/../build}" && pwd)"
+N=${2:-2000}
+MODE=${3:-json}
+RUN="$HERE/.run"; mkdir -p "$RUN"
+gcc -O2 -o "$RUN/upstream" "$HERE/upstream.c"
+"$RUN/upstream" -p 18380 -n 20 & UP=$!
+sed -e "s/@PORT@/18384/; s/@UPSTREAM@/18380/; s/@KEYHASH@/$("$BUILD/warden" keys hash sk-bench)/" "$HERE/warden.yaml" > "$RUN/cg.yaml"
+valgrind --tool=callgrind --callgrind-out-file="$RUN/callgrind.out" "$BUILD/warden" serve --config "$RUN/cg.yaml" 2> "$RUN/callgrind.log" & W=$!
+trap 'kill $UP 2>/dev/null; kill $W 2>/dev/null || true' EXIT
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/18384) 2>/dev/null && break; sleep 0.2; done
+body="$HERE/bodies/chat.json"; [ "$MODE" = stream ] && body="$HERE/bodies/chat-stream.json"
+args=()
+for _ in $(seq "$N"); do args+=(--next -s -o /dev/null -H 'Authorization: Bearer sk-bench' -H 'Content-Type: application/json' --data-binary @"$body" http://127.0.0.1:18384/v1/chat/completions); done
+[ "$N" -gt 0 ] && curl "${args[@]:1}"
+# Start-up and shutdown are in the total too: measure them with zero requests and subtract.
+kill -INT $W; wait $W || true
+total=$(grep -o 'Collected : [0-9]*' "$RUN/callgrind.log" | grep -o '[0-9]*$' || true)
+[ -n "$total" ] || total=$(callgrind_annotate "$RUN/callgrind.out" | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+echo "mode=$MODE requests=$N total_instructions=$total"
+callgrind_annotate --inclusive=no "$RUN/callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' | head -25 | cut -c1-160

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark, all in ONE run so the figures are comparable as ratios:
+#   direct   client -> upstream                      (the floor)
+#   nginx    client -> nginx proxy_pass (keep-alive)  -> upstream
+#   warden   client -> warden (1 worker)              -> upstream
+#   portkey  client -> Portkey gateway (npm)          -> upstream
+# The target under test is pinned to TARGET_CPU; wrk and the upstream share HARNESS_CPU, so the
+# figures are per core. CPU per request is read from /proc/PID/stat of the target.
+# usage: bench/run.sh [BUILD_DIR]   env: DURATION WARMUP CONNS TARGETS SKIP_PEERS
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
+DURATION=${DURATION:-8}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-"1 16 64"}
+TARGETS=${TARGETS:-"direct nginx warden portkey"}
+TARGET_CPU=${TARGET_CPU:-0}
+HARNESS_CPU=${HARNESS_CPU:-1}
+RUN="$HERE/.run"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+OUT="$HERE/results/$STAMP"
+CLK_TCK=$(getconf CLK_TCK)
+P_UP=18080; P_UP_PACED=18079; P_UP_SLOW=18078; P_DIRECT=18090; P_NGINX=18081; P_WARDEN=18084; P_PORTKEY=18082
+KEY=sk-bench
+PIDS=()
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+mkdir -p "$RUN" "$OUT"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; log "port $1 did not open"; return 1; }
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12+$13}'))); done; echo "$t"; }
+rss_kb() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status"))); done; echo "$t"; }
+
+# ---------------------------------------------------------------- the parts
+gcc -O2 -o "$RUN/upstream" "$HERE/upstream.c"
+if [[ " $TARGETS " == *" portkey "* && ! -d "$HERE/peers/node_modules/@portkey-ai/gateway" ]]; then
+  (cd "$HERE/peers" && npm install --no-audit --no-fund --loglevel=error)
+fi
+taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP -n 20 & PIDS+=($!)
+taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP_PACED -n 20 -d 5000 & PIDS+=($!)
+taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP_SLOW -n 20 -d 400000 & PIDS+=($!)
+
+start_target() {  # name upstream_port -> sets TPIDS, TURL, THDRS
+  local name=$1 up=$2 port
+  TPIDS=(); THDRS="Authorization: Bearer $KEY"
+  case $name in
+    direct)
+      port=$((P_DIRECT + up - P_UP + 100))
+      taskset -c "$TARGET_CPU" "$RUN/upstream" -p "$port" -n 20 $([ "$up" = $P_UP_PACED ] && echo "-d 5000") $([ "$up" = $P_UP_SLOW ] && echo "-d 400000") & TPIDS=($!)
+      ;;
+    nginx)
+      port=$P_NGINX
+      mkdir -p "$RUN/nginx/tmp"
+      sed -e "s/@PORT@/$port/; s/@UPSTREAM@/$up/" "$HERE/nginx.conf" > "$RUN/nginx/nginx.conf"
+      taskset -c "$TARGET_CPU" nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log" &
+      sleep 0.5; TPIDS=($(cat "$RUN/nginx/nginx.pid") $(pgrep -P "$(cat "$RUN/nginx/nginx.pid")"))
+      ;;
+    warden)
+      port=$P_WARDEN
+      sed -e "s/@PORT@/$port/; s/@UPSTREAM@/$up/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" "$HERE/warden.yaml" > "$RUN/warden.yaml"
+      taskset -c "$TARGET_CPU" "$BUILD/warden" serve --config "$RUN/warden.yaml" > "$RUN/warden.log" 2>&1 & TPIDS=($!)
+      ;;
+    portkey)
+      port=$P_PORTKEY
+      THDRS="$THDRS|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:$up/v1"
+      (cd "$HERE/peers" && exec taskset -c "$TARGET_CPU" node --require ./bind-loopback.cjs \
+        node_modules/@portkey-ai/gateway/build/start-server.js --port=$port --headless > "$RUN/portkey.log" 2>&1) & TPIDS=($!)
+      ;;
+  esac
+  wait_port "$port"
+  TURL="http://127.0.0.1:$port/v1/chat/completions"
+}
+stop_target() { for p in "${TPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; }
+
+# ---------------------------------------------------------------- load runs
+printf 'target\tmode\tconns\trps\tp50_us\tp90_us\tp99_us\terrors\tnon2xx\tcpu_us_per_req\n' > "$OUT/load.tsv"
+load() {  # target mode conns
+  local body="$HERE/bodies/chat.json"; [ "$2" = stream ] && body="$HERE/bodies/chat-stream.json"
+  BODY_FILE=$body HEADERS="$THDRS" taskset -c "$HARNESS_CPU" wrk -t1 -c"$3" -d"${WARMUP}s" -s "$HERE/wrk.lua" "$TURL" > /dev/null
+  local c0 c1 res; c0=$(cpu_ticks "${TPIDS[@]}")
+  res=$(BODY_FILE=$body HEADERS="$THDRS" taskset -c "$HARNESS_CPU" wrk -t1 -c"$3" -d"${DURATION}s" -s "$HERE/wrk.lua" "$TURL" | grep '^RESULT')
+  c1=$(cpu_ticks "${TPIDS[@]}")
+  local f; f() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $res"; }
+  local req secs; req=$(f requests); secs=$(f secs)
+  printf '%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.1f\n' "$1" "$2" "$3" "$(echo "$req / $secs" | bc -l)" \
+    "$(f p50_us)" "$(f p90_us)" "$(f p99_us)" "$(f errors)" "$(f non2xx)" \
+    "$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / $req" | bc -l)" | tee -a "$OUT/load.tsv" >&2
+}
+
+# ---------------------------------------------------------------- time to first byte
+printf 'target\tttfb_p50_ms\tttfb_p99_ms\ttotal_p50_ms\tsamples\n' > "$OUT/ttfb.tsv"
+ttfb() {  # target: 200 sequential paced streams on one keep-alive connection
+  local args=() i; IFS='|' read -ra hs <<< "$THDRS"
+  for h in "${hs[@]}"; do args+=(-H "$h"); done
+  for i in $(seq 200); do args+=(--next -s -N -o /dev/null -w '%{time_starttransfer} %{time_total}\n' "${hs[@]/#/-H}" -H 'Content-Type: application/json' --data-binary @"$HERE/bodies/chat-stream.json" "$TURL"); done
+  taskset -c "$HARNESS_CPU" curl "${args[@]:1}" > "$RUN/ttfb-$1.txt" 2>/dev/null || true
+  sort -n "$RUN/ttfb-$1.txt" | awk -v t="$1" '{a[NR]=$1; b[NR]=$2} END {printf "%s\t%.3f\t%.3f\t%.1f\t%d\n", t, a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000, b[int(NR*0.5)]*1000, NR}' | tee -a "$OUT/ttfb.tsv" >&2
+}
+
+# ---------------------------------------------------------------- memory
+printf 'target\trss_idle_kib\trss_1000_streams_kib\n' > "$OUT/rss.tsv"
+rss() {  # target: RSS idle, then while 1000 slow streams (8 s each) are open
+  local idle; idle=$(rss_kb "${TPIDS[@]}")
+  BODY_FILE="$HERE/bodies/chat-stream.json" HEADERS="$THDRS" taskset -c "$HARNESS_CPU" wrk -t1 -c1000 -d6s --timeout 20s -s "$HERE/wrk.lua" "$TURL" > /dev/null &
+  local w=$!; sleep 4
+  local busy; busy=$(rss_kb "${TPIDS[@]}")
+  wait $w || true
+  printf '%s\t%s\t%s\n' "$1" "$idle" "$busy" | tee -a "$OUT/rss.tsv" >&2
+}
+
+for t in $TARGETS; do
+  log "== $t"
+  start_target "$t" $P_UP
+  for mode in json stream; do for c in $CONNS; do load "$t" "$mode" "$c"; done; done
+  stop_target
+  start_target "$t" $P_UP_PACED; ttfb "$t"; stop_target
+  if [ "$t" != portkey ]; then start_target "$t" $P_UP_SLOW; rss "$t"; stop_target; fi
+done
+
+{
+  echo "# Proxy benchmark $STAMP"
+  echo
+  echo '```'
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f MiB", $2/1024}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "kernel: $(uname -r); $(. /etc/os-release; echo "$PRETTY_NAME")"
+  echo "nginx: $(nginx -v 2>&1 | cut -d/ -f2); wrk: $(dpkg-query -W -f='${Version}' wrk); node: $(node --version)"
+  echo "settings: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS='$CONNS' target on cpu$TARGET_CPU, wrk+upstream on cpu$HARNESS_CPU"
+  echo "request: $(wc -c < "$HERE/bodies/chat.json") bytes; answer: ~1 KB JSON, or 22 SSE events"
+  echo '```'
+  python3 "$HERE/summarize.py" "$OUT"
+} > "$OUT/README.md"
+cp "$OUT/README.md" "$HERE/results/latest.md"
+log "results: $OUT/README.md"
