@@ -297,16 +297,20 @@ bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usa
 
 int64_t SseSplitter::feed(std::string_view data) {
   buf_.append(data);
-  // Find the last event boundary: a blank line ("\n\n", "\r\n\r\n" or "\r\r").
+  // The last event boundary: a blank line, i.e. "\n\n" or "\n\r\n" (LF and CRLF line ends).
   size_t end = 0;
-  size_t i = scanned_ > 3 ? scanned_ - 3 : 0;
-  for (; i + 1 < buf_.size(); ++i) {
-    if (buf_[i] == '\n' && buf_[i + 1] == '\n')
-      end = i + 2;
-    else if (buf_[i] == '\n' && buf_[i + 1] == '\r' && i + 2 < buf_.size() && buf_[i + 2] == '\n')
-      end = i + 3;
-    else if (buf_[i] == '\r' && buf_[i + 1] == '\r')
-      end = i + 2;
+  size_t pos = scanned_ > 2 ? scanned_ - 2 : 0;
+  const char* base = buf_.data();
+  for (;;) {
+    const void* hit = std::memchr(base + pos, '\n', buf_.size() - pos);
+    if (hit == nullptr) break;
+    const size_t nl = static_cast<size_t>(static_cast<const char*>(hit) - base);
+    if (nl + 1 < buf_.size() && base[nl + 1] == '\n') {
+      end = nl + 2;
+    } else if (nl + 2 < buf_.size() && base[nl + 1] == '\r' && base[nl + 2] == '\n') {
+      end = nl + 3;
+    }
+    pos = nl + 1;
   }
   scanned_ = buf_.size();
   if (buf_.size() - end > max_event_bytes_) return -1;
@@ -316,47 +320,43 @@ int64_t SseSplitter::feed(std::string_view data) {
 bool for_each_sse_data(std::string_view events,
                        const std::function<bool(std::string_view)>& on_data) {
   std::string joined;
-  bool have_data = false;
   std::string_view first_data;
   size_t data_lines = 0;
-  auto dispatch = [&]() -> bool {
-    bool ok = true;
-    if (have_data) ok = on_data(data_lines == 1 ? first_data : std::string_view(joined));
-    have_data = false;
-    data_lines = 0;
-    joined.clear();
-    return ok;
-  };
   size_t pos = 0;
   while (pos < events.size()) {
-    size_t eol = events.find_first_of("\r\n", pos);
-    if (eol == std::string_view::npos) eol = events.size();
+    const void* hit = std::memchr(events.data() + pos, '\n', events.size() - pos);
+    const size_t eol = hit == nullptr
+                           ? events.size()
+                           : static_cast<size_t>(static_cast<const char*>(hit) - events.data());
     std::string_view line = events.substr(pos, eol - pos);
-    pos = eol;
-    if (pos < events.size() && events[pos] == '\r') ++pos;
-    if (pos < events.size() && events[pos] == '\n') ++pos;
-    if (line.empty()) {
-      if (!dispatch()) return false;
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {  // end of an event: dispatch its data, if any
+      if (data_lines > 0 && !on_data(data_lines == 1 ? first_data : std::string_view(joined)))
+        return false;
+      data_lines = 0;
       continue;
     }
-    if (line.front() == ':') continue;  // comment
-    const size_t colon = line.find(':');
-    std::string_view field = line.substr(0, colon);
-    std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (field == "data") {
-      if (data_lines == 0) {
-        first_data = value;
-      } else {
-        if (data_lines == 1) joined.assign(first_data);
-        joined.push_back('\n');
-        joined.append(value);
-      }
-      ++data_lines;
-      have_data = true;
+    if (line.size() < 4 || line.compare(0, 4, "data") != 0) continue;  // other fields, comments
+    std::string_view value;
+    if (line.size() == 4) {
+      value = {};
+    } else if (line[4] == ':') {
+      value = line.substr(5);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    } else {
+      continue;  // a field named e.g. "database"
     }
+    if (data_lines == 0) {
+      first_data = value;
+    } else {
+      if (data_lines == 1) joined.assign(first_data);
+      joined.push_back('\n');
+      joined.append(value);
+    }
+    ++data_lines;
   }
-  return dispatch();
+  return data_lines == 0 || on_data(data_lines == 1 ? first_data : std::string_view(joined));
 }
 
 }  // namespace warden

@@ -50,7 +50,8 @@ class SseSplitter {
   explicit SseSplitter(size_t max_event_bytes = 1 << 20) : max_event_bytes_(max_event_bytes) {}
 
   // Appends `data`; returns the length of the prefix of the buffered text that consists of
-  // whole events (each ending with a blank line). -1 when an event exceeds the bound.
+  // whole events (each ending with a blank line; LF or CRLF line ends). -1 when an event
+  // exceeds the bound.
   int64_t feed(std::string_view data);
   // The buffered text; its first feed() bytes are whole events.
   std::string_view buffered() const { return buf_; }

@@ -150,6 +150,12 @@ TEST(Sse, SplitsWholeEventsAcrossArbitraryChunks) {
 TEST(Sse, HandlesCrlfAndBoundsEventSize) {
   SseSplitter s(16);
   EXPECT_EQ(s.feed("data: 1\r\n\r\n"), 11);
+  std::vector<std::string> got;
+  EXPECT_TRUE(for_each_sse_data(s.buffered().substr(0, 11), [&](std::string_view d) {
+    got.emplace_back(d);
+    return true;
+  }));
+  EXPECT_EQ(got, std::vector<std::string>{"1"});
   s.consume(11);
   EXPECT_EQ(s.feed("data: 0123456789"), 0);
   EXPECT_EQ(s.feed("0123456789"), -1);
