@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/scan_command.h"
 #include "config/config.h"
 #include "identity/identity.h"
 #include "server/server.h"
@@ -26,7 +27,17 @@ int main(int argc, char** argv) {
   auto* hash = keys->add_subcommand("hash", "Print the SHA-256 digest to configure for a key");
   hash->add_option("key", key, "The API key (read from standard input when absent)");
 
+  warden::cli::ScanOptions scan_opts;
+  auto* scan = app.add_subcommand("scan", "Find sensitive data in a text (or many, or a corpus)");
+  scan->add_option("--config", scan_opts.config, "Use this configuration's detectors");
+  scan->add_option("--format", scan_opts.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  scan->add_flag("--jsonl", scan_opts.jsonl, "Input lines {id, text}; one output line each");
+  scan->add_option("--eval", scan_opts.eval, "Corpus of {text, findings} lines: P/R/F1");
+  scan->add_option("input", scan_opts.input, "File to scan, or - for standard input");
+
   CLI11_PARSE(app, argc, argv);
+  if (*scan) return warden::cli::run_scan(scan_opts);
 
   if (*serve) return warden::serve({serve_config});
   if (*check) {

@@ -373,6 +373,87 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
   }
 }
 
+void read_inspect(Reader& r, const YAML::Node& n, InspectConfig& out) {
+  std::vector<std::pair<YAML::Node, std::string>> action_nodes;
+  if (n) {
+    if (!r.expect_map(n, "inspect", {"enabled", "hold_back_bytes", "actions", "custom"})) return;
+    r.boolean(n, "enabled", out.enabled);
+    r.integer(n, "hold_back_bytes", out.hold_back_bytes, 16, 65536);
+    if (const YAML::Node c = n["custom"]) {
+      if (!c.IsSequence()) r.error(c, "'custom' must be a list");
+      std::set<std::string> names;
+      for (const YAML::Node& cn : c) {
+        if (!r.expect_map(cn, "custom detector", {"name", "regex", "words"})) continue;
+        inspect::CustomDetector d;
+        r.str(cn, "name", d.name, true);
+        if (d.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+          r.error(cn["name"], "custom detector names use a-z, 0-9 and _");
+        if (!d.name.empty() && !names.insert(d.name).second)
+          r.error(cn["name"], "duplicate custom detector '" + d.name + "'");
+        for (const char* key : {"regex", "words"}) {
+          const YAML::Node list = cn[key];
+          if (!list) continue;
+          std::vector<std::string>& into = std::string(key) == "regex" ? d.regexes : d.words;
+          if (list.IsScalar()) {
+            into.push_back(list.Scalar());
+          } else if (list.IsSequence()) {
+            for (const YAML::Node& item : list) {
+              if (!item.IsScalar() || item.Scalar().empty()) r.error(item, std::string("'") + key + "' entries must be non-empty strings");
+              else into.push_back(item.Scalar());
+            }
+          } else {
+            r.error(list, std::string("'") + key + "' must be a string or a list of strings");
+          }
+        }
+        if (d.regexes.empty() && d.words.empty()) r.error(cn, "custom detector needs 'regex' or 'words'");
+        // Each pattern is compiled alone first, so that an error names its line.
+        for (const std::string& re : d.regexes) {
+          try {
+            inspect::Engine::compile({inspect::CustomDetector{d.name, {re}, {}}});
+          } catch (const std::exception& e) {
+            r.error(cn["regex"], std::string("invalid regex: ") + e.what());
+          }
+        }
+        out.custom.push_back(std::move(d));
+      }
+    }
+    if (const YAML::Node a = n["actions"]) {
+      if (!a.IsMap()) {
+        r.error(a, "'actions' must map a class (or prefix) to block, mask, pseudonymise or allow");
+      } else {
+        for (const auto& kv : a) action_nodes.emplace_back(kv.first, kv.first.Scalar());
+      }
+    }
+  }
+  if (!out.enabled) return;
+  try {
+    out.engine = inspect::Engine::compile(out.custom);
+  } catch (const std::exception& e) {
+    r.error(n ? n : YAML::Node(), std::string("detectors do not compile: ") + e.what());
+    return;
+  }
+  for (const auto& [key_node, prefix] : action_nodes) {
+    const YAML::Node v = n["actions"][prefix];
+    const std::string value = v.IsScalar() ? v.Scalar() : "";
+    inspect::Action action;
+    if (value == "block") action = inspect::Action::kBlock;
+    else if (value == "mask") action = inspect::Action::kMask;
+    else if (value == "pseudonymise" || value == "pseudonymize") action = inspect::Action::kPseudonymise;
+    else if (value == "allow") action = inspect::Action::kAllow;
+    else {
+      r.error(v, "action for '" + prefix + "' must be block, mask, pseudonymise or allow");
+      continue;
+    }
+    bool known = false;
+    for (const std::string& cls : out.engine->classes()) known = known || inspect::class_matches(cls, prefix);
+    if (!known) {
+      r.error(key_node, "unknown data class '" + prefix + "'");
+      continue;
+    }
+    out.actions.set(prefix, action);
+  }
+}
+
 void read_keys(Reader& r, const YAML::Node& n, KeyStore& keys) {
   if (!n) return;
   if (!n.IsSequence()) {
@@ -436,7 +517,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
   r.expect_map(root, "the configuration",
-               {"server", "admin", "log", "providers", "models", "keys"});
+               {"server", "admin", "log", "inspect", "providers", "models", "keys"});
   read_server(r, root["server"], config->server);
   if (const YAML::Node a = root["admin"]) {
     if (r.expect_map(a, "admin", {"enabled", "listen"})) {
@@ -447,6 +528,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   if (const YAML::Node l = root["log"]) {
     if (r.expect_map(l, "log", {"requests"})) r.boolean(l, "requests", config->log.requests);
   }
+  read_inspect(r, root["inspect"], config->inspect);
   read_providers(r, root["providers"], config->catalog);
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);

@@ -10,6 +10,8 @@
 
 #include "catalog/catalog.h"
 #include "identity/identity.h"
+#include "inspect/body.h"
+#include "inspect/inspect.h"
 
 namespace warden {
 
@@ -40,12 +42,21 @@ struct LogConfig {
   bool requests = true;  // one JSON line per request on stdout
 };
 
+struct InspectConfig {
+  bool enabled = true;
+  uint32_t hold_back_bytes = 64;       // streamed answers: bytes held back at most
+  inspect::ActionTable actions;        // class prefix → block | mask | pseudonymise | allow
+  std::vector<inspect::CustomDetector> custom;
+  inspect::EnginePtr engine;           // compiled once per snapshot
+};
+
 struct Config {
   std::string path;
   std::string version;  // SHA-256 of the file's bytes: the policy version in audit records
   ServerConfig server;
   AdminConfig admin;
   LogConfig log;
+  InspectConfig inspect;
   Catalog catalog;
   KeyStore keys;
 };

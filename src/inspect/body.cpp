@@ -1,0 +1,284 @@
+#include "inspect/body.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/json_writer.h"
+
+namespace warden::inspect {
+
+std::string_view action_name(Action a) {
+  switch (a) {
+    case Action::kAllow: return "allow";
+    case Action::kMask: return "mask";
+    case Action::kPseudonymise: return "pseudonymise";
+    case Action::kBlock: return "block";
+  }
+  return "allow";
+}
+
+void ActionTable::set(std::string prefix, Action action) {
+  rules_.emplace_back(std::move(prefix), action);
+}
+
+Action ActionTable::action_for(std::string_view cls) const {
+  size_t best = 0;
+  Action action = Action::kAllow;
+  bool found = false;
+  for (const auto& [prefix, a] : rules_) {
+    if (class_matches(cls, prefix) && (!found || prefix.size() > best)) {
+      best = prefix.size();
+      action = a;
+      found = true;
+    }
+  }
+  return action;
+}
+
+namespace {
+
+// A path segment: an object key or an array element (key empty, is_index).
+struct Segment {
+  std::string_view key;
+  bool is_index = false;
+};
+
+bool eq(const Segment& s, std::string_view key) { return !s.is_index && s.key == key; }
+
+// The explicit list of structural fields that are not scanned (they cannot carry user data
+// beyond an enum or an identifier the client chose from a fixed set).
+bool skipped(const std::vector<Segment>& p) {
+  const size_t n = p.size();
+  if (n == 1) {
+    return eq(p[0], "model") || eq(p[0], "reasoning_effort") || eq(p[0], "service_tier") ||
+           eq(p[0], "encoding_format") || eq(p[0], "tool_choice");
+  }
+  if (n == 2 && eq(p[0], "response_format") && eq(p[1], "type")) return true;
+  if (n == 2 && eq(p[0], "tool_choice") && eq(p[1], "type")) return true;
+  if (n == 2 && eq(p[0], "modalities")) return true;
+  if (n == 3 && eq(p[0], "tools") && eq(p[2], "type")) return true;
+  if (n >= 3 && eq(p[0], "messages")) {
+    if (n == 3 && (eq(p[2], "role") || eq(p[2], "tool_call_id"))) return true;
+    if (n == 5 && eq(p[2], "content") && eq(p[4], "type")) return true;
+    if (n == 6 && eq(p[2], "content") && eq(p[4], "image_url") && eq(p[5], "detail")) return true;
+    if (n == 5 && eq(p[2], "tool_calls") && (eq(p[4], "type") || eq(p[4], "id"))) return true;
+  }
+  return false;
+}
+
+// Decodes the JSON string token body[open..close] (quotes at open and close).
+void decode_string(std::string_view raw, std::string& out) {
+  out.clear();
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c != '\\' || i + 1 >= raw.size()) {
+      out.push_back(c);
+      continue;
+    }
+    const char e = raw[++i];
+    switch (e) {
+      case 'n': out.push_back('\n'); break;
+      case 't': out.push_back('\t'); break;
+      case 'r': out.push_back('\r'); break;
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'u': {
+        auto hex4 = [&](size_t at) -> uint32_t {
+          uint32_t v = 0;
+          for (size_t k = at; k < at + 4 && k < raw.size(); ++k) {
+            const char h = raw[k];
+            v = v * 16 + static_cast<uint32_t>(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+          }
+          return v;
+        };
+        uint32_t cp = hex4(i + 1);
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < raw.size() + 1 && raw.substr(i + 1, 2) == "\\u") {
+          const uint32_t lo = hex4(i + 3);
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          }
+        }
+        if (cp < 0x80) {
+          out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+          out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else if (cp < 0x10000) {
+          out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+          out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+          out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+        break;
+      }
+      default: out.push_back(e);  // \" \\ \/
+    }
+  }
+}
+
+size_t string_close(std::string_view body, size_t open) {
+  size_t pos = open + 1;
+  for (;;) {
+    const void* hit = std::memchr(body.data() + pos, '"', body.size() - pos);
+    if (hit == nullptr) return std::string_view::npos;
+    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - body.data());
+    size_t backslashes = 0;
+    while (q - backslashes > open + 1 && body[q - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return q;
+    pos = q + 1;
+  }
+}
+
+}  // namespace
+
+// A walk over already-validated JSON: simdjson's DOM keeps no source offsets, and the offsets
+// are what lets a replacement be spliced into the body without re-serialising it.
+BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
+                         BodyScan& out, size_t max_depth) {
+  struct Frame {
+    bool object;
+    bool expect_key;
+    std::string_view key;  // the current key (objects)
+  };
+  std::vector<Frame> stack;
+  std::vector<Segment> path;
+  std::string decoded;
+  std::vector<Finding> findings;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '{' || c == '[') {
+      if (stack.size() >= max_depth) return BodyScanStatus::kTooDeep;
+      stack.push_back({c == '{', c == '{', {}});
+    } else if (c == '}' || c == ']') {
+      if (!stack.empty()) stack.pop_back();
+    } else if (c == ',') {
+      if (!stack.empty() && stack.back().object) stack.back().expect_key = true;
+    } else if (c == '"') {
+      const size_t close = string_close(body, i);
+      if (close == std::string_view::npos) return BodyScanStatus::kScanFailed;
+      const std::string_view raw = body.substr(i + 1, close - i - 1);
+      if (!stack.empty() && stack.back().object && stack.back().expect_key) {
+        stack.back().key = raw;  // keys of interest never contain escapes
+        stack.back().expect_key = false;
+      } else {
+        path.clear();
+        for (const Frame& f : stack) path.push_back({f.object ? f.key : std::string_view(), !f.object});
+        if (!skipped(path)) {
+          if (raw.find('\\') == std::string_view::npos) {
+            decoded.assign(raw);
+          } else {
+            decode_string(raw, decoded);
+          }
+          ++out.scanned_strings;
+          out.scanned_bytes += decoded.size();
+          if (!scan(engine, scratch, decoded, findings)) return BodyScanStatus::kScanFailed;
+          if (!findings.empty()) {
+            for (const Finding& f : findings) ++out.counts[std::string(f.cls)];
+            out.strings.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(close + 1),
+                                   decoded, findings});
+          }
+        }
+      }
+      i = close;
+    }
+  }
+  return BodyScanStatus::kOk;
+}
+
+const std::string& Pseudonyms::token_for(std::string_view cls, std::string_view value) {
+  std::string key(cls);
+  key.push_back('\0');
+  key.append(value);
+  auto it = by_value_.find(key);
+  if (it != by_value_.end()) return it->second;
+  const std::string label = class_label(cls);
+  const int n = ++counters_[label];
+  std::string token = "\xe2\x9f\xa8" + label + "_" + std::to_string(n) + "\xe2\x9f\xa9";  // ⟨ ⟩
+  longest_ = std::max(longest_, token.size());
+  by_token_.emplace(token, std::string(value));
+  return by_value_.emplace(std::move(key), std::move(token)).first->second;
+}
+
+const std::string* Pseudonyms::value_of(std::string_view token) const {
+  auto it = by_token_.find(token);
+  return it == by_token_.end() ? nullptr : &it->second;
+}
+
+std::string Pseudonyms::restore(std::string_view text, bool json_escape) const {
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  for (;;) {
+    const size_t open = text.find("\xe2\x9f\xa8", pos);
+    if (open == std::string_view::npos) break;
+    const size_t close = text.find("\xe2\x9f\xa9", open + 3);
+    if (close == std::string_view::npos) break;
+    const std::string_view token = text.substr(open, close + 3 - open);
+    const std::string* value = value_of(token);
+    out.append(text.substr(pos, open - pos));
+    if (value == nullptr) {
+      out.append(token);
+    } else if (json_escape) {
+      const std::string quoted = json_string(*value);
+      out.append(quoted.substr(1, quoted.size() - 2));
+    } else {
+      out.append(*value);
+    }
+    pos = close + 3;
+  }
+  out.append(text.substr(pos));
+  return out;
+}
+
+std::string replacement_for(const Finding& f, std::string_view text, Action action,
+                            Pseudonyms& pseudonyms) {
+  if (action == Action::kPseudonymise)
+    return pseudonyms.token_for(f.cls, text.substr(f.start, f.end - f.start));
+  return "[" + class_label(f.cls) + "]";
+}
+
+std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& actions,
+                                   Pseudonyms& pseudonyms) {
+  std::vector<Splice> splices;
+  for (const BodyString& s : scan.strings) {
+    std::string text;
+    size_t pos = 0;
+    bool changed = false;
+    for (const Finding& f : s.findings) {
+      const Action a = actions.action_for(f.cls);
+      if (a != Action::kMask && a != Action::kPseudonymise) continue;
+      text.append(s.text, pos, f.start - pos);
+      text += replacement_for(f, s.text, a, pseudonyms);
+      pos = f.end;
+      changed = true;
+    }
+    if (!changed) continue;
+    text.append(s.text, pos);
+    splices.push_back({s.raw_begin, s.raw_end, json_string(text)});
+  }
+  return splices;
+}
+
+std::string apply_splices(std::string_view body, std::vector<Splice> splices) {
+  std::sort(splices.begin(), splices.end(),
+            [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
+  std::string out;
+  out.reserve(body.size() + 64);
+  size_t pos = 0;
+  for (const Splice& s : splices) {
+    out.append(body.substr(pos, s.begin - pos));
+    out.append(s.replacement);
+    pos = s.end;
+  }
+  out.append(body.substr(pos));
+  return out;
+}
+
+}  // namespace warden::inspect

@@ -1,0 +1,278 @@
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include "inspect/engine_impl.h"
+#include "inspect/validators.h"
+
+namespace warden::inspect {
+
+namespace {
+
+// The code point before `i` / at `i` (0 at the text's edges, 0xFFFD for invalid bytes).
+uint32_t cp_before(std::string_view t, size_t i) {
+  if (i == 0) return 0;
+  size_t j = i - 1;
+  while (j > 0 && (static_cast<unsigned char>(t[j]) & 0xC0) == 0x80 && i - j < 4) --j;
+  const auto b0 = static_cast<unsigned char>(t[j]);
+  if (b0 < 0x80) return b0;
+  if ((b0 & 0xE0) == 0xC0 && i - j == 2) return (b0 & 0x1Fu) << 6 | (t[j + 1] & 0x3F);
+  if ((b0 & 0xF0) == 0xE0 && i - j == 3)
+    return (b0 & 0x0Fu) << 12 | (t[j + 1] & 0x3Fu) << 6 | (t[j + 2] & 0x3F);
+  if ((b0 & 0xF8) == 0xF0 && i - j == 4) return 0x10000;  // astral: not alnum for our purposes
+  return 0xFFFD;
+}
+
+uint32_t cp_at(std::string_view t, size_t i) {
+  if (i >= t.size()) return 0;
+  const auto b0 = static_cast<unsigned char>(t[i]);
+  if (b0 < 0x80) return b0;
+  if ((b0 & 0xE0) == 0xC0 && i + 1 < t.size()) return (b0 & 0x1Fu) << 6 | (t[i + 1] & 0x3F);
+  if ((b0 & 0xF0) == 0xE0 && i + 2 < t.size())
+    return (b0 & 0x0Fu) << 12 | (t[i + 1] & 0x3Fu) << 6 | (t[i + 2] & 0x3F);
+  return 0xFFFD;
+}
+
+bool ascii_alnum(uint32_t c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool wide_alnum(uint32_t c) {
+  return (c >= 0xFF10 && c <= 0xFF19) || (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A);
+}
+bool digit(uint32_t c) { return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19); }
+
+bool boundary_ok(Boundary b, std::string_view t, size_t start, size_t end) {
+  const uint32_t before = cp_before(t, start);
+  const uint32_t after = cp_at(t, end);
+  switch (b) {
+    case Boundary::kNone: return true;
+    case Boundary::kWord: return !ascii_alnum(before) && !ascii_alnum(after);
+    case Boundary::kToken:
+      return !ascii_alnum(before) && !ascii_alnum(after) && before != '_' && after != '_' &&
+             before != '-' && after != '-' && !wide_alnum(before) && !wide_alnum(after);
+    case Boundary::kNumber: {
+      if (ascii_alnum(before) || ascii_alnum(after) || wide_alnum(before) || wide_alnum(after))
+        return false;
+      // Not the tail or head of a decimal number ("3.14159…", "1,234,567…").
+      if ((before == '.' || before == ',') && start >= 2 && digit(cp_before(t, start - 1)))
+        return false;
+      if ((after == '.' || after == ',') && digit(cp_at(t, end + 1))) return false;
+      // Not one part of a longer dash-separated number (dates, serials).
+      if (before == '-' && start >= 2 && digit(cp_before(t, start - 1))) return false;
+      if (after == '-' && digit(cp_at(t, end + 1))) return false;
+      return true;
+    }
+  }
+  return true;
+}
+
+bool has_context(const DetectorSpec& spec, std::string_view text, size_t start) {
+  if (spec.context.empty()) return false;
+  const size_t from = start > kContextBytes ? start - kContextBytes : 0;
+  std::string window(text.substr(from, start - from));
+  for (char& c : window) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  for (std::string_view w : spec.context) {
+    if (window.find(w) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Where the PEM block that starts with the BEGIN line at [start, end) ends.
+size_t pem_end(std::string_view text, size_t end) {
+  const size_t e = text.find("-----END ", end);
+  if (e == std::string_view::npos) return text.size();
+  const size_t close = text.find("-----", e + 9);
+  return close == std::string_view::npos ? text.size() : close + 5;
+}
+
+}  // namespace
+
+bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, const RawMatch& m,
+              bool complete, Finding& out) {
+  const size_t s = m.from - offset;
+  const size_t e = m.to - offset;
+  if (e > text.size() || s > e) return false;
+  size_t fs = s;
+  size_t fe = e;
+  if (spec.span == SpanRule::kAssignmentValue) {
+    size_t vb = 0;
+    size_t ve = 0;
+    if (!assignment_value(text.substr(s, e - s), vb, ve)) return false;
+    fs = s + vb;
+    fe = s + ve;
+    // The value must end where the match ends: a longer value is reported by a later match.
+    if (fe != e) return false;
+    const char after = e < text.size() ? text[e] : '\0';
+    if (e < text.size() && after != ' ' && after != '\t' && after != '"' && after != '\'' &&
+        after != '`' && after != ',' && after != ';' && after != '\n' && after != '\r' &&
+        after != ')' && after != '}' && after != ']' && after != '<' && after != '&')
+      return false;
+    if (e == text.size() && !complete) return false;
+  }
+  if (!boundary_ok(spec.boundary, text, s, e)) return false;
+  if (spec.validate != nullptr && !spec.validate(text.substr(fs, fe - fs))) return false;
+  if (spec.placement != nullptr && !spec.placement(text, s, e)) return false;
+  const bool context = has_context(spec, text, s);
+  if (spec.context_required && !context) return false;
+  if (spec.span == SpanRule::kPemBlock) fe = pem_end(text, e);
+  out.cls = spec.cls;
+  out.start = static_cast<uint32_t>(fs + offset);
+  out.end = static_cast<uint32_t>(fe + offset);
+  out.confidence = context ? spec.with_context : spec.confidence;
+  return true;
+}
+
+void resolve_overlaps(std::vector<Finding>& f) {
+  std::sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
+    if (a.start != b.start) return a.start < b.start;
+    if (a.end != b.end) return a.end > b.end;
+    return a.confidence > b.confidence;
+  });
+  std::vector<Finding> kept;
+  kept.reserve(f.size());
+  for (const Finding& x : f) {
+    if (!kept.empty() && x.start < kept.back().end) {
+      Finding& last = kept.back();
+      const uint32_t lx = x.end - x.start;
+      const uint32_t ll = last.end - last.start;
+      if (lx > ll || (lx == ll && x.confidence > last.confidence)) last = x;
+      continue;
+    }
+    kept.push_back(x);
+  }
+  f.swap(kept);
+}
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+namespace {
+
+std::string escape_literal(std::string_view word) {
+  std::string out;
+  for (char c : word) {
+    if (std::strchr("\\^$.|?*+()[]{}/-", c) != nullptr && c != '\0') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+hs_database_t* compile_db(const std::vector<DetectorSpec>& specs, unsigned mode) {
+  std::vector<const char*> patterns;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    patterns.push_back(specs[i].pattern.c_str());
+    flags.push_back(specs[i].flags | HS_FLAG_UTF8 | HS_FLAG_SOM_LEFTMOST | HS_FLAG_ALLOWEMPTY);
+    ids.push_back(static_cast<unsigned>(i));
+  }
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile_multi(patterns.data(), flags.data(), ids.data(),
+                       static_cast<unsigned>(patterns.size()), mode, nullptr, &db,
+                       &err) != HS_SUCCESS) {
+    std::string message = err != nullptr && err->message != nullptr ? err->message : "unknown";
+    const int which = err != nullptr ? err->expression : -1;
+    hs_free_compile_error(err);
+    throw std::runtime_error("detector " +
+                             (which >= 0 ? specs[static_cast<size_t>(which)].cls : std::string("?")) +
+                             ": " + message);
+  }
+  return db;
+}
+
+}  // namespace
+
+EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<Engine> engine(new Engine());
+  Impl& impl = *engine->impl_;
+  impl.specs = builtin_detectors();
+  for (const CustomDetector& c : custom) {
+    const std::string cls = "custom." + c.name;
+    for (const std::string& r : c.regexes) {
+      impl.specs.push_back({.cls = cls, .pattern = r, .flags = HS_FLAG_CASELESS | HS_FLAG_UCP,
+                            .boundary = Boundary::kNone, .confidence = 0.9f, .with_context = 0.9f,
+                            .max_bytes = 256});
+    }
+    for (const std::string& w : c.words) {
+      impl.specs.push_back({.cls = cls, .pattern = escape_literal(w),
+                            .flags = HS_FLAG_CASELESS | HS_FLAG_UCP, .boundary = Boundary::kWord,
+                            .confidence = 0.95f, .with_context = 0.95f, .max_bytes = w.size()});
+    }
+  }
+  for (DetectorSpec& s : impl.specs) {
+    // Bound each pattern's match width: it sizes the hold-back needed in streams.
+    hs_expr_info_t* info = nullptr;
+    hs_compile_error_t* err = nullptr;
+    if (hs_expression_info(s.pattern.c_str(), s.flags | HS_FLAG_UTF8, &info, &err) != HS_SUCCESS) {
+      const std::string message = err != nullptr ? err->message : "invalid pattern";
+      hs_free_compile_error(err);
+      throw std::runtime_error("detector " + s.cls + ": " + message);
+    }
+    if (info->max_width != UINT_MAX) s.max_bytes = std::max<size_t>(s.max_bytes, info->max_width);
+    std::free(info);
+  }
+  impl.block_db = compile_db(impl.specs, HS_MODE_BLOCK);
+  impl.stream_db = compile_db(impl.specs, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);
+  std::vector<std::string> classes;
+  for (const DetectorSpec& s : impl.specs) {
+    if (std::find(classes.begin(), classes.end(), s.cls) == classes.end()) classes.push_back(s.cls);
+    if (s.span != SpanRule::kPemBlock)
+      engine->max_match_bytes_ = std::max(engine->max_match_bytes_, s.max_bytes);
+  }
+  engine->classes_ = std::move(classes);
+  engine->compile_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return engine;
+}
+
+Scratch::~Scratch() { hs_free_scratch(scratch_); }
+
+bool Scratch::prepare(const Engine& engine) {
+  if (for_ == &engine && scratch_ != nullptr) return true;
+  if (hs_alloc_scratch(engine.impl().block_db, &scratch_) != HS_SUCCESS) return false;
+  if (hs_alloc_scratch(engine.impl().stream_db, &scratch_) != HS_SUCCESS) return false;
+  for_ = &engine;
+  return true;
+}
+
+bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
+          std::vector<Finding>& findings) {
+  findings.clear();
+  if (text.size() > UINT32_MAX || !scratch.prepare(engine)) return false;
+  std::vector<RawMatch> raw;
+  auto on_match = [](unsigned id, unsigned long long from, unsigned long long to, unsigned,
+                     void* ctx) -> int {
+    static_cast<std::vector<RawMatch>*>(ctx)->push_back({id, static_cast<size_t>(from),
+                                                          static_cast<size_t>(to)});
+    return 0;
+  };
+  if (hs_scan(engine.impl().block_db, text.data(), static_cast<unsigned>(text.size()), 0,
+              scratch.get(), on_match, &raw) != HS_SUCCESS)
+    return false;
+  for (const RawMatch& m : raw) {
+    Finding f;
+    if (evaluate(engine.impl().specs[m.id], text, 0, m, true, f)) findings.push_back(f);
+  }
+  resolve_overlaps(findings);
+  return true;
+}
+
+bool class_matches(std::string_view cls, std::string_view prefix) {
+  if (prefix.empty() || prefix == "*") return true;
+  if (cls.size() < prefix.size() || cls.compare(0, prefix.size(), prefix) != 0) return false;
+  return cls.size() == prefix.size() || cls[prefix.size()] == '.';
+}
+
+std::string class_label(std::string_view cls) {
+  const size_t dot = cls.rfind('.');
+  std::string out(dot == std::string_view::npos ? cls : cls.substr(dot + 1));
+  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return out;
+}
+
+}  // namespace warden::inspect

@@ -1,0 +1,102 @@
+// Inspection: finds sensitive data (PII, national identifiers, financial identifiers, secrets,
+// classification markings, custom terms) in text, in request bodies and in streamed answers.
+//
+// All detectors compile into one immutable Hyperscan database (block and streaming mode, UTF-8,
+// leftmost start of match). A candidate becomes a finding only when its validator accepts it
+// (checksums, ranges, dates, entropy) and its boundaries hold (a number inside a longer run of
+// digits or letters is not a match). Untrusted input: request text and upstream answers.
+//
+//   Engine    compiled detectors, immutable, shared by all workers (one per config snapshot)
+//   Scratch   per worker: Hyperscan scratch space, reused by every scan on that worker
+//   scan()    block mode: one text → findings
+//   Stream    streaming mode with a bounded hold-back window (see stream.cpp)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct hs_database;
+struct hs_scratch;
+
+namespace warden::inspect {
+
+struct Finding {
+  std::string_view cls;  // dotted class name, e.g. "pii.email" (owned by the Engine)
+  uint32_t start = 0;    // byte offsets into the scanned UTF-8 text, [start, end)
+  uint32_t end = 0;
+  float confidence = 0;  // 0..1
+  bool operator==(const Finding& o) const {
+    return cls == o.cls && start == o.start && end == o.end;
+  }
+};
+
+// A custom detector from the configuration: a regex or a word list, case-insensitive, Unicode.
+struct CustomDetector {
+  std::string name;  // class "custom.<name>"
+  std::vector<std::string> regexes;
+  std::vector<std::string> words;
+};
+
+struct DetectorSpec;  // built-in detector definition (detectors.cpp)
+
+class Engine {
+ public:
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Compiles the built-in set plus `custom`. Throws std::runtime_error naming the bad pattern.
+  static std::shared_ptr<const Engine> compile(const std::vector<CustomDetector>& custom = {});
+
+  // Every class this engine can report (for configuration checks and `warden scan --list`).
+  const std::vector<std::string>& classes() const { return classes_; }
+  size_t max_match_bytes() const { return max_match_bytes_; }
+  double compile_seconds() const { return compile_seconds_; }
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  Engine();
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::string> classes_;
+  size_t max_match_bytes_ = 0;
+  double compile_seconds_ = 0;
+  friend class Scratch;
+};
+
+using EnginePtr = std::shared_ptr<const Engine>;
+
+// Per-thread scan state. Reusable across scans; rebuilt when the engine changes.
+class Scratch {
+ public:
+  Scratch() = default;
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  // Makes the scratch fit `engine` (cheap when it already does).
+  bool prepare(const Engine& engine);
+  hs_scratch* get() const { return scratch_; }
+
+ private:
+  hs_scratch* scratch_ = nullptr;
+  const Engine* for_ = nullptr;
+};
+
+// Scans `text` (UTF-8; invalid bytes are treated as separators). Findings are sorted by start,
+// non-overlapping (the longer, then the more confident, wins). Returns false if the scan could
+// not run (then nothing may be assumed about the text: callers deny).
+bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
+          std::vector<Finding>& findings);
+
+// True when `cls` is `prefix` or below it ("pii" matches "pii.email"; "pii.e" does not).
+bool class_matches(std::string_view cls, std::string_view prefix);
+
+// The label used in masks and pseudonyms: "pii.email" → "EMAIL".
+std::string class_label(std::string_view cls);
+
+}  // namespace warden::inspect
