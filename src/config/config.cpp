@@ -408,11 +408,8 @@ void read_inspect(Reader& r, const YAML::Node& n, InspectConfig& out) {
         if (d.regexes.empty() && d.words.empty()) r.error(cn, "custom detector needs 'regex' or 'words'");
         // Each pattern is compiled alone first, so that an error names its line.
         for (const std::string& re : d.regexes) {
-          try {
-            inspect::Engine::compile({inspect::CustomDetector{d.name, {re}, {}}});
-          } catch (const std::exception& e) {
-            r.error(cn["regex"], std::string("invalid regex: ") + e.what());
-          }
+          const std::string problem = inspect::pattern_error(re);
+          if (!problem.empty()) r.error(cn["regex"], "invalid regex '" + re + "': " + problem);
         }
         out.custom.push_back(std::move(d));
       }

@@ -48,6 +48,16 @@ bool cjk_marking(std::string_view text, size_t start, size_t end) {
   return line_start && line_end;
 }
 
+// Dotted section numbers ("[27.4.2.5]", "// 23.3.4.2 modifiers", "§ 3.1.2.0") look like IPv4.
+bool not_section_number(std::string_view text, size_t start, size_t end) {
+  size_t i = start;
+  while (i > 0 && text[i - 1] == ' ') --i;
+  if (i > 0 && text[i - 1] == '[') return false;
+  if (i >= 2 && text.substr(i - 2, 2) == "//") return false;
+  if (i >= 2 && text.substr(i - 2, 2) == "\xc2\xa7") return false;  // §
+  return end >= text.size() || text[end] != ']';
+}
+
 }  // namespace
 
 std::vector<DetectorSpec> builtin_detectors() {
@@ -62,7 +72,7 @@ std::vector<DetectorSpec> builtin_detectors() {
   v.push_back({.cls = "pii.phone",
                .pattern = "\\+" + d + "{1,3}" + sep() + "(?:\\(" + d + "{1,4}\\)" + sep() + ")?" + d +
                           "{1,4}(?:" + std::string("(?:[ \\-./]|\\x{00A0})?") + d + "{2,5}){1,4}",
-               .validate = nullptr, .boundary = Boundary::kNumber,
+               .validate = phone_ok, .boundary = Boundary::kNumber,
                .context = {"tel", "phone", "call", "mobile", "telefon", "handy", "rufnummer",
                            "téléphone", "portable", "电话", "手机", "联系"},
                .confidence = 0.8f, .with_context = 0.95f, .max_bytes = 64});
@@ -70,7 +80,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .pattern = "(?:\\(" + d + "{3}\\) ?" + d + "{3}[ \\-.]" + d + "{4}|" + d + "{3}[\\-.]" +
                           d + "{3}[\\-.]" + d + "{4}|0" + d + "{2,4}[ /\\-]" + d + "{3,8}|0[1-9](?:[ .]" +
                           d + "{2}){4}|1[3-9]" + d + "{9})",
-               .validate = nullptr, .boundary = Boundary::kNumber,
+               .validate = phone_ok, .boundary = Boundary::kNumber,
                .context = {"tel", "phone", "call", "mobile", "cell", "telefon", "handy", "rufnummer",
                            "erreichbar", "téléphone", "portable", "appeler", "电话", "手机", "联系",
                            "号码"},
@@ -78,7 +88,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                .max_bytes = 48});
   v.push_back({.cls = "pii.ip_address", .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
                .validate = ipv4_ok, .boundary = Boundary::kNumber, .confidence = 0.9f,
-               .with_context = 0.97f, .max_bytes = 15});
+               .with_context = 0.97f, .placement = not_section_number, .max_bytes = 15,
+               .not_after = {"version", "release", "build", "v", "ver", "pandoc", "firmware",
+                             "kernel", "chrome", "firefox", "libfoo", "python", "gcc"}});
   v.push_back({.cls = "pii.ip_address", .pattern = "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
                .validate = ipv6_ok, .boundary = Boundary::kToken, .confidence = 0.9f,
                .with_context = 0.97f, .max_bytes = 45});
@@ -90,9 +102,12 @@ std::vector<DetectorSpec> builtin_detectors() {
   v.push_back({.cls = "id.us_ssn", .pattern = digits(9), .validate = us_ssn_ok,
                .context = {"ssn", "social security"}, .context_required = true,
                .confidence = 0.95f, .with_context = 0.95f, .max_bytes = 27});
-  v.push_back({.cls = "id.us_itin", .pattern = "9" + digits(2) + "[\\- ]?" + digits(2) + "[\\- ]?" + digits(4),
+  v.push_back({.cls = "id.us_itin", .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
                .validate = us_itin_ok, .context = {"itin", "taxpayer"}, .confidence = 0.9f,
                .with_context = 0.99f, .max_bytes = 40});
+  v.push_back({.cls = "id.us_itin", .pattern = "9" + digits(8), .validate = us_itin_ok,
+               .context = {"itin", "taxpayer"}, .context_required = true, .confidence = 0.95f,
+               .with_context = 0.95f, .max_bytes = 27});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
                .validate = de_tax_id_ok,
@@ -108,14 +123,20 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context = {"sécurité sociale", "securite sociale", "nir", "insee", "numéro de sécu",
                            "social security"},
                .confidence = 0.9f, .with_context = 0.99f, .max_bytes = 21});
-  v.push_back({.cls = "id.cn_resident_id", .pattern = "[1-8]" + d + "{16}(?:" + d + "|[Xx])",
+  v.push_back({.cls = "id.cn_resident_id", .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
+                          "\\x{FF17}|\\x{FF18})" + d + "{16}(?:" + d + "|[Xx]|\\x{FF38})",
                .validate = cn_resident_id_ok,
                .context = {"身份证", "公民身份号码", "resident id", "id card", "身份证号"},
                .confidence = 0.95f, .with_context = 0.99f, .max_bytes = 54});
   v.push_back({.cls = "id.cn_social_credit_code", .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
-               .validate = cn_social_credit_code_ok, .boundary = Boundary::kWord,
+               .validate = cn_social_credit_code_letters_ok, .boundary = Boundary::kWord,
                .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
                .confidence = 0.9f, .with_context = 0.99f, .max_bytes = 18});
+  v.push_back({.cls = "id.cn_social_credit_code", .pattern = "[0-9]{18}",
+               .validate = cn_social_credit_code_ok, .boundary = Boundary::kWord,
+               .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
+               .context_required = true, .confidence = 0.95f, .with_context = 0.95f,
+               .max_bytes = 18});
   v.push_back({.cls = "id.uk_nino", .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
                .validate = uk_nino_ok, .boundary = Boundary::kWord,
                .context = {"national insurance", "nino", "ni number"}, .confidence = 0.85f,
@@ -188,8 +209,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .max_bytes = 160});
   v.push_back({.cls = "secret.generic",
                .pattern = "(?:api[_\\-]?key|apikey|secret|token|access[_\\-]?key|client[_\\-]?secret|"
-                          "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]{0,20}[\"']?"
-                          "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]{16,}",
+                          "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?"
+                          "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]+",
                .flags = HS_FLAG_CASELESS, .validate = generic_secret_value_ok,
                .boundary = Boundary::kNone, .span = SpanRule::kAssignmentValue,
                .confidence = 0.8f, .with_context = 0.9f, .max_bytes = 320});

@@ -37,6 +37,7 @@ struct DetectorSpec {
   float with_context = 0.99f;    // with a context word nearby
   PlacementCheck placement = nullptr;
   size_t max_bytes = 64;         // longest match the pattern can produce (hold-back bound)
+  std::vector<std::string_view> not_after{};  // words that, just before, make it something else
 };
 
 std::vector<DetectorSpec> builtin_detectors();

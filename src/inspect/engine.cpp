@@ -67,17 +67,32 @@ bool boundary_ok(Boundary b, std::string_view t, size_t start, size_t end) {
   return true;
 }
 
-bool has_context(const DetectorSpec& spec, std::string_view text, size_t start) {
-  if (spec.context.empty()) return false;
-  const size_t from = start > kContextBytes ? start - kContextBytes : 0;
+// Whether one of `words` occurs as a whole word (ASCII letters do not continue it) in the
+// `bytes` before `start`, case-insensitively.
+bool word_before(const std::vector<std::string_view>& words, std::string_view text, size_t start,
+                 size_t bytes) {
+  if (words.empty()) return false;
+  const size_t from = start > bytes ? start - bytes : 0;
   std::string window(text.substr(from, start - from));
   for (char& c : window) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  for (std::string_view w : spec.context) {
-    if (window.find(w) != std::string::npos) return true;
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z'); };
+  for (std::string_view w : words) {
+    for (size_t at = window.find(w); at != std::string::npos; at = window.find(w, at + 1)) {
+      const bool ascii = letter(w.front()) && letter(w.back());
+      if (!ascii) return true;
+      const bool left = at == 0 ? from == 0 || !letter(static_cast<char>(text[from - 1] | 0x20))
+                                : !letter(window[at - 1]);
+      const bool right = at + w.size() >= window.size() || !letter(window[at + w.size()]);
+      if (left && right) return true;
+    }
   }
   return false;
+}
+
+bool has_context(const DetectorSpec& spec, std::string_view text, size_t start) {
+  return word_before(spec.context, text, start, kContextBytes);
 }
 
 // Where the PEM block that starts with the BEGIN line at [start, end) ends.
@@ -115,6 +130,7 @@ bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, co
   if (!boundary_ok(spec.boundary, text, s, e)) return false;
   if (spec.validate != nullptr && !spec.validate(text.substr(fs, fe - fs))) return false;
   if (spec.placement != nullptr && !spec.placement(text, s, e)) return false;
+  if (word_before(spec.not_after, text, s, 24)) return false;
   const bool context = has_context(spec, text, s);
   if (spec.context_required && !context) return false;
   if (spec.span == SpanRule::kPemBlock) fe = pem_end(text, e);
@@ -124,6 +140,16 @@ bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, co
   out.confidence = context ? spec.with_context : spec.confidence;
   return true;
 }
+
+namespace {
+// When two findings overlap, the more specific kind wins: a token inside a URL's user part is a
+// secret, not an e-mail address; an IBAN's digits are not a card number (length decides there).
+int priority(std::string_view cls) {
+  if (class_matches(cls, "secret")) return 3;
+  if (class_matches(cls, "pii")) return 1;
+  return 2;
+}
+}  // namespace
 
 void resolve_overlaps(std::vector<Finding>& f) {
   std::sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
@@ -138,7 +164,10 @@ void resolve_overlaps(std::vector<Finding>& f) {
       Finding& last = kept.back();
       const uint32_t lx = x.end - x.start;
       const uint32_t ll = last.end - last.start;
-      if (lx > ll || (lx == ll && x.confidence > last.confidence)) last = x;
+      const int px = priority(x.cls);
+      const int pl = priority(last.cls);
+      if (px > pl || (px == pl && (lx > ll || (lx == ll && x.confidence > last.confidence))))
+        last = x;
       continue;
     }
     kept.push_back(x);
@@ -260,6 +289,19 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
   }
   resolve_overlaps(findings);
   return true;
+}
+
+std::string pattern_error(const std::string& regex) {
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile(regex.c_str(), HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST,
+                 HS_MODE_BLOCK, nullptr, &db, &err) == HS_SUCCESS) {
+    hs_free_database(db);
+    return {};
+  }
+  std::string message = err != nullptr && err->message != nullptr ? err->message : "invalid";
+  hs_free_compile_error(err);
+  return message;
 }
 
 bool class_matches(std::string_view cls, std::string_view prefix) {

@@ -93,6 +93,9 @@ class Scratch {
 bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
           std::vector<Finding>& findings);
 
+// Empty when `regex` compiles as a custom detector pattern, else Hyperscan's message.
+std::string pattern_error(const std::string& regex);
+
 // True when `cls` is `prefix` or below it ("pii" matches "pii.email"; "pii.e" does not).
 bool class_matches(std::string_view cls, std::string_view prefix);
 

@@ -270,17 +270,21 @@ bool cn_social_credit_code_ok(std::string_view candidate) {
     if (!is_digit(s[i])) return false;  // the administrative division code
   }
   int sum = 0;
-  int letters = 0;
   for (size_t i = 0; i < 17; ++i) {
     const size_t v = kChars.find(s[i]);
     if (v == std::string_view::npos) return false;
-    if (!is_digit(s[i])) ++letters;
     sum += static_cast<int>(v) * kWeights[i];
   }
   const size_t check = static_cast<size_t>((31 - sum % 31) % 31);
-  // An 18-digit number passes 1 time in 31 by chance: require the letters real codes carry,
-  // or leave pure digit runs to the resident-id validator.
-  return kChars[check] == s[17] && (letters > 0 || !is_digit(s[17]));
+  return kChars[check] == s[17];
+}
+
+bool cn_social_credit_code_letters_ok(std::string_view candidate) {
+  // An all-digit 18-character run passes mod 31 one time in 31 by chance; without letters a
+  // code is only reported next to its label (a second detector with required context).
+  const std::string s = normalize_alnum(candidate);
+  return std::any_of(s.begin(), s.end(), [](char c) { return !is_digit(c); }) &&
+         cn_social_credit_code_ok(candidate);
 }
 
 bool uk_nino_ok(std::string_view candidate) {
@@ -330,17 +334,32 @@ bool swift_bic_ok(std::string_view candidate) {
   return is_iso3166_alpha2(candidate.substr(4, 2));
 }
 
+bool phone_ok(std::string_view candidate) {
+  const std::string d = normalize_alnum(candidate);
+  if (d.size() < 8 || d.size() > 15) return false;
+  if (!std::all_of(d.begin(), d.end(), is_digit)) return false;
+  return !std::all_of(d.begin(), d.end(), [&](char c) { return c == d[0]; });
+}
+
 bool ipv4_ok(std::string_view candidate) {
   int parts = 0;
+  int small = 0;
+  int first = -1;
   size_t i = 0;
   while (i <= candidate.size()) {
     const size_t dot = std::min(candidate.find('.', i), candidate.size());
     const std::string_view part = candidate.substr(i, dot - i);
     if (part.empty() || part.size() > 3 || (part.size() > 1 && part[0] == '0')) return false;
     if (!std::all_of(part.begin(), part.end(), is_digit) || num(part) > 255) return false;
+    if (first < 0) first = num(part);
+    if (num(part) < 30) ++small;
     ++parts;
     i = dot + 1;
   }
+  // Four small numbers ("3.1.2.0", "17.4.1.2") are far more often versions or section numbers
+  // than addresses, except in the well-known blocks (1.1.1.1, 8.8.8.8, 9.9.9.9, 10/8, 127/8).
+  if (small == 4 && first != 1 && first != 8 && first != 9 && first != 10 && first != 127)
+    return false;
   return parts == 4;
 }
 
@@ -471,6 +490,10 @@ bool aws_access_key_ok(std::string_view candidate) {
 
 bool assignment_value(std::string_view match, size_t& begin, size_t& end) {
   size_t i = match.find_first_of(":=");
+  const size_t wide = match.find("\xef\xbc\x9a");  // full-width colon
+  if (wide != std::string_view::npos && (i == std::string_view::npos || wide < i)) {
+    i = wide + 2;
+  }
   if (i == std::string_view::npos) return false;
   ++i;
   while (i < match.size() && (match[i] == ' ' || match[i] == '\t' || match[i] == '"' ||

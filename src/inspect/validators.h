@@ -21,8 +21,10 @@ bool de_id_card_ok(std::string_view candidate);        // ICAO 9303 7-3-1 check 
 bool fr_nir_ok(std::string_view candidate);            // key = 97 - n mod 97, Corsica 2A/2B
 bool cn_resident_id_ok(std::string_view candidate);    // ISO 7064 MOD 11-2 + birth date
 bool cn_social_credit_code_ok(std::string_view candidate);  // GB 32100-2015 mod 31
+bool cn_social_credit_code_letters_ok(std::string_view candidate);  // … and carries a letter
 bool uk_nino_ok(std::string_view candidate);
 bool swift_bic_ok(std::string_view candidate);         // structure + ISO 3166 country
+bool phone_ok(std::string_view candidate);             // 8 to 15 digits (E.164)
 bool ipv4_ok(std::string_view candidate);
 bool ipv6_ok(std::string_view candidate);
 bool email_ok(std::string_view candidate);
