@@ -154,7 +154,8 @@ int scan_eval(const inspect::Engine& engine, const ScanOptions& o) {
       } else {
         ++per_class[key.first].fp;
         if (std::getenv("WARDEN_EVAL_VERBOSE"))
-          std::cerr << "FP " << key.first << " '" << key.second << "' in: " << owned.substr(0, 160) << "\n";
+          std::cerr << "FP " << key.first << " '" << key.second << "' in: " << owned.substr(0, 160)
+                    << "\n";
       }
     }
     for (const auto& [cls, value] : expected) {
@@ -163,8 +164,7 @@ int scan_eval(const inspect::Engine& engine, const ScanOptions& o) {
         std::cerr << "FN " << cls << " '" << value << "' in: " << owned.substr(0, 160) << "\n";
     }
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Counts all;
   auto metrics = [](const Counts& c, double& p, double& r, double& f1) {
     p = c.tp + c.fp ? static_cast<double>(c.tp) / static_cast<double>(c.tp + c.fp) : 1.0;
@@ -174,8 +174,8 @@ int scan_eval(const inspect::Engine& engine, const ScanOptions& o) {
   std::string json = "{\"items\":" + std::to_string(items) + ",\"bytes\":" + std::to_string(bytes) +
                      ",\"classes\":{";
   if (o.format != "json")
-    std::printf("%-28s %6s %6s %6s %9s %7s %7s\n", "class", "tp", "fp", "fn", "precision",
-                "recall", "f1");
+    std::printf("%-28s %6s %6s %6s %9s %7s %7s\n", "class", "tp", "fp", "fn", "precision", "recall",
+                "f1");
   bool first = true;
   for (const auto& [cls, c] : per_class) {
     all.tp += c.tp;
@@ -184,12 +184,14 @@ int scan_eval(const inspect::Engine& engine, const ScanOptions& o) {
     double p, r, f1;
     metrics(c, p, r, f1);
     if (o.format != "json") {
-      std::printf("%-28s %6zu %6zu %6zu %9.3f %7.3f %7.3f\n", cls.c_str(), c.tp, c.fp, c.fn, p, r, f1);
+      std::printf("%-28s %6zu %6zu %6zu %9.3f %7.3f %7.3f\n", cls.c_str(), c.tp, c.fp, c.fn, p, r,
+                  f1);
     }
     if (!first) json += ',';
     first = false;
     char buf[256];
-    std::snprintf(buf, sizeof buf, R"("%s":{"tp":%zu,"fp":%zu,"fn":%zu,"precision":%.4f,"recall":%.4f,"f1":%.4f})",
+    std::snprintf(buf, sizeof buf,
+                  R"("%s":{"tp":%zu,"fp":%zu,"fn":%zu,"precision":%.4f,"recall":%.4f,"f1":%.4f})",
                   cls.c_str(), c.tp, c.fp, c.fn, p, r, f1);
     json += buf;
   }
@@ -197,12 +199,14 @@ int scan_eval(const inspect::Engine& engine, const ScanOptions& o) {
   metrics(all, p, r, f1);
   if (o.format == "json") {
     char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  R"(},"overall":{"tp":%zu,"fp":%zu,"fn":%zu,"precision":%.4f,"recall":%.4f,"f1":%.4f},"seconds":%.4f})",
-                  all.tp, all.fp, all.fn, p, r, f1, secs);
+    std::snprintf(
+        buf, sizeof buf,
+        R"(},"overall":{"tp":%zu,"fp":%zu,"fn":%zu,"precision":%.4f,"recall":%.4f,"f1":%.4f},"seconds":%.4f})",
+        all.tp, all.fp, all.fn, p, r, f1, secs);
     std::cout << json << buf << "\n";
   } else {
-    std::printf("%-28s %6zu %6zu %6zu %9.3f %7.3f %7.3f\n", "overall", all.tp, all.fp, all.fn, p, r, f1);
+    std::printf("%-28s %6zu %6zu %6zu %9.3f %7.3f %7.3f\n", "overall", all.tp, all.fp, all.fn, p, r,
+                f1);
     std::printf("%zu items, %zu bytes, %.3f s\n", items, bytes, secs);
   }
   return 0;

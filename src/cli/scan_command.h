@@ -6,7 +6,7 @@
 namespace warden::cli {
 
 struct ScanOptions {
-  std::string config;       // empty: built-in detectors
+  std::string config;  // empty: built-in detectors
   std::string format = "text";
   bool jsonl = false;       // many texts: {"id","text"} per line
   std::string eval;         // corpus path: precision / recall / F1 per class

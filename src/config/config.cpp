@@ -398,14 +398,17 @@ void read_inspect(Reader& r, const YAML::Node& n, InspectConfig& out) {
             into.push_back(list.Scalar());
           } else if (list.IsSequence()) {
             for (const YAML::Node& item : list) {
-              if (!item.IsScalar() || item.Scalar().empty()) r.error(item, std::string("'") + key + "' entries must be non-empty strings");
-              else into.push_back(item.Scalar());
+              if (!item.IsScalar() || item.Scalar().empty())
+                r.error(item, std::string("'") + key + "' entries must be non-empty strings");
+              else
+                into.push_back(item.Scalar());
             }
           } else {
             r.error(list, std::string("'") + key + "' must be a string or a list of strings");
           }
         }
-        if (d.regexes.empty() && d.words.empty()) r.error(cn, "custom detector needs 'regex' or 'words'");
+        if (d.regexes.empty() && d.words.empty())
+          r.error(cn, "custom detector needs 'regex' or 'words'");
         // Each pattern is compiled alone first, so that an error names its line.
         for (const std::string& re : d.regexes) {
           const std::string problem = inspect::pattern_error(re);
@@ -433,16 +436,21 @@ void read_inspect(Reader& r, const YAML::Node& n, InspectConfig& out) {
     const YAML::Node v = n["actions"][prefix];
     const std::string value = v.IsScalar() ? v.Scalar() : "";
     inspect::Action action;
-    if (value == "block") action = inspect::Action::kBlock;
-    else if (value == "mask") action = inspect::Action::kMask;
-    else if (value == "pseudonymise" || value == "pseudonymize") action = inspect::Action::kPseudonymise;
-    else if (value == "allow") action = inspect::Action::kAllow;
+    if (value == "block")
+      action = inspect::Action::kBlock;
+    else if (value == "mask")
+      action = inspect::Action::kMask;
+    else if (value == "pseudonymise" || value == "pseudonymize")
+      action = inspect::Action::kPseudonymise;
+    else if (value == "allow")
+      action = inspect::Action::kAllow;
     else {
       r.error(v, "action for '" + prefix + "' must be block, mask, pseudonymise or allow");
       continue;
     }
     bool known = false;
-    for (const std::string& cls : out.engine->classes()) known = known || inspect::class_matches(cls, prefix);
+    for (const std::string& cls : out.engine->classes())
+      known = known || inspect::class_matches(cls, prefix);
     if (!known) {
       r.error(key_node, "unknown data class '" + prefix + "'");
       continue;

@@ -44,10 +44,10 @@ struct LogConfig {
 
 struct InspectConfig {
   bool enabled = true;
-  uint32_t hold_back_bytes = 64;       // streamed answers: bytes held back at most
-  inspect::ActionTable actions;        // class prefix → block | mask | pseudonymise | allow
+  uint32_t hold_back_bytes = 64;  // streamed answers: bytes held back at most
+  inspect::ActionTable actions;   // class prefix → block | mask | pseudonymise | allow
   std::vector<inspect::CustomDetector> custom;
-  inspect::EnginePtr engine;           // compiled once per snapshot
+  inspect::EnginePtr engine;  // compiled once per snapshot
 };
 
 struct Config {

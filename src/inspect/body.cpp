@@ -9,10 +9,14 @@ namespace warden::inspect {
 
 std::string_view action_name(Action a) {
   switch (a) {
-    case Action::kAllow: return "allow";
-    case Action::kMask: return "mask";
-    case Action::kPseudonymise: return "pseudonymise";
-    case Action::kBlock: return "block";
+    case Action::kAllow:
+      return "allow";
+    case Action::kMask:
+      return "mask";
+    case Action::kPseudonymise:
+      return "pseudonymise";
+    case Action::kBlock:
+      return "block";
   }
   return "allow";
 }
@@ -43,7 +47,9 @@ struct Segment {
   bool is_index = false;
 };
 
-bool eq(const Segment& s, std::string_view key) { return !s.is_index && s.key == key; }
+bool eq(const Segment& s, std::string_view key) {
+  return !s.is_index && s.key == key;
+}
 
 // The explicit list of structural fields that are not scanned (they cannot carry user data
 // beyond an enum or an identifier the client chose from a fixed set).
@@ -78,11 +84,21 @@ void decode_string(std::string_view raw, std::string& out) {
     }
     const char e = raw[++i];
     switch (e) {
-      case 'n': out.push_back('\n'); break;
-      case 't': out.push_back('\t'); break;
-      case 'r': out.push_back('\r'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
       case 'u': {
         auto hex4 = [&](size_t at) -> uint32_t {
           uint32_t v = 0;
@@ -94,7 +110,8 @@ void decode_string(std::string_view raw, std::string& out) {
         };
         uint32_t cp = hex4(i + 1);
         i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < raw.size() + 1 && raw.substr(i + 1, 2) == "\\u") {
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < raw.size() + 1 &&
+            raw.substr(i + 1, 2) == "\\u") {
           const uint32_t lo = hex4(i + 3);
           if (lo >= 0xDC00 && lo <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -118,7 +135,8 @@ void decode_string(std::string_view raw, std::string& out) {
         }
         break;
       }
-      default: out.push_back(e);  // \" \\ \/
+      default:
+        out.push_back(e);  // \" \\ \/
     }
   }
 }
@@ -169,7 +187,8 @@ BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_vie
         stack.back().expect_key = false;
       } else {
         path.clear();
-        for (const Frame& f : stack) path.push_back({f.object ? f.key : std::string_view(), !f.object});
+        for (const Frame& f : stack)
+          path.push_back({f.object ? f.key : std::string_view(), !f.object});
         if (!skipped(path)) {
           if (raw.find('\\') == std::string_view::npos) {
             decoded.assign(raw);
@@ -181,8 +200,8 @@ BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_vie
           if (!scan(engine, scratch, decoded, findings)) return BodyScanStatus::kScanFailed;
           if (!findings.empty()) {
             for (const Finding& f : findings) ++out.counts[std::string(f.cls)];
-            out.strings.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(close + 1),
-                                   decoded, findings});
+            out.strings.push_back(
+                {static_cast<uint32_t>(i), static_cast<uint32_t>(close + 1), decoded, findings});
           }
         }
       }

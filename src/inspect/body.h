@@ -34,12 +34,12 @@ class ActionTable {
 struct BodyString {
   uint32_t raw_begin = 0;  // the JSON string token, quotes included, in the body
   uint32_t raw_end = 0;
-  std::string text;        // decoded
+  std::string text;  // decoded
   std::vector<Finding> findings;
 };
 
 struct BodyScan {
-  std::vector<BodyString> strings;  // only strings with findings
+  std::vector<BodyString> strings;                      // only strings with findings
   std::map<std::string, uint32_t, std::less<>> counts;  // class → number of findings
   size_t scanned_strings = 0;
   size_t scanned_bytes = 0;

@@ -9,12 +9,17 @@ namespace warden::inspect {
 namespace {
 
 // Digits, ASCII or full-width; separators inside numbers: space, NBSP, narrow NBSP, dash.
-constexpr const char* D = "(?:[0-9]|\\x{FF10}|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|"
-                          "\\x{FF16}|\\x{FF17}|\\x{FF18}|\\x{FF19})";
+constexpr const char* D =
+    "(?:[0-9]|\\x{FF10}|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|"
+    "\\x{FF16}|\\x{FF17}|\\x{FF18}|\\x{FF19})";
 constexpr const char* SEP = "(?:[ \\-]|\\x{00A0}|\\x{202F})";
 
-std::string digits(int n) { return std::string(D) + "{" + std::to_string(n) + "}"; }
-std::string sep() { return std::string(SEP) + "?"; }
+std::string digits(int n) {
+  return std::string(D) + "{" + std::to_string(n) + "}";
+}
+std::string sep() {
+  return std::string(SEP) + "?";
+}
 
 bool at_line_start_or_marked(std::string_view text, size_t start, size_t end) {
   // A marking stands at the start of a line, after "classification:"-like labels or a bracket,
@@ -22,8 +27,8 @@ bool at_line_start_or_marked(std::string_view text, size_t start, size_t end) {
   size_t i = start;
   while (i > 0 && (text[i - 1] == ' ' || text[i - 1] == '\t')) --i;
   const bool line_start = i == 0 || text[i - 1] == '\n' || text[i - 1] == '\r';
-  const bool after_mark = i > 0 && (text[i - 1] == '[' || text[i - 1] == '(' || text[i - 1] == ':' ||
-                                    text[i - 1] == '/' || text[i - 1] == '*');
+  const bool after_mark = i > 0 && (text[i - 1] == '[' || text[i - 1] == '(' ||
+                                    text[i - 1] == ':' || text[i - 1] == '/' || text[i - 1] == '*');
   size_t j = end;
   while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j;
   const bool line_end = j >= text.size() || text[j] == '\n' || text[j] == '\r';
@@ -38,8 +43,8 @@ bool cjk_marking(std::string_view text, size_t start, size_t end) {
   // 绝密/机密/秘密 are markings when followed by ★ or standing alone on a line or in brackets.
   size_t j = end;
   while (j < text.size() && text[j] == ' ') ++j;
-  if (text.substr(j).rfind("\xe2\x98\x85", 0) == 0) return true;      // ★
-  if (text.substr(j).rfind("\xe3\x80\x91", 0) == 0) return true;      // 】
+  if (text.substr(j).rfind("\xe2\x98\x85", 0) == 0) return true;  // ★
+  if (text.substr(j).rfind("\xe3\x80\x91", 0) == 0) return true;  // 】
   size_t i = start;
   while (i > 0 && text[i - 1] == ' ') --i;
   if (i >= 3 && text.substr(i - 3, 3) == "\xe3\x80\x90") return true;  // 【
@@ -67,80 +72,143 @@ std::vector<DetectorSpec> builtin_detectors() {
   // ---- personal data
   v.push_back({.cls = "pii.email",
                .pattern = "[A-Za-z0-9._%+\\-]+@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)+",
-               .validate = email_ok, .boundary = Boundary::kToken, .confidence = 0.95f,
-               .with_context = 0.99f, .max_bytes = 320});
+               .validate = email_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.95f,
+               .with_context = 0.99f,
+               .max_bytes = 320});
   v.push_back({.cls = "pii.phone",
-               .pattern = "\\+" + d + "{1,3}" + sep() + "(?:\\(" + d + "{1,4}\\)" + sep() + ")?" + d +
-                          "{1,4}(?:" + std::string("(?:[ \\-./]|\\x{00A0})?") + d + "{2,5}){1,4}",
-               .validate = phone_ok, .boundary = Boundary::kNumber,
+               .pattern = "\\+" + d + "{1,3}" + sep() + "(?:\\(" + d + "{1,4}\\)" + sep() + ")?" +
+                          d + "{1,4}(?:" + std::string("(?:[ \\-./]|\\x{00A0})?") + d +
+                          "{2,5}){1,4}",
+               .validate = phone_ok,
+               .boundary = Boundary::kNumber,
                .context = {"tel", "phone", "call", "mobile", "telefon", "handy", "rufnummer",
                            "téléphone", "portable", "电话", "手机", "联系"},
-               .confidence = 0.8f, .with_context = 0.95f, .max_bytes = 64});
+               .confidence = 0.8f,
+               .with_context = 0.95f,
+               .max_bytes = 64});
   v.push_back({.cls = "pii.phone",  // national forms: US, DE, FR, CN
-               .pattern = "(?:\\(" + d + "{3}\\) ?" + d + "{3}[ \\-.]" + d + "{4}|" + d + "{3}[\\-.]" +
-                          d + "{3}[\\-.]" + d + "{4}|0" + d + "{2,4}[ /\\-]" + d + "{3,8}|0[1-9](?:[ .]" +
-                          d + "{2}){4}|1[3-9]" + d + "{9})",
-               .validate = phone_ok, .boundary = Boundary::kNumber,
-               .context = {"tel", "phone", "call", "mobile", "cell", "telefon", "handy", "rufnummer",
-                           "erreichbar", "téléphone", "portable", "appeler", "电话", "手机", "联系",
-                           "号码"},
-               .context_required = true, .confidence = 0.9f, .with_context = 0.9f,
+               .pattern = "(?:\\(" + d + "{3}\\) ?" + d + "{3}[ \\-.]" + d + "{4}|" + d +
+                          "{3}[\\-.]" + d + "{3}[\\-.]" + d + "{4}|0" + d + "{2,4}[ /\\-]" + d +
+                          "{3,8}|0[1-9](?:[ .]" + d + "{2}){4}|1[3-9]" + d + "{9})",
+               .validate = phone_ok,
+               .boundary = Boundary::kNumber,
+               .context = {"tel", "phone", "call", "mobile", "cell", "telefon", "handy",
+                           "rufnummer", "erreichbar", "téléphone", "portable", "appeler", "电话",
+                           "手机", "联系", "号码"},
+               .context_required = true,
+               .confidence = 0.9f,
+               .with_context = 0.9f,
                .max_bytes = 48});
-  v.push_back({.cls = "pii.ip_address", .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
-               .validate = ipv4_ok, .boundary = Boundary::kNumber, .confidence = 0.9f,
-               .with_context = 0.97f, .placement = not_section_number, .max_bytes = 15,
+  v.push_back({.cls = "pii.ip_address",
+               .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
+               .validate = ipv4_ok,
+               .boundary = Boundary::kNumber,
+               .confidence = 0.9f,
+               .with_context = 0.97f,
+               .placement = not_section_number,
+               .max_bytes = 15,
                .not_after = {"version", "release", "build", "v", "ver", "pandoc", "firmware",
                              "kernel", "chrome", "firefox", "libfoo", "python", "gcc"}});
-  v.push_back({.cls = "pii.ip_address", .pattern = "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
-               .validate = ipv6_ok, .boundary = Boundary::kToken, .confidence = 0.9f,
-               .with_context = 0.97f, .max_bytes = 45});
+  v.push_back({.cls = "pii.ip_address",
+               .pattern = "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
+               .validate = ipv6_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.9f,
+               .with_context = 0.97f,
+               .max_bytes = 45});
 
   // ---- national identifiers
-  v.push_back({.cls = "id.us_ssn", .pattern = digits(3) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
-               .validate = us_ssn_ok, .context = {"ssn", "social security", "sozialversicherung"},
-               .confidence = 0.9f, .with_context = 0.99f, .max_bytes = 40});
-  v.push_back({.cls = "id.us_ssn", .pattern = digits(9), .validate = us_ssn_ok,
-               .context = {"ssn", "social security"}, .context_required = true,
-               .confidence = 0.95f, .with_context = 0.95f, .max_bytes = 27});
-  v.push_back({.cls = "id.us_itin", .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
-               .validate = us_itin_ok, .context = {"itin", "taxpayer"}, .confidence = 0.9f,
-               .with_context = 0.99f, .max_bytes = 40});
-  v.push_back({.cls = "id.us_itin", .pattern = "9" + digits(8), .validate = us_itin_ok,
-               .context = {"itin", "taxpayer"}, .context_required = true, .confidence = 0.95f,
-               .with_context = 0.95f, .max_bytes = 27});
+  v.push_back({.cls = "id.us_ssn",
+               .pattern = digits(3) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
+               .validate = us_ssn_ok,
+               .context = {"ssn", "social security", "sozialversicherung"},
+               .confidence = 0.9f,
+               .with_context = 0.99f,
+               .max_bytes = 40});
+  v.push_back({.cls = "id.us_ssn",
+               .pattern = digits(9),
+               .validate = us_ssn_ok,
+               .context = {"ssn", "social security"},
+               .context_required = true,
+               .confidence = 0.95f,
+               .with_context = 0.95f,
+               .max_bytes = 27});
+  v.push_back({.cls = "id.us_itin",
+               .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
+               .validate = us_itin_ok,
+               .context = {"itin", "taxpayer"},
+               .confidence = 0.9f,
+               .with_context = 0.99f,
+               .max_bytes = 40});
+  v.push_back({.cls = "id.us_itin",
+               .pattern = "9" + digits(8),
+               .validate = us_itin_ok,
+               .context = {"itin", "taxpayer"},
+               .context_required = true,
+               .confidence = 0.95f,
+               .with_context = 0.95f,
+               .max_bytes = 27});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
                .validate = de_tax_id_ok,
                .context = {"steuer", "identifikationsnummer", "steuer-id", "idnr", "tax id", "tin"},
-               .confidence = 0.85f, .with_context = 0.99f, .max_bytes = 40});
-  v.push_back({.cls = "id.de_id_card", .pattern = "[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]",
-               .validate = de_id_card_ok, .boundary = Boundary::kWord,
-               .context = {"ausweis", "personalausweis", "id card", "identity card", "ausweisnummer"},
-               .confidence = 0.85f, .with_context = 0.99f, .max_bytes = 10});
-  v.push_back({.cls = "id.fr_nir",
-               .pattern = "[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
-               .validate = fr_nir_ok,
-               .context = {"sécurité sociale", "securite sociale", "nir", "insee", "numéro de sécu",
-                           "social security"},
-               .confidence = 0.9f, .with_context = 0.99f, .max_bytes = 21});
-  v.push_back({.cls = "id.cn_resident_id", .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
-                          "\\x{FF17}|\\x{FF18})" + d + "{16}(?:" + d + "|[Xx]|\\x{FF38})",
+               .confidence = 0.85f,
+               .with_context = 0.99f,
+               .max_bytes = 40});
+  v.push_back(
+      {.cls = "id.de_id_card",
+       .pattern = "[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]",
+       .validate = de_id_card_ok,
+       .boundary = Boundary::kWord,
+       .context = {"ausweis", "personalausweis", "id card", "identity card", "ausweisnummer"},
+       .confidence = 0.85f,
+       .with_context = 0.99f,
+       .max_bytes = 10});
+  v.push_back(
+      {.cls = "id.fr_nir",
+       .pattern = "[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
+       .validate = fr_nir_ok,
+       .context = {"sécurité sociale", "securite sociale", "nir", "insee", "numéro de sécu",
+                   "social security"},
+       .confidence = 0.9f,
+       .with_context = 0.99f,
+       .max_bytes = 21});
+  v.push_back({.cls = "id.cn_resident_id",
+               .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
+                          "\\x{FF17}|\\x{FF18})" +
+                          d + "{16}(?:" + d + "|[Xx]|\\x{FF38})",
                .validate = cn_resident_id_ok,
                .context = {"身份证", "公民身份号码", "resident id", "id card", "身份证号"},
-               .confidence = 0.95f, .with_context = 0.99f, .max_bytes = 54});
-  v.push_back({.cls = "id.cn_social_credit_code", .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
-               .validate = cn_social_credit_code_letters_ok, .boundary = Boundary::kWord,
+               .confidence = 0.95f,
+               .with_context = 0.99f,
+               .max_bytes = 54});
+  v.push_back({.cls = "id.cn_social_credit_code",
+               .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
+               .validate = cn_social_credit_code_letters_ok,
+               .boundary = Boundary::kWord,
                .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
-               .confidence = 0.9f, .with_context = 0.99f, .max_bytes = 18});
-  v.push_back({.cls = "id.cn_social_credit_code", .pattern = "[0-9]{18}",
-               .validate = cn_social_credit_code_ok, .boundary = Boundary::kWord,
-               .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
-               .context_required = true, .confidence = 0.95f, .with_context = 0.95f,
+               .confidence = 0.9f,
+               .with_context = 0.99f,
                .max_bytes = 18});
-  v.push_back({.cls = "id.uk_nino", .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
-               .validate = uk_nino_ok, .boundary = Boundary::kWord,
-               .context = {"national insurance", "nino", "ni number"}, .confidence = 0.85f,
-               .with_context = 0.99f, .max_bytes = 13});
+  v.push_back({.cls = "id.cn_social_credit_code",
+               .pattern = "[0-9]{18}",
+               .validate = cn_social_credit_code_ok,
+               .boundary = Boundary::kWord,
+               .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
+               .context_required = true,
+               .confidence = 0.95f,
+               .with_context = 0.95f,
+               .max_bytes = 18});
+  v.push_back({.cls = "id.uk_nino",
+               .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
+               .validate = uk_nino_ok,
+               .boundary = Boundary::kWord,
+               .context = {"national insurance", "nino", "ni number"},
+               .confidence = 0.85f,
+               .with_context = 0.99f,
+               .max_bytes = 13});
 
   // ---- financial identifiers
   v.push_back({.cls = "fin.credit_card",
@@ -148,72 +216,133 @@ std::vector<DetectorSpec> builtin_detectors() {
                .validate = credit_card_ok,
                .context = {"card", "visa", "mastercard", "amex", "karte", "kreditkarte", "carte",
                            "信用卡", "卡号"},
-               .confidence = 0.9f, .with_context = 0.99f, .max_bytes = 100});
-  v.push_back({.cls = "fin.iban", .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",
-               .validate = iban_ok, .boundary = Boundary::kWord,
-               .context = {"iban", "konto", "compte", "account", "账户"}, .confidence = 0.95f,
-               .with_context = 0.99f, .max_bytes = 46});
-  v.push_back({.cls = "fin.swift_bic", .pattern = "[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?",
-               .validate = swift_bic_ok, .boundary = Boundary::kWord,
+               .confidence = 0.9f,
+               .with_context = 0.99f,
+               .max_bytes = 100});
+  v.push_back({.cls = "fin.iban",
+               .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",
+               .validate = iban_ok,
+               .boundary = Boundary::kWord,
+               .context = {"iban", "konto", "compte", "account", "账户"},
+               .confidence = 0.95f,
+               .with_context = 0.99f,
+               .max_bytes = 46});
+  v.push_back({.cls = "fin.swift_bic",
+               .pattern = "[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?",
+               .validate = swift_bic_ok,
+               .boundary = Boundary::kWord,
                .context = {"bic", "swift", "bank identifier", "code banque"},
-               .context_required = true, .confidence = 0.9f, .with_context = 0.9f, .max_bytes = 11});
+               .context_required = true,
+               .confidence = 0.9f,
+               .with_context = 0.9f,
+               .max_bytes = 11});
 
   // ---- secrets
-  v.push_back({.cls = "secret.aws_access_key", .pattern = "(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
-               .validate = aws_access_key_ok, .boundary = Boundary::kToken, .confidence = 0.97f,
-               .with_context = 0.99f, .max_bytes = 20});
-  v.push_back({.cls = "secret.github_token", .pattern = "gh[pousr]_[A-Za-z0-9]{36,}",
-               .validate = secret_token_ok, .boundary = Boundary::kToken, .confidence = 0.99f,
-               .with_context = 0.99f, .max_bytes = 260});
-  v.push_back({.cls = "secret.github_token", .pattern = "github_pat_[A-Za-z0-9_]{82}",
-               .validate = secret_token_ok, .boundary = Boundary::kToken, .confidence = 0.99f,
-               .with_context = 0.99f, .max_bytes = 93});
-  v.push_back({.cls = "secret.anthropic_key", .pattern = "sk-ant-[a-z]{3,6}[0-9]{2}-[A-Za-z0-9_\\-]{80,}",
-               .validate = secret_token_ok, .boundary = Boundary::kToken, .confidence = 0.99f,
-               .with_context = 0.99f, .max_bytes = 140});
-  v.push_back({.cls = "secret.openai_key",
-               .pattern = "sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}",
-               .validate = [](std::string_view c) {
-                 return c.rfind("sk-ant-", 0) != 0 && secret_token_ok(c);
-               },
-               .boundary = Boundary::kToken, .confidence = 0.95f, .with_context = 0.99f,
-               .max_bytes = 210});
-  v.push_back({.cls = "secret.slack_token", .pattern = "xox[abposr]-[0-9A-Za-z\\-]{10,}",
-               .validate = secret_token_ok, .boundary = Boundary::kToken, .confidence = 0.97f,
-               .with_context = 0.99f, .max_bytes = 256});
+  v.push_back({.cls = "secret.aws_access_key",
+               .pattern = "(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+               .validate = aws_access_key_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.97f,
+               .with_context = 0.99f,
+               .max_bytes = 20});
+  v.push_back({.cls = "secret.github_token",
+               .pattern = "gh[pousr]_[A-Za-z0-9]{36,}",
+               .validate = secret_token_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.99f,
+               .with_context = 0.99f,
+               .max_bytes = 260});
+  v.push_back({.cls = "secret.github_token",
+               .pattern = "github_pat_[A-Za-z0-9_]{82}",
+               .validate = secret_token_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.99f,
+               .with_context = 0.99f,
+               .max_bytes = 93});
+  v.push_back({.cls = "secret.anthropic_key",
+               .pattern = "sk-ant-[a-z]{3,6}[0-9]{2}-[A-Za-z0-9_\\-]{80,}",
+               .validate = secret_token_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.99f,
+               .with_context = 0.99f,
+               .max_bytes = 140});
+  v.push_back(
+      {.cls = "secret.openai_key",
+       .pattern = "sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}",
+       .validate =
+           [](std::string_view c) { return c.rfind("sk-ant-", 0) != 0 && secret_token_ok(c); },
+       .boundary = Boundary::kToken,
+       .confidence = 0.95f,
+       .with_context = 0.99f,
+       .max_bytes = 210});
   v.push_back({.cls = "secret.slack_token",
-               .pattern = "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{20,32}",
-               .validate = secret_token_ok, .boundary = Boundary::kNone, .confidence = 0.97f,
-               .with_context = 0.99f, .max_bytes = 90});
-  v.push_back({.cls = "secret.google_api_key", .pattern = "AIza[0-9A-Za-z_\\-]{35}",
-               .validate = secret_token_ok, .boundary = Boundary::kToken, .confidence = 0.97f,
-               .with_context = 0.99f, .max_bytes = 39});
-  v.push_back({.cls = "secret.private_key",
-               .pattern = "-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----",
-               .boundary = Boundary::kNone, .span = SpanRule::kPemBlock, .confidence = 0.99f,
-               .with_context = 0.99f, .max_bytes = 64});
+               .pattern = "xox[abposr]-[0-9A-Za-z\\-]{10,}",
+               .validate = secret_token_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.97f,
+               .with_context = 0.99f,
+               .max_bytes = 256});
+  v.push_back({.cls = "secret.slack_token",
+               .pattern = "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/"
+                          "[A-Za-z0-9]{20,32}",
+               .validate = secret_token_ok,
+               .boundary = Boundary::kNone,
+               .confidence = 0.97f,
+               .with_context = 0.99f,
+               .max_bytes = 90});
+  v.push_back({.cls = "secret.google_api_key",
+               .pattern = "AIza[0-9A-Za-z_\\-]{35}",
+               .validate = secret_token_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.97f,
+               .with_context = 0.99f,
+               .max_bytes = 39});
+  v.push_back(
+      {.cls = "secret.private_key",
+       .pattern =
+           "-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----",
+       .boundary = Boundary::kNone,
+       .span = SpanRule::kPemBlock,
+       .confidence = 0.99f,
+       .with_context = 0.99f,
+       .max_bytes = 64});
   v.push_back({.cls = "secret.jwt",
                .pattern = "eyJ[A-Za-z0-9_\\-]{8,}\\.eyJ[A-Za-z0-9_\\-]{8,}\\.[A-Za-z0-9_\\-]{16,}",
-               .validate = jwt_ok, .boundary = Boundary::kToken, .confidence = 0.95f,
-               .with_context = 0.99f, .max_bytes = 4096});
+               .validate = jwt_ok,
+               .boundary = Boundary::kToken,
+               .confidence = 0.95f,
+               .with_context = 0.99f,
+               .max_bytes = 4096});
   v.push_back({.cls = "secret.password_assignment",
                .pattern = "(?:password|passwd|pwd|passwort|kennwort|mot de passe|mdp|db_pass|pass)"
                           "[\"']?[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[^\\s\"'`,;]+",
-               .flags = HS_FLAG_CASELESS, .validate = password_value_ok,
-               .boundary = Boundary::kWord, .span = SpanRule::kAssignmentValue,
-               .confidence = 0.9f, .with_context = 0.95f, .max_bytes = 160});
+               .flags = HS_FLAG_CASELESS,
+               .validate = password_value_ok,
+               .boundary = Boundary::kWord,
+               .span = SpanRule::kAssignmentValue,
+               .confidence = 0.9f,
+               .with_context = 0.95f,
+               .max_bytes = 160});
   v.push_back({.cls = "secret.password_assignment",
                .pattern = "(?:密码|口令)[ \\t]*(?:[:=]|：)[ \\t]*[^\\s\"'`,;，。]+",
-               .validate = password_value_ok, .boundary = Boundary::kNone,
-               .span = SpanRule::kAssignmentValue, .confidence = 0.9f, .with_context = 0.95f,
+               .validate = password_value_ok,
+               .boundary = Boundary::kNone,
+               .span = SpanRule::kAssignmentValue,
+               .confidence = 0.9f,
+               .with_context = 0.95f,
                .max_bytes = 160});
   v.push_back({.cls = "secret.generic",
-               .pattern = "(?:api[_\\-]?key|apikey|secret|token|access[_\\-]?key|client[_\\-]?secret|"
-                          "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?"
-                          "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]+",
-               .flags = HS_FLAG_CASELESS, .validate = generic_secret_value_ok,
-               .boundary = Boundary::kNone, .span = SpanRule::kAssignmentValue,
-               .confidence = 0.8f, .with_context = 0.9f, .max_bytes = 320});
+               .pattern =
+                   "(?:api[_\\-]?key|apikey|secret|token|access[_\\-]?key|client[_\\-]?secret|"
+                   "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?"
+                   "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]+",
+               .flags = HS_FLAG_CASELESS,
+               .validate = generic_secret_value_ok,
+               .boundary = Boundary::kNone,
+               .span = SpanRule::kAssignmentValue,
+               .confidence = 0.8f,
+               .with_context = 0.9f,
+               .max_bytes = 320});
 
   // ---- classification markings (case-sensitive: markings are written in capitals)
   v.push_back({.cls = "marker.classification",
@@ -221,11 +350,18 @@ std::vector<DetectorSpec> builtin_detectors() {
                           "SECRET(?://NOFORN)?|VS-NfD|VS-NUR FÜR DEN DIENSTGEBRAUCH|"
                           "VS-VERTRAULICH|DIFFUSION RESTREINTE|CONFIDENTIEL DÉFENSE|"
                           "SECRET DÉFENSE|TRÈS SECRET|RESTRICTED)",
-               .boundary = Boundary::kWord, .confidence = 0.9f, .with_context = 0.95f,
-               .placement = at_line_start_or_marked, .max_bytes = 40});
-  v.push_back({.cls = "marker.classification", .pattern = "(?:绝密|机密|秘密)",
-               .boundary = Boundary::kNone, .confidence = 0.9f, .with_context = 0.95f,
-               .placement = cjk_marking, .max_bytes = 6});
+               .boundary = Boundary::kWord,
+               .confidence = 0.9f,
+               .with_context = 0.95f,
+               .placement = at_line_start_or_marked,
+               .max_bytes = 40});
+  v.push_back({.cls = "marker.classification",
+               .pattern = "(?:绝密|机密|秘密)",
+               .boundary = Boundary::kNone,
+               .confidence = 0.9f,
+               .with_context = 0.95f,
+               .placement = cjk_marking,
+               .max_bytes = 6});
   return v;
 }
 

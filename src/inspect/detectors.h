@@ -26,17 +26,17 @@ using PlacementCheck = bool (*)(std::string_view text, size_t start, size_t end)
 
 struct DetectorSpec {
   std::string cls{};
-  std::string pattern{};     // Hyperscan syntax
-  unsigned flags = 0;        // extra HS_FLAG_* (HS_FLAG_CASELESS …)
+  std::string pattern{};  // Hyperscan syntax
+  unsigned flags = 0;     // extra HS_FLAG_* (HS_FLAG_CASELESS …)
   Validator validate = nullptr;
   Boundary boundary = Boundary::kNumber;
   SpanRule span = SpanRule::kWhole;
   std::vector<std::string_view> context{};  // lower-case words, any language
   bool context_required = false;
-  float confidence = 0.9f;       // without context
-  float with_context = 0.99f;    // with a context word nearby
+  float confidence = 0.9f;     // without context
+  float with_context = 0.99f;  // with a context word nearby
   PlacementCheck placement = nullptr;
-  size_t max_bytes = 64;         // longest match the pattern can produce (hold-back bound)
+  size_t max_bytes = 64;  // longest match the pattern can produce (hold-back bound)
   std::vector<std::string_view> not_after{};  // words that, just before, make it something else
 };
 

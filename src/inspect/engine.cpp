@@ -38,16 +38,21 @@ bool ascii_alnum(uint32_t c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 bool wide_alnum(uint32_t c) {
-  return (c >= 0xFF10 && c <= 0xFF19) || (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A);
+  return (c >= 0xFF10 && c <= 0xFF19) || (c >= 0xFF21 && c <= 0xFF3A) ||
+         (c >= 0xFF41 && c <= 0xFF5A);
 }
-bool digit(uint32_t c) { return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19); }
+bool digit(uint32_t c) {
+  return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19);
+}
 
 bool boundary_ok(Boundary b, std::string_view t, size_t start, size_t end) {
   const uint32_t before = cp_before(t, start);
   const uint32_t after = cp_at(t, end);
   switch (b) {
-    case Boundary::kNone: return true;
-    case Boundary::kWord: return !ascii_alnum(before) && !ascii_alnum(after);
+    case Boundary::kNone:
+      return true;
+    case Boundary::kWord:
+      return !ascii_alnum(before) && !ascii_alnum(after);
     case Boundary::kToken:
       return !ascii_alnum(before) && !ascii_alnum(after) && before != '_' && after != '_' &&
              before != '-' && after != '-' && !wide_alnum(before) && !wide_alnum(after);
@@ -113,6 +118,13 @@ bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, co
   size_t fs = s;
   size_t fe = e;
   if (spec.span == SpanRule::kAssignmentValue) {
+    // The value must end where the match ends (checked first: it is cheap and rejects the
+    // match at every inner end position of a long value).
+    const char next = e < text.size() ? text[e] : '\0';
+    if (e < text.size() && next != ' ' && next != '\t' && next != '"' && next != '\'' &&
+        next != '`' && next != ',' && next != ';' && next != '\n' && next != '\r' && next != ')' &&
+        next != '}' && next != ']' && next != '<' && next != '&')
+      return false;
     size_t vb = 0;
     size_t ve = 0;
     if (!assignment_value(text.substr(s, e - s), vb, ve)) return false;
@@ -206,9 +218,9 @@ hs_database_t* compile_db(const std::vector<DetectorSpec>& specs, unsigned mode)
     std::string message = err != nullptr && err->message != nullptr ? err->message : "unknown";
     const int which = err != nullptr ? err->expression : -1;
     hs_free_compile_error(err);
-    throw std::runtime_error("detector " +
-                             (which >= 0 ? specs[static_cast<size_t>(which)].cls : std::string("?")) +
-                             ": " + message);
+    throw std::runtime_error(
+        "detector " + (which >= 0 ? specs[static_cast<size_t>(which)].cls : std::string("?")) +
+        ": " + message);
   }
   return db;
 }
@@ -223,14 +235,22 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
   for (const CustomDetector& c : custom) {
     const std::string cls = "custom." + c.name;
     for (const std::string& r : c.regexes) {
-      impl.specs.push_back({.cls = cls, .pattern = r, .flags = HS_FLAG_CASELESS | HS_FLAG_UCP,
-                            .boundary = Boundary::kNone, .confidence = 0.9f, .with_context = 0.9f,
+      impl.specs.push_back({.cls = cls,
+                            .pattern = r,
+                            .flags = HS_FLAG_CASELESS | HS_FLAG_UCP,
+                            .boundary = Boundary::kNone,
+                            .confidence = 0.9f,
+                            .with_context = 0.9f,
                             .max_bytes = 256});
     }
     for (const std::string& w : c.words) {
-      impl.specs.push_back({.cls = cls, .pattern = escape_literal(w),
-                            .flags = HS_FLAG_CASELESS | HS_FLAG_UCP, .boundary = Boundary::kWord,
-                            .confidence = 0.95f, .with_context = 0.95f, .max_bytes = w.size()});
+      impl.specs.push_back({.cls = cls,
+                            .pattern = escape_literal(w),
+                            .flags = HS_FLAG_CASELESS | HS_FLAG_UCP,
+                            .boundary = Boundary::kWord,
+                            .confidence = 0.95f,
+                            .with_context = 0.95f,
+                            .max_bytes = w.size()});
     }
   }
   for (DetectorSpec& s : impl.specs) {
@@ -259,7 +279,9 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
   return engine;
 }
 
-Scratch::~Scratch() { hs_free_scratch(scratch_); }
+Scratch::~Scratch() {
+  hs_free_scratch(scratch_);
+}
 
 bool Scratch::prepare(const Engine& engine) {
   if (for_ == &engine && scratch_ != nullptr) return true;
@@ -273,20 +295,25 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
           std::vector<Finding>& findings) {
   findings.clear();
   if (text.size() > UINT32_MAX || !scratch.prepare(engine)) return false;
-  std::vector<RawMatch> raw;
+  // Candidates are evaluated in the callback: a long run of digits yields a match at every end
+  // position, and collecting them first would cost memory in proportion.
+  struct Ctx {
+    const Engine::Impl* impl;
+    std::string_view text;
+    std::vector<Finding>* findings;
+  } ctx{&engine.impl(), text, &findings};
   auto on_match = [](unsigned id, unsigned long long from, unsigned long long to, unsigned,
-                     void* ctx) -> int {
-    static_cast<std::vector<RawMatch>*>(ctx)->push_back({id, static_cast<size_t>(from),
-                                                          static_cast<size_t>(to)});
+                     void* p) -> int {
+    auto* c = static_cast<Ctx*>(p);
+    Finding f;
+    if (evaluate(c->impl->specs[id], c->text, 0,
+                 {id, static_cast<size_t>(from), static_cast<size_t>(to)}, true, f))
+      c->findings->push_back(f);
     return 0;
   };
   if (hs_scan(engine.impl().block_db, text.data(), static_cast<unsigned>(text.size()), 0,
-              scratch.get(), on_match, &raw) != HS_SUCCESS)
+              scratch.get(), on_match, &ctx) != HS_SUCCESS)
     return false;
-  for (const RawMatch& m : raw) {
-    Finding f;
-    if (evaluate(engine.impl().specs[m.id], text, 0, m, true, f)) findings.push_back(f);
-  }
   resolve_overlaps(findings);
   return true;
 }
@@ -294,7 +321,8 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
 std::string pattern_error(const std::string& regex) {
   hs_database_t* db = nullptr;
   hs_compile_error_t* err = nullptr;
-  if (hs_compile(regex.c_str(), HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST,
+  if (hs_compile(regex.c_str(),
+                 HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST,
                  HS_MODE_BLOCK, nullptr, &db, &err) == HS_SUCCESS) {
     hs_free_database(db);
     return {};

@@ -13,8 +13,12 @@ namespace warden::inspect {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_upper(char c) {
+  return c >= 'A' && c <= 'Z';
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -22,7 +26,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 bool valid_date(int y, int m, int d) {
   static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -102,16 +108,23 @@ bool credit_card_ok(std::string_view candidate) {
   const int p4 = num(d.substr(0, 4));
   const int p6 = num(d.substr(0, 6));
   bool iin = false;
-  if (p1 == 4) iin = n == 13 || n == 16 || n == 19;                                  // Visa
-  else if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) iin = n == 16;       // Mastercard
-  else if (p2 == 34 || p2 == 37) iin = n == 15;                                        // Amex
-  else if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649) ||
-           (p6 >= 622126 && p6 <= 622925)) iin = n >= 16;                              // Discover
-  else if (p4 >= 3528 && p4 <= 3589) iin = n >= 16;                                    // JCB
-  else if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) iin = n >= 14;  // Diners
-  else if (p2 == 62) iin = n >= 16;                                                    // UnionPay
+  if (p1 == 4)
+    iin = n == 13 || n == 16 || n == 19;  // Visa
+  else if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+    iin = n == 16;  // Mastercard
+  else if (p2 == 34 || p2 == 37)
+    iin = n == 15;  // Amex
+  else if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649) || (p6 >= 622126 && p6 <= 622925))
+    iin = n >= 16;  // Discover
+  else if (p4 >= 3528 && p4 <= 3589)
+    iin = n >= 16;  // JCB
+  else if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)
+    iin = n >= 14;  // Diners
+  else if (p2 == 62)
+    iin = n >= 16;  // UnionPay
   else if (p4 == 6304 || p4 == 6759 || p4 == 6761 || p4 == 6762 || p4 == 6763 || p2 == 50 ||
-           (p2 >= 56 && p2 <= 58)) iin = n >= 12;                                       // Maestro
+           (p2 >= 56 && p2 <= 58))
+    iin = n >= 12;  // Maestro
   return iin && luhn_ok(d);
 }
 
@@ -144,8 +157,10 @@ bool iban_ok(std::string_view candidate) {
   std::string digits;
   const std::string rearranged = s.substr(4) + s.substr(0, 4);
   for (char c : rearranged) {
-    if (is_digit(c)) digits.push_back(c);
-    else digits += std::to_string(c - 'A' + 10);
+    if (is_digit(c))
+      digits.push_back(c);
+    else
+      digits += std::to_string(c - 'A' + 10);
   }
   return mod97(digits) == 1;
 }
@@ -165,7 +180,8 @@ bool us_itin_ok(std::string_view candidate) {
   const std::string d = normalize_alnum(candidate);
   if (d.size() != 9 || !std::all_of(d.begin(), d.end(), is_digit) || d[0] != '9') return false;
   const int g = num(d.substr(3, 2));
-  return (g >= 50 && g <= 65) || (g >= 70 && g <= 88) || (g >= 90 && g <= 92) || (g >= 94 && g <= 99);
+  return (g >= 50 && g <= 65) || (g >= 70 && g <= 88) || (g >= 90 && g <= 92) ||
+         (g >= 94 && g <= 99);
 }
 
 bool de_tax_id_ok(std::string_view candidate) {
@@ -202,7 +218,9 @@ bool de_tax_id_ok(std::string_view candidate) {
 }
 
 namespace {
-int icao_value(char c) { return is_digit(c) ? c - '0' : c - 'A' + 10; }
+int icao_value(char c) {
+  return is_digit(c) ? c - '0' : c - 'A' + 10;
+}
 bool icao_check(std::string_view data, char check) {
   static constexpr int kWeights[] = {7, 3, 1};
   int sum = 0;
@@ -218,8 +236,10 @@ bool de_id_card_ok(std::string_view candidate) {
   constexpr std::string_view kLetters = "CFGHJKLMNPRTVWXYZ";
   int digits = 0;
   for (size_t i = 0; i < 9; ++i) {
-    if (is_digit(s[i])) ++digits;
-    else if (kLetters.find(s[i]) == std::string_view::npos) return false;
+    if (is_digit(s[i]))
+      ++digits;
+    else if (kLetters.find(s[i]) == std::string_view::npos)
+      return false;
   }
   // Real serials mix letters and digits; an all-letter word with a digit is prose or code.
   if (digits < 2 || digits == 9) return false;
@@ -264,7 +284,8 @@ bool cn_resident_id_ok(std::string_view candidate) {
 bool cn_social_credit_code_ok(std::string_view candidate) {
   const std::string s = normalize_alnum(candidate);
   constexpr std::string_view kChars = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-  static constexpr int kWeights[] = {1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28};
+  static constexpr int kWeights[] = {1,  3,  9,  27, 19, 26, 16, 17, 20,
+                                     29, 25, 13, 8,  24, 10, 30, 28};
   if (s.size() != 18) return false;
   for (size_t i = 2; i < 8; ++i) {
     if (!is_digit(s[i])) return false;  // the administrative division code
@@ -444,17 +465,19 @@ bool looks_like_placeholder(std::string_view value) {
   if (value.empty()) return true;
   if (value.find("${") != std::string_view::npos || value.find("{{") != std::string_view::npos ||
       value.find('<') != std::string_view::npos || value.find('>') != std::string_view::npos ||
-      value.find("%s") != std::string_view::npos || value.front() == '$' ||
-      value.front() == '%' || value.find("process.env") != std::string_view::npos ||
-      value.find("getenv") != std::string_view::npos || value.find("environ") != std::string_view::npos)
+      value.find("%s") != std::string_view::npos || value.front() == '$' || value.front() == '%' ||
+      value.find("process.env") != std::string_view::npos ||
+      value.find("getenv") != std::string_view::npos ||
+      value.find("environ") != std::string_view::npos)
     return true;
   const std::string v = lower(value);
   static constexpr std::string_view kWords[] = {
-      "changeme", "change_me", "change-me", "password", "passwort", "motdepasse", "secret",
-      "example", "placeholder", "redacted", "dummy", "sample", "your_", "your-", "yourpass",
-      "xxxx", "****", "....", "todo", "fixme", "replace", "insert", "enter_", "string",
-      "required", "optional", "undefined", "null", "none", "true", "false", "test1234",
-      "hunter2", "letmein", "mypassword", "12345678", "abcdefgh", "qwerty"};
+      "changeme", "change_me",   "change-me", "password", "passwort", "motdepasse", "secret",
+      "example",  "placeholder", "redacted",  "dummy",    "sample",   "your_",      "your-",
+      "yourpass", "xxxx",        "****",      "....",     "todo",     "fixme",      "replace",
+      "insert",   "enter_",      "string",    "required", "optional", "undefined",  "null",
+      "none",     "true",        "false",     "test1234", "hunter2",  "letmein",    "mypassword",
+      "12345678", "abcdefgh",    "qwerty"};
   for (std::string_view w : kWords) {
     if (v.find(w) != std::string::npos) return true;
   }
@@ -520,9 +543,8 @@ bool generic_secret_value_ok(std::string_view value) {
   int classes = 0;
   classes += std::any_of(value.begin(), value.end(), is_digit) ? 1 : 0;
   classes += std::any_of(value.begin(), value.end(), is_upper) ? 1 : 0;
-  classes += std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; })
-                 ? 1
-                 : 0;
+  classes +=
+      std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; }) ? 1 : 0;
   return classes >= 2 && shannon_entropy(value) >= 3.5;
 }
 

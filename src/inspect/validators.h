@@ -12,28 +12,28 @@ namespace warden::inspect {
 std::string normalize_alnum(std::string_view s);
 
 bool luhn_ok(std::string_view digits);
-bool credit_card_ok(std::string_view candidate);      // IIN ranges + length + Luhn
-bool iban_ok(std::string_view candidate);              // country length + mod 97
-bool us_ssn_ok(std::string_view candidate);            // area/group/serial exclusions
+bool credit_card_ok(std::string_view candidate);  // IIN ranges + length + Luhn
+bool iban_ok(std::string_view candidate);         // country length + mod 97
+bool us_ssn_ok(std::string_view candidate);       // area/group/serial exclusions
 bool us_itin_ok(std::string_view candidate);
-bool de_tax_id_ok(std::string_view candidate);         // ISO 7064 MOD 11,10 + repetition rule
-bool de_id_card_ok(std::string_view candidate);        // ICAO 9303 7-3-1 check digit
-bool fr_nir_ok(std::string_view candidate);            // key = 97 - n mod 97, Corsica 2A/2B
-bool cn_resident_id_ok(std::string_view candidate);    // ISO 7064 MOD 11-2 + birth date
+bool de_tax_id_ok(std::string_view candidate);              // ISO 7064 MOD 11,10 + repetition rule
+bool de_id_card_ok(std::string_view candidate);             // ICAO 9303 7-3-1 check digit
+bool fr_nir_ok(std::string_view candidate);                 // key = 97 - n mod 97, Corsica 2A/2B
+bool cn_resident_id_ok(std::string_view candidate);         // ISO 7064 MOD 11-2 + birth date
 bool cn_social_credit_code_ok(std::string_view candidate);  // GB 32100-2015 mod 31
 bool cn_social_credit_code_letters_ok(std::string_view candidate);  // … and carries a letter
 bool uk_nino_ok(std::string_view candidate);
-bool swift_bic_ok(std::string_view candidate);         // structure + ISO 3166 country
-bool phone_ok(std::string_view candidate);             // 8 to 15 digits (E.164)
+bool swift_bic_ok(std::string_view candidate);  // structure + ISO 3166 country
+bool phone_ok(std::string_view candidate);      // 8 to 15 digits (E.164)
 bool ipv4_ok(std::string_view candidate);
 bool ipv6_ok(std::string_view candidate);
 bool email_ok(std::string_view candidate);
-bool jwt_ok(std::string_view candidate);               // header decodes to JSON with "alg"
+bool jwt_ok(std::string_view candidate);  // header decodes to JSON with "alg"
 
 // Secrets: documentation examples and placeholders are not secrets.
 bool looks_like_placeholder(std::string_view value);
-double shannon_entropy(std::string_view s);            // bits per byte
-bool secret_token_ok(std::string_view candidate);      // prefixed tokens: no placeholder, random
+double shannon_entropy(std::string_view s);        // bits per byte
+bool secret_token_ok(std::string_view candidate);  // prefixed tokens: no placeholder, random
 bool aws_access_key_ok(std::string_view candidate);
 
 // For assignments (`password=…`, `api_key: …`): the byte range of the value inside `match`.

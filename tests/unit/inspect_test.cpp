@@ -1,0 +1,259 @@
+#include <gtest/gtest.h>
+
+#include "inspect/body.h"
+#include "inspect/inspect.h"
+#include "inspect/stream.h"
+#include "inspect/validators.h"
+
+namespace warden::inspect {
+namespace {
+
+const Engine& engine() {
+  static const EnginePtr e = Engine::compile({{"project", {}, {"Bluebird", "Nachtfalke"}}});
+  return *e;
+}
+
+std::vector<std::pair<std::string, std::string>> found(std::string_view text) {
+  Scratch scratch;
+  std::vector<Finding> f;
+  EXPECT_TRUE(scan(engine(), scratch, text, f));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Finding& x : f)
+    out.emplace_back(std::string(x.cls), std::string(text.substr(x.start, x.end - x.start)));
+  return out;
+}
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+TEST(Validators, Checksums) {
+  EXPECT_TRUE(credit_card_ok("4111 1111 1111 1111"));
+  EXPECT_FALSE(credit_card_ok("4111 1111 1111 1112"));  // Luhn
+  EXPECT_FALSE(credit_card_ok("4111-1111 1111-1111"));  // mixed separators
+  EXPECT_FALSE(credit_card_ok("9111111111111111"));     // no IIN
+  EXPECT_TRUE(iban_ok("DE89 3704 0044 0532 0130 00"));
+  EXPECT_FALSE(iban_ok("DE88 3704 0044 0532 0130 00"));
+  EXPECT_FALSE(iban_ok("DE89 3704 0044 0532 0130 0"));  // length for DE
+  EXPECT_TRUE(us_ssn_ok("536-22-1234"));
+  EXPECT_FALSE(us_ssn_ok("666-22-1234"));
+  EXPECT_FALSE(us_ssn_ok("536-00-1234"));
+  EXPECT_FALSE(us_ssn_ok("078-05-1120"));
+  EXPECT_TRUE(de_tax_id_ok("86095742719"));  // Bundeszentralamt's example number
+  EXPECT_FALSE(de_tax_id_ok("86095742718"));
+  EXPECT_FALSE(de_tax_id_ok("11111111111"));
+  EXPECT_TRUE(fr_nir_ok("1 84 12 76 451 089 46"));
+  EXPECT_FALSE(fr_nir_ok("1 84 12 76 451 089 47"));
+  EXPECT_TRUE(cn_resident_id_ok("11010519491231002X"));
+  EXPECT_FALSE(cn_resident_id_ok("110105194912310021"));
+  EXPECT_FALSE(cn_resident_id_ok("11010519490231002X"));  // 31 February... wrong check anyway
+  EXPECT_TRUE(cn_social_credit_code_ok("91350100M000100Y43"));
+  EXPECT_FALSE(cn_social_credit_code_ok("91350100M000100Y44"));
+  EXPECT_TRUE(uk_nino_ok("AB 12 34 56 C"));
+  EXPECT_FALSE(uk_nino_ok("GB 12 34 56 C"));
+  EXPECT_TRUE(de_id_card_ok("T220001293"));
+  EXPECT_FALSE(de_id_card_ok("T220001294"));
+  EXPECT_TRUE(ipv4_ok("192.168.1.20"));
+  EXPECT_FALSE(ipv4_ok("192.168.1.256"));
+  EXPECT_FALSE(ipv4_ok("3.1.2.0"));
+  EXPECT_TRUE(ipv6_ok("2001:db8::8a2e:370:7334"));
+  EXPECT_FALSE(ipv6_ok("a::b"));
+  EXPECT_TRUE(jwt_ok("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"));
+  EXPECT_FALSE(jwt_ok("eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.sig"));  // header without alg
+}
+
+TEST(Validators, Placeholders) {
+  for (const char* p : {"${DB_PASSWORD}", "changeme", "<YOUR_KEY>", "xxxxxxxx", "your-secret-here",
+                        "{{ vault_pwd }}", "$(cat /run/secrets/db)"})
+    EXPECT_TRUE(looks_like_placeholder(p)) << p;
+  EXPECT_FALSE(looks_like_placeholder("Xk7#pQ2!mnZ"));
+  EXPECT_FALSE(secret_token_ok("ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+  EXPECT_FALSE(aws_access_key_ok("AKIAIOSFODNN7EXAMPLE"));
+}
+
+TEST(Scan, FindsAcrossLanguagesWithExactSpans) {
+  EXPECT_EQ(found("Mail jane.doe@acme-corp.com today"),
+            (Pairs{{"pii.email", "jane.doe@acme-corp.com"}}));
+  EXPECT_EQ(found("身份证号11010519491231002X请核对"),
+            (Pairs{{"id.cn_resident_id", "11010519491231002X"}}));
+  EXPECT_EQ(found("IBAN: DE89370400440532013000."),
+            (Pairs{{"fin.iban", "DE89370400440532013000"}}));
+  EXPECT_EQ(found("password = \"Xk7#pQ2!mnZ\""),
+            (Pairs{{"secret.password_assignment", "Xk7#pQ2!mnZ"}}));
+  EXPECT_EQ(found("CONFIDENTIAL\nQuarterly plan"),
+            (Pairs{{"marker.classification", "CONFIDENTIAL"}}));
+  EXPECT_EQ(found("Codename BLUEBIRD ships in May"), (Pairs{{"custom.project", "BLUEBIRD"}}));
+}
+
+TEST(Scan, FullWidthDigitsAndNoBreakSpaces) {
+  const std::string wide = "身份证：１１０１０５１９４９１２３１００２Ｘ";
+  const auto f = found(wide);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].first, "id.cn_resident_id");
+  const std::string nbsp = "Karte 4111\u00a01111\u00a01111\u00a01111 bitte";
+  EXPECT_EQ(found(nbsp), (Pairs{{"fin.credit_card", "4111\u00a01111\u00a01111\u00a01111"}}));
+}
+
+TEST(Scan, HardNegatives) {
+  for (const char* t :
+       {"card 4111 1111 1111 1112", "run 41111111111111111 and more", "AKIAIOSFODNN7EXAMPLE",
+        "Please keep this confidential.", "password: ${DB_PASSWORD}", "version 10.0.19045.2965",
+        "commit 3f2a9c0d5e8b7a6f4e3d2c1b0a9f8e7d6c5b4a39", "ISBN 978-3-16-148410-0",
+        "这个秘密我只告诉你", "std::vector<int>", "x 110105194912310021 y",
+        "the invoice 4111111111111111111111 total"}) {
+    EXPECT_TRUE(found(t).empty()) << t << " -> " << (found(t).empty() ? "" : found(t)[0].first);
+  }
+}
+
+TEST(Scan, PathologicalInputsStayBounded) {
+  for (const std::string& t : {std::string(1 << 20, '7'), std::string(1 << 20, 'A'),
+                               std::string(200000, '+') + std::string(200000, '1'),
+                               std::string("password=") + std::string(500000, 'x')}) {
+    Scratch scratch;
+    std::vector<Finding> f;
+    EXPECT_TRUE(scan(engine(), scratch, t, f));
+    EXPECT_TRUE(f.empty());
+  }
+  std::string invalid = "abc \xff\xfe 4111 1111 1111 1111 \xc3";
+  EXPECT_EQ(found(invalid).size(), 1u);
+}
+
+TEST(Body, ScansEveryStringValueExceptStructuralOnes) {
+  const std::string body =
+      R"({"model":"jane@acme.com","messages":[{"role":"user","content":"mail bob@acme.com"},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
+      R"("function":{"name":"send","arguments":"{\"to\":\"eve@acme.com\"}"}}]},)"
+      R"({"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"ok \u0061lice@acme.com"}]}],)"
+      R"("user":"carol@acme.com","metadata":{"x":"dan@acme.com"},"unknown_field":{"deep":["frank@acme.com"]}})";
+  Scratch scratch;
+  BodyScan scan;
+  ASSERT_EQ(scan_body(engine(), scratch, body, scan), BodyScanStatus::kOk);
+  std::vector<std::string> values;
+  for (const auto& s : scan.strings)
+    for (const auto& f : s.findings) values.push_back(s.text.substr(f.start, f.end - f.start));
+  EXPECT_EQ(values, (std::vector<std::string>{"bob@acme.com", "eve@acme.com", "alice@acme.com",
+                                              "carol@acme.com", "dan@acme.com", "frank@acme.com"}));
+  EXPECT_EQ(scan.counts.at("pii.email"), 6u);
+}
+
+TEST(Body, MasksAndPseudonymisesWithValidJsonOut) {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"a \"q\" bob@acme.com, again bob@acme.com, and AKIAZ3MQW7XH2LBNQR4T"}]})";
+  Scratch scratch;
+  BodyScan scan;
+  ASSERT_EQ(scan_body(engine(), scratch, body, scan), BodyScanStatus::kOk);
+  ActionTable actions;
+  actions.set("pii", Action::kPseudonymise);
+  actions.set("secret", Action::kMask);
+  Pseudonyms p;
+  const std::string out = apply_splices(body, plan_transform(scan, actions, p));
+  EXPECT_EQ(out,
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a \\\"q\\\" "
+            "\xe2\x9f\xa8"
+            "EMAIL_1\xe2\x9f\xa9, again \xe2\x9f\xa8"
+            "EMAIL_1\xe2\x9f\xa9, and "
+            "[AWS_ACCESS_KEY]\"}]}");
+  EXPECT_EQ(p.restore("Hi \xe2\x9f\xa8"
+                      "EMAIL_1\xe2\x9f\xa9!",
+                      false),
+            "Hi bob@acme.com!");
+}
+
+TEST(Body, DeepNestingIsRefused) {
+  std::string body =
+      "{\"model\":\"m\",\"x\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  Scratch scratch;
+  BodyScan scan;
+  EXPECT_EQ(scan_body(engine(), scratch, body, scan), BodyScanStatus::kTooDeep);
+}
+
+// Streams `text` in chunks of `chunk` bytes (0: every split position is tried by the caller).
+std::pair<std::string, std::vector<Finding>> stream(const std::string& text, size_t chunk,
+                                                    const ActionTable& actions,
+                                                    const Pseudonyms* p = nullptr) {
+  Scratch scratch;
+  TextStream s(engine(), scratch, 64);
+  std::string out;
+  bool blocked = false;
+  for (size_t i = 0; i < text.size(); i += chunk) {
+    EXPECT_TRUE(s.feed(std::string_view(text).substr(i, chunk)));
+    out += s.take(actions, p, blocked);
+    // Nothing is released that is not at least 64 bytes old, unless it is decided.
+    EXPECT_LE(s.released(), s.total());
+  }
+  EXPECT_TRUE(s.finish());
+  out += s.take(actions, p, blocked);
+  return {out, s.findings()};
+}
+
+TEST(Stream, FindingsAndOutputDoNotDependOnChunking) {
+  const std::string text =
+      "Sure. Write to jane.doe@acme-corp.com or call +49 30 12345678. The key is "
+      "AKIAZ3MQW7XH2LBNQR4T and the card 4111 1111 1111 1111; 身份证号11010519491231002X. Done.";
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  actions.set("secret", Action::kMask);
+  actions.set("fin", Action::kMask);
+  actions.set("id", Action::kMask);
+  const auto whole = stream(text, text.size(), actions);
+  Scratch scratch;
+  std::vector<Finding> block;
+  ASSERT_TRUE(scan(engine(), scratch, text, block));
+  EXPECT_EQ(whole.second, block);
+  EXPECT_EQ(whole.first,
+            "Sure. Write to [EMAIL] or call [PHONE]. The key is [AWS_ACCESS_KEY] and the card "
+            "[CREDIT_CARD]; 身份证号[CN_RESIDENT_ID]. Done.");
+  for (size_t chunk : {1u, 2u, 3u, 5u, 7u, 16u, 33u}) {
+    const auto r = stream(text, chunk, actions);
+    EXPECT_EQ(r.second, block) << "chunk " << chunk;
+    EXPECT_EQ(r.first, whole.first) << "chunk " << chunk;
+  }
+  // Two chunks split at every position.
+  for (size_t cut = 1; cut < text.size(); ++cut) {
+    Scratch sc;
+    TextStream s(engine(), sc, 64);
+    bool blocked = false;
+    std::string out;
+    ASSERT_TRUE(s.feed(std::string_view(text).substr(0, cut)));
+    out += s.take(actions, nullptr, blocked);
+    ASSERT_TRUE(s.feed(std::string_view(text).substr(cut)));
+    out += s.take(actions, nullptr, blocked);
+    ASSERT_TRUE(s.finish());
+    out += s.take(actions, nullptr, blocked);
+    ASSERT_EQ(out, whole.first) << "cut at " << cut;
+    ASSERT_EQ(s.findings(), block) << "cut at " << cut;
+  }
+}
+
+TEST(Stream, RestoresPseudonymsSplitAcrossChunks) {
+  Pseudonyms p;
+  const std::string token = p.token_for("pii.email", "bob@acme.com");
+  const std::string text = "Reply to " + token + " soon, and cc " + token + ".";
+  ActionTable none;
+  for (size_t chunk = 1; chunk <= text.size(); ++chunk) {
+    EXPECT_EQ(stream(text, chunk, none, &p).first,
+              "Reply to bob@acme.com soon, and cc bob@acme.com.")
+        << "chunk " << chunk;
+  }
+}
+
+TEST(Stream, HoldsBackAtMostTheWindowForPlainText) {
+  Scratch scratch;
+  TextStream s(engine(), scratch, 64);
+  ActionTable none;
+  bool blocked = false;
+  const std::string prose(200, 'a');
+  ASSERT_TRUE(s.feed(prose));
+  EXPECT_EQ(s.take(none, nullptr, blocked).size(), 200u - 64u);
+}
+
+TEST(Stream, PrivateKeyBlockIsMaskedWhole) {
+  const std::string text =
+      "Here:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n"
+      "-----END RSA PRIVATE KEY-----\nbye";
+  ActionTable actions;
+  actions.set("secret", Action::kMask);
+  for (size_t chunk : {1u, 4u, 100u})
+    EXPECT_EQ(stream(text, chunk, actions).first, "Here:\n[PRIVATE_KEY]\nbye") << chunk;
+}
+
+}  // namespace
+}  // namespace warden::inspect
