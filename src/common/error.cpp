@@ -15,6 +15,10 @@ ErrorInfo error_info(ErrorCode code) {
       return {401, "invalid_request_error", "invalid_api_key"};
     case ErrorCode::kForbidden:
       return {403, "permission_error", "forbidden"};
+    case ErrorCode::kSensitiveData:
+      return {403, "permission_error", "sensitive_data_blocked"};
+    case ErrorCode::kUninspectable:
+      return {400, "invalid_request_error", "uninspectable_request"};
     case ErrorCode::kNotFound:
       return {404, "invalid_request_error", "unknown_route"};
     case ErrorCode::kModelNotFound:

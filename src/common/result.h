@@ -16,6 +16,8 @@ enum class ErrorCode {
   kBadHttp,              // 400: HTTP framing the server refuses (e.g. CL + TE)
   kUnauthenticated,      // 401
   kForbidden,            // 403
+  kSensitiveData,        // 403: the request carries data classes that may not leave
+  kUninspectable,        // 400: the request cannot be inspected (so it is not forwarded)
   kNotFound,             // 404: unknown route
   kModelNotFound,        // 404: unknown model
   kMethodNotAllowed,     // 405

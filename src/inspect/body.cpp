@@ -41,11 +41,7 @@ Action ActionTable::action_for(std::string_view cls) const {
 
 namespace {
 
-// A path segment: an object key or an array element (key empty, is_index).
-struct Segment {
-  std::string_view key;
-  bool is_index = false;
-};
+using Segment = StringToken::Segment;
 
 bool eq(const Segment& s, std::string_view key) {
   return !s.is_index && s.key == key;
@@ -157,23 +153,26 @@ size_t string_close(std::string_view body, size_t open) {
 }  // namespace
 
 // A walk over already-validated JSON: simdjson's DOM keeps no source offsets, and the offsets
-// are what lets a replacement be spliced into the body without re-serialising it.
-BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
-                         BodyScan& out, size_t max_depth) {
+// are what lets a replacement be spliced into the document without re-serialising it.
+BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
+                               const StringVisitor& visit) {
   struct Frame {
     bool object;
     bool expect_key;
     std::string_view key;  // the current key (objects)
+    size_t index;          // the current element (arrays)
   };
   std::vector<Frame> stack;
-  std::vector<Segment> path;
-  std::string decoded;
-  std::vector<Finding> findings;
+  std::vector<StringToken::Segment> path;
+  auto value_starts = [&stack]() {
+    if (!stack.empty() && !stack.back().object) ++stack.back().index;
+  };
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (c == '{' || c == '[') {
       if (stack.size() >= max_depth) return BodyScanStatus::kTooDeep;
-      stack.push_back({c == '{', c == '{', {}});
+      value_starts();
+      stack.push_back({c == '{', c == '{', {}, 0});
     } else if (c == '}' || c == ']') {
       if (!stack.empty()) stack.pop_back();
     } else if (c == ',') {
@@ -181,34 +180,55 @@ BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_vie
     } else if (c == '"') {
       const size_t close = string_close(body, i);
       if (close == std::string_view::npos) return BodyScanStatus::kScanFailed;
-      const std::string_view raw = body.substr(i + 1, close - i - 1);
+      const std::string_view raw = body.substr(i, close + 1 - i);
       if (!stack.empty() && stack.back().object && stack.back().expect_key) {
-        stack.back().key = raw;  // keys of interest never contain escapes
+        stack.back().key = raw.substr(1, raw.size() - 2);  // keys of interest have no escapes
         stack.back().expect_key = false;
       } else {
+        value_starts();
         path.clear();
-        for (const Frame& f : stack)
-          path.push_back({f.object ? f.key : std::string_view(), !f.object});
-        if (!skipped(path)) {
-          if (raw.find('\\') == std::string_view::npos) {
-            decoded.assign(raw);
-          } else {
-            decode_string(raw, decoded);
-          }
-          ++out.scanned_strings;
-          out.scanned_bytes += decoded.size();
-          if (!scan(engine, scratch, decoded, findings)) return BodyScanStatus::kScanFailed;
-          if (!findings.empty()) {
-            for (const Finding& f : findings) ++out.counts[std::string(f.cls)];
-            out.strings.push_back(
-                {static_cast<uint32_t>(i), static_cast<uint32_t>(close + 1), decoded, findings});
-          }
+        for (const Frame& f : stack) {
+          path.push_back(
+              {f.object ? f.key : std::string_view(), !f.object, f.object ? 0 : f.index - 1});
         }
+        if (!visit(StringToken{raw, i, &path})) return BodyScanStatus::kScanFailed;
       }
       i = close;
+    } else if (c != ':' && c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+      // A number, true, false or null: one array element.
+      value_starts();
+      while (i + 1 < body.size() && body[i + 1] != ',' && body[i + 1] != '}' && body[i + 1] != ']')
+        ++i;
     }
   }
   return BodyScanStatus::kOk;
+}
+
+void decode_json_string(std::string_view raw, std::string& out) {
+  if (raw.find('\\') == std::string_view::npos) {
+    out.assign(raw);
+  } else {
+    decode_string(raw, out);
+  }
+}
+
+BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
+                         BodyScan& out, size_t max_depth) {
+  std::string decoded;
+  std::vector<Finding> findings;
+  return for_each_string(body, max_depth, [&](const StringToken& t) {
+    if (skipped(*t.path)) return true;
+    decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded);
+    ++out.scanned_strings;
+    out.scanned_bytes += decoded.size();
+    if (!scan(engine, scratch, decoded, findings)) return false;
+    if (!findings.empty()) {
+      for (const Finding& f : findings) ++out.counts[std::string(f.cls)];
+      out.strings.push_back({static_cast<uint32_t>(t.offset),
+                             static_cast<uint32_t>(t.offset + t.raw.size()), decoded, findings});
+    }
+    return true;
+  });
 }
 
 const std::string& Pseudonyms::token_for(std::string_view cls, std::string_view value) {

@@ -6,6 +6,7 @@
 // stays valid JSON whatever escapes the client used.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -46,6 +47,28 @@ struct BodyScan {
 };
 
 enum class BodyScanStatus { kOk, kTooDeep, kScanFailed };
+
+// One string value of a JSON document, with where it sits.
+struct StringToken {
+  std::string_view raw;  // the JSON string token, quotes included
+  size_t offset;         // of `raw` in the document
+  // Path: object keys, or "" with is_index for array elements (then index is the position).
+  struct Segment {
+    std::string_view key;
+    bool is_index;
+    size_t index;
+  };
+  const std::vector<Segment>* path;
+};
+
+// Calls `visit` for every string value (not keys) of the already-validated JSON `doc`, in
+// document order; `visit` returns false to fail the walk (kScanFailed). kTooDeep beyond
+// `max_depth` nested containers.
+using StringVisitor = std::function<bool(const StringToken&)>;
+BodyScanStatus for_each_string(std::string_view doc, size_t max_depth, const StringVisitor& visit);
+
+// Decodes the contents of a JSON string token (without its quotes).
+void decode_json_string(std::string_view raw, std::string& out);
 
 // `body` must already be valid JSON (the api stage checked it).
 BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,

@@ -61,12 +61,17 @@ void Metrics::count_failover(std::string_view model) {
   ++failovers[fmt::format(R"(model="{}")", label(model))];
 }
 
+void Metrics::count_findings(std::string_view cls, std::string_view direction, uint64_t n) {
+  findings[fmt::format(R"(class="{}",direction="{}")", label(cls), direction)] += n;
+}
+
 void Metrics::merge(const Metrics& o) {
   merge_map(requests, o.requests);
   for (const auto& [k, h] : o.latency) latency[k].merge(h);
   merge_map(upstream_errors, o.upstream_errors);
   merge_map(upstream_retries, o.upstream_retries);
   merge_map(failovers, o.failovers);
+  merge_map(findings, o.findings);
   in_flight += o.in_flight;
   connections += o.connections;
   connections_total += o.connections_total;
@@ -105,6 +110,8 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
                  upstream_retries);
   counter_family("warden_failovers_total", "Requests moved to a model's next deployment.",
                  failovers);
+  counter_family("warden_inspect_findings_total",
+                 "Sensitive data found, by class and direction (request or answer).", findings);
   out += fmt::format(
       "# HELP warden_requests_in_flight Requests being handled.\n"
       "# TYPE warden_requests_in_flight gauge\nwarden_requests_in_flight {}\n"

@@ -34,6 +34,8 @@ struct Metrics {
   std::map<std::string, uint64_t> upstream_retries;
   // warden_failovers_total{model}
   std::map<std::string, uint64_t> failovers;
+  // warden_inspect_findings_total{class,direction}
+  std::map<std::string, uint64_t> findings;
   int64_t in_flight = 0;              // warden_requests_in_flight
   int64_t connections = 0;            // warden_connections_open
   uint64_t connections_total = 0;     // warden_connections_total
@@ -44,6 +46,7 @@ struct Metrics {
   void count_upstream_error(std::string_view provider, std::string_view reason);
   void count_retry(std::string_view provider);
   void count_failover(std::string_view model);
+  void count_findings(std::string_view cls, std::string_view direction, uint64_t n);
   void merge(const Metrics& other);
   std::string render(uint64_t config_reloads, uint64_t config_reload_failures) const;
 };

@@ -8,6 +8,8 @@
 
 #include "api/api.h"
 #include "common/json_writer.h"
+#include "inspect/answer.h"
+#include "inspect/body.h"
 #include "server/responder.h"
 #include "server/worker.h"
 
@@ -33,7 +35,20 @@ struct RequestContext {
   Usage usage;
   uint64_t sse_events = 0;
   std::string_view error_code;
+  inspect::BodyScan request_scan;        // findings in what the client sent
+  inspect::Pseudonyms pseudonyms;        // lives only as long as the request
+  std::vector<inspect::Splice> splices;  // masks and pseudonyms applied to the body
+  std::map<std::string, uint32_t, std::less<>> answer_counts;  // findings in the answer
 };
+
+std::string class_counts(const std::map<std::string, uint32_t, std::less<>>& counts) {
+  std::string out;
+  for (const auto& [cls, n] : counts) {
+    if (!out.empty()) out += ", ";
+    out += cls + " (" + std::to_string(n) + ")";
+  }
+  return out;
+}
 
 // A request id from the client is kept when it is short and plain; otherwise one is made.
 std::string request_id_for(Worker& worker, const Request& req) {
@@ -121,6 +136,52 @@ Result<std::vector<const Deployment*>> resolve(const Config& config, const Call&
   return candidates;
 }
 
+// Stage 4: what would cross — every string value of the body.
+Result<bool> inspect_request(Worker& worker, const Config& config, std::string_view body,
+                             RequestContext& ctx) {
+  const InspectConfig& ic = config.inspect;
+  if (!ic.enabled) return true;
+  switch (inspect::scan_body(*ic.engine, worker.scan_scratch(), body, ctx.request_scan)) {
+    case inspect::BodyScanStatus::kOk:
+      break;
+    case inspect::BodyScanStatus::kTooDeep:
+      return make_error(ErrorCode::kUninspectable,
+                        "The request cannot be inspected: JSON nested too deeply.");
+    case inspect::BodyScanStatus::kScanFailed:
+      return make_error(ErrorCode::kUninspectable, "The request cannot be inspected.");
+  }
+  for (const auto& [cls, n] : ctx.request_scan.counts)
+    worker.metrics().count_findings(cls, "request", n);
+  return true;
+}
+
+// Stages 5–6 until the policy engine decides per deployment: the configured action per class.
+// Blocked classes are named with counts, never with values.
+Result<bool> apply_actions(const Config& config, RequestContext& ctx) {
+  const InspectConfig& ic = config.inspect;
+  if (!ic.enabled || ctx.request_scan.strings.empty()) return true;
+  std::map<std::string, uint32_t, std::less<>> blocked;
+  for (const auto& [cls, n] : ctx.request_scan.counts) {
+    if (ic.actions.action_for(cls) == inspect::Action::kBlock) blocked[cls] = n;
+  }
+  if (!blocked.empty()) {
+    return make_error(ErrorCode::kSensitiveData,
+                      "The request contains data that may not leave: " + class_counts(blocked) +
+                          ". Request id: " + ctx.request_id + ".");
+  }
+  ctx.splices = inspect::plan_transform(ctx.request_scan, ic.actions, ctx.pseudonyms);
+  return true;
+}
+
+// The body for one deployment: masks and pseudonyms applied, `model` rewritten.
+std::string body_for(std::string_view body, const RequestContext& ctx, const Deployment& d) {
+  std::vector<inspect::Splice> splices = ctx.splices;
+  splices.push_back({static_cast<uint32_t>(ctx.call.model_offset),
+                     static_cast<uint32_t>(ctx.call.model_offset + ctx.call.model_length),
+                     json_string(d.upstream_model)});
+  return inspect::apply_splices(body, std::move(splices));
+}
+
 std::string models_list(const Config& config) {
   std::string out = R"({"object":"list","data":[)";
   bool first = true;
@@ -151,18 +212,31 @@ std::string sse_error_event(const GatewayError& error, std::string_view request_
 }
 
 // Stage 9 (streamed): relay events as they arrive, whole events only, each checked to be JSON.
-net::awaitable<Result<bool>> relay_stream(Worker& worker, upstream::Exchange& ex, Responder& out,
+net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
+                                          upstream::Exchange& ex, Responder& out,
                                           RequestContext& ctx) {
   if (!co_await out.begin_stream(client_status_for(ex.status()), "text/event-stream"))
     co_return false;
   SseSplitter sse;
   GatewayError failure{ErrorCode::kInternal, ""};
   bool failed = false;
+  // With inspection on, events are rewritten: text is released through the hold-back window.
+  const InspectConfig& ic = config.inspect;
+  std::unique_ptr<inspect::AnswerStream> inspector;
+  if (ic.enabled) {
+    inspector = std::make_unique<inspect::AnswerStream>(
+        *ic.engine, worker.scan_scratch(), ic.hold_back_bytes, ic.actions, ctx.pseudonyms);
+  }
+  std::string rewritten;
+  bool blocked = false;
   auto check_event = [&](std::string_view data) {
     ++ctx.sse_events;
-    if (data == "[DONE]") return true;
     // Usage arrives in the final event when stream_options.include_usage is set.
-    return read_usage(data, worker.json(), ctx.usage);
+    if (data != "[DONE]" && !read_usage(data, worker.json(), ctx.usage)) return false;
+    if (!inspector) return true;
+    const inspect::AnswerOutcome o = inspector->on_data(data, rewritten);
+    blocked = blocked || o.blocked;
+    return o.ok;
   };
   for (;;) {
     auto piece = co_await ex.read_some();
@@ -187,13 +261,39 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, upstream::Exchange& ex
     }
     if (whole == 0) continue;
     const std::string_view events = sse.buffered().substr(0, static_cast<size_t>(whole));
+    rewritten.clear();
     if (!for_each_sse_data(events, check_event)) {
       failure = make_error(ErrorCode::kUpstreamUnavailable, "The upstream sent a malformed event.");
       failed = true;
       break;
     }
-    if (!co_await out.stream(events)) co_return false;  // client gone: caller closes upstream
+    if (blocked) {
+      failure = make_error(ErrorCode::kSensitiveData,
+                           "The answer contained data that may not be shown; the stream ended.");
+      failed = true;
+      break;
+    }
+    // client gone: the caller closes the upstream connection
+    if (!co_await out.stream(inspector ? std::string_view(rewritten) : events)) co_return false;
     sse.consume(static_cast<size_t>(whole));
+  }
+  if (inspector) {
+    ctx.answer_counts = inspector->counts();
+    if (failed && failure.code != ErrorCode::kSensitiveData) {
+      // The upstream failed: what was held back is inspected to its end and sent first.
+      rewritten.clear();
+      if (inspector->finish(rewritten).ok && !rewritten.empty()) co_await out.stream(rewritten);
+    }
+    if (!failed) {
+      rewritten.clear();
+      if (!inspector->finish(rewritten).ok) {
+        failure = make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
+        failed = true;
+      } else if (!rewritten.empty() && !co_await out.stream(rewritten)) {
+        co_return false;
+      }
+      ctx.answer_counts = inspector->counts();
+    }
   }
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
@@ -214,6 +314,14 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   const bool ok_status = ex.status() >= 200 && ex.status() < 300;
   if (ok_status && !read_usage(*body, worker.json(), ctx.usage)) {
     co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
+  }
+  if (ok_status && config.inspect.enabled) {
+    const inspect::AnswerOutcome o =
+        inspect::transform_answer(*config.inspect.engine, worker.scan_scratch(),
+                                  config.inspect.actions, ctx.pseudonyms, *body);
+    if (!o.ok)
+      co_return make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
+    ctx.answer_counts = o.counts;
   }
   const int status = client_status_for(ex.status());
   if (status != ex.status()) {
@@ -249,13 +357,21 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   auto candidates = resolve(config, ctx.call, ctx);
   if (!candidates) co_return candidates.error();
 
-  // 8. forward: retries and failover happen before anything is sent to the client.
+  // 4. inspect
   const std::string_view body = req.body();
-  const Call& c = ctx.call;
+  auto inspected = inspect_request(worker, config, body, ctx);
+  if (!inspected) co_return inspected.error();
+
+  // 5.–6. decide and transform (per-class actions from the configuration)
+  auto acted = apply_actions(config, ctx);
+  if (!acted) co_return acted.error();
+
+  // 7. limit: not built yet.
+
+  // 8. forward: retries and failover happen before anything is sent to the client.
   auto forwarded = co_await upstream::forward(
-      worker.pool(), worker.metrics(), *candidates, c.kind,
-      [&](const Deployment& d) { return rewrite_model(body, c, d.upstream_model); },
-      ctx.request_id);
+      worker.pool(), worker.metrics(), *candidates, ctx.call.kind,
+      [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id);
   if (!forwarded) co_return forwarded.error();
   upstream::Exchange& ex = *forwarded->exchange;
   ctx.deployment = forwarded->deployment;
@@ -267,7 +383,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   // (No co_await inside ?: — GCC 12 mis-handles temporaries there.)
   Result<bool> relayed = false;
   if (ex.is_event_stream()) {
-    relayed = co_await relay_stream(worker, ex, out, ctx);
+    relayed = co_await relay_stream(worker, config, ex, out, ctx);
   } else {
     relayed = co_await relay_whole(worker, config, ex, out, ctx);
   }
@@ -286,6 +402,7 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
   const int status = out.started() ? out.status() : 499;
   worker.metrics().count_request(ctx.route, status, ctx.model ? ctx.model->name : "-", seconds);
   worker.metrics().sse_events += ctx.sse_events;
+  for (const auto& [cls, n] : ctx.answer_counts) worker.metrics().count_findings(cls, "answer", n);
   if (!config.log.requests) return;
   std::string line = fmt::format(R"({{"ts_ms":{},"request_id":)",
                                  std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -306,7 +423,24 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
                   status, ctx.upstream_status, ctx.attempts, ctx.call.stream, ctx.sse_events,
                   ctx.usage.prompt_tokens, ctx.usage.completion_tokens, seconds * 1000);
   append_json_string(line, ctx.error_code.empty() ? std::string_view("-") : ctx.error_code);
-  line += "}\n";
+  // Classes and counts only: never the values found.
+  line += R"(,"request_classes":{)";
+  bool first = true;
+  for (const auto& [cls, n] : ctx.request_scan.counts) {
+    if (!first) line += ',';
+    first = false;
+    append_json_string(line, cls);
+    line += ':' + std::to_string(n);
+  }
+  line += R"(},"answer_classes":{)";
+  first = true;
+  for (const auto& [cls, n] : ctx.answer_counts) {
+    if (!first) line += ',';
+    first = false;
+    append_json_string(line, cls);
+    line += ':' + std::to_string(n);
+  }
+  line += "}}\n";
   // One write(2) per line: lines from several workers never interleave (stdout is a pipe or file).
   [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, line.data(), line.size());
 }

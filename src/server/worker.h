@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "inspect/inspect.h"
 #include "metrics/metrics.h"
 #include "server/snapshot.h"
 #include "upstream/upstream.h"
@@ -52,6 +53,7 @@ class Worker {
   upstream::Pool& pool() { return pool_; }
   Metrics& metrics() { return metrics_; }
   simdjson::dom::parser& json() { return json_; }
+  inspect::Scratch& scan_scratch() { return scan_scratch_; }
 
  private:
   boost::asio::awaitable<void> accept_loop();
@@ -66,6 +68,7 @@ class Worker {
   upstream::Pool pool_{ioc_};
   Metrics metrics_;
   simdjson::dom::parser json_;
+  inspect::Scratch scan_scratch_;
   ConfigPtr snapshot_;
   uint64_t snapshot_version_ = 0;
   std::mt19937_64 ids_;

@@ -33,6 +33,11 @@ admin:
   listen: 127.0.0.1:${adminPort}
 log:
   requests: true
+inspect:
+  hold_back_bytes: 64
+  actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block}
+  custom:
+    - {name: project, words: [Bluebird]}
 providers:
   - {name: up, base_url: "http://127.0.0.1:${upstreamPort}/v1", retries: 2, backoff_ms: 10}
   - name: up-short
@@ -55,6 +60,8 @@ ${model('slow', 'chat', dep('slow-a', 'up', 'slow-stream'))}
 ${model('status400', 'chat', dep('s400', 'up', 'status-400'))}
 ${model('status500', 'chat', dep('s500', 'up', 'status-500'))}
 ${model('status401', 'chat', dep('s401', 'up', 'status-401'))}
+${model('echo', 'chat, completion', dep('echo-a', 'up', 'echo'))}
+${model('leak', 'chat', dep('leak-a', 'up', 'leak'))}
 keys:
   - sha256: ${sha(KEY)}
     principal: {id: alice, kind: person, team: research, clearance: internal}

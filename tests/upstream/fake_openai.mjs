@@ -10,12 +10,15 @@
 //   reset-mid-stream     sends two events, then resets the connection
 //   bad-sse              sends one good event, then an event whose data is not JSON
 //   slow-stream          100 events, 100 ms apart (for disconnect tests)
+//   echo                 answers with the last message's text, streamed 3 bytes an event
+//   leak                 answers "Your card 4111 1111 1111 1111 is on file.", 3 bytes an event
 //
 // GET /__requests lists what was received; DELETE /__requests clears it; GET /__closed counts
 // streams whose client (the gateway) went away before the end.
 //
 // Run alone: node fake_openai.mjs [port]   (the demo model of `make run`)
 import http from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
 
 export function startUpstream({ port = 0, host = '127.0.0.1' } = {}) {
@@ -82,7 +85,16 @@ export function startUpstream({ port = 0, host = '127.0.0.1' } = {}) {
       }));
     }
     const isChat = req.url.endsWith('/chat/completions');
-    const text = 'Hello from the test upstream. Warden relayed this answer.';
+    let text = 'Hello from the test upstream. Warden relayed this answer.';
+    let piece = null;  // split the streamed text into pieces of this many bytes
+    if (model === 'echo') {
+      const last = body.messages?.at(-1)?.content ?? body.prompt ?? '';
+      text = typeof last === 'string' ? last : JSON.stringify(last);
+      piece = 3;
+    } else if (model === 'leak') {
+      text = 'Your card 4111 1111 1111 1111 is on file.';
+      piece = 3;
+    }
     const usage = { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 };
     if (!body.stream) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -91,7 +103,19 @@ export function startUpstream({ port = 0, host = '127.0.0.1' } = {}) {
         : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: 'stop' }], usage }));
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const words = text.split(/(?<= )/);
+    const bytes = Buffer.from(text, 'utf8');
+    const words = [];
+    if (piece) {
+      // Byte pieces may split a UTF-8 character: the decoder carries it over, like a tokenizer
+      // whose tokens end mid-character would (the gateway must cope either way).
+      const dec = new StringDecoder('utf8');
+      for (let i = 0; i < bytes.length; i += piece) {
+        const s = dec.write(bytes.subarray(i, i + piece));
+        if (s) words.push(s);
+      }
+    } else {
+      words.push(...text.split(/(?<= )/));
+    }
     const event = (delta, finish = null) => `data: ${JSON.stringify(isChat
       ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] }
       : { id, object: 'text_completion', created, model, choices: [{ index: 0, text: delta.content ?? '', finish_reason: finish }] })}\n\n`;
