@@ -421,6 +421,12 @@ for _ in range(30):
     add("en", f"Summarise: {R.choice(['The team shipped', 'We discussed', 'Customers asked for', 'Die Abteilung plant', 'Le service prévoit'])} "
         f"{R.randint(2, 40)} improvements in sprint {R.randint(1, 60)}, ticket #{R.randint(1000, 99999)}, build {R.randint(100, 9999)}.", [])
 
+for ident in ["token = _S_token_subexpr_begin;", "api_key = settings.DEFAULT_API_KEY_NAME",
+              "secret: read_from_vault_path", "access_key => config.awsAccessKeyIdentifier",
+              "client_secret = os.environ.get('CLIENT_SECRET')"]:
+    add("en", f"Review this code:\n    {ident}\n", [])
+for _ in range(8):
+    add("de", f"Bestellnummer {R.randint(10**11, 10**12 - 1)}, Lieferung am {R.randint(1, 28)}.{R.randint(1, 12)}.2025.", [])
 negatives = len(items) - positives
 R.shuffle(items)
 for it in items:
