@@ -71,9 +71,10 @@ std::vector<DetectorSpec> builtin_detectors() {
 
   // ---- personal data
   v.push_back({.cls = "pii.email",
-               .pattern = "[A-Za-z0-9._%+\\-]+@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)+",
+               .pattern = "@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)+",
                .validate = email_ok,
                .boundary = Boundary::kToken,
+               .span = SpanRule::kEmailLocalPart,
                .confidence = 0.95f,
                .with_context = 0.99f,
                .max_bytes = 320});

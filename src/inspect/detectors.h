@@ -18,6 +18,7 @@ enum class SpanRule : uint8_t {
   kWhole,            // the finding is the match
   kAssignmentValue,  // the finding is the value after ':' or '='
   kPemBlock,         // from BEGIN to the matching END line (or the end of the text)
+  kEmailLocalPart,   // the match is "@domain"; the local part before it is found backwards
 };
 
 using Validator = bool (*)(std::string_view candidate);

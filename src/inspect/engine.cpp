@@ -1,7 +1,14 @@
+#include <openssl/evp.h>
+#include <unistd.h>
 #include <algorithm>
+
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "inspect/engine_impl.h"
 #include "inspect/validators.h"
@@ -139,7 +146,21 @@ bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, co
       return false;
     if (e == text.size() && !complete) return false;
   }
-  if (!boundary_ok(spec.boundary, text, s, e)) return false;
+  if (spec.span == SpanRule::kEmailLocalPart) {
+    // A leading unbounded class is costly for Hyperscan's start-of-match tracking; the local
+    // part is found here instead, backwards from '@' (at most 64 bytes).
+    size_t b = s;
+    auto local = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+    };
+    while (b > 0 && s - b < 64 && local(text[b - 1])) --b;
+    if (b == s || (b > 0 && local(text[b - 1]))) return false;
+    fs = b;
+    if (!boundary_ok(spec.boundary, text, b, e)) return false;
+  } else if (!boundary_ok(spec.boundary, text, s, e)) {
+    return false;
+  }
   if (spec.validate != nullptr && !spec.validate(text.substr(fs, fe - fs))) return false;
   if (spec.placement != nullptr && !spec.placement(text, s, e)) return false;
   if (word_before(spec.not_after, text, s, 24)) return false;
@@ -201,7 +222,75 @@ std::string escape_literal(std::string_view word) {
   return out;
 }
 
+// Compiling every detector takes about a second; a snapshot reload should not. Databases are
+// cached, serialized, under a key that covers the Hyperscan version, the platform, every
+// pattern and flag, and the mode: a stale or foreign file cannot match a key.
+std::string cache_dir() {
+  if (const char* d = std::getenv("WARDEN_CACHE_DIR")) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/warden";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/warden";
+  return "/tmp/warden-cache";
+}
+
+std::string cache_key(const std::vector<DetectorSpec>& specs, unsigned mode) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  const std::string header = std::string(hs_version()) + "|" + std::to_string(mode);
+  EVP_DigestUpdate(ctx, header.data(), header.size());
+  for (const DetectorSpec& s : specs) {
+    const std::string part = s.pattern + '\0' + std::to_string(s.flags) + '\0';
+    EVP_DigestUpdate(ctx, part.data(), part.size());
+  }
+  unsigned char digest[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < 16; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+hs_database_t* load_cached(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return nullptr;
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  hs_database_t* db = nullptr;
+  if (hs_deserialize_database(bytes.data(), bytes.size(), &db) != HS_SUCCESS) return nullptr;
+  return db;
+}
+
+void store_cached(const std::string& dir, const std::string& path, const hs_database_t* db) {
+  char* bytes = nullptr;
+  size_t size = 0;
+  if (hs_serialize_database(db, &bytes, &size) != HS_SUCCESS) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes, static_cast<std::streamsize>(size));
+  }
+  std::filesystem::rename(tmp, path, ec);  // atomic: readers see a whole file or none
+  if (ec) std::filesystem::remove(tmp, ec);
+  std::free(bytes);
+}
+
+hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode);
+
 hs_database_t* compile_db(const std::vector<DetectorSpec>& specs, unsigned mode) {
+  const std::string dir = cache_dir();
+  const std::string path = dir + "/detectors-" + cache_key(specs, mode) + ".hsdb";
+  if (hs_database_t* db = load_cached(path)) return db;
+  hs_database_t* db = compile_uncached(specs, mode);
+  store_cached(dir, path, db);
+  return db;
+}
+
+hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode) {
   std::vector<const char*> patterns;
   std::vector<unsigned> flags;
   std::vector<unsigned> ids;
