@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   if (*check) {
     try {
       auto config = warden::load_config(check_file);
+      for (const auto& w : config->warnings) std::cerr << w << "\n";
       std::cout << check_file << ": ok (" << config->catalog.providers.size() << " providers, "
                 << config->catalog.models.size() << " models, " << config->keys.size()
                 << " keys)\n";

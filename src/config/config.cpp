@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "policy/check.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -459,6 +461,110 @@ void read_inspect(Reader& r, const YAML::Node& n, InspectConfig& out) {
   }
 }
 
+void read_policy(Reader& r, const YAML::Node& n, Config& config) {
+  auto p = std::make_shared<policy::Policy>();
+  if (!n) {
+    config.warnings.push_back(config.path + ":1: no 'policy' section: every request is denied");
+  } else if (r.expect_map(n, "policy", {"rules"})) {
+    const YAML::Node rules = n["rules"];
+    if (rules && !rules.IsSequence()) r.error(rules, "'rules' must be a list");
+    std::set<std::string> ids;
+    for (const YAML::Node& rn : rules) {
+      if (!r.expect_map(rn, "rule", {"id", "effect", "when", "action", "classes", "description"}))
+        continue;
+      policy::Rule rule;
+      rule.line = rn.Mark().line + 1;
+      r.str(rn, "id", rule.id, true);
+      if (!rule.id.empty() && !ids.insert(rule.id).second)
+        r.error(rn["id"], "duplicate rule id '" + rule.id + "'");
+      std::string effect;
+      r.str(rn, "effect", effect, true);
+      if (effect == "permit") rule.effect = policy::Effect::kPermit;
+      else if (effect == "forbid") rule.effect = policy::Effect::kForbid;
+      else if (effect == "transform") rule.effect = policy::Effect::kTransform;
+      else if (effect == "output") rule.effect = policy::Effect::kOutput;
+      else if (!effect.empty())
+        r.error(rn["effect"], "effect must be permit, forbid, transform or output");
+      std::string action;
+      r.str(rn, "action", action);
+      if (rule.effect == policy::Effect::kTransform) {
+        if (action == "mask") rule.action = inspect::Action::kMask;
+        else if (action == "pseudonymise" || action == "pseudonymize") rule.action = inspect::Action::kPseudonymise;
+        else r.error(rn["action"] ? rn["action"] : rn, "a transform rule needs 'action: mask' or 'action: pseudonymise'");
+      } else if (rule.effect == policy::Effect::kOutput) {
+        if (action == "end") rule.end_stream = true;
+        else if (action != "mask") r.error(rn["action"] ? rn["action"] : rn, "an output rule needs 'action: mask' or 'action: end'");
+      } else if (!action.empty()) {
+        r.error(rn["action"], "'action' belongs to transform and output rules");
+      }
+      if (const YAML::Node cl = rn["classes"]) {
+        if (!cl.IsSequence()) r.error(cl, "'classes' must be a list");
+        for (const YAML::Node& c : cl) rule.classes.push_back(c.Scalar());
+      }
+      if ((rule.effect == policy::Effect::kTransform || rule.effect == policy::Effect::kOutput) &&
+          rule.classes.empty())
+        r.error(rn, "rule '" + rule.id + "' needs 'classes'");
+      if (const YAML::Node when = rn["when"]) {
+        if (!when.IsSequence()) r.error(when, "'when' must be a list of conditions");
+        for (const YAML::Node& cn : when) {
+          if (!r.expect_map(cn, "condition", {"attr", "op", "values", "value"})) continue;
+          policy::Condition c;
+          c.line = cn.Mark().line + 1;
+          std::string attr, op;
+          r.str(cn, "attr", attr, true);
+          r.str(cn, "op", op, true);
+          if (!attr.empty() && !policy::parse_attr(attr, c.attr, c.label)) {
+            r.error(cn["attr"], "unknown attribute '" + attr + "'");
+            continue;
+          }
+          if (!op.empty() && !policy::parse_op(op, c.op)) {
+            r.error(cn["op"], "unknown operator '" + op + "' (in, not_in, any, all, none, lt, gt, exists)");
+            continue;
+          }
+          const policy::AttrType type = policy::attr_type(c.attr);
+          const bool set_op = c.op == policy::Op::kAny || c.op == policy::Op::kAll || c.op == policy::Op::kNone;
+          const bool num_op = c.op == policy::Op::kLt || c.op == policy::Op::kGt;
+          if (num_op && type != policy::AttrType::kNumber) {
+            r.error(cn["op"], "'" + op + "' needs a numeric attribute; '" + attr + "' is not");
+            continue;
+          }
+          if (set_op && type != policy::AttrType::kSet) {
+            r.error(cn["op"], "'" + op + "' needs a set attribute (data.classes); use in / not_in");
+            continue;
+          }
+          const YAML::Node values = cn["values"] ? cn["values"] : cn["value"];
+          if (c.op != policy::Op::kExists) {
+            if (!values) {
+              r.error(cn, "condition needs 'values'");
+              continue;
+            }
+            if (values.IsScalar()) c.values.push_back(values.Scalar());
+            else if (values.IsSequence())
+              for (const YAML::Node& v : values) c.values.push_back(v.Scalar());
+            else r.error(values, "'values' must be a list");
+            if (num_op) {
+              if (c.values.size() != 1 || !YAML::convert<double>::decode(values.IsScalar() ? values : values[0], c.number))
+                r.error(values, "'" + op + "' needs one number");
+            }
+          }
+          std::sort(c.values.begin(), c.values.end());
+          rule.when.push_back(std::move(c));
+        }
+      }
+      p->rules.push_back(std::move(rule));
+    }
+  }
+  p->build_index();
+  const std::vector<std::string> none;
+  const std::vector<std::string>& classes =
+      config.inspect.engine ? config.inspect.engine->classes() : none;
+  for (const policy::Problem& pr : policy::check(*p, config.catalog, classes)) {
+    if (pr.warning) config.warnings.push_back(config.path + ":" + std::to_string(pr.line) + ": warning: " + pr.message);
+    else r.error_line(pr.line, pr.message);
+  }
+  config.policy = std::move(p);
+}
+
 void read_keys(Reader& r, const YAML::Node& n, KeyStore& keys) {
   if (!n) return;
   if (!n.IsSequence()) {
@@ -522,7 +628,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
   r.expect_map(root, "the configuration",
-               {"server", "admin", "log", "inspect", "providers", "models", "keys"});
+               {"server", "admin", "log", "inspect", "providers", "models", "keys", "policy"});
   read_server(r, root["server"], config->server);
   if (const YAML::Node a = root["admin"]) {
     if (r.expect_map(a, "admin", {"enabled", "listen"})) {
@@ -537,6 +643,8 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   read_providers(r, root["providers"], config->catalog);
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);
+  config->catalog.index();
+  read_policy(r, root["policy"], *config);
   if (!r.diags().empty()) throw ConfigError(std::move(r.diags()));
   config->catalog.index();
   return config;

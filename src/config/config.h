@@ -12,6 +12,7 @@
 #include "identity/identity.h"
 #include "inspect/body.h"
 #include "inspect/inspect.h"
+#include "policy/compiled.h"
 
 namespace warden {
 
@@ -59,6 +60,8 @@ struct Config {
   InspectConfig inspect;
   Catalog catalog;
   KeyStore keys;
+  std::shared_ptr<const policy::Policy> policy;  // never null once loaded
+  std::vector<std::string> warnings;             // "file:line: message", not fatal
 };
 
 using ConfigPtr = std::shared_ptr<const Config>;

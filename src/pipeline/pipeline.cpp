@@ -4,12 +4,14 @@
 
 #include <fmt/format.h>
 #include <chrono>
+#include <ctime>
 #include <cstring>
 
 #include "api/api.h"
 #include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
+#include "policy/policy.h"
 #include "server/responder.h"
 #include "server/worker.h"
 
@@ -37,7 +39,11 @@ struct RequestContext {
   std::string_view error_code;
   inspect::BodyScan request_scan;        // findings in what the client sent
   inspect::Pseudonyms pseudonyms;        // lives only as long as the request
-  std::vector<inspect::Splice> splices;  // masks and pseudonyms applied to the body
+  // Per permitted deployment (in preference order): its masks and pseudonyms.
+  std::vector<std::pair<const Deployment*, std::vector<inspect::Splice>>> permitted;
+  std::vector<std::string_view> decision_rules;  // the rules behind the decision
+  inspect::ActionTable answer_actions;           // what to do with classes in the answer
+  policy::Device device;                         // no device identity yet: not present
   std::map<std::string, uint32_t, std::less<>> answer_counts;  // findings in the answer
 };
 
@@ -155,37 +161,96 @@ Result<bool> inspect_request(Worker& worker, const Config& config, std::string_v
   return true;
 }
 
-// Stages 5–6 until the policy engine decides per deployment: the configured action per class.
-// Blocked classes are named with counts, never with values.
-Result<bool> apply_actions(const Config& config, RequestContext& ctx) {
+// The attributes decide() reads, for one request (the deployment is set per candidate).
+policy::Attributes attributes(const RequestContext& ctx, std::vector<std::string_view> classes) {
+  policy::Attributes a;
+  a.principal = ctx.principal;
+  a.device = &ctx.device;
+  a.model = ctx.model;
+  a.request = {ctx.call.kind, ctx.call.stream, ctx.call.estimated_input_tokens, ctx.call.has_tools};
+  a.classes = std::move(classes);
+  // The clock is read here, in the pipeline; decide() only sees the numbers.
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  a.hour = tm.tm_hour;
+  a.weekday = tm.tm_wday == 0 ? 7 : tm.tm_wday;
+  return a;
+}
+
+// Stage 5: decide, per candidate deployment, on the data that would cross it. Classes whose
+// configured inspect action is block are refused before any deployment is considered.
+// Stage 6: the permitted deployments' transforms become splices of the body.
+Result<bool> decide(const Config& config, const std::vector<const Deployment*>& candidates,
+                    RequestContext& ctx) {
   const InspectConfig& ic = config.inspect;
-  if (!ic.enabled || ctx.request_scan.strings.empty()) return true;
   std::map<std::string, uint32_t, std::less<>> blocked;
+  std::vector<std::string_view> classes;
   for (const auto& [cls, n] : ctx.request_scan.counts) {
-    if (ic.actions.action_for(cls) == inspect::Action::kBlock) blocked[cls] = n;
+    classes.push_back(cls);
+    if (ic.enabled && ic.actions.action_for(cls) == inspect::Action::kBlock) blocked[cls] = n;
   }
   if (!blocked.empty()) {
     return make_error(ErrorCode::kSensitiveData,
                       "The request contains data that may not leave: " + class_counts(blocked) +
                           ". Request id: " + ctx.request_id + ".");
   }
-  ctx.splices = inspect::plan_transform(ctx.request_scan, ic.actions, ctx.pseudonyms);
+  policy::Attributes attrs = attributes(ctx, classes);
+  std::string reasons;
+  for (const Deployment* d : candidates) {
+    attrs.deployment = d;
+    const policy::Decision decision = policy::decide(*config.policy, attrs);
+    if (!decision.permit) {
+      reasons += (reasons.empty() ? "" : "; ") + d->name + ": " + decision.reason;
+      for (std::string_view r : decision.rules) ctx.decision_rules.push_back(r);
+      continue;
+    }
+    inspect::ActionTable actions = ic.actions;
+    for (const policy::Transform& t : decision.transforms) actions.set(std::string(t.cls_prefix), t.action);
+    if (ctx.permitted.empty()) {
+      ctx.decision_rules = decision.rules;
+      // Answers: configured actions, then the output rules for this deployment.
+      ctx.answer_actions = ic.actions;
+      for (const policy::OutputRule& o : policy::output_rules(*config.policy, attrs)) {
+        ctx.answer_actions.set(std::string(o.cls_prefix),
+                               o.end_stream ? inspect::Action::kBlock : inspect::Action::kMask);
+      }
+    }
+    ctx.permitted.emplace_back(d, inspect::plan_transform(ctx.request_scan, actions, ctx.pseudonyms));
+  }
+  if (ctx.permitted.empty()) {
+    return make_error(ErrorCode::kForbidden, "Policy denies model '" + ctx.model->name +
+                                                 "' for this request (" + reasons +
+                                                 "). Request id: " + ctx.request_id + ".");
+  }
   return true;
 }
 
-// The body for one deployment: masks and pseudonyms applied, `model` rewritten.
+// The body for one deployment: its masks and pseudonyms applied, `model` rewritten.
 std::string body_for(std::string_view body, const RequestContext& ctx, const Deployment& d) {
-  std::vector<inspect::Splice> splices = ctx.splices;
+  std::vector<inspect::Splice> splices;
+  for (const auto& [dep, s] : ctx.permitted) {
+    if (dep == &d) splices = s;
+  }
   splices.push_back({static_cast<uint32_t>(ctx.call.model_offset),
                      static_cast<uint32_t>(ctx.call.model_offset + ctx.call.model_length),
                      json_string(d.upstream_model)});
   return inspect::apply_splices(body, std::move(splices));
 }
 
-std::string models_list(const Config& config) {
+// The models this caller could use (some deployment permitted for a request without findings).
+std::string models_list(const Config& config, RequestContext& ctx) {
   std::string out = R"({"object":"list","data":[)";
   bool first = true;
   for (const Model& m : config.catalog.models) {
+    ctx.model = &m;
+    policy::Attributes attrs = attributes(ctx, {});
+    bool usable = false;
+    for (const Deployment& d : m.deployments) {
+      attrs.deployment = &d;
+      usable = usable || policy::decide(*config.policy, attrs).permit;
+    }
+    if (!usable) continue;
     if (!first) out += ',';
     first = false;
     out += R"({"id":)";
@@ -318,7 +383,7 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   if (ok_status && config.inspect.enabled) {
     const inspect::AnswerOutcome o =
         inspect::transform_answer(*config.inspect.engine, worker.scan_scratch(),
-                                  config.inspect.actions, ctx.pseudonyms, *body);
+                                  ctx.answer_actions, ctx.pseudonyms, *body);
     if (!o.ok)
       co_return make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
     ctx.answer_counts = o.counts;
@@ -344,7 +409,8 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   ctx.principal = *principal;
 
   if (r->is_models) {
-    const std::string list = models_list(config);
+    const std::string list = models_list(config, ctx);
+    ctx.model = nullptr;
     co_return co_await out.send(200, "application/json", list);
   }
 
@@ -362,15 +428,17 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   auto inspected = inspect_request(worker, config, body, ctx);
   if (!inspected) co_return inspected.error();
 
-  // 5.–6. decide and transform (per-class actions from the configuration)
-  auto acted = apply_actions(config, ctx);
-  if (!acted) co_return acted.error();
+  // 5.–6. decide per deployment, and transform for the permitted ones
+  auto decided = decide(config, *candidates, ctx);
+  if (!decided) co_return decided.error();
+  std::vector<const Deployment*> permitted;
+  for (const auto& [d, splices] : ctx.permitted) permitted.push_back(d);
 
   // 7. limit: not built yet.
 
   // 8. forward: retries and failover happen before anything is sent to the client.
   auto forwarded = co_await upstream::forward(
-      worker.pool(), worker.metrics(), *candidates, ctx.call.kind,
+      worker.pool(), worker.metrics(), permitted, ctx.call.kind,
       [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id);
   if (!forwarded) co_return forwarded.error();
   upstream::Exchange& ex = *forwarded->exchange;
@@ -432,7 +500,12 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
     append_json_string(line, cls);
     line += ':' + std::to_string(n);
   }
-  line += R"(},"answer_classes":{)";
+  line += R"(},"rules":[)";
+  for (size_t i = 0; i < ctx.decision_rules.size(); ++i) {
+    if (i) line += ',';
+    append_json_string(line, ctx.decision_rules[i]);
+  }
+  line += R"(],"answer_classes":{)";
   first = true;
   for (const auto& [cls, n] : ctx.answer_counts) {
     if (!first) line += ',';

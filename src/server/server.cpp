@@ -61,6 +61,7 @@ int serve(const ServeOptions& options) {
     for (const auto& d : e.diagnostics()) std::fprintf(stderr, "%s\n", d.str().c_str());
     return 2;
   }
+  for (const auto& w : config->warnings) log_event("warn", w);
   shared.snapshots.publish(config);
 
   const unsigned n = config->server.workers != 0

@@ -38,6 +38,9 @@ inspect:
   actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block}
   custom:
     - {name: project, words: [Bluebird]}
+policy:
+  rules:
+    - {id: allow-all, effect: permit}
 providers:
   - {name: up, base_url: "http://127.0.0.1:${upstreamPort}/v1", retries: 2, backoff_ms: 10}
   - name: up-short

@@ -1,0 +1,62 @@
+// The compiled form of a policy (internal to policy/ and its loader).
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace warden::policy {
+
+enum class Attr : uint8_t {
+  kPrincipalId, kPrincipalKind, kPrincipalTeam, kPrincipalClearance, kPrincipalLabel,
+  kDevicePresent, kDeviceManaged, kDeviceCompliant, kDeviceOs, kDeviceLabel,
+  kModelName, kModelDeveloper, kModelOrigin, kModelOpenWeights, kModelLicense,
+  kDeploymentName, kDeploymentProvider, kDeploymentOperator, kDeploymentJurisdiction,
+  kDeploymentRegion, kDeploymentRetentionDays, kDeploymentTrainsOnInputs,
+  kDataClasses,
+  kRequestKind, kRequestStream, kRequestEstimatedTokens, kRequestHasTools,
+  kTimeHour, kTimeWeekday,
+};
+
+enum class AttrType : uint8_t { kString, kBool, kNumber, kSet };
+
+enum class Op : uint8_t { kIn, kNotIn, kAny, kAll, kNone, kLt, kGt, kExists };
+
+struct Condition {
+  Attr attr;
+  std::string label;                // for *.labels.<key>
+  Op op;
+  std::vector<std::string> values;  // sorted (in / not_in / any / all / none)
+  double number = 0;                // lt / gt
+  int line = 0;
+};
+
+struct Rule {
+  std::string id;
+  Effect effect = Effect::kPermit;
+  std::vector<Condition> when;
+  inspect::Action action = inspect::Action::kMask;  // transform
+  bool end_stream = false;                           // output
+  std::vector<std::string> classes;                  // transform / output
+  int line = 0;
+};
+
+class Policy {
+ public:
+  std::vector<Rule> rules;
+  // Index: permit/forbid/transform rules by the model or deployment they name; the rest apply
+  // to every request. decide() looks at global + the request's model + deployment buckets.
+  std::vector<uint32_t> global;
+  std::unordered_map<std::string, std::vector<uint32_t>> by_model;
+  std::unordered_map<std::string, std::vector<uint32_t>> by_deployment;
+  void build_index();
+};
+
+AttrType attr_type(Attr a);
+bool parse_attr(std::string_view name, Attr& attr, std::string& label);
+bool parse_op(std::string_view name, Op& op);
+bool matches(const Condition& c, const Attributes& a, const std::vector<std::string_view>& classes);
+
+}  // namespace warden::policy

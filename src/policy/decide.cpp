@@ -1,0 +1,325 @@
+#include <algorithm>
+#include <charconv>
+
+#include "policy/compiled.h"
+
+namespace warden::policy {
+
+AttrType attr_type(Attr a) {
+  switch (a) {
+    case Attr::kDevicePresent:
+    case Attr::kDeviceManaged:
+    case Attr::kDeviceCompliant:
+    case Attr::kModelOpenWeights:
+    case Attr::kDeploymentTrainsOnInputs:
+    case Attr::kRequestStream:
+    case Attr::kRequestHasTools: return AttrType::kBool;
+    case Attr::kDeploymentRetentionDays:
+    case Attr::kRequestEstimatedTokens:
+    case Attr::kTimeHour:
+    case Attr::kTimeWeekday: return AttrType::kNumber;
+    case Attr::kDataClasses: return AttrType::kSet;
+    default: return AttrType::kString;
+  }
+}
+
+bool parse_attr(std::string_view n, Attr& a, std::string& label) {
+  static const std::pair<std::string_view, Attr> kNames[] = {
+      {"principal.id", Attr::kPrincipalId}, {"principal.kind", Attr::kPrincipalKind},
+      {"principal.team", Attr::kPrincipalTeam}, {"principal.clearance", Attr::kPrincipalClearance},
+      {"device.present", Attr::kDevicePresent}, {"device.managed", Attr::kDeviceManaged},
+      {"device.compliant", Attr::kDeviceCompliant}, {"device.os", Attr::kDeviceOs},
+      {"model.name", Attr::kModelName}, {"model.developer", Attr::kModelDeveloper},
+      {"model.origin", Attr::kModelOrigin}, {"model.open_weights", Attr::kModelOpenWeights},
+      {"model.license", Attr::kModelLicense}, {"deployment.name", Attr::kDeploymentName},
+      {"deployment.provider", Attr::kDeploymentProvider},
+      {"deployment.operator", Attr::kDeploymentOperator},
+      {"deployment.jurisdiction", Attr::kDeploymentJurisdiction},
+      {"deployment.region", Attr::kDeploymentRegion},
+      {"deployment.retention_days", Attr::kDeploymentRetentionDays},
+      {"deployment.trains_on_inputs", Attr::kDeploymentTrainsOnInputs},
+      {"data.classes", Attr::kDataClasses}, {"request.kind", Attr::kRequestKind},
+      {"request.stream", Attr::kRequestStream},
+      {"request.estimated_tokens", Attr::kRequestEstimatedTokens},
+      {"request.has_tools", Attr::kRequestHasTools}, {"time.hour", Attr::kTimeHour},
+      {"time.weekday", Attr::kTimeWeekday}};
+  for (const auto& [name, attr] : kNames) {
+    if (n == name) {
+      a = attr;
+      return true;
+    }
+  }
+  for (const auto& [prefix, attr] : {std::pair{std::string_view("principal.labels."), Attr::kPrincipalLabel},
+                                     std::pair{std::string_view("device.labels."), Attr::kDeviceLabel}}) {
+    if (n.size() > prefix.size() && n.substr(0, prefix.size()) == prefix) {
+      a = attr;
+      label = std::string(n.substr(prefix.size()));
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parse_op(std::string_view n, Op& op) {
+  static const std::pair<std::string_view, Op> kOps[] = {
+      {"in", Op::kIn},     {"not_in", Op::kNotIn}, {"any", Op::kAny}, {"all", Op::kAll},
+      {"none", Op::kNone}, {"lt", Op::kLt},        {"gt", Op::kGt},   {"exists", Op::kExists}};
+  for (const auto& [name, o] : kOps) {
+    if (n == name) {
+      op = o;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+std::string_view bool_str(bool b) { return b ? "true" : "false"; }
+
+std::string_view label_of(const std::map<std::string, std::string>& labels, const std::string& k,
+                          bool& present) {
+  auto it = labels.find(k);
+  present = it != labels.end();
+  return present ? std::string_view(it->second) : std::string_view();
+}
+
+// The attribute as a string (scalars) and whether it is present at all.
+std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
+                        std::string& scratch) {
+  present = true;
+  const Principal* p = a.principal;
+  const Device* d = a.device;
+  const Model* m = a.model;
+  const Deployment* dep = a.deployment;
+  switch (c.attr) {
+    case Attr::kPrincipalId: present = p; return p ? std::string_view(p->id) : "";
+    case Attr::kPrincipalKind: present = p; return p ? std::string_view(p->kind) : "";
+    case Attr::kPrincipalTeam: present = p && !p->team.empty(); return p ? std::string_view(p->team) : "";
+    case Attr::kPrincipalClearance:
+      present = p && !p->clearance.empty();
+      return p ? std::string_view(p->clearance) : "";
+    case Attr::kPrincipalLabel:
+      if (!p) {
+        present = false;
+        return "";
+      }
+      return label_of(p->labels, c.label, present);
+    case Attr::kDevicePresent: return bool_str(d && d->present);
+    case Attr::kDeviceManaged: return bool_str(d && d->present && d->managed);
+    case Attr::kDeviceCompliant: return bool_str(d && d->present && d->compliant);
+    case Attr::kDeviceOs: present = d && d->present && !d->os.empty(); return d ? std::string_view(d->os) : "";
+    case Attr::kDeviceLabel:
+      if (!d || !d->present) {
+        present = false;
+        return "";
+      }
+      return label_of(d->labels, c.label, present);
+    case Attr::kModelName: present = m; return m ? std::string_view(m->name) : "";
+    case Attr::kModelDeveloper: present = m; return m ? std::string_view(m->developer) : "";
+    case Attr::kModelOrigin: present = m; return m ? std::string_view(m->origin) : "";
+    case Attr::kModelOpenWeights: return bool_str(m && m->open_weights);
+    case Attr::kModelLicense: present = m && !m->license.empty(); return m ? std::string_view(m->license) : "";
+    case Attr::kDeploymentName: present = dep; return dep ? std::string_view(dep->name) : "";
+    case Attr::kDeploymentProvider:
+      present = dep && dep->provider;
+      return present ? std::string_view(dep->provider->name) : "";
+    case Attr::kDeploymentOperator: present = dep; return dep ? std::string_view(dep->operator_name) : "";
+    case Attr::kDeploymentJurisdiction:
+      present = dep;
+      return dep ? std::string_view(dep->jurisdiction) : "";
+    case Attr::kDeploymentRegion: present = dep; return dep ? std::string_view(dep->region) : "";
+    case Attr::kDeploymentTrainsOnInputs: return bool_str(dep && dep->trains_on_inputs);
+    case Attr::kRequestKind: return call_kind_name(a.request.kind);
+    case Attr::kRequestStream: return bool_str(a.request.stream);
+    case Attr::kRequestHasTools: return bool_str(a.request.has_tools);
+    case Attr::kDeploymentRetentionDays:
+      scratch = dep ? std::to_string(dep->retention_days) : "";
+      present = dep;
+      return scratch;
+    case Attr::kRequestEstimatedTokens: scratch = std::to_string(a.request.estimated_tokens); return scratch;
+    case Attr::kTimeHour: scratch = std::to_string(a.hour); return scratch;
+    case Attr::kTimeWeekday: scratch = std::to_string(a.weekday); return scratch;
+    case Attr::kDataClasses: present = false; return "";
+  }
+  present = false;
+  return "";
+}
+
+double number(const Condition& c, const Attributes& a, bool& present) {
+  present = true;
+  switch (c.attr) {
+    case Attr::kDeploymentRetentionDays:
+      present = a.deployment != nullptr;
+      return a.deployment ? a.deployment->retention_days : 0;
+    case Attr::kRequestEstimatedTokens: return a.request.estimated_tokens;
+    case Attr::kTimeHour: return a.hour;
+    case Attr::kTimeWeekday: return a.weekday;
+    default: present = false; return 0;
+  }
+}
+
+bool class_in(std::string_view cls, const std::vector<std::string>& prefixes) {
+  for (const std::string& p : prefixes) {
+    if (inspect::class_matches(cls, p)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool matches(const Condition& c, const Attributes& a, const std::vector<std::string_view>& classes) {
+  if (c.attr == Attr::kDataClasses) {
+    switch (c.op) {
+      case Op::kAny:
+      case Op::kIn:
+        for (std::string_view cls : classes) {
+          if (class_in(cls, c.values)) return true;
+        }
+        return false;
+      case Op::kNone:
+      case Op::kNotIn:
+        for (std::string_view cls : classes) {
+          if (class_in(cls, c.values)) return false;
+        }
+        return true;
+      case Op::kAll:
+        for (const std::string& v : c.values) {
+          bool found = false;
+          for (std::string_view cls : classes) found = found || inspect::class_matches(cls, v);
+          if (!found) return false;
+        }
+        return true;
+      case Op::kExists: return !classes.empty();
+      default: return false;
+    }
+  }
+  if (c.op == Op::kLt || c.op == Op::kGt) {
+    bool present = false;
+    const double v = number(c, a, present);
+    return present && (c.op == Op::kLt ? v < c.number : v > c.number);
+  }
+  std::string scratch;
+  bool present = false;
+  const std::string_view v = scalar(c, a, present, scratch);
+  const bool in = present && std::binary_search(c.values.begin(), c.values.end(), v);
+  switch (c.op) {
+    case Op::kIn:
+    case Op::kAny: return in;
+    case Op::kNotIn:
+    case Op::kNone: return !in;
+    case Op::kAll: return in && c.values.size() == 1;
+    case Op::kExists: return present && !v.empty();
+    default: return false;
+  }
+}
+
+void Policy::build_index() {
+  global.clear();
+  by_model.clear();
+  by_deployment.clear();
+  for (uint32_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    if (r.effect == Effect::kOutput) continue;
+    const Condition* key = nullptr;
+    for (const Condition& c : r.when) {
+      if (c.op == Op::kIn && (c.attr == Attr::kDeploymentName || c.attr == Attr::kModelName)) {
+        key = &c;
+        if (c.attr == Attr::kDeploymentName) break;  // the more selective one
+      }
+    }
+    if (key == nullptr) {
+      global.push_back(i);
+      continue;
+    }
+    auto& index = key->attr == Attr::kDeploymentName ? by_deployment : by_model;
+    for (const std::string& v : key->values) index[v].push_back(i);
+  }
+}
+
+namespace {
+
+bool rule_matches(const Rule& r, const Attributes& a, const std::vector<std::string_view>& classes) {
+  for (const Condition& c : r.when) {
+    if (!matches(c, a, classes)) return false;
+  }
+  return true;
+}
+
+template <typename F>
+void for_candidate_rules(const Policy& p, const Attributes& a, F&& f) {
+  // Merge the three sorted buckets in rule order (rules keep their file order).
+  static const std::vector<uint32_t> kEmpty;
+  const std::vector<uint32_t>* buckets[3] = {&p.global, &kEmpty, &kEmpty};
+  if (a.model != nullptr) {
+    auto it = p.by_model.find(a.model->name);
+    if (it != p.by_model.end()) buckets[1] = &it->second;
+  }
+  if (a.deployment != nullptr) {
+    auto it = p.by_deployment.find(a.deployment->name);
+    if (it != p.by_deployment.end()) buckets[2] = &it->second;
+  }
+  size_t pos[3] = {0, 0, 0};
+  for (;;) {
+    int best = -1;
+    for (int b = 0; b < 3; ++b) {
+      if (pos[b] < buckets[b]->size() &&
+          (best < 0 || (*buckets[b])[pos[b]] < (*buckets[best])[pos[best]]))
+        best = b;
+    }
+    if (best < 0) return;
+    f(p.rules[(*buckets[best])[pos[best]++]]);
+  }
+}
+
+}  // namespace
+
+Decision decide(const Policy& policy, const Attributes& a) {
+  Decision d;
+  // Transforms first, on the classes found; what they remove does not cross.
+  for_candidate_rules(policy, a, [&](const Rule& r) {
+    if (r.effect != Effect::kTransform || !rule_matches(r, a, a.classes)) return;
+    for (const std::string& c : r.classes) d.transforms.push_back({r.id, c, r.action});
+  });
+  for (std::string_view cls : a.classes) {
+    bool removed = false;
+    for (const Transform& t : d.transforms) removed = removed || inspect::class_matches(cls, t.cls_prefix);
+    if (!removed) d.residual.push_back(cls);
+  }
+  std::vector<std::string_view> permits;
+  std::vector<std::string_view> forbids;
+  for_candidate_rules(policy, a, [&](const Rule& r) {
+    if (r.effect == Effect::kPermit || r.effect == Effect::kForbid) {
+      if (!rule_matches(r, a, d.residual)) return;
+      (r.effect == Effect::kPermit ? permits : forbids).push_back(r.id);
+    }
+  });
+  if (!forbids.empty()) {
+    d.rules = forbids;
+    d.reason = "forbidden by rule";
+    d.reason += forbids.size() > 1 ? "s " : " ";
+    for (size_t i = 0; i < forbids.size(); ++i) d.reason += (i ? ", " : "") + std::string(forbids[i]);
+    return d;
+  }
+  if (permits.empty()) {
+    d.reason = "no rule permits it";
+    return d;
+  }
+  d.permit = true;
+  d.rules = permits;
+  for (const Transform& t : d.transforms) {
+    if (std::find(d.rules.begin(), d.rules.end(), t.rule) == d.rules.end()) d.rules.push_back(t.rule);
+  }
+  return d;
+}
+
+std::vector<OutputRule> output_rules(const Policy& policy, const Attributes& a) {
+  std::vector<OutputRule> out;
+  for (const Rule& r : policy.rules) {
+    if (r.effect != Effect::kOutput || !rule_matches(r, a, a.classes)) continue;
+    for (const std::string& c : r.classes) out.push_back({r.id, c, r.end_stream});
+  }
+  return out;
+}
+
+}  // namespace warden::policy

@@ -1,0 +1,82 @@
+// Policy: which data may reach which model deployment. A pure function of attributes — no I/O,
+// no clock (time comes in as an attribute) — compiled from the configuration's rules.
+//
+// Semantics (in the spirit of Cedar): default deny; a deployment is permitted when some permit
+// rule matches and no forbid rule matches. Transform rules say which classes are masked or
+// pseudonymised for the deployments they match; permit/forbid then see the residual classes
+// (found − transformed). The first permitted deployment in the model's preference order is used.
+// Output rules say what to do when the answer carries a class (mask, or end the stream).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "identity/identity.h"
+#include "inspect/body.h"
+
+namespace warden::policy {
+
+struct Device {
+  bool present = false;
+  bool managed = false;
+  bool compliant = false;
+  std::string os;
+  std::map<std::string, std::string> labels;
+};
+
+struct RequestAttrs {
+  CallKind kind = CallKind::kChat;
+  bool stream = false;
+  uint32_t estimated_tokens = 0;
+  bool has_tools = false;
+};
+
+// Everything decide() may read. Views must outlive the call.
+struct Attributes {
+  const Principal* principal = nullptr;
+  const Device* device = nullptr;
+  const Model* model = nullptr;
+  const Deployment* deployment = nullptr;
+  RequestAttrs request;
+  std::vector<std::string_view> classes;  // data classes found in the request
+  int hour = 0;                            // time.hour (0–23), passed in
+  int weekday = 0;                         // time.weekday (1 = Monday … 7)
+};
+
+enum class Effect : uint8_t { kPermit, kForbid, kTransform, kOutput };
+
+struct Transform {
+  std::string_view rule;
+  std::string_view cls_prefix;
+  inspect::Action action;  // mask or pseudonymise
+};
+
+struct Decision {
+  bool permit = false;
+  std::vector<std::string_view> rules;       // ids of the rules that made the decision
+  std::vector<Transform> transforms;         // to apply for this deployment
+  std::vector<std::string_view> residual;    // classes that would cross
+  std::string reason;                        // for denials: human-readable, no values
+};
+
+struct OutputRule {
+  std::string_view rule;
+  std::string_view cls_prefix;
+  bool end_stream;  // else mask
+};
+
+class Policy;
+using PolicyPtr = std::shared_ptr<const Policy>;
+
+// decide() for one deployment (attrs.deployment set).
+Decision decide(const Policy& policy, const Attributes& attrs);
+
+// What to do with classes found in answers, for a chosen deployment.
+std::vector<OutputRule> output_rules(const Policy& policy, const Attributes& attrs);
+
+}  // namespace warden::policy
