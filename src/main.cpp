@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/policy_command.h"
 #include "cli/scan_command.h"
 #include "config/config.h"
 #include "identity/identity.h"
@@ -36,7 +37,23 @@ int main(int argc, char** argv) {
   scan->add_option("--eval", scan_opts.eval, "Corpus of {text, findings} lines: P/R/F1");
   scan->add_option("input", scan_opts.input, "File to scan, or - for standard input");
 
+  auto* pol = app.add_subcommand("policy", "Policy tools");
+  pol->require_subcommand(1);
+  std::string policy_tests;
+  auto* ptest = pol->add_subcommand("test", "Run YAML test cases against a configuration");
+  ptest->add_option("file", policy_tests, "Test file")->required();
+
+  warden::cli::ExplainOptions explain_opts;
+  auto* explain = app.add_subcommand("explain", "Show findings and each deployment's decision");
+  explain->add_option("--config", explain_opts.config, "Configuration")->required();
+  explain->add_option("--key", explain_opts.key, "The caller's API key")->required();
+  explain->add_option("--model", explain_opts.model, "Model")->required();
+  explain->add_option("--text", explain_opts.text, "Prompt text");
+  explain->add_option("--request", explain_opts.request, "Request JSON file");
+
   CLI11_PARSE(app, argc, argv);
+  if (*ptest) return warden::cli::run_policy_test(policy_tests);
+  if (*explain) return warden::cli::run_explain(explain_opts);
   if (*scan) return warden::cli::run_scan(scan_opts);
 
   if (*serve) return warden::serve({serve_config});

@@ -479,21 +479,32 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
         r.error(rn["id"], "duplicate rule id '" + rule.id + "'");
       std::string effect;
       r.str(rn, "effect", effect, true);
-      if (effect == "permit") rule.effect = policy::Effect::kPermit;
-      else if (effect == "forbid") rule.effect = policy::Effect::kForbid;
-      else if (effect == "transform") rule.effect = policy::Effect::kTransform;
-      else if (effect == "output") rule.effect = policy::Effect::kOutput;
+      if (effect == "permit")
+        rule.effect = policy::Effect::kPermit;
+      else if (effect == "forbid")
+        rule.effect = policy::Effect::kForbid;
+      else if (effect == "transform")
+        rule.effect = policy::Effect::kTransform;
+      else if (effect == "output")
+        rule.effect = policy::Effect::kOutput;
       else if (!effect.empty())
         r.error(rn["effect"], "effect must be permit, forbid, transform or output");
       std::string action;
       r.str(rn, "action", action);
       if (rule.effect == policy::Effect::kTransform) {
-        if (action == "mask") rule.action = inspect::Action::kMask;
-        else if (action == "pseudonymise" || action == "pseudonymize") rule.action = inspect::Action::kPseudonymise;
-        else r.error(rn["action"] ? rn["action"] : rn, "a transform rule needs 'action: mask' or 'action: pseudonymise'");
+        if (action == "mask")
+          rule.action = inspect::Action::kMask;
+        else if (action == "pseudonymise" || action == "pseudonymize")
+          rule.action = inspect::Action::kPseudonymise;
+        else
+          r.error(rn["action"] ? rn["action"] : rn,
+                  "a transform rule needs 'action: mask' or 'action: pseudonymise'");
       } else if (rule.effect == policy::Effect::kOutput) {
-        if (action == "end") rule.end_stream = true;
-        else if (action != "mask") r.error(rn["action"] ? rn["action"] : rn, "an output rule needs 'action: mask' or 'action: end'");
+        if (action == "end")
+          rule.end_stream = true;
+        else if (action != "mask")
+          r.error(rn["action"] ? rn["action"] : rn,
+                  "an output rule needs 'action: mask' or 'action: end'");
       } else if (!action.empty()) {
         r.error(rn["action"], "'action' belongs to transform and output rules");
       }
@@ -518,11 +529,13 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
             continue;
           }
           if (!op.empty() && !policy::parse_op(op, c.op)) {
-            r.error(cn["op"], "unknown operator '" + op + "' (in, not_in, any, all, none, lt, gt, exists)");
+            r.error(cn["op"],
+                    "unknown operator '" + op + "' (in, not_in, any, all, none, lt, gt, exists)");
             continue;
           }
           const policy::AttrType type = policy::attr_type(c.attr);
-          const bool set_op = c.op == policy::Op::kAny || c.op == policy::Op::kAll || c.op == policy::Op::kNone;
+          const bool set_op =
+              c.op == policy::Op::kAny || c.op == policy::Op::kAll || c.op == policy::Op::kNone;
           const bool num_op = c.op == policy::Op::kLt || c.op == policy::Op::kGt;
           if (num_op && type != policy::AttrType::kNumber) {
             r.error(cn["op"], "'" + op + "' needs a numeric attribute; '" + attr + "' is not");
@@ -538,12 +551,15 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
               r.error(cn, "condition needs 'values'");
               continue;
             }
-            if (values.IsScalar()) c.values.push_back(values.Scalar());
+            if (values.IsScalar())
+              c.values.push_back(values.Scalar());
             else if (values.IsSequence())
               for (const YAML::Node& v : values) c.values.push_back(v.Scalar());
-            else r.error(values, "'values' must be a list");
+            else
+              r.error(values, "'values' must be a list");
             if (num_op) {
-              if (c.values.size() != 1 || !YAML::convert<double>::decode(values.IsScalar() ? values : values[0], c.number))
+              if (c.values.size() != 1 ||
+                  !YAML::convert<double>::decode(values.IsScalar() ? values : values[0], c.number))
                 r.error(values, "'" + op + "' needs one number");
             }
           }
@@ -559,8 +575,11 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
   const std::vector<std::string>& classes =
       config.inspect.engine ? config.inspect.engine->classes() : none;
   for (const policy::Problem& pr : policy::check(*p, config.catalog, classes)) {
-    if (pr.warning) config.warnings.push_back(config.path + ":" + std::to_string(pr.line) + ": warning: " + pr.message);
-    else r.error_line(pr.line, pr.message);
+    if (pr.warning)
+      config.warnings.push_back(config.path + ":" + std::to_string(pr.line) +
+                                ": warning: " + pr.message);
+    else
+      r.error_line(pr.line, pr.message);
   }
   config.policy = std::move(p);
 }

@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 #include <chrono>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 
 #include "api/api.h"
 #include "common/json_writer.h"
@@ -37,8 +37,8 @@ struct RequestContext {
   Usage usage;
   uint64_t sse_events = 0;
   std::string_view error_code;
-  inspect::BodyScan request_scan;        // findings in what the client sent
-  inspect::Pseudonyms pseudonyms;        // lives only as long as the request
+  inspect::BodyScan request_scan;  // findings in what the client sent
+  inspect::Pseudonyms pseudonyms;  // lives only as long as the request
   // Per permitted deployment (in preference order): its masks and pseudonyms.
   std::vector<std::pair<const Deployment*, std::vector<inspect::Splice>>> permitted;
   std::vector<std::string_view> decision_rules;  // the rules behind the decision
@@ -206,7 +206,8 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
       continue;
     }
     inspect::ActionTable actions = ic.actions;
-    for (const policy::Transform& t : decision.transforms) actions.set(std::string(t.cls_prefix), t.action);
+    for (const policy::Transform& t : decision.transforms)
+      actions.set(std::string(t.cls_prefix), t.action);
     if (ctx.permitted.empty()) {
       ctx.decision_rules = decision.rules;
       // Answers: configured actions, then the output rules for this deployment.
@@ -216,7 +217,8 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
                                o.end_stream ? inspect::Action::kBlock : inspect::Action::kMask);
       }
     }
-    ctx.permitted.emplace_back(d, inspect::plan_transform(ctx.request_scan, actions, ctx.pseudonyms));
+    ctx.permitted.emplace_back(d,
+                               inspect::plan_transform(ctx.request_scan, actions, ctx.pseudonyms));
   }
   if (ctx.permitted.empty()) {
     return make_error(ErrorCode::kForbidden, "Policy denies model '" + ctx.model->name +
@@ -381,9 +383,8 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
     co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
   }
   if (ok_status && config.inspect.enabled) {
-    const inspect::AnswerOutcome o =
-        inspect::transform_answer(*config.inspect.engine, worker.scan_scratch(),
-                                  ctx.answer_actions, ctx.pseudonyms, *body);
+    const inspect::AnswerOutcome o = inspect::transform_answer(
+        *config.inspect.engine, worker.scan_scratch(), ctx.answer_actions, ctx.pseudonyms, *body);
     if (!o.ok)
       co_return make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
     ctx.answer_counts = o.counts;

@@ -102,7 +102,8 @@ std::vector<Problem> check(const Policy& policy, const Catalog& catalog,
       }
     }
     for (const std::string& cls : r.classes) {
-      if (!known_class(cls)) out.push_back({r.line, "rule '" + r.id + "': unknown data class '" + cls + "'"});
+      if (!known_class(cls))
+        out.push_back({r.line, "rule '" + r.id + "': unknown data class '" + cls + "'"});
     }
     const std::string why = never_matches(r, catalog);
     if (!why.empty()) out.push_back({r.line, "rule '" + r.id + "' can never match: " + why});
@@ -114,7 +115,8 @@ std::vector<Problem> check(const Policy& policy, const Catalog& catalog,
     for (const Rule& f : policy.rules) {
       if (f.effect != Effect::kForbid) continue;
       const bool covered = std::all_of(f.when.begin(), f.when.end(), [&](const Condition& fc) {
-        return std::any_of(p.when.begin(), p.when.end(), [&](const Condition& pc) { return same(fc, pc); });
+        return std::any_of(p.when.begin(), p.when.end(),
+                           [&](const Condition& pc) { return same(fc, pc); });
       });
       if (covered) {
         out.push_back({p.line, "permit '" + p.id + "' is always overridden by forbid '" + f.id +
@@ -132,16 +134,19 @@ std::vector<Problem> check(const Policy& policy, const Catalog& catalog,
         bool excluded = false;
         for (const Condition& c : r.when) {
           if (c.op != Op::kIn) continue;
-          if (c.attr == Attr::kModelName && !std::binary_search(c.values.begin(), c.values.end(), m.name))
+          if (c.attr == Attr::kModelName &&
+              !std::binary_search(c.values.begin(), c.values.end(), m.name))
             excluded = true;
-          if (c.attr == Attr::kDeploymentName && !std::binary_search(c.values.begin(), c.values.end(), d.name))
+          if (c.attr == Attr::kDeploymentName &&
+              !std::binary_search(c.values.begin(), c.values.end(), d.name))
             excluded = true;
         }
         reachable = reachable || !excluded;
       }
     }
     if (!reachable)
-      out.push_back({1, "model '" + m.name + "' has no deployment any permit rule could permit", true});
+      out.push_back(
+          {1, "model '" + m.name + "' has no deployment any permit rule could permit", true});
   }
   return out;
 }

@@ -10,14 +10,35 @@
 namespace warden::policy {
 
 enum class Attr : uint8_t {
-  kPrincipalId, kPrincipalKind, kPrincipalTeam, kPrincipalClearance, kPrincipalLabel,
-  kDevicePresent, kDeviceManaged, kDeviceCompliant, kDeviceOs, kDeviceLabel,
-  kModelName, kModelDeveloper, kModelOrigin, kModelOpenWeights, kModelLicense,
-  kDeploymentName, kDeploymentProvider, kDeploymentOperator, kDeploymentJurisdiction,
-  kDeploymentRegion, kDeploymentRetentionDays, kDeploymentTrainsOnInputs,
+  kPrincipalId,
+  kPrincipalKind,
+  kPrincipalTeam,
+  kPrincipalClearance,
+  kPrincipalLabel,
+  kDevicePresent,
+  kDeviceManaged,
+  kDeviceCompliant,
+  kDeviceOs,
+  kDeviceLabel,
+  kModelName,
+  kModelDeveloper,
+  kModelOrigin,
+  kModelOpenWeights,
+  kModelLicense,
+  kDeploymentName,
+  kDeploymentProvider,
+  kDeploymentOperator,
+  kDeploymentJurisdiction,
+  kDeploymentRegion,
+  kDeploymentRetentionDays,
+  kDeploymentTrainsOnInputs,
   kDataClasses,
-  kRequestKind, kRequestStream, kRequestEstimatedTokens, kRequestHasTools,
-  kTimeHour, kTimeWeekday,
+  kRequestKind,
+  kRequestStream,
+  kRequestEstimatedTokens,
+  kRequestHasTools,
+  kTimeHour,
+  kTimeWeekday,
 };
 
 enum class AttrType : uint8_t { kString, kBool, kNumber, kSet };
@@ -26,7 +47,7 @@ enum class Op : uint8_t { kIn, kNotIn, kAny, kAll, kNone, kLt, kGt, kExists };
 
 struct Condition {
   Attr attr;
-  std::string label;                // for *.labels.<key>
+  std::string label;  // for *.labels.<key>
   Op op;
   std::vector<std::string> values;  // sorted (in / not_in / any / all / none)
   double number = 0;                // lt / gt
@@ -38,8 +59,8 @@ struct Rule {
   Effect effect = Effect::kPermit;
   std::vector<Condition> when;
   inspect::Action action = inspect::Action::kMask;  // transform
-  bool end_stream = false;                           // output
-  std::vector<std::string> classes;                  // transform / output
+  bool end_stream = false;                          // output
+  std::vector<std::string> classes;                 // transform / output
   int line = 0;
 };
 

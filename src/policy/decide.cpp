@@ -13,35 +13,48 @@ AttrType attr_type(Attr a) {
     case Attr::kModelOpenWeights:
     case Attr::kDeploymentTrainsOnInputs:
     case Attr::kRequestStream:
-    case Attr::kRequestHasTools: return AttrType::kBool;
+    case Attr::kRequestHasTools:
+      return AttrType::kBool;
     case Attr::kDeploymentRetentionDays:
     case Attr::kRequestEstimatedTokens:
     case Attr::kTimeHour:
-    case Attr::kTimeWeekday: return AttrType::kNumber;
-    case Attr::kDataClasses: return AttrType::kSet;
-    default: return AttrType::kString;
+    case Attr::kTimeWeekday:
+      return AttrType::kNumber;
+    case Attr::kDataClasses:
+      return AttrType::kSet;
+    default:
+      return AttrType::kString;
   }
 }
 
 bool parse_attr(std::string_view n, Attr& a, std::string& label) {
   static const std::pair<std::string_view, Attr> kNames[] = {
-      {"principal.id", Attr::kPrincipalId}, {"principal.kind", Attr::kPrincipalKind},
-      {"principal.team", Attr::kPrincipalTeam}, {"principal.clearance", Attr::kPrincipalClearance},
-      {"device.present", Attr::kDevicePresent}, {"device.managed", Attr::kDeviceManaged},
-      {"device.compliant", Attr::kDeviceCompliant}, {"device.os", Attr::kDeviceOs},
-      {"model.name", Attr::kModelName}, {"model.developer", Attr::kModelDeveloper},
-      {"model.origin", Attr::kModelOrigin}, {"model.open_weights", Attr::kModelOpenWeights},
-      {"model.license", Attr::kModelLicense}, {"deployment.name", Attr::kDeploymentName},
+      {"principal.id", Attr::kPrincipalId},
+      {"principal.kind", Attr::kPrincipalKind},
+      {"principal.team", Attr::kPrincipalTeam},
+      {"principal.clearance", Attr::kPrincipalClearance},
+      {"device.present", Attr::kDevicePresent},
+      {"device.managed", Attr::kDeviceManaged},
+      {"device.compliant", Attr::kDeviceCompliant},
+      {"device.os", Attr::kDeviceOs},
+      {"model.name", Attr::kModelName},
+      {"model.developer", Attr::kModelDeveloper},
+      {"model.origin", Attr::kModelOrigin},
+      {"model.open_weights", Attr::kModelOpenWeights},
+      {"model.license", Attr::kModelLicense},
+      {"deployment.name", Attr::kDeploymentName},
       {"deployment.provider", Attr::kDeploymentProvider},
       {"deployment.operator", Attr::kDeploymentOperator},
       {"deployment.jurisdiction", Attr::kDeploymentJurisdiction},
       {"deployment.region", Attr::kDeploymentRegion},
       {"deployment.retention_days", Attr::kDeploymentRetentionDays},
       {"deployment.trains_on_inputs", Attr::kDeploymentTrainsOnInputs},
-      {"data.classes", Attr::kDataClasses}, {"request.kind", Attr::kRequestKind},
+      {"data.classes", Attr::kDataClasses},
+      {"request.kind", Attr::kRequestKind},
       {"request.stream", Attr::kRequestStream},
       {"request.estimated_tokens", Attr::kRequestEstimatedTokens},
-      {"request.has_tools", Attr::kRequestHasTools}, {"time.hour", Attr::kTimeHour},
+      {"request.has_tools", Attr::kRequestHasTools},
+      {"time.hour", Attr::kTimeHour},
       {"time.weekday", Attr::kTimeWeekday}};
   for (const auto& [name, attr] : kNames) {
     if (n == name) {
@@ -49,8 +62,9 @@ bool parse_attr(std::string_view n, Attr& a, std::string& label) {
       return true;
     }
   }
-  for (const auto& [prefix, attr] : {std::pair{std::string_view("principal.labels."), Attr::kPrincipalLabel},
-                                     std::pair{std::string_view("device.labels."), Attr::kDeviceLabel}}) {
+  for (const auto& [prefix, attr] :
+       {std::pair{std::string_view("principal.labels."), Attr::kPrincipalLabel},
+        std::pair{std::string_view("device.labels."), Attr::kDeviceLabel}}) {
     if (n.size() > prefix.size() && n.substr(0, prefix.size()) == prefix) {
       a = attr;
       label = std::string(n.substr(prefix.size()));
@@ -75,7 +89,9 @@ bool parse_op(std::string_view n, Op& op) {
 
 namespace {
 
-std::string_view bool_str(bool b) { return b ? "true" : "false"; }
+std::string_view bool_str(bool b) {
+  return b ? "true" : "false";
+}
 
 std::string_view label_of(const std::map<std::string, std::string>& labels, const std::string& k,
                           bool& present) {
@@ -93,9 +109,15 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
   const Model* m = a.model;
   const Deployment* dep = a.deployment;
   switch (c.attr) {
-    case Attr::kPrincipalId: present = p; return p ? std::string_view(p->id) : "";
-    case Attr::kPrincipalKind: present = p; return p ? std::string_view(p->kind) : "";
-    case Attr::kPrincipalTeam: present = p && !p->team.empty(); return p ? std::string_view(p->team) : "";
+    case Attr::kPrincipalId:
+      present = p;
+      return p ? std::string_view(p->id) : "";
+    case Attr::kPrincipalKind:
+      present = p;
+      return p ? std::string_view(p->kind) : "";
+    case Attr::kPrincipalTeam:
+      present = p && !p->team.empty();
+      return p ? std::string_view(p->team) : "";
     case Attr::kPrincipalClearance:
       present = p && !p->clearance.empty();
       return p ? std::string_view(p->clearance) : "";
@@ -105,42 +127,74 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
         return "";
       }
       return label_of(p->labels, c.label, present);
-    case Attr::kDevicePresent: return bool_str(d && d->present);
-    case Attr::kDeviceManaged: return bool_str(d && d->present && d->managed);
-    case Attr::kDeviceCompliant: return bool_str(d && d->present && d->compliant);
-    case Attr::kDeviceOs: present = d && d->present && !d->os.empty(); return d ? std::string_view(d->os) : "";
+    case Attr::kDevicePresent:
+      return bool_str(d && d->present);
+    case Attr::kDeviceManaged:
+      return bool_str(d && d->present && d->managed);
+    case Attr::kDeviceCompliant:
+      return bool_str(d && d->present && d->compliant);
+    case Attr::kDeviceOs:
+      present = d && d->present && !d->os.empty();
+      return d ? std::string_view(d->os) : "";
     case Attr::kDeviceLabel:
       if (!d || !d->present) {
         present = false;
         return "";
       }
       return label_of(d->labels, c.label, present);
-    case Attr::kModelName: present = m; return m ? std::string_view(m->name) : "";
-    case Attr::kModelDeveloper: present = m; return m ? std::string_view(m->developer) : "";
-    case Attr::kModelOrigin: present = m; return m ? std::string_view(m->origin) : "";
-    case Attr::kModelOpenWeights: return bool_str(m && m->open_weights);
-    case Attr::kModelLicense: present = m && !m->license.empty(); return m ? std::string_view(m->license) : "";
-    case Attr::kDeploymentName: present = dep; return dep ? std::string_view(dep->name) : "";
+    case Attr::kModelName:
+      present = m;
+      return m ? std::string_view(m->name) : "";
+    case Attr::kModelDeveloper:
+      present = m;
+      return m ? std::string_view(m->developer) : "";
+    case Attr::kModelOrigin:
+      present = m;
+      return m ? std::string_view(m->origin) : "";
+    case Attr::kModelOpenWeights:
+      return bool_str(m && m->open_weights);
+    case Attr::kModelLicense:
+      present = m && !m->license.empty();
+      return m ? std::string_view(m->license) : "";
+    case Attr::kDeploymentName:
+      present = dep;
+      return dep ? std::string_view(dep->name) : "";
     case Attr::kDeploymentProvider:
       present = dep && dep->provider;
       return present ? std::string_view(dep->provider->name) : "";
-    case Attr::kDeploymentOperator: present = dep; return dep ? std::string_view(dep->operator_name) : "";
+    case Attr::kDeploymentOperator:
+      present = dep;
+      return dep ? std::string_view(dep->operator_name) : "";
     case Attr::kDeploymentJurisdiction:
       present = dep;
       return dep ? std::string_view(dep->jurisdiction) : "";
-    case Attr::kDeploymentRegion: present = dep; return dep ? std::string_view(dep->region) : "";
-    case Attr::kDeploymentTrainsOnInputs: return bool_str(dep && dep->trains_on_inputs);
-    case Attr::kRequestKind: return call_kind_name(a.request.kind);
-    case Attr::kRequestStream: return bool_str(a.request.stream);
-    case Attr::kRequestHasTools: return bool_str(a.request.has_tools);
+    case Attr::kDeploymentRegion:
+      present = dep;
+      return dep ? std::string_view(dep->region) : "";
+    case Attr::kDeploymentTrainsOnInputs:
+      return bool_str(dep && dep->trains_on_inputs);
+    case Attr::kRequestKind:
+      return call_kind_name(a.request.kind);
+    case Attr::kRequestStream:
+      return bool_str(a.request.stream);
+    case Attr::kRequestHasTools:
+      return bool_str(a.request.has_tools);
     case Attr::kDeploymentRetentionDays:
       scratch = dep ? std::to_string(dep->retention_days) : "";
       present = dep;
       return scratch;
-    case Attr::kRequestEstimatedTokens: scratch = std::to_string(a.request.estimated_tokens); return scratch;
-    case Attr::kTimeHour: scratch = std::to_string(a.hour); return scratch;
-    case Attr::kTimeWeekday: scratch = std::to_string(a.weekday); return scratch;
-    case Attr::kDataClasses: present = false; return "";
+    case Attr::kRequestEstimatedTokens:
+      scratch = std::to_string(a.request.estimated_tokens);
+      return scratch;
+    case Attr::kTimeHour:
+      scratch = std::to_string(a.hour);
+      return scratch;
+    case Attr::kTimeWeekday:
+      scratch = std::to_string(a.weekday);
+      return scratch;
+    case Attr::kDataClasses:
+      present = false;
+      return "";
   }
   present = false;
   return "";
@@ -152,10 +206,15 @@ double number(const Condition& c, const Attributes& a, bool& present) {
     case Attr::kDeploymentRetentionDays:
       present = a.deployment != nullptr;
       return a.deployment ? a.deployment->retention_days : 0;
-    case Attr::kRequestEstimatedTokens: return a.request.estimated_tokens;
-    case Attr::kTimeHour: return a.hour;
-    case Attr::kTimeWeekday: return a.weekday;
-    default: present = false; return 0;
+    case Attr::kRequestEstimatedTokens:
+      return a.request.estimated_tokens;
+    case Attr::kTimeHour:
+      return a.hour;
+    case Attr::kTimeWeekday:
+      return a.weekday;
+    default:
+      present = false;
+      return 0;
   }
 }
 
@@ -168,7 +227,8 @@ bool class_in(std::string_view cls, const std::vector<std::string>& prefixes) {
 
 }  // namespace
 
-bool matches(const Condition& c, const Attributes& a, const std::vector<std::string_view>& classes) {
+bool matches(const Condition& c, const Attributes& a,
+             const std::vector<std::string_view>& classes) {
   if (c.attr == Attr::kDataClasses) {
     switch (c.op) {
       case Op::kAny:
@@ -190,8 +250,10 @@ bool matches(const Condition& c, const Attributes& a, const std::vector<std::str
           if (!found) return false;
         }
         return true;
-      case Op::kExists: return !classes.empty();
-      default: return false;
+      case Op::kExists:
+        return !classes.empty();
+      default:
+        return false;
     }
   }
   if (c.op == Op::kLt || c.op == Op::kGt) {
@@ -205,12 +267,17 @@ bool matches(const Condition& c, const Attributes& a, const std::vector<std::str
   const bool in = present && std::binary_search(c.values.begin(), c.values.end(), v);
   switch (c.op) {
     case Op::kIn:
-    case Op::kAny: return in;
+    case Op::kAny:
+      return in;
     case Op::kNotIn:
-    case Op::kNone: return !in;
-    case Op::kAll: return in && c.values.size() == 1;
-    case Op::kExists: return present && !v.empty();
-    default: return false;
+    case Op::kNone:
+      return !in;
+    case Op::kAll:
+      return in && c.values.size() == 1;
+    case Op::kExists:
+      return present && !v.empty();
+    default:
+      return false;
   }
 }
 
@@ -239,7 +306,8 @@ void Policy::build_index() {
 
 namespace {
 
-bool rule_matches(const Rule& r, const Attributes& a, const std::vector<std::string_view>& classes) {
+bool rule_matches(const Rule& r, const Attributes& a,
+                  const std::vector<std::string_view>& classes) {
   for (const Condition& c : r.when) {
     if (!matches(c, a, classes)) return false;
   }
@@ -283,7 +351,8 @@ Decision decide(const Policy& policy, const Attributes& a) {
   });
   for (std::string_view cls : a.classes) {
     bool removed = false;
-    for (const Transform& t : d.transforms) removed = removed || inspect::class_matches(cls, t.cls_prefix);
+    for (const Transform& t : d.transforms)
+      removed = removed || inspect::class_matches(cls, t.cls_prefix);
     if (!removed) d.residual.push_back(cls);
   }
   std::vector<std::string_view> permits;
@@ -298,7 +367,8 @@ Decision decide(const Policy& policy, const Attributes& a) {
     d.rules = forbids;
     d.reason = "forbidden by rule";
     d.reason += forbids.size() > 1 ? "s " : " ";
-    for (size_t i = 0; i < forbids.size(); ++i) d.reason += (i ? ", " : "") + std::string(forbids[i]);
+    for (size_t i = 0; i < forbids.size(); ++i)
+      d.reason += (i ? ", " : "") + std::string(forbids[i]);
     return d;
   }
   if (permits.empty()) {
@@ -308,7 +378,8 @@ Decision decide(const Policy& policy, const Attributes& a) {
   d.permit = true;
   d.rules = permits;
   for (const Transform& t : d.transforms) {
-    if (std::find(d.rules.begin(), d.rules.end(), t.rule) == d.rules.end()) d.rules.push_back(t.rule);
+    if (std::find(d.rules.begin(), d.rules.end(), t.rule) == d.rules.end())
+      d.rules.push_back(t.rule);
   }
   return d;
 }

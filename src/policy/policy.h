@@ -44,8 +44,8 @@ struct Attributes {
   const Deployment* deployment = nullptr;
   RequestAttrs request;
   std::vector<std::string_view> classes;  // data classes found in the request
-  int hour = 0;                            // time.hour (0–23), passed in
-  int weekday = 0;                         // time.weekday (1 = Monday … 7)
+  int hour = 0;                           // time.hour (0–23), passed in
+  int weekday = 0;                        // time.weekday (1 = Monday … 7)
 };
 
 enum class Effect : uint8_t { kPermit, kForbid, kTransform, kOutput };
@@ -58,10 +58,10 @@ struct Transform {
 
 struct Decision {
   bool permit = false;
-  std::vector<std::string_view> rules;       // ids of the rules that made the decision
-  std::vector<Transform> transforms;         // to apply for this deployment
-  std::vector<std::string_view> residual;    // classes that would cross
-  std::string reason;                        // for denials: human-readable, no values
+  std::vector<std::string_view> rules;     // ids of the rules that made the decision
+  std::vector<Transform> transforms;       // to apply for this deployment
+  std::vector<std::string_view> residual;  // classes that would cross
+  std::string reason;                      // for denials: human-readable, no values
 };
 
 struct OutputRule {

@@ -162,9 +162,13 @@ policy:
   EXPECT_EQ(p[2], "p.yaml:22: rule 'b': unknown data class 'pii.shoe'");
   EXPECT_EQ(p[3], "p.yaml:23: rule 'c': unknown model 'gpt-9'");
   EXPECT_EQ(p[4], "p.yaml:24: rule 'd': unknown deployment 'nowhere'");
-  EXPECT_EQ(p[5], "p.yaml:25: rule 'e' can never match: two 'in' conditions on one attribute with no value in common");
+  EXPECT_EQ(p[5],
+            "p.yaml:25: rule 'e' can never match: two 'in' conditions on one attribute with no "
+            "value in common");
   EXPECT_EQ(p[6], "p.yaml:30: rule 'f' can never match: 'gt' and 'lt' bounds that leave no value");
-  EXPECT_EQ(p[7], "p.yaml:31: rule 'g' can never match: its models and deployments do not belong together");
+  EXPECT_EQ(
+      p[7],
+      "p.yaml:31: rule 'g' can never match: its models and deployments do not belong together");
   EXPECT_EQ(p[8], "p.yaml:32: permit 'h' is always overridden by forbid 'i' (line 33)");
 }
 
@@ -178,14 +182,32 @@ struct Gen {
   std::vector<std::string> prefixes{"pii", "fin", "secret", "pii.email"};
   std::vector<std::string> juris{"CN", "US", "DE"};
   template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[rng() % v.size()]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[rng() % v.size()];
+  }
   Condition cond(bool allow_classes) {
     Condition c;
     switch (rng() % (allow_classes ? 4 : 3)) {
-      case 0: c.attr = Attr::kPrincipalTeam; c.op = rng() % 2 ? Op::kIn : Op::kNotIn; c.values = {pick(teams)}; break;
-      case 1: c.attr = Attr::kDeploymentJurisdiction; c.op = rng() % 2 ? Op::kIn : Op::kNotIn; c.values = {pick(juris)}; break;
-      case 2: c.attr = Attr::kModelOpenWeights; c.op = Op::kIn; c.values = {rng() % 2 ? "true" : "false"}; break;
-      default: c.attr = Attr::kDataClasses; c.op = rng() % 2 ? Op::kAny : Op::kNone; c.values = {pick(prefixes)}; break;
+      case 0:
+        c.attr = Attr::kPrincipalTeam;
+        c.op = rng() % 2 ? Op::kIn : Op::kNotIn;
+        c.values = {pick(teams)};
+        break;
+      case 1:
+        c.attr = Attr::kDeploymentJurisdiction;
+        c.op = rng() % 2 ? Op::kIn : Op::kNotIn;
+        c.values = {pick(juris)};
+        break;
+      case 2:
+        c.attr = Attr::kModelOpenWeights;
+        c.op = Op::kIn;
+        c.values = {rng() % 2 ? "true" : "false"};
+        break;
+      default:
+        c.attr = Attr::kDataClasses;
+        c.op = rng() % 2 ? Op::kAny : Op::kNone;
+        c.values = {pick(prefixes)};
+        break;
     }
     return c;
   }
@@ -198,7 +220,9 @@ struct Gen {
   }
 };
 
-bool permitted(const Policy& p, const Attributes& a) { return decide(p, a).permit; }
+bool permitted(const Policy& p, const Attributes& a) {
+  return decide(p, a).permit;
+}
 
 TEST(PolicyProperties, ForbidNeverAddsPermitNeverRemoves) {
   auto c = load("");
@@ -206,7 +230,9 @@ TEST(PolicyProperties, ForbidNeverAddsPermitNeverRemoves) {
   for (int round = 0; round < 2000; ++round) {
     Policy p;
     const int n = 1 + static_cast<int>(g.rng() % 6);
-    for (int i = 0; i < n; ++i) p.rules.push_back(g.rule(g.rng() % 2 ? Effect::kPermit : Effect::kForbid, 1 + g.rng() % 2, true, i));
+    for (int i = 0; i < n; ++i)
+      p.rules.push_back(
+          g.rule(g.rng() % 2 ? Effect::kPermit : Effect::kForbid, 1 + g.rng() % 2, true, i));
     p.build_index();
     Principal pr{"x", "person", g.pick(g.teams), "", {}};
     Device dev;
@@ -214,7 +240,8 @@ TEST(PolicyProperties, ForbidNeverAddsPermitNeverRemoves) {
     const Deployment& d = m.deployments[g.rng() % m.deployments.size()];
     Attributes a{&pr, &dev, &m, &d, {}, {}, 0, 1};
     std::vector<std::string> cls;
-    for (const auto& x : g.classes) if (g.rng() % 3 == 0) cls.push_back(x);
+    for (const auto& x : g.classes)
+      if (g.rng() % 3 == 0) cls.push_back(x);
     for (const auto& x : cls) a.classes.push_back(x);
     const bool before = permitted(p, a);
     Policy more_forbid = p;
@@ -240,7 +267,8 @@ TEST(PolicyProperties, RemovingAFindingNeverDeniesWhenPermitsIgnoreClasses) {
     const int n = 1 + static_cast<int>(g.rng() % 6);
     for (int i = 0; i < n; ++i) {
       const bool permit = g.rng() % 2;
-      p.rules.push_back(g.rule(permit ? Effect::kPermit : Effect::kForbid, 1 + g.rng() % 2, !permit, i));
+      p.rules.push_back(
+          g.rule(permit ? Effect::kPermit : Effect::kForbid, 1 + g.rng() % 2, !permit, i));
       // Forbids may look at classes only to forbid their presence (any), never their absence.
       for (Condition& cond : p.rules.back().when)
         if (cond.attr == Attr::kDataClasses) cond.op = Op::kAny;

@@ -1,0 +1,194 @@
+#include "cli/policy_command.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "config/config.h"
+#include "inspect/body.h"
+#include "policy/policy.h"
+
+namespace warden::cli {
+
+namespace {
+
+std::string join(const std::vector<std::string_view>& v) {
+  std::string out;
+  for (std::string_view s : v) out += (out.empty() ? "" : ", ") + std::string(s);
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+int run_policy_test(const std::string& file) {
+  YAML::Node root;
+  ConfigPtr config;
+  try {
+    root = YAML::LoadFile(file);
+    const std::filesystem::path base = std::filesystem::path(file).parent_path();
+    config = load_config((base / root["config"].as<std::string>()).string());
+  } catch (const ConfigError& e) {
+    for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << file << ": " << e.what() << "\n";
+    return 1;
+  }
+  int failures = 0;
+  int count = 0;
+  for (const YAML::Node& c : root["cases"]) {
+    ++count;
+    const std::string name = c["name"].as<std::string>("case " + std::to_string(count));
+    const int line = c.Mark().line + 1;
+    Principal principal;
+    policy::Device device;
+    if (const YAML::Node p = c["principal"]) {
+      principal.id = p["id"].as<std::string>("");
+      principal.kind = p["kind"].as<std::string>("person");
+      principal.team = p["team"].as<std::string>("");
+      principal.clearance = p["clearance"].as<std::string>("");
+      if (p["labels"]) principal.labels = p["labels"].as<std::map<std::string, std::string>>();
+    }
+    if (const YAML::Node d = c["device"]) {
+      device.present = d["present"].as<bool>(true);
+      device.managed = d["managed"].as<bool>(false);
+      device.compliant = d["compliant"].as<bool>(false);
+      device.os = d["os"].as<std::string>("");
+    }
+    const std::string model_name = c["model"].as<std::string>("");
+    const Model* model = config->catalog.find(model_name);
+    if (model == nullptr) {
+      std::cout << "FAIL " << file << ":" << line << " " << name << ": unknown model '"
+                << model_name << "'\n";
+      ++failures;
+      continue;
+    }
+    std::vector<std::string> classes;
+    if (c["classes"]) classes = c["classes"].as<std::vector<std::string>>();
+    policy::Attributes a;
+    a.principal = &principal;
+    a.device = &device;
+    a.model = model;
+    for (const auto& cl : classes) a.classes.push_back(cl);
+    if (const YAML::Node r = c["request"]) {
+      a.request.stream = r["stream"].as<bool>(false);
+      a.request.has_tools = r["has_tools"].as<bool>(false);
+      a.request.estimated_tokens = r["estimated_tokens"].as<uint32_t>(0);
+    }
+    a.hour = c["time"] ? c["time"]["hour"].as<int>(12) : 12;
+    a.weekday = c["time"] ? c["time"]["weekday"].as<int>(3) : 3;
+    std::string got = "deny";
+    std::string chosen;
+    std::string trail;
+    for (const Deployment& d : model->deployments) {
+      a.deployment = &d;
+      const policy::Decision dec = policy::decide(*config->policy, a);
+      trail += "    " + d.name + ": " + (dec.permit ? "permit" : "deny") + " (" + join(dec.rules) +
+               (dec.permit ? "" : "; " + dec.reason) + ")\n";
+      if (dec.permit && chosen.empty()) {
+        got = "permit";
+        chosen = d.name;
+      }
+    }
+    const std::string want = c["expect"]["decision"].as<std::string>("");
+    const std::string want_dep = c["expect"]["deployment"].as<std::string>("");
+    const bool ok = want == got && (want_dep.empty() || want_dep == chosen);
+    if (ok) {
+      std::cout << "ok   " << name << "\n";
+    } else {
+      ++failures;
+      std::cout << "FAIL " << file << ":" << line << " " << name << "\n  expected " << want
+                << (want_dep.empty() ? "" : " via " + want_dep) << ", got " << got
+                << (chosen.empty() ? "" : " via " + chosen) << "\n"
+                << trail;
+    }
+  }
+  std::cout << count - failures << "/" << count << " cases pass\n";
+  return failures == 0 && count > 0 ? 0 : 1;
+}
+
+int run_explain(const ExplainOptions& o) {
+  ConfigPtr config;
+  try {
+    config = load_config(o.config);
+  } catch (const ConfigError& e) {
+    for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
+    return 1;
+  }
+  auto principal = config->keys.authenticate(o.key);
+  if (!principal) {
+    std::cerr << "explain: " << principal.error().message << "\n";
+    return 1;
+  }
+  std::string body;
+  if (!o.request.empty()) {
+    std::ifstream in(o.request, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    body = ss.str();
+  } else {
+    body = "{\"model\":\"" + o.model + "\",\"messages\":[{\"role\":\"user\",\"content\":" + [&] {
+      std::string q = "\"";
+      for (char ch : o.text) {
+        if (ch == '"' || ch == '\\') q.push_back('\\');
+        if (ch == '\n') {
+          q += "\\n";
+          continue;
+        }
+        q.push_back(ch);
+      }
+      return q + "\"";
+    }() + "}]}";
+  }
+  const std::string model_name = o.model.empty() ? "" : o.model;
+  const Model* model = config->catalog.find(model_name);
+  if (model == nullptr) {
+    std::cerr << "explain: unknown model '" << model_name << "'\n";
+    return 1;
+  }
+  inspect::Scratch scratch;
+  inspect::BodyScan scan;
+  if (config->inspect.enabled && inspect::scan_body(*config->inspect.engine, scratch, body, scan) !=
+                                     inspect::BodyScanStatus::kOk) {
+    std::cerr << "explain: the request cannot be inspected\n";
+    return 1;
+  }
+  std::cout << "principal: " << (*principal)->id << " (team " << (*principal)->team
+            << ", clearance " << (*principal)->clearance << ")\nfindings:\n";
+  for (const auto& s : scan.strings) {
+    for (const auto& f : s.findings)
+      std::cout << "  " << f.cls << " [" << f.start << "," << f.end << ") confidence "
+                << f.confidence << "\n";
+  }
+  policy::Device device;
+  policy::Attributes a;
+  a.principal = *principal;
+  a.device = &device;
+  a.model = model;
+  for (const auto& [cls, n] : scan.counts) a.classes.push_back(cls);
+  std::cout << "deployments (preference order):\n";
+  bool chosen = false;
+  for (const Deployment& d : model->deployments) {
+    a.deployment = &d;
+    const policy::Decision dec = policy::decide(*config->policy, a);
+    std::cout << "  " << d.name << " [" << d.operator_name << ", " << d.jurisdiction << ", "
+              << d.region << "]: " << (dec.permit ? "PERMIT" : "DENY")
+              << "\n    rules: " << join(dec.rules) << "\n";
+    if (!dec.permit) std::cout << "    reason: " << dec.reason << "\n";
+    for (const auto& t : dec.transforms)
+      std::cout << "    transform: " << t.cls_prefix << " -> " << inspect::action_name(t.action)
+                << " (" << t.rule << ")\n";
+    std::cout << "    would cross: " << join(dec.residual) << "\n";
+    if (dec.permit && !chosen) {
+      std::cout << "    => chosen\n";
+      chosen = true;
+    }
+  }
+  if (!chosen) std::cout << "=> denied for every deployment (403)\n";
+  return 0;
+}
+
+}  // namespace warden::cli

@@ -1,0 +1,19 @@
+// `warden policy test` and `warden explain`: tools for the people who write policy.
+#pragma once
+
+#include <string>
+
+namespace warden::cli {
+
+int run_policy_test(const std::string& file);
+
+struct ExplainOptions {
+  std::string config;
+  std::string key;
+  std::string model;
+  std::string text;     // a prompt, or
+  std::string request;  // a request JSON file
+};
+int run_explain(const ExplainOptions& options);
+
+}  // namespace warden::cli
