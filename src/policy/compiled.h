@@ -67,11 +67,13 @@ struct Rule {
 class Policy {
  public:
   std::vector<Rule> rules;
-  // Index: permit/forbid/transform rules by the model or deployment they name; the rest apply
-  // to every request. decide() looks at global + the request's model + deployment buckets.
+  // Index: permit/forbid/transform rules by the deployment, model or team they name (the most
+  // selective); the rest apply to every request. decide() merges the global bucket with the
+  // request's deployment, model and team buckets, in rule order.
   std::vector<uint32_t> global;
   std::unordered_map<std::string, std::vector<uint32_t>> by_model;
   std::unordered_map<std::string, std::vector<uint32_t>> by_deployment;
+  std::unordered_map<std::string, std::vector<uint32_t>> by_team;
   void build_index();
 };
 

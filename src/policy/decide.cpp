@@ -285,21 +285,28 @@ void Policy::build_index() {
   global.clear();
   by_model.clear();
   by_deployment.clear();
+  by_team.clear();
   for (uint32_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
     if (r.effect == Effect::kOutput) continue;
     const Condition* key = nullptr;
+    auto rank = [](Attr a) {
+      return a == Attr::kDeploymentName  ? 3
+             : a == Attr::kModelName     ? 2
+             : a == Attr::kPrincipalTeam ? 1
+                                         : 0;
+    };
     for (const Condition& c : r.when) {
-      if (c.op == Op::kIn && (c.attr == Attr::kDeploymentName || c.attr == Attr::kModelName)) {
+      if (c.op == Op::kIn && rank(c.attr) > 0 && (key == nullptr || rank(c.attr) > rank(key->attr)))
         key = &c;
-        if (c.attr == Attr::kDeploymentName) break;  // the more selective one
-      }
     }
     if (key == nullptr) {
       global.push_back(i);
       continue;
     }
-    auto& index = key->attr == Attr::kDeploymentName ? by_deployment : by_model;
+    auto& index = key->attr == Attr::kDeploymentName ? by_deployment
+                  : key->attr == Attr::kModelName    ? by_model
+                                                     : by_team;
     for (const std::string& v : key->values) index[v].push_back(i);
   }
 }
@@ -318,7 +325,7 @@ template <typename F>
 void for_candidate_rules(const Policy& p, const Attributes& a, F&& f) {
   // Merge the three sorted buckets in rule order (rules keep their file order).
   static const std::vector<uint32_t> kEmpty;
-  const std::vector<uint32_t>* buckets[3] = {&p.global, &kEmpty, &kEmpty};
+  const std::vector<uint32_t>* buckets[4] = {&p.global, &kEmpty, &kEmpty, &kEmpty};
   if (a.model != nullptr) {
     auto it = p.by_model.find(a.model->name);
     if (it != p.by_model.end()) buckets[1] = &it->second;
@@ -327,10 +334,14 @@ void for_candidate_rules(const Policy& p, const Attributes& a, F&& f) {
     auto it = p.by_deployment.find(a.deployment->name);
     if (it != p.by_deployment.end()) buckets[2] = &it->second;
   }
-  size_t pos[3] = {0, 0, 0};
+  if (a.principal != nullptr && !p.by_team.empty()) {
+    auto it = p.by_team.find(a.principal->team);
+    if (it != p.by_team.end()) buckets[3] = &it->second;
+  }
+  size_t pos[4] = {0, 0, 0, 0};
   for (;;) {
     int best = -1;
-    for (int b = 0; b < 3; ++b) {
+    for (int b = 0; b < 4; ++b) {
       if (pos[b] < buckets[b]->size() &&
           (best < 0 || (*buckets[b])[pos[b]] < (*buckets[best])[pos[best]]))
         best = b;
