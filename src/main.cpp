@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/audit_command.h"
 #include "cli/policy_command.h"
 #include "cli/scan_command.h"
 #include "config/config.h"
@@ -51,7 +52,41 @@ int main(int argc, char** argv) {
   explain->add_option("--text", explain_opts.text, "Prompt text");
   explain->add_option("--request", explain_opts.request, "Request JSON file");
 
+  warden::cli::AuditOptions audit_opts;
+  auto add_filters = [&](CLI::App* c) {
+    c->add_option("--db", audit_opts.db, "Audit SQLite file");
+    c->add_option("--config", audit_opts.config, "Configuration naming the audit store");
+    c->add_option("--since", audit_opts.since, "From this time (ISO 8601 UTC or epoch ms)");
+    c->add_option("--until", audit_opts.until, "Before this time");
+  };
+  auto* aud = app.add_subcommand("audit", "Read and verify the audit trail");
+  aud->require_subcommand(1);
+  auto* verify = aud->add_subcommand("verify", "Prove each chain is whole");
+  add_filters(verify);
+  auto* tail = aud->add_subcommand("tail", "The last records");
+  add_filters(tail);
+  tail->add_option("-n", audit_opts.limit, "How many");
+  auto* exp = aud->add_subcommand("export", "Export records");
+  add_filters(exp);
+  for (CLI::App* c : {tail, exp}) {
+    c->add_option("--format", audit_opts.format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+    c->add_option("--principal", audit_opts.principal, "Only this principal");
+    c->add_option("--model", audit_opts.model, "Only this model");
+    c->add_option("--jurisdiction", audit_opts.jurisdiction, "Only deployments under this jurisdiction");
+    c->add_option("--decision", audit_opts.decision, "permit, deny or error");
+    c->add_option("--class", audit_opts.cls, "Only records carrying this data class (or prefix)");
+  }
+  auto* replay = app.add_subcommand("replay", "Re-evaluate recorded requests under a candidate policy");
+  add_filters(replay);
+  replay->add_option("--policy", audit_opts.policy, "Candidate configuration")->required();
+  replay->add_option("--fail-on", audit_opts.fail_on, "deny: exit 1 if a permitted request would be denied")
+      ->check(CLI::IsMember({"deny"}));
+
   CLI11_PARSE(app, argc, argv);
+  if (*verify) return warden::cli::run_audit_verify(audit_opts);
+  if (*tail) return warden::cli::run_audit_tail(audit_opts);
+  if (*exp) return warden::cli::run_audit_export(audit_opts);
+  if (*replay) return warden::cli::run_replay(audit_opts);
   if (*ptest) return warden::cli::run_policy_test(policy_tests);
   if (*explain) return warden::cli::run_explain(explain_opts);
   if (*scan) return warden::cli::run_scan(scan_opts);

@@ -41,6 +41,8 @@ ErrorInfo error_info(ErrorCode code) {
       return {504, "upstream_error", "upstream_timeout"};
     case ErrorCode::kShuttingDown:
       return {503, "server_error", "shutting_down"};
+    case ErrorCode::kAuditUnavailable:
+      return {503, "server_error", "audit_unavailable"};
     case ErrorCode::kInternal:
       return {500, "server_error", "internal_error"};
   }

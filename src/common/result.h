@@ -28,8 +28,9 @@ enum class ErrorCode {
   kRateLimited,          // 429: upstream said 429 after every retry
   kUpstreamUnavailable,  // 502: refused, reset, bad answer
   kUpstreamTimeout,      // 504
-  kShuttingDown,         // 503
-  kInternal,             // 500
+  kShuttingDown,
+  kAuditUnavailable,  // 503: the audit store cannot take the record (fail closed)         // 503
+  kInternal,          // 500
 };
 
 struct GatewayError {

@@ -4,6 +4,8 @@
 
 #include "policy/check.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -584,6 +586,34 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
   config.policy = std::move(p);
 }
 
+void read_audit(Reader& r, const YAML::Node& n, Config& config) {
+  AuditConfig& a = config.audit;
+  if (n && r.expect_map(n, "audit", {"enabled", "path", "durability", "instance", "max_buffer"})) {
+    r.boolean(n, "enabled", a.enabled);
+    r.str(n, "path", a.path);
+    std::string durability = "batched";
+    r.str(n, "durability", durability);
+    if (durability == "strict")
+      a.strict = true;
+    else if (durability != "batched")
+      r.error(n["durability"], "durability must be batched or strict");
+    r.str(n, "instance", a.instance);
+    r.integer(n, "max_buffer", a.max_buffer, 1, 100'000'000);
+  }
+  if (a.path.empty()) {
+    const size_t slash = config.path.rfind('/');
+    a.path = (slash == std::string::npos ? std::string() : config.path.substr(0, slash + 1)) +
+             "warden-audit.db";
+  } else if (a.path.front() != '/') {
+    const size_t slash = config.path.rfind('/');
+    if (slash != std::string::npos) a.path = config.path.substr(0, slash + 1) + a.path;
+  }
+  if (a.instance.empty()) {
+    char host[256] = {0};
+    a.instance = gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "warden";
+  }
+}
+
 void read_keys(Reader& r, const YAML::Node& n, KeyStore& keys) {
   if (!n) return;
   if (!n.IsSequence()) {
@@ -646,8 +676,9 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   const KeyDigest version = sha256(text);
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
-  r.expect_map(root, "the configuration",
-               {"server", "admin", "log", "inspect", "providers", "models", "keys", "policy"});
+  r.expect_map(
+      root, "the configuration",
+      {"server", "admin", "log", "inspect", "providers", "models", "keys", "policy", "audit"});
   read_server(r, root["server"], config->server);
   if (const YAML::Node a = root["admin"]) {
     if (r.expect_map(a, "admin", {"enabled", "listen"})) {
@@ -659,6 +690,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
     if (r.expect_map(l, "log", {"requests"})) r.boolean(l, "requests", config->log.requests);
   }
   read_inspect(r, root["inspect"], config->inspect);
+  read_audit(r, root["audit"], *config);
   read_providers(r, root["providers"], config->catalog);
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);

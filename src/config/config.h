@@ -51,6 +51,14 @@ struct InspectConfig {
   inspect::EnginePtr engine;  // compiled once per snapshot
 };
 
+struct AuditConfig {
+  bool enabled = true;
+  std::string path;               // SQLite file; default: warden-audit.db next to the configuration
+  bool strict = false;            // durability: strict (wait for commit) or batched (≤ 100 ms)
+  std::string instance;           // chain id; default: the host name
+  uint32_t max_buffer = 100'000;  // records held while the store fails (batched), then 503
+};
+
 struct Config {
   std::string path;
   std::string version;  // SHA-256 of the file's bytes: the policy version in audit records
@@ -58,6 +66,7 @@ struct Config {
   AdminConfig admin;
   LogConfig log;
   InspectConfig inspect;
+  AuditConfig audit;
   Catalog catalog;
   KeyStore keys;
   std::shared_ptr<const policy::Policy> policy;  // never null once loaded

@@ -7,7 +7,13 @@
 #include <cstring>
 #include <ctime>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "api/api.h"
+#include "audit/audit.h"
 #include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
@@ -44,6 +50,8 @@ struct RequestContext {
   std::vector<std::string_view> decision_rules;  // the rules behind the decision
   inspect::ActionTable answer_actions;           // what to do with classes in the answer
   policy::Device device;                         // no device identity yet: not present
+  int hour = 0;                                  // time.* attributes, read once
+  int weekday = 0;
   std::map<std::string, uint32_t, std::less<>> answer_counts;  // findings in the answer
 };
 
@@ -169,12 +177,8 @@ policy::Attributes attributes(const RequestContext& ctx, std::vector<std::string
   a.model = ctx.model;
   a.request = {ctx.call.kind, ctx.call.stream, ctx.call.estimated_input_tokens, ctx.call.has_tools};
   a.classes = std::move(classes);
-  // The clock is read here, in the pipeline; decide() only sees the numbers.
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  a.hour = tm.tm_hour;
-  a.weekday = tm.tm_wday == 0 ? 7 : tm.tm_wday;
+  a.hour = ctx.hour;
+  a.weekday = ctx.weekday;
   return a;
 }
 
@@ -519,17 +523,120 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
   [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, line.data(), line.size());
 }
 
+// Stage 10: the audit record — what was decided, on what attributes, with what outcome.
+audit::Record audit_record(const Config& config, const RequestContext& ctx, int status) {
+  audit::Record r;
+  r.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  r.request_id = ctx.request_id;
+  r.instance = config.audit.instance;
+  r.route = ctx.route;
+  if (ctx.principal) {
+    r.principal_id = ctx.principal->id;
+    r.principal_kind = ctx.principal->kind;
+    r.principal_team = ctx.principal->team;
+    r.principal_clearance = ctx.principal->clearance;
+    r.principal_labels = ctx.principal->labels;
+  }
+  r.device_present = ctx.device.present;
+  if (ctx.model) {
+    r.model = ctx.model->name;
+    r.model_developer = ctx.model->developer;
+    r.model_origin = ctx.model->origin;
+    r.model_license = ctx.model->license;
+    r.model_open_weights = ctx.model->open_weights;
+    for (const Deployment& d : ctx.model->deployments) {
+      r.candidates.push_back({d.name, d.provider ? d.provider->name : "", d.operator_name,
+                              d.jurisdiction, d.region, d.retention_days, d.trains_on_inputs});
+    }
+  }
+  r.request_kind = std::string(call_kind_name(ctx.call.kind));
+  r.stream = ctx.call.stream;
+  r.estimated_tokens = ctx.call.estimated_input_tokens;
+  r.has_tools = ctx.call.has_tools;
+  r.hour = ctx.hour;
+  r.weekday = ctx.weekday;
+  const bool denied = ctx.error_code == "forbidden" || ctx.error_code == "sensitive_data_blocked";
+  r.decision = denied ? "deny" : (!ctx.permitted.empty() ? "permit" : "error");
+  r.deployment = ctx.deployment ? ctx.deployment->name : "";
+  for (std::string_view rule : ctx.decision_rules) r.rules.emplace_back(rule);
+  for (const auto& [c, n] : ctx.request_scan.counts) r.request_classes[c] = n;
+  for (const auto& [c, n] : ctx.answer_counts) r.answer_classes[c] = n;
+  for (const auto& [d, splices] : ctx.permitted) {
+    if (d == ctx.deployment && !splices.empty())
+      r.transforms.push_back(std::to_string(splices.size()) + " strings");
+  }
+  r.prompt_tokens = ctx.usage.prompt_tokens;
+  r.completion_tokens = ctx.usage.completion_tokens;
+  if (ctx.deployment) {
+    r.cost = (std::max<int64_t>(0, ctx.usage.prompt_tokens) * ctx.deployment->price.input_per_mtok +
+              std::max<int64_t>(0, ctx.usage.completion_tokens) *
+                  ctx.deployment->price.output_per_mtok) /
+             1e6;
+  }
+  r.status = status;
+  r.upstream_status = ctx.upstream_status;
+  r.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count();
+  r.error = std::string(ctx.error_code);
+  r.policy_version = config.version;
+  return r;
+}
+
+// Submits the record and waits (on this worker) until the audit thread has committed it.
+net::awaitable<bool> commit_record(audit::Writer& writer, audit::Record record) {
+  auto ex = co_await net::this_coro::executor;
+  auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::seconds(5));
+  auto committed = std::make_shared<bool>(false);
+  const bool queued = writer.submit(std::move(record), [timer, committed, ex] {
+    net::post(ex, [timer, committed] {
+      *committed = true;
+      timer->cancel();
+    });
+  });
+  if (!queued) co_return false;
+  co_await timer->async_wait(net::as_tuple(net::use_awaitable));
+  co_return *committed;
+}
+
 }  // namespace
 
 net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& req, Responder& out) {
   RequestContext ctx;
   ctx.request_id = request_id_for(worker, req);
   out.set_request_id(ctx.request_id);
+  {
+    // The clock is read here, in the pipeline; decide() only sees the numbers.
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    ctx.hour = tm.tm_hour;
+    ctx.weekday = tm.tm_wday == 0 ? 7 : tm.tm_wday;
+  }
   ++worker.metrics().in_flight;
-  Result<bool> outcome = co_await run(worker, *config, req, out, ctx);
+  audit::Writer* writer = config->audit.enabled ? worker.audit() : nullptr;
+  Result<bool> outcome = true;
+  if (writer != nullptr && !writer->accepting()) {
+    // Fail closed: what cannot be recorded is not done.
+    outcome =
+        make_error(ErrorCode::kAuditUnavailable, "The audit store is unavailable; try later.");
+    writer = nullptr;
+  } else {
+    if (writer != nullptr && writer->durability() == audit::Durability::kStrict) {
+      // Strict: the response completes only once its record is committed.
+      out.set_completion_gate([&](int status) -> net::awaitable<bool> {
+        audit::Record record = audit_record(*config, ctx, status);
+        co_return co_await commit_record(*writer, std::move(record));
+      });
+    }
+    outcome = co_await run(worker, *config, req, out, ctx);
+  }
   if (!outcome) {
     ctx.error_code = error_info(outcome.error().code).code;
     if (!out.started()) co_await out.send_error(outcome.error());
+  }
+  if (writer != nullptr && writer->durability() == audit::Durability::kBatched) {
+    writer->submit(audit_record(*config, ctx, out.started() ? out.status() : 499), nullptr);
   }
   --worker.metrics().in_flight;
   account(worker, *config, ctx, out);

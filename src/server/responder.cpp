@@ -39,6 +39,16 @@ std::string Responder::head(int status, std::string_view content_type) {
 
 net::awaitable<bool> Responder::send(int status, std::string_view content_type,
                                      std::string_view body) {
+  if (gate_) {
+    CompletionGate gate = std::move(gate_);  // once
+    if (!co_await gate(status)) {
+      const GatewayError error{
+          ErrorCode::kAuditUnavailable,
+          "The audit record could not be committed; the response is withheld."};
+      const std::string err = error_json(error, request_id_);
+      co_return co_await send(503, "application/json", err);
+    }
+  }
   std::string h = head(status, content_type);
   h += "Content-Length: ";
   h += std::to_string(body.size());
@@ -77,6 +87,17 @@ net::awaitable<bool> Responder::stream(std::string_view data) {
 }
 
 net::awaitable<bool> Responder::end_stream() {
+  if (gate_) {
+    CompletionGate gate = std::move(gate_);
+    if (!co_await gate(status_)) {
+      const std::string event =
+          "data: " +
+          error_json({ErrorCode::kAuditUnavailable, "The audit record could not be committed."},
+                     request_id_) +
+          "\n\n";
+      co_await stream(event);
+    }
+  }
   stream_.expires_after(write_timeout_);
   auto [ec, n] = co_await net::async_write(stream_, net::buffer("0\r\n\r\n", 5), kUseEc);
   completed_ = !ec;

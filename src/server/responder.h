@@ -6,6 +6,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,11 @@ class Responder {
   boost::asio::awaitable<bool> stream(std::string_view data);
   boost::asio::awaitable<bool> end_stream();
 
+  // Runs before a response completes (before a whole response is written, or before a stream's
+  // last chunk); false turns the response into an error. Used for strict audit durability.
+  using CompletionGate = std::function<boost::asio::awaitable<bool>(int status)>;
+  void set_completion_gate(CompletionGate gate) { gate_ = std::move(gate); }
+
   int status() const { return status_; }
   bool started() const { return status_ != 0; }
   bool completed() const { return completed_; }
@@ -46,6 +52,7 @@ class Responder {
   int status_ = 0;
   bool completed_ = false;
   std::string scratch_;
+  CompletionGate gate_;
 };
 
 }  // namespace warden

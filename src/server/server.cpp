@@ -63,6 +63,17 @@ int serve(const ServeOptions& options) {
   }
   for (const auto& w : config->warnings) log_event("warn", w);
   shared.snapshots.publish(config);
+  if (config->audit.enabled) {
+    shared.audit = std::make_unique<audit::Writer>(
+        audit::open_sqlite(config->audit.path, config->audit.strict),
+        config->audit.strict ? audit::Durability::kStrict : audit::Durability::kBatched,
+        config->audit.instance, config->audit.max_buffer);
+    std::string error;
+    if (!shared.audit->start(error)) {
+      log_event("error", "audit store: " + error);
+      return 2;
+    }
+  }
 
   const unsigned n = config->server.workers != 0
                          ? config->server.workers

@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "audit/audit.h"
 #include "inspect/inspect.h"
 #include "metrics/metrics.h"
 #include "server/snapshot.h"
@@ -28,6 +29,7 @@ struct Shared {
   std::atomic<uint32_t> connections{0};
   std::atomic<uint64_t> reloads{0};
   std::atomic<uint64_t> reload_failures{0};
+  std::unique_ptr<audit::Writer> audit;  // null when audit is off; set before workers start
 };
 
 class Worker {
@@ -48,6 +50,7 @@ class Worker {
   // The snapshot for a new request (refreshed only when the control thread published a new one).
   const ConfigPtr& snapshot();
   bool draining() const { return shared_.draining.load(std::memory_order_relaxed); }
+  audit::Writer* audit() { return shared_.audit.get(); }
   std::string next_request_id();
 
   upstream::Pool& pool() { return pool_; }

@@ -1,0 +1,226 @@
+#include "audit/record.h"
+
+#include <openssl/evp.h>
+#include <simdjson.h>
+
+#include <cstdio>
+
+#include "common/json_writer.h"
+
+namespace warden::audit {
+
+namespace {
+
+// Fixed-order object writer: keys are emitted in the order the caller gives, which is sorted.
+class Obj {
+ public:
+  explicit Obj(std::string& out) : out_(out) { out_.push_back('{'); }
+  ~Obj() { out_.push_back('}'); }
+  Obj(const Obj&) = delete;
+  Obj& operator=(const Obj&) = delete;
+  void key(std::string_view k) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    append_json_string(out_, k);
+    out_.push_back(':');
+  }
+  void str(std::string_view k, std::string_view v) {
+    key(k);
+    append_json_string(out_, v);
+  }
+  void num(std::string_view k, int64_t v) {
+    key(k);
+    out_ += std::to_string(v);
+  }
+  void real(std::string_view k, double v) {
+    key(k);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6f", v);  // fixed precision: canonical
+    out_ += buf;
+  }
+  void boolean(std::string_view k, bool v) {
+    key(k);
+    out_ += v ? "true" : "false";
+  }
+  void strings(std::string_view k, const std::vector<std::string>& v) {
+    key(k);
+    out_.push_back('[');
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) out_.push_back(',');
+      append_json_string(out_, v[i]);
+    }
+    out_.push_back(']');
+  }
+  template <typename V>
+  void map(std::string_view k, const std::map<std::string, V>& m) {
+    key(k);
+    Obj o(out_);
+    for (const auto& [mk, mv] : m) {
+      if constexpr (std::is_same_v<V, std::string>)
+        o.str(mk, mv);
+      else
+        o.num(mk, mv);
+    }
+  }
+  std::string& out() { return out_; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+std::string Record::canonical() const {
+  std::string s;
+  s.reserve(1024);
+  {
+    Obj o(s);
+    o.map("answer_classes", answer_classes);
+    o.key("candidates");
+    s.push_back('[');
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (i) s.push_back(',');
+      const DeploymentAttrs& d = candidates[i];
+      Obj c(s);
+      c.str("jurisdiction", d.jurisdiction);
+      c.str("name", d.name);
+      c.str("operator", d.operator_name);
+      c.str("provider", d.provider);
+      c.str("region", d.region);
+      c.num("retention_days", d.retention_days);
+      c.boolean("trains_on_inputs", d.trains_on_inputs);
+    }
+    s.push_back(']');
+    o.num("completion_tokens", completion_tokens);
+    o.real("cost", cost);
+    o.str("decision", decision);
+    o.str("deployment", deployment);
+    o.boolean("device_present", device_present);
+    o.str("error", error);
+    o.num("estimated_tokens", estimated_tokens);
+    o.boolean("has_tools", has_tools);
+    o.num("hour", hour);
+    o.str("instance", instance);
+    o.real("latency_ms", latency_ms);
+    o.str("model", model);
+    o.str("model_developer", model_developer);
+    o.str("model_license", model_license);
+    o.boolean("model_open_weights", model_open_weights);
+    o.str("model_origin", model_origin);
+    o.str("policy_version", policy_version);
+    o.str("principal_clearance", principal_clearance);
+    o.str("principal_id", principal_id);
+    o.str("principal_kind", principal_kind);
+    o.map("principal_labels", principal_labels);
+    o.str("principal_team", principal_team);
+    o.num("prompt_tokens", prompt_tokens);
+    o.map("request_classes", request_classes);
+    o.str("request_id", request_id);
+    o.str("request_kind", request_kind);
+    o.str("route", route);
+    o.strings("rules", rules);
+    o.num("status", status);
+    o.boolean("stream", stream);
+    o.strings("transforms", transforms);
+    o.num("ts_ms", ts_ms);
+    o.num("upstream_status", upstream_status);
+    o.num("weekday", weekday);
+  }  // the object is closed here, before it is returned
+  return s;
+}
+
+std::string sha256_hex(std::string_view prev_hex, std::string_view canonical) {
+  unsigned char prev[32] = {0};
+  for (size_t i = 0; i < 32 && 2 * i + 1 < prev_hex.size(); ++i) {
+    auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+    prev[i] = static_cast<unsigned char>(nib(prev_hex[2 * i]) << 4 | nib(prev_hex[2 * i + 1]));
+  }
+  unsigned char digest[32];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, prev, 32);
+  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(64, '0');
+  for (int i = 0; i < 32; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+bool parse_record(std::string_view json, Record& r) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return false;
+  auto str = [&](const char* k, std::string& out) {
+    std::string_view v;
+    if (doc[k].get_string().get(v) != simdjson::SUCCESS) return false;
+    out.assign(v);
+    return true;
+  };
+  auto num = [&](const char* k, int64_t& out) {
+    return doc[k].get_int64().get(out) == simdjson::SUCCESS;
+  };
+  auto boolean = [&](const char* k, bool& out) {
+    return doc[k].get_bool().get(out) == simdjson::SUCCESS;
+  };
+  auto real = [&](const char* k, double& out) {
+    return doc[k].get_double().get(out) == simdjson::SUCCESS;
+  };
+  bool ok = str("request_id", r.request_id) && str("decision", r.decision) &&
+            str("deployment", r.deployment) && str("model", r.model) && num("ts_ms", r.ts_ms) &&
+            str("principal_id", r.principal_id) && str("principal_kind", r.principal_kind) &&
+            str("principal_team", r.principal_team) &&
+            str("principal_clearance", r.principal_clearance) &&
+            str("model_developer", r.model_developer) && str("model_origin", r.model_origin) &&
+            str("model_license", r.model_license) &&
+            boolean("model_open_weights", r.model_open_weights) &&
+            boolean("device_present", r.device_present) && str("request_kind", r.request_kind) &&
+            boolean("stream", r.stream) && num("estimated_tokens", r.estimated_tokens) &&
+            boolean("has_tools", r.has_tools) && num("hour", r.hour) && num("weekday", r.weekday) &&
+            num("status", r.status) && num("upstream_status", r.upstream_status) &&
+            str("instance", r.instance) && str("route", r.route) && str("error", r.error) &&
+            str("policy_version", r.policy_version) && num("prompt_tokens", r.prompt_tokens) &&
+            num("completion_tokens", r.completion_tokens) && real("cost", r.cost) &&
+            real("latency_ms", r.latency_ms);
+  if (!ok) return false;
+  simdjson::dom::object labels, rc, ac;
+  if (doc["principal_labels"].get(labels) == simdjson::SUCCESS) {
+    for (auto [k, v] : labels)
+      r.principal_labels[std::string(k)] = std::string(v.get_string().value_unsafe());
+  }
+  if (doc["request_classes"].get(rc) == simdjson::SUCCESS) {
+    for (auto [k, v] : rc) r.request_classes[std::string(k)] = v.get_int64().value_unsafe();
+  }
+  if (doc["answer_classes"].get(ac) == simdjson::SUCCESS) {
+    for (auto [k, v] : ac) r.answer_classes[std::string(k)] = v.get_int64().value_unsafe();
+  }
+  simdjson::dom::array arr;
+  if (doc["rules"].get(arr) == simdjson::SUCCESS)
+    for (auto v : arr) r.rules.emplace_back(v.get_string().value_unsafe());
+  if (doc["transforms"].get(arr) == simdjson::SUCCESS)
+    for (auto v : arr) r.transforms.emplace_back(v.get_string().value_unsafe());
+  if (doc["candidates"].get(arr) == simdjson::SUCCESS) {
+    for (auto c : arr) {
+      DeploymentAttrs d;
+      std::string_view v;
+      if (c["name"].get_string().get(v) == simdjson::SUCCESS) d.name = v;
+      if (c["provider"].get_string().get(v) == simdjson::SUCCESS) d.provider = v;
+      if (c["operator"].get_string().get(v) == simdjson::SUCCESS) d.operator_name = v;
+      if (c["jurisdiction"].get_string().get(v) == simdjson::SUCCESS) d.jurisdiction = v;
+      if (c["region"].get_string().get(v) == simdjson::SUCCESS) d.region = v;
+      if (c["retention_days"].get_int64().get(d.retention_days) != simdjson::SUCCESS) return false;
+      if (c["trains_on_inputs"].get_bool().get(d.trains_on_inputs) != simdjson::SUCCESS)
+        return false;
+      r.candidates.push_back(std::move(d));
+    }
+  }
+  return true;
+}
+
+}  // namespace warden::audit

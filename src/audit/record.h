@@ -1,0 +1,64 @@
+// The audit record: one per request that reached the pipeline, permitted, denied or failed.
+// Never prompt or answer text, never matched values: classes and counts only.
+//
+// Canonical encoding (docs/AUDIT.md): a JSON object with keys in a fixed (sorted) order, no
+// insignificant whitespace, integers in decimal, strings escaped as RFC 8259 requires (control
+// characters as \u00XX, everything else as UTF-8). hash = SHA-256(prev_hash ‖ canonical), with
+// prev_hash as 32 raw bytes (zeros for the first record of a chain).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace warden::audit {
+
+struct DeploymentAttrs {
+  std::string name, provider, operator_name, jurisdiction, region;
+  int64_t retention_days = 0;
+  bool trains_on_inputs = false;
+};
+
+struct Record {
+  int64_t ts_ms = 0;
+  std::string request_id;
+  std::string instance;
+  std::string route;
+  // who
+  std::string principal_id, principal_kind, principal_team, principal_clearance;
+  std::map<std::string, std::string> principal_labels;
+  bool device_present = false;
+  // what
+  std::string model, model_developer, model_origin, model_license;
+  bool model_open_weights = false;
+  std::vector<DeploymentAttrs> candidates;  // in preference order: what decide() read
+  std::string request_kind;
+  bool stream = false;
+  int64_t estimated_tokens = 0;
+  bool has_tools = false;
+  int64_t hour = 0, weekday = 0;
+  // decision
+  std::string decision;    // permit | deny | error
+  std::string deployment;  // chosen, or ""
+  std::vector<std::string> rules;
+  std::map<std::string, int64_t> request_classes;
+  std::map<std::string, int64_t> answer_classes;
+  std::vector<std::string> transforms;  // "class→action"
+  // outcome
+  int64_t prompt_tokens = -1, completion_tokens = -1;
+  double cost = 0;
+  int64_t status = 0, upstream_status = 0;
+  double latency_ms = 0;
+  std::string error;
+  std::string policy_version;
+
+  std::string canonical() const;
+};
+
+// Parses a canonical record (as stored) back; false if it is not one.
+bool parse_record(std::string_view json, Record& out);
+
+std::string sha256_hex(std::string_view prev_hash_hex, std::string_view canonical);
+
+}  // namespace warden::audit

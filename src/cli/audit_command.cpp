@@ -1,0 +1,348 @@
+#include "cli/audit_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <iostream>
+#include <map>
+
+#include "audit/audit.h"
+#include "config/config.h"
+#include "policy/policy.h"
+
+namespace warden::cli {
+
+namespace {
+
+// "2026-11-01", "2026-11-01T12:00:00Z" or epoch milliseconds; -1 when empty or invalid.
+int64_t parse_time(const std::string& s) {
+  if (s.empty()) return -1;
+  if (s.find('-') == std::string::npos) return std::stoll(s);
+  std::tm tm{};
+  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr &&
+      strptime(s.c_str(), "%Y-%m-%d", &tm) == nullptr)
+    throw std::runtime_error("cannot read the time '" + s + "'");
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+std::string db_path(const AuditOptions& o) {
+  if (!o.db.empty()) return o.db;
+  if (!o.config.empty()) return load_config(o.config)->audit.path;
+  throw std::runtime_error("give --db FILE or --config FILE");
+}
+
+std::unique_ptr<audit::Store> open_store(const AuditOptions& o) {
+  auto store = audit::open_sqlite(db_path(o), false);
+  std::string error;
+  if (!store->open(error)) throw std::runtime_error("audit store: " + error);
+  return store;
+}
+
+struct Filter {
+  int64_t since = -1, until = -1;
+  const AuditOptions& o;
+  bool accept(const audit::Record& r) const {
+    if (since >= 0 && r.ts_ms < since) return false;
+    if (until >= 0 && r.ts_ms >= until) return false;
+    if (!o.principal.empty() && r.principal_id != o.principal) return false;
+    if (!o.model.empty() && r.model != o.model) return false;
+    if (!o.decision.empty() && r.decision != o.decision) return false;
+    if (!o.jurisdiction.empty()) {
+      bool match = false;
+      for (const auto& d : r.candidates)
+        match = match || (d.name == r.deployment && d.jurisdiction == o.jurisdiction);
+      if (!match) return false;
+    }
+    if (!o.cls.empty()) {
+      bool match = false;
+      for (const auto* m : {&r.request_classes, &r.answer_classes})
+        for (const auto& [c, n] : *m) match = match || inspect::class_matches(c, o.cls);
+      if (!match) return false;
+    }
+    return true;
+  }
+};
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string classes_str(const std::map<std::string, int64_t>& m) {
+  std::string out;
+  for (const auto& [c, n] : m) out += (out.empty() ? "" : " ") + c + ":" + std::to_string(n);
+  return out;
+}
+
+}  // namespace
+
+int run_audit_verify(const AuditOptions& o) {
+  try {
+    auto store = open_store(o);
+    const int64_t since = parse_time(o.since);
+    struct ChainState {
+      int64_t expected = 0;
+      std::string prev;
+      uint64_t records = 0;
+      bool anchored = false;
+    };
+    std::map<std::string, ChainState> chains;
+    std::string failure;
+    std::string error;
+    const bool ok = store->scan(
+        [&](const audit::StoredRow& row) {
+          ChainState& c = chains[row.chain];
+          audit::Record rec;
+          const bool parsed = audit::parse_record(row.record, rec);
+          if (since >= 0 && !c.anchored) {
+            if (!parsed || rec.ts_ms < since) return true;  // before the window
+            c.anchored = true;                              // trust this row's link to the past
+            c.expected = row.seq;
+            c.prev = row.prev_hash;
+          } else if (!c.anchored) {
+            c.anchored = true;
+            c.expected = 1;
+            c.prev = std::string(64, '0');
+          }
+          auto fail = [&](int64_t seq, const std::string& why) {
+            failure = "chain " + row.chain + ": first bad record at seq " + std::to_string(seq) +
+                      ": " + why;
+            return false;
+          };
+          if (row.seq > c.expected)
+            return fail(c.expected,
+                        "missing (deleted), next present is seq " + std::to_string(row.seq));
+          if (row.seq < c.expected) return fail(row.seq, "out of order or duplicated");
+          if (row.prev_hash != c.prev)
+            return fail(row.seq, "does not link to the previous record (inserted or reordered)");
+          if (audit::sha256_hex(row.prev_hash, row.record) != row.hash)
+            return fail(row.seq, "content does not match its hash (modified)");
+          if (!parsed) return fail(row.seq, "not a valid record");
+          c.prev = row.hash;
+          ++c.expected;
+          ++c.records;
+          return true;
+        },
+        error);
+    if (!ok) {
+      std::cerr << "warden audit verify: cannot read the audit store: " << error << "\n";
+      return 2;
+    }
+    if (!failure.empty()) {
+      std::cout << "FAIL " << failure << "\n";
+      return 1;
+    }
+    for (const auto& [name, c] : chains)
+      std::cout << "ok   chain " << name << ": " << c.records << " records, whole\n";
+    if (chains.empty()) std::cout << "ok   no records\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "warden audit verify: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+namespace {
+
+int export_rows(const AuditOptions& o, bool tail_only) {
+  auto store = open_store(o);
+  Filter f{parse_time(o.since), parse_time(o.until), o};
+  std::deque<std::string> last;
+  const bool csv = o.format == "csv";
+  if (csv && !tail_only)
+    std::cout << "ts_ms,request_id,chain,seq,principal,model,deployment,decision,status,rules,"
+                 "request_classes,answer_classes,prompt_tokens,completion_tokens,cost,latency_ms,"
+                 "policy_version\n";
+  std::string error;
+  const bool ok = store->scan(
+      [&](const audit::StoredRow& row) {
+        audit::Record r;
+        if (!audit::parse_record(row.record, r) || !f.accept(r)) return true;
+        std::string line;
+        if (csv) {
+          std::string rules;
+          for (const auto& x : r.rules) rules += (rules.empty() ? "" : " ") + x;
+          line = std::to_string(r.ts_ms) + "," + csv_field(r.request_id) + "," +
+                 csv_field(row.chain) + "," + std::to_string(row.seq) + "," +
+                 csv_field(r.principal_id) + "," + csv_field(r.model) + "," +
+                 csv_field(r.deployment) + "," + r.decision + "," + std::to_string(r.status) + "," +
+                 csv_field(rules) + "," + csv_field(classes_str(r.request_classes)) + "," +
+                 csv_field(classes_str(r.answer_classes)) + "," + std::to_string(r.prompt_tokens) +
+                 "," + std::to_string(r.completion_tokens) + "," + std::to_string(r.cost) + "," +
+                 std::to_string(r.latency_ms) + "," + r.policy_version;
+        } else {
+          line = "{\"chain\":\"" + row.chain + "\",\"seq\":" + std::to_string(row.seq) +
+                 ",\"hash\":\"" + row.hash + "\",\"record\":" + row.record + "}";
+        }
+        if (tail_only) {
+          last.push_back(std::move(line));
+          if (last.size() > o.limit) last.pop_front();
+        } else {
+          std::cout << line << "\n";
+        }
+        return true;
+      },
+      error);
+  for (const auto& l : last) std::cout << l << "\n";
+  if (!ok) {
+    std::cerr << "cannot read the audit store: " << error << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_audit_tail(const AuditOptions& o) {
+  try {
+    return export_rows(o, true);
+  } catch (const std::exception& e) {
+    std::cerr << "warden audit tail: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+int run_audit_export(const AuditOptions& o) {
+  try {
+    return export_rows(o, false);
+  } catch (const std::exception& e) {
+    std::cerr << "warden audit export: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+int run_replay(const AuditOptions& o) {
+  try {
+    const ConfigPtr candidate = load_config(o.policy);
+    auto store = open_store(o);
+    Filter f{parse_time(o.since), parse_time(o.until), o};
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    uint64_t total = 0, replayed = 0, to_deny = 0, to_permit = 0, moved = 0, same = 0;
+    std::map<std::string, uint64_t> responsible;  // rule (or reason) → records that changed
+    std::vector<std::string> samples_deny, samples_permit, samples_moved;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string error;
+    audit::Record r;
+    const bool ok = store->scan(
+        [&](const audit::StoredRow& row) {
+          ++total;
+          if (tty && total % 20000 == 0) {
+            std::fprintf(stderr, "\r  replayed %llu records …",
+                         static_cast<unsigned long long>(total));
+          }
+          r = audit::Record{};
+          if (!audit::parse_record(row.record, r) || !f.accept(r)) return true;
+          if (r.decision != "permit" && r.decision != "deny") return true;  // never decided
+          ++replayed;
+          // The attributes decide() read, as recorded.
+          Principal p{r.principal_id, r.principal_kind, r.principal_team, r.principal_clearance,
+                      r.principal_labels};
+          policy::Device device;
+          device.present = r.device_present;
+          Model m;
+          m.name = r.model;
+          m.developer = r.model_developer;
+          m.origin = r.model_origin;
+          m.license = r.model_license;
+          m.open_weights = r.model_open_weights;
+          std::vector<Provider> providers(r.candidates.size());
+          std::vector<Deployment> deps(r.candidates.size());
+          for (size_t i = 0; i < r.candidates.size(); ++i) {
+            providers[i].name = r.candidates[i].provider;
+            deps[i].name = r.candidates[i].name;
+            deps[i].provider = &providers[i];
+            deps[i].operator_name = r.candidates[i].operator_name;
+            deps[i].jurisdiction = r.candidates[i].jurisdiction;
+            deps[i].region = r.candidates[i].region;
+            deps[i].retention_days = static_cast<int>(r.candidates[i].retention_days);
+            deps[i].trains_on_inputs = r.candidates[i].trains_on_inputs;
+          }
+          policy::Attributes a;
+          a.principal = &p;
+          a.device = &device;
+          a.model = &m;
+          a.request.kind = r.request_kind == "embedding"    ? CallKind::kEmbedding
+                           : r.request_kind == "completion" ? CallKind::kCompletion
+                                                            : CallKind::kChat;
+          a.request.stream = r.stream;
+          a.request.estimated_tokens = static_cast<uint32_t>(r.estimated_tokens);
+          a.request.has_tools = r.has_tools;
+          a.hour = static_cast<int>(r.hour);
+          a.weekday = static_cast<int>(r.weekday);
+          for (const auto& [c, n] : r.request_classes) a.classes.push_back(c);
+          std::string chosen;
+          std::vector<std::string_view> deny_rules;
+          std::string deny_reason;
+          for (const Deployment& d : deps) {
+            a.deployment = &d;
+            const policy::Decision dec = policy::decide(*candidate->policy, a);
+            if (dec.permit) {
+              chosen = d.name;
+              break;
+            }
+            if (deny_rules.empty()) deny_rules = dec.rules;
+            if (deny_reason.empty()) deny_reason = dec.reason;
+          }
+          const bool was_permit = r.decision == "permit";
+          auto sample = [&](std::vector<std::string>& v) {
+            if (v.size() < 5) v.push_back(r.request_id);
+          };
+          if (was_permit && chosen.empty()) {
+            ++to_deny;
+            sample(samples_deny);
+            if (deny_rules.empty()) ++responsible["(no permit rule matches)"];
+            for (std::string_view rule : deny_rules) ++responsible[std::string(rule)];
+          } else if (!was_permit && !chosen.empty()) {
+            ++to_permit;
+            sample(samples_permit);
+            ++responsible["(now permitted via " + chosen + ")"];
+          } else if (was_permit && chosen != r.deployment && !r.deployment.empty()) {
+            ++moved;
+            sample(samples_moved);
+          } else {
+            ++same;
+          }
+          return true;
+        },
+        error);
+    if (tty) std::fprintf(stderr, "\r%60s\r", "");
+    if (!ok) {
+      std::cerr << "warden replay: cannot read the audit store: " << error << "\n";
+      return 2;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto join = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+      return s.empty() ? "-" : s;
+    };
+    std::cout << "replayed " << replayed << " decisions (" << total << " records) in " << secs
+              << " s under " << o.policy << "\n"
+              << "  unchanged:          " << same << "\n"
+              << "  permit -> deny:     " << to_deny << "   e.g. " << join(samples_deny) << "\n"
+              << "  deny -> permit:     " << to_permit << "   e.g. " << join(samples_permit) << "\n"
+              << "  other deployment:   " << moved << "   e.g. " << join(samples_moved) << "\n";
+    if (!responsible.empty()) {
+      std::cout << "  rules responsible:\n";
+      for (const auto& [rule, n] : responsible) std::cout << "    " << rule << ": " << n << "\n";
+    }
+    return o.fail_on == "deny" && to_deny > 0 ? 1 : 0;
+  } catch (const ConfigError& e) {
+    for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "warden replay: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace warden::cli
