@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+
+#include "audit/audit.h"
+
+namespace warden::audit {
+namespace {
+
+Record sample(int i) {
+  Record r;
+  r.ts_ms = 1'790'000'000'000 + i;
+  r.request_id = "req-" + std::to_string(i);
+  r.instance = "test";
+  r.principal_id = "alice";
+  r.model = "m";
+  r.decision = i % 3 ? "permit" : "deny";
+  r.deployment = i % 3 ? "d1" : "";
+  r.rules = {"rule-a"};
+  r.request_classes = {{"pii.email", 1}};
+  r.candidates = {{"d1", "p", "Op", "DE", "fra", 0, false}};
+  r.status = i % 3 ? 200 : 403;
+  return r;
+}
+
+TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
+  Record r = sample(1);
+  r.principal_labels = {{"z", "1"}, {"a", "quote\"and\\ctl\x01"}};
+  const std::string c = r.canonical();
+  EXPECT_EQ(c.substr(0, 40), R"({"answer_classes":{},"candidates":[{"jur)");
+  EXPECT_NE(c.find(R"("principal_labels":{"a":"quote\"and\\ctl\u0001","z":"1"})"), std::string::npos);
+  Record back;
+  ASSERT_TRUE(parse_record(c, back));
+  EXPECT_EQ(back.canonical(), c);
+  EXPECT_FALSE(parse_record("{\"not\":\"a record\"}", back));
+  // SHA-256 of 32 zero bytes followed by "abc" (computed independently, with Python's hashlib).
+  EXPECT_EQ(sha256_hex(std::string(64, '0'), "abc"),
+            "365aa7d8f7f9402c4b9434502b4cc89ddb09fe50d7cd95b493b834c62d5a5370");
+}
+
+class AuditChain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("warden-audit-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    db_ = (dir_ / "audit.db").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void write(int n, Durability d = Durability::kBatched) {
+    Writer w(open_sqlite(db_, d == Durability::kStrict), d, "test", 1000);
+    std::string error;
+    ASSERT_TRUE(w.start(error)) << error;
+    std::promise<void> last;
+    for (int i = 1; i <= n; ++i) {
+      ASSERT_TRUE(w.submit(sample(i), i == n ? std::function<void()>([&] { last.set_value(); }) : nullptr));
+    }
+    last.get_future().wait();
+    EXPECT_EQ(w.committed(), static_cast<uint64_t>(n));
+  }
+
+  void sql(const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_close(db);
+  }
+
+  // Runs `warden audit verify`; returns its exit code and output.
+  std::pair<int, std::string> verify() {
+    const std::string cmd = std::string(WARDEN_BIN) + " audit verify --db " + db_ + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    std::array<char, 512> buf{};
+    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+    const int status = pclose(p);
+    return {WEXITSTATUS(status), out};
+  }
+
+  std::filesystem::path dir_;
+  std::string db_;
+};
+
+TEST_F(AuditChain, AWholeChainVerifiesAndContinuesAcrossRestarts) {
+  write(10);
+  write(5, Durability::kStrict);  // a restart continues the same chain
+  const auto [code, out] = verify();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("chain test: 15 records, whole"), std::string::npos) << out;
+}
+
+TEST_F(AuditChain, DetectsAModifiedRecord) {
+  write(10);
+  sql("UPDATE audit SET record = replace(record, '\"status\":403', '\"status\":200') WHERE seq = 6");
+  const auto [code, out] = verify();
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("first bad record at seq 6: content does not match its hash (modified)"), std::string::npos) << out;
+}
+
+TEST_F(AuditChain, DetectsADeletedRecord) {
+  write(10);
+  sql("DELETE FROM audit WHERE seq = 4");
+  const auto [code, out] = verify();
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("first bad record at seq 4: missing (deleted)"), std::string::npos) << out;
+}
+
+TEST_F(AuditChain, DetectsAnInsertedRecord) {
+  write(10);
+  // Shift 6..10 up and put a forged record at 6, with a hash that matches its own content.
+  sql("UPDATE audit SET seq = seq + 100 WHERE seq >= 6; UPDATE audit SET seq = seq - 99 WHERE seq >= 106;");
+  const Record forged = sample(99);
+  const std::string c = forged.canonical();
+  const std::string prev = sha256_hex("", "");  // any value: the forger does not know the link
+  sql("INSERT INTO audit VALUES ('test', 6, '" + prev + "', '" + sha256_hex(prev, c) + "', '" + c + "')");
+  const auto [code, out] = verify();
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("first bad record at seq 6: does not link to the previous record"), std::string::npos) << out;
+}
+
+TEST_F(AuditChain, DetectsReorderedRecords) {
+  write(10);
+  sql("UPDATE audit SET seq = -1 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 7; UPDATE audit SET seq = 7 WHERE seq = -1;");
+  const auto [code, out] = verify();
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("first bad record at seq 3: does not link"), std::string::npos) << out;
+}
+
+TEST_F(AuditChain, CorruptOrTruncatedFilesGiveAClearError) {
+  write(20);
+  {
+    FILE* f = std::fopen(db_.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 0, SEEK_SET);
+    std::fputs("this is not a database", f);
+    std::fclose(f);
+  }
+  auto [code, out] = verify();
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("audit store"), std::string::npos) << out;
+  std::filesystem::resize_file(db_, 100);
+  std::tie(code, out) = verify();
+  EXPECT_EQ(code, 2) << out;
+}
+
+TEST_F(AuditChain, AFailingStoreRefusesInStrictModeAndNothingIsLost) {
+  Writer w(open_sqlite(db_, true), Durability::kStrict, "test", 10);
+  std::string error;
+  ASSERT_TRUE(w.start(error)) << error;
+  std::promise<void> one;
+  ASSERT_TRUE(w.submit(sample(1), [&] { one.set_value(); }));
+  one.get_future().wait();
+  // The table disappears under the writer: commits fail.
+  sql("ALTER TABLE audit RENAME TO audit_gone");
+  ASSERT_TRUE(w.submit(sample(2), nullptr));
+  for (int i = 0; i < 100 && w.accepting(); ++i) usleep(20'000);
+  EXPECT_FALSE(w.accepting());
+  EXPECT_FALSE(w.submit(sample(3), nullptr));
+  EXPECT_GE(w.failures(), 1u);
+  // It comes back: the held record is committed, and new ones are accepted again.
+  sql("ALTER TABLE audit_gone RENAME TO audit");
+  for (int i = 0; i < 200 && !w.accepting(); ++i) usleep(20'000);
+  EXPECT_TRUE(w.accepting());
+  for (int i = 0; i < 200 && w.committed() < 2; ++i) usleep(20'000);
+  EXPECT_EQ(w.committed(), 2u);
+}
+
+}  // namespace
+}  // namespace warden::audit
