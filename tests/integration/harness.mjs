@@ -17,7 +17,7 @@ export async function freePort() {
   });
 }
 
-export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {} }) {
+export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -33,6 +33,9 @@ admin:
   listen: 127.0.0.1:${adminPort}
 log:
   requests: true
+audit:
+  durability: ${audit}
+  instance: it
 inspect:
   hold_back_bytes: 64
   actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block}
@@ -76,7 +79,7 @@ export async function startStack(opts = {}) {
   const [port, adminPort, deadPort] = [await freePort(), await freePort(), await freePort()];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-it-'));
   const configPath = path.join(dir, 'warden.yaml');
-  const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server };
+  const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched' };
   fs.writeFileSync(configPath, configYaml(params));
   const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
   const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,11 +104,13 @@ export async function startStack(opts = {}) {
   return {
     port, adminPort, upstream, proc, logs, configPath, params, exited,
     url: `http://127.0.0.1:${port}`,
+    dir,
+    auditDb: path.join(dir, 'warden-audit.db'),
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       await exited;
       await upstream.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (!opts.keepDir) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
