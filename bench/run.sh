@@ -14,7 +14,8 @@ BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-"1 16 64"}
-TARGETS=${TARGETS:-"direct nginx warden portkey"}
+TARGETS=${TARGETS:-"direct nginx warden portkey warden-inspect warden-batched warden-strict"}
+VARIANT_CONNS=${VARIANT_CONNS:-"16"}  # Warden with inspection and audit: fewer runs
 TARGET_CPU=${TARGET_CPU:-0}
 HARNESS_CPU=${HARNESS_CPU:-1}
 RUN="$HERE/.run"
@@ -59,9 +60,18 @@ start_target() {  # name upstream_port -> sets TPIDS, TURL, THDRS
       taskset -c "$TARGET_CPU" nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log" &
       sleep 0.5; TPIDS=($(cat "$RUN/nginx/nginx.pid") $(pgrep -P "$(cat "$RUN/nginx/nginx.pid")"))
       ;;
-    warden)
+    warden*)
       port=$P_WARDEN
-      sed -e "s/@PORT@/$port/; s/@UPSTREAM@/$up/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" "$HERE/warden.yaml" > "$RUN/warden.yaml"
+      local inspect=false audit=false durability=batched
+      case $name in
+        warden-inspect) inspect=true ;;
+        warden-batched) inspect=true; audit=true ;;
+        warden-strict) inspect=true; audit=true; durability=strict ;;
+      esac
+      rm -f "$RUN"/audit.db*
+      sed -e "s/@PORT@/$port/; s/@UPSTREAM@/$up/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" \
+          -e "s/@INSPECT@/$inspect/; s/@AUDIT@/$audit/; s/@DURABILITY@/$durability/; s|@AUDITDB@|$RUN/audit.db|" \
+          "$HERE/warden.yaml" > "$RUN/warden.yaml"
       taskset -c "$TARGET_CPU" "$BUILD/warden" serve --config "$RUN/warden.yaml" > "$RUN/warden.log" 2>&1 & TPIDS=($!)
       ;;
     portkey)
@@ -115,11 +125,25 @@ rss() {  # target: RSS idle, then while 1000 slow streams (8 s each) are open
 for t in $TARGETS; do
   log "== $t"
   start_target "$t" $P_UP
-  for mode in json stream; do for c in $CONNS; do load "$t" "$mode" "$c"; done; done
+  conns=$CONNS
+  case $t in warden-*) conns=$VARIANT_CONNS ;; esac
+  for mode in json stream; do for c in $conns; do load "$t" "$mode" "$c"; done; done
   stop_target
+  case $t in warden-batched|warden-strict) continue ;; esac
   start_target "$t" $P_UP_PACED; ttfb "$t"; stop_target
-  if [ "$t" != portkey ]; then start_target "$t" $P_UP_SLOW; rss "$t"; stop_target; fi
+  case $t in portkey|warden-*) continue ;; esac
+  start_target "$t" $P_UP_SLOW; rss "$t"; stop_target
 done
+
+# Audit: the SQLite sink's records per second, and replay speed over a million records.
+log "== audit sink and replay"
+"$BUILD/bench/audit_bench" --benchmark_format=console 2>/dev/null | grep -E "^BM_" > "$OUT/audit-sink.txt" || true
+"$BUILD/bench/audit_bench" make-db "$RUN/replay.db" 1000000
+sed -e "s/@PORT@/1/; s/@UPSTREAM@/1/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" \
+    -e "s/@INSPECT@/true/; s/@AUDIT@/false/; s/@DURABILITY@/batched/; s|@AUDITDB@|$RUN/x.db|" \
+    "$HERE/warden.yaml" | sed 's/^    - {id: allow-all, effect: permit}/    - {id: allow-all, effect: permit}\n    - {id: ops-no-pii, effect: forbid, when: [{attr: principal.team, op: in, values: [ops]}, {attr: data.classes, op: any, values: [pii]}]}/' > "$RUN/candidate.yaml"
+"$BUILD/warden" replay --db "$RUN/replay.db" --policy "$RUN/candidate.yaml" > "$OUT/replay.txt" 2>&1 || true
+rm -f "$RUN"/replay.db*
 
 {
   echo "# Proxy benchmark $STAMP"
@@ -132,6 +156,12 @@ done
   echo "request: $(wc -c < "$HERE/bodies/chat.json") bytes; answer: ~1 KB JSON, or 22 SSE events"
   echo '```'
   python3 "$HERE/summarize.py" "$OUT"
+  echo
+  echo "## Audit sink (SQLite, this machine) and replay"
+  echo
+  echo '```'
+  cat "$OUT/audit-sink.txt" "$OUT/replay.txt"
+  echo '```'
 } > "$OUT/README.md"
 cp "$OUT/README.md" "$HERE/results/latest.md"
 log "results: $OUT/README.md"

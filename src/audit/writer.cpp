@@ -69,7 +69,7 @@ void Writer::run() {
         if (stopping_) return;
         continue;
       }
-      while (!queue_.empty() && batch.size() < 4096) {
+      while (!queue_.empty() && batch.size() < 16384) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -40,17 +40,19 @@ net::awaitable<std::string> collect_metrics(Admin& admin) {
   }
   std::string text = total.render(admin.shared.reloads.load(), admin.shared.reload_failures.load());
   if (const audit::Writer* w = admin.shared.audit.get()) {
-    text += "# HELP warden_audit_committed_total Audit records committed.\n"
-            "# TYPE warden_audit_committed_total counter\nwarden_audit_committed_total " +
-            std::to_string(w->committed()) +
-            "\n# HELP warden_audit_failures_total Failed audit commits (retried).\n"
-            "# TYPE warden_audit_failures_total counter\nwarden_audit_failures_total " +
-            std::to_string(w->failures()) +
-            "\n# HELP warden_audit_queued Audit records waiting to be committed.\n"
-            "# TYPE warden_audit_queued gauge\nwarden_audit_queued " + std::to_string(w->queued()) +
-            "\n# HELP warden_audit_accepting 1 when the audit store accepts records.\n"
-            "# TYPE warden_audit_accepting gauge\nwarden_audit_accepting " +
-            (w->accepting() ? "1" : "0") + "\n";
+    text +=
+        "# HELP warden_audit_committed_total Audit records committed.\n"
+        "# TYPE warden_audit_committed_total counter\nwarden_audit_committed_total " +
+        std::to_string(w->committed()) +
+        "\n# HELP warden_audit_failures_total Failed audit commits (retried).\n"
+        "# TYPE warden_audit_failures_total counter\nwarden_audit_failures_total " +
+        std::to_string(w->failures()) +
+        "\n# HELP warden_audit_queued Audit records waiting to be committed.\n"
+        "# TYPE warden_audit_queued gauge\nwarden_audit_queued " +
+        std::to_string(w->queued()) +
+        "\n# HELP warden_audit_accepting 1 when the audit store accepts records.\n"
+        "# TYPE warden_audit_accepting gauge\nwarden_audit_accepting " +
+        (w->accepting() ? "1" : "0") + "\n";
   }
   co_return text;
 }
