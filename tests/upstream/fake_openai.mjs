@@ -18,17 +18,18 @@
 //
 // Run alone: node fake_openai.mjs [port]   (the demo model of `make run`)
 import http from 'node:http';
+import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
 
-export function startUpstream({ port = 0, host = '127.0.0.1' } = {}) {
+export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {}) {
   const requests = [];
   const counters = new Map();
   const sockets = new Set();
   let closedEarly = 0;
   let completionSeq = 0;
 
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -39,7 +40,8 @@ export function startUpstream({ port = 0, host = '127.0.0.1' } = {}) {
       requests.push({ method: req.method, url: req.url, headers: req.headers, raw, body });
       answer(req, res, body);
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   server.keepAliveTimeout = 60_000;
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
 
