@@ -1,5 +1,7 @@
 #include "api/api.h"
 
+#include "common/json_scan.h"
+
 #include <cstring>
 
 namespace warden {
@@ -128,21 +130,6 @@ std::optional<GatewayError> check_messages(element messages) {
 // The JSON string token of the top-level "model" value, located without a second parse: the
 // document is already validated, so a depth-tracking scan for the key at depth 1 is exact.
 // (simdjson's DOM does not keep source offsets; its On-Demand API would need a padded copy.)
-// The index of the quote closing the JSON string that opens at `open` (npos if none). memchr
-// jumps over long prompt texts; a quote preceded by an odd run of backslashes is escaped.
-size_t string_end(std::string_view body, size_t open) {
-  size_t pos = open + 1;
-  for (;;) {
-    const void* hit = std::memchr(body.data() + pos, '"', body.size() - pos);
-    if (hit == nullptr) return std::string_view::npos;
-    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - body.data());
-    size_t backslashes = 0;
-    while (q - backslashes > open + 1 && body[q - backslashes - 1] == '\\') ++backslashes;
-    if (backslashes % 2 == 0) return q;
-    pos = q + 1;
-  }
-}
-
 // Returns the number of top-level "model" keys found (the span is the first one's).
 int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
   int found = 0;
@@ -160,7 +147,7 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
     } else if (c == ',') {
       expect_key = depth == 1;
     } else if (c == '"') {
-      const size_t j = string_end(body, i);
+      const size_t j = json_string_close(body, i);
       if (j == std::string_view::npos) return found;
       if (expect_key) {
         const bool is_model = body.substr(i, j - i + 1) == "\"model\"";
@@ -174,7 +161,7 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
                  (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r'))
             ++k;
           if (k >= body.size() || body[k] != '"') return found;
-          const size_t e = string_end(body, k);
+          const size_t e = json_string_close(body, k);
           if (e == std::string_view::npos) return found;
           if (found++ == 0) {
             offset = k;
@@ -267,21 +254,6 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   const int models = locate_model_token(body, call.model_offset, call.model_length);
   if (models != 1) return invalid("'model' must appear exactly once.");
   return call;
-}
-
-std::string rewrite_model(std::string_view body, const Call& call,
-                          std::string_view upstream_model) {
-  std::string out;
-  out.reserve(body.size() + upstream_model.size() + 8);
-  out.append(body.substr(0, call.model_offset));
-  out.push_back('"');
-  for (char c : upstream_model) {  // upstream ids come from the config: escape to be safe
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  out.append(body.substr(call.model_offset + call.model_length));
-  return out;
 }
 
 bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage) {

@@ -30,9 +30,6 @@ struct Call {
 // UTF-8 JSON; required fields must be present with the right types; unknown fields pass.
 Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::parser& parser);
 
-// The body with the model's value replaced by `upstream_model` (everything else untouched).
-std::string rewrite_model(std::string_view body, const Call& call, std::string_view upstream_model);
-
 struct Usage {
   int64_t prompt_tokens = -1;  // -1: not reported
   int64_t completion_tokens = -1;

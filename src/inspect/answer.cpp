@@ -40,24 +40,7 @@ AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const Act
     return outcome;
   }
   outcome.counts = scan.counts;
-  std::vector<Splice> splices;
-  for (const BodyString& s : scan.strings) {
-    std::string text;
-    size_t pos = 0;
-    bool changed = false;
-    for (const Finding& f : s.findings) {
-      const Action a = actions.action_for(f.cls);
-      if (a == Action::kAllow) continue;
-      if (a == Action::kBlock) outcome.blocked = true;
-      text.append(s.text, pos, f.start - pos);
-      text += "[" + class_label(f.cls) + "]";
-      pos = f.end;
-      changed = true;
-    }
-    if (!changed) continue;
-    text.append(s.text, pos);
-    splices.push_back({s.raw_begin, s.raw_end, json_string(text)});
-  }
+  std::vector<Splice> splices = plan_splices(scan, actions, nullptr, &outcome.blocked);
   if (!splices.empty()) body = apply_splices(body, std::move(splices));
   if (!pseudonyms.empty()) body = pseudonyms.restore(body, true);
   return outcome;

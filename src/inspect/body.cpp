@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/json_scan.h"
 #include "common/json_writer.h"
 
 namespace warden::inspect {
@@ -137,19 +138,6 @@ void decode_string(std::string_view raw, std::string& out) {
   }
 }
 
-size_t string_close(std::string_view body, size_t open) {
-  size_t pos = open + 1;
-  for (;;) {
-    const void* hit = std::memchr(body.data() + pos, '"', body.size() - pos);
-    if (hit == nullptr) return std::string_view::npos;
-    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - body.data());
-    size_t backslashes = 0;
-    while (q - backslashes > open + 1 && body[q - backslashes - 1] == '\\') ++backslashes;
-    if (backslashes % 2 == 0) return q;
-    pos = q + 1;
-  }
-}
-
 }  // namespace
 
 // A walk over already-validated JSON: simdjson's DOM keeps no source offsets, and the offsets
@@ -178,7 +166,7 @@ BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
     } else if (c == ',') {
       if (!stack.empty() && stack.back().object) stack.back().expect_key = true;
     } else if (c == '"') {
-      const size_t close = string_close(body, i);
+      const size_t close = json_string_close(body, i);
       if (close == std::string_view::npos) return BodyScanStatus::kScanFailed;
       const std::string_view raw = body.substr(i, close + 1 - i);
       if (!stack.empty() && stack.back().object && stack.back().expect_key) {
@@ -283,18 +271,24 @@ std::string replacement_for(const Finding& f, std::string_view text, Action acti
   return "[" + class_label(f.cls) + "]";
 }
 
-std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& actions,
-                                   Pseudonyms& pseudonyms) {
+std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& actions,
+                                 Pseudonyms* pseudonyms, bool* blocked) {
   std::vector<Splice> splices;
   for (const BodyString& s : scan.strings) {
     std::string text;
     size_t pos = 0;
     bool changed = false;
     for (const Finding& f : s.findings) {
-      const Action a = actions.action_for(f.cls);
-      if (a != Action::kMask && a != Action::kPseudonymise) continue;
+      Action a = actions.action_for(f.cls);
+      if (a == Action::kAllow) continue;
+      if (a == Action::kBlock) {
+        if (blocked == nullptr) continue;  // requests: blocking is decided before transforms
+        *blocked = true;
+      }
+      if (pseudonyms == nullptr) a = Action::kMask;  // answers: everything not allowed is masked
       text.append(s.text, pos, f.start - pos);
-      text += replacement_for(f, s.text, a, pseudonyms);
+      text += a == Action::kPseudonymise ? replacement_for(f, s.text, a, *pseudonyms)
+                                         : "[" + class_label(f.cls) + "]";
       pos = f.end;
       changed = true;
     }
@@ -303,6 +297,11 @@ std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& acti
     splices.push_back({s.raw_begin, s.raw_end, json_string(text)});
   }
   return splices;
+}
+
+std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& actions,
+                                   Pseudonyms& pseudonyms) {
+  return plan_splices(scan, actions, &pseudonyms, nullptr);
 }
 
 std::string apply_splices(std::string_view body, std::vector<Splice> splices) {

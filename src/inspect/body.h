@@ -107,6 +107,11 @@ std::string replacement_for(const Finding& f, std::string_view text, Action acti
 std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& actions,
                                    Pseudonyms& pseudonyms);
 
+// The general form: with `pseudonyms` null every finding not allowed is masked (answers), and
+// `blocked` (if given) is set when a finding's action is block.
+std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& actions,
+                                 Pseudonyms* pseudonyms, bool* blocked);
+
 // Applies sorted, non-overlapping splices to `body`.
 std::string apply_splices(std::string_view body, std::vector<Splice> splices);
 

@@ -33,7 +33,8 @@ TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
   r.principal_labels = {{"z", "1"}, {"a", "quote\"and\\ctl\x01"}};
   const std::string c = r.canonical();
   EXPECT_EQ(c.substr(0, 40), R"({"answer_classes":{},"candidates":[{"jur)");
-  EXPECT_NE(c.find(R"("principal_labels":{"a":"quote\"and\\ctl\u0001","z":"1"})"), std::string::npos);
+  EXPECT_NE(c.find(R"("principal_labels":{"a":"quote\"and\\ctl\u0001","z":"1"})"),
+            std::string::npos);
   Record back;
   ASSERT_TRUE(parse_record(c, back));
   EXPECT_EQ(back.canonical(), c);
@@ -46,8 +47,9 @@ TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
 class AuditChain : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("warden-audit-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() /
+           ("warden-audit-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
     db_ = (dir_ / "audit.db").string();
   }
@@ -59,7 +61,8 @@ class AuditChain : public ::testing::Test {
     ASSERT_TRUE(w.start(error)) << error;
     std::promise<void> last;
     for (int i = 1; i <= n; ++i) {
-      ASSERT_TRUE(w.submit(sample(i), i == n ? std::function<void()>([&] { last.set_value(); }) : nullptr));
+      ASSERT_TRUE(
+          w.submit(sample(i), i == n ? std::function<void()>([&] { last.set_value(); }) : nullptr));
     }
     last.get_future().wait();
     EXPECT_EQ(w.committed(), static_cast<uint64_t>(n));
@@ -69,7 +72,8 @@ class AuditChain : public ::testing::Test {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
     char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    ASSERT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << (err ? err : "");
     sqlite3_close(db);
   }
 
@@ -98,10 +102,13 @@ TEST_F(AuditChain, AWholeChainVerifiesAndContinuesAcrossRestarts) {
 
 TEST_F(AuditChain, DetectsAModifiedRecord) {
   write(10);
-  sql("UPDATE audit SET record = replace(record, '\"status\":403', '\"status\":200') WHERE seq = 6");
+  sql("UPDATE audit SET record = replace(record, '\"status\":403', '\"status\":200') WHERE seq = "
+      "6");
   const auto [code, out] = verify();
   EXPECT_EQ(code, 1);
-  EXPECT_NE(out.find("first bad record at seq 6: content does not match its hash (modified)"), std::string::npos) << out;
+  EXPECT_NE(out.find("first bad record at seq 6: content does not match its hash (modified)"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(AuditChain, DetectsADeletedRecord) {
@@ -115,19 +122,24 @@ TEST_F(AuditChain, DetectsADeletedRecord) {
 TEST_F(AuditChain, DetectsAnInsertedRecord) {
   write(10);
   // Shift 6..10 up and put a forged record at 6, with a hash that matches its own content.
-  sql("UPDATE audit SET seq = seq + 100 WHERE seq >= 6; UPDATE audit SET seq = seq - 99 WHERE seq >= 106;");
+  sql("UPDATE audit SET seq = seq + 100 WHERE seq >= 6; UPDATE audit SET seq = seq - 99 WHERE seq "
+      ">= 106;");
   const Record forged = sample(99);
   const std::string c = forged.canonical();
   const std::string prev = sha256_hex("", "");  // any value: the forger does not know the link
-  sql("INSERT INTO audit VALUES ('test', 6, '" + prev + "', '" + sha256_hex(prev, c) + "', '" + c + "')");
+  sql("INSERT INTO audit VALUES ('test', 6, '" + prev + "', '" + sha256_hex(prev, c) + "', '" + c +
+      "')");
   const auto [code, out] = verify();
   EXPECT_EQ(code, 1);
-  EXPECT_NE(out.find("first bad record at seq 6: does not link to the previous record"), std::string::npos) << out;
+  EXPECT_NE(out.find("first bad record at seq 6: does not link to the previous record"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(AuditChain, DetectsReorderedRecords) {
   write(10);
-  sql("UPDATE audit SET seq = -1 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 7; UPDATE audit SET seq = 7 WHERE seq = -1;");
+  sql("UPDATE audit SET seq = -1 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 7; UPDATE "
+      "audit SET seq = 7 WHERE seq = -1;");
   const auto [code, out] = verify();
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("first bad record at seq 3: does not link"), std::string::npos) << out;
