@@ -21,9 +21,11 @@ run: build
 	./scripts/run-demo $(BUILD_DIR)/warden
 
 test: build
+	./scripts/test-services
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 
 bench: build
+	./scripts/test-services
 	./bench/run.sh $(BUILD_DIR)
 
 format:

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -42,9 +43,9 @@ wa::Record sample(int i) {
   return r;
 }
 
-void write_db(const std::string& path, int n, bool strict, int in_flight) {
-  wa::Writer w(wa::open_sqlite(path, strict),
-               strict ? wa::Durability::kStrict : wa::Durability::kBatched, "bench", 1u << 24);
+void write_store(std::unique_ptr<wa::Store> store, int n, bool strict, int in_flight) {
+  wa::Writer w(std::move(store), strict ? wa::Durability::kStrict : wa::Durability::kBatched,
+               "bench-" + std::to_string(::getpid()) + "-" + std::to_string(n), 1u << 24);
   std::string error;
   if (!w.start(error)) throw std::runtime_error(error);
   std::atomic<int> done{0};
@@ -54,6 +55,10 @@ void write_db(const std::string& path, int n, bool strict, int in_flight) {
     w.submit(sample(i), [&] { ++done; });
   }
   while (done.load() < n) usleep(100);
+}
+
+void write_db(const std::string& path, int n, bool strict, int in_flight) {
+  write_store(wa::open_sqlite(path, strict), n, strict, in_flight);
 }
 
 void BM_SqliteSink(benchmark::State& state) {
@@ -72,6 +77,30 @@ void BM_SqliteSink(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SqliteSink)
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgName("strict")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The PostgreSQL sink, against the server scripts/test-services starts on 127.0.0.1.
+void BM_PostgresSink(benchmark::State& state) {
+  const char* env = std::getenv("WARDEN_TEST_POSTGRES");
+  const std::string conninfo =
+      env ? env : "host=127.0.0.1 port=5432 dbname=warden_test user=warden password=warden";
+  std::string error;
+  if (!wa::open_postgres(conninfo)->open(error)) {
+    state.SkipWithError(("no PostgreSQL: " + error).c_str());
+    return;
+  }
+  const bool strict = state.range(0) != 0;
+  const int n = 50'000;
+  for (auto _ : state) write_store(wa::open_postgres(conninfo), n, strict, strict ? 64 : n);
+  state.counters["records_per_s"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PostgresSink)
     ->Arg(0)
     ->Arg(1)
     ->ArgName("strict")

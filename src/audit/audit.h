@@ -31,7 +31,7 @@ struct StoredRow {
   std::string record;  // canonical JSON
 };
 
-// A place records are kept. Implementations: SQLite (embedded default).
+// A place records are kept. Implementations: SQLite (embedded default), PostgreSQL.
 class Store {
  public:
   virtual ~Store() = default;
@@ -46,6 +46,8 @@ class Store {
 };
 
 std::unique_ptr<Store> open_sqlite(const std::string& path, bool strict);
+// `conninfo`: a libpq connection string ("host=127.0.0.1 dbname=warden user=…").
+std::unique_ptr<Store> open_postgres(const std::string& conninfo);
 
 class Writer {
  public:

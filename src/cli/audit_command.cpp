@@ -35,7 +35,14 @@ std::string db_path(const AuditOptions& o) {
 }
 
 std::unique_ptr<audit::Store> open_store(const AuditOptions& o) {
-  auto store = audit::open_sqlite(db_path(o), false);
+  std::unique_ptr<audit::Store> store;
+  if (o.db.rfind("postgres:", 0) == 0) {
+    store = audit::open_postgres(o.db.substr(9));
+  } else if (o.db.empty() && !o.config.empty() && !load_config(o.config)->audit.postgres.empty()) {
+    store = audit::open_postgres(load_config(o.config)->audit.postgres);
+  } else {
+    store = audit::open_sqlite(db_path(o), false);
+  }
   std::string error;
   if (!store->open(error)) throw std::runtime_error("audit store: " + error);
   return store;

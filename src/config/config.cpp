@@ -588,9 +588,13 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
 
 void read_audit(Reader& r, const YAML::Node& n, Config& config) {
   AuditConfig& a = config.audit;
-  if (n && r.expect_map(n, "audit", {"enabled", "path", "durability", "instance", "max_buffer"})) {
+  if (n && r.expect_map(n, "audit",
+                        {"enabled", "path", "postgres", "durability", "instance", "max_buffer"})) {
     r.boolean(n, "enabled", a.enabled);
     r.str(n, "path", a.path);
+    r.str(n, "postgres", a.postgres);
+    if (!a.path.empty() && !a.postgres.empty())
+      r.error(n["postgres"], "give 'path' (SQLite) or 'postgres', not both");
     std::string durability = "batched";
     r.str(n, "durability", durability);
     if (durability == "strict")

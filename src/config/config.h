@@ -54,6 +54,7 @@ struct InspectConfig {
 struct AuditConfig {
   bool enabled = true;
   std::string path;               // SQLite file; default: warden-audit.db next to the configuration
+  std::string postgres;           // libpq connection string: PostgreSQL instead of SQLite
   bool strict = false;            // durability: strict (wait for commit) or batched (≤ 100 ms)
   std::string instance;           // chain id; default: the host name
   uint32_t max_buffer = 100'000;  // records held while the store fails (batched), then 503

@@ -366,8 +366,11 @@ Decision decide(const Policy& policy, const Attributes& a) {
       removed = removed || inspect::class_matches(cls, t.cls_prefix);
     if (!removed) d.residual.push_back(cls);
   }
-  std::vector<std::string_view> permits;
-  std::vector<std::string_view> forbids;
+  // Reused per thread: a decision allocates only what it returns.
+  thread_local std::vector<std::string_view> permits;
+  thread_local std::vector<std::string_view> forbids;
+  permits.clear();
+  forbids.clear();
   for_candidate_rules(policy, a, [&](const Rule& r) {
     if (r.effect == Effect::kPermit || r.effect == Effect::kForbid) {
       if (!rule_matches(r, a, d.residual)) return;

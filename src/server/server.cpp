@@ -65,7 +65,9 @@ int serve(const ServeOptions& options) {
   shared.snapshots.publish(config);
   if (config->audit.enabled) {
     shared.audit = std::make_unique<audit::Writer>(
-        audit::open_sqlite(config->audit.path, config->audit.strict),
+        config->audit.postgres.empty()
+            ? audit::open_sqlite(config->audit.path, config->audit.strict)
+            : audit::open_postgres(config->audit.postgres),
         config->audit.strict ? audit::Durability::kStrict : audit::Durability::kBatched,
         config->audit.instance, config->audit.max_buffer);
     std::string error;

@@ -17,7 +17,8 @@ export async function freePort() {
   });
 }
 
-export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched' }) {
+export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched',
+  auditPostgres = '', auditInstance = 'it' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -35,7 +36,7 @@ log:
   requests: true
 audit:
   durability: ${audit}
-  instance: it
+  instance: ${auditInstance}${auditPostgres ? `\n  postgres: "${auditPostgres}"` : ''}
 inspect:
   hold_back_bytes: 64
   actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block}
@@ -79,7 +80,8 @@ export async function startStack(opts = {}) {
   const [port, adminPort, deadPort] = [await freePort(), await freePort(), await freePort()];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-it-'));
   const configPath = path.join(dir, 'warden.yaml');
-  const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched' };
+  const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched',
+    auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it' };
   fs.writeFileSync(configPath, configYaml(params));
   const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
   const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

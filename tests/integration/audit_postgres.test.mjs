@@ -1,0 +1,70 @@
+// The PostgreSQL audit store: a real server started by scripts/test-services (make test).
+// Chains verify; tampering is found; the server going away fails closed and recovers.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { KEY, startStack } from './harness.mjs';
+
+const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
+const conninfo = process.env.WARDEN_TEST_POSTGRES ??
+  'host=127.0.0.1 port=5432 dbname=warden_test user=warden password=warden';
+const psql = (sql) => execFileSync('psql', [conninfo, '-qtAc', sql]).toString().trim();
+const pgVersion = fs.readdirSync('/usr/lib/postgresql').sort((a, b) => a - b).at(-1);
+const asRoot = (args) => execFileSync(process.getuid() === 0 ? args[0] : 'sudo', process.getuid() === 0 ? args.slice(1) : args);
+const chat = (stack) => fetch(`${stack.url}/v1/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+  body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'hello' }] }),
+});
+
+test('two instances write their own chains into one database; tampering is found', async () => {
+  psql('DROP TABLE IF EXISTS audit');
+  const a = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-a' });
+  const b = await startStack({ audit: 'batched', auditPostgres: conninfo, auditInstance: 'gw-b' });
+  try {
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await chat(a)).status, 200);
+      assert.equal((await chat(b)).status, 200);
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  const ok = spawnSync(bin, ['audit', 'verify', '--db', `postgres:${conninfo}`]);
+  const out = ok.stdout.toString();
+  assert.equal(ok.status, 0, out + ok.stderr.toString());
+  assert.match(out, /chain gw-a: 20 records, whole/);
+  assert.match(out, /chain gw-b: 20 records, whole/);
+  psql(`UPDATE audit SET record = replace(record, '"status":200', '"status":500') WHERE chain = 'gw-b' AND seq = 7`);
+  const bad = spawnSync(bin, ['audit', 'verify', '--db', `postgres:${conninfo}`]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stdout.toString(), /chain gw-b: first bad record at seq 7: content does not match/);
+});
+
+test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns', async () => {
+  psql('DROP TABLE IF EXISTS audit');
+  const stack = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-c' });
+  try {
+    assert.equal((await chat(stack)).status, 200);
+    asRoot(['pg_ctlcluster', pgVersion, 'main', 'stop', '-m', 'fast']);
+    let saw503 = false;
+    for (let i = 0; i < 20 && !saw503; i++) {
+      const r = await chat(stack);
+      if (r.status === 503) saw503 = (await r.json()).error.code === 'audit_unavailable';
+    }
+    assert.ok(saw503, 'fails closed while the store is down');
+    asRoot(['pg_ctlcluster', pgVersion, 'main', 'start', '-o', '-c listen_addresses=127.0.0.1']);
+    let ok = false;
+    for (let i = 0; i < 200 && !ok; i++) {
+      ok = (await chat(stack)).status === 200;
+      if (!ok) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(ok, 'recovers');
+  } finally {
+    try { asRoot(['pg_ctlcluster', pgVersion, 'main', 'start', '-o', '-c listen_addresses=127.0.0.1']); } catch { /* running */ }
+    await stack.stop();
+  }
+  const verify = spawnSync(bin, ['audit', 'verify', '--db', `postgres:${conninfo}`]);
+  assert.equal(verify.status, 0, verify.stdout.toString());
+});
