@@ -59,7 +59,7 @@ wp::Policy make_policy(size_t n, uint32_t seed) {
     if (r.effect == wp::Effect::kTransform) r.classes = {"pii"};
     if (rng() % 10 < 8) {
       wp::Condition c{
-          wp::Attr::kModelName, "", wp::Op::kIn, {w.catalog.models[rng() % 200].name}, 0, 0};
+          wp::Attr::kModelName, "", wp::Op::kIn, {w.catalog.models[rng() % 200].name}, 0, 0, {}, 0};
       r.when.push_back(c);
     }
     wp::Condition team{wp::Attr::kPrincipalTeam,
@@ -67,15 +67,19 @@ wp::Policy make_policy(size_t n, uint32_t seed) {
                        wp::Op::kIn,
                        {w.teams[rng() % w.teams.size()], w.teams[rng() % w.teams.size()]},
                        0,
+                       0,
+                       {},
                        0};
     std::sort(team.values.begin(), team.values.end());
     r.when.push_back(team);
     if (rng() % 2) {
-      wp::Condition j{wp::Attr::kDeploymentJurisdiction, "", wp::Op::kNotIn, {"DE", "EU"}, 0, 0};
+      wp::Condition j{
+          wp::Attr::kDeploymentJurisdiction, "", wp::Op::kNotIn, {"DE", "EU"}, 0, 0, {}, 0};
       r.when.push_back(j);
     }
     if (rng() % 2) {
-      wp::Condition c{wp::Attr::kDataClasses, "", wp::Op::kAny, {rng() % 2 ? "pii" : "fin"}, 0, 0};
+      wp::Condition c{
+          wp::Attr::kDataClasses, "", wp::Op::kAny, {rng() % 2 ? "pii" : "fin"}, 0, 0, {}, 0};
       r.when.push_back(c);
     }
     p.rules.push_back(std::move(r));
@@ -136,7 +140,12 @@ void BM_Compile1000Rules(benchmark::State& state) {
       for (const std::string& v : c.values) bytes += v.capacity() > 15 ? v.capacity() : 0;
     }
   }
-  for (const auto& [k, v] : p.by_model) bytes += k.capacity() + v.capacity() * 4 + 64;
+  for (const auto* ix : {&p.decisions, &p.transforms}) {
+    for (const auto* m : {&ix->by_model, &ix->by_deployment, &ix->by_team})
+      for (const auto& [k, v] : *m) bytes += k.capacity() + v.capacity() * 4 + 64;
+    bytes += ix->global.capacity() * 4;
+  }
+  for (const auto& [k, v] : p.interned) bytes += k.capacity() + 32;
   state.counters["rule_bytes"] = static_cast<double>(bytes);
 }
 BENCHMARK(BM_Compile1000Rules)->Unit(benchmark::kMillisecond);

@@ -52,6 +52,10 @@ struct Condition {
   std::vector<std::string> values;  // sorted (in / not_in / any / all / none)
   double number = 0;                // lt / gt
   int line = 0;
+  // Compiled forms (build_index): interned ids of `values` (sorted), or for data.classes one bit
+  // per distinct class value of the policy.
+  std::vector<uint32_t> ids{};
+  uint64_t class_bits = 0;
 };
 
 struct Rule {
@@ -70,10 +74,19 @@ class Policy {
   // Index: permit/forbid/transform rules by the deployment, model or team they name (the most
   // selective); the rest apply to every request. decide() merges the global bucket with the
   // request's deployment, model and team buckets, in rule order.
-  std::vector<uint32_t> global;
-  std::unordered_map<std::string, std::vector<uint32_t>> by_model;
-  std::unordered_map<std::string, std::vector<uint32_t>> by_deployment;
-  std::unordered_map<std::string, std::vector<uint32_t>> by_team;
+  struct Index {
+    std::vector<uint32_t> global;
+    std::unordered_map<std::string, std::vector<uint32_t>> by_model;
+    std::unordered_map<std::string, std::vector<uint32_t>> by_deployment;
+    std::unordered_map<std::string, std::vector<uint32_t>> by_team;
+  };
+  Index decisions;   // permit and forbid rules
+  Index transforms;  // transform rules
+  // Every string a condition compares with, interned: a condition then compares integers.
+  std::unordered_map<std::string, uint32_t> interned;
+  // The distinct data.classes values (bit i = class_values[i]); at most 64, else strings.
+  std::vector<std::string> class_values;
+  bool class_bits_ok = true;
   void build_index();
 };
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "policy/compiled.h"
@@ -282,10 +283,38 @@ bool matches(const Condition& c, const Attributes& a,
 }
 
 void Policy::build_index() {
-  global.clear();
-  by_model.clear();
-  by_deployment.clear();
-  by_team.clear();
+  decisions = {};
+  transforms = {};
+  interned.clear();
+  class_values.clear();
+  for (Rule& r : rules) {
+    for (Condition& c : r.when) {
+      if (c.attr == Attr::kDataClasses) {
+        for (const std::string& v : c.values) {
+          if (std::find(class_values.begin(), class_values.end(), v) == class_values.end())
+            class_values.push_back(v);
+        }
+        continue;
+      }
+      c.ids.clear();
+      for (const std::string& v : c.values) {
+        c.ids.push_back(
+            interned.emplace(v, static_cast<uint32_t>(interned.size() + 1)).first->second);
+      }
+      std::sort(c.ids.begin(), c.ids.end());
+    }
+  }
+  class_bits_ok = class_values.size() <= 64;
+  for (Rule& r : rules) {
+    for (Condition& c : r.when) {
+      if (c.attr != Attr::kDataClasses || !class_bits_ok) continue;
+      c.class_bits = 0;
+      for (const std::string& v : c.values) {
+        const auto it = std::find(class_values.begin(), class_values.end(), v);
+        c.class_bits |= uint64_t{1} << (it - class_values.begin());
+      }
+    }
+  }
   for (uint32_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
     if (r.effect == Effect::kOutput) continue;
@@ -300,18 +329,97 @@ void Policy::build_index() {
       if (c.op == Op::kIn && rank(c.attr) > 0 && (key == nullptr || rank(c.attr) > rank(key->attr)))
         key = &c;
     }
+    Index& ix = r.effect == Effect::kTransform ? transforms : decisions;
     if (key == nullptr) {
-      global.push_back(i);
+      ix.global.push_back(i);
       continue;
     }
-    auto& index = key->attr == Attr::kDeploymentName ? by_deployment
-                  : key->attr == Attr::kModelName    ? by_model
-                                                     : by_team;
+    auto& index = key->attr == Attr::kDeploymentName ? ix.by_deployment
+                  : key->attr == Attr::kModelName    ? ix.by_model
+                                                     : ix.by_team;
     for (const std::string& v : key->values) index[v].push_back(i);
   }
 }
 
 namespace {
+
+constexpr uint32_t kAbsent = 0xFFFFFFFF;   // the attribute is not there
+constexpr uint32_t kUnknown = 0xFFFFFFFE;  // there, but no condition names its value
+constexpr size_t kAttrs = static_cast<size_t>(Attr::kTimeWeekday) + 1;
+
+// One decision's view of the attributes: each scalar looked up in the interned table once.
+struct Eval {
+  const Policy& p;
+  const Attributes& a;
+  std::array<uint32_t, kAttrs> ids{};  // 0: not looked up yet
+  uint64_t classes = 0;                // bits of the classes being decided on
+
+  uint32_t id(const Condition& c) {
+    uint32_t& slot = ids[static_cast<size_t>(c.attr)];
+    if (slot != 0) return slot;
+    std::string scratch;
+    bool present = false;
+    const std::string_view v = scalar(c, a, present, scratch);
+    if (!present) return slot = kAbsent;
+    const auto it = p.interned.find(std::string(v));
+    return slot = it == p.interned.end() ? kUnknown : it->second;
+  }
+  void set_classes(const std::vector<std::string_view>& cls) {
+    classes = 0;
+    for (std::string_view c : cls) {
+      for (size_t i = 0; i < p.class_values.size(); ++i) {
+        if (inspect::class_matches(c, p.class_values[i])) classes |= uint64_t{1} << i;
+      }
+    }
+  }
+};
+
+bool fast_matches(const Condition& c, Eval& e, const std::vector<std::string_view>& classes) {
+  if (c.attr == Attr::kDataClasses) {
+    if (!e.p.class_bits_ok) return matches(c, e.a, classes);
+    switch (c.op) {
+      case Op::kAny:
+      case Op::kIn:
+        return (e.classes & c.class_bits) != 0;
+      case Op::kNone:
+      case Op::kNotIn:
+        return (e.classes & c.class_bits) == 0;
+      case Op::kAll:
+        return (e.classes & c.class_bits) == c.class_bits;
+      case Op::kExists:
+        return !classes.empty();
+      default:
+        return false;
+    }
+  }
+  if (c.op == Op::kLt || c.op == Op::kGt || c.op == Op::kExists ||
+      c.attr == Attr::kPrincipalLabel || c.attr == Attr::kDeviceLabel)
+    return matches(c, e.a, classes);
+  const uint32_t id = e.id(c);
+  bool in = false;
+  if (id != kAbsent && id != kUnknown) {
+    for (uint32_t v : c.ids) in = in || v == id;
+  }
+  switch (c.op) {
+    case Op::kIn:
+    case Op::kAny:
+      return in;
+    case Op::kNotIn:
+    case Op::kNone:
+      return !in;
+    case Op::kAll:
+      return in && c.ids.size() == 1;
+    default:
+      return false;
+  }
+}
+
+bool rule_matches(const Rule& r, Eval& e, const std::vector<std::string_view>& classes) {
+  for (const Condition& c : r.when) {
+    if (!fast_matches(c, e, classes)) return false;
+  }
+  return true;
+}
 
 bool rule_matches(const Rule& r, const Attributes& a,
                   const std::vector<std::string_view>& classes) {
@@ -322,7 +430,7 @@ bool rule_matches(const Rule& r, const Attributes& a,
 }
 
 template <typename F>
-void for_candidate_rules(const Policy& p, const Attributes& a, F&& f) {
+void for_candidate_rules(const Policy& policy, const Policy::Index& p, const Attributes& a, F&& f) {
   // Merge the three sorted buckets in rule order (rules keep their file order).
   static const std::vector<uint32_t> kEmpty;
   const std::vector<uint32_t>* buckets[4] = {&p.global, &kEmpty, &kEmpty, &kEmpty};
@@ -347,7 +455,7 @@ void for_candidate_rules(const Policy& p, const Attributes& a, F&& f) {
         best = b;
     }
     if (best < 0) return;
-    f(p.rules[(*buckets[best])[pos[best]++]]);
+    f(policy.rules[(*buckets[best])[pos[best]++]]);
   }
 }
 
@@ -355,9 +463,11 @@ void for_candidate_rules(const Policy& p, const Attributes& a, F&& f) {
 
 Decision decide(const Policy& policy, const Attributes& a) {
   Decision d;
+  Eval e{policy, a};
+  e.set_classes(a.classes);
   // Transforms first, on the classes found; what they remove does not cross.
-  for_candidate_rules(policy, a, [&](const Rule& r) {
-    if (r.effect != Effect::kTransform || !rule_matches(r, a, a.classes)) return;
+  for_candidate_rules(policy, policy.transforms, a, [&](const Rule& r) {
+    if (!rule_matches(r, e, a.classes)) return;
     for (const std::string& c : r.classes) d.transforms.push_back({r.id, c, r.action});
   });
   for (std::string_view cls : a.classes) {
@@ -371,9 +481,10 @@ Decision decide(const Policy& policy, const Attributes& a) {
   thread_local std::vector<std::string_view> forbids;
   permits.clear();
   forbids.clear();
-  for_candidate_rules(policy, a, [&](const Rule& r) {
-    if (r.effect == Effect::kPermit || r.effect == Effect::kForbid) {
-      if (!rule_matches(r, a, d.residual)) return;
+  if (d.residual.size() != a.classes.size()) e.set_classes(d.residual);
+  for_candidate_rules(policy, policy.decisions, a, [&](const Rule& r) {
+    {
+      if (!rule_matches(r, e, d.residual)) return;
       (r.effect == Effect::kPermit ? permits : forbids).push_back(r.id);
     }
   });
