@@ -138,12 +138,18 @@ std::string sha256_hex(std::string_view prev_hex, std::string_view canonical) {
   }
   unsigned char digest[32];
   unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  // The algorithm is fetched once and the context reused: this runs once per record.
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct Ctx {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Ctx holder;
+  EVP_MD_CTX* ctx = holder.ctx;
+  EVP_DigestInit_ex2(ctx, md, nullptr);
   EVP_DigestUpdate(ctx, prev, 32);
   EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
   EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(64, '0');
   for (int i = 0; i < 32; ++i) {
