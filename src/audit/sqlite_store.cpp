@@ -22,8 +22,9 @@ class SqliteStore : public Store {
     }
     sqlite3_busy_timeout(db_, 2000);
     // Checkpoints in larger steps: the WAL is folded into the database less often.
-    const std::string sql = std::string("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=16384; "
-                                        "PRAGMA synchronous=") +
+    const std::string sql = std::string(
+                                "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=16384; "
+                                "PRAGMA synchronous=") +
                             (strict_ ? "FULL" : "NORMAL") +
                             ";"
                             "CREATE TABLE IF NOT EXISTS audit ("

@@ -43,6 +43,8 @@ ErrorInfo error_info(ErrorCode code) {
       return {503, "server_error", "shutting_down"};
     case ErrorCode::kAuditUnavailable:
       return {503, "server_error", "audit_unavailable"};
+    case ErrorCode::kClientClosed:
+      return {499, "client_error", "client_closed"};
     case ErrorCode::kInternal:
       return {500, "server_error", "internal_error"};
   }

@@ -29,8 +29,10 @@ enum class ErrorCode {
   kUpstreamUnavailable,  // 502: refused, reset, bad answer
   kUpstreamTimeout,      // 504
   kShuttingDown,
-  kAuditUnavailable,  // 503: the audit store cannot take the record (fail closed)         // 503
-  kInternal,          // 500
+  kAuditUnavailable,
+  kClientClosed,  // 499 (logs only): the client went away before the answer  // 503: the audit
+                  // store cannot take the record (fail closed)         // 503
+  kInternal,      // 500
 };
 
 struct GatewayError {

@@ -381,6 +381,7 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
                                          upstream::Exchange& ex, Responder& out,
                                          RequestContext& ctx) {
   auto body = co_await ex.read_all(config.server.max_upstream_body_bytes);
+  out.stop_watch();
   if (!body) co_return body.error();
   const bool ok_status = ex.status() >= 200 && ex.status() < 300;
   if (ok_status && !read_usage(*body, worker.json(), ctx.usage)) {
@@ -441,11 +442,17 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
 
   // 7. limit: not built yet.
 
-  // 8. forward: retries and failover happen before anything is sent to the client.
+  // 8. forward: retries and failover happen before anything is sent to the client. A client
+  // that goes away meanwhile cancels the upstream exchange.
+  upstream::Cancel cancel;
+  out.watch_disconnect([&cancel] { cancel.cancel(); });
   auto forwarded = co_await upstream::forward(
       worker.pool(), worker.metrics(), permitted, ctx.call.kind,
-      [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id);
-  if (!forwarded) co_return forwarded.error();
+      [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id, &cancel);
+  if (!forwarded) {
+    out.stop_watch();
+    co_return forwarded.error();
+  }
   upstream::Exchange& ex = *forwarded->exchange;
   ctx.deployment = forwarded->deployment;
   ctx.attempts = forwarded->attempts;
@@ -456,6 +463,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   // (No co_await inside ?: — GCC 12 mis-handles temporaries there.)
   Result<bool> relayed = false;
   if (ex.is_event_stream()) {
+    out.stop_watch();  // from here on, a failed write tells that the client is gone
     relayed = co_await relay_stream(worker, config, ex, out, ctx);
   } else {
     relayed = co_await relay_whole(worker, config, ex, out, ctx);

@@ -5,7 +5,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 
 namespace warden {
 
@@ -35,6 +38,32 @@ std::string Responder::head(int status, std::string_view content_type) {
   h += extra_headers_;
   if (!keep_alive_) h += "Connection: close\r\n";
   return h;
+}
+
+void Responder::watch_disconnect(std::function<void()> on_gone) {
+  stop_watch();
+  auto watch = std::make_shared<Watch>();
+  watch->on_gone = std::move(on_gone);
+  watch_ = watch;
+  const int fd = stream_.socket().native_handle();
+  stream_.socket().async_wait(net::socket_base::wait_read,
+                              [watch, fd](const boost::system::error_code& ec) {
+                                if (ec || watch->stopped) return;
+                                // Readable: either the peer closed (recv sees 0) or it sent the
+                                // next request early (data: it is read after this response).
+                                char byte = 0;
+                                const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                                  watch->on_gone();
+                              });
+}
+
+void Responder::stop_watch() {
+  if (!watch_) return;
+  watch_->stopped = true;
+  watch_.reset();
+  boost::system::error_code ignored;
+  stream_.socket().cancel(ignored);  // the pending wait completes as aborted
 }
 
 net::awaitable<bool> Responder::send(int status, std::string_view content_type,

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,11 @@ class Responder {
   using CompletionGate = std::function<boost::asio::awaitable<bool>(int status)>;
   void set_completion_gate(CompletionGate gate) { gate_ = std::move(gate); }
 
+  // While the gateway waits for an upstream, nothing reads the client socket: this watches it
+  // and calls `on_gone` if the client closes the connection. stop_watch() ends the watch.
+  void watch_disconnect(std::function<void()> on_gone);
+  void stop_watch();
+
   int status() const { return status_; }
   bool started() const { return status_ != 0; }
   bool completed() const { return completed_; }
@@ -53,6 +59,11 @@ class Responder {
   bool completed_ = false;
   std::string scratch_;
   CompletionGate gate_;
+  struct Watch {
+    bool stopped = false;
+    std::function<void()> on_gone;
+  };
+  std::shared_ptr<Watch> watch_;
 };
 
 }  // namespace warden

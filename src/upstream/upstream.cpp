@@ -204,7 +204,16 @@ net::awaitable<Result<std::string>> Exchange::read_all(uint64_t limit) {
   co_return out;
 }
 
+void Cancel::cancel() {
+  cancelled = true;
+  if (active != nullptr) {
+    error_code ignored;
+    active->tcp().socket().cancel(ignored);
+  }
+}
+
 void Exchange::finish(Pool& pool) {
+  if (cancel_ != nullptr && conn_ && cancel_->active == conn_.get()) cancel_->active = nullptr;
   if (conn_ && parser_.is_done() && keep_alive_) {
     pool.release(std::move(conn_));
   } else if (conn_) {
@@ -218,7 +227,8 @@ void Exchange::finish(Pool& pool) {
 net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const Deployment& d,
                                                             CallKind kind, std::string_view body,
                                                             std::string_view request_id,
-                                                            Clock::time_point deadline) {
+                                                            Clock::time_point deadline,
+                                                            Cancel* cancel) {
   const Provider& p = *d.provider;
   // Serialised by hand: a fixed head and a gather write of head + body, no body copy.
   std::string head;
@@ -245,6 +255,12 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
     if (!acquired) co_return acquired.error();
     auto ex = std::make_unique<Exchange>();
     ex->conn_ = std::move(acquired.value());
+    if (cancel != nullptr) {
+      if (cancel->cancelled)
+        co_return make_error(ErrorCode::kClientClosed, "The client went away.");
+      cancel->active = ex->conn_.get();
+      ex->cancel_ = cancel;
+    }
     ex->deadline_ = deadline;
     ex->idle_ = ms(p.timeouts.idle_ms);
     ex->parser_.body_limit(boost::none);
@@ -262,7 +278,12 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
         std::tie(ec, std::ignore) =
             co_await http::async_read_header(*c.plain, c.buffer, ex->parser_, kUseEc);
     }
+    if (cancel != nullptr && cancel->cancelled) {
+      ex->finish(pool);  // closed, not pooled
+      co_return make_error(ErrorCode::kClientClosed, "The client went away.");
+    }
     if (ec) {
+      if (cancel != nullptr && cancel->active == &c) cancel->active = nullptr;
       // A reused keep-alive connection may have been closed by the server just as we sent:
       // nothing was processed, so one retry on a fresh connection is safe and not counted.
       if (c.reused && ec != beast::error::timeout) continue;
@@ -281,7 +302,7 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
 net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
                                           std::span<const Deployment* const> candidates,
                                           CallKind kind, const BodyFor& body_for,
-                                          std::string_view request_id) {
+                                          std::string_view request_id, Cancel* cancel) {
   thread_local std::mt19937_64 rng(jitter_seed());
   GatewayError last = make_error(ErrorCode::kUpstreamUnavailable, "No deployment is available.");
   int attempts = 0;
@@ -299,8 +320,11 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
         timer.expires_after(std::chrono::milliseconds(cap == 0 ? 0 : rng() % (cap + 1)));
         co_await timer.async_wait(kUseEc);
       }
+      if (cancel != nullptr && cancel->cancelled)
+        co_return make_error(ErrorCode::kClientClosed, "The client went away.");
       ++attempts;
-      auto sent = co_await send_once(pool, d, kind, body, request_id, deadline);
+      auto sent = co_await send_once(pool, d, kind, body, request_id, deadline, cancel);
+      if (!sent && sent.error().code == ErrorCode::kClientClosed) co_return sent.error();
       if (!sent) {
         metrics.count_upstream_error(
             p.name, sent.error().code == ErrorCode::kUpstreamTimeout ? "timeout" : "connect");

@@ -47,6 +47,15 @@ struct Connection {
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
+// Lets the request path abandon an exchange whose client has gone: the connection in use is
+// cancelled (its pending operation fails at once and it is closed, not pooled) and no further
+// attempt is made. Single-threaded: used on the worker that owns the request.
+struct Cancel {
+  bool cancelled = false;
+  Connection* active = nullptr;
+  void cancel();
+};
+
 class Pool {
  public:
   explicit Pool(net::io_context& ioc) : ioc_(ioc) {}
@@ -86,12 +95,13 @@ class Exchange {
   // Gives the connection back to the pool when the body was read whole and it may be reused;
   // closes it otherwise (e.g. the client went away mid-stream).
   void finish(Pool& pool);
+  void set_cancel(Cancel* cancel) { cancel_ = cancel; }
 
  private:
   friend net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool&, const Deployment&,
                                                                      CallKind, std::string_view,
                                                                      std::string_view,
-                                                                     Clock::time_point);
+                                                                     Clock::time_point, Cancel*);
   std::unique_ptr<Connection> conn_;
   beast::http::response_parser<beast::http::buffer_body> parser_;
   int status_ = 0;
@@ -99,15 +109,14 @@ class Exchange {
   Clock::time_point deadline_;
   std::chrono::milliseconds idle_{0};
   bool keep_alive_ = false;
+  Cancel* cancel_ = nullptr;
   std::array<char, 16 * 1024> buf_;  // NOLINT: filled by reads, never zeroed
 };
 
 // One attempt: connect (or reuse), send, read the response head.
-net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool,
-                                                            const Deployment& deployment,
-                                                            CallKind kind, std::string_view body,
-                                                            std::string_view request_id,
-                                                            Clock::time_point deadline);
+net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(
+    Pool& pool, const Deployment& deployment, CallKind kind, std::string_view body,
+    std::string_view request_id, Clock::time_point deadline, Cancel* cancel = nullptr);
 
 struct Forwarded {
   std::unique_ptr<Exchange> exchange;
@@ -122,7 +131,7 @@ using BodyFor = std::function<std::string(const Deployment&)>;
 net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
                                           std::span<const Deployment* const> candidates,
                                           CallKind kind, const BodyFor& body_for,
-                                          std::string_view request_id);
+                                          std::string_view request_id, Cancel* cancel = nullptr);
 
 // The request target (path and query) for `kind` on `deployment`'s provider.
 std::string request_target(const Deployment& deployment, CallKind kind);

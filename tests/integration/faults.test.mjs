@@ -95,6 +95,19 @@ test('a client that disconnects mid-stream closes the upstream request', async (
   assert.equal(stack.upstream.closedEarly(), 1);
 });
 
+test('a client that disconnects while waiting for a whole answer cancels the upstream request', async () => {
+  const ac = new AbortController();
+  const pending = chat('stall-long', {}, { signal: ac.signal }).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(stack.upstream.requests.length, 1, 'the request reached the upstream');
+  ac.abort();
+  assert.equal(await pending, 'aborted');
+  const deadline = Date.now() + 2000;
+  while (stack.upstream.closedEarly() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(stack.upstream.closedEarly(), 1, 'the upstream connection was closed at once, not after a timeout');
+  assert.equal((await chat('chat')).status, 200, 'the gateway serves on');
+});
+
 test('metrics count retries, failovers and upstream errors', async () => {
   const text = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
   assert.match(text, /warden_upstream_retries_total\{provider="up"\} [1-9]/);

@@ -61,6 +61,7 @@ ${model('always429', 'chat', dep('a429', 'up', 'status-429'))}
 ${model('refused', 'chat', dep('refused-a', 'dead', 'test-1'))}
 ${model('refused-then-ok', 'chat', dep('rto-a', 'dead', 'test-1'), dep('rto-b', 'up', 'test-b'))}
 ${model('stall', 'chat', dep('stall-a', 'up-short', 'stall'))}
+${model('stall-long', 'chat', dep('stall-long-a', 'up', 'stall'))}
 ${model('reset', 'chat', dep('reset-a', 'up', 'reset-mid-stream'))}
 ${model('badsse', 'chat', dep('badsse-a', 'up', 'bad-sse'))}
 ${model('slow', 'chat', dep('slow-a', 'up', 'slow-stream'))}

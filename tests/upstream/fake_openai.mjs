@@ -74,7 +74,10 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
       counters.set(model, n);
       if (n <= Number(m[2])) return sendError(res, Number(m[1]));
     }
-    if (model === 'stall') return; // never answers
+    if (model === 'stall') {  // never answers; counts the gateway giving up on it
+      req.socket.once('close', () => { closedEarly++; });
+      return;
+    }
     const id = `chatcmpl-${(++completionSeq).toString(16).padStart(24, '0')}`;
     const created = Math.floor(Date.now() / 1000);
     if (req.url.endsWith('/embeddings')) {
