@@ -69,17 +69,22 @@ int main(int argc, char** argv) {
   auto* exp = aud->add_subcommand("export", "Export records");
   add_filters(exp);
   for (CLI::App* c : {tail, exp}) {
-    c->add_option("--format", audit_opts.format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+    c->add_option("--format", audit_opts.format, "jsonl or csv")
+        ->check(CLI::IsMember({"jsonl", "csv"}));
     c->add_option("--principal", audit_opts.principal, "Only this principal");
     c->add_option("--model", audit_opts.model, "Only this model");
-    c->add_option("--jurisdiction", audit_opts.jurisdiction, "Only deployments under this jurisdiction");
+    c->add_option("--jurisdiction", audit_opts.jurisdiction,
+                  "Only deployments under this jurisdiction");
     c->add_option("--decision", audit_opts.decision, "permit, deny or error");
     c->add_option("--class", audit_opts.cls, "Only records carrying this data class (or prefix)");
   }
-  auto* replay = app.add_subcommand("replay", "Re-evaluate recorded requests under a candidate policy");
+  auto* replay =
+      app.add_subcommand("replay", "Re-evaluate recorded requests under a candidate policy");
   add_filters(replay);
   replay->add_option("--policy", audit_opts.policy, "Candidate configuration")->required();
-  replay->add_option("--fail-on", audit_opts.fail_on, "deny: exit 1 if a permitted request would be denied")
+  replay
+      ->add_option("--fail-on", audit_opts.fail_on,
+                   "deny: exit 1 if a permitted request would be denied")
       ->check(CLI::IsMember({"deny"}));
 
   CLI11_PARSE(app, argc, argv);

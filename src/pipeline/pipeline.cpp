@@ -505,28 +505,28 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
                   ctx.usage.prompt_tokens, ctx.usage.completion_tokens, seconds * 1000);
   append_json_string(line, ctx.error_code.empty() ? std::string_view("-") : ctx.error_code);
   // Classes and counts only: never the values found.
-  line += R"(,"request_classes":{)";
-  bool first = true;
-  for (const auto& [cls, n] : ctx.request_scan.counts) {
-    if (!first) line += ',';
-    first = false;
-    append_json_string(line, cls);
-    line += ':' + std::to_string(n);
-  }
-  line += R"(},"rules":[)";
+  auto counts = [&line](std::string_view key, const auto& m) {
+    line += ",\"";
+    line += key;
+    line += "\":{";
+    bool first = true;
+    for (const auto& [cls, n] : m) {
+      if (!first) line += ',';
+      first = false;
+      append_json_string(line, cls);
+      line += ':' + std::to_string(n);
+    }
+    line += '}';
+  };
+  counts("request_classes", ctx.request_scan.counts);
+  line += R"(,"rules":[)";
   for (size_t i = 0; i < ctx.decision_rules.size(); ++i) {
     if (i) line += ',';
     append_json_string(line, ctx.decision_rules[i]);
   }
-  line += R"(],"answer_classes":{)";
-  first = true;
-  for (const auto& [cls, n] : ctx.answer_counts) {
-    if (!first) line += ',';
-    first = false;
-    append_json_string(line, cls);
-    line += ':' + std::to_string(n);
-  }
-  line += "}}\n";
+  line += ']';
+  counts("answer_classes", ctx.answer_counts);
+  line += "}\n";
   // One write(2) per line: lines from several workers never interleave (stdout is a pipe or file).
   [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, line.data(), line.size());
 }
