@@ -7,6 +7,7 @@
 #include <random>
 
 #include "policy/compiled.h"
+#include "policy/policy.h"
 
 namespace wp = warden::policy;
 
@@ -106,11 +107,11 @@ void BM_Decide3Deployments(benchmark::State& state) {
     a.device = &device;
     a.model = &m;
     if (rng() % 2) a.classes = {"pii.email"};
+    const warden::Deployment* deps[3] = {&m.deployments[0], &m.deployments[1], &m.deployments[2]};
     const auto t0 = std::chrono::steady_clock::now();
-    for (const warden::Deployment& d : m.deployments) {
-      a.deployment = &d;
-      const wp::Decision dec = wp::decide(policy, a);
-      if (dec.permit) {
+    const std::vector<wp::Decision> decisions = wp::decide_all(policy, a, deps);
+    for (const wp::Decision& d : decisions) {
+      if (d.permit) {
         ++permits;
         break;
       }

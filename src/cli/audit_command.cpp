@@ -296,7 +296,7 @@ int run_replay(const AuditOptions& o) {
               break;
             }
             if (deny_rules.empty()) deny_rules = dec.rules;
-            if (deny_reason.empty()) deny_reason = dec.reason;
+            if (deny_reason.empty()) deny_reason = policy::reason(dec);
           }
           const bool was_permit = r.decision == "permit";
           auto sample = [&](std::vector<std::string>& v) {

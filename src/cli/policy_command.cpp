@@ -87,7 +87,7 @@ int run_policy_test(const std::string& file) {
       a.deployment = &d;
       const policy::Decision dec = policy::decide(*config->policy, a);
       trail += "    " + d.name + ": " + (dec.permit ? "permit" : "deny") + " (" + join(dec.rules) +
-               (dec.permit ? "" : "; " + dec.reason) + ")\n";
+               (dec.permit ? "" : "; " + policy::reason(dec)) + ")\n";
       if (dec.permit && chosen.empty()) {
         got = "permit";
         chosen = d.name;
@@ -177,7 +177,7 @@ int run_explain(const ExplainOptions& o) {
     std::cout << "  " << d.name << " [" << d.operator_name << ", " << d.jurisdiction << ", "
               << d.region << "]: " << (dec.permit ? "PERMIT" : "DENY")
               << "\n    rules: " << join(dec.rules) << "\n";
-    if (!dec.permit) std::cout << "    reason: " << dec.reason << "\n";
+    if (!dec.permit) std::cout << "    reason: " << policy::reason(dec) << "\n";
     for (const auto& t : dec.transforms)
       std::cout << "    transform: " << t.cls_prefix << " -> " << inspect::action_name(t.action)
                 << " (" << t.rule << ")\n";

@@ -201,11 +201,14 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
   }
   policy::Attributes attrs = attributes(ctx, classes);
   std::string reasons;
-  for (const Deployment* d : candidates) {
-    attrs.deployment = d;
-    const policy::Decision decision = policy::decide(*config.policy, attrs);
+  const std::vector<policy::Decision> decisions =
+      policy::decide_all(*config.policy, attrs, candidates);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Deployment* d = candidates[i];
+    const policy::Decision& decision = decisions[i];
+    attrs.deployment = d;  // for the output rules below
     if (!decision.permit) {
-      reasons += (reasons.empty() ? "" : "; ") + d->name + ": " + decision.reason;
+      reasons += (reasons.empty() ? "" : "; ") + d->name + ": " + policy::reason(decision);
       for (std::string_view r : decision.rules) ctx.decision_rules.push_back(r);
       continue;
     }

@@ -66,7 +66,20 @@ struct Rule {
   bool end_stream = false;                          // output
   std::vector<std::string> classes;                 // transform / output
   int line = 0;
+  // Compiled (build_index): conditions that depend on the deployment (or on the classes, whose
+  // residual differs per deployment), and those that do not — minus the one the rule is indexed
+  // under, which holds whenever the rule is looked at.
+  std::vector<uint16_t> dependent{};
+  std::vector<uint16_t> independent{};
 };
+
+// Lets the maps below be searched with a string_view, without building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 class Policy {
  public:
@@ -76,14 +89,14 @@ class Policy {
   // request's deployment, model and team buckets, in rule order.
   struct Index {
     std::vector<uint32_t> global;
-    std::unordered_map<std::string, std::vector<uint32_t>> by_model;
-    std::unordered_map<std::string, std::vector<uint32_t>> by_deployment;
-    std::unordered_map<std::string, std::vector<uint32_t>> by_team;
+    StringMap<std::vector<uint32_t>> by_model;
+    StringMap<std::vector<uint32_t>> by_deployment;
+    StringMap<std::vector<uint32_t>> by_team;
   };
   Index decisions;   // permit and forbid rules
   Index transforms;  // transform rules
   // Every string a condition compares with, interned: a condition then compares integers.
-  std::unordered_map<std::string, uint32_t> interned;
+  StringMap<uint32_t> interned;
   // The distinct data.classes values (bit i = class_values[i]); at most 64, else strings.
   std::vector<std::string> class_values;
   bool class_bits_ok = true;

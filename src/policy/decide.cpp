@@ -282,6 +282,24 @@ bool matches(const Condition& c, const Attributes& a,
   }
 }
 
+namespace {
+bool deployment_dependent(const Condition& c) {
+  switch (c.attr) {
+    case Attr::kDeploymentName:
+    case Attr::kDeploymentProvider:
+    case Attr::kDeploymentOperator:
+    case Attr::kDeploymentJurisdiction:
+    case Attr::kDeploymentRegion:
+    case Attr::kDeploymentRetentionDays:
+    case Attr::kDeploymentTrainsOnInputs:
+    case Attr::kDataClasses:
+      return true;  // classes: the residual differs per deployment
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 void Policy::build_index() {
   decisions = {};
   transforms = {};
@@ -316,7 +334,7 @@ void Policy::build_index() {
     }
   }
   for (uint32_t i = 0; i < rules.size(); ++i) {
-    const Rule& r = rules[i];
+    Rule& r = rules[i];
     if (r.effect == Effect::kOutput) continue;
     const Condition* key = nullptr;
     auto rank = [](Attr a) {
@@ -328,6 +346,14 @@ void Policy::build_index() {
     for (const Condition& c : r.when) {
       if (c.op == Op::kIn && rank(c.attr) > 0 && (key == nullptr || rank(c.attr) > rank(key->attr)))
         key = &c;
+    }
+    r.dependent.clear();
+    r.independent.clear();
+    for (uint16_t k = 0; k < r.when.size(); ++k) {
+      if (deployment_dependent(r.when[k]))
+        r.dependent.push_back(k);
+      else if (&r.when[k] != key)
+        r.independent.push_back(k);  // the key holds when looked at
     }
     Index& ix = r.effect == Effect::kTransform ? transforms : decisions;
     if (key == nullptr) {
@@ -350,7 +376,7 @@ constexpr size_t kAttrs = static_cast<size_t>(Attr::kTimeWeekday) + 1;
 // One decision's view of the attributes: each scalar looked up in the interned table once.
 struct Eval {
   const Policy& p;
-  const Attributes& a;
+  Attributes a;                        // a copy: decide_all sets the deployment under evaluation
   std::array<uint32_t, kAttrs> ids{};  // 0: not looked up yet
   uint64_t classes = 0;                // bits of the classes being decided on
 
@@ -361,8 +387,15 @@ struct Eval {
     bool present = false;
     const std::string_view v = scalar(c, a, present, scratch);
     if (!present) return slot = kAbsent;
-    const auto it = p.interned.find(std::string(v));
+    const auto it = p.interned.find(v);
     return slot = it == p.interned.end() ? kUnknown : it->second;
+  }
+  void set_deployment(const Deployment* d) {
+    a.deployment = d;
+    for (Attr x : {Attr::kDeploymentName, Attr::kDeploymentProvider, Attr::kDeploymentOperator,
+                   Attr::kDeploymentJurisdiction, Attr::kDeploymentRegion,
+                   Attr::kDeploymentRetentionDays, Attr::kDeploymentTrainsOnInputs})
+      ids[static_cast<size_t>(x)] = 0;
   }
   void set_classes(const std::vector<std::string_view>& cls) {
     classes = 0;
@@ -414,13 +447,6 @@ bool fast_matches(const Condition& c, Eval& e, const std::vector<std::string_vie
   }
 }
 
-bool rule_matches(const Rule& r, Eval& e, const std::vector<std::string_view>& classes) {
-  for (const Condition& c : r.when) {
-    if (!fast_matches(c, e, classes)) return false;
-  }
-  return true;
-}
-
 bool rule_matches(const Rule& r, const Attributes& a,
                   const std::vector<std::string_view>& classes) {
   for (const Condition& c : r.when) {
@@ -434,11 +460,11 @@ void for_candidate_rules(const Policy& policy, const Policy::Index& p, const Att
   // Merge the three sorted buckets in rule order (rules keep their file order).
   static const std::vector<uint32_t> kEmpty;
   const std::vector<uint32_t>* buckets[4] = {&p.global, &kEmpty, &kEmpty, &kEmpty};
-  if (a.model != nullptr) {
-    auto it = p.by_model.find(a.model->name);
+  if (a.model != nullptr && !p.by_model.empty()) {
+    auto it = p.by_model.find(std::string_view(a.model->name));
     if (it != p.by_model.end()) buckets[1] = &it->second;
   }
-  if (a.deployment != nullptr) {
+  if (a.deployment != nullptr && !p.by_deployment.empty()) {
     auto it = p.by_deployment.find(a.deployment->name);
     if (it != p.by_deployment.end()) buckets[2] = &it->second;
   }
@@ -446,28 +472,91 @@ void for_candidate_rules(const Policy& policy, const Policy::Index& p, const Att
     auto it = p.by_team.find(a.principal->team);
     if (it != p.by_team.end()) buckets[3] = &it->second;
   }
+  // Only the non-empty buckets take part; one alone is walked directly.
+  const std::vector<uint32_t>* live[4];
+  int n = 0;
+  for (const auto* b : buckets) {
+    if (!b->empty()) live[n++] = b;
+  }
+  if (n == 1) {
+    for (uint32_t i : *live[0]) f(policy.rules[i]);
+    return;
+  }
   size_t pos[4] = {0, 0, 0, 0};
   for (;;) {
     int best = -1;
-    for (int b = 0; b < 4; ++b) {
-      if (pos[b] < buckets[b]->size() &&
-          (best < 0 || (*buckets[b])[pos[b]] < (*buckets[best])[pos[best]]))
+    for (int b = 0; b < n; ++b) {
+      if (pos[b] < live[b]->size() && (best < 0 || (*live[b])[pos[b]] < (*live[best])[pos[best]]))
         best = b;
     }
     if (best < 0) return;
-    f(policy.rules[(*buckets[best])[pos[best]++]]);
+    f(policy.rules[(*live[best])[pos[best]++]]);
   }
 }
 
 }  // namespace
 
-Decision decide(const Policy& policy, const Attributes& a) {
+namespace {
+
+// The rules of `ix` that may apply to this request whatever the deployment (global, the model's
+// and the team's buckets), in rule order, whose deployment-independent conditions hold.
+void request_rules(const Policy& policy, const Policy::Index& ix, Eval& e,
+                   std::vector<uint32_t>& out) {
+  out.clear();
+  e.set_deployment(nullptr);
+  static const std::vector<std::string_view> kNone;
+  for_candidate_rules(policy, ix, e.a, [&](const Rule& r) {
+    for (uint16_t k : r.independent) {
+      if (!fast_matches(r.when[k], e, kNone)) return;
+    }
+    out.push_back(static_cast<uint32_t>(&r - policy.rules.data()));
+  });
+}
+
+// Calls `f` for the request rules (only their deployment-dependent conditions left to check) and
+// the deployment's own bucket (all conditions to check), in rule order.
+template <typename F>
+void for_deployment_rules(const Policy& policy, const Policy::Index& ix,
+                          const std::vector<uint32_t>& request, const Deployment* d, F&& f) {
+  static const std::vector<uint32_t> kEmpty;
+  const std::vector<uint32_t>* own = &kEmpty;
+  if (d != nullptr && !ix.by_deployment.empty()) {
+    auto it = ix.by_deployment.find(std::string_view(d->name));
+    if (it != ix.by_deployment.end()) own = &it->second;
+  }
+  size_t a = 0, b = 0;
+  while (a < request.size() || b < own->size()) {
+    if (b >= own->size() || (a < request.size() && request[a] < (*own)[b])) {
+      f(policy.rules[request[a++]], true);
+    } else {
+      f(policy.rules[(*own)[b++]], false);
+    }
+  }
+}
+
+bool matches_rest(const Rule& r, bool only_dependent, Eval& e,
+                  const std::vector<std::string_view>& classes) {
+  if (only_dependent) {
+    for (uint16_t k : r.dependent) {
+      if (!fast_matches(r.when[k], e, classes)) return false;
+    }
+    return true;
+  }
+  for (const Condition& c : r.when) {
+    if (!fast_matches(c, e, classes)) return false;
+  }
+  return true;
+}
+
+Decision decide_one(const Policy& policy, Eval& e, const Attributes& a, const Deployment* dep,
+                    const std::vector<uint32_t>& transforms,
+                    const std::vector<uint32_t>& decisions) {
   Decision d;
-  Eval e{policy, a};
+  e.set_deployment(dep);
   e.set_classes(a.classes);
   // Transforms first, on the classes found; what they remove does not cross.
-  for_candidate_rules(policy, policy.transforms, a, [&](const Rule& r) {
-    if (!rule_matches(r, e, a.classes)) return;
+  for_deployment_rules(policy, policy.transforms, transforms, dep, [&](const Rule& r, bool rest) {
+    if (!matches_rest(r, rest, e, a.classes)) return;
     for (const std::string& c : r.classes) d.transforms.push_back({r.id, c, r.action});
   });
   for (std::string_view cls : a.classes) {
@@ -482,24 +571,17 @@ Decision decide(const Policy& policy, const Attributes& a) {
   permits.clear();
   forbids.clear();
   if (d.residual.size() != a.classes.size()) e.set_classes(d.residual);
-  for_candidate_rules(policy, policy.decisions, a, [&](const Rule& r) {
-    {
-      if (!rule_matches(r, e, d.residual)) return;
-      (r.effect == Effect::kPermit ? permits : forbids).push_back(r.id);
-    }
+  for_deployment_rules(policy, policy.decisions, decisions, dep, [&](const Rule& r, bool rest) {
+    // Once a forbid matched, permits cannot change the outcome (nor its explanation).
+    if (r.effect == Effect::kPermit && !forbids.empty()) return;
+    if (!matches_rest(r, rest, e, d.residual)) return;
+    (r.effect == Effect::kPermit ? permits : forbids).push_back(r.id);
   });
   if (!forbids.empty()) {
     d.rules = forbids;
-    d.reason = "forbidden by rule";
-    d.reason += forbids.size() > 1 ? "s " : " ";
-    for (size_t i = 0; i < forbids.size(); ++i)
-      d.reason += (i ? ", " : "") + std::string(forbids[i]);
     return d;
   }
-  if (permits.empty()) {
-    d.reason = "no rule permits it";
-    return d;
-  }
+  if (permits.empty()) return d;
   d.permit = true;
   d.rules = permits;
   for (const Transform& t : d.transforms) {
@@ -507,6 +589,41 @@ Decision decide(const Policy& policy, const Attributes& a) {
       d.rules.push_back(t.rule);
   }
   return d;
+}
+
+}  // namespace
+
+std::vector<Decision> decide_all(const Policy& policy, const Attributes& a,
+                                 std::span<const Deployment* const> deployments) {
+  Eval e{policy, a};
+  thread_local std::vector<uint32_t> transforms;
+  thread_local std::vector<uint32_t> decisions;
+  request_rules(policy, policy.transforms, e, transforms);
+  request_rules(policy, policy.decisions, e, decisions);
+  std::vector<Decision> out;
+  out.reserve(deployments.size());
+  for (const Deployment* d : deployments) {
+    out.push_back(decide_one(policy, e, a, d, transforms, decisions));
+  }
+  return out;
+}
+
+Decision decide(const Policy& policy, const Attributes& a) {
+  const Deployment* one[1] = {a.deployment};
+  return std::move(decide_all(policy, a, one).front());
+}
+
+std::string reason(const Decision& d) {
+  if (d.permit) return "permitted";
+  if (d.rules.empty()) return "no rule permits it";
+  // Names up to three rules; `rules` holds them all.
+  std::string r = d.rules.size() > 1 ? "forbidden by rules " : "forbidden by rule ";
+  for (size_t i = 0; i < d.rules.size() && i < 3; ++i) {
+    if (i) r += ", ";
+    r += d.rules[i];
+  }
+  if (d.rules.size() > 3) r += " and " + std::to_string(d.rules.size() - 3) + " more";
+  return r;
 }
 
 std::vector<OutputRule> output_rules(const Policy& policy, const Attributes& a) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,8 +62,11 @@ struct Decision {
   std::vector<std::string_view> rules;     // ids of the rules that made the decision
   std::vector<Transform> transforms;       // to apply for this deployment
   std::vector<std::string_view> residual;  // classes that would cross
-  std::string reason;                      // for denials: human-readable, no values
 };
+
+// Why a decision denied, for people: "forbidden by rules a, b, c and 2 more" or "no rule permits
+// it" (built on demand: decisions are many, explanations few).
+std::string reason(const Decision& decision);
 
 struct OutputRule {
   std::string_view rule;
@@ -75,6 +79,11 @@ using PolicyPtr = std::shared_ptr<const Policy>;
 
 // decide() for one deployment (attrs.deployment set).
 Decision decide(const Policy& policy, const Attributes& attrs);
+
+// decide() for each of `deployments` (attrs.deployment is not read): what does not depend on the
+// deployment is evaluated once for all of them. Same results as calling decide() for each.
+std::vector<Decision> decide_all(const Policy& policy, const Attributes& attrs,
+                                 std::span<const Deployment* const> deployments);
 
 // What to do with classes found in answers, for a chosen deployment.
 std::vector<OutputRule> output_rules(const Policy& policy, const Attributes& attrs);

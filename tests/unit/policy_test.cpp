@@ -259,6 +259,42 @@ TEST(PolicyProperties, ForbidNeverAddsPermitNeverRemoves) {
   }
 }
 
+TEST(PolicyProperties, DecideAllEqualsDecidePerDeployment) {
+  auto c = load("");
+  Gen g(*c);
+  for (int round = 0; round < 2000; ++round) {
+    Policy p;
+    const int n = 1 + static_cast<int>(g.rng() % 8);
+    for (int i = 0; i < n; ++i) {
+      const uint32_t kind = g.rng() % 3;
+      Rule r = g.rule(kind == 0 ? Effect::kForbid : Effect::kPermit, 1 + g.rng() % 3, true, i);
+      if (kind == 2) {
+        r.effect = Effect::kTransform;
+        r.classes = {g.pick(g.prefixes)};
+      }
+      p.rules.push_back(std::move(r));
+    }
+    p.build_index();
+    Principal pr{"x", "person", g.pick(g.teams), "", {}};
+    Device dev;
+    const Model& m = c->catalog.models[g.rng() % 2];
+    Attributes a{&pr, &dev, &m, nullptr, {}, {}, 0, 1};
+    for (const auto& x : g.classes)
+      if (g.rng() % 3 == 0) a.classes.push_back(x);
+    std::vector<const Deployment*> deps;
+    for (const Deployment& d : m.deployments) deps.push_back(&d);
+    const std::vector<Decision> all = decide_all(p, a, deps);
+    ASSERT_EQ(all.size(), deps.size());
+    for (size_t i = 0; i < deps.size(); ++i) {
+      a.deployment = deps[i];
+      const Decision one = decide(p, a);
+      EXPECT_EQ(all[i].permit, one.permit) << "round " << round;
+      EXPECT_EQ(all[i].rules, one.rules) << "round " << round;
+      EXPECT_EQ(all[i].residual, one.residual) << "round " << round;
+    }
+  }
+}
+
 TEST(PolicyProperties, RemovingAFindingNeverDeniesWhenPermitsIgnoreClasses) {
   auto c = load("");
   Gen g(*c);
