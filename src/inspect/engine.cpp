@@ -279,24 +279,26 @@ void store_cached(const std::string& dir, const std::string& path, const hs_data
   std::free(bytes);
 }
 
-hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode);
+hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode, bool som);
 
-hs_database_t* compile_db(const std::vector<DetectorSpec>& specs, unsigned mode) {
+hs_database_t* compile_db(const std::vector<DetectorSpec>& specs, unsigned mode, bool som = true) {
   const std::string dir = cache_dir();
-  const std::string path = dir + "/detectors-" + cache_key(specs, mode) + ".hsdb";
+  const std::string path =
+      dir + "/detectors-" + cache_key(specs, mode | (som ? 0u : 0x80000000u)) + ".hsdb";
   if (hs_database_t* db = load_cached(path)) return db;
-  hs_database_t* db = compile_uncached(specs, mode);
+  hs_database_t* db = compile_uncached(specs, mode, som);
   store_cached(dir, path, db);
   return db;
 }
 
-hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode) {
+hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode, bool som) {
   std::vector<const char*> patterns;
   std::vector<unsigned> flags;
   std::vector<unsigned> ids;
   for (size_t i = 0; i < specs.size(); ++i) {
     patterns.push_back(specs[i].pattern.c_str());
-    flags.push_back(specs[i].flags | HS_FLAG_UTF8 | HS_FLAG_SOM_LEFTMOST | HS_FLAG_ALLOWEMPTY);
+    flags.push_back(specs[i].flags | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY |
+                    (som ? HS_FLAG_SOM_LEFTMOST : 0u));
     ids.push_back(static_cast<unsigned>(i));
   }
   hs_database_t* db = nullptr;
@@ -354,8 +356,10 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
     if (info->max_width != UINT_MAX) s.max_bytes = std::max<size_t>(s.max_bytes, info->max_width);
     std::free(info);
   }
-  impl.block_db = compile_db(impl.specs, HS_MODE_BLOCK);
   impl.stream_db = compile_db(impl.specs, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);
+  impl.prefilter_db = compile_db(impl.specs, HS_MODE_BLOCK, /*som=*/false);
+  for (const DetectorSpec& spec : impl.specs)
+    impl.window_dbs.push_back(compile_db({spec}, HS_MODE_BLOCK));
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {
     if (std::find(classes.begin(), classes.end(), s.cls) == classes.end()) classes.push_back(s.cls);
@@ -374,8 +378,11 @@ Scratch::~Scratch() {
 
 bool Scratch::prepare(const Engine& engine) {
   if (for_ == &engine && scratch_ != nullptr) return true;
-  if (hs_alloc_scratch(engine.impl().block_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().stream_db, &scratch_) != HS_SUCCESS) return false;
+  if (hs_alloc_scratch(engine.impl().prefilter_db, &scratch_) != HS_SUCCESS) return false;
+  for (hs_database_t* db : engine.impl().window_dbs) {
+    if (hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
+  }
   for_ = &engine;
   return true;
 }
@@ -384,25 +391,64 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
           std::vector<Finding>& findings) {
   findings.clear();
   if (text.size() > UINT32_MAX || !scratch.prepare(engine)) return false;
-  // Candidates are evaluated in the callback: a long run of digits yields a match at every end
-  // position, and collecting them first would cost memory in proportion.
-  struct Ctx {
+  const Engine::Impl& impl = engine.impl();
+  // Stage 1: where matches end. Ends come in increasing order; each pattern's windows
+  // [end − its longest match, end] are merged as they come (a long run of digits makes one
+  // window, not one per end), so memory stays proportional to the number of windows.
+  struct Window {
+    uint32_t id;
+    size_t lo;
+    size_t hi;
+  };
+  struct Stage1 {
+    const Engine::Impl* impl;
+    std::vector<Window> windows;
+    std::vector<int64_t> open;  // per spec: index of its last window, or -1
+  } st{&impl, {}, std::vector<int64_t>(impl.specs.size(), -1)};
+  auto on_end = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+                   void* p) -> int {
+    auto* c = static_cast<Stage1*>(p);
+    const size_t width = c->impl->specs[id].max_bytes;
+    const size_t end = static_cast<size_t>(to);
+    const size_t lo = end > width ? end - width : 0;
+    int64_t& last = c->open[id];
+    if (last >= 0 && c->windows[static_cast<size_t>(last)].hi >= lo) {
+      c->windows[static_cast<size_t>(last)].hi = end;
+    } else {
+      last = static_cast<int64_t>(c->windows.size());
+      c->windows.push_back({id, lo, end});
+    }
+    return 0;
+  };
+  if (hs_scan(impl.prefilter_db, text.data(), static_cast<unsigned>(text.size()), 0, scratch.get(),
+              on_end, &st) != HS_SUCCESS)
+    return false;
+  // Stage 2: each window scanned by its pattern alone, with start-of-match tracking. Candidates
+  // are evaluated in the callback, on the whole text (context and boundaries lie outside).
+  struct Stage2 {
     const Engine::Impl* impl;
     std::string_view text;
     std::vector<Finding>* findings;
-  } ctx{&engine.impl(), text, &findings};
-  auto on_match = [](unsigned id, unsigned long long from, unsigned long long to, unsigned,
+    unsigned id;
+    size_t base;
+  } ctx{&impl, text, &findings, 0, 0};
+  auto on_match = [](unsigned, unsigned long long from, unsigned long long to, unsigned,
                      void* p) -> int {
-    auto* c = static_cast<Ctx*>(p);
+    auto* c = static_cast<Stage2*>(p);
     Finding f;
-    if (evaluate(c->impl->specs[id], c->text, 0,
-                 {id, static_cast<size_t>(from), static_cast<size_t>(to)}, true, f))
+    if (evaluate(c->impl->specs[c->id], c->text, 0,
+                 {c->id, c->base + static_cast<size_t>(from), c->base + static_cast<size_t>(to)},
+                 true, f))
       c->findings->push_back(f);
     return 0;
   };
-  if (hs_scan(engine.impl().block_db, text.data(), static_cast<unsigned>(text.size()), 0,
-              scratch.get(), on_match, &ctx) != HS_SUCCESS)
-    return false;
+  for (const Window& w : st.windows) {
+    ctx.id = w.id;
+    ctx.base = w.lo;
+    if (hs_scan(impl.window_dbs[w.id], text.data() + w.lo, static_cast<unsigned>(w.hi - w.lo), 0,
+                scratch.get(), on_match, &ctx) != HS_SUCCESS)
+      return false;
+  }
   resolve_overlaps(findings);
   return true;
 }
