@@ -93,8 +93,11 @@ size_t TextStream::release_point() const {
   // A pseudonym token that has begun but not ended is held.
   const std::string_view text = text_;
   const size_t from = released_ > base_ ? released_ - base_ : 0;
-  size_t open = text.rfind(kOpen, r - base_ > 0 ? r - base_ - 1 : 0);
-  if (open != std::string_view::npos && open + base_ >= released_ && open >= from) {
+  // Only the part not yet released is searched (the rest of the buffer is context).
+  const size_t upto = r - base_ > from ? r - base_ : from;
+  const size_t rel = text.substr(from, upto - from).rfind(kOpen);
+  const size_t open = rel == std::string_view::npos ? rel : from + rel;
+  if (open != std::string_view::npos) {
     const size_t close = text.find(kClose, open);
     if (close == std::string_view::npos || close + base_ + kClose.size() > r) {
       if (close != std::string_view::npos) {
