@@ -356,8 +356,8 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
     if (info->max_width != UINT_MAX) s.max_bytes = std::max<size_t>(s.max_bytes, info->max_width);
     std::free(info);
   }
-  impl.stream_db = compile_db(impl.specs, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);
   impl.prefilter_db = compile_db(impl.specs, HS_MODE_BLOCK, /*som=*/false);
+  impl.stream_prefilter_db = compile_db(impl.specs, HS_MODE_STREAM, /*som=*/false);
   for (const DetectorSpec& spec : impl.specs)
     impl.window_dbs.push_back(compile_db({spec}, HS_MODE_BLOCK));
   std::vector<std::string> classes;
@@ -378,8 +378,8 @@ Scratch::~Scratch() {
 
 bool Scratch::prepare(const Engine& engine) {
   if (for_ == &engine && scratch_ != nullptr) return true;
-  if (hs_alloc_scratch(engine.impl().stream_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().prefilter_db, &scratch_) != HS_SUCCESS) return false;
+  if (hs_alloc_scratch(engine.impl().stream_prefilter_db, &scratch_) != HS_SUCCESS) return false;
   for (hs_database_t* db : engine.impl().window_dbs) {
     if (hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
   }

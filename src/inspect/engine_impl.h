@@ -13,15 +13,15 @@ namespace warden::inspect {
 
 struct Engine::Impl {
   std::vector<DetectorSpec> specs;  // pattern id = index
-  hs_database_t* stream_db = nullptr;
   // Block mode runs in two stages: every pattern without start-of-match tracking (twice as fast)
   // finds where matches end; then only the windows around those ends are scanned again, each by
   // its pattern alone with start tracking, to learn where the matches begin.
   hs_database_t* prefilter_db = nullptr;
-  std::vector<hs_database_t*> window_dbs;  // one per spec
+  hs_database_t* stream_prefilter_db = nullptr;  // streaming mode, no start tracking
+  std::vector<hs_database_t*> window_dbs;        // one per spec
   ~Impl() {
-    hs_free_database(stream_db);
     hs_free_database(prefilter_db);
+    hs_free_database(stream_prefilter_db);
     for (hs_database_t* db : window_dbs) hs_free_database(db);
   }
 };

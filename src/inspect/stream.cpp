@@ -13,9 +13,12 @@ constexpr size_t kMaxToken = 64;                     // longest pseudonym token 
 }  // namespace
 
 TextStream::TextStream(const Engine& engine, Scratch& scratch, size_t hold_back)
-    : engine_(engine), scratch_(scratch), hold_back_(hold_back) {
+    : engine_(engine),
+      scratch_(scratch),
+      hold_back_(hold_back),
+      last_end_(engine.impl().specs.size(), 0) {
   if (!scratch_.prepare(engine_) ||
-      hs_open_stream(engine_.impl().stream_db, 0, &stream_) != HS_SUCCESS) {
+      hs_open_stream(engine_.impl().stream_prefilter_db, 0, &stream_) != HS_SUCCESS) {
     failed_ = true;
     stream_ = nullptr;
   }
@@ -25,22 +28,59 @@ TextStream::~TextStream() {
   if (stream_ != nullptr) hs_close_stream(stream_, scratch_.get(), nullptr, nullptr);
 }
 
+// Two stages, as in block mode: the stream finds where matches end without tracking starts; the
+// window before each end (kept in the buffer) is rescanned by that pattern alone to find them.
 bool TextStream::feed(std::string_view chunk) {
   if (failed_ || finished_) return false;
   if (chunk.empty()) return true;
   text_.append(chunk);
-  auto on_match = [](unsigned id, unsigned long long from, unsigned long long to, unsigned,
-                     void* ctx) -> int {
-    static_cast<std::vector<Pending>*>(ctx)->push_back(
-        {id, static_cast<size_t>(from), static_cast<size_t>(to)});
+  total_ += chunk.size();
+  ends_.clear();
+  auto on_end = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+                   void* ctx) -> int {
+    static_cast<std::vector<End>*>(ctx)->push_back({id, static_cast<size_t>(to)});
     return 0;
   };
   if (hs_scan_stream(stream_, chunk.data(), static_cast<unsigned>(chunk.size()), 0, scratch_.get(),
-                     on_match, &pending_) != HS_SUCCESS) {
+                     on_end, &ends_) != HS_SUCCESS) {
     failed_ = true;
     return false;
   }
-  total_ += chunk.size();
+  const Engine::Impl& impl = engine_.impl();
+  std::sort(ends_.begin(), ends_.end(),
+            [](const End& a, const End& b) { return a.id != b.id ? a.id < b.id : a.to < b.to; });
+  struct Ctx {
+    std::vector<Pending>* pending;
+    unsigned id;
+    size_t base;
+    size_t after;  // only matches ending after this are new
+  } ctx{&pending_, 0, 0, 0};
+  auto on_match = [](unsigned, unsigned long long from, unsigned long long to, unsigned,
+                     void* p) -> int {
+    auto* c = static_cast<Ctx*>(p);
+    const size_t end = c->base + static_cast<size_t>(to);
+    if (end > c->after) c->pending->push_back({c->id, c->base + static_cast<size_t>(from), end});
+    return 0;
+  };
+  for (size_t i = 0; i < ends_.size();) {
+    const unsigned id = ends_[i].id;
+    size_t j = i;
+    while (j < ends_.size() && ends_[j].id == id) ++j;
+    const size_t first = ends_[i].to;
+    const size_t last = ends_[j - 1].to;
+    const size_t width = impl.specs[id].max_bytes;
+    const size_t lo = std::max(base_, first > width ? first - width : 0);
+    ctx.id = id;
+    ctx.base = lo;
+    ctx.after = last_end_[id];
+    if (hs_scan(impl.window_dbs[id], text_.data() + (lo - base_), static_cast<unsigned>(last - lo),
+                0, scratch_.get(), on_match, &ctx) != HS_SUCCESS) {
+      failed_ = true;
+      return false;
+    }
+    last_end_[id] = last;
+    i = j;
+  }
   return decide(false);
 }
 
@@ -134,8 +174,12 @@ std::string TextStream::take(const ActionTable& actions, const Pseudonyms* pseud
   }
   out.append(text.substr(pos - base_, r - pos));
   released_ = r;
-  // Keep what context lookbehind and boundaries need; drop the rest.
-  const size_t keep_from = released_ > 2 * kContextBytes ? released_ - 2 * kContextBytes : 0;
+  // Keep what context lookbehind, boundaries and the window rescans (the longest match before
+  // the newest byte) need; drop the rest.
+  const size_t window = engine_.max_match_bytes() + kContextBytes;
+  const size_t keep_from =
+      std::min(released_ > 2 * kContextBytes ? released_ - 2 * kContextBytes : 0,
+               total_ > window ? total_ - window : 0);
   size_t drop = keep_from > base_ ? keep_from - base_ : 0;
   for (const Pending& p : pending_) {
     const size_t need = p.from > kContextBytes ? p.from - kContextBytes : 0;

@@ -63,6 +63,12 @@ class TextStream {
     size_t to;
   };
   std::vector<Pending> pending_;
+  struct End {
+    unsigned id;
+    size_t to;
+  };
+  std::vector<End> ends_;            // this chunk's match ends (stage 1)
+  std::vector<size_t> last_end_;     // per pattern: the last end already turned into a match
   std::vector<Finding> findings_;    // decided, sorted by start, non-overlapping
   std::vector<Finding> candidates_;  // decided this round, before overlap resolution
 };
