@@ -1,11 +1,11 @@
 #include "audit/record.h"
 
-#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include <cstdio>
 
 #include "common/json_writer.h"
+#include "common/sha256.h"
 
 namespace warden::audit {
 
@@ -131,32 +131,11 @@ std::string Record::canonical() const {
 }
 
 std::string sha256_hex(std::string_view prev_hex, std::string_view canonical) {
-  unsigned char prev[32] = {0};
-  for (size_t i = 0; i < 32 && 2 * i + 1 < prev_hex.size(); ++i) {
-    auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-    prev[i] = static_cast<unsigned char>(nib(prev_hex[2 * i]) << 4 | nib(prev_hex[2 * i + 1]));
-  }
-  unsigned char digest[32];
-  unsigned int len = 0;
-  // The algorithm is fetched once and the context reused: this runs once per record.
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct Ctx {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Ctx() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Ctx holder;
-  EVP_MD_CTX* ctx = holder.ctx;
-  EVP_DigestInit_ex2(ctx, md, nullptr);
-  EVP_DigestUpdate(ctx, prev, 32);
-  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(64, '0');
-  for (int i = 0; i < 32; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
+  Digest prev{};  // zeros for the first record of a chain
+  if (!parse_hex_digest(prev_hex, prev)) prev.fill(0);
+  const Digest d = sha256(
+      {std::string_view(reinterpret_cast<const char*>(prev.data()), prev.size()), canonical});
+  return to_hex(d);
 }
 
 bool parse_record(std::string_view json, Record& r) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/sha256.h"
 
 namespace warden {
 
@@ -20,7 +21,7 @@ struct Principal {
   std::map<std::string, std::string> labels;
 };
 
-using KeyDigest = std::array<unsigned char, 32>;
+using KeyDigest = Digest;
 
 class KeyStore {
  public:
@@ -38,10 +39,6 @@ class KeyStore {
   };
   std::vector<Entry> entries_;
 };
-
-KeyDigest sha256(std::string_view data);
-std::string to_hex(const unsigned char* data, size_t size);
-bool parse_hex_digest(std::string_view hex, KeyDigest& out);
 
 // Extracts the key from "Authorization: Bearer <key>" or "api-key: <key>"; empty if neither.
 std::string_view presented_key(std::string_view authorization, std::string_view api_key_header);

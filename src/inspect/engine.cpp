@@ -1,4 +1,3 @@
-#include <openssl/evp.h>
 #include <unistd.h>
 #include <algorithm>
 
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/sha256.h"
 #include "inspect/engine_impl.h"
 #include "inspect/validators.h"
 
@@ -233,25 +233,11 @@ std::string cache_dir() {
 }
 
 std::string cache_key(const std::vector<DetectorSpec>& specs, unsigned mode) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  const std::string header = std::string(hs_version()) + "|" + std::to_string(mode);
-  EVP_DigestUpdate(ctx, header.data(), header.size());
+  std::string material = std::string(hs_version()) + "|" + std::to_string(mode);
   for (const DetectorSpec& s : specs) {
-    const std::string part = s.pattern + '\0' + std::to_string(s.flags) + '\0';
-    EVP_DigestUpdate(ctx, part.data(), part.size());
+    material += s.pattern + '\0' + std::to_string(s.flags) + '\0';
   }
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < 16; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
+  return to_hex(sha256(material)).substr(0, 32);
 }
 
 hs_database_t* load_cached(const std::string& path) {
