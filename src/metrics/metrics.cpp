@@ -45,8 +45,14 @@ void Histogram::merge(const Histogram& other) {
 
 void Metrics::count_request(std::string_view route, int status, std::string_view model,
                             double seconds) {
-  ++requests[fmt::format(R"(route="{}",status="{}",model="{}")", route, status, label(model))];
-  latency[std::string(route)].observe(seconds);
+  const RequestKeyView key{route, status, model};
+  auto it = requests.find(key);
+  if (it == requests.end())
+    it = requests.emplace(RequestKey{std::string(route), status, std::string(model)}, 0).first;
+  ++it->second;
+  auto h = latency.find(route);
+  if (h == latency.end()) h = latency.emplace(std::string(route), Histogram{}).first;
+  h->second.observe(seconds);
 }
 
 void Metrics::count_upstream_error(std::string_view provider, std::string_view reason) {
@@ -86,7 +92,13 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
     out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
     for (const auto& [labels, v] : m) out += fmt::format("{}{{{}}} {}\n", name, labels, v);
   };
-  counter_family("warden_requests_total", "Requests by route, status and model.", requests);
+  out +=
+      "# HELP warden_requests_total Requests by route, status and model.\n"
+      "# TYPE warden_requests_total counter\n";
+  for (const auto& [k, v] : requests) {
+    out += fmt::format("warden_requests_total{{route=\"{}\",status=\"{}\",model=\"{}\"}} {}\n",
+                       label(k.route), k.status, label(k.model), v);
+  }
   out +=
       "# HELP warden_request_duration_seconds Request latency by route.\n"
       "# TYPE warden_request_duration_seconds histogram\n";

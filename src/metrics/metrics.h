@@ -23,11 +23,33 @@ struct Histogram {
   void merge(const Histogram& other);
 };
 
+// The labels of warden_requests_total, kept as values (formatted only when rendered), so that
+// counting a request allocates nothing once its label set has been seen.
+struct RequestKey {
+  std::string route;
+  int status = 0;
+  std::string model;
+};
+struct RequestKeyView {
+  std::string_view route;
+  int status = 0;
+  std::string_view model;
+};
+struct RequestKeyLess {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    if (a.route != b.route) return std::string_view(a.route) < std::string_view(b.route);
+    if (a.status != b.status) return a.status < b.status;
+    return std::string_view(a.model) < std::string_view(b.model);
+  }
+};
+
 struct Metrics {
   // warden_requests_total{route,status,model}
-  std::map<std::string, uint64_t> requests;
+  std::map<RequestKey, uint64_t, RequestKeyLess> requests;
   // warden_request_duration_seconds{route}
-  std::map<std::string, Histogram> latency;
+  std::map<std::string, Histogram, std::less<>> latency;
   // warden_upstream_errors_total{provider,reason}
   std::map<std::string, uint64_t> upstream_errors;
   // warden_upstream_retries_total{provider}
