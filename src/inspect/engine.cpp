@@ -85,18 +85,22 @@ bool word_before(const std::vector<std::string_view>& words, std::string_view te
                  size_t bytes) {
   if (words.empty()) return false;
   const size_t from = start > bytes ? start - bytes : 0;
-  std::string window(text.substr(from, start - from));
-  for (char& c : window) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  auto letter = [](char c) { return (c >= 'a' && c <= 'z'); };
+  // Compared in place, ASCII case folded on the fly: this runs for every candidate.
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  auto letter = [&](char c) {
+    c = lower(c);
+    return c >= 'a' && c <= 'z';
+  };
   for (std::string_view w : words) {
-    for (size_t at = window.find(w); at != std::string::npos; at = window.find(w, at + 1)) {
-      const bool ascii = letter(w.front()) && letter(w.back());
+    if (w.size() > start - from) continue;
+    const bool ascii = letter(w.front()) && letter(w.back());
+    for (size_t at = from; at + w.size() <= start; ++at) {
+      size_t k = 0;
+      while (k < w.size() && lower(text[at + k]) == w[k]) ++k;
+      if (k != w.size()) continue;
       if (!ascii) return true;
-      const bool left = at == 0 ? from == 0 || !letter(static_cast<char>(text[from - 1] | 0x20))
-                                : !letter(window[at - 1]);
-      const bool right = at + w.size() >= window.size() || !letter(window[at + w.size()]);
+      const bool left = at == 0 || !letter(text[at - 1]);
+      const bool right = at + w.size() >= start || !letter(text[at + w.size()]);
       if (left && right) return true;
     }
   }
