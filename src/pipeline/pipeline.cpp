@@ -248,17 +248,18 @@ std::string body_for(std::string_view body, const RequestContext& ctx, const Dep
 }
 
 // The models this caller could use (some deployment permitted for a request without findings).
-std::string models_list(const Config& config, RequestContext& ctx) {
+std::string models_list(const Config& config, const RequestContext& ctx) {
   std::string out = R"({"object":"list","data":[)";
   bool first = true;
+  policy::Attributes attrs = attributes(ctx, {});
+  std::vector<const Deployment*> deployments;
   for (const Model& m : config.catalog.models) {
-    ctx.model = &m;
-    policy::Attributes attrs = attributes(ctx, {});
+    attrs.model = &m;
+    deployments.clear();
+    for (const Deployment& d : m.deployments) deployments.push_back(&d);
     bool usable = false;
-    for (const Deployment& d : m.deployments) {
-      attrs.deployment = &d;
-      usable = usable || policy::decide(*config.policy, attrs).permit;
-    }
+    for (const policy::Decision& d : policy::decide_all(*config.policy, attrs, deployments))
+      usable = usable || d.permit;
     if (!usable) continue;
     if (!first) out += ',';
     first = false;
@@ -419,7 +420,6 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
 
   if (r->is_models) {
     const std::string list = models_list(config, ctx);
-    ctx.model = nullptr;
     co_return co_await out.send(200, "application/json", list);
   }
 
