@@ -101,27 +101,33 @@ std::string_view label_of(const std::map<std::string, std::string>& labels, cons
   return present ? std::string_view(it->second) : std::string_view();
 }
 
+// A string member of an object that may be missing: absent when the object is, or (when
+// `empty_is_absent`) when the string is empty.
+template <typename T>
+std::string_view member(const T* o, const std::string T::*field, bool& present,
+                        bool empty_is_absent = false) {
+  present = o != nullptr && !(empty_is_absent && (o->*field).empty());
+  return o != nullptr ? std::string_view(o->*field) : std::string_view();
+}
+
 // The attribute as a string (scalars) and whether it is present at all.
 std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
                         std::string& scratch) {
   present = true;
   const Principal* p = a.principal;
   const Device* d = a.device;
+  const Device* dev = d != nullptr && d->present ? d : nullptr;
   const Model* m = a.model;
   const Deployment* dep = a.deployment;
   switch (c.attr) {
     case Attr::kPrincipalId:
-      present = p;
-      return p ? std::string_view(p->id) : "";
+      return member(p, &Principal::id, present);
     case Attr::kPrincipalKind:
-      present = p;
-      return p ? std::string_view(p->kind) : "";
+      return member(p, &Principal::kind, present);
     case Attr::kPrincipalTeam:
-      present = p && !p->team.empty();
-      return p ? std::string_view(p->team) : "";
+      return member(p, &Principal::team, present, true);
     case Attr::kPrincipalClearance:
-      present = p && !p->clearance.empty();
-      return p ? std::string_view(p->clearance) : "";
+      return member(p, &Principal::clearance, present, true);
     case Attr::kPrincipalLabel:
       if (!p) {
         present = false;
@@ -135,43 +141,34 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
     case Attr::kDeviceCompliant:
       return bool_str(d && d->present && d->compliant);
     case Attr::kDeviceOs:
-      present = d && d->present && !d->os.empty();
-      return d ? std::string_view(d->os) : "";
+      return member(dev, &Device::os, present, true);
     case Attr::kDeviceLabel:
-      if (!d || !d->present) {
+      if (!dev) {
         present = false;
         return "";
       }
-      return label_of(d->labels, c.label, present);
+      return label_of(dev->labels, c.label, present);
     case Attr::kModelName:
-      present = m;
-      return m ? std::string_view(m->name) : "";
+      return member(m, &Model::name, present);
     case Attr::kModelDeveloper:
-      present = m;
-      return m ? std::string_view(m->developer) : "";
+      return member(m, &Model::developer, present);
     case Attr::kModelOrigin:
-      present = m;
-      return m ? std::string_view(m->origin) : "";
+      return member(m, &Model::origin, present);
     case Attr::kModelOpenWeights:
       return bool_str(m && m->open_weights);
     case Attr::kModelLicense:
-      present = m && !m->license.empty();
-      return m ? std::string_view(m->license) : "";
+      return member(m, &Model::license, present, true);
     case Attr::kDeploymentName:
-      present = dep;
-      return dep ? std::string_view(dep->name) : "";
+      return member(dep, &Deployment::name, present);
     case Attr::kDeploymentProvider:
       present = dep && dep->provider;
       return present ? std::string_view(dep->provider->name) : "";
     case Attr::kDeploymentOperator:
-      present = dep;
-      return dep ? std::string_view(dep->operator_name) : "";
+      return member(dep, &Deployment::operator_name, present);
     case Attr::kDeploymentJurisdiction:
-      present = dep;
-      return dep ? std::string_view(dep->jurisdiction) : "";
+      return member(dep, &Deployment::jurisdiction, present);
     case Attr::kDeploymentRegion:
-      present = dep;
-      return dep ? std::string_view(dep->region) : "";
+      return member(dep, &Deployment::region, present);
     case Attr::kDeploymentTrainsOnInputs:
       return bool_str(dep && dep->trains_on_inputs);
     case Attr::kRequestKind:
