@@ -6,23 +6,16 @@ namespace warden::inspect {
 
 namespace {
 
-bool is_seg(const StringToken::Segment& s, std::string_view key) {
-  return !s.is_index && s.key == key;
-}
-
 // Is this string the text of a choice ("choices[k].delta.content", "choices[k].text") or a tool
 // call's arguments ("choices[k].delta.tool_calls[j].function.arguments")? Sets k and j.
 bool text_field(const std::vector<StringToken::Segment>& p, size_t& k, long& j) {
-  if (p.size() < 3 || !is_seg(p[0], "choices") || !p[1].is_index) return false;
+  if (p.size() < 3 || !p[0].is("choices") || !p[1].is_index) return false;
   k = p[1].index;
   j = -1;
-  if (p.size() == 3 && is_seg(p[2], "text")) return true;
-  if (p.size() == 4 && (is_seg(p[2], "delta") || is_seg(p[2], "message")) &&
-      is_seg(p[3], "content"))
-    return true;
-  if (p.size() == 7 && (is_seg(p[2], "delta") || is_seg(p[2], "message")) &&
-      is_seg(p[3], "tool_calls") && p[4].is_index && is_seg(p[5], "function") &&
-      is_seg(p[6], "arguments")) {
+  if (p.size() == 3 && p[2].is("text")) return true;
+  if (p.size() == 4 && (p[2].is("delta") || p[2].is("message")) && p[3].is("content")) return true;
+  if (p.size() == 7 && (p[2].is("delta") || p[2].is("message")) && p[3].is("tool_calls") &&
+      p[4].is_index && p[5].is("function") && p[6].is("arguments")) {
     j = static_cast<long>(p[4].index);
     return true;
   }

@@ -44,27 +44,23 @@ namespace {
 
 using Segment = StringToken::Segment;
 
-bool eq(const Segment& s, std::string_view key) {
-  return !s.is_index && s.key == key;
-}
-
 // The explicit list of structural fields that are not scanned (they cannot carry user data
 // beyond an enum or an identifier the client chose from a fixed set).
 bool skipped(const std::vector<Segment>& p) {
   const size_t n = p.size();
   if (n == 1) {
-    return eq(p[0], "model") || eq(p[0], "reasoning_effort") || eq(p[0], "service_tier") ||
-           eq(p[0], "encoding_format") || eq(p[0], "tool_choice");
+    return p[0].is("model") || p[0].is("reasoning_effort") || p[0].is("service_tier") ||
+           p[0].is("encoding_format") || p[0].is("tool_choice");
   }
-  if (n == 2 && eq(p[0], "response_format") && eq(p[1], "type")) return true;
-  if (n == 2 && eq(p[0], "tool_choice") && eq(p[1], "type")) return true;
-  if (n == 2 && eq(p[0], "modalities")) return true;
-  if (n == 3 && eq(p[0], "tools") && eq(p[2], "type")) return true;
-  if (n >= 3 && eq(p[0], "messages")) {
-    if (n == 3 && (eq(p[2], "role") || eq(p[2], "tool_call_id"))) return true;
-    if (n == 5 && eq(p[2], "content") && eq(p[4], "type")) return true;
-    if (n == 6 && eq(p[2], "content") && eq(p[4], "image_url") && eq(p[5], "detail")) return true;
-    if (n == 5 && eq(p[2], "tool_calls") && (eq(p[4], "type") || eq(p[4], "id"))) return true;
+  if (n == 2 && p[0].is("response_format") && p[1].is("type")) return true;
+  if (n == 2 && p[0].is("tool_choice") && p[1].is("type")) return true;
+  if (n == 2 && p[0].is("modalities")) return true;
+  if (n == 3 && p[0].is("tools") && p[2].is("type")) return true;
+  if (n >= 3 && p[0].is("messages")) {
+    if (n == 3 && (p[2].is("role") || p[2].is("tool_call_id"))) return true;
+    if (n == 5 && p[2].is("content") && p[4].is("type")) return true;
+    if (n == 6 && p[2].is("content") && p[4].is("image_url") && p[5].is("detail")) return true;
+    if (n == 5 && p[2].is("tool_calls") && (p[4].is("type") || p[4].is("id"))) return true;
   }
   return false;
 }

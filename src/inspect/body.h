@@ -57,6 +57,7 @@ struct StringToken {
     std::string_view key;
     bool is_index;
     size_t index;
+    bool is(std::string_view k) const { return !is_index && key == k; }
   };
   const std::vector<Segment>* path;
 };
