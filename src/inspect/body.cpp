@@ -300,17 +300,32 @@ std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& acti
   return plan_splices(scan, actions, &pseudonyms, nullptr);
 }
 
-std::string apply_splices(std::string_view body, std::vector<Splice> splices) {
-  std::sort(splices.begin(), splices.end(),
-            [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
+std::string apply_splices(std::string_view body, std::span<const Splice> splices,
+                          const Splice* extra) {
+  auto before = [](const Splice& a, const Splice& b) { return a.begin < b.begin; };
+  std::vector<Splice> sorted;
+  if (!std::is_sorted(splices.begin(), splices.end(), before)) {
+    sorted.assign(splices.begin(), splices.end());
+    std::sort(sorted.begin(), sorted.end(), before);
+    splices = sorted;
+  }
   std::string out;
   out.reserve(body.size() + 64);
   size_t pos = 0;
-  for (const Splice& s : splices) {
+  auto put = [&](const Splice& s) {
     out.append(body.substr(pos, s.begin - pos));
     out.append(s.replacement);
     pos = s.end;
+  };
+  bool extra_done = extra == nullptr;
+  for (const Splice& s : splices) {
+    if (!extra_done && extra->begin < s.begin) {
+      put(*extra);
+      extra_done = true;
+    }
+    put(s);
   }
+  if (!extra_done) put(*extra);
   out.append(body.substr(pos));
   return out;
 }

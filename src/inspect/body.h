@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -114,6 +115,9 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
                                  Pseudonyms* pseudonyms, bool* blocked);
 
 // Applies sorted, non-overlapping splices to `body`.
-std::string apply_splices(std::string_view body, std::vector<Splice> splices);
+// `extra` (e.g. the model's new id) is merged in. Splices are normally in document order already
+// (they come from walks over the document); others are sorted first.
+std::string apply_splices(std::string_view body, std::span<const Splice> splices,
+                          const Splice* extra = nullptr);
 
 }  // namespace warden::inspect

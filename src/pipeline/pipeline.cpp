@@ -237,14 +237,14 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
 
 // The body for one deployment: its masks and pseudonyms applied, `model` rewritten.
 std::string body_for(std::string_view body, const RequestContext& ctx, const Deployment& d) {
-  std::vector<inspect::Splice> splices;
+  std::span<const inspect::Splice> splices;
   for (const auto& [dep, s] : ctx.permitted) {
     if (dep == &d) splices = s;
   }
-  splices.push_back({static_cast<uint32_t>(ctx.call.model_offset),
-                     static_cast<uint32_t>(ctx.call.model_offset + ctx.call.model_length),
-                     json_string(d.upstream_model)});
-  return inspect::apply_splices(body, std::move(splices));
+  const inspect::Splice model{static_cast<uint32_t>(ctx.call.model_offset),
+                              static_cast<uint32_t>(ctx.call.model_offset + ctx.call.model_length),
+                              json_string(d.upstream_model)};
+  return inspect::apply_splices(body, splices, &model);
 }
 
 // The models this caller could use (some deployment permitted for a request without findings).

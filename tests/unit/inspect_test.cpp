@@ -157,6 +157,17 @@ TEST(Body, MasksAndPseudonymisesWithValidJsonOut) {
             "Hi bob@acme.com!");
 }
 
+TEST(Body, SplicesMergeAnExtraAndSortWhatIsOutOfOrder) {
+  const std::string body = "0123456789";
+  const std::vector<Splice> in_order{{1, 2, "a"}, {6, 8, "bb"}};
+  const Splice extra{3, 4, "X"};
+  EXPECT_EQ(apply_splices(body, in_order, &extra), "0a2X45bb89");
+  const std::vector<Splice> reversed{{6, 8, "bb"}, {1, 2, "a"}};
+  EXPECT_EQ(apply_splices(body, reversed, &extra), "0a2X45bb89");
+  const Splice last{9, 10, "Z"};
+  EXPECT_EQ(apply_splices(body, {}, &last), "012345678Z");
+}
+
 TEST(Body, DeepNestingIsRefused) {
   std::string body =
       "{\"model\":\"m\",\"x\":" + std::string(100, '[') + std::string(100, ']') + "}";
