@@ -77,7 +77,10 @@ std::vector<DetectorSpec> builtin_detectors() {
                .span = SpanRule::kEmailLocalPart,
                .confidence = 0.95f,
                .with_context = 0.99f,
-               .max_bytes = 320});
+               .max_bytes = 320,
+               .gate = Gate::kAnchor,
+               .anchors = {"@"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "pii.phone",
                .pattern = "\\+" + d + "{1,3}" + sep() + "(?:\\(" + d + "{1,4}\\)" + sep() + ")?" +
                           d + "{1,4}(?:" + std::string("(?:[ \\-./]|\\x{00A0})?") + d +
@@ -88,7 +91,11 @@ std::vector<DetectorSpec> builtin_detectors() {
                            "téléphone", "portable", "电话", "手机", "联系"},
                .confidence = 0.8f,
                .with_context = 0.95f,
-               .max_bytes = 64});
+               .max_bytes = 64,
+               .gate = Gate::kAnchor,
+               .anchors = {"+0",  "+1",  "+2",  "+3",  "+4",  "+5",  "+6",  "+7",  "+8",  "+9",
+                           "+０", "+１", "+２", "+３", "+４", "+５", "+６", "+７", "+８", "+９"},
+               .extent = Extent::kLine});
   v.push_back({.cls = "pii.phone",  // national forms: US, DE, FR, CN
                .pattern = "(?:\\(" + d + "{3}\\) ?" + d + "{3}[ \\-.]" + d + "{4}|" + d +
                           "{3}[\\-.]" + d + "{3}[\\-.]" + d + "{4}|0" + d + "{2,4}[ /\\-]" + d +
@@ -101,7 +108,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context_required = true,
                .confidence = 0.9f,
                .with_context = 0.9f,
-               .max_bytes = 48});
+               .max_bytes = 48,
+               .gate = Gate::kContext});
   v.push_back({.cls = "pii.ip_address",
                .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
                .validate = ipv4_ok,
@@ -110,15 +118,19 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.97f,
                .placement = not_section_number,
                .max_bytes = 15,
-               .not_after = {"version", "release", "build", "v", "ver", "pandoc", "firmware",
-                             "kernel", "chrome", "firefox", "libfoo", "python", "gcc"}});
+               .not_after = {"version", "release", "build", "ver", "pandoc", "firmware", "kernel",
+                             "chrome", "firefox", "libfoo", "python", "gcc"},
+               .gate = Gate::kCluster,
+               .needs = {.digits = 4, .dots = 3}});
   v.push_back({.cls = "pii.ip_address",
                .pattern = "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
                .validate = ipv6_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.9f,
                .with_context = 0.97f,
-               .max_bytes = 45});
+               .max_bytes = 45,
+               .gate = Gate::kCluster,
+               .needs = {.colons = 2}});
 
   // ---- national identifiers
   v.push_back({.cls = "id.us_ssn",
@@ -127,7 +139,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context = {"ssn", "social security", "sozialversicherung"},
                .confidence = 0.9f,
                .with_context = 0.99f,
-               .max_bytes = 40});
+               .max_bytes = 40,
+               .gate = Gate::kCluster,
+               .needs = {.chain = 9}});
   v.push_back({.cls = "id.us_ssn",
                .pattern = digits(9),
                .validate = us_ssn_ok,
@@ -135,14 +149,17 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context_required = true,
                .confidence = 0.95f,
                .with_context = 0.95f,
-               .max_bytes = 27});
+               .max_bytes = 27,
+               .gate = Gate::kContext});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
                .validate = us_itin_ok,
                .context = {"itin", "taxpayer"},
                .confidence = 0.9f,
                .with_context = 0.99f,
-               .max_bytes = 40});
+               .max_bytes = 40,
+               .gate = Gate::kCluster,
+               .needs = {.chain = 9}});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(8),
                .validate = us_itin_ok,
@@ -150,14 +167,17 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context_required = true,
                .confidence = 0.95f,
                .with_context = 0.95f,
-               .max_bytes = 27});
+               .max_bytes = 27,
+               .gate = Gate::kContext});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
                .validate = de_tax_id_ok,
                .context = {"steuer", "identifikationsnummer", "steuer-id", "idnr", "tax id", "tin"},
                .confidence = 0.85f,
                .with_context = 0.99f,
-               .max_bytes = 40});
+               .max_bytes = 40,
+               .gate = Gate::kCluster,
+               .needs = {.chain = 11}});
   v.push_back(
       {.cls = "id.de_id_card",
        .pattern = "[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]",
@@ -166,7 +186,9 @@ std::vector<DetectorSpec> builtin_detectors() {
        .context = {"ausweis", "personalausweis", "id card", "identity card", "ausweisnummer"},
        .confidence = 0.85f,
        .with_context = 0.99f,
-       .max_bytes = 10});
+       .max_bytes = 10,
+       .gate = Gate::kCluster,
+       .needs = {.digits = 1, .upper_word = 10}});
   v.push_back(
       {.cls = "id.fr_nir",
        .pattern = "[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
@@ -175,7 +197,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                    "social security"},
        .confidence = 0.9f,
        .with_context = 0.99f,
-       .max_bytes = 21});
+       .max_bytes = 21,
+       .gate = Gate::kCluster,
+       .needs = {.chain = 13}});
   v.push_back({.cls = "id.cn_resident_id",
                .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
                           "\\x{FF17}|\\x{FF18})" +
@@ -184,7 +208,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context = {"身份证", "公民身份号码", "resident id", "id card", "身份证号"},
                .confidence = 0.95f,
                .with_context = 0.99f,
-               .max_bytes = 54});
+               .max_bytes = 54,
+               .gate = Gate::kCluster,
+               .needs = {.chain = 17}});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
                .validate = cn_social_credit_code_letters_ok,
@@ -192,7 +218,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
                .confidence = 0.9f,
                .with_context = 0.99f,
-               .max_bytes = 18});
+               .max_bytes = 18,
+               .gate = Gate::kCluster,
+               .needs = {.digits = 6, .upper_word = 18}});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9]{18}",
                .validate = cn_social_credit_code_ok,
@@ -201,7 +229,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context_required = true,
                .confidence = 0.95f,
                .with_context = 0.95f,
-               .max_bytes = 18});
+               .max_bytes = 18,
+               .gate = Gate::kContext});
   v.push_back({.cls = "id.uk_nino",
                .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
                .validate = uk_nino_ok,
@@ -209,7 +238,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context = {"national insurance", "nino", "ni number"},
                .confidence = 0.85f,
                .with_context = 0.99f,
-               .max_bytes = 13});
+               .max_bytes = 13,
+               .gate = Gate::kCluster,
+               .needs = {.digits = 6, .upper = 2}});
 
   // ---- financial identifiers
   v.push_back({.cls = "fin.credit_card",
@@ -219,7 +250,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                            "信用卡", "卡号"},
                .confidence = 0.9f,
                .with_context = 0.99f,
-               .max_bytes = 100});
+               .max_bytes = 100,
+               .gate = Gate::kCluster,
+               .needs = {.chain = 12}});
   v.push_back({.cls = "fin.iban",
                .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",
                .validate = iban_ok,
@@ -227,7 +260,9 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context = {"iban", "konto", "compte", "account", "账户"},
                .confidence = 0.95f,
                .with_context = 0.99f,
-               .max_bytes = 46});
+               .max_bytes = 46,
+               .gate = Gate::kCluster,
+               .needs = {.digits = 2, .upper = 2, .alnum = 15}});
   v.push_back({.cls = "fin.swift_bic",
                .pattern = "[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?",
                .validate = swift_bic_ok,
@@ -236,7 +271,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .context_required = true,
                .confidence = 0.9f,
                .with_context = 0.9f,
-               .max_bytes = 11});
+               .max_bytes = 11,
+               .gate = Gate::kContext});
 
   // ---- secrets
   v.push_back({.cls = "secret.aws_access_key",
@@ -245,28 +281,40 @@ std::vector<DetectorSpec> builtin_detectors() {
                .boundary = Boundary::kToken,
                .confidence = 0.97f,
                .with_context = 0.99f,
-               .max_bytes = 20});
+               .max_bytes = 20,
+               .gate = Gate::kAnchor,
+               .anchors = {"AKIA", "ASIA", "ABIA", "ACCA"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "secret.github_token",
                .pattern = "gh[pousr]_[A-Za-z0-9]{36,}",
                .validate = secret_token_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.99f,
                .with_context = 0.99f,
-               .max_bytes = 260});
+               .max_bytes = 260,
+               .gate = Gate::kAnchor,
+               .anchors = {"ghp_", "gho_", "ghu_", "ghs_", "ghr_"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "secret.github_token",
                .pattern = "github_pat_[A-Za-z0-9_]{82}",
                .validate = secret_token_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.99f,
                .with_context = 0.99f,
-               .max_bytes = 93});
+               .max_bytes = 93,
+               .gate = Gate::kAnchor,
+               .anchors = {"github_pat_"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "secret.anthropic_key",
                .pattern = "sk-ant-[a-z]{3,6}[0-9]{2}-[A-Za-z0-9_\\-]{80,}",
                .validate = secret_token_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.99f,
                .with_context = 0.99f,
-               .max_bytes = 140});
+               .max_bytes = 140,
+               .gate = Gate::kAnchor,
+               .anchors = {"sk-ant-"},
+               .extent = Extent::kToken});
   v.push_back(
       {.cls = "secret.openai_key",
        .pattern = "sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}",
@@ -275,14 +323,20 @@ std::vector<DetectorSpec> builtin_detectors() {
        .boundary = Boundary::kToken,
        .confidence = 0.95f,
        .with_context = 0.99f,
-       .max_bytes = 210});
+       .max_bytes = 210,
+       .gate = Gate::kAnchor,
+       .anchors = {"sk-"},
+       .extent = Extent::kToken});
   v.push_back({.cls = "secret.slack_token",
                .pattern = "xox[abposr]-[0-9A-Za-z\\-]{10,}",
                .validate = secret_token_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.97f,
                .with_context = 0.99f,
-               .max_bytes = 256});
+               .max_bytes = 256,
+               .gate = Gate::kAnchor,
+               .anchors = {"xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "secret.slack_token",
                .pattern = "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/"
                           "[A-Za-z0-9]{20,32}",
@@ -290,14 +344,20 @@ std::vector<DetectorSpec> builtin_detectors() {
                .boundary = Boundary::kNone,
                .confidence = 0.97f,
                .with_context = 0.99f,
-               .max_bytes = 90});
+               .max_bytes = 90,
+               .gate = Gate::kAnchor,
+               .anchors = {"https://hooks.slack.com/services/"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "secret.google_api_key",
                .pattern = "AIza[0-9A-Za-z_\\-]{35}",
                .validate = secret_token_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.97f,
                .with_context = 0.99f,
-               .max_bytes = 39});
+               .max_bytes = 39,
+               .gate = Gate::kAnchor,
+               .anchors = {"AIza"},
+               .extent = Extent::kToken});
   v.push_back(
       {.cls = "secret.private_key",
        .pattern =
@@ -306,14 +366,20 @@ std::vector<DetectorSpec> builtin_detectors() {
        .span = SpanRule::kPemBlock,
        .confidence = 0.99f,
        .with_context = 0.99f,
-       .max_bytes = 64});
+       .max_bytes = 64,
+       .gate = Gate::kAnchor,
+       .anchors = {"-----BEGIN "},
+       .extent = Extent::kLine});
   v.push_back({.cls = "secret.jwt",
                .pattern = "eyJ[A-Za-z0-9_\\-]{8,}\\.eyJ[A-Za-z0-9_\\-]{8,}\\.[A-Za-z0-9_\\-]{16,}",
                .validate = jwt_ok,
                .boundary = Boundary::kToken,
                .confidence = 0.95f,
                .with_context = 0.99f,
-               .max_bytes = 4096});
+               .max_bytes = 4096,
+               .gate = Gate::kAnchor,
+               .anchors = {"eyJ"},
+               .extent = Extent::kToken});
   v.push_back({.cls = "secret.password_assignment",
                .pattern = "(?:password|passwd|pwd|passwort|kennwort|mot de passe|mdp|db_pass|pass)"
                           "[\"']?[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[^\\s\"'`,;]+",
@@ -323,7 +389,11 @@ std::vector<DetectorSpec> builtin_detectors() {
                .span = SpanRule::kAssignmentValue,
                .confidence = 0.9f,
                .with_context = 0.95f,
-               .max_bytes = 160});
+               .max_bytes = 160,
+               .gate = Gate::kAnchor,
+               .anchors = {"password", "passwd", "pwd", "passwort", "kennwort", "mot de passe",
+                           "mdp", "db_pass", "pass"},
+               .extent = Extent::kLine});
   v.push_back({.cls = "secret.password_assignment",
                .pattern = "(?:密码|口令)[ \\t]*(?:[:=]|：)[ \\t]*[^\\s\"'`,;，。]+",
                .validate = password_value_ok,
@@ -331,38 +401,68 @@ std::vector<DetectorSpec> builtin_detectors() {
                .span = SpanRule::kAssignmentValue,
                .confidence = 0.9f,
                .with_context = 0.95f,
-               .max_bytes = 160});
-  v.push_back({.cls = "secret.generic",
-               .pattern =
-                   "(?:api[_\\-]?key|apikey|secret|token|access[_\\-]?key|client[_\\-]?secret|"
-                   "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?"
-                   "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]+",
-               .flags = HS_FLAG_CASELESS,
-               .validate = generic_secret_value_ok,
-               .boundary = Boundary::kNone,
-               .span = SpanRule::kAssignmentValue,
-               .confidence = 0.8f,
-               .with_context = 0.9f,
-               .max_bytes = 320});
+               .max_bytes = 160,
+               .gate = Gate::kAnchor,
+               .anchors = {"密码", "口令"},
+               .extent = Extent::kLine});
+  v.push_back(
+      {.cls = "secret.generic",
+       .pattern = "(?:api[_\\-]?key|apikey|secret|token|access[_\\-]?key|client[_\\-]?secret|"
+                  "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?"
+                  "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]+",
+       .flags = HS_FLAG_CASELESS,
+       .validate = generic_secret_value_ok,
+       .boundary = Boundary::kNone,
+       .span = SpanRule::kAssignmentValue,
+       .confidence = 0.8f,
+       .with_context = 0.9f,
+       .max_bytes = 320,
+       .gate = Gate::kAnchor,
+       .anchors = {"api_key", "api-key", "apikey", "secret", "token", "access_key", "access-key",
+                   "accesskey", "auth_key", "auth-key", "authkey", "private_key", "private-key",
+                   "privatekey", "signing_key", "signing-key", "signingkey"},
+       .before = 16,
+       .extent = Extent::kLine});
 
   // ---- classification markings (case-sensitive: markings are written in capitals)
-  v.push_back({.cls = "marker.classification",
-               .pattern = "(?:TOP SECRET|STRENG GEHEIM|GEHEIM|CONFIDENTIAL|STRICTLY CONFIDENTIAL|"
-                          "SECRET(?://NOFORN)?|VS-NfD|VS-NUR FÜR DEN DIENSTGEBRAUCH|"
-                          "VS-VERTRAULICH|DIFFUSION RESTREINTE|CONFIDENTIEL DÉFENSE|"
-                          "SECRET DÉFENSE|TRÈS SECRET|RESTRICTED)",
-               .boundary = Boundary::kWord,
-               .confidence = 0.9f,
-               .with_context = 0.95f,
-               .placement = at_line_start_or_marked,
-               .max_bytes = 40});
+  v.push_back(
+      {.cls = "marker.classification",
+       .pattern = "(?:TOP SECRET|STRENG GEHEIM|GEHEIM|CONFIDENTIAL|STRICTLY CONFIDENTIAL|"
+                  "SECRET(?://NOFORN)?|VS-NfD|VS-NUR FÜR DEN DIENSTGEBRAUCH|"
+                  "VS-VERTRAULICH|DIFFUSION RESTREINTE|CONFIDENTIEL DÉFENSE|"
+                  "SECRET DÉFENSE|TRÈS SECRET|RESTRICTED)",
+       .boundary = Boundary::kWord,
+       .confidence = 0.9f,
+       .with_context = 0.95f,
+       .placement = at_line_start_or_marked,
+       .max_bytes = 40,
+       .gate = Gate::kAnchor,
+       .anchors = {"TOP SECRET", "STRENG GEHEIM", "GEHEIM", "CONFIDENTIAL", "STRICTLY CONFIDENTIAL",
+                   "SECRET", "VS-NfD", "VS-NUR FÜR DEN DIENSTGEBRAUCH", "VS-VERTRAULICH",
+                   "DIFFUSION RESTREINTE", "CONFIDENTIEL DÉFENSE", "SECRET DÉFENSE", "TRÈS SECRET",
+                   "RESTRICTED"},
+       .extent = Extent::kLine});
   v.push_back({.cls = "marker.classification",
                .pattern = "(?:绝密|机密|秘密)",
                .boundary = Boundary::kNone,
                .confidence = 0.9f,
                .with_context = 0.95f,
                .placement = cjk_marking,
-               .max_bytes = 6});
+               .max_bytes = 6,
+               .gate = Gate::kAnchor,
+               .anchors = {"绝密", "机密", "秘密"},
+               .extent = Extent::kLine});
+  // A number pattern that accepts full-width digits costs Hyperscan about four times as much per
+  // region as its ASCII twin: clusters without a full-width digit get the twin.
+  const size_t n = v.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i].gate != Gate::kCluster || v[i].pattern.find(d) == std::string::npos) continue;
+    DetectorSpec twin = v[i];
+    for (size_t at = twin.pattern.find(d); at != std::string::npos; at = twin.pattern.find(d, at))
+      twin.pattern.replace(at, d.size(), "[0-9]");
+    v[i].needs.wide = 1;
+    v.push_back(std::move(twin));
+  }
   return v;
 }
 

@@ -1,6 +1,7 @@
 // Built-in detector definitions (internal to inspect/).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,35 @@ enum class SpanRule : uint8_t {
   kEmailLocalPart,   // the match is "@domain"; the local part before it is found backwards
 };
 
+// How a detector's candidates are found cheaply before its own pattern runs (see engine.cpp).
+enum class Gate : uint8_t {
+  kAnchor,   // one of `anchors` (literals) starts at most `before` bytes after the match's start
+  kContext,  // a context word is required: only the bytes after one are scanned
+  kCluster,  // a number-like cluster (digits, separators, short upper-case groups) with at
+             // least `needs` is scanned; every finding lies inside one cluster
+  kFull,     // the whole pattern runs over the whole text (custom detectors)
+};
+
+// Where an anchored detector's match must end: its region is cut there (no pattern match
+// crosses it), so an anchor in prose does not cost a scan of max_bytes.
+enum class Extent : uint8_t {
+  kAny,
+  kLine,   // before the next line feed
+  kToken,  // before the next space, tab, CR or LF
+};
+
+// Lower bounds every finding of a kCluster detector meets (counted over its whole cluster).
+struct ClusterNeeds {
+  uint8_t digits = 0;  // ASCII or full-width digits
+  uint8_t upper = 0;   // ASCII upper-case letters
+  uint8_t alnum = 0;   // letters and digits
+  uint8_t dots = 0;
+  uint8_t colons = 0;
+  uint8_t chain = 0;       // digits in consecutive numeric words (one letter may end a word)
+  uint8_t upper_word = 0;  // ASCII upper-case letters and digits in one run
+  uint8_t wide = 0;        // full-width digits
+};
+
 using Validator = bool (*)(std::string_view candidate);
 // Extra check on the candidate in its text (e.g. "is this a marking, not prose?").
 using PlacementCheck = bool (*)(std::string_view text, size_t start, size_t end);
@@ -39,6 +69,11 @@ struct DetectorSpec {
   PlacementCheck placement = nullptr;
   size_t max_bytes = 64;  // longest match the pattern can produce (hold-back bound)
   std::vector<std::string_view> not_after{};  // words that, just before, make it something else
+  Gate gate = Gate::kFull;
+  std::vector<std::string> anchors{};  // kAnchor: literals (case-insensitive if `flags` says so)
+  uint8_t before = 0;                  // kAnchor: most bytes a match starts before its anchor
+  Extent extent = Extent::kAny;        // kAnchor
+  ClusterNeeds needs{};                // kCluster
 };
 
 std::vector<DetectorSpec> builtin_detectors();

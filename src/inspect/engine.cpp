@@ -79,38 +79,6 @@ bool boundary_ok(Boundary b, std::string_view t, size_t start, size_t end) {
   return true;
 }
 
-// Whether one of `words` occurs as a whole word (ASCII letters do not continue it) in the
-// `bytes` before `start`, case-insensitively.
-bool word_before(const std::vector<std::string_view>& words, std::string_view text, size_t start,
-                 size_t bytes) {
-  if (words.empty()) return false;
-  const size_t from = start > bytes ? start - bytes : 0;
-  // Compared in place, ASCII case folded on the fly: this runs for every candidate.
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  auto letter = [&](char c) {
-    c = lower(c);
-    return c >= 'a' && c <= 'z';
-  };
-  for (std::string_view w : words) {
-    if (w.size() > start - from) continue;
-    const bool ascii = letter(w.front()) && letter(w.back());
-    for (size_t at = from; at + w.size() <= start; ++at) {
-      size_t k = 0;
-      while (k < w.size() && lower(text[at + k]) == w[k]) ++k;
-      if (k != w.size()) continue;
-      if (!ascii) return true;
-      const bool left = at == 0 || !letter(text[at - 1]);
-      const bool right = at + w.size() >= start || !letter(text[at + w.size()]);
-      if (left && right) return true;
-    }
-  }
-  return false;
-}
-
-bool has_context(const DetectorSpec& spec, std::string_view text, size_t start) {
-  return word_before(spec.context, text, start, kContextBytes);
-}
-
 // Where the PEM block that starts with the BEGIN line at [start, end) ends.
 size_t pem_end(std::string_view text, size_t end) {
   const size_t e = text.find("-----END ", end);
@@ -121,8 +89,36 @@ size_t pem_end(std::string_view text, size_t end) {
 
 }  // namespace
 
-bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, const RawMatch& m,
+bool ContextIndex::any_before(const std::vector<uint16_t>& ids, size_t start, size_t bytes) const {
+  if (ids.empty() || hits->empty()) return false;
+  const size_t from = start > bytes ? start - bytes : 0;
+  // Hits are sorted by end; walk back from the last one ending at or before `start`.
+  auto it = std::upper_bound(hits->begin(), hits->end(), start,
+                             [](size_t s, const WordHit& h) { return s < h.end; });
+  const size_t longest = impl->longest_word;
+  auto letter = [](char c) {
+    c = static_cast<char>(c | 0x20);
+    return c >= 'a' && c <= 'z';
+  };
+  while (it != hits->begin()) {
+    --it;
+    if (it->end + longest < from) break;
+    if (it->start < from) continue;
+    if (std::find(ids.begin(), ids.end(), it->word) == ids.end()) continue;
+    if (!impl->words[it->word].ascii) return true;
+    // ASCII words stand whole: no letter continues them (the candidate may touch the end).
+    const size_t b = it->start - offset;
+    const size_t e = it->end - offset;
+    const bool left = it->start <= offset || !letter(text[b - 1]);
+    const bool right = it->end >= start || e >= text.size() || !letter(text[e]);
+    if (left && right) return true;
+  }
+  return false;
+}
+
+bool evaluate(const ContextIndex& context, std::string_view text, size_t offset, const RawMatch& m,
               bool complete, Finding& out) {
+  const DetectorSpec& spec = context.impl->specs[m.id];
   const size_t s = m.from - offset;
   const size_t e = m.to - offset;
   if (e > text.size() || s > e) return false;
@@ -167,14 +163,15 @@ bool evaluate(const DetectorSpec& spec, std::string_view text, size_t offset, co
   }
   if (spec.validate != nullptr && !spec.validate(text.substr(fs, fe - fs))) return false;
   if (spec.placement != nullptr && !spec.placement(text, s, e)) return false;
-  if (word_before(spec.not_after, text, s, 24)) return false;
-  const bool context = has_context(spec, text, s);
-  if (spec.context_required && !context) return false;
+  if (context.any_before(context.impl->not_after_ids[m.id], m.from, kNotAfterBytes)) return false;
+  const bool has_context =
+      context.any_before(context.impl->context_ids[m.id], m.from, kContextBytes);
+  if (spec.context_required && !has_context) return false;
   if (spec.span == SpanRule::kPemBlock) fe = pem_end(text, e);
   out.cls = spec.cls;
   out.start = static_cast<uint32_t>(fs + offset);
   out.end = static_cast<uint32_t>(fe + offset);
-  out.confidence = context ? spec.with_context : spec.confidence;
+  out.confidence = has_context ? spec.with_context : spec.confidence;
   return true;
 }
 
@@ -226,6 +223,11 @@ std::string escape_literal(std::string_view word) {
   return out;
 }
 
+struct Pattern {
+  std::string expr;
+  unsigned flags;
+};
+
 // Compiling every detector takes about a second; a snapshot reload should not. Databases are
 // cached, serialized, under a key that covers the Hyperscan version, the platform, every
 // pattern and flag, and the mode: a stale or foreign file cannot match a key.
@@ -236,11 +238,9 @@ std::string cache_dir() {
   return "/tmp/warden-cache";
 }
 
-std::string cache_key(const std::vector<DetectorSpec>& specs, unsigned mode) {
+std::string cache_key(const std::vector<Pattern>& patterns, unsigned mode) {
   std::string material = std::string(hs_version()) + "|" + std::to_string(mode);
-  for (const DetectorSpec& s : specs) {
-    material += s.pattern + '\0' + std::to_string(s.flags) + '\0';
-  }
+  for (const Pattern& p : patterns) material += p.expr + '\0' + std::to_string(p.flags) + '\0';
   return to_hex(sha256(material)).substr(0, 32);
 }
 
@@ -269,46 +269,181 @@ void store_cached(const std::string& dir, const std::string& path, const hs_data
   std::free(bytes);
 }
 
-hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode, bool som);
-
-hs_database_t* compile_db(const std::vector<DetectorSpec>& specs, unsigned mode, bool som = true) {
+// `what(i)` names pattern i in errors.
+template <typename Name>
+hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, Name what) {
   const std::string dir = cache_dir();
-  const std::string path =
-      dir + "/detectors-" + cache_key(specs, mode | (som ? 0u : 0x80000000u)) + ".hsdb";
+  const std::string path = dir + "/detectors-" + cache_key(patterns, mode) + ".hsdb";
   if (hs_database_t* db = load_cached(path)) return db;
-  hs_database_t* db = compile_uncached(specs, mode, som);
-  store_cached(dir, path, db);
-  return db;
-}
-
-hs_database_t* compile_uncached(const std::vector<DetectorSpec>& specs, unsigned mode, bool som) {
-  std::vector<const char*> patterns;
+  std::vector<const char*> exprs;
   std::vector<unsigned> flags;
   std::vector<unsigned> ids;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    patterns.push_back(specs[i].pattern.c_str());
-    flags.push_back(specs[i].flags | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY |
-                    (som ? HS_FLAG_SOM_LEFTMOST : 0u));
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    exprs.push_back(patterns[i].expr.c_str());
+    flags.push_back(patterns[i].flags | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY);
     ids.push_back(static_cast<unsigned>(i));
   }
   hs_database_t* db = nullptr;
   hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(patterns.data(), flags.data(), ids.data(),
-                       static_cast<unsigned>(patterns.size()), mode, nullptr, &db,
-                       &err) != HS_SUCCESS) {
+  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                       mode, nullptr, &db, &err) != HS_SUCCESS) {
     std::string message = err != nullptr && err->message != nullptr ? err->message : "unknown";
     const int which = err != nullptr ? err->expression : -1;
     hs_free_compile_error(err);
-    throw std::runtime_error(
-        "detector " + (which >= 0 ? specs[static_cast<size_t>(which)].cls : std::string("?")) +
-        ": " + message);
+    throw std::runtime_error("detector " +
+                             (which >= 0 ? what(static_cast<size_t>(which)) : std::string("?")) +
+                             ": " + message);
   }
+  store_cached(dir, path, db);
   return db;
+}
+
+// Lower-case ASCII letters (context words are matched case-insensitively).
+std::string ascii_lower(std::string_view w) {
+  std::string out(w);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
+
+// Builds the literal database's patterns and what each hit means.
+void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns) {
+  std::vector<std::pair<std::string, unsigned>> keys;  // (expr, flags) → id
+  auto id_for = [&](const std::string& expr, unsigned flags) -> size_t {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i].first == expr && keys[i].second == flags) return i;
+    }
+    keys.emplace_back(expr, flags);
+    patterns.push_back({expr, flags});
+    impl.roles.emplace_back();
+    return keys.size() - 1;
+  };
+  auto word_id = [&](std::string_view w) -> uint16_t {
+    const std::string lower = ascii_lower(w);
+    for (size_t i = 0; i < impl.words.size(); ++i) {
+      if (impl.words[i].text == lower) return static_cast<uint16_t>(i);
+    }
+    auto letter = [](char c) { return c >= 'a' && c <= 'z'; };
+    impl.words.push_back({lower, letter(lower.front()) && letter(lower.back()), {}});
+    impl.longest_word = std::max(impl.longest_word, lower.size());
+    const size_t id = id_for(escape_literal(lower), HS_FLAG_CASELESS);
+    impl.roles[id].push_back({Role::kWord, static_cast<uint16_t>(impl.words.size() - 1),
+                              static_cast<uint16_t>(lower.size())});
+    return static_cast<uint16_t>(impl.words.size() - 1);
+  };
+  impl.context_ids.assign(impl.specs.size(), {});
+  impl.not_after_ids.assign(impl.specs.size(), {});
+  for (size_t s = 0; s < impl.specs.size(); ++s) {
+    DetectorSpec& spec = impl.specs[s];
+    if (!gated) spec.gate = Gate::kFull;
+    for (std::string_view w : spec.context) impl.context_ids[s].push_back(word_id(w));
+    for (std::string_view w : spec.not_after) impl.not_after_ids[s].push_back(word_id(w));
+    const auto index = static_cast<uint16_t>(s);
+    switch (spec.gate) {
+      case Gate::kAnchor:
+        for (const std::string& a : spec.anchors) {
+          const size_t id = id_for(escape_literal(a), spec.flags & HS_FLAG_CASELESS);
+          impl.roles[id].push_back({Role::kAnchor, index, static_cast<uint16_t>(a.size())});
+        }
+        break;
+      case Gate::kContext:
+        for (uint16_t w : impl.context_ids[s]) impl.words[w].required_by.push_back(index);
+        break;
+      case Gate::kCluster:
+        impl.cluster_specs.push_back(index);
+        break;
+      case Gate::kFull: {
+        const size_t id = id_for(spec.pattern, spec.flags);
+        impl.roles[id].push_back({Role::kFull, index, 0});
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace
 
-EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
+void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::vector<Region>& regions,
+                    std::vector<WordHit>& words) {
+  for (const Role& r : impl.roles[id]) {
+    switch (r.kind) {
+      case Role::kAnchor: {
+        const DetectorSpec& spec = impl.specs[r.index];
+        const size_t at = end - r.length;
+        const size_t lo = at > spec.before ? at - spec.before : 0;
+        // A cut region runs to its extent's end (found when scanned), so an unbounded value
+        // ("password=…") is found whole up to kMaxAnchorRegion, as long as it is.
+        const size_t reach = spec.extent == Extent::kAny
+                                 ? spec.max_bytes
+                                 : std::max(spec.max_bytes, kMaxAnchorRegion);
+        regions.push_back({r.index, true, lo, at + reach, lo});
+        break;
+      }
+      case Role::kWord:
+        words.push_back(
+            {static_cast<uint32_t>(end - r.length), static_cast<uint32_t>(end), r.index});
+        for (uint16_t s : impl.words[r.index].required_by)
+          regions.push_back({s, false, end, end + kContextBytes + impl.specs[s].max_bytes, end});
+        break;
+      case Role::kFull: {
+        const size_t width = impl.specs[r.index].max_bytes;
+        const size_t lo = end > width ? end - width : 0;
+        regions.push_back({r.index, false, lo, end, lo});
+        break;
+      }
+    }
+  }
+}
+
+size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to) {
+  if (extent == Extent::kLine) {
+    const void* at = std::memchr(text.data() + from, '\n', to - from);
+    return at == nullptr ? std::string_view::npos
+                         : static_cast<size_t>(static_cast<const char*>(at) - text.data());
+  }
+  if (extent == Extent::kToken) {
+    for (size_t i = from; i < to; ++i) {
+      const char c = text[i];
+      if (c == ' ' || c == '\n' || c == '\t' || c == '\r') return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+void merge_regions(std::vector<Region>& regions) {
+  // Regions arrive nearly sorted by start within each detector: a stable sort by detector
+  // (counting) and an insertion sort by start are linear here, where std::sort was not.
+  size_t detectors = 0;
+  for (const Region& r : regions) detectors = std::max<size_t>(detectors, r.spec + 1u);
+  std::vector<size_t> first(detectors + 1, 0);
+  for (const Region& r : regions) ++first[r.spec + 1u];
+  for (size_t d = 0; d < detectors; ++d) first[d + 1] += first[d];
+  std::vector<Region> sorted(regions.size());
+  for (const Region& r : regions) sorted[first[r.spec]++] = r;
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    const Region r = sorted[i];
+    size_t j = i;
+    while (j > 0 && sorted[j - 1].spec == r.spec && sorted[j - 1].lo > r.lo) {
+      sorted[j] = sorted[j - 1];
+      --j;
+    }
+    sorted[j] = r;
+  }
+  regions.swap(sorted);
+  size_t out = 0;
+  for (size_t i = 0; i < regions.size(); ++i) {
+    Region& last = regions[out > 0 ? out - 1 : 0];
+    if (out > 0 && last.spec == regions[i].spec && !last.anchored && !regions[i].anchored &&
+        regions[i].lo <= last.hi) {
+      last.hi = std::max(last.hi, regions[i].hi);
+      last.done = std::min(last.done, regions[i].done);
+      continue;
+    }
+    regions[out++] = regions[i];
+  }
+  regions.resize(out);
+}
+
+EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated) {
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<Engine> engine(new Engine());
   Impl& impl = *engine->impl_;
@@ -335,7 +470,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
     }
   }
   for (DetectorSpec& s : impl.specs) {
-    // Bound each pattern's match width: it sizes the hold-back needed in streams.
+    // Bound each pattern's match width: it sizes the regions and the hold-back in streams.
     hs_expr_info_t* info = nullptr;
     hs_compile_error_t* err = nullptr;
     if (hs_expression_info(s.pattern.c_str(), s.flags | HS_FLAG_UTF8, &info, &err) != HS_SUCCESS) {
@@ -346,10 +481,19 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom) {
     if (info->max_width != UINT_MAX) s.max_bytes = std::max<size_t>(s.max_bytes, info->max_width);
     std::free(info);
   }
-  impl.prefilter_db = compile_db(impl.specs, HS_MODE_BLOCK, /*som=*/false);
-  impl.stream_prefilter_db = compile_db(impl.specs, HS_MODE_STREAM, /*som=*/false);
-  for (const DetectorSpec& spec : impl.specs)
-    impl.window_dbs.push_back(compile_db({spec}, HS_MODE_BLOCK));
+  std::vector<Pattern> literals;
+  plan_literals(impl, gated, literals);
+  auto literal_name = [&](size_t id) {
+    const Role& r = impl.roles[id].front();
+    return r.kind == Role::kWord ? "context word " + impl.words[r.index].text
+                                 : impl.specs[r.index].cls;
+  };
+  impl.literal_db = compile_db(literals, HS_MODE_BLOCK, literal_name);
+  impl.literal_stream_db = compile_db(literals, HS_MODE_STREAM, literal_name);
+  for (const DetectorSpec& spec : impl.specs) {
+    impl.spec_dbs.push_back(compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}},
+                                       HS_MODE_BLOCK, [&](size_t) { return spec.cls; }));
+  }
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {
     if (std::find(classes.begin(), classes.end(), s.cls) == classes.end()) classes.push_back(s.cls);
@@ -368,9 +512,9 @@ Scratch::~Scratch() {
 
 bool Scratch::prepare(const Engine& engine) {
   if (for_ == &engine && scratch_ != nullptr) return true;
-  if (hs_alloc_scratch(engine.impl().prefilter_db, &scratch_) != HS_SUCCESS) return false;
-  if (hs_alloc_scratch(engine.impl().stream_prefilter_db, &scratch_) != HS_SUCCESS) return false;
-  for (hs_database_t* db : engine.impl().window_dbs) {
+  if (hs_alloc_scratch(engine.impl().literal_db, &scratch_) != HS_SUCCESS) return false;
+  if (hs_alloc_scratch(engine.impl().literal_stream_db, &scratch_) != HS_SUCCESS) return false;
+  for (hs_database_t* db : engine.impl().spec_dbs) {
     if (hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
   }
   for_ = &engine;
@@ -382,65 +526,31 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
   findings.clear();
   if (text.size() > UINT32_MAX || !scratch.prepare(engine)) return false;
   const Engine::Impl& impl = engine.impl();
-  // Stage 1: where matches end. Ends come in increasing order; each pattern's windows
-  // [end − its longest match, end] are merged as they come (a long run of digits makes one
-  // window, not one per end), so memory stays proportional to the number of windows.
-  struct Window {
-    uint32_t id;
-    size_t lo;
-    size_t hi;
-  };
-  struct Stage1 {
+  // Candidate regions and context words: literal database, then number clusters.
+  struct Hits {
     const Engine::Impl* impl;
-    std::vector<Window> windows;
-    std::vector<int64_t> open;  // per spec: index of its last window, or -1
-  } st{&impl, {}, std::vector<int64_t>(impl.specs.size(), -1)};
-  auto on_end = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+    std::vector<Region> regions;
+    std::vector<WordHit> words;
+  } hits{&impl, {}, {}};
+  auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                    void* p) -> int {
-    auto* c = static_cast<Stage1*>(p);
-    const size_t width = c->impl->specs[id].max_bytes;
-    const size_t end = static_cast<size_t>(to);
-    const size_t lo = end > width ? end - width : 0;
-    int64_t& last = c->open[id];
-    if (last >= 0 && c->windows[static_cast<size_t>(last)].hi >= lo) {
-      c->windows[static_cast<size_t>(last)].hi = end;
-    } else {
-      last = static_cast<int64_t>(c->windows.size());
-      c->windows.push_back({id, lo, end});
-    }
+    auto* h = static_cast<Hits*>(p);
+    on_literal_hit(*h->impl, id, static_cast<size_t>(to), h->regions, h->words);
     return 0;
   };
-  if (hs_scan(impl.prefilter_db, text.data(), static_cast<unsigned>(text.size()), 0, scratch.get(),
-              on_end, &st) != HS_SUCCESS)
+  if (hs_scan(impl.literal_db, text.data(), static_cast<unsigned>(text.size()), 0, scratch.get(),
+              on_hit, &hits) != HS_SUCCESS)
     return false;
-  // Stage 2: each window scanned by its pattern alone, with start-of-match tracking. Candidates
-  // are evaluated in the callback, on the whole text (context and boundaries lie outside).
-  struct Stage2 {
-    const Engine::Impl* impl;
-    std::string_view text;
-    std::vector<Finding>* findings;
-    unsigned id;
-    size_t base;
-  } ctx{&impl, text, &findings, 0, 0};
-  auto on_match = [](unsigned, unsigned long long from, unsigned long long to, unsigned,
-                     void* p) -> int {
-    auto* c = static_cast<Stage2*>(p);
-    Finding f;
-    if (evaluate(c->impl->specs[c->id], c->text, 0,
-                 {c->id, c->base + static_cast<size_t>(from), c->base + static_cast<size_t>(to)},
-                 true, f))
-      c->findings->push_back(f);
-    return 0;
-  };
-  for (const Window& w : st.windows) {
-    ctx.id = w.id;
-    ctx.base = w.lo;
-    if (hs_scan(impl.window_dbs[w.id], text.data() + w.lo, static_cast<unsigned>(w.hi - w.lo), 0,
-                scratch.get(), on_match, &ctx) != HS_SUCCESS)
-      return false;
-  }
-  resolve_overlaps(findings);
-  return true;
+  add_cluster_regions(impl, text, 0, 0, true, hits.regions);
+  merge_regions(hits.regions);
+  // Each region scanned by its detector; candidates evaluated on the whole text.
+  const ContextIndex context{&impl, &hits.words, text, 0};
+  return scan_regions(impl, scratch.get(), text, 0, hits.regions,
+                      [&](const RawMatch& m) {
+                        Finding f;
+                        if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);
+                      }) &&
+         (resolve_overlaps(findings), true);
 }
 
 std::string pattern_error(const std::string& regex) {

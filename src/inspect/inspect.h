@@ -52,7 +52,10 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Compiles the built-in set plus `custom`. Throws std::runtime_error naming the bad pattern.
-  static std::shared_ptr<const Engine> compile(const std::vector<CustomDetector>& custom = {});
+  // `gated` false runs every pattern over every byte: the reference the gated engine is tested
+  // against (same findings), and the baseline of bench/inspect_bench.
+  static std::shared_ptr<const Engine> compile(const std::vector<CustomDetector>& custom = {},
+                                               bool gated = true);
 
   // Every class this engine can report (for configuration checks and `warden scan --list`).
   const std::vector<std::string>& classes() const { return classes_; }

@@ -13,12 +13,9 @@ constexpr size_t kMaxToken = 64;                     // longest pseudonym token 
 }  // namespace
 
 TextStream::TextStream(const Engine& engine, Scratch& scratch, size_t hold_back)
-    : engine_(engine),
-      scratch_(scratch),
-      hold_back_(hold_back),
-      last_end_(engine.impl().specs.size(), 0) {
+    : engine_(engine), scratch_(scratch), hold_back_(hold_back) {
   if (!scratch_.prepare(engine_) ||
-      hs_open_stream(engine_.impl().stream_prefilter_db, 0, &stream_) != HS_SUCCESS) {
+      hs_open_stream(engine_.impl().literal_stream_db, 0, &stream_) != HS_SUCCESS) {
     failed_ = true;
     stream_ = nullptr;
   }
@@ -28,73 +25,79 @@ TextStream::~TextStream() {
   if (stream_ != nullptr) hs_close_stream(stream_, scratch_.get(), nullptr, nullptr);
 }
 
-// Two stages, as in block mode: the stream finds where matches end without tracking starts; the
-// window before each end (kept in the buffer) is rescanned by that pattern alone to find them.
 bool TextStream::feed(std::string_view chunk) {
   if (failed_ || finished_) return false;
   if (chunk.empty()) return true;
   text_.append(chunk);
   total_ += chunk.size();
-  ends_.clear();
-  auto on_end = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
-                   void* ctx) -> int {
-    static_cast<std::vector<End>*>(ctx)->push_back({id, static_cast<size_t>(to)});
-    return 0;
-  };
-  if (hs_scan_stream(stream_, chunk.data(), static_cast<unsigned>(chunk.size()), 0, scratch_.get(),
-                     on_end, &ends_) != HS_SUCCESS) {
-    failed_ = true;
-    return false;
-  }
-  const Engine::Impl& impl = engine_.impl();
-  std::sort(ends_.begin(), ends_.end(),
-            [](const End& a, const End& b) { return a.id != b.id ? a.id < b.id : a.to < b.to; });
-  struct Ctx {
-    std::vector<Pending>* pending;
-    unsigned id;
-    size_t base;
-    size_t after;  // only matches ending after this are new
-  } ctx{&pending_, 0, 0, 0};
-  auto on_match = [](unsigned, unsigned long long from, unsigned long long to, unsigned,
-                     void* p) -> int {
-    auto* c = static_cast<Ctx*>(p);
-    const size_t end = c->base + static_cast<size_t>(to);
-    if (end > c->after) c->pending->push_back({c->id, c->base + static_cast<size_t>(from), end});
-    return 0;
-  };
-  for (size_t i = 0; i < ends_.size();) {
-    const unsigned id = ends_[i].id;
-    size_t j = i;
-    while (j < ends_.size() && ends_[j].id == id) ++j;
-    const size_t first = ends_[i].to;
-    const size_t last = ends_[j - 1].to;
-    const size_t width = impl.specs[id].max_bytes;
-    const size_t lo = std::max(base_, first > width ? first - width : 0);
-    ctx.id = id;
-    ctx.base = lo;
-    ctx.after = last_end_[id];
-    if (hs_scan(impl.window_dbs[id], text_.data() + (lo - base_), static_cast<unsigned>(last - lo),
-                0, scratch_.get(), on_match, &ctx) != HS_SUCCESS) {
-      failed_ = true;
-      return false;
-    }
-    last_end_[id] = last;
-    i = j;
-  }
-  return decide(false);
+  // Scanned in steps; the first text is released as soon as the window has filled.
+  if (total_ - scanned_ >= kScanStep || (released_ == 0 && total_ >= hold_back_)) return advance();
+  return true;
 }
 
 bool TextStream::finish() {
   if (failed_) return false;
   finished_ = true;
-  return decide(true);
+  return advance();
+}
+
+// The new bytes go through the literal database (stream mode) and the cluster pass; then every
+// candidate region, including those still open from earlier rounds, is scanned by its detector.
+bool TextStream::advance() {
+  const Engine::Impl& impl = engine_.impl();
+  struct Hits {
+    const Engine::Impl* impl;
+    std::vector<Region>* regions;
+    std::vector<WordHit>* words;
+  } hits{&impl, &fresh_, &words_};
+  auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+                   void* p) -> int {
+    auto* h = static_cast<Hits*>(p);
+    on_literal_hit(*h->impl, id, static_cast<size_t>(to), *h->regions, *h->words);
+    return 0;
+  };
+  fresh_.clear();
+  if (total_ > scanned_ && hs_scan_stream(stream_, text_.data() + (scanned_ - base_),
+                                          static_cast<unsigned>(total_ - scanned_), 0,
+                                          scratch_.get(), on_hit, &hits) != HS_SUCCESS) {
+    failed_ = true;
+    return false;
+  }
+  if (finished_ && stream_ != nullptr) {
+    const hs_error_t rc = hs_close_stream(stream_, scratch_.get(), on_hit, &hits);
+    stream_ = nullptr;
+    if (rc != HS_SUCCESS) {
+      failed_ = true;
+      return false;
+    }
+  }
+  const std::string_view text = text_;
+  cluster_from_ =
+      add_cluster_regions(impl, text, base_, std::max(cluster_from_, base_), finished_, fresh_,
+                          &cluster_held_);
+  scanned_ = total_;
+  fresh_.insert(fresh_.end(), regions_.begin(), regions_.end());
+  merge_regions(fresh_);
+  if (!scan_regions(impl, scratch_.get(), text, base_, fresh_,
+                    [&](const RawMatch& m) { pending_.push_back(m); })) {
+    failed_ = true;
+    return false;
+  }
+  regions_.clear();
+  for (Region& r : fresh_) {
+    if (r.hi <= total_) continue;
+    r.done = total_;
+    regions_.push_back(r);
+  }
+  return decide(finished_);
 }
 
 // A raw match is decided once the code point after it has arrived (its boundary is known).
 bool TextStream::decide(bool finished) {
   const std::string_view text = text_;
-  std::vector<Pending> still;
-  for (const Pending& p : pending_) {
+  const ContextIndex context{&engine_.impl(), &words_, text, base_};
+  std::vector<RawMatch> still;
+  for (const RawMatch& p : pending_) {
     const bool ready = finished || p.to + 3 <= total_ ||
                        (p.to < total_ && static_cast<unsigned char>(text[p.to - base_]) < 0x80);
     if (!ready) {
@@ -103,7 +106,7 @@ bool TextStream::decide(bool finished) {
     }
     const DetectorSpec& spec = engine_.impl().specs[p.id];
     Finding f;
-    if (evaluate(spec, text, base_, {p.id, p.from, p.to}, finished, f)) {
+    if (evaluate(context, text, base_, p, finished, f)) {
       // A private-key block without its END line yet stays undecided (held) for a while.
       if (spec.span == SpanRule::kPemBlock && !finished && f.end == total_ &&
           total_ - p.from < kMaxHeld) {
@@ -123,8 +126,9 @@ bool TextStream::decide(bool finished) {
 }
 
 size_t TextStream::release_point() const {
-  size_t r = finished_ ? total_ : (total_ > hold_back_ ? total_ - hold_back_ : 0);
-  for (const Pending& p : pending_) r = std::min(r, p.from);
+  size_t r = finished_ ? total_ : (scanned_ > hold_back_ ? scanned_ - hold_back_ : 0);
+  r = std::min(r, cluster_held_);  // a number still growing is held whole
+  for (const RawMatch& p : pending_) r = std::min(r, p.from);
   // A decided finding across the point is released whole (it is known to its end).
   for (const Finding& f : findings_) {
     if (f.start < r && f.end > r) r = f.end;
@@ -174,20 +178,19 @@ std::string TextStream::take(const ActionTable& actions, const Pseudonyms* pseud
   }
   out.append(text.substr(pos - base_, r - pos));
   released_ = r;
-  // Keep what context lookbehind, boundaries and the window rescans (the longest match before
-  // the newest byte) need; drop the rest.
-  const size_t window = engine_.max_match_bytes() + kContextBytes;
-  const size_t keep_from =
-      std::min(released_ > 2 * kContextBytes ? released_ - 2 * kContextBytes : 0,
-               total_ > window ? total_ - window : 0);
-  size_t drop = keep_from > base_ ? keep_from - base_ : 0;
-  for (const Pending& p : pending_) {
-    const size_t need = p.from > kContextBytes ? p.from - kContextBytes : 0;
-    if (need < base_ + drop) drop = need > base_ ? need - base_ : 0;
-  }
-  if (drop > 4096) {
-    text_.erase(0, drop);
-    base_ += drop;
+  // Keep what context lookbehind, boundaries and the open regions and clusters need; drop the
+  // rest.
+  size_t keep = std::min(released_, cluster_from_);
+  for (const RawMatch& p : pending_) keep = std::min(keep, p.from);
+  for (const Region& g : regions_) keep = std::min(keep, g.lo);
+  keep = keep > 2 * kContextBytes ? keep - 2 * kContextBytes : 0;
+  if (keep > base_ + 4096) {
+    text_.erase(0, keep - base_);
+    base_ = keep;
+    // Context words that can no longer precede a candidate.
+    size_t old = 0;
+    while (old < words_.size() && words_[old].end + kContextBytes < base_) ++old;
+    words_.erase(words_.begin(), words_.begin() + static_cast<std::ptrdiff_t>(old));
   }
   if (pseudonyms != nullptr && !pseudonyms->empty()) return pseudonyms->restore(out, false);
   return out;

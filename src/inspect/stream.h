@@ -2,11 +2,15 @@
 // pseudonyms restored — even when split across chunks, without buffering the whole answer.
 //
 // Each channel of text (one choice's content, or one tool call's arguments) has a TextStream.
-// Chunks go through a Hyperscan stream; text is released to the client only up to a point that
-// no undecided candidate and no partial pseudonym token reaches, and at least `hold_back` bytes
-// behind the newest byte. So a finding or pseudonym no longer than the window is transformed
-// before any byte of it is sent, and the findings do not depend on how the text was chunked.
-// A private-key block is held from its BEGIN line until its END line (at most kMaxHeld bytes).
+// Text goes through the literal database in streaming mode and the number-cluster pass, in
+// steps of at least kScanStep bytes (a Hyperscan call per 16-byte SSE delta would cost more
+// than the scan itself). Text is released to the client only up to a point that no undecided
+// candidate, no number cluster still growing and no partial pseudonym token reaches, and at
+// least `hold_back` bytes behind the newest scanned byte. So a finding or pseudonym no longer
+// than the window is transformed before any byte of it is sent, and the findings do not depend
+// on how the text was chunked. The first text is released as soon as `hold_back` bytes arrived;
+// after that, text leaves in steps of about kScanStep bytes. A private-key block is held from
+// its BEGIN line until its END line (at most kMaxHeld bytes).
 #pragma once
 
 #include <string>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "inspect/body.h"
+#include "inspect/engine_impl.h"
 #include "inspect/inspect.h"
 
 struct hs_stream;
@@ -23,6 +28,7 @@ namespace warden::inspect {
 class TextStream {
  public:
   static constexpr size_t kMaxHeld = 64 * 1024;
+  static constexpr size_t kScanStep = 64;
 
   TextStream(const Engine& engine, Scratch& scratch, size_t hold_back);
   ~TextStream();
@@ -44,6 +50,7 @@ class TextStream {
   size_t released() const { return released_; }
 
  private:
+  bool advance();
   bool decide(bool finished);
   size_t release_point() const;
 
@@ -54,21 +61,16 @@ class TextStream {
   std::string text_;  // bytes [base_, total_)
   size_t base_ = 0;
   size_t total_ = 0;
+  size_t scanned_ = 0;       // bytes through the literal database and the cluster pass
+  size_t cluster_from_ = 0;  // where the cluster pass resumes
+  size_t cluster_held_ = 0;  // where a number cluster still growing starts (else the end)
   size_t released_ = 0;
   bool finished_ = false;
   bool failed_ = false;
-  struct Pending {
-    unsigned id;
-    size_t from;
-    size_t to;
-  };
-  std::vector<Pending> pending_;
-  struct End {
-    unsigned id;
-    size_t to;
-  };
-  std::vector<End> ends_;            // this chunk's match ends (stage 1)
-  std::vector<size_t> last_end_;     // per pattern: the last end already turned into a match
+  std::vector<Region> regions_;      // regions reaching beyond the scanned text
+  std::vector<Region> fresh_;        // this round's regions
+  std::vector<WordHit> words_;       // context words, absolute offsets
+  std::vector<RawMatch> pending_;    // matches not decided yet
   std::vector<Finding> findings_;    // decided, sorted by start, non-overlapping
   std::vector<Finding> candidates_;  // decided this round, before overlap resolution
 };

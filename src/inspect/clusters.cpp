@@ -1,0 +1,328 @@
+// Number clusters: the only places where the number detectors (national identifiers, cards,
+// IBANs, IP addresses) can match, found without running their patterns.
+//
+// A cluster is a run of words joined by one or two separators (space, NBSP, narrow NBSP, - . / :
+// ( )), where every word (ASCII or full-width letters and digits) carries a digit or is a short
+// group of upper-case or hex letters ("WEST" in a grouped IBAN, "AB" in a NINO, "db8" in IPv6).
+// Every number detector's match consists of such words and separators, so it lies inside one
+// cluster; a cluster is scanned only by the detectors whose lower bounds (digits, letters, dots,
+// colons) it meets.
+//
+// Hand-written rather than a Hyperscan pattern: Hyperscan cannot gate on counts, and adding
+// class-led patterns (a run of digits) to the literal database halves its speed on prose
+// (bench/inspect_bench). The trigger search is SSE2 (Hyperscan itself requires x86-64).
+#include <emmintrin.h>
+
+#include <algorithm>
+
+#include "inspect/engine_impl.h"
+
+namespace warden::inspect {
+
+namespace {
+
+using Bytes = const unsigned char*;
+
+// A full-width digit or letter is EF BC 90-99 / EF BC A1-BA / EF BD 81-9A.
+bool fw_digit(Bytes p, size_t i, size_t n) {
+  return i + 2 < n && p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x90 && p[i + 2] <= 0x99;
+}
+bool fw_alnum(Bytes p, size_t i, size_t n) {
+  if (i + 2 >= n || p[i] != 0xEF) return false;
+  const unsigned char b = p[i + 1];
+  const unsigned char c = p[i + 2];
+  return (b == 0xBC && ((c >= 0x90 && c <= 0x99) || (c >= 0xA1 && c <= 0xBA))) ||
+         (b == 0xBD && c >= 0x81 && c <= 0x9A);
+}
+bool ascii_alnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+// Bytes of the word character at i / ending at i (0 if none).
+size_t word_at(Bytes p, size_t i, size_t n) {
+  if (i >= n) return 0;
+  if (ascii_alnum(p[i])) return 1;
+  return fw_alnum(p, i, n) ? 3 : 0;
+}
+size_t word_before(Bytes p, size_t i, size_t lo) {
+  if (i <= lo) return 0;
+  if (ascii_alnum(p[i - 1])) return 1;
+  return i >= lo + 3 && fw_alnum(p, i - 3, i) ? 3 : 0;
+}
+// Bytes of the separator at i / ending at i (0 if none).
+size_t sep_at(Bytes p, size_t i, size_t n) {
+  if (i >= n) return 0;
+  switch (p[i]) {
+    case ' ':
+    case '-':
+    case '.':
+    case '/':
+    case ':':
+    case '(':
+    case ')':
+      return 1;
+    case 0xC2:
+      return i + 1 < n && p[i + 1] == 0xA0 ? 2 : 0;
+    case 0xE2:
+      return i + 2 < n && p[i + 1] == 0x80 && p[i + 2] == 0xAF ? 3 : 0;
+    default:
+      return 0;
+  }
+}
+size_t sep_before(Bytes p, size_t i, size_t lo) {
+  if (i <= lo) return 0;
+  switch (p[i - 1]) {
+    case ' ':
+    case '-':
+    case '.':
+    case '/':
+    case ':':
+    case '(':
+    case ')':
+      return 1;
+    case 0xA0:
+      return i >= lo + 2 && p[i - 2] == 0xC2 ? 2 : 0;
+    case 0xAF:
+      return i >= lo + 3 && p[i - 3] == 0xE2 && p[i - 2] == 0x80 ? 3 : 0;
+    default:
+      return 0;
+  }
+}
+
+struct Word {
+  unsigned digits = 0;
+  unsigned wide = 0;
+  unsigned upper = 0;
+  unsigned alnum = 0;
+  bool joinable = false;      // carries a digit, or is a short group of upper-case or hex letters
+  bool numeric = false;       // digits and at most one letter ("…451X", "2A", "…052A006…")
+  unsigned upper_run = 0;     // longest run of ASCII upper-case letters and digits
+};
+
+Word word_of(Bytes p, size_t b, size_t e) {
+  Word w;
+  bool short_letters = true;
+  unsigned letters = 0;
+  unsigned run = 0;
+  for (size_t i = b; i < e;) {
+    const unsigned char x = p[i];
+    const bool upper_digit = (x >= '0' && x <= '9') || (x >= 'A' && x <= 'Z');
+    run = upper_digit ? run + 1 : 0;
+    w.upper_run = std::max(w.upper_run, run);
+    if (x < 0x80) {
+      if (x >= '0' && x <= '9') {
+        ++w.digits;
+      } else {
+        ++letters;
+        if (x >= 'A' && x <= 'Z') {
+          ++w.upper;
+        } else if (x > 'f') {
+          short_letters = false;
+        }
+      }
+      ++w.alnum;
+      ++i;
+    } else {  // full-width (word_at guarantees 3 bytes)
+      if (p[i + 1] == 0xBC && p[i + 2] <= 0x99) {
+        ++w.digits;
+        ++w.wide;
+      } else {
+        ++letters;
+      }
+      ++w.alnum;
+      i += 3;
+    }
+  }
+  w.joinable = w.digits > 0 || (short_letters && w.alnum <= 4);
+  w.numeric = w.digits > 0 && letters <= 1;
+  return w;
+}
+
+bool joinable(Bytes p, size_t b, size_t e) {
+  return word_of(p, b, e).joinable;
+}
+
+// The features of the cluster [lo, hi), counted in one forward pass.
+struct Counts {
+  unsigned digits = 0;
+  unsigned upper = 0;
+  unsigned alnum = 0;
+  unsigned dots = 0;
+  unsigned colons = 0;
+  unsigned chain = 0;       // most digits in consecutive numeric words
+  unsigned upper_word = 0;  // longest run of ASCII upper-case letters and digits
+  unsigned wide = 0;
+  bool meets(const ClusterNeeds& n) const {
+    return digits >= n.digits && upper >= n.upper && alnum >= n.alnum && dots >= n.dots &&
+           colons >= n.colons && chain >= n.chain && upper_word >= n.upper_word && wide >= n.wide;
+  }
+};
+
+Counts count_cluster(Bytes p, size_t lo, size_t hi) {
+  Counts c;
+  unsigned run = 0;
+  for (size_t i = lo; i < hi;) {
+    size_t e = i;
+    while (size_t k = word_at(p, e, hi)) e += k;
+    if (e == i) {  // a separator byte
+      c.dots += p[i] == '.';
+      c.colons += p[i] == ':';
+      ++i;
+      continue;
+    }
+    const Word w = word_of(p, i, e);
+    c.digits += w.digits;
+    c.upper += w.upper;
+    c.alnum += w.alnum;
+    c.wide += w.wide;
+    run = w.numeric ? run + w.digits : 0;
+    c.chain = std::max(c.chain, run);
+    c.upper_word = std::max(c.upper_word, w.upper_run);
+    i = e;
+  }
+  return c;
+}
+
+// First position in [i, n) holding an ASCII digit or the lead byte of a full-width digit.
+size_t next_trigger(Bytes p, size_t i, size_t n) {
+  const __m128i below = _mm_set1_epi8('0' - 1);
+  const __m128i above = _mm_set1_epi8('9' + 1);
+  const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF));
+  while (i + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, below), _mm_cmplt_epi8(v, above));
+    const int mask = _mm_movemask_epi8(_mm_or_si128(digit, _mm_cmpeq_epi8(v, ef)));
+    if (mask != 0) {
+      const size_t at = i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+      if (p[at] != 0xEF || fw_digit(p, at, n)) return at;
+      i = at + 1;
+      continue;
+    }
+    i += 16;
+  }
+  for (; i < n; ++i) {
+    if ((p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, n)) return i;
+  }
+  return n;
+}
+
+constexpr size_t kMaxSeparators = 2;
+constexpr size_t kMaxOpenCluster = 256;
+constexpr size_t kClusterOverlap = 128;  // longer than any number detector's match
+
+// Separators [b, pos) before pos, at most two (b == pos when none).
+size_t seps_back(Bytes p, size_t pos, size_t lo) {
+  size_t b = pos;
+  for (size_t k = 0; k < kMaxSeparators; ++k) {
+    const size_t s = sep_before(p, b, lo);
+    if (s == 0) break;
+    b -= s;
+  }
+  return b;
+}
+size_t seps_forward(Bytes p, size_t pos, size_t n) {
+  size_t e = pos;
+  for (size_t k = 0; k < kMaxSeparators; ++k) {
+    const size_t s = sep_at(p, e, n);
+    if (s == 0) break;
+    e += s;
+  }
+  return e;
+}
+
+}  // namespace
+
+size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size_t offset,
+                           size_t from, bool complete, std::vector<Region>& regions,
+                           size_t* held) {
+  const auto* p = reinterpret_cast<Bytes>(text.data());
+  size_t n = text.size();
+  if (!complete) {
+    // A code point still arriving may be a full-width digit: the text ends before it.
+    size_t k = n;
+    while (k > 0 && n - k < 3 && (p[k - 1] & 0xC0) == 0x80) --k;
+    if (k > 0 && p[k - 1] >= 0xC0) {
+      const size_t need = p[k - 1] >= 0xF0 ? 4 : p[k - 1] >= 0xE0 ? 3 : 2;
+      if (n - (k - 1) < need) n = k - 1;
+    }
+  }
+  const size_t floor = from - offset;  // nothing before `from` belongs to a cluster left open
+  if (held != nullptr) *held = offset + text.size();
+  size_t i = floor;
+  size_t last = floor;  // end of the last cluster scanned
+  while (true) {
+    i = next_trigger(p, i, n);
+    if (i >= n) {
+      if (complete) return offset + n;
+      // Words and separators at the end may still join a cluster: the next pass starts there
+      // (at most kMaxOpenCluster bytes back).
+      size_t k = n;
+      while (k > last && n - k < kMaxOpenCluster) {
+        const size_t w = word_before(p, k, last);
+        const size_t s = w == 0 ? sep_before(p, k, last) : 0;
+        if (w + s == 0) break;
+        k -= w + s;
+      }
+      return offset + k;
+    }
+    // The trigger's word.
+    size_t ws = i;
+    while (size_t k = word_before(p, ws, floor)) ws -= k;
+    size_t we = i;
+    while (size_t k = word_at(p, we, n)) we += k;
+    // Joinable words to the left.
+    size_t lo = ws;
+    while (true) {
+      const size_t sb = seps_back(p, lo, floor);
+      if (sb == lo) break;
+      size_t pw = sb;
+      while (size_t k = word_before(p, pw, floor)) pw -= k;
+      if (pw == sb || !joinable(p, pw, sb)) {
+        lo = sb;  // leading separators belong to it ("::1", "(030)")
+        break;
+      }
+      lo = pw;
+    }
+    // Joinable words to the right. In a stream, a cluster that reaches the newest byte may grow.
+    size_t hi = we;
+    bool open = !complete && we >= n;
+    while (!open) {
+      const size_t se = seps_forward(p, hi, n);
+      if (se == hi) break;
+      if (se >= n && !complete) {
+        open = true;
+        break;
+      }
+      size_t nw = se;
+      while (size_t k = word_at(p, nw, n)) nw += k;
+      if (nw >= n && nw > se && !complete) {
+        open = true;  // the next word is still arriving
+        break;
+      }
+      if (nw == se || !joinable(p, se, nw)) {
+        hi = se;  // trailing separators belong to it ("2001:db8::")
+        break;
+      }
+      hi = nw;
+    }
+    if (open) {
+      // Held whole while short; a long run (a table of numbers) is scanned in overlapping
+      // pieces, so a stream never rescans more than kMaxOpenCluster bytes per round.
+      if (n - lo <= kMaxOpenCluster) {
+        if (held != nullptr) *held = offset + lo;
+        return offset + lo;
+      }
+      hi = n;
+    }
+    const Counts total = count_cluster(p, lo, hi);
+    for (uint16_t s : impl.cluster_specs) {
+      if (total.meets(impl.specs[s].needs))
+        regions.push_back({s, false, offset + lo, offset + hi, offset + lo});
+    }
+    if (open) return offset + n - kClusterOverlap;
+    i = std::max(hi, i + 1);
+    last = hi;
+  }
+}
+
+}  // namespace warden::inspect
