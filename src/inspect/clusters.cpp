@@ -94,9 +94,9 @@ struct Word {
   unsigned wide = 0;
   unsigned upper = 0;
   unsigned alnum = 0;
-  bool joinable = false;      // carries a digit, or is a short group of upper-case or hex letters
-  bool numeric = false;       // digits and at most one letter ("…451X", "2A", "…052A006…")
-  unsigned upper_run = 0;     // longest run of ASCII upper-case letters and digits
+  bool joinable = false;   // carries a digit, or is a short group of upper-case or hex letters
+  bool numeric = false;    // digits and at most one letter ("…451X", "2A", "…052A006…")
+  unsigned upper_run = 0;  // longest run of ASCII upper-case letters and digits
 };
 
 Word word_of(Bytes p, size_t b, size_t e) {
@@ -152,10 +152,11 @@ struct Counts {
   unsigned chain = 0;       // most digits in consecutive numeric words
   unsigned upper_word = 0;  // longest run of ASCII upper-case letters and digits
   unsigned wide = 0;
-  bool meets(const ClusterNeeds& n) const {
-    return digits >= n.digits && upper >= n.upper && alnum >= n.alnum && dots >= n.dots &&
-           colons >= n.colons && chain >= n.chain && upper_word >= n.upper_word && wide >= n.wide;
+  uint64_t packed() const {
+    return pack_counts({sat(digits), sat(upper), sat(alnum), sat(dots), sat(colons), sat(chain),
+                        sat(upper_word), sat(wide)});
   }
+  static uint8_t sat(unsigned v) { return static_cast<uint8_t>(std::min(v, 127u)); }
 };
 
 Counts count_cluster(Bytes p, size_t lo, size_t hi) {
@@ -232,9 +233,17 @@ size_t seps_forward(Bytes p, size_t pos, size_t n) {
 
 }  // namespace
 
+uint64_t pack_counts(const ClusterNeeds& n) {
+  const uint8_t lanes[8] = {n.digits, n.upper, n.alnum,      n.dots,
+                            n.colons, n.chain, n.upper_word, n.wide};
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<uint64_t>(std::min<uint8_t>(lanes[i], 127)) << (8 * i);
+  return v;
+}
+
 size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size_t offset,
-                           size_t from, bool complete, std::vector<Region>& regions,
-                           size_t* held) {
+                           size_t from, bool complete, std::vector<Region>& regions, size_t* held) {
   const auto* p = reinterpret_cast<Bytes>(text.data());
   size_t n = text.size();
   if (!complete) {
@@ -315,9 +324,17 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       hi = n;
     }
     const Counts total = count_cluster(p, lo, hi);
-    for (uint16_t s : impl.cluster_specs) {
-      if (total.meets(impl.specs[s].needs))
-        regions.push_back({s, false, offset + lo, offset + hi, offset + lo});
+    // Most clusters ("0", "x2", "2024") are too small for any detector.
+    const bool small =
+        total.alnum < impl.cluster_min_alnum && total.colons < impl.cluster_min_colons;
+    if (!small) {
+      // Every count at once: eight 7-bit lanes, a lane's borrow shows where one falls short.
+      constexpr uint64_t kHigh = 0x8080808080808080ull;
+      const uint64_t have = total.packed() | kHigh;
+      for (size_t k = 0; k < impl.cluster_specs.size(); ++k) {
+        if (((have - impl.cluster_needs[k]) & kHigh) == kHigh)
+          regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
+      }
     }
     if (open) return offset + n - kClusterOverlap;
     i = std::max(hi, i + 1);

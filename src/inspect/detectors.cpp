@@ -80,7 +80,14 @@ std::vector<DetectorSpec> builtin_detectors() {
                .max_bytes = 320,
                .gate = Gate::kAnchor,
                .anchors = {"@"},
-               .extent = Extent::kToken});
+               .extent = Extent::kToken,
+               // An address has a local part: "@param" in a comment is no candidate.
+               .anchor_ok = [](std::string_view text, size_t at) {
+                 const char c = at > 0 ? text[at - 1] : ' ';
+                 return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '%' || c == '+' ||
+                        c == '-';
+               }});
   v.push_back({.cls = "pii.phone",
                .pattern = "\\+" + d + "{1,3}" + sep() + "(?:\\(" + d + "{1,4}\\)" + sep() + ")?" +
                           d + "{1,4}(?:" + std::string("(?:[ \\-./]|\\x{00A0})?") + d +
@@ -109,7 +116,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .confidence = 0.9f,
                .with_context = 0.9f,
                .max_bytes = 48,
-               .gate = Gate::kContext});
+               .gate = Gate::kCluster,
+               .needs = {.chain = 6}});
   v.push_back({.cls = "pii.ip_address",
                .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
                .validate = ipv4_ok,
@@ -150,7 +158,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .confidence = 0.95f,
                .with_context = 0.95f,
                .max_bytes = 27,
-               .gate = Gate::kContext});
+               .gate = Gate::kCluster,
+               .needs = {.chain = 9}});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
                .validate = us_itin_ok,
@@ -168,7 +177,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .confidence = 0.95f,
                .with_context = 0.95f,
                .max_bytes = 27,
-               .gate = Gate::kContext});
+               .gate = Gate::kCluster,
+               .needs = {.chain = 9}});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
                .validate = de_tax_id_ok,
@@ -230,7 +240,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .confidence = 0.95f,
                .with_context = 0.95f,
                .max_bytes = 18,
-               .gate = Gate::kContext});
+               .gate = Gate::kCluster,
+               .needs = {.chain = 18}});
   v.push_back({.cls = "id.uk_nino",
                .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
                .validate = uk_nino_ok,

@@ -54,6 +54,8 @@ struct ClusterNeeds {
 using Validator = bool (*)(std::string_view candidate);
 // Extra check on the candidate in its text (e.g. "is this a marking, not prose?").
 using PlacementCheck = bool (*)(std::string_view text, size_t start, size_t end);
+// Whether an anchor at text[at] can begin a finding (only the bytes before `at` are known).
+using AnchorCheck = bool (*)(std::string_view text, size_t at);
 
 struct DetectorSpec {
   std::string cls{};
@@ -73,6 +75,7 @@ struct DetectorSpec {
   std::vector<std::string> anchors{};  // kAnchor: literals (case-insensitive if `flags` says so)
   uint8_t before = 0;                  // kAnchor: most bytes a match starts before its anchor
   Extent extent = Extent::kAny;        // kAnchor
+  AnchorCheck anchor_ok = nullptr;     // kAnchor
   ClusterNeeds needs{};                // kCluster
 };
 

@@ -90,27 +90,39 @@ size_t pem_end(std::string_view text, size_t end) {
 }  // namespace
 
 bool ContextIndex::any_before(const std::vector<uint16_t>& ids, size_t start, size_t bytes) const {
-  if (ids.empty() || hits->empty()) return false;
+  if (ids.empty()) return false;
+  if (cached_ != start) {
+    hits_.clear();
+    cached_ = start;
+    const size_t lo = std::max(offset, start > kContextBytes ? start - kContextBytes : 0);
+    auto on_word = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+                      void* p) -> int {
+      static_cast<std::vector<WordHit>*>(p)->push_back(
+          {0, static_cast<uint32_t>(to), static_cast<uint16_t>(id)});
+      return 0;
+    };
+    if (start > lo &&
+        hs_scan(impl->context_db, text.data() + (lo - offset), static_cast<unsigned>(start - lo), 0,
+                scratch, on_word, &hits_) != HS_SUCCESS) {
+      failed = true;
+      hits_.clear();
+    }
+    for (WordHit& h : hits_) {
+      h.end += static_cast<uint32_t>(lo);
+      h.start = h.end - static_cast<uint32_t>(impl->words[h.word].text.size());
+    }
+  }
   const size_t from = start > bytes ? start - bytes : 0;
-  // Hits are sorted by end; walk back from the last one ending at or before `start`.
-  auto it = std::upper_bound(hits->begin(), hits->end(), start,
-                             [](size_t s, const WordHit& h) { return s < h.end; });
-  const size_t longest = impl->longest_word;
   auto letter = [](char c) {
     c = static_cast<char>(c | 0x20);
     return c >= 'a' && c <= 'z';
   };
-  while (it != hits->begin()) {
-    --it;
-    if (it->end + longest < from) break;
-    if (it->start < from) continue;
-    if (std::find(ids.begin(), ids.end(), it->word) == ids.end()) continue;
-    if (!impl->words[it->word].ascii) return true;
+  for (const WordHit& h : hits_) {
+    if (h.start < from || std::find(ids.begin(), ids.end(), h.word) == ids.end()) continue;
+    if (!impl->words[h.word].ascii) return true;
     // ASCII words stand whole: no letter continues them (the candidate may touch the end).
-    const size_t b = it->start - offset;
-    const size_t e = it->end - offset;
-    const bool left = it->start <= offset || !letter(text[b - 1]);
-    const bool right = it->end >= start || e >= text.size() || !letter(text[e]);
+    const bool left = h.start <= offset || !letter(text[h.start - offset - 1]);
+    const bool right = h.end >= start || !letter(text[h.end - offset]);
     if (left && right) return true;
   }
   return false;
@@ -306,7 +318,8 @@ std::string ascii_lower(std::string_view w) {
 }
 
 // Builds the literal database's patterns and what each hit means.
-void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns) {
+void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns,
+                   std::vector<Pattern>& words) {
   std::vector<std::pair<std::string, unsigned>> keys;  // (expr, flags) → id
   auto id_for = [&](const std::string& expr, unsigned flags) -> size_t {
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -324,10 +337,7 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
     }
     auto letter = [](char c) { return c >= 'a' && c <= 'z'; };
     impl.words.push_back({lower, letter(lower.front()) && letter(lower.back()), {}});
-    impl.longest_word = std::max(impl.longest_word, lower.size());
-    const size_t id = id_for(escape_literal(lower), HS_FLAG_CASELESS);
-    impl.roles[id].push_back({Role::kWord, static_cast<uint16_t>(impl.words.size() - 1),
-                              static_cast<uint16_t>(lower.size())});
+    words.push_back({escape_literal(lower), HS_FLAG_CASELESS});
     return static_cast<uint16_t>(impl.words.size() - 1);
   };
   impl.context_ids.assign(impl.specs.size(), {});
@@ -346,11 +356,30 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
         }
         break;
       case Gate::kContext:
-        for (uint16_t w : impl.context_ids[s]) impl.words[w].required_by.push_back(index);
+        // Its context words open its regions: they go into the literal database too.
+        for (uint16_t w : impl.context_ids[s]) {
+          ContextWord& word = impl.words[w];
+          if (word.required_by.empty()) {
+            const size_t id = id_for(escape_literal(word.text), HS_FLAG_CASELESS);
+            impl.roles[id].push_back({Role::kWord, w, static_cast<uint16_t>(word.text.size())});
+          }
+          word.required_by.push_back(index);
+        }
         break;
-      case Gate::kCluster:
+      case Gate::kCluster: {
         impl.cluster_specs.push_back(index);
+        impl.cluster_needs.push_back(pack_counts(spec.needs));
+        const ClusterNeeds& n = spec.needs;
+        if (n.colons > 0) {
+          impl.cluster_min_colons = std::min<unsigned>(impl.cluster_min_colons, n.colons);
+        } else {
+          // Each count below is of letters and digits: the largest bounds the cluster's alnum.
+          const unsigned alnum =
+              std::max({n.digits, n.upper, n.alnum, n.chain, n.upper_word, n.wide});
+          impl.cluster_min_alnum = std::min(impl.cluster_min_alnum, alnum);
+        }
         break;
+      }
       case Gate::kFull: {
         const size_t id = id_for(spec.pattern, spec.flags);
         impl.roles[id].push_back({Role::kFull, index, 0});
@@ -362,13 +391,14 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
 
 }  // namespace
 
-void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::vector<Region>& regions,
-                    std::vector<WordHit>& words) {
+void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::string_view text,
+                    size_t offset, std::vector<Region>& regions) {
   for (const Role& r : impl.roles[id]) {
     switch (r.kind) {
       case Role::kAnchor: {
         const DetectorSpec& spec = impl.specs[r.index];
         const size_t at = end - r.length;
+        if (spec.anchor_ok != nullptr && !spec.anchor_ok(text, at - offset)) break;
         const size_t lo = at > spec.before ? at - spec.before : 0;
         // A cut region runs to its extent's end (found when scanned), so an unbounded value
         // ("password=…") is found whole up to kMaxAnchorRegion, as long as it is.
@@ -379,8 +409,6 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::vect
         break;
       }
       case Role::kWord:
-        words.push_back(
-            {static_cast<uint32_t>(end - r.length), static_cast<uint32_t>(end), r.index});
         for (uint16_t s : impl.words[r.index].required_by)
           regions.push_back({s, false, end, end + kContextBytes + impl.specs[s].max_bytes, end});
         break;
@@ -482,7 +510,8 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
     std::free(info);
   }
   std::vector<Pattern> literals;
-  plan_literals(impl, gated, literals);
+  std::vector<Pattern> words;
+  plan_literals(impl, gated, literals, words);
   auto literal_name = [&](size_t id) {
     const Role& r = impl.roles[id].front();
     return r.kind == Role::kWord ? "context word " + impl.words[r.index].text
@@ -490,7 +519,16 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   };
   impl.literal_db = compile_db(literals, HS_MODE_BLOCK, literal_name);
   impl.literal_stream_db = compile_db(literals, HS_MODE_STREAM, literal_name);
+  impl.context_db = compile_db(words, HS_MODE_BLOCK,
+                               [&](size_t id) { return "context word " + impl.words[id].text; });
   for (const DetectorSpec& spec : impl.specs) {
+    const bool cluster = spec.gate == Gate::kCluster;
+    impl.end_dbs.push_back(cluster ? compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK,
+                                                [&](size_t) { return spec.cls; })
+                                   : nullptr);
+    impl.whole_dbs.push_back(cluster ? compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}},
+                                                  HS_MODE_BLOCK, [&](size_t) { return spec.cls; })
+                                     : nullptr);
     impl.spec_dbs.push_back(compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}},
                                        HS_MODE_BLOCK, [&](size_t) { return spec.cls; }));
   }
@@ -508,14 +546,19 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
 
 Scratch::~Scratch() {
   hs_free_scratch(scratch_);
+  hs_free_scratch(context_);
 }
 
 bool Scratch::prepare(const Engine& engine) {
   if (for_ == &engine && scratch_ != nullptr) return true;
   if (hs_alloc_scratch(engine.impl().literal_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().literal_stream_db, &scratch_) != HS_SUCCESS) return false;
-  for (hs_database_t* db : engine.impl().spec_dbs) {
-    if (hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
+  if (hs_alloc_scratch(engine.impl().context_db, &context_) != HS_SUCCESS) return false;
+  for (const auto* dbs :
+       {&engine.impl().spec_dbs, &engine.impl().end_dbs, &engine.impl().whole_dbs}) {
+    for (hs_database_t* db : *dbs) {
+      if (db != nullptr && hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
+    }
   }
   for_ = &engine;
   return true;
@@ -529,13 +572,13 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
   // Candidate regions and context words: literal database, then number clusters.
   struct Hits {
     const Engine::Impl* impl;
+    std::string_view text;
     std::vector<Region> regions;
-    std::vector<WordHit> words;
-  } hits{&impl, {}, {}};
+  } hits{&impl, text, {}};
   auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                    void* p) -> int {
     auto* h = static_cast<Hits*>(p);
-    on_literal_hit(*h->impl, id, static_cast<size_t>(to), h->regions, h->words);
+    on_literal_hit(*h->impl, id, static_cast<size_t>(to), h->text, 0, h->regions);
     return 0;
   };
   if (hs_scan(impl.literal_db, text.data(), static_cast<unsigned>(text.size()), 0, scratch.get(),
@@ -544,13 +587,15 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
   add_cluster_regions(impl, text, 0, 0, true, hits.regions);
   merge_regions(hits.regions);
   // Each region scanned by its detector; candidates evaluated on the whole text.
-  const ContextIndex context{&impl, &hits.words, text, 0};
-  return scan_regions(impl, scratch.get(), text, 0, hits.regions,
-                      [&](const RawMatch& m) {
-                        Finding f;
-                        if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);
-                      }) &&
-         (resolve_overlaps(findings), true);
+  const ContextIndex context{&impl, scratch.context(), text, 0};
+  if (!scan_regions(impl, scratch.get(), text, 0, hits.regions, [&](const RawMatch& m) {
+        Finding f;
+        if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);
+      }))
+    return false;
+  if (context.failed) return false;
+  resolve_overlaps(findings);
+  return true;
 }
 
 std::string pattern_error(const std::string& regex) {

@@ -14,6 +14,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,14 +44,29 @@ struct Engine::Impl {
   std::vector<ContextWord> words;
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
   std::vector<uint16_t> cluster_specs;   // specs gated by clusters
+  std::vector<uint64_t> cluster_needs;   // their needs, packed (pack_counts)
+  // A cluster with fewer letters and digits and fewer colons than these meets no detector.
+  unsigned cluster_min_alnum = UINT8_MAX;
+  unsigned cluster_min_colons = UINT8_MAX;
   size_t longest_word = 0;
   hs_database_t* literal_db = nullptr;
   hs_database_t* literal_stream_db = nullptr;
+  // Every context word (pattern id = word index), run over the bytes before a candidate only
+  // when it is evaluated: context words in the literal database would halve its speed.
+  hs_database_t* context_db = nullptr;
   std::vector<hs_database_t*> spec_dbs;  // one per spec, with start-of-match tracking
+  // Cluster specs only (else null): the pattern without start tracking, and anchored at both
+  // ends (^…$). Start-of-match tracking costs up to 2 µs per number (bounded repeats); finding
+  // the ends, then the first word start from which the whole pattern matches, costs a tenth.
+  std::vector<hs_database_t*> end_dbs;
+  std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
     hs_free_database(literal_db);
     hs_free_database(literal_stream_db);
+    hs_free_database(context_db);
     for (hs_database_t* db : spec_dbs) hs_free_database(db);
+    for (hs_database_t* db : end_dbs) hs_free_database(db);
+    for (hs_database_t* db : whole_dbs) hs_free_database(db);
   }
 };
 
@@ -77,9 +93,13 @@ struct RawMatch {
   size_t to;
 };
 
-// Turns the literal-database hit (`id`, ending at `end`) into regions and word hits.
-void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::vector<Region>& regions,
-                    std::vector<WordHit>& words);
+// Turns the literal-database hit (`id`, ending at `end`) into regions. `text` holds the bytes
+// before the hit (text[0] at absolute offset `offset`).
+void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::string_view text,
+                    size_t offset, std::vector<Region>& regions);
+
+// Cluster counts or needs in eight 7-bit lanes (saturated), for comparing all at once.
+uint64_t pack_counts(const ClusterNeeds& n);
 
 // Adds the regions of the number clusters in the text from `from` on (absolute offsets; text[0]
 // is at `offset`). Returns where the next pass resumes: the end, or with `complete` false (a
@@ -89,15 +109,23 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
                            size_t from, bool complete, std::vector<Region>& regions,
                            size_t* held = nullptr);
 
-// Context lookups over the word hits (sorted by end) of a text.
+// Context-word lookups before candidates in one text, each window scanned once (candidates
+// at one start share it). `failed` is set when Hyperscan failed: the caller denies.
 struct ContextIndex {
+  ContextIndex(const Engine::Impl* i, hs_scratch_t* s, std::string_view t, size_t o)
+      : impl(i), scratch(s), text(t), offset(o) {}
   const Engine::Impl* impl;
-  const std::vector<WordHit>* hits;
-  std::string_view text;  // the bytes around the hits
+  hs_scratch_t* scratch;  // not the one scanning the regions (scans do not nest on one)
+  std::string_view text;  // the bytes around the candidates
   size_t offset;          // absolute offset of text[0]
   // Whether one of `ids` stands whole, ending at or before `start` and starting at or after
-  // `start - bytes`.
+  // `start - bytes` (bytes <= kContextBytes).
   bool any_before(const std::vector<uint16_t>& ids, size_t start, size_t bytes) const;
+  mutable bool failed = false;
+
+ private:
+  mutable size_t cached_ = SIZE_MAX;
+  mutable std::vector<WordHit> hits_;
 };
 
 // Turns one raw match into a finding, if it is one. `text` must hold every byte from at least
@@ -121,6 +149,56 @@ void resolve_overlaps(std::vector<Finding>& findings);
 
 // The first byte in text[from, to) that ends `extent`, or npos.
 size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to);
+
+// Scans one cluster region: ends first, then for each end whose next character allows it, the
+// leftmost start from which the whole pattern matches (what start-of-match tracking reports;
+// numbers start at or near their cluster's start, so the first tries succeed).
+template <typename F>
+bool scan_cluster_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
+                         size_t offset, const Region& r, size_t lo, size_t hi, F& on_match) {
+  struct Ends {
+    std::vector<size_t> at;
+  };
+  thread_local Ends ends;
+  ends.at.clear();
+  auto on_end = [](unsigned, unsigned long long, unsigned long long to, unsigned, void* p) -> int {
+    static_cast<Ends*>(p)->at.push_back(static_cast<size_t>(to));
+    return 0;
+  };
+  const char* base = text.data() + (lo - offset);
+  if (hs_scan(impl.end_dbs[r.spec], base, static_cast<unsigned>(hi - lo), 0, scratch, on_end,
+              &ends) != HS_SUCCESS)
+    return false;
+  const DetectorSpec& spec = impl.specs[r.spec];
+  bool matched = false;
+  auto on_whole = [](unsigned, unsigned long long, unsigned long long, unsigned, void* p) -> int {
+    *static_cast<bool*>(p) = true;
+    return 1;  // one is enough
+  };
+  for (size_t k = 0; k < ends.at.size(); ++k) {
+    const size_t end = lo + ends.at[k];
+    if (end <= r.done || (k > 0 && ends.at[k] == ends.at[k - 1])) continue;
+    // Every number detector's boundary rejects an ASCII letter or digit right after it.
+    const size_t e = end - offset;
+    if (e < text.size()) {
+      const char c = static_cast<char>(text[e] | 0x20);
+      if ((c >= 'a' && c <= 'z') || (text[e] >= '0' && text[e] <= '9')) continue;
+    }
+    const size_t from = std::max(lo, end > spec.max_bytes ? end - spec.max_bytes : 0);
+    for (size_t s = from; s < end; ++s) {
+      if ((static_cast<unsigned char>(text[s - offset]) & 0xC0) == 0x80) continue;
+      matched = false;
+      const hs_error_t rc = hs_scan(impl.whole_dbs[r.spec], text.data() + (s - offset),
+                                    static_cast<unsigned>(end - s), 0, scratch, on_whole, &matched);
+      if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return false;
+      if (matched) {
+        on_match(RawMatch{r.spec, s, end});
+        break;
+      }
+    }
+  }
+  return true;
+}
 
 template <typename F>
 bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
@@ -148,6 +226,10 @@ bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_v
       const size_t cut =
           extent_end(spec.extent, text, std::min(lo + spec.before, hi) - offset, hi - offset);
       if (cut != std::string_view::npos) hi = r.hi = offset + cut;
+    }
+    if (impl.end_dbs[r.spec] != nullptr) {
+      if (!scan_cluster_region(impl, scratch, text, offset, r, lo, hi, on_match)) return false;
+      continue;
     }
     ctx.id = r.spec;
     ctx.base = lo;

@@ -47,13 +47,14 @@ bool TextStream::advance() {
   const Engine::Impl& impl = engine_.impl();
   struct Hits {
     const Engine::Impl* impl;
+    std::string_view text;
+    size_t offset;
     std::vector<Region>* regions;
-    std::vector<WordHit>* words;
-  } hits{&impl, &fresh_, &words_};
+  } hits{&impl, text_, base_, &fresh_};
   auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                    void* p) -> int {
     auto* h = static_cast<Hits*>(p);
-    on_literal_hit(*h->impl, id, static_cast<size_t>(to), *h->regions, *h->words);
+    on_literal_hit(*h->impl, id, static_cast<size_t>(to), h->text, h->offset, *h->regions);
     return 0;
   };
   fresh_.clear();
@@ -72,9 +73,8 @@ bool TextStream::advance() {
     }
   }
   const std::string_view text = text_;
-  cluster_from_ =
-      add_cluster_regions(impl, text, base_, std::max(cluster_from_, base_), finished_, fresh_,
-                          &cluster_held_);
+  cluster_from_ = add_cluster_regions(impl, text, base_, std::max(cluster_from_, base_), finished_,
+                                      fresh_, &cluster_held_);
   scanned_ = total_;
   fresh_.insert(fresh_.end(), regions_.begin(), regions_.end());
   merge_regions(fresh_);
@@ -95,7 +95,7 @@ bool TextStream::advance() {
 // A raw match is decided once the code point after it has arrived (its boundary is known).
 bool TextStream::decide(bool finished) {
   const std::string_view text = text_;
-  const ContextIndex context{&engine_.impl(), &words_, text, base_};
+  const ContextIndex context{&engine_.impl(), scratch_.context(), text, base_};
   std::vector<RawMatch> still;
   for (const RawMatch& p : pending_) {
     const bool ready = finished || p.to + 3 <= total_ ||
@@ -117,6 +117,10 @@ bool TextStream::decide(bool finished) {
     }
   }
   pending_.swap(still);
+  if (context.failed) {
+    failed_ = true;
+    return false;
+  }
   if (!candidates_.empty()) {
     findings_.insert(findings_.end(), candidates_.begin(), candidates_.end());
     candidates_.clear();
@@ -187,10 +191,6 @@ std::string TextStream::take(const ActionTable& actions, const Pseudonyms* pseud
   if (keep > base_ + 4096) {
     text_.erase(0, keep - base_);
     base_ = keep;
-    // Context words that can no longer precede a candidate.
-    size_t old = 0;
-    while (old < words_.size() && words_[old].end + kContextBytes < base_) ++old;
-    words_.erase(words_.begin(), words_.begin() + static_cast<std::ptrdiff_t>(old));
   }
   if (pseudonyms != nullptr && !pseudonyms->empty()) return pseudonyms->restore(out, false);
   return out;

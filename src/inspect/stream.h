@@ -69,7 +69,6 @@ class TextStream {
   bool failed_ = false;
   std::vector<Region> regions_;      // regions reaching beyond the scanned text
   std::vector<Region> fresh_;        // this round's regions
-  std::vector<WordHit> words_;       // context words, absolute offsets
   std::vector<RawMatch> pending_;    // matches not decided yet
   std::vector<Finding> findings_;    // decided, sorted by start, non-overlapping
   std::vector<Finding> candidates_;  // decided this round, before overlap resolution
