@@ -152,6 +152,7 @@ struct Counts {
   unsigned chain = 0;       // most digits in consecutive numeric words
   unsigned upper_word = 0;  // longest run of ASCII upper-case letters and digits
   unsigned wide = 0;
+  uint64_t sums = 0;  // bit k: k digits in some run of consecutive numeric words (k < 64)
   uint64_t packed() const {
     return pack_counts({sat(digits), sat(upper), sat(alnum), sat(dots), sat(colons), sat(chain),
                         sat(upper_word), sat(wide)});
@@ -162,6 +163,11 @@ struct Counts {
 Counts count_cluster(Bytes p, size_t lo, size_t hi) {
   Counts c;
   unsigned run = 0;
+  // Digits of the numeric words since the last other word (a number detector's match is a run
+  // of whole numeric words: its boundary forbids a letter or digit on either side).
+  constexpr size_t kMaxRun = 64;
+  unsigned counts[kMaxRun];
+  size_t words = 0;
   for (size_t i = lo; i < hi;) {
     size_t e = i;
     while (size_t k = word_at(p, e, hi)) e += k;
@@ -178,6 +184,19 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi) {
     c.wide += w.wide;
     run = w.numeric ? run + w.digits : 0;
     c.chain = std::max(c.chain, run);
+    if (!w.numeric) {
+      words = 0;
+    } else {
+      if (words == kMaxRun) words = 0;  // a very long run: its sums up to 63 are covered anyway
+      counts[words++] = w.digits;
+      // Every run of consecutive numeric words that ends with this one.
+      unsigned sum = 0;
+      for (size_t k = words; k-- > 0;) {
+        sum += counts[k];
+        if (sum >= 64) break;
+        c.sums |= uint64_t{1} << sum;
+      }
+    }
     c.upper_word = std::max(c.upper_word, w.upper_run);
     i = e;
   }
@@ -332,7 +351,8 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       constexpr uint64_t kHigh = 0x8080808080808080ull;
       const uint64_t have = total.packed() | kHigh;
       for (size_t k = 0; k < impl.cluster_specs.size(); ++k) {
-        if (((have - impl.cluster_needs[k]) & kHigh) == kHigh)
+        const uint64_t sums = impl.cluster_sums[k];
+        if (((have - impl.cluster_needs[k]) & kHigh) == kHigh && (sums == 0 || (sums & total.sums)))
           regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
       }
     }

@@ -117,7 +117,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.9f,
                .max_bytes = 48,
                .gate = Gate::kCluster,
-               .needs = {.chain = 6}});
+               .needs = {.chain = 6, .sums = digit_counts(6, 13)}});
   v.push_back({.cls = "pii.ip_address",
                .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
                .validate = ipv4_ok,
@@ -149,7 +149,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
   v.push_back({.cls = "id.us_ssn",
                .pattern = digits(9),
                .validate = us_ssn_ok,
@@ -159,7 +159,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 27,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
                .validate = us_itin_ok,
@@ -168,7 +168,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(8),
                .validate = us_itin_ok,
@@ -178,7 +178,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 27,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
                .validate = de_tax_id_ok,
@@ -187,7 +187,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 11}});
+               .needs = {.chain = 11, .sums = digit_counts(11, 11)}});
   v.push_back(
       {.cls = "id.de_id_card",
        .pattern = "[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]",
@@ -209,7 +209,7 @@ std::vector<DetectorSpec> builtin_detectors() {
        .with_context = 0.99f,
        .max_bytes = 21,
        .gate = Gate::kCluster,
-       .needs = {.chain = 13}});
+       .needs = {.chain = 13, .sums = digit_counts(14, 15)}});
   v.push_back({.cls = "id.cn_resident_id",
                .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
                           "\\x{FF17}|\\x{FF18})" +
@@ -220,7 +220,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 54,
                .gate = Gate::kCluster,
-               .needs = {.chain = 17}});
+               .needs = {.chain = 17, .sums = digit_counts(17, 18)}});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
                .validate = cn_social_credit_code_letters_ok,
@@ -263,7 +263,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 100,
                .gate = Gate::kCluster,
-               .needs = {.chain = 12}});
+               .needs = {.chain = 12, .sums = digit_counts(12, 19)}});
   v.push_back({.cls = "fin.iban",
                .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",
                .validate = iban_ok,

@@ -49,7 +49,17 @@ struct ClusterNeeds {
   uint8_t chain = 0;       // digits in consecutive numeric words (one letter may end a word)
   uint8_t upper_word = 0;  // ASCII upper-case letters and digits in one run
   uint8_t wide = 0;        // full-width digits
+  // Bit k: a finding can have exactly k digits (0: any). A finding bounded as a number is a run
+  // of whole numeric words, so some run of them must add up to one of these.
+  uint64_t sums = 0;
 };
+
+// ClusterNeeds::sums for `lo` to `hi` digits.
+constexpr uint64_t digit_counts(unsigned lo, unsigned hi) {
+  uint64_t v = 0;
+  for (unsigned k = lo; k <= hi && k < 64; ++k) v |= uint64_t{1} << k;
+  return v;
+}
 
 using Validator = bool (*)(std::string_view candidate);
 // Extra check on the candidate in its text (e.g. "is this a marking, not prose?").

@@ -89,6 +89,28 @@ size_t pem_end(std::string_view text, size_t end) {
 
 }  // namespace
 
+bool assignment_ends_before(char c) {
+  switch (c) {
+    case ' ':
+    case '\t':
+    case '"':
+    case '\'':
+    case '`':
+    case ',':
+    case ';':
+    case '\n':
+    case '\r':
+    case ')':
+    case '}':
+    case ']':
+    case '<':
+    case '&':
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool ContextIndex::any_before(const std::vector<uint16_t>& ids, size_t start, size_t bytes) const {
   if (ids.empty()) return false;
   if (cached_ != start) {
@@ -139,11 +161,7 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
   if (spec.span == SpanRule::kAssignmentValue) {
     // The value must end where the match ends (checked first: it is cheap and rejects the
     // match at every inner end position of a long value).
-    const char next = e < text.size() ? text[e] : '\0';
-    if (e < text.size() && next != ' ' && next != '\t' && next != '"' && next != '\'' &&
-        next != '`' && next != ',' && next != ';' && next != '\n' && next != '\r' && next != ')' &&
-        next != '}' && next != ']' && next != '<' && next != '&')
-      return false;
+    if (e < text.size() && !assignment_ends_before(text[e])) return false;
     size_t vb = 0;
     size_t ve = 0;
     if (!assignment_value(text.substr(s, e - s), vb, ve)) return false;
@@ -151,11 +169,6 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
     fe = s + ve;
     // The value must end where the match ends: a longer value is reported by a later match.
     if (fe != e) return false;
-    const char after = e < text.size() ? text[e] : '\0';
-    if (e < text.size() && after != ' ' && after != '\t' && after != '"' && after != '\'' &&
-        after != '`' && after != ',' && after != ';' && after != '\n' && after != '\r' &&
-        after != ')' && after != '}' && after != ']' && after != '<' && after != '&')
-      return false;
     if (e == text.size() && !complete) return false;
   }
   if (spec.span == SpanRule::kEmailLocalPart) {
@@ -369,6 +382,7 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
       case Gate::kCluster: {
         impl.cluster_specs.push_back(index);
         impl.cluster_needs.push_back(pack_counts(spec.needs));
+        impl.cluster_sums.push_back(spec.needs.sums);
         const ClusterNeeds& n = spec.needs;
         if (n.colons > 0) {
           impl.cluster_min_colons = std::min<unsigned>(impl.cluster_min_colons, n.colons);
@@ -420,6 +434,23 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
       }
     }
   }
+}
+
+bool may_end_at(const DetectorSpec& spec, std::string_view text, size_t e) {
+  if (e >= text.size()) return true;
+  const char c = text[e];
+  if (spec.span == SpanRule::kAssignmentValue) return assignment_ends_before(c);
+  const bool alnum = ascii_alnum(static_cast<unsigned char>(c));
+  switch (spec.boundary) {
+    case Boundary::kNone:
+      return true;
+    case Boundary::kToken:
+      return !alnum && c != '_' && c != '-';
+    case Boundary::kWord:
+    case Boundary::kNumber:
+      return !alnum;
+  }
+  return true;
 }
 
 size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to) {
@@ -522,15 +553,18 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   impl.context_db = compile_db(words, HS_MODE_BLOCK,
                                [&](size_t id) { return "context word " + impl.words[id].text; });
   for (const DetectorSpec& spec : impl.specs) {
-    const bool cluster = spec.gate == Gate::kCluster;
-    impl.end_dbs.push_back(cluster ? compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK,
-                                                [&](size_t) { return spec.cls; })
-                                   : nullptr);
-    impl.whole_dbs.push_back(cluster ? compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}},
-                                                  HS_MODE_BLOCK, [&](size_t) { return spec.cls; })
-                                     : nullptr);
-    impl.spec_dbs.push_back(compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}},
-                                       HS_MODE_BLOCK, [&](size_t) { return spec.cls; }));
+    const auto name = [&](size_t) { return spec.cls; };
+    if (spec.gate == Gate::kFull) {
+      impl.end_dbs.push_back(nullptr);
+      impl.whole_dbs.push_back(nullptr);
+      impl.spec_dbs.push_back(
+          compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}}, HS_MODE_BLOCK, name));
+      continue;
+    }
+    impl.end_dbs.push_back(compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK, name));
+    impl.whole_dbs.push_back(
+        compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}}, HS_MODE_BLOCK, name));
+    impl.spec_dbs.push_back(nullptr);
   }
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {

@@ -45,6 +45,7 @@ struct Engine::Impl {
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
   std::vector<uint16_t> cluster_specs;   // specs gated by clusters
   std::vector<uint64_t> cluster_needs;   // their needs, packed (pack_counts)
+  std::vector<uint64_t> cluster_sums;    // their digit counts (ClusterNeeds::sums)
   // A cluster with fewer letters and digits and fewer colons than these meets no detector.
   unsigned cluster_min_alnum = UINT8_MAX;
   unsigned cluster_min_colons = UINT8_MAX;
@@ -54,10 +55,10 @@ struct Engine::Impl {
   // Every context word (pattern id = word index), run over the bytes before a candidate only
   // when it is evaluated: context words in the literal database would halve its speed.
   hs_database_t* context_db = nullptr;
-  std::vector<hs_database_t*> spec_dbs;  // one per spec, with start-of-match tracking
-  // Cluster specs only (else null): the pattern without start tracking, and anchored at both
-  // ends (^…$). Start-of-match tracking costs up to 2 µs per number (bounded repeats); finding
-  // the ends, then the first word start from which the whole pattern matches, costs a tenth.
+  std::vector<hs_database_t*> spec_dbs;  // kFull specs, with start-of-match tracking
+  // Built-in specs (custom ones use spec_dbs): the pattern without start tracking, and anchored
+  // at both ends (^…$). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
+  // finding the ends, then the leftmost start from which the whole pattern matches, a tenth.
   std::vector<hs_database_t*> end_dbs;
   std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
@@ -150,11 +151,19 @@ void resolve_overlaps(std::vector<Finding>& findings);
 // The first byte in text[from, to) that ends `extent`, or npos.
 size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to);
 
-// Scans one cluster region: ends first, then for each end whose next character allows it, the
-// leftmost start from which the whole pattern matches (what start-of-match tracking reports;
-// numbers start at or near their cluster's start, so the first tries succeed).
+// Whether an assignment's value ("password=…") may end before `c`.
+bool assignment_ends_before(char c);
+
+// Whether a finding of `spec` may end at text[e] (the character there does not break its end
+// boundary; unknown beyond the text).
+bool may_end_at(const DetectorSpec& spec, std::string_view text, size_t e);
+
+// Scans one region without start tracking: ends first, then for each end whose next character
+// allows it, the leftmost start from which the whole pattern matches (what start-of-match
+// tracking would report; matches start at or near their region's start, so the first tries
+// succeed).
 template <typename F>
-bool scan_cluster_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
+bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
                          size_t offset, const Region& r, size_t lo, size_t hi, F& on_match) {
   struct Ends {
     std::vector<size_t> at;
@@ -178,13 +187,11 @@ bool scan_cluster_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
   for (size_t k = 0; k < ends.at.size(); ++k) {
     const size_t end = lo + ends.at[k];
     if (end <= r.done || (k > 0 && ends.at[k] == ends.at[k - 1])) continue;
-    // Every number detector's boundary rejects an ASCII letter or digit right after it.
-    const size_t e = end - offset;
-    if (e < text.size()) {
-      const char c = static_cast<char>(text[e] | 0x20);
-      if ((c >= 'a' && c <= 'z') || (text[e] >= '0' && text[e] <= '9')) continue;
-    }
-    const size_t from = std::max(lo, end > spec.max_bytes ? end - spec.max_bytes : 0);
+    if (!may_end_at(spec, text, end - offset)) continue;
+    // An anchored region starts where its matches can start; a match in any other region is
+    // at most max_bytes long.
+    const size_t from =
+        r.anchored ? lo : std::max(lo, end > spec.max_bytes ? end - spec.max_bytes : 0);
     for (size_t s = from; s < end; ++s) {
       if ((static_cast<unsigned char>(text[s - offset]) & 0xC0) == 0x80) continue;
       matched = false;
@@ -228,7 +235,7 @@ bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_v
       if (cut != std::string_view::npos) hi = r.hi = offset + cut;
     }
     if (impl.end_dbs[r.spec] != nullptr) {
-      if (!scan_cluster_region(impl, scratch, text, offset, r, lo, hi, on_match)) return false;
+      if (!scan_region_by_ends(impl, scratch, text, offset, r, lo, hi, on_match)) return false;
       continue;
     }
     ctx.id = r.spec;
