@@ -152,7 +152,8 @@ struct Counts {
   unsigned chain = 0;       // most digits in consecutive numeric words
   unsigned upper_word = 0;  // longest run of ASCII upper-case letters and digits
   unsigned wide = 0;
-  uint64_t sums = 0;  // bit k: k digits in some run of consecutive numeric words (k < 64)
+  uint64_t sums = 0;          // bit k: k digits in some run of consecutive numeric words (k < 64)
+  bool country_code = false;  // two upper-case letters and a digit start an ASCII word
   uint64_t packed() const {
     return pack_counts({sat(digits), sat(upper), sat(alnum), sat(dots), sat(colons), sat(chain),
                         sat(upper_word), sat(wide)});
@@ -178,6 +179,10 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi) {
       continue;
     }
     const Word w = word_of(p, i, e);
+    for (size_t k = i; !c.country_code && k + 2 < e; ++k) {
+      c.country_code = p[k] >= 'A' && p[k] <= 'Z' && p[k + 1] >= 'A' && p[k + 1] <= 'Z' &&
+                       p[k + 2] >= '0' && p[k + 2] <= '9' && (k == i || !ascii_alnum(p[k - 1]));
+    }
     c.digits += w.digits;
     c.upper += w.upper;
     c.alnum += w.alnum;
@@ -351,8 +356,9 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       constexpr uint64_t kHigh = 0x8080808080808080ull;
       const uint64_t have = total.packed() | kHigh;
       for (size_t k = 0; k < impl.cluster_specs.size(); ++k) {
-        const uint64_t sums = impl.cluster_sums[k];
-        if (((have - impl.cluster_needs[k]) & kHigh) == kHigh && (sums == 0 || (sums & total.sums)))
+        const ClusterNeeds& n = impl.specs[impl.cluster_specs[k]].needs;
+        if (((have - impl.cluster_needs[k]) & kHigh) == kHigh &&
+            (n.sums == 0 || (n.sums & total.sums) != 0) && (!n.country_code || total.country_code))
           regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
       }
     }

@@ -117,7 +117,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.9f,
                .max_bytes = 48,
                .gate = Gate::kCluster,
-               .needs = {.chain = 6, .sums = digit_counts(6, 13)}});
+               .needs = {.chain = 6, .sums = digit_counts(6, 13)},
+               .first_bytes = "((09\xef\xef"});
   v.push_back({.cls = "pii.ip_address",
                .pattern = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}",
                .validate = ipv4_ok,
@@ -129,7 +130,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .not_after = {"version", "release", "build", "ver", "pandoc", "firmware", "kernel",
                              "chrome", "firefox", "libfoo", "python", "gcc"},
                .gate = Gate::kCluster,
-               .needs = {.digits = 4, .dots = 3}});
+               .needs = {.digits = 4, .dots = 3},
+               .first_bytes = "09"});
   v.push_back({.cls = "pii.ip_address",
                .pattern = "[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
                .validate = ipv6_ok,
@@ -138,7 +140,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.97f,
                .max_bytes = 45,
                .gate = Gate::kCluster,
-               .needs = {.colons = 2}});
+               .needs = {.colons = 2},
+               .first_bytes = "09AFaf::"});
 
   // ---- national identifiers
   v.push_back({.cls = "id.us_ssn",
@@ -149,7 +152,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)},
+               .first_bytes = "09\xef\xef"});
   v.push_back({.cls = "id.us_ssn",
                .pattern = digits(9),
                .validate = us_ssn_ok,
@@ -159,7 +163,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 27,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)},
+               .first_bytes = "09\xef\xef"});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
                .validate = us_itin_ok,
@@ -168,7 +173,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)},
+               .first_bytes = "99\xef\xef"});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(8),
                .validate = us_itin_ok,
@@ -178,7 +184,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 27,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = digit_counts(9, 9)}});
+               .needs = {.chain = 9, .sums = digit_counts(9, 9)},
+               .first_bytes = "99\xef\xef"});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
                .validate = de_tax_id_ok,
@@ -187,7 +194,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 11, .sums = digit_counts(11, 11)}});
+               .needs = {.chain = 11, .sums = digit_counts(11, 11)},
+               .first_bytes = "19\xef\xef"});
   v.push_back(
       {.cls = "id.de_id_card",
        .pattern = "[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]",
@@ -198,7 +206,8 @@ std::vector<DetectorSpec> builtin_detectors() {
        .with_context = 0.99f,
        .max_bytes = 10,
        .gate = Gate::kCluster,
-       .needs = {.digits = 1, .upper_word = 10}});
+       .needs = {.digits = 1, .upper_word = 10},
+       .first_bytes = "CZ"});
   v.push_back(
       {.cls = "id.fr_nir",
        .pattern = "[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
@@ -209,7 +218,8 @@ std::vector<DetectorSpec> builtin_detectors() {
        .with_context = 0.99f,
        .max_bytes = 21,
        .gate = Gate::kCluster,
-       .needs = {.chain = 13, .sums = digit_counts(14, 15)}});
+       .needs = {.chain = 13, .sums = digit_counts(14, 15)},
+       .first_bytes = "18"});
   v.push_back({.cls = "id.cn_resident_id",
                .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
                           "\\x{FF17}|\\x{FF18})" +
@@ -220,7 +230,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 54,
                .gate = Gate::kCluster,
-               .needs = {.chain = 17, .sums = digit_counts(17, 18)}});
+               .needs = {.chain = 17, .sums = digit_counts(17, 18)},
+               .first_bytes = "18\xef\xef"});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
                .validate = cn_social_credit_code_letters_ok,
@@ -230,7 +241,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 18,
                .gate = Gate::kCluster,
-               .needs = {.digits = 6, .upper_word = 18}});
+               .needs = {.digits = 6, .upper_word = 18},
+               .first_bytes = "09AY"});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9]{18}",
                .validate = cn_social_credit_code_ok,
@@ -241,7 +253,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 18,
                .gate = Gate::kCluster,
-               .needs = {.chain = 18}});
+               .needs = {.chain = 18},
+               .first_bytes = "09"});
   v.push_back({.cls = "id.uk_nino",
                .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
                .validate = uk_nino_ok,
@@ -251,7 +264,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 13,
                .gate = Gate::kCluster,
-               .needs = {.digits = 6, .upper = 2}});
+               .needs = {.digits = 6, .upper = 2},
+               .first_bytes = "AZ"});
 
   // ---- financial identifiers
   v.push_back({.cls = "fin.credit_card",
@@ -263,7 +277,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 100,
                .gate = Gate::kCluster,
-               .needs = {.chain = 12, .sums = digit_counts(12, 19)}});
+               .needs = {.chain = 12, .sums = digit_counts(12, 19)},
+               .first_bytes = "09\xef\xef"});
   v.push_back({.cls = "fin.iban",
                .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",
                .validate = iban_ok,
@@ -273,7 +288,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 46,
                .gate = Gate::kCluster,
-               .needs = {.digits = 2, .upper = 2, .alnum = 15}});
+               .needs = {.digits = 2, .upper = 2, .alnum = 15, .country_code = true},
+               .first_bytes = "AZ"});
   v.push_back({.cls = "fin.swift_bic",
                .pattern = "[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?",
                .validate = swift_bic_ok,
@@ -283,7 +299,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .confidence = 0.9f,
                .with_context = 0.9f,
                .max_bytes = 11,
-               .gate = Gate::kContext});
+               .gate = Gate::kContext,
+               .first_bytes = "AZ"});
 
   // ---- secrets
   v.push_back({.cls = "secret.aws_access_key",

@@ -52,6 +52,7 @@ struct ClusterNeeds {
   // Bit k: a finding can have exactly k digits (0: any). A finding bounded as a number is a run
   // of whole numeric words, so some run of them must add up to one of these.
   uint64_t sums = 0;
+  bool country_code = false;  // an ASCII word starts with two upper-case letters and a digit
 };
 
 // ClusterNeeds::sums for `lo` to `hi` digits.
@@ -86,7 +87,10 @@ struct DetectorSpec {
   uint8_t before = 0;                  // kAnchor: most bytes a match starts before its anchor
   Extent extent = Extent::kAny;        // kAnchor
   AnchorCheck anchor_ok = nullptr;     // kAnchor
-  ClusterNeeds needs{};                // kCluster
+  ClusterNeeds needs{};  // kCluster
+  // Byte ranges a match can start with, as pairs ("09AZ": digits, upper-case letters); empty:
+  // any. Spares trying a whole match from every byte of a region.
+  std::string_view first_bytes{};
 };
 
 std::vector<DetectorSpec> builtin_detectors();

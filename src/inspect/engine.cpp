@@ -382,7 +382,6 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
       case Gate::kCluster: {
         impl.cluster_specs.push_back(index);
         impl.cluster_needs.push_back(pack_counts(spec.needs));
-        impl.cluster_sums.push_back(spec.needs.sums);
         const ClusterNeeds& n = spec.needs;
         if (n.colons > 0) {
           impl.cluster_min_colons = std::min<unsigned>(impl.cluster_min_colons, n.colons);
@@ -553,6 +552,14 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   impl.context_db = compile_db(words, HS_MODE_BLOCK,
                                [&](size_t id) { return "context word " + impl.words[id].text; });
   for (const DetectorSpec& spec : impl.specs) {
+    std::bitset<256> first;
+    if (spec.first_bytes.empty()) first.set();
+    for (size_t i = 0; i + 1 < spec.first_bytes.size(); i += 2) {
+      const auto lo = static_cast<unsigned char>(spec.first_bytes[i]);
+      const auto hi = static_cast<unsigned char>(spec.first_bytes[i + 1]);
+      for (unsigned b = lo; b <= hi; ++b) first.set(b);
+    }
+    impl.first_bytes.push_back(first);
     const auto name = [&](size_t) { return spec.cls; };
     if (spec.gate == Gate::kFull) {
       impl.end_dbs.push_back(nullptr);

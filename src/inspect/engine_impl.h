@@ -14,6 +14,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <bitset>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,7 +46,6 @@ struct Engine::Impl {
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
   std::vector<uint16_t> cluster_specs;   // specs gated by clusters
   std::vector<uint64_t> cluster_needs;   // their needs, packed (pack_counts)
-  std::vector<uint64_t> cluster_sums;    // their digit counts (ClusterNeeds::sums)
   // A cluster with fewer letters and digits and fewer colons than these meets no detector.
   unsigned cluster_min_alnum = UINT8_MAX;
   unsigned cluster_min_colons = UINT8_MAX;
@@ -60,6 +60,7 @@ struct Engine::Impl {
   // at both ends (^…$). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
   // finding the ends, then the leftmost start from which the whole pattern matches, a tenth.
   std::vector<hs_database_t*> end_dbs;
+  std::vector<std::bitset<256>> first_bytes;  // per spec (DetectorSpec::first_bytes)
   std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
     hs_free_database(literal_db);
@@ -193,7 +194,8 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
     const size_t from =
         r.anchored ? lo : std::max(lo, end > spec.max_bytes ? end - spec.max_bytes : 0);
     for (size_t s = from; s < end; ++s) {
-      if ((static_cast<unsigned char>(text[s - offset]) & 0xC0) == 0x80) continue;
+      const auto b = static_cast<unsigned char>(text[s - offset]);
+      if ((b & 0xC0) == 0x80 || !impl.first_bytes[r.spec][b]) continue;
       matched = false;
       const hs_error_t rc = hs_scan(impl.whole_dbs[r.spec], text.data() + (s - offset),
                                     static_cast<unsigned>(end - s), 0, scratch, on_whole, &matched);
