@@ -263,9 +263,15 @@ std::string cache_dir() {
   return "/tmp/warden-cache";
 }
 
+// Flags every pattern is compiled with, on top of its own.
+constexpr unsigned kBaseFlags = HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY;
+
 std::string cache_key(const std::vector<Pattern>& patterns, unsigned mode) {
-  std::string material = std::string(hs_version()) + "|" + std::to_string(mode);
-  for (const Pattern& p : patterns) material += p.expr + '\0' + std::to_string(p.flags) + '\0';
+  // The exact flags handed to Hyperscan are part of the key (and "2" of this layout): a database
+  // compiled with other flags, start-of-match tracking above all, must never be loaded.
+  std::string material = std::string(hs_version()) + "|2|" + std::to_string(mode);
+  for (const Pattern& p : patterns)
+    material += p.expr + '\0' + std::to_string(p.flags | kBaseFlags) + '\0';
   return to_hex(sha256(material)).substr(0, 32);
 }
 
@@ -305,7 +311,7 @@ hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, N
   std::vector<unsigned> ids;
   for (size_t i = 0; i < patterns.size(); ++i) {
     exprs.push_back(patterns[i].expr.c_str());
-    flags.push_back(patterns[i].flags | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY);
+    flags.push_back(patterns[i].flags | kBaseFlags);
     ids.push_back(static_cast<unsigned>(i));
   }
   hs_database_t* db = nullptr;
