@@ -225,6 +225,20 @@ size_t next_trigger(Bytes p, size_t i, size_t n) {
     }
     i += 16;
   }
+  if (i < n && n >= 16) {
+    // The last bytes: one load ending at n, the part before i masked off.
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, below), _mm_cmplt_epi8(v, above));
+    auto mask =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(digit, _mm_cmpeq_epi8(v, ef))));
+    mask &= ~0u << (i - (n - 16));
+    while (mask != 0) {
+      const size_t at = n - 16 + static_cast<size_t>(__builtin_ctz(mask));
+      if (p[at] != 0xEF || fw_digit(p, at, n)) return at;
+      mask &= mask - 1;
+    }
+    return n;
+  }
   for (; i < n; ++i) {
     if ((p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, n)) return i;
   }
@@ -287,16 +301,23 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     i = next_trigger(p, i, n);
     if (i >= n) {
       if (complete) return offset + n;
-      // Words and separators at the end may still join a cluster: the next pass starts there
-      // (at most kMaxOpenCluster bytes back).
+      // What may still join a cluster: the last word (a digit may follow), and before it
+      // separators and joinable words. The next pass starts there (at most kMaxOpenCluster
+      // bytes back); in prose that is the last word and the space before it.
       size_t k = n;
+      while (size_t w = word_before(p, k, last)) k -= w;
       while (k > last && n - k < kMaxOpenCluster) {
-        const size_t w = word_before(p, k, last);
-        const size_t s = w == 0 ? sep_before(p, k, last) : 0;
-        if (w + s == 0) break;
-        k -= w + s;
+        const size_t sb = seps_back(p, k, last);
+        if (sb == k) break;
+        size_t pw = sb;
+        while (size_t w = word_before(p, pw, last)) pw -= w;
+        if (pw == sb || !joinable(p, pw, sb)) {
+          k = sb;
+          break;
+        }
+        k = pw;
       }
-      return offset + k;
+      return offset + std::max(k, n > kMaxOpenCluster ? n - kMaxOpenCluster : 0);
     }
     // The trigger's word.
     size_t ws = i;

@@ -87,7 +87,7 @@ struct DetectorSpec {
   uint8_t before = 0;                  // kAnchor: most bytes a match starts before its anchor
   Extent extent = Extent::kAny;        // kAnchor
   AnchorCheck anchor_ok = nullptr;     // kAnchor
-  ClusterNeeds needs{};  // kCluster
+  ClusterNeeds needs{};                // kCluster
   // Byte ranges a match can start with, as pairs ("09AZ": digits, upper-case letters); empty:
   // any. Spares trying a whole match from every byte of a region.
   std::string_view first_bytes{};

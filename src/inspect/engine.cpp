@@ -474,6 +474,7 @@ size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to) 
 }
 
 void merge_regions(std::vector<Region>& regions) {
+  if (regions.size() < 2) return;
   // Regions arrive nearly sorted by start within each detector: a stable sort by detector
   // (counting) and an insertion sort by start are linear here, where std::sort was not.
   size_t detectors = 0;

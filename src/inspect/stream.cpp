@@ -76,6 +76,7 @@ bool TextStream::advance() {
   cluster_from_ = add_cluster_regions(impl, text, base_, std::max(cluster_from_, base_), finished_,
                                       fresh_, &cluster_held_);
   scanned_ = total_;
+  scanned_since_take_ = true;
   fresh_.insert(fresh_.end(), regions_.begin(), regions_.end());
   merge_regions(fresh_);
   if (!scan_regions(impl, scratch_.get(), text, base_, fresh_,
@@ -93,7 +94,13 @@ bool TextStream::advance() {
 }
 
 // A raw match is decided once the code point after it has arrived (its boundary is known).
+std::vector<Finding>::const_iterator TextStream::unreleased() const {
+  return std::partition_point(findings_.begin(), findings_.end(),
+                              [&](const Finding& f) { return f.end <= released_; });
+}
+
 bool TextStream::decide(bool finished) {
+  if (pending_.empty()) return true;
   const std::string_view text = text_;
   const ContextIndex context{&engine_.impl(), scratch_.context(), text, base_};
   std::vector<RawMatch> still;
@@ -133,9 +140,10 @@ size_t TextStream::release_point() const {
   size_t r = finished_ ? total_ : (scanned_ > hold_back_ ? scanned_ - hold_back_ : 0);
   r = std::min(r, cluster_held_);  // a number still growing is held whole
   for (const RawMatch& p : pending_) r = std::min(r, p.from);
-  // A decided finding across the point is released whole (it is known to its end).
-  for (const Finding& f : findings_) {
-    if (f.start < r && f.end > r) r = f.end;
+  // A decided finding across the point is released whole (it is known to its end). Findings
+  // are sorted and do not overlap: only those not yet released are looked at.
+  for (auto it = unreleased(); it != findings_.end() && it->start < r; ++it) {
+    if (it->end > r) r = it->end;
   }
   r = std::min(r, total_);
   // A pseudonym token that has begun but not ended is held.
@@ -165,13 +173,17 @@ size_t TextStream::release_point() const {
 std::string TextStream::take(const ActionTable& actions, const Pseudonyms* pseudonyms,
                              bool& blocked) {
   blocked = false;
-  const size_t r = release_point();
   std::string out;
+  // Nothing changes between scans (feed only buffers until a step is full).
+  if (!scanned_since_take_) return out;
+  scanned_since_take_ = false;
+  const size_t r = release_point();
   if (r <= released_) return out;
   const std::string_view text = text_;
   size_t pos = released_;
-  for (const Finding& f : findings_) {
-    if (f.end <= released_ || f.start >= r) continue;
+  for (auto it = unreleased(); it != findings_.end(); ++it) {
+    const Finding& f = *it;
+    if (f.start >= r) break;
     const Action a = actions.action_for(f.cls);
     if (a == Action::kAllow) continue;
     if (a == Action::kBlock) blocked = true;

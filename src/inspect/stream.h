@@ -53,6 +53,7 @@ class TextStream {
   bool advance();
   bool decide(bool finished);
   size_t release_point() const;
+  std::vector<Finding>::const_iterator unreleased() const;
 
   const Engine& engine_;
   Scratch& scratch_;
@@ -67,6 +68,7 @@ class TextStream {
   size_t released_ = 0;
   bool finished_ = false;
   bool failed_ = false;
+  bool scanned_since_take_ = false;
   std::vector<Region> regions_;      // regions reaching beyond the scanned text
   std::vector<Region> fresh_;        // this round's regions
   std::vector<RawMatch> pending_;    // matches not decided yet
