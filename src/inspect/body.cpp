@@ -71,7 +71,14 @@ void decode_string(std::string_view raw, std::string& out) {
   out.reserve(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) {
     const char c = raw[i];
-    if (c != '\\' || i + 1 >= raw.size()) {
+    if (c != '\\') {
+      // The run up to the next escape, whole.
+      const size_t next = std::min(raw.find('\\', i), raw.size());
+      out.append(raw.substr(i, next - i));
+      i = next - 1;
+      continue;
+    }
+    if (i + 1 >= raw.size()) {
       out.push_back(c);
       continue;
     }

@@ -139,7 +139,12 @@ Word word_of(Bytes p, size_t b, size_t e) {
 }
 
 bool joinable(Bytes p, size_t b, size_t e) {
-  return word_of(p, b, e).joinable;
+  if (e - b <= 12) return word_of(p, b, e).joinable;  // up to four characters: letters count
+  // A longer word joins only with a digit (most are identifiers and prose words without one).
+  for (size_t i = b; i < e; ++i) {
+    if ((p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, e)) return true;
+  }
+  return false;
 }
 
 // The features of the cluster [lo, hi), counted in one forward pass.

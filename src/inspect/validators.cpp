@@ -58,7 +58,8 @@ std::string normalize_alnum(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
-      if (std::isalnum(c)) out.push_back(static_cast<char>(std::toupper(c)));
+      if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) out.push_back(static_cast<char>(c));
+      if (c >= 'a' && c <= 'z') out.push_back(static_cast<char>(c - 'a' + 'A'));
       continue;
     }
     // Full-width forms: U+FF10..FF19 digits, U+FF21..FF3A and U+FF41..FF5A letters.
