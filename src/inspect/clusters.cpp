@@ -24,33 +24,33 @@ namespace {
 using Bytes = const unsigned char*;
 
 // A full-width digit or letter is EF BC 90-99 / EF BC A1-BA / EF BD 81-9A.
-bool fw_digit(Bytes p, size_t i, size_t n) {
+[[gnu::always_inline]] inline bool fw_digit(Bytes p, size_t i, size_t n) {
   return i + 2 < n && p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x90 && p[i + 2] <= 0x99;
 }
-bool fw_alnum(Bytes p, size_t i, size_t n) {
+[[gnu::always_inline]] inline bool fw_alnum(Bytes p, size_t i, size_t n) {
   if (i + 2 >= n || p[i] != 0xEF) return false;
   const unsigned char b = p[i + 1];
   const unsigned char c = p[i + 2];
   return (b == 0xBC && ((c >= 0x90 && c <= 0x99) || (c >= 0xA1 && c <= 0xBA))) ||
          (b == 0xBD && c >= 0x81 && c <= 0x9A);
 }
-bool ascii_alnum(unsigned char c) {
+[[gnu::always_inline]] inline bool ascii_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
 // Bytes of the word character at i / ending at i (0 if none).
-size_t word_at(Bytes p, size_t i, size_t n) {
+[[gnu::always_inline]] inline size_t word_at(Bytes p, size_t i, size_t n) {
   if (i >= n) return 0;
   if (ascii_alnum(p[i])) return 1;
   return fw_alnum(p, i, n) ? 3 : 0;
 }
-size_t word_before(Bytes p, size_t i, size_t lo) {
+[[gnu::always_inline]] inline size_t word_before(Bytes p, size_t i, size_t lo) {
   if (i <= lo) return 0;
   if (ascii_alnum(p[i - 1])) return 1;
   return i >= lo + 3 && fw_alnum(p, i - 3, i) ? 3 : 0;
 }
 // Bytes of the separator at i / ending at i (0 if none).
-size_t sep_at(Bytes p, size_t i, size_t n) {
+[[gnu::always_inline]] inline size_t sep_at(Bytes p, size_t i, size_t n) {
   if (i >= n) return 0;
   switch (p[i]) {
     case ' ':
@@ -69,7 +69,7 @@ size_t sep_at(Bytes p, size_t i, size_t n) {
       return 0;
   }
 }
-size_t sep_before(Bytes p, size_t i, size_t lo) {
+[[gnu::always_inline]] inline size_t sep_before(Bytes p, size_t i, size_t lo) {
   if (i <= lo) return 0;
   switch (p[i - 1]) {
     case ' ':
@@ -89,24 +89,30 @@ size_t sep_before(Bytes p, size_t i, size_t lo) {
   }
 }
 
+// Trivially constructible (no member initializers): ClusterWords holds arrays of them
+// uninitialized. Word{} is all zero, not joinable.
 struct Word {
-  unsigned digits = 0;
-  unsigned wide = 0;
-  unsigned upper = 0;
-  unsigned alnum = 0;
-  bool joinable = false;   // carries a digit, or is a short group of upper-case or hex letters
-  bool numeric = false;    // digits and at most one letter ("…451X", "2A", "…052A006…")
-  unsigned upper_run = 0;  // longest run of ASCII upper-case letters and digits
+  unsigned digits;
+  unsigned upper;
+  unsigned alnum;
+  unsigned upper_run;  // longest run of ASCII upper-case letters and digits
+  unsigned wide;
+  bool joinable;      // carries a digit, or is a short group of upper-case or hex letters
+  bool numeric;       // digits and at most one letter ("…451X", "2A", "…052A006…")
+  bool country_code;  // two upper-case letters and a digit start an ASCII run in it
 };
 
-Word word_of(Bytes p, size_t b, size_t e) {
-  Word w;
+[[gnu::always_inline]] inline Word word_of(Bytes p, size_t b, size_t e) {
+  Word w{};
   bool short_letters = true;
   unsigned letters = 0;
   unsigned run = 0;
   for (size_t i = b; i < e;) {
     const unsigned char x = p[i];
     const bool upper_digit = (x >= '0' && x <= '9') || (x >= 'A' && x <= 'Z');
+    if (x >= 'A' && x <= 'Z' && i + 2 < e && p[i + 1] >= 'A' && p[i + 1] <= 'Z' &&
+        p[i + 2] >= '0' && p[i + 2] <= '9' && (i == b || !ascii_alnum(p[i - 1])))
+      w.country_code = true;
     run = upper_digit ? run + 1 : 0;
     w.upper_run = std::max(w.upper_run, run);
     if (x < 0x80) {
@@ -138,13 +144,21 @@ Word word_of(Bytes p, size_t b, size_t e) {
   return w;
 }
 
-bool joinable(Bytes p, size_t b, size_t e) {
-  if (e - b <= 12) return word_of(p, b, e).joinable;  // up to four characters: letters count
-  // A longer word joins only with a digit (most are identifiers and prose words without one).
-  for (size_t i = b; i < e; ++i) {
-    if ((p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, e)) return true;
+// The word [b, e) counted, or not joinable (an empty word never is).
+Word join_word(Bytes p, size_t b, size_t e) {
+  if (e - b > 12) {
+    // A word longer than four characters joins only with a digit: most are identifiers and
+    // prose words without one, told apart without counting.
+    bool digit = false;
+    for (size_t i = b; i < e && !digit; ++i)
+      digit = (p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, e);
+    if (!digit) return Word{};
   }
-  return false;
+  return b == e ? Word{} : word_of(p, b, e);
+}
+
+bool joinable(Bytes p, size_t b, size_t e) {
+  return join_word(p, b, e).joinable;
 }
 
 // The features of the cluster [lo, hi), counted in one forward pass.
@@ -166,49 +180,79 @@ struct Counts {
   static uint8_t sat(unsigned v) { return static_cast<uint8_t>(std::min(v, 127u)); }
 };
 
-Counts count_cluster(Bytes p, size_t lo, size_t hi) {
+// A cluster's words in order, each counted once while the cluster was found.
+struct ClusterWords {
+  static constexpr size_t kMax = 32;  // more words than this: counted again from the bytes
+  struct Item {
+    size_t b;
+    size_t e;
+    Word w;
+  };
+  Item items[kMax];
+  size_t size = 0;
+  bool overflow = false;
+  void add(size_t b, size_t e, const Word& w) {
+    if (size == kMax) {
+      overflow = true;
+      return;
+    }
+    items[size++] = {b, e, w};
+  }
+};
+
+void add_word(Counts& c, const Word& w, unsigned* run_counts, size_t& run_words) {
+  c.digits += w.digits;
+  c.upper += w.upper;
+  c.alnum += w.alnum;
+  c.wide += w.wide;
+  c.country_code = c.country_code || w.country_code;
+  c.upper_word = std::max(c.upper_word, w.upper_run);
+  if (!w.numeric) {
+    run_words = 0;
+    return;
+  }
+  if (run_words == ClusterWords::kMax) run_words = 0;  // sums up to 63 are covered anyway
+  run_counts[run_words++] = w.digits;
+  // Every run of consecutive numeric words that ends with this one; the longest is the chain.
+  unsigned sum = 0;
+  for (size_t k = run_words; k-- > 0;) {
+    sum += run_counts[k];
+    if (sum < 64) c.sums |= uint64_t{1} << sum;
+  }
+  c.chain = std::max(c.chain, sum);
+}
+
+// The features of the cluster [lo, hi). A number detector's match is a run of whole numeric
+// words (its boundary forbids a letter or digit on either side), hence the sums.
+Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
   Counts c;
-  unsigned run = 0;
-  // Digits of the numeric words since the last other word (a number detector's match is a run
-  // of whole numeric words: its boundary forbids a letter or digit on either side).
-  constexpr size_t kMaxRun = 64;
-  unsigned counts[kMaxRun];
-  size_t words = 0;
-  for (size_t i = lo; i < hi;) {
-    size_t e = i;
+  unsigned run_counts[ClusterWords::kMax];
+  size_t run_words = 0;
+  size_t at = lo;
+  auto separators = [&](size_t to) {
+    for (; at < to; ++at) {
+      c.dots += p[at] == '.';
+      c.colons += p[at] == ':';
+    }
+  };
+  if (!words.overflow) {
+    for (size_t k = 0; k < words.size; ++k) {
+      separators(words.items[k].b);
+      add_word(c, words.items[k].w, run_counts, run_words);
+      at = words.items[k].e;
+    }
+    separators(hi);
+    return c;
+  }
+  while (at < hi) {
+    size_t e = at;
     while (size_t k = word_at(p, e, hi)) e += k;
-    if (e == i) {  // a separator byte
-      c.dots += p[i] == '.';
-      c.colons += p[i] == ':';
-      ++i;
+    if (e == at) {
+      separators(at + 1);
       continue;
     }
-    const Word w = word_of(p, i, e);
-    for (size_t k = i; !c.country_code && k + 2 < e; ++k) {
-      c.country_code = p[k] >= 'A' && p[k] <= 'Z' && p[k + 1] >= 'A' && p[k + 1] <= 'Z' &&
-                       p[k + 2] >= '0' && p[k + 2] <= '9' && (k == i || !ascii_alnum(p[k - 1]));
-    }
-    c.digits += w.digits;
-    c.upper += w.upper;
-    c.alnum += w.alnum;
-    c.wide += w.wide;
-    run = w.numeric ? run + w.digits : 0;
-    c.chain = std::max(c.chain, run);
-    if (!w.numeric) {
-      words = 0;
-    } else {
-      if (words == kMaxRun) words = 0;  // a very long run: its sums up to 63 are covered anyway
-      counts[words++] = w.digits;
-      // Every run of consecutive numeric words that ends with this one.
-      unsigned sum = 0;
-      for (size_t k = words; k-- > 0;) {
-        sum += counts[k];
-        if (sum >= 64) break;
-        c.sums |= uint64_t{1} << sum;
-      }
-    }
-    c.upper_word = std::max(c.upper_word, w.upper_run);
-    i = e;
+    add_word(c, word_of(p, at, e), run_counts, run_words);
+    at = e;
   }
   return c;
 }
@@ -329,19 +373,24 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     while (size_t k = word_before(p, ws, floor)) ws -= k;
     size_t we = i;
     while (size_t k = word_at(p, we, n)) we += k;
-    // Joinable words to the left.
+    // Joinable words to the left (collected right to left, then put in order).
+    ClusterWords words;
     size_t lo = ws;
     while (true) {
       const size_t sb = seps_back(p, lo, floor);
       if (sb == lo) break;
       size_t pw = sb;
       while (size_t k = word_before(p, pw, floor)) pw -= k;
-      if (pw == sb || !joinable(p, pw, sb)) {
+      const Word w = join_word(p, pw, sb);
+      if (!w.joinable) {
         lo = sb;  // leading separators belong to it ("::1", "(030)")
         break;
       }
+      words.add(pw, sb, w);
       lo = pw;
     }
+    std::reverse(words.items, words.items + words.size);
+    words.add(ws, we, word_of(p, ws, we));
     // Joinable words to the right. In a stream, a cluster that reaches the newest byte may grow.
     size_t hi = we;
     bool open = !complete && we >= n;
@@ -358,10 +407,12 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
         open = true;  // the next word is still arriving
         break;
       }
-      if (nw == se || !joinable(p, se, nw)) {
+      const Word w = join_word(p, se, nw);
+      if (!w.joinable) {
         hi = se;  // trailing separators belong to it ("2001:db8::")
         break;
       }
+      words.add(se, nw, w);
       hi = nw;
     }
     if (open) {
@@ -372,8 +423,9 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
         return offset + lo;
       }
       hi = n;
+      words.overflow = true;  // the word still arriving is counted from the bytes
     }
-    const Counts total = count_cluster(p, lo, hi);
+    const Counts total = count_cluster(p, lo, hi, words);
     // Most clusters ("0", "x2", "2024") are too small for any detector.
     const bool small =
         total.alnum < impl.cluster_min_alnum && total.colons < impl.cluster_min_colons;
