@@ -1,5 +1,7 @@
 #include "inspect/stream.h"
 
+#include <string.h>
+
 #include <algorithm>
 
 #include "inspect/engine_impl.h"
@@ -151,8 +153,17 @@ size_t TextStream::release_point() const {
   const size_t from = released_ > base_ ? released_ - base_ : 0;
   // Only the part not yet released is searched (the rest of the buffer is context).
   const size_t upto = r - base_ > from ? r - base_ : from;
-  const size_t rel = text.substr(from, upto - from).rfind(kOpen);
-  const size_t open = rel == std::string_view::npos ? rel : from + rel;
+  size_t open = std::string_view::npos;
+  for (size_t end = upto; end > from;) {  // the last ⟨ in [from, upto), found by its lead byte
+    const void* at = ::memrchr(text.data() + from, kOpen[0], end - from);
+    if (at == nullptr) break;
+    const size_t i = static_cast<size_t>(static_cast<const char*>(at) - text.data());
+    if (text.substr(i, kOpen.size()) == kOpen && i + kOpen.size() <= upto) {
+      open = i;
+      break;
+    }
+    end = i;
+  }
   if (open != std::string_view::npos) {
     const size_t close = text.find(kClose, open);
     if (close == std::string_view::npos || close + base_ + kClose.size() > r) {
