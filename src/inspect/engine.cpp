@@ -269,7 +269,12 @@ constexpr unsigned kBaseFlags = HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY;
 std::string cache_key(const std::vector<Pattern>& patterns, unsigned mode) {
   // The exact flags handed to Hyperscan are part of the key (and "2" of this layout): a database
   // compiled with other flags, start-of-match tracking above all, must never be loaded.
-  std::string material = std::string(hs_version()) + "|2|" + std::to_string(mode);
+  // The platform too: a database compiled for other CPU features is refused (or slower).
+  hs_platform_info_t platform{};
+  hs_populate_platform(&platform);
+  std::string material = std::string(hs_version()) + "|2|" + std::to_string(mode) + "|" +
+                         std::to_string(platform.tune) + "|" +
+                         std::to_string(platform.cpu_features);
   for (const Pattern& p : patterns)
     material += p.expr + '\0' + std::to_string(p.flags | kBaseFlags) + '\0';
   return to_hex(sha256(material)).substr(0, 32);

@@ -1,12 +1,12 @@
 // Inspection: finds sensitive data (PII, national identifiers, financial identifiers, secrets,
 // classification markings, custom terms) in text, in request bodies and in streamed answers.
 //
-// All detectors compile into immutable Hyperscan databases (UTF-8, leftmost start of match): one
-// of every pattern without start tracking finds where matches end (block and streaming mode), and
-// one per pattern, with start tracking, rescans the windows before those ends. A candidate becomes
-// a finding only when its validator accepts it (checksums, ranges, dates, entropy) and its
-// boundaries hold (a number inside a longer run of digits or letters is not a match). Untrusted
-// input: request text and upstream answers.
+// All detectors compile into immutable Hyperscan databases (UTF-8). Candidates are found cheaply
+// first — literal anchors and context words in one database (block and streaming mode), number
+// clusters by a hand-written pass — and only those regions are scanned by each detector's own
+// database (engine_impl.h). A candidate becomes a finding only when its validator accepts it
+// (checksums, ranges, dates, entropy) and its boundaries hold (a number inside a longer run of
+// digits or letters is not a match). Untrusted input: request text and upstream answers.
 //
 //   Engine    compiled detectors, immutable, shared by all workers (one per config snapshot)
 //   Scratch   per worker: Hyperscan scratch space, reused by every scan on that worker
