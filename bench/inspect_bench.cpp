@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "inspect/answer.h"
 #include "inspect/body.h"
 #include "inspect/inspect.h"
 #include "inspect/stream.h"
@@ -184,6 +185,39 @@ void BM_Inspect8KBTypicalPrompt(benchmark::State& state) {
                             b.substr(b.size() / 2, 2700));
 }
 BENCHMARK(BM_Inspect8KBTypicalPrompt)->Unit(benchmark::kMicrosecond)->Iterations(20000);
+
+// A streamed answer as the gateway relays it with inspection on: 20 content events ("tokenNN "),
+// a final event and [DONE], each parsed, its text run through the stream and the event rewritten.
+// Reports CPU per event.
+void BM_AnswerStreamEvents(benchmark::State& state) {
+  std::vector<std::string> events;
+  for (int i = 0; i < 20; ++i) {
+    events.push_back(
+        R"({"id":"chatcmpl-bench0000000000000001","object":"chat.completion.chunk",)"
+        R"("created":1790000000,"model":"bench-1","choices":[{"index":0,"delta":)"
+        R"({"content":"token)" +
+        std::to_string(10 + i) + R"( "},"finish_reason":null}]})");
+  }
+  events.push_back(
+      R"({"id":"chatcmpl-bench0000000000000001","object":"chat.completion.chunk",)"
+      R"("created":1790000000,"model":"bench-1","choices":[{"index":0,"delta":{},)"
+      R"("finish_reason":"stop"}]})");
+  events.push_back("[DONE]");
+  wi::Scratch scratch;
+  wi::ActionTable actions;
+  actions.set("pii", wi::Action::kMask);
+  const wi::Pseudonyms pseudonyms;
+  std::string out;
+  for (auto _ : state) {
+    wi::AnswerStream s(engine(), scratch, 64, actions, pseudonyms);
+    for (const std::string& e : events) {
+      out.clear();
+      benchmark::DoNotOptimize(s.on_data(e, out));
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * events.size()));
+}
+BENCHMARK(BM_AnswerStreamEvents)->Unit(benchmark::kMicrosecond);
 
 // Compiling every detector into fresh databases (an empty cache each time), and loading them from
 // the cache (what a configuration reload costs).

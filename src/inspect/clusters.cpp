@@ -330,7 +330,8 @@ uint64_t pack_counts(const ClusterNeeds& n) {
 }
 
 size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size_t offset,
-                           size_t from, bool complete, std::vector<Region>& regions, size_t* held) {
+                           size_t from, bool complete, std::vector<Region>& regions,
+                           size_t* open_lo) {
   const auto* p = reinterpret_cast<Bytes>(text.data());
   size_t n = text.size();
   if (!complete) {
@@ -343,7 +344,7 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     }
   }
   const size_t floor = from - offset;  // nothing before `from` belongs to a cluster left open
-  if (held != nullptr) *held = offset + text.size();
+  if (open_lo != nullptr) *open_lo = SIZE_MAX;
   size_t i = floor;
   size_t last = floor;  // end of the last cluster scanned
   while (true) {
@@ -416,12 +417,9 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       hi = nw;
     }
     if (open) {
-      // Held whole while short; a long run (a table of numbers) is scanned in overlapping
-      // pieces, so a stream never rescans more than kMaxOpenCluster bytes per round.
-      if (n - lo <= kMaxOpenCluster) {
-        if (held != nullptr) *held = offset + lo;
-        return offset + lo;
-      }
+      // Scanned as it stands: a match wholly in it is found now, one still growing when it ends
+      // (the hold-back keeps its start). Rescanned from its start next round; a long run (a
+      // table of numbers) in overlapping pieces, so no round rescans more than kMaxOpenCluster.
       hi = n;
       words.overflow = true;  // the word still arriving is counted from the bytes
     }
@@ -440,7 +438,11 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
           regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
       }
     }
-    if (open) return offset + n - kClusterOverlap;
+    if (open) {
+      if (n - lo > kMaxOpenCluster) return offset + n - kClusterOverlap;
+      if (open_lo != nullptr) *open_lo = offset + lo;
+      return offset + lo;
+    }
     i = std::max(hi, i + 1);
     last = hi;
   }

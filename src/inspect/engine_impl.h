@@ -105,11 +105,11 @@ uint64_t pack_counts(const ClusterNeeds& n);
 
 // Adds the regions of the number clusters in the text from `from` on (absolute offsets; text[0]
 // is at `offset`). Returns where the next pass resumes: the end, or with `complete` false (a
-// stream) the start of what may still grow into a cluster. `held` (streams) receives the start
-// of a cluster still growing, which must not be released, or the text's end.
+// stream) the start of what may still grow into a cluster. A cluster that reaches the end is
+// scanned as it stands all the same; `open_lo` (streams) receives its start, or SIZE_MAX.
 size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size_t offset,
                            size_t from, bool complete, std::vector<Region>& regions,
-                           size_t* held = nullptr);
+                           size_t* open_lo = nullptr);
 
 // Context-word lookups before candidates in one text, each window scanned once (candidates
 // at one start share it). `failed` is set when Hyperscan failed: the caller denies.

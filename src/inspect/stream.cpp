@@ -75,8 +75,15 @@ bool TextStream::advance() {
     }
   }
   const std::string_view text = text_;
+  const size_t literal_regions = fresh_.size();
+  size_t open_lo = SIZE_MAX;
   cluster_from_ = add_cluster_regions(impl, text, base_, std::max(cluster_from_, base_), finished_,
-                                      fresh_, &cluster_held_);
+                                      fresh_, &open_lo);
+  // A cluster still open last round at the same start was scanned up to the old end then.
+  for (size_t k = literal_regions; k < fresh_.size(); ++k) {
+    if (fresh_[k].lo == open_cluster_) fresh_[k].done = std::max(fresh_[k].done, scanned_);
+  }
+  open_cluster_ = open_lo;
   scanned_ = total_;
   scanned_since_take_ = true;
   fresh_.insert(fresh_.end(), regions_.begin(), regions_.end());
@@ -140,7 +147,6 @@ bool TextStream::decide(bool finished) {
 
 size_t TextStream::release_point() const {
   size_t r = finished_ ? total_ : (scanned_ > hold_back_ ? scanned_ - hold_back_ : 0);
-  r = std::min(r, cluster_held_);  // a number still growing is held whole
   for (const RawMatch& p : pending_) r = std::min(r, p.from);
   // A decided finding across the point is released whole (it is known to its end). Findings
   // are sorted and do not overlap: only those not yet released are looked at.

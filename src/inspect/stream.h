@@ -5,8 +5,8 @@
 // Text goes through the literal database in streaming mode and the number-cluster pass, in
 // steps of at least kScanStep bytes (a Hyperscan call per 16-byte SSE delta would cost more
 // than the scan itself). Text is released to the client only up to a point that no undecided
-// candidate, no number cluster still growing and no partial pseudonym token reaches, and at
-// least `hold_back` bytes behind the newest scanned byte. So a finding or pseudonym no longer
+// candidate and no partial pseudonym token reaches, and at least `hold_back` bytes behind the
+// newest scanned byte. So a finding or pseudonym no longer
 // than the window is transformed before any byte of it is sent, and the findings do not depend
 // on how the text was chunked. The first text is released as soon as `hold_back` bytes arrived;
 // after that, text leaves in steps of about kScanStep bytes. A private-key block is held from
@@ -62,9 +62,9 @@ class TextStream {
   std::string text_;  // bytes [base_, total_)
   size_t base_ = 0;
   size_t total_ = 0;
-  size_t scanned_ = 0;       // bytes through the literal database and the cluster pass
-  size_t cluster_from_ = 0;  // where the cluster pass resumes
-  size_t cluster_held_ = 0;  // where a number cluster still growing starts (else the end)
+  size_t scanned_ = 0;              // bytes through the literal database and the cluster pass
+  size_t cluster_from_ = 0;         // where the cluster pass resumes
+  size_t open_cluster_ = SIZE_MAX;  // start of the cluster that reached the end last round
   size_t released_ = 0;
   bool finished_ = false;
   bool failed_ = false;

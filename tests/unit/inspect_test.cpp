@@ -376,6 +376,26 @@ TEST(Stream, HoldsBackAtMostTheWindowForPlainText) {
   EXPECT_EQ(s.take(none, nullptr, blocked).size(), 200u - 64u);
 }
 
+TEST(Stream, NumbersStillGrowingAreNotHeldBeyondTheWindow) {
+  // Words with digits joined by spaces form one number-like cluster as long as the answer; it
+  // is scanned as it grows, and text leaves as soon as the window allows.
+  std::string text;
+  for (int i = 10; i < 60; ++i) text += "token" + std::to_string(i) + " ";
+  Scratch scratch;
+  TextStream s(engine(), scratch, 64);
+  ActionTable none;
+  bool blocked = false;
+  std::string out;
+  for (size_t i = 0; i < text.size(); i += 16) {
+    ASSERT_TRUE(s.feed(std::string_view(text).substr(i, 16)));
+    out += s.take(none, nullptr, blocked);
+    EXPECT_GE(out.size() + 64 + TextStream::kScanStep, s.total()) << "after " << s.total();
+  }
+  ASSERT_TRUE(s.finish());
+  out += s.take(none, nullptr, blocked);
+  EXPECT_EQ(out, text);
+}
+
 TEST(Stream, PrivateKeyBlockIsMaskedWhole) {
   const std::string text =
       "Here:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n"
