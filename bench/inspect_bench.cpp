@@ -115,6 +115,34 @@ void BM_ScanPiiDenseUngated(benchmark::State& state) {
 }
 BENCHMARK(BM_ScanPiiDenseUngated)->Unit(benchmark::kMillisecond);
 
+// Adversarial inputs, 1 MB each: the slowest gives the worst case per MB a request can cost.
+void BM_ScanPathological(benchmark::State& state) {
+  static const std::vector<std::pair<std::string, std::string>> cases = [] {
+    auto repeat = [](std::string_view piece) {
+      std::string out;
+      while (out.size() < (1 << 20)) out.append(piece);
+      return out;
+    };
+    return std::vector<std::pair<std::string, std::string>>{
+        {"digits", std::string(1 << 20, '7')},
+        {"number groups", repeat("1234 ")},
+        {"card groups", repeat("4111 1111 1111 1111 ")},
+        {"dotted", repeat("1.2.")},
+        {"hex colons", repeat("ab12:")},
+        {"iban groups", repeat("DE89 3704 ")},
+        {"e-mail anchors", repeat("a@b.")},
+        {"sk- anchors", repeat("sk-")},
+        {"eyJ anchors", repeat("eyJ")},
+        {"phone anchors", repeat("+1 ")},
+        {"base64", repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkrLw")},
+        {"password value", "password=" + std::string(1 << 20, 'x')}};
+  }();
+  const auto& [name, text] = cases[static_cast<size_t>(state.range(0))];
+  state.SetLabel(name);
+  scan_text(state, text);
+}
+BENCHMARK(BM_ScanPathological)->DenseRange(0, 11)->Unit(benchmark::kMillisecond);
+
 void BM_Stream16ByteChunks(benchmark::State& state) {
   const std::string text = corpus().benign.substr(0, 1 << 20);
   wi::Scratch scratch;
@@ -192,16 +220,14 @@ BENCHMARK(BM_Inspect8KBTypicalPrompt)->Unit(benchmark::kMicrosecond)->Iterations
 void BM_AnswerStreamEvents(benchmark::State& state) {
   std::vector<std::string> events;
   for (int i = 0; i < 20; ++i) {
-    events.push_back(
-        R"({"id":"chatcmpl-bench0000000000000001","object":"chat.completion.chunk",)"
-        R"("created":1790000000,"model":"bench-1","choices":[{"index":0,"delta":)"
-        R"({"content":"token)" +
-        std::to_string(10 + i) + R"( "},"finish_reason":null}]})");
+    events.push_back(R"({"id":"chatcmpl-bench0000000000000001","object":"chat.completion.chunk",)"
+                     R"("created":1790000000,"model":"bench-1","choices":[{"index":0,"delta":)"
+                     R"({"content":"token)" +
+                     std::to_string(10 + i) + R"( "},"finish_reason":null}]})");
   }
-  events.push_back(
-      R"({"id":"chatcmpl-bench0000000000000001","object":"chat.completion.chunk",)"
-      R"("created":1790000000,"model":"bench-1","choices":[{"index":0,"delta":{},)"
-      R"("finish_reason":"stop"}]})");
+  events.push_back(R"({"id":"chatcmpl-bench0000000000000001","object":"chat.completion.chunk",)"
+                   R"("created":1790000000,"model":"bench-1","choices":[{"index":0,"delta":{},)"
+                   R"("finish_reason":"stop"}]})");
   events.push_back("[DONE]");
   wi::Scratch scratch;
   wi::ActionTable actions;

@@ -417,7 +417,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .span = SpanRule::kAssignmentValue,
                .confidence = 0.9f,
                .with_context = 0.95f,
-               .max_bytes = 160,
+               .max_bytes = 256,
                .gate = Gate::kAnchor,
                .anchors = {"password", "passwd", "pwd", "passwort", "kennwort", "mot de passe",
                            "mdp", "db_pass", "pass"},
@@ -429,7 +429,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .span = SpanRule::kAssignmentValue,
                .confidence = 0.9f,
                .with_context = 0.95f,
-               .max_bytes = 160,
+               .max_bytes = 256,
                .gate = Gate::kAnchor,
                .anchors = {"密码", "口令"},
                .extent = Extent::kLine});

@@ -31,8 +31,8 @@ enum class Gate : uint8_t {
   kFull,     // the whole pattern runs over the whole text (custom detectors)
 };
 
-// Where an anchored detector's match must end: its region is cut there (no pattern match
-// crosses it), so an anchor in prose does not cost a scan of max_bytes.
+// Where an anchored detector's match must end: a region in a stream is closed at the first such
+// byte after its anchor instead of being rescanned up to max_bytes.
 enum class Extent : uint8_t {
   kAny,
   kLine,   // before the next line feed

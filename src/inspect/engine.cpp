@@ -424,12 +424,9 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
         const size_t at = end - r.length;
         if (spec.anchor_ok != nullptr && !spec.anchor_ok(text, at - offset)) break;
         const size_t lo = at > spec.before ? at - spec.before : 0;
-        // A cut region runs to its extent's end (found when scanned), so an unbounded value
-        // ("password=…") is found whole up to kMaxAnchorRegion, as long as it is.
-        const size_t reach = spec.extent == Extent::kAny
-                                 ? spec.max_bytes
-                                 : std::max(spec.max_bytes, kMaxAnchorRegion);
-        regions.push_back({r.index, true, lo, at + reach, lo});
+        // A match starts at most `before` bytes before its anchor and is at most max_bytes
+        // long: the work per anchor stays bounded however densely anchors repeat ("sk-sk-…").
+        regions.push_back({r.index, true, lo, at + spec.max_bytes, lo});
         break;
       }
       case Role::kWord:
@@ -444,6 +441,22 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
       }
     }
   }
+}
+
+bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i) {
+  if (i == 0 || spec.span == SpanRule::kEmailLocalPart) return true;
+  const uint32_t before = cp_before(text, i);
+  switch (spec.boundary) {
+    case Boundary::kNone:
+      return true;
+    case Boundary::kWord:
+      return !ascii_alnum(before);
+    case Boundary::kToken:
+      return !ascii_alnum(before) && before != '_' && before != '-' && !wide_alnum(before);
+    case Boundary::kNumber:
+      return !ascii_alnum(before) && !wide_alnum(before);
+  }
+  return true;
 }
 
 bool may_end_at(const DetectorSpec& spec, std::string_view text, size_t e) {
@@ -576,14 +589,23 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
     if (spec.gate == Gate::kFull) {
       impl.end_dbs.push_back(nullptr);
       impl.whole_dbs.push_back(nullptr);
+      impl.start_dbs.push_back(nullptr);
       impl.spec_dbs.push_back(
           compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}}, HS_MODE_BLOCK, name));
       continue;
     }
+    impl.spec_dbs.push_back(nullptr);
+    if (spec.gate == Gate::kAnchor) {
+      impl.start_dbs.push_back(
+          compile_db({{"^(?:" + spec.pattern + ")", spec.flags}}, HS_MODE_BLOCK, name));
+      impl.end_dbs.push_back(nullptr);
+      impl.whole_dbs.push_back(nullptr);
+      continue;
+    }
+    impl.start_dbs.push_back(nullptr);
     impl.end_dbs.push_back(compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK, name));
     impl.whole_dbs.push_back(
         compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}}, HS_MODE_BLOCK, name));
-    impl.spec_dbs.push_back(nullptr);
   }
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {
@@ -607,8 +629,8 @@ bool Scratch::prepare(const Engine& engine) {
   if (hs_alloc_scratch(engine.impl().literal_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().literal_stream_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().context_db, &context_) != HS_SUCCESS) return false;
-  for (const auto* dbs :
-       {&engine.impl().spec_dbs, &engine.impl().end_dbs, &engine.impl().whole_dbs}) {
+  const Engine::Impl& impl = engine.impl();
+  for (const auto* dbs : {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs}) {
     for (hs_database_t* db : *dbs) {
       if (db != nullptr && hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
     }

@@ -60,6 +60,10 @@ struct Engine::Impl {
   // at both ends (^…$). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
   // finding the ends, then the leftmost start from which the whole pattern matches, a tenth.
   std::vector<hs_database_t*> end_dbs;
+  // Anchored specs: the pattern anchored at its start only (^…), run from the anchor: Hyperscan
+  // stops where no match can continue, so a region costs the length of its match, not of the
+  // region, and matches of later anchors in it are not seen again.
+  std::vector<hs_database_t*> start_dbs;
   std::vector<std::bitset<256>> first_bytes;  // per spec (DetectorSpec::first_bytes)
   std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
@@ -69,6 +73,7 @@ struct Engine::Impl {
     for (hs_database_t* db : spec_dbs) hs_free_database(db);
     for (hs_database_t* db : end_dbs) hs_free_database(db);
     for (hs_database_t* db : whole_dbs) hs_free_database(db);
+    for (hs_database_t* db : start_dbs) hs_free_database(db);
   }
 };
 
@@ -83,7 +88,7 @@ struct WordHit {
 // lie beyond the text seen so far (streams). Matches ending at or before `done` were reported.
 struct Region {
   uint16_t spec;
-  bool anchored;  // from one anchor: cut at the detector's extent, never merged
+  bool anchored;  // from one anchor: scanned from it (scan_anchored_region), never merged
   size_t lo;
   size_t hi;
   size_t done;
@@ -149,6 +154,10 @@ void merge_regions(std::vector<Region>& regions);
 // Sorts findings by start and resolves overlaps (the longer, then the more confident, wins).
 void resolve_overlaps(std::vector<Finding>& findings);
 
+// Whether a finding of `spec` may start at text[i] (the character before does not break its
+// start boundary). An e-mail address starts before its '@' anchor: always true there.
+bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i);
+
 // The first byte in text[from, to) that ends `extent`, or npos.
 size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to);
 
@@ -189,10 +198,8 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
     const size_t end = lo + ends.at[k];
     if (end <= r.done || (k > 0 && ends.at[k] == ends.at[k - 1])) continue;
     if (!may_end_at(spec, text, end - offset)) continue;
-    // An anchored region starts where its matches can start; a match in any other region is
-    // at most max_bytes long.
-    const size_t from =
-        r.anchored ? lo : std::max(lo, end > spec.max_bytes ? end - spec.max_bytes : 0);
+    // A match is at most max_bytes long.
+    const size_t from = std::max(lo, end > spec.max_bytes ? end - spec.max_bytes : 0);
     for (size_t s = from; s < end; ++s) {
       const auto b = static_cast<unsigned char>(text[s - offset]);
       if ((b & 0xC0) == 0x80 || !impl.first_bytes[r.spec][b]) continue;
@@ -204,6 +211,60 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
         on_match(RawMatch{r.spec, s, end});
         break;
       }
+    }
+  }
+  return true;
+}
+
+// Scans one anchored region: from each byte where a match can start (the anchor, or up to
+// `before` bytes ahead of it), the matches that start there; each end is reported once, with its
+// leftmost start.
+template <typename F>
+bool scan_anchored_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
+                          size_t offset, Region& r, size_t lo, size_t hi, F& on_match) {
+  const DetectorSpec& spec = impl.specs[r.spec];
+  bool cut = false;
+  struct Ends {
+    std::vector<size_t> at;
+  };
+  thread_local Ends ends;
+  thread_local std::vector<size_t> seen;
+  seen.clear();
+  auto on_end = [](unsigned, unsigned long long, unsigned long long to, unsigned, void* p) -> int {
+    static_cast<Ends*>(p)->at.push_back(static_cast<size_t>(to));
+    return 0;
+  };
+  const size_t last_start = std::min(hi, lo + spec.before + 1);
+  for (size_t s = lo; s < last_start; ++s) {
+    const auto b = static_cast<unsigned char>(text[s - offset]);
+    if ((b & 0xC0) == 0x80 || !impl.first_bytes[r.spec][b]) continue;
+    // Inside a token ("sk-sk-sk-…") no finding can start: its boundary rules it out.
+    if (!may_start_at(spec, text, s - offset)) continue;
+    if (!cut) {
+      // No match crosses the extent's end: the region ends there for good (a stream stops
+      // rescanning it).
+      cut = true;
+      // Searched from the anchor (a match may start up to `before` bytes ahead of it, across
+      // nothing the extent forbids); where the region start was clamped, from later: later is
+      // safe.
+      const size_t from = std::min(std::max(r.lo + spec.before, s), hi);
+      const size_t e = extent_end(spec.extent, text, from - offset, hi - offset);
+      if (e != std::string_view::npos) hi = r.hi = offset + e;
+    }
+    if (s >= hi) break;
+    ends.at.clear();
+    if (hs_scan(impl.start_dbs[r.spec], text.data() + (s - offset), static_cast<unsigned>(hi - s),
+                0, scratch, on_end, &ends) != HS_SUCCESS)
+      return false;
+    for (size_t k = 0; k < ends.at.size(); ++k) {
+      const size_t end = s + ends.at[k];
+      if (end <= r.done || (k > 0 && ends.at[k] == ends.at[k - 1])) continue;
+      if (!may_end_at(spec, text, end - offset)) continue;
+      if (spec.before > 0) {
+        if (std::find(seen.begin(), seen.end(), end) != seen.end()) continue;
+        seen.push_back(end);
+      }
+      on_match(RawMatch{r.spec, s, end});
     }
   }
   return true;
@@ -229,12 +290,9 @@ bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_v
     const size_t lo = std::max(r.lo, offset);
     size_t hi = std::min(r.hi, limit);
     if (hi <= lo) continue;
-    if (r.anchored) {
-      // No match crosses the extent's end after the anchor: the region ends there for good.
-      const DetectorSpec& spec = impl.specs[r.spec];
-      const size_t cut =
-          extent_end(spec.extent, text, std::min(lo + spec.before, hi) - offset, hi - offset);
-      if (cut != std::string_view::npos) hi = r.hi = offset + cut;
+    if (impl.start_dbs[r.spec] != nullptr && r.anchored) {
+      if (!scan_anchored_region(impl, scratch, text, offset, r, lo, hi, on_match)) return false;
+      continue;
     }
     if (impl.end_dbs[r.spec] != nullptr) {
       if (!scan_region_by_ends(impl, scratch, text, offset, r, lo, hi, on_match)) return false;
@@ -252,6 +310,5 @@ bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_v
 
 constexpr size_t kContextBytes = 64;  // how far before a candidate context words are looked for
 constexpr size_t kNotAfterBytes = 24;
-constexpr size_t kMaxAnchorRegion = 4096;  // longest region after an anchor with an extent
 
 }  // namespace warden::inspect
