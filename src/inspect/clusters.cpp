@@ -97,9 +97,10 @@ struct Word {
   unsigned alnum;
   unsigned upper_run;  // longest run of ASCII upper-case letters and digits
   unsigned wide;
-  bool joinable;      // carries a digit, or is a short group of upper-case or hex letters
-  bool numeric;       // digits and at most one letter ("…451X", "2A", "…052A006…")
-  bool country_code;  // two upper-case letters and a digit start an ASCII run in it
+  bool joinable;        // carries a digit, or is a short group of upper-case or hex letters
+  bool numeric;         // digits and at most one letter ("…451X", "2A", "…052A006…")
+  bool country_code;    // two upper-case letters and a digit start an ASCII run in it
+  uint64_t upper_runs;  // bit k: a whole ASCII run of k upper-case letters and digits (k < 64)
 };
 
 [[gnu::always_inline]] inline Word word_of(Bytes p, size_t b, size_t e) {
@@ -107,9 +108,22 @@ struct Word {
   bool short_letters = true;
   unsigned letters = 0;
   unsigned run = 0;
+  unsigned ascii = 0;       // the current run of ASCII letters and digits
+  bool ascii_upper = true;  // … all upper-case letters and digits
+  auto end_ascii = [&] {
+    if (ascii > 0 && ascii_upper && ascii < 64) w.upper_runs |= uint64_t{1} << ascii;
+    ascii = 0;
+    ascii_upper = true;
+  };
   for (size_t i = b; i < e;) {
     const unsigned char x = p[i];
     const bool upper_digit = (x >= '0' && x <= '9') || (x >= 'A' && x <= 'Z');
+    if (x < 0x80) {
+      ++ascii;
+      ascii_upper = ascii_upper && upper_digit;
+    } else {
+      end_ascii();
+    }
     if (x >= 'A' && x <= 'Z' && i + 2 < e && p[i + 1] >= 'A' && p[i + 1] <= 'Z' &&
         p[i + 2] >= '0' && p[i + 2] <= '9' && (i == b || !ascii_alnum(p[i - 1])))
       w.country_code = true;
@@ -139,6 +153,7 @@ struct Word {
       i += 3;
     }
   }
+  end_ascii();
   w.joinable = w.digits > 0 || (short_letters && w.alnum <= 4);
   w.numeric = w.digits > 0 && letters <= 1;
   return w;
@@ -173,6 +188,8 @@ struct Counts {
   unsigned wide = 0;
   uint64_t sums = 0;          // bit k: k digits in some run of consecutive numeric words (k < 64)
   bool country_code = false;  // two upper-case letters and a digit start an ASCII word
+  uint64_t word_digits = 0;   // bit k: a word with k digits (k < 64)
+  uint64_t upper_runs = 0;    // Word::upper_runs of every word
   uint64_t packed() const {
     return pack_counts({sat(digits), sat(upper), sat(alnum), sat(dots), sat(colons), sat(chain),
                         sat(upper_word), sat(wide)});
@@ -206,6 +223,8 @@ void add_word(Counts& c, const Word& w, unsigned* run_counts, size_t& run_words)
   c.alnum += w.alnum;
   c.wide += w.wide;
   c.country_code = c.country_code || w.country_code;
+  c.upper_runs |= w.upper_runs;
+  if (w.digits < 64) c.word_digits |= uint64_t{1} << w.digits;
   c.upper_word = std::max(c.upper_word, w.upper_run);
   if (!w.numeric) {
     run_words = 0;
@@ -434,7 +453,9 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       for (size_t k = 0; k < impl.cluster_specs.size(); ++k) {
         const ClusterNeeds& n = impl.specs[impl.cluster_specs[k]].needs;
         if (((have - impl.cluster_needs[k]) & kHigh) == kHigh &&
-            (n.sums == 0 || (n.sums & total.sums) != 0) && (!n.country_code || total.country_code))
+            (n.sums == 0 || (n.sums & (total.sums | total.word_digits)) != 0) &&
+            (n.upper_runs == 0 || (n.upper_runs & total.upper_runs) != 0) &&
+            (!n.country_code || total.country_code))
           regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
       }
     }

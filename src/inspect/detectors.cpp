@@ -206,7 +206,7 @@ std::vector<DetectorSpec> builtin_detectors() {
        .with_context = 0.99f,
        .max_bytes = 10,
        .gate = Gate::kCluster,
-       .needs = {.digits = 1, .upper_word = 10},
+       .needs = {.digits = 1, .upper_word = 10, .upper_runs = uint64_t{1} << 10},
        .first_bytes = "CZ"});
   v.push_back(
       {.cls = "id.fr_nir",
@@ -241,7 +241,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 18,
                .gate = Gate::kCluster,
-               .needs = {.digits = 6, .upper_word = 18},
+               .needs = {.digits = 6, .upper_word = 18, .upper_runs = uint64_t{1} << 18},
                .first_bytes = "09AY"});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9]{18}",
@@ -264,7 +264,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 13,
                .gate = Gate::kCluster,
-               .needs = {.digits = 6, .upper = 2},
+               .needs = {.digits = 6, .upper = 2, .sums = digit_counts(6, 6)},
                .first_bytes = "AZ"});
 
   // ---- financial identifiers

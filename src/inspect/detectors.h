@@ -50,8 +50,10 @@ struct ClusterNeeds {
   uint8_t upper_word = 0;  // ASCII upper-case letters and digits in one run
   uint8_t wide = 0;        // full-width digits
   // Bit k: a finding can have exactly k digits (0: any). A finding bounded as a number is a run
-  // of whole numeric words, so some run of them must add up to one of these.
+  // of whole numeric words (or one word), so some run of them must add up to one of these.
   uint64_t sums = 0;
+  // Bit k: a finding is a whole ASCII run of k upper-case letters and digits (0: any).
+  uint64_t upper_runs = 0;
   bool country_code = false;  // an ASCII word starts with two upper-case letters and a digit
 };
 
