@@ -14,6 +14,7 @@
 #include <emmintrin.h>
 
 #include <algorithm>
+#include <array>
 
 #include "inspect/engine_impl.h"
 
@@ -34,8 +35,16 @@ using Bytes = const unsigned char*;
   return (b == 0xBC && ((c >= 0x90 && c <= 0x99) || (c >= 0xA1 && c <= 0xBA))) ||
          (b == 0xBD && c >= 0x81 && c <= 0x9A);
 }
+// One table load per byte: the walks over words are the cluster pass's inner loops.
+constexpr auto kAsciiAlnum = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[static_cast<size_t>(c)] =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  return t;
+}();
 [[gnu::always_inline]] inline bool ascii_alnum(unsigned char c) {
-  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+  return kAsciiAlnum[c];
 }
 
 // Bytes of the word character at i / ending at i (0 if none).
