@@ -447,10 +447,10 @@ std::vector<DetectorSpec> builtin_detectors() {
        .max_bytes = 320,
        .gate = Gate::kAnchor,
        // Every alternative's start: a match begins at its anchor.
-       .anchors = {"api_key", "api-key", "apikey", "secret", "token", "access_key", "access-key",
-                   "accesskey", "client_secret", "client-secret", "clientsecret", "auth_key",
-                   "auth-key", "authkey", "private_key", "private-key", "privatekey",
-                   "signing_key", "signing-key", "signingkey"},
+       .anchors = {"api_key",      "api-key",    "apikey",      "secret",        "token",
+                   "access_key",   "access-key", "accesskey",   "client_secret", "client-secret",
+                   "clientsecret", "auth_key",   "auth-key",    "authkey",       "private_key",
+                   "private-key",  "privatekey", "signing_key", "signing-key",   "signingkey"},
        .extent = Extent::kLine});
 
   // ---- classification markings (case-sensitive: markings are written in capitals)

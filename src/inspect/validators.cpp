@@ -488,15 +488,27 @@ bool looks_like_placeholder(std::string_view value) {
 
 double shannon_entropy(std::string_view s) {
   if (s.empty()) return 0;
-  std::array<int, 256> count{};
-  for (char c : s) ++count[static_cast<unsigned char>(c)];
-  double h = 0;
-  for (int c : count) {
-    if (c == 0) continue;
-    const double p = static_cast<double>(c) / static_cast<double>(s.size());
-    h -= p * std::log2(p);
+  // H = log2(n) − (1/n)·Σ c·log2(c) over the byte counts c; c·log2(c) from a table for the
+  // counts tokens have (this runs for every secret candidate).
+  static const std::array<double, 256> c_log_c = [] {
+    std::array<double, 256> t{};
+    for (size_t c = 1; c < t.size(); ++c) t[c] = static_cast<double>(c) * std::log2(c);
+    return t;
+  }();
+  std::array<uint32_t, 256> count{};
+  std::array<uint8_t, 256> seen{};
+  size_t distinct = 0;
+  for (char ch : s) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (count[b]++ == 0) seen[distinct++] = b;
   }
-  return h;
+  double sum = 0;
+  for (size_t i = 0; i < distinct; ++i) {
+    const uint32_t c = count[seen[i]];
+    sum += c < c_log_c.size() ? c_log_c[c] : static_cast<double>(c) * std::log2(c);
+  }
+  const auto n = static_cast<double>(s.size());
+  return std::log2(n) - sum / n;
 }
 
 bool secret_token_ok(std::string_view candidate) {
