@@ -145,6 +145,14 @@ sed -e "s/@PORT@/1/; s/@UPSTREAM@/1/; s/@KEYHASH@/$("$BUILD/warden" keys hash $K
 "$BUILD/warden" replay --db "$RUN/replay.db" --policy "$RUN/candidate.yaml" > "$OUT/replay.txt" 2>&1 || true
 rm -f "$RUN"/replay.db*
 
+# Inspection engine on one core: Google Benchmark medians (the gated engine, every pattern on
+# every byte as the baseline, adversarial inputs, streams, 8 KB prompts, compile and cache load)
+# and instructions per KB under callgrind.
+log "== inspection engine"
+taskset -c "$TARGET_CPU" "$BUILD/bench/inspect_bench" --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "_median" > "$OUT/inspect.txt" || true
+"$HERE/inspect_callgrind.sh" "$BUILD" >> "$OUT/inspect.txt" 2>/dev/null || true
+
 {
   echo "# Proxy benchmark $STAMP"
   echo
@@ -161,6 +169,12 @@ rm -f "$RUN"/replay.db*
   echo
   echo '```'
   cat "$OUT/audit-sink.txt" "$OUT/replay.txt"
+  echo '```'
+  echo
+  echo "## Inspection engine (one core)"
+  echo
+  echo '```'
+  cat "$OUT/inspect.txt"
   echo '```'
 } > "$OUT/README.md"
 cp "$OUT/README.md" "$HERE/results/latest.md"
