@@ -286,6 +286,27 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
   return c;
 }
 
+// A number finding (boundary kNumber) is a run of whole numeric words, and its validator accepts
+// that run's text: when no run with an allowed digit count passes the validator, the detector's
+// patterns need not run on this cluster (most number-like runs are no identifier). True when
+// that cannot be told (other detectors, or more words than were kept).
+bool validated_run(const DetectorSpec& spec, std::string_view text, const ClusterWords& words) {
+  if (spec.boundary != Boundary::kNumber || spec.needs.sums == 0 || spec.validate == nullptr ||
+      words.overflow)
+    return true;
+  for (size_t i = 0; i < words.size; ++i) {
+    unsigned digits = 0;
+    for (size_t j = i; j < words.size && words.items[j].w.numeric; ++j) {
+      digits += words.items[j].w.digits;
+      if (digits >= 64) break;
+      if ((spec.needs.sums >> digits & 1) != 0 &&
+          spec.validate(text.substr(words.items[i].b, words.items[j].e - words.items[i].b)))
+        return true;
+    }
+  }
+  return false;
+}
+
 // First position in [i, n) holding an ASCII digit or the lead byte of a full-width digit.
 size_t next_trigger(Bytes p, size_t i, size_t n) {
   const __m128i below = _mm_set1_epi8('0' - 1);
@@ -465,7 +486,8 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
         if (((have - impl.cluster_needs[k]) & kHigh) == kHigh &&
             (n.sums == 0 || (n.sums & (total.sums | total.word_digits)) != 0) &&
             (n.upper_runs == 0 || (n.upper_runs & total.upper_runs) != 0) &&
-            (!n.country_code || total.country_code))
+            (!n.country_code || total.country_code) &&
+            validated_run(impl.specs[impl.cluster_specs[k]], text, words))
           regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
       }
     }
