@@ -294,6 +294,13 @@ bool validated_run(const DetectorSpec& spec, std::string_view text, const Cluste
   if (spec.boundary != Boundary::kNumber || spec.needs.sums == 0 || spec.validate == nullptr ||
       words.overflow)
     return true;
+  // Only detectors that start with a word character ("(030) …" starts with a separator).
+  for (size_t i = 0; i + 1 < spec.first_bytes.size(); i += 2) {
+    for (unsigned b = static_cast<unsigned char>(spec.first_bytes[i]);
+         b <= static_cast<unsigned char>(spec.first_bytes[i + 1]); ++b) {
+      if (!ascii_alnum(static_cast<unsigned char>(b)) && b != 0xEF) return true;
+    }
+  }
   for (size_t i = 0; i < words.size; ++i) {
     unsigned digits = 0;
     for (size_t j = i; j < words.size && words.items[j].w.numeric; ++j) {
