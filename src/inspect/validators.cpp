@@ -20,9 +20,10 @@ bool is_upper(char c) {
   return c >= 'A' && c <= 'Z';
 }
 
+// ASCII only, without the locale (every secret candidate goes through it).
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   return out;
 }
 
