@@ -256,6 +256,8 @@ struct Pattern {
 // Compiling every detector takes about a second; a snapshot reload should not. Databases are
 // cached, serialized, under a key that covers the Hyperscan version, the platform, every
 // pattern and flag, and the mode: a stale or foreign file cannot match a key.
+constexpr size_t kCacheFiles = 512;
+
 std::string cache_dir() {
   if (const char* d = std::getenv("WARDEN_CACHE_DIR")) return d;
   if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/warden";
@@ -286,7 +288,25 @@ hs_database_t* load_cached(const std::string& path) {
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   hs_database_t* db = nullptr;
   if (hs_deserialize_database(bytes.data(), bytes.size(), &db) != HS_SUCCESS) return nullptr;
+  std::error_code ec;  // used now: pruning removes the least recently used files first
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
   return db;
+}
+
+// Keeps the cache bounded: past kCacheFiles files, the least recently used go (every file of the
+// engine just compiled was written or touched now, so it stays).
+void prune_cache(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("detectors-", 0) != 0 || !name.ends_with(".hsdb")) continue;
+    files.emplace_back(entry.last_write_time(ec), entry.path());
+  }
+  if (files.size() <= kCacheFiles) return;
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i < files.size() - kCacheFiles * 3 / 4; ++i)
+    std::filesystem::remove(files[i].second, ec);
 }
 
 void store_cached(const std::string& dir, const std::string& path, const hs_database_t* db) {
@@ -614,6 +634,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
       engine->max_match_bytes_ = std::max(engine->max_match_bytes_, s.max_bytes);
   }
   engine->classes_ = std::move(classes);
+  prune_cache(cache_dir());
   engine->compile_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return engine;

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -178,6 +181,48 @@ TEST(Scan, GatesFindWhatEveryPatternOnEveryByteFinds) {
   }
   EXPECT_GT(total, 1000u);  // the texts do carry findings
   EXPECT_LE(differ * 100, total) << differ << " of " << total;
+}
+
+TEST(Engine, DetectorCacheStaysBoundedAndKeepsWhatIsInUse) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("warden-cache-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24);
+  for (int i = 0; i < 600; ++i) {
+    const auto f = dir / ("detectors-stale" + std::to_string(i) + ".hsdb");
+    std::ofstream(f) << "x";
+    std::filesystem::last_write_time(f, old);
+  }
+  std::ofstream(dir / "unrelated.txt") << "kept";
+  const char* before = std::getenv("WARDEN_CACHE_DIR");
+  const std::string saved = before != nullptr ? before : "";
+  ::setenv("WARDEN_CACHE_DIR", dir.c_str(), 1);
+  const EnginePtr e = Engine::compile();
+  size_t stale = 0;
+  size_t fresh = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("detectors-stale", 0) == 0)
+      ++stale;
+    else if (name.rfind("detectors-", 0) == 0)
+      ++fresh;
+  }
+  EXPECT_LE(stale + fresh, 512u);
+  EXPECT_GT(fresh, 50u);  // the engine's own databases, written now, are kept
+  EXPECT_LT(stale, 600u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "unrelated.txt"));
+  // A second compile loads every database from the pruned cache.
+  const EnginePtr again = Engine::compile();
+  Scratch scratch;
+  std::vector<Finding> f;
+  ASSERT_TRUE(scan(*again, scratch, "card 4111 1111 1111 1111", f));
+  EXPECT_EQ(f.size(), 1u);
+  if (before != nullptr) {
+    ::setenv("WARDEN_CACHE_DIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("WARDEN_CACHE_DIR");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Validators, Checksums) {
