@@ -59,44 +59,24 @@ constexpr auto kAsciiAlnum = [] {
   if (ascii_alnum(p[i - 1])) return 1;
   return i >= lo + 3 && fw_alnum(p, i - 3, i) ? 3 : 0;
 }
+// Separators inside numbers: space - . / : ( ), NBSP (C2 A0), narrow NBSP (E2 80 AF).
+[[gnu::always_inline]] inline bool ascii_sep(unsigned char c) {
+  return c == ' ' || c == '-' || c == '.' || c == '/' || c == ':' || c == '(' || c == ')';
+}
 // Bytes of the separator at i / ending at i (0 if none).
 [[gnu::always_inline]] inline size_t sep_at(Bytes p, size_t i, size_t n) {
   if (i >= n) return 0;
-  switch (p[i]) {
-    case ' ':
-    case '-':
-    case '.':
-    case '/':
-    case ':':
-    case '(':
-    case ')':
-      return 1;
-    case 0xC2:
-      return i + 1 < n && p[i + 1] == 0xA0 ? 2 : 0;
-    case 0xE2:
-      return i + 2 < n && p[i + 1] == 0x80 && p[i + 2] == 0xAF ? 3 : 0;
-    default:
-      return 0;
-  }
+  if (ascii_sep(p[i])) return 1;
+  if (p[i] == 0xC2) return i + 1 < n && p[i + 1] == 0xA0 ? 2 : 0;
+  if (p[i] == 0xE2) return i + 2 < n && p[i + 1] == 0x80 && p[i + 2] == 0xAF ? 3 : 0;
+  return 0;
 }
 [[gnu::always_inline]] inline size_t sep_before(Bytes p, size_t i, size_t lo) {
   if (i <= lo) return 0;
-  switch (p[i - 1]) {
-    case ' ':
-    case '-':
-    case '.':
-    case '/':
-    case ':':
-    case '(':
-    case ')':
-      return 1;
-    case 0xA0:
-      return i >= lo + 2 && p[i - 2] == 0xC2 ? 2 : 0;
-    case 0xAF:
-      return i >= lo + 3 && p[i - 3] == 0xE2 && p[i - 2] == 0x80 ? 3 : 0;
-    default:
-      return 0;
-  }
+  if (ascii_sep(p[i - 1])) return 1;
+  if (p[i - 1] == 0xA0) return i >= lo + 2 && p[i - 2] == 0xC2 ? 2 : 0;
+  if (p[i - 1] == 0xAF) return i >= lo + 3 && p[i - 3] == 0xE2 && p[i - 2] == 0x80 ? 3 : 0;
+  return 0;
 }
 
 // Trivially constructible (no member initializers): ClusterWords holds arrays of them
