@@ -630,8 +630,6 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {
     if (std::find(classes.begin(), classes.end(), s.cls) == classes.end()) classes.push_back(s.cls);
-    if (s.span != SpanRule::kPemBlock)
-      engine->max_match_bytes_ = std::max(engine->max_match_bytes_, s.max_bytes);
   }
   engine->classes_ = std::move(classes);
   prune_cache(cache_dir());

@@ -3,12 +3,14 @@
 // Finding candidates costs far less than running every detector's pattern over every byte
 // (Hyperscan runs the class-led number patterns at ~30 ns/byte when combined; bench/inspect_bench):
 //   1. One literal database (no start-of-match tracking, block and streaming mode) holds the
-//      anchors of anchored detectors, every context word and, whole, the custom detectors. Its
-//      hits open candidate regions and record where context words stand.
-//   2. A cluster pass (clusters.h) finds number-like runs; each is scanned by the number
+//      anchors of anchored detectors, the context words of detectors that require one and,
+//      whole, the custom detectors. Its hits open candidate regions.
+//   2. A cluster pass (clusters.cpp) finds number-like runs; each is scanned by the number
 //      detectors whose lower bounds it meets.
-//   3. Each candidate region is scanned by its detector's own database, with start-of-match
-//      tracking; every match is evaluated (boundaries, validator, context).
+//   3. Each candidate region is scanned by its detector's own databases: from the anchor
+//      (start-anchored), or ends first and then the leftmost start of a whole match; custom
+//      detectors with start-of-match tracking. Every match is evaluated (boundaries, validator,
+//      context words looked up lazily in the bytes before it).
 #pragma once
 
 #include <hs/hs.h>
@@ -49,7 +51,6 @@ struct Engine::Impl {
   // A cluster with fewer letters and digits and fewer colons than these meets no detector.
   unsigned cluster_min_alnum = UINT8_MAX;
   unsigned cluster_min_colons = UINT8_MAX;
-  size_t longest_word = 0;
   hs_database_t* literal_db = nullptr;
   hs_database_t* literal_stream_db = nullptr;
   // Every context word (pattern id = word index), run over the bytes before a candidate only

@@ -59,7 +59,6 @@ class Engine {
 
   // Every class this engine can report (for configuration checks and `warden scan --list`).
   const std::vector<std::string>& classes() const { return classes_; }
-  size_t max_match_bytes() const { return max_match_bytes_; }
   double compile_seconds() const { return compile_seconds_; }
 
   struct Impl;
@@ -69,7 +68,6 @@ class Engine {
   Engine();
   std::unique_ptr<Impl> impl_;
   std::vector<std::string> classes_;
-  size_t max_match_bytes_ = 0;
   double compile_seconds_ = 0;
   friend class Scratch;
 };
