@@ -52,31 +52,47 @@ bool digit(uint32_t c) {
   return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19);
 }
 
-bool boundary_ok(Boundary b, std::string_view t, size_t start, size_t end) {
+}  // namespace
+
+bool before_ok(Boundary b, std::string_view t, size_t start) {
   const uint32_t before = cp_before(t, start);
+  switch (b) {
+    case Boundary::kNone:
+      return true;
+    case Boundary::kWord:
+      return !ascii_alnum(before);
+    case Boundary::kToken:
+      return !ascii_alnum(before) && before != '_' && before != '-' && !wide_alnum(before);
+    case Boundary::kNumber:
+      if (ascii_alnum(before) || wide_alnum(before)) return false;
+      // Not the tail of a decimal number ("3.14159…") nor a part of a longer dash-separated one.
+      return !((before == '.' || before == ',' || before == '-') && start >= 2 &&
+               digit(cp_before(t, start - 1)));
+  }
+  return true;
+}
+
+bool after_ok(Boundary b, std::string_view t, size_t end) {
   const uint32_t after = cp_at(t, end);
   switch (b) {
     case Boundary::kNone:
       return true;
     case Boundary::kWord:
-      return !ascii_alnum(before) && !ascii_alnum(after);
+      return !ascii_alnum(after);
     case Boundary::kToken:
-      return !ascii_alnum(before) && !ascii_alnum(after) && before != '_' && after != '_' &&
-             before != '-' && after != '-' && !wide_alnum(before) && !wide_alnum(after);
-    case Boundary::kNumber: {
-      if (ascii_alnum(before) || ascii_alnum(after) || wide_alnum(before) || wide_alnum(after))
-        return false;
-      // Not the tail or head of a decimal number ("3.14159…", "1,234,567…").
-      if ((before == '.' || before == ',') && start >= 2 && digit(cp_before(t, start - 1)))
-        return false;
-      if ((after == '.' || after == ',') && digit(cp_at(t, end + 1))) return false;
-      // Not one part of a longer dash-separated number (dates, serials).
-      if (before == '-' && start >= 2 && digit(cp_before(t, start - 1))) return false;
-      if (after == '-' && digit(cp_at(t, end + 1))) return false;
-      return true;
-    }
+      return !ascii_alnum(after) && after != '_' && after != '-' && !wide_alnum(after);
+    case Boundary::kNumber:
+      if (ascii_alnum(after) || wide_alnum(after)) return false;
+      // Not the head of a decimal number ("1,234,567…") nor a part of a longer dash-separated one.
+      return !((after == '.' || after == ',' || after == '-') && digit(cp_at(t, end + 1)));
   }
   return true;
+}
+
+namespace {
+
+bool boundary_ok(Boundary b, std::string_view t, size_t start, size_t end) {
+  return before_ok(b, t, start) && after_ok(b, t, end);
 }
 
 // Where the PEM block that starts with the BEGIN line at [start, end) ends.
@@ -464,36 +480,17 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
 }
 
 bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i) {
-  if (i == 0 || spec.span == SpanRule::kEmailLocalPart) return true;
-  const uint32_t before = cp_before(text, i);
-  switch (spec.boundary) {
-    case Boundary::kNone:
-      return true;
-    case Boundary::kWord:
-      return !ascii_alnum(before);
-    case Boundary::kToken:
-      return !ascii_alnum(before) && before != '_' && before != '-' && !wide_alnum(before);
-    case Boundary::kNumber:
-      return !ascii_alnum(before) && !wide_alnum(before);
-  }
-  return true;
+  // An e-mail address starts before its '@' anchor, where its own boundary is checked.
+  return spec.span == SpanRule::kEmailLocalPart || before_ok(spec.boundary, text, i);
 }
 
 bool may_end_at(const DetectorSpec& spec, std::string_view text, size_t e) {
-  if (e >= text.size()) return true;
-  const char c = text[e];
-  if (spec.span == SpanRule::kAssignmentValue) return assignment_ends_before(c);
-  const bool alnum = ascii_alnum(static_cast<unsigned char>(c));
-  switch (spec.boundary) {
-    case Boundary::kNone:
-      return true;
-    case Boundary::kToken:
-      return !alnum && c != '_' && c != '-';
-    case Boundary::kWord:
-    case Boundary::kNumber:
-      return !alnum;
-  }
-  return true;
+  if (spec.span == SpanRule::kAssignmentValue)
+    return e >= text.size() || assignment_ends_before(text[e]);
+  if (spec.boundary == Boundary::kNone) return true;
+  // Most ends lie inside a run of letters or digits: every boundary rules them out at once.
+  if (e < text.size() && ascii_alnum(static_cast<unsigned char>(text[e]))) return false;
+  return after_ok(spec.boundary, text, e);
 }
 
 size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to) {

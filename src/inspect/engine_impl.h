@@ -155,6 +155,10 @@ void merge_regions(std::vector<Region>& regions);
 // Sorts findings by start and resolves overlaps (the longer, then the more confident, wins).
 void resolve_overlaps(std::vector<Finding>& findings);
 
+// The two halves of a boundary rule: nothing it forbids before `start` / from `end` on.
+bool before_ok(Boundary b, std::string_view text, size_t start);
+bool after_ok(Boundary b, std::string_view text, size_t end);
+
 // Whether a finding of `spec` may start at text[i] (the character before does not break its
 // start boundary). An e-mail address starts before its '@' anchor: always true there.
 bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i);
