@@ -83,10 +83,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .extent = Extent::kToken,
                // An address has a local part: "@param" in a comment is no candidate.
                .anchor_ok = [](std::string_view text, size_t at) {
-                 const char c = at > 0 ? text[at - 1] : ' ';
-                 return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '%' || c == '+' ||
-                        c == '-';
+                 return at > 0 && email_local_char(text[at - 1]);
                }});
   v.push_back({.cls = "pii.phone",
                .pattern = "\\+" + d + "{1,3}" + sep() + "(?:\\(" + d + "{1,4}\\)" + sep() + ")?" +

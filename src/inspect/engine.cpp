@@ -191,12 +191,8 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
     // A leading unbounded class is costly for Hyperscan's start-of-match tracking; the local
     // part is found here instead, backwards from '@' (at most 64 bytes).
     size_t b = s;
-    auto local = [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
-    };
-    while (b > 0 && s - b < 64 && local(text[b - 1])) --b;
-    if (b == s || (b > 0 && local(text[b - 1]))) return false;
+    while (b > 0 && s - b < 64 && email_local_char(text[b - 1])) --b;
+    if (b == s || (b > 0 && email_local_char(text[b - 1]))) return false;
     fs = b;
     if (!boundary_ok(spec.boundary, text, b, e)) return false;
   } else if (!boundary_ok(spec.boundary, text, s, e)) {

@@ -28,6 +28,11 @@ bool phone_ok(std::string_view candidate);      // 8 to 15 digits (E.164)
 bool ipv4_ok(std::string_view candidate);
 bool ipv6_ok(std::string_view candidate);
 bool email_ok(std::string_view candidate);
+// A character of an e-mail address's local part (the unquoted forms people write).
+inline bool email_local_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '%' || c == '+' || c == '-';
+}
 bool jwt_ok(std::string_view candidate);  // header decodes to JSON with "alg"
 
 // Secrets: documentation examples and placeholders are not secrets.
