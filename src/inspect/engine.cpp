@@ -366,13 +366,6 @@ hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, N
   return db;
 }
 
-// Lower-case ASCII letters (context words are matched case-insensitively).
-std::string ascii_lower(std::string_view w) {
-  std::string out(w);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return out;
-}
-
 // Builds the literal database's patterns and what each hit means.
 void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns,
                    std::vector<Pattern>& words) {

@@ -20,13 +20,6 @@ bool is_upper(char c) {
   return c >= 'A' && c <= 'Z';
 }
 
-// ASCII only, without the locale (every secret candidate goes through it).
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return out;
-}
-
 bool leap(int y) {
   return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -52,6 +45,12 @@ int mod97(std::string_view digits) {
 }
 
 }  // namespace
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
 
 std::string normalize_alnum(std::string_view s) {
   std::string out;
@@ -472,7 +471,7 @@ bool looks_like_placeholder(std::string_view value) {
       value.find("getenv") != std::string_view::npos ||
       value.find("environ") != std::string_view::npos)
     return true;
-  const std::string v = lower(value);
+  const std::string v = ascii_lower(value);
   static constexpr std::string_view kWords[] = {
       "changeme", "change_me",   "change-me", "password", "passwort", "motdepasse", "secret",
       "example",  "placeholder", "redacted",  "dummy",    "sample",   "your_",      "your-",
@@ -513,7 +512,7 @@ double shannon_entropy(std::string_view s) {
 }
 
 bool secret_token_ok(std::string_view candidate) {
-  const std::string v = lower(candidate);
+  const std::string v = ascii_lower(candidate);
   for (std::string_view w : {"example", "xxxx", "0000000", "your", "placeholder", "dummy", "fake",
                              "redacted", "sample", "1234567890"}) {
     if (v.find(w) != std::string::npos) return false;

@@ -11,6 +11,9 @@ namespace warden::inspect {
 // separator (spaces, NBSP, dashes, dots, slashes) dropped. Letters are upper-cased.
 std::string normalize_alnum(std::string_view s);
 
+// ASCII letters lower-cased, without the locale (secret candidates, context words).
+std::string ascii_lower(std::string_view s);
+
 bool luhn_ok(std::string_view digits);
 bool credit_card_ok(std::string_view candidate);  // IIN ranges + length + Luhn
 bool iban_ok(std::string_view candidate);         // country length + mod 97
