@@ -24,7 +24,7 @@ enum class SpanRule : uint8_t {
 
 // How a detector's candidates are found cheaply before its own pattern runs (see engine.cpp).
 enum class Gate : uint8_t {
-  kAnchor,   // one of `anchors` (literals) starts at most `before` bytes after the match's start
+  kAnchor,   // every match starts with one of `anchors` (literals)
   kContext,  // a context word is required: only the bytes after one are scanned
   kCluster,  // a number-like cluster (digits, separators, short upper-case groups) with at
              // least `needs` is scanned; every finding lies inside one cluster
@@ -86,7 +86,6 @@ struct DetectorSpec {
   std::vector<std::string_view> not_after{};  // words that, just before, make it something else
   Gate gate = Gate::kFull;
   std::vector<std::string> anchors{};  // kAnchor: literals (case-insensitive if `flags` says so)
-  uint8_t before = 0;                  // kAnchor: most bytes a match starts before its anchor
   Extent extent = Extent::kAny;        // kAnchor
   AnchorCheck anchor_ok = nullptr;     // kAnchor
   ClusterNeeds needs{};                // kCluster

@@ -448,10 +448,9 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
         const DetectorSpec& spec = impl.specs[r.index];
         const size_t at = end - r.length;
         if (spec.anchor_ok != nullptr && !spec.anchor_ok(text, at - offset)) break;
-        const size_t lo = at > spec.before ? at - spec.before : 0;
-        // A match starts at most `before` bytes before its anchor and is at most max_bytes
-        // long: the work per anchor stays bounded however densely anchors repeat ("sk-sk-…").
-        regions.push_back({r.index, true, lo, at + spec.max_bytes, lo});
+        // A match starts at its anchor and is at most max_bytes long: the work per anchor stays
+        // bounded however densely anchors repeat ("sk-sk-…").
+        regions.push_back({r.index, true, at, at + spec.max_bytes, at});
         break;
       }
       case Role::kWord:

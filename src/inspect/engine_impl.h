@@ -89,7 +89,7 @@ struct WordHit {
 // lie beyond the text seen so far (streams). Matches ending at or before `done` were reported.
 struct Region {
   uint16_t spec;
-  bool anchored;  // from one anchor: scanned from it (scan_anchored_region), never merged
+  bool anchored;  // starts at an anchor: scanned from it (scan_anchored_region), never merged
   size_t lo;
   size_t hi;
   size_t done;
@@ -221,56 +221,34 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
   return true;
 }
 
-// Scans one anchored region: from each byte where a match can start (the anchor, or up to
-// `before` bytes ahead of it), the matches that start there; each end is reported once, with its
-// leftmost start.
+// Scans one anchored region: the matches that start at its anchor.
 template <typename F>
 bool scan_anchored_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
                           size_t offset, Region& r, size_t lo, size_t hi, F& on_match) {
   const DetectorSpec& spec = impl.specs[r.spec];
-  bool cut = false;
-  struct Ends {
-    std::vector<size_t> at;
-  };
-  thread_local Ends ends;
-  thread_local std::vector<size_t> seen;
-  seen.clear();
+  const auto b = static_cast<unsigned char>(text[lo - offset]);
+  // Inside a token ("sk-sk-sk-…") no finding can start: its boundary rules it out for good.
+  if (!impl.first_bytes[r.spec][b] || !may_start_at(spec, text, lo - offset)) {
+    r.hi = r.lo;
+    return true;
+  }
+  // No match crosses the extent's end: the region ends there for good (a stream stops
+  // rescanning it).
+  const size_t cut = extent_end(spec.extent, text, lo - offset, hi - offset);
+  if (cut != std::string_view::npos) hi = r.hi = offset + cut;
+  thread_local std::vector<size_t> ends;
+  ends.clear();
   auto on_end = [](unsigned, unsigned long long, unsigned long long to, unsigned, void* p) -> int {
-    static_cast<Ends*>(p)->at.push_back(static_cast<size_t>(to));
+    static_cast<std::vector<size_t>*>(p)->push_back(static_cast<size_t>(to));
     return 0;
   };
-  const size_t last_start = std::min(hi, lo + spec.before + 1);
-  for (size_t s = lo; s < last_start; ++s) {
-    const auto b = static_cast<unsigned char>(text[s - offset]);
-    if ((b & 0xC0) == 0x80 || !impl.first_bytes[r.spec][b]) continue;
-    // Inside a token ("sk-sk-sk-…") no finding can start: its boundary rules it out.
-    if (!may_start_at(spec, text, s - offset)) continue;
-    if (!cut) {
-      // No match crosses the extent's end: the region ends there for good (a stream stops
-      // rescanning it).
-      cut = true;
-      // Searched from the anchor (a match may start up to `before` bytes ahead of it, across
-      // nothing the extent forbids); where the region start was clamped, from later: later is
-      // safe.
-      const size_t from = std::min(std::max(r.lo + spec.before, s), hi);
-      const size_t e = extent_end(spec.extent, text, from - offset, hi - offset);
-      if (e != std::string_view::npos) hi = r.hi = offset + e;
-    }
-    if (s >= hi) break;
-    ends.at.clear();
-    if (hs_scan(impl.start_dbs[r.spec], text.data() + (s - offset), static_cast<unsigned>(hi - s),
-                0, scratch, on_end, &ends) != HS_SUCCESS)
-      return false;
-    for (size_t k = 0; k < ends.at.size(); ++k) {
-      const size_t end = s + ends.at[k];
-      if (end <= r.done || (k > 0 && ends.at[k] == ends.at[k - 1])) continue;
-      if (!may_end_at(spec, text, end - offset)) continue;
-      if (spec.before > 0) {
-        if (std::find(seen.begin(), seen.end(), end) != seen.end()) continue;
-        seen.push_back(end);
-      }
-      on_match(RawMatch{r.spec, s, end});
-    }
+  if (hi > lo && hs_scan(impl.start_dbs[r.spec], text.data() + (lo - offset),
+                         static_cast<unsigned>(hi - lo), 0, scratch, on_end, &ends) != HS_SUCCESS)
+    return false;
+  for (size_t k = 0; k < ends.size(); ++k) {
+    const size_t end = lo + ends[k];
+    if (end <= r.done || (k > 0 && ends[k] == ends[k - 1])) continue;
+    if (may_end_at(spec, text, end - offset)) on_match(RawMatch{r.spec, lo, end});
   }
   return true;
 }
