@@ -499,13 +499,16 @@ size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to) 
 void merge_regions(std::vector<Region>& regions) {
   if (regions.size() < 2) return;
   // Regions arrive nearly sorted by start within each detector: a stable sort by detector
-  // (counting) and an insertion sort by start are linear here, where std::sort was not.
+  // (counting) and an insertion sort by start are linear here, where std::sort was not. The
+  // buffers are the thread's (this runs for every string of every request).
+  thread_local std::vector<size_t> first;
+  thread_local std::vector<Region> sorted;
   size_t detectors = 0;
   for (const Region& r : regions) detectors = std::max<size_t>(detectors, r.spec + 1u);
-  std::vector<size_t> first(detectors + 1, 0);
+  first.assign(detectors + 1, 0);
   for (const Region& r : regions) ++first[r.spec + 1u];
   for (size_t d = 0; d < detectors; ++d) first[d + 1] += first[d];
-  std::vector<Region> sorted(regions.size());
+  sorted.resize(regions.size());
   for (const Region& r : regions) sorted[first[r.spec]++] = r;
   for (size_t i = 1; i < sorted.size(); ++i) {
     const Region r = sorted[i];
@@ -516,7 +519,7 @@ void merge_regions(std::vector<Region>& regions) {
     }
     sorted[j] = r;
   }
-  regions.swap(sorted);
+  std::copy(sorted.begin(), sorted.end(), regions.begin());
   size_t out = 0;
   for (size_t i = 0; i < regions.size(); ++i) {
     Region& last = regions[out > 0 ? out - 1 : 0];
@@ -649,11 +652,14 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
   if (text.size() > UINT32_MAX || !scratch.prepare(engine)) return false;
   const Engine::Impl& impl = engine.impl();
   // Candidate regions and context words: literal database, then number clusters.
+  // The region list is the thread's: scan() runs for every string of every request.
+  thread_local std::vector<Region> regions;
+  regions.clear();
   struct Hits {
     const Engine::Impl* impl;
     std::string_view text;
-    std::vector<Region> regions;
-  } hits{&impl, text, {}};
+    std::vector<Region>& regions;
+  } hits{&impl, text, regions};
   auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                    void* p) -> int {
     auto* h = static_cast<Hits*>(p);
