@@ -162,9 +162,6 @@ Word join_word(Bytes p, size_t b, size_t e) {
   return b == e ? Word{} : word_of(p, b, e);
 }
 
-bool joinable(Bytes p, size_t b, size_t e) {
-  return join_word(p, b, e).joinable;
-}
 
 // The features of the cluster [lo, hi), counted in one forward pass.
 struct Counts {
@@ -398,7 +395,7 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
         if (sb == k) break;
         size_t pw = sb;
         while (size_t w = word_before(p, pw, last)) pw -= w;
-        if (pw == sb || !joinable(p, pw, sb)) {
+        if (!join_word(p, pw, sb).joinable) {
           k = sb;
           break;
         }
