@@ -94,10 +94,13 @@ std::string_view bool_str(bool b) {
   return b ? "true" : "false";
 }
 
-std::string_view label_of(const std::map<std::string, std::string>& labels, const std::string& k,
-                          bool& present) {
-  auto it = labels.find(k);
-  present = it != labels.end();
+// A label of an object that may be missing (absent when the object is).
+template <typename T>
+std::string_view label_of(const T* o, const std::string& k, bool& present) {
+  present = false;
+  if (o == nullptr) return {};
+  auto it = o->labels.find(k);
+  present = it != o->labels.end();
   return present ? std::string_view(it->second) : std::string_view();
 }
 
@@ -129,11 +132,7 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
     case Attr::kPrincipalClearance:
       return member(p, &Principal::clearance, present, true);
     case Attr::kPrincipalLabel:
-      if (!p) {
-        present = false;
-        return "";
-      }
-      return label_of(p->labels, c.label, present);
+      return label_of(p, c.label, present);
     case Attr::kDevicePresent:
       return bool_str(d && d->present);
     case Attr::kDeviceManaged:
@@ -143,11 +142,7 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
     case Attr::kDeviceOs:
       return member(dev, &Device::os, present, true);
     case Attr::kDeviceLabel:
-      if (!dev) {
-        present = false;
-        return "";
-      }
-      return label_of(dev->labels, c.label, present);
+      return label_of(dev, c.label, present);
     case Attr::kModelName:
       return member(m, &Model::name, present);
     case Attr::kModelDeveloper:
