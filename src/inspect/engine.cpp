@@ -3,11 +3,14 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include <simdjson.h>
 
 #include "common/sha256.h"
 #include "inspect/engine_impl.h"
@@ -366,6 +369,52 @@ hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, N
   return db;
 }
 
+// What may follow a finding's end (may_end_at) as a Hyperscan class, empty when anything may.
+// Derived from the rules themselves: the class cannot drift from them. may_end_at still checks
+// each end (kNumber also looks at the code point after the next).
+std::string end_stop_class(const DetectorSpec& spec) {
+  auto hex = [](uint32_t c) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "\\x{%X}", c);
+    return std::string(buf);
+  };
+  if (spec.span == SpanRule::kAssignmentValue) {
+    std::string cls = "[";
+    for (unsigned c = 1; c < 0x80; ++c) {
+      if (assignment_ends_before(static_cast<char>(c))) cls += hex(c);
+    }
+    return cls + "]";
+  }
+  if (spec.boundary == Boundary::kNone) return {};
+  // The code points the boundary rejects after an end whatever follows them (letters, digits
+  // …): the class is their complement. Code points above U+FFFF are never rejected.
+  std::string cls = "[^";
+  uint32_t first = 0;  // start of the current run of rejected code points, 0 when none
+  for (uint32_t c = 1; c <= 0x10000; ++c) {
+    bool rejected = false;
+    if (c < 0x10000 && (c < 0xD800 || c > 0xDFFF)) {
+      std::string u;
+      if (c < 0x80) {
+        u += static_cast<char>(c);
+      } else if (c < 0x800) {
+        u += static_cast<char>(0xC0 | c >> 6);
+        u += static_cast<char>(0x80 | (c & 0x3F));
+      } else {
+        u += static_cast<char>(0xE0 | c >> 12);
+        u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+        u += static_cast<char>(0x80 | (c & 0x3F));
+      }
+      rejected = !after_ok(spec.boundary, u, 0);
+    }
+    if (rejected && first == 0) first = c;
+    if (!rejected && first != 0) {
+      cls += first == c - 1 ? hex(first) : hex(first) + "-" + hex(c - 1);
+      first = 0;
+    }
+  }
+  return cls + "]";
+}
+
 // Builds the literal database's patterns and what each hit means.
 void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns,
                    std::vector<Pattern>& words) {
@@ -465,6 +514,20 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
       }
     }
   }
+}
+
+bool valid_utf8(std::string_view bytes) {
+  // Regions are short and mostly ASCII: eight bytes at a time first, spared the library call.
+  size_t i = 0;
+  uint64_t high = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    high |= w;
+  }
+  for (; i < bytes.size(); ++i) high |= static_cast<unsigned char>(bytes[i]);
+  return (high & 0x8080808080808080ull) == 0 ||
+         simdjson::validate_utf8(bytes.data(), bytes.size());
 }
 
 bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i) {
@@ -598,19 +661,26 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
       impl.end_dbs.push_back(nullptr);
       impl.whole_dbs.push_back(nullptr);
       impl.start_dbs.push_back(nullptr);
+      impl.stop_dbs.push_back(nullptr);
       impl.spec_dbs.push_back(
           compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}}, HS_MODE_BLOCK, name));
       continue;
     }
     impl.spec_dbs.push_back(nullptr);
     if (spec.gate == Gate::kAnchor) {
-      impl.start_dbs.push_back(
-          compile_db({{"^(?:" + spec.pattern + ")", spec.flags}}, HS_MODE_BLOCK, name));
+      const std::string stop = end_stop_class(spec);
+      const std::string anchored = "^(?:" + spec.pattern + ")";
+      impl.start_dbs.push_back(compile_db({{anchored, spec.flags}}, HS_MODE_BLOCK, name));
+      impl.stop_dbs.push_back(
+          stop.empty() ? nullptr
+                       : compile_db({{anchored + stop, spec.flags}, {anchored + "\\z", spec.flags}},
+                                    HS_MODE_BLOCK, name));
       impl.end_dbs.push_back(nullptr);
       impl.whole_dbs.push_back(nullptr);
       continue;
     }
     impl.start_dbs.push_back(nullptr);
+    impl.stop_dbs.push_back(nullptr);
     impl.end_dbs.push_back(compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK, name));
     impl.whole_dbs.push_back(
         compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}}, HS_MODE_BLOCK, name));
@@ -637,7 +707,8 @@ bool Scratch::prepare(const Engine& engine) {
   if (hs_alloc_scratch(engine.impl().literal_stream_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().context_db, &context_) != HS_SUCCESS) return false;
   const Engine::Impl& impl = engine.impl();
-  for (const auto* dbs : {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs}) {
+  for (const auto* dbs :
+       {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs, &impl.stop_dbs}) {
     for (hs_database_t* db : *dbs) {
       if (db != nullptr && hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
     }

@@ -65,6 +65,12 @@ struct Engine::Impl {
   // stops where no match can continue, so a region costs the length of its match, not of the
   // region, and matches of later anchors in it are not seen again.
   std::vector<hs_database_t*> start_dbs;
+  // Anchored specs whose ends must be followed by certain code points (end_stop_class):
+  // pattern 0 ends one code point past an end followed by one of them, pattern 1 at the
+  // region's end. One report per possible end, where the pattern alone reports every byte of a
+  // token or value ("[A-Za-z0-9]{20,}"). Hyperscan's UTF-8 classes match no invalid byte: a
+  // region that is not valid UTF-8 is scanned by its start_dbs database.
+  std::vector<hs_database_t*> stop_dbs;
   std::vector<std::bitset<256>> first_bytes;  // per spec (DetectorSpec::first_bytes)
   std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
@@ -75,6 +81,7 @@ struct Engine::Impl {
     for (hs_database_t* db : end_dbs) hs_free_database(db);
     for (hs_database_t* db : whole_dbs) hs_free_database(db);
     for (hs_database_t* db : start_dbs) hs_free_database(db);
+    for (hs_database_t* db : stop_dbs) hs_free_database(db);
   }
 };
 
@@ -221,6 +228,9 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
   return true;
 }
 
+// Whether `bytes` are valid UTF-8 (simdjson).
+bool valid_utf8(std::string_view bytes);
+
 // Scans one anchored region: the matches that start at its anchor.
 template <typename F>
 bool scan_anchored_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_view text,
@@ -236,18 +246,48 @@ bool scan_anchored_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::
   // rescanning it).
   const size_t cut = extent_end(spec.extent, text, lo - offset, hi - offset);
   if (cut != std::string_view::npos) hi = r.hi = offset + cut;
-  thread_local std::vector<size_t> ends;
-  ends.clear();
-  auto on_end = [](unsigned, unsigned long long, unsigned long long to, unsigned, void* p) -> int {
-    static_cast<std::vector<size_t>*>(p)->push_back(static_cast<size_t>(to));
+  struct Ends {
+    std::vector<size_t> at;  // relative to lo
+    const unsigned char* base;
+    bool stop;
+  };
+  thread_local Ends ends;
+  ends.at.clear();
+  ends.base = reinterpret_cast<const unsigned char*>(text.data() + (lo - offset));
+  auto on_end = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+                   void* p) -> int {
+    auto* e = static_cast<Ends*>(p);
+    auto at = static_cast<size_t>(to);
+    // Pattern 0 of a stop database ends past the code point that follows the end.
+    if (e->stop && id == 0) {
+      do --at;
+      while (at > 0 && (e->base[at] & 0xC0) == 0x80);
+    }
+    e->at.push_back(at);
     return 0;
   };
-  if (hi > lo && hs_scan(impl.start_dbs[r.spec], text.data() + (lo - offset),
-                         static_cast<unsigned>(hi - lo), 0, scratch, on_end, &ends) != HS_SUCCESS)
-    return false;
-  for (size_t k = 0; k < ends.size(); ++k) {
-    const size_t end = lo + ends[k];
-    if (end <= r.done || (k > 0 && ends[k] == ends[k - 1])) continue;
+  if (hi > lo) {
+    // A code point the region's end cuts through is scanned whole: it may follow an end.
+    size_t to = hi;
+    const size_t limit = offset + text.size();
+    hs_database_t* db = impl.stop_dbs[r.spec];
+    if (db != nullptr) {
+      while (to < limit && (static_cast<unsigned char>(text[to - offset]) & 0xC0) == 0x80) ++to;
+      if (!valid_utf8(text.substr(lo - offset, to - lo))) {
+        db = nullptr;
+        to = hi;
+      }
+    }
+    ends.stop = db != nullptr;
+    if (!ends.stop) db = impl.start_dbs[r.spec];
+    if (hs_scan(db, text.data() + (lo - offset), static_cast<unsigned>(to - lo), 0, scratch, on_end,
+                &ends) != HS_SUCCESS)
+      return false;
+  }
+  std::vector<size_t>& at = ends.at;
+  for (size_t k = 0; k < at.size(); ++k) {
+    const size_t end = lo + at[k];
+    if (end <= r.done || (k > 0 && at[k] == at[k - 1])) continue;
     if (may_end_at(spec, text, end - offset)) on_match(RawMatch{r.spec, lo, end});
   }
   return true;
