@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <vector>
 
 namespace warden::inspect {
 
@@ -52,30 +54,37 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
-std::string normalize_alnum(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
+Alnum normalize_alnum(std::string_view s) {
+  Alnum a;
+  bool overlong = false;
+  auto push = [&](char c) {
+    if (a.size < Alnum::kMax)
+      a.data[a.size++] = c;
+    else
+      overlong = true;
+  };
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
-      if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) out.push_back(static_cast<char>(c));
-      if (c >= 'a' && c <= 'z') out.push_back(static_cast<char>(c - 'a' + 'A'));
+      if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) push(static_cast<char>(c));
+      if (c >= 'a' && c <= 'z') push(static_cast<char>(c - 'a' + 'A'));
       continue;
     }
     // Full-width forms: U+FF10..FF19 digits, U+FF21..FF3A and U+FF41..FF5A letters.
     if (c == 0xEF && i + 2 < s.size()) {
       const auto b1 = static_cast<unsigned char>(s[i + 1]);
       const auto b2 = static_cast<unsigned char>(s[i + 2]);
-      if (b1 == 0xBC && b2 >= 0x90 && b2 <= 0x99) out.push_back(static_cast<char>('0' + b2 - 0x90));
-      if (b1 == 0xBC && b2 >= 0xA1 && b2 <= 0xBA) out.push_back(static_cast<char>('A' + b2 - 0xA1));
-      if (b1 == 0xBD && b2 >= 0x81 && b2 <= 0x9A) out.push_back(static_cast<char>('A' + b2 - 0x81));
+      if (b1 == 0xBC && b2 >= 0x90 && b2 <= 0x99) push(static_cast<char>('0' + b2 - 0x90));
+      if (b1 == 0xBC && b2 >= 0xA1 && b2 <= 0xBA) push(static_cast<char>('A' + b2 - 0xA1));
+      if (b1 == 0xBD && b2 >= 0x81 && b2 <= 0x9A) push(static_cast<char>('A' + b2 - 0x81));
       i += 2;
       continue;
     }
     // Skip the continuation bytes of any other code point (separators such as NBSP).
     while (i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) ++i;
   }
-  return out;
+  if (overlong) a.size = 0;
+  return a;
 }
 
 bool luhn_ok(std::string_view digits) {
@@ -99,7 +108,8 @@ bool credit_card_ok(std::string_view candidate) {
   const bool spaces = candidate.find(' ') != std::string_view::npos;
   const bool dashes = candidate.find('-') != std::string_view::npos;
   if (spaces && dashes) return false;
-  const std::string d = normalize_alnum(candidate);
+  const Alnum ad = normalize_alnum(candidate);
+  const std::string_view d = ad.view();
   const size_t n = d.size();
   if (n < 12 || n > 19 || !std::all_of(d.begin(), d.end(), is_digit)) return false;
   if (std::all_of(d.begin(), d.end(), [&](char c) { return c == d[0]; })) return false;
@@ -143,10 +153,11 @@ bool iban_ok(std::string_view candidate) {
       {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24},
       {"SC", 31}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"ST", 25}, {"SV", 28},
       {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20}};
-  const std::string s = normalize_alnum(candidate);
+  const Alnum as = normalize_alnum(candidate);
+  const std::string_view s = as.view();
   if (s.size() < 15 || !is_upper(s[0]) || !is_upper(s[1]) || !is_digit(s[2]) || !is_digit(s[3]))
     return false;
-  const std::string_view cc = std::string_view(s).substr(0, 2);
+  const std::string_view cc = s.substr(0, 2);
   bool known = false;
   for (const auto& [code, len] : kLengths) {
     if (code == cc) {
@@ -155,19 +166,18 @@ bool iban_ok(std::string_view candidate) {
     }
   }
   if (!known) return false;
-  std::string digits;
-  const std::string rearranged = s.substr(4) + s.substr(0, 4);
-  for (char c : rearranged) {
-    if (is_digit(c))
-      digits.push_back(c);
-    else
-      digits += std::to_string(c - 'A' + 10);
+  // mod 97 of the number the rearranged IBAN spells (letters as 10..35), digit by digit.
+  int r = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[(i + 4) % s.size()];
+    r = is_digit(c) ? (r * 10 + (c - '0')) % 97 : (r * 100 + (c - 'A' + 10)) % 97;
   }
-  return mod97(digits) == 1;
+  return r == 1;
 }
 
 bool us_ssn_ok(std::string_view candidate) {
-  const std::string d = normalize_alnum(candidate);
+  const Alnum ad = normalize_alnum(candidate);
+  const std::string_view d = ad.view();
   if (d.size() != 9 || !std::all_of(d.begin(), d.end(), is_digit)) return false;
   const int area = num(d.substr(0, 3));
   const int group = num(d.substr(3, 2));
@@ -178,7 +188,8 @@ bool us_ssn_ok(std::string_view candidate) {
 }
 
 bool us_itin_ok(std::string_view candidate) {
-  const std::string d = normalize_alnum(candidate);
+  const Alnum ad = normalize_alnum(candidate);
+  const std::string_view d = ad.view();
   if (d.size() != 9 || !std::all_of(d.begin(), d.end(), is_digit) || d[0] != '9') return false;
   const int g = num(d.substr(3, 2));
   return (g >= 50 && g <= 65) || (g >= 70 && g <= 88) || (g >= 90 && g <= 92) ||
@@ -186,7 +197,8 @@ bool us_itin_ok(std::string_view candidate) {
 }
 
 bool de_tax_id_ok(std::string_view candidate) {
-  const std::string d = normalize_alnum(candidate);
+  const Alnum ad = normalize_alnum(candidate);
+  const std::string_view d = ad.view();
   if (d.size() != 11 || !std::all_of(d.begin(), d.end(), is_digit) || d[0] == '0') return false;
   // In the first ten digits exactly one digit occurs twice or three times, the others once.
   std::array<int, 10> count{};
@@ -231,7 +243,8 @@ bool icao_check(std::string_view data, char check) {
 }  // namespace
 
 bool de_id_card_ok(std::string_view candidate) {
-  const std::string s = normalize_alnum(candidate);
+  const Alnum as = normalize_alnum(candidate);
+  const std::string_view s = as.view();
   if (s.size() != 10) return false;
   // Serial: 9 characters from digits and the letters C F G H J K L M N P R T V W X Y Z.
   constexpr std::string_view kLetters = "CFGHJKLMNPRTVWXYZ";
@@ -244,12 +257,14 @@ bool de_id_card_ok(std::string_view candidate) {
   }
   // Real serials mix letters and digits; an all-letter word with a digit is prose or code.
   if (digits < 2 || digits == 9) return false;
-  return icao_check(std::string_view(s).substr(0, 9), s[9]);
+  return icao_check(s.substr(0, 9), s[9]);
 }
 
 bool fr_nir_ok(std::string_view candidate) {
-  std::string s = normalize_alnum(candidate);
-  if (s.size() != 15) return false;
+  const Alnum as = normalize_alnum(candidate);
+  if (as.size != 15) return false;
+  char s[15];
+  std::memcpy(s, as.data, 15);
   if (s[0] != '1' && s[0] != '2' && s[0] != '3' && s[0] != '4' && s[0] != '7' && s[0] != '8')
     return false;
   // Corsica: department 2A counts as 19, 2B as 18.
@@ -257,15 +272,17 @@ bool fr_nir_ok(std::string_view candidate) {
     s[5] = '1';
     s[6] = s[6] == 'A' ? '9' : '8';
   }
-  if (!std::all_of(s.begin(), s.end(), is_digit)) return false;
-  const int month = num(s.substr(3, 2));
+  const std::string_view v(s, sizeof s);
+  if (!std::all_of(v.begin(), v.end(), is_digit)) return false;
+  const int month = num(v.substr(3, 2));
   if (!((month >= 1 && month <= 12) || (month >= 20 && month <= 42) || month >= 50)) return false;
-  const int key = num(s.substr(13, 2));
-  return key >= 1 && key <= 97 && key == 97 - mod97(s.substr(0, 13));
+  const int key = num(v.substr(13, 2));
+  return key >= 1 && key <= 97 && key == 97 - mod97(v.substr(0, 13));
 }
 
 bool cn_resident_id_ok(std::string_view candidate) {
-  const std::string s = normalize_alnum(candidate);
+  const Alnum as = normalize_alnum(candidate);
+  const std::string_view s = as.view();
   if (s.size() != 18) return false;
   for (size_t i = 0; i < 17; ++i) {
     if (!is_digit(s[i])) return false;
@@ -283,7 +300,8 @@ bool cn_resident_id_ok(std::string_view candidate) {
 }
 
 bool cn_social_credit_code_ok(std::string_view candidate) {
-  const std::string s = normalize_alnum(candidate);
+  const Alnum as = normalize_alnum(candidate);
+  const std::string_view s = as.view();
   constexpr std::string_view kChars = "0123456789ABCDEFGHJKLMNPQRTUWXY";
   static constexpr int kWeights[] = {1,  3,  9,  27, 19, 26, 16, 17, 20,
                                      29, 25, 13, 8,  24, 10, 30, 28};
@@ -304,20 +322,22 @@ bool cn_social_credit_code_ok(std::string_view candidate) {
 bool cn_social_credit_code_letters_ok(std::string_view candidate) {
   // An all-digit 18-character run passes mod 31 one time in 31 by chance; without letters a
   // code is only reported next to its label (a second detector with required context).
-  const std::string s = normalize_alnum(candidate);
+  const Alnum as = normalize_alnum(candidate);
+  const std::string_view s = as.view();
   return std::any_of(s.begin(), s.end(), [](char c) { return !is_digit(c); }) &&
          cn_social_credit_code_ok(candidate);
 }
 
 bool uk_nino_ok(std::string_view candidate) {
-  const std::string s = normalize_alnum(candidate);
+  const Alnum as = normalize_alnum(candidate);
+  const std::string_view s = as.view();
   if (s.size() != 9) return false;
   constexpr std::string_view kBadFirst = "DFIQUV";
   constexpr std::string_view kBadSecond = "DFIOQUV";
   if (!is_upper(s[0]) || !is_upper(s[1]) || kBadFirst.find(s[0]) != std::string_view::npos ||
       kBadSecond.find(s[1]) != std::string_view::npos)
     return false;
-  const std::string_view prefix = std::string_view(s).substr(0, 2);
+  const std::string_view prefix = s.substr(0, 2);
   for (std::string_view bad : {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"}) {
     if (prefix == bad) return false;
   }
@@ -357,7 +377,8 @@ bool swift_bic_ok(std::string_view candidate) {
 }
 
 bool phone_ok(std::string_view candidate) {
-  const std::string d = normalize_alnum(candidate);
+  const Alnum ad = normalize_alnum(candidate);
+  const std::string_view d = ad.view();
   if (d.size() < 8 || d.size() > 15) return false;
   if (!std::all_of(d.begin(), d.end(), is_digit)) return false;
   return !std::all_of(d.begin(), d.end(), [&](char c) { return c == d[0]; });
@@ -462,26 +483,52 @@ bool jwt_ok(std::string_view candidate) {
   return root["alg"].get_string().get(alg) == simdjson::SUCCESS && !alg.empty();
 }
 
-bool looks_like_placeholder(std::string_view value) {
-  if (value.empty()) return true;
-  if (value.find("${") != std::string_view::npos || value.find("{{") != std::string_view::npos ||
-      value.find('<') != std::string_view::npos || value.find('>') != std::string_view::npos ||
-      value.find("%s") != std::string_view::npos || value.front() == '$' || value.front() == '%' ||
-      value.find("process.env") != std::string_view::npos ||
-      value.find("getenv") != std::string_view::npos ||
-      value.find("environ") != std::string_view::npos)
-    return true;
-  const std::string v = ascii_lower(value);
-  static constexpr std::string_view kWords[] = {
-      "changeme", "change_me",   "change-me", "password", "passwort", "motdepasse", "secret",
-      "example",  "placeholder", "redacted",  "dummy",    "sample",   "your_",      "your-",
-      "yourpass", "xxxx",        "****",      "....",     "todo",     "fixme",      "replace",
-      "insert",   "enter_",      "string",    "required", "optional", "undefined",  "null",
-      "none",     "true",        "false",     "test1234", "hunter2",  "letmein",    "mypassword",
-      "12345678", "abcdefgh",    "qwerty"};
-  for (std::string_view w : kWords) {
-    if (v.find(w) != std::string::npos) return true;
+namespace {
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Up to 64 lower-case words looked for in a value, ignoring ASCII case, in one pass: each word
+// is compared only where its first byte stands (this runs for every secret candidate; one
+// search per word cost more than the rest of the candidate's checks).
+class WordSet {
+ public:
+  WordSet(std::initializer_list<std::string_view> words) : words_(words) {
+    for (size_t k = 0; k < words_.size() && k < 64; ++k)
+      by_first_[static_cast<unsigned char>(words_[k].front())] |= uint64_t{1} << k;
   }
+  bool in(std::string_view v) const {
+    for (size_t i = 0; i < v.size(); ++i) {
+      for (uint64_t m = by_first_[static_cast<unsigned char>(lower(v[i]))]; m != 0; m &= m - 1) {
+        const std::string_view w = words_[static_cast<size_t>(__builtin_ctzll(m))];
+        if (w.size() > v.size() - i) continue;
+        size_t j = 1;
+        while (j < w.size() && lower(v[i + j]) == w[j]) ++j;
+        if (j == w.size()) return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::string_view> words_;
+  std::array<uint64_t, 256> by_first_{};
+};
+
+}  // namespace
+
+bool looks_like_placeholder(std::string_view value) {
+  if (value.empty() || value.front() == '$' || value.front() == '%') return true;
+  static const WordSet kWords = {
+      "${",         "{{",       "<",           ">",         "%s",       "process.env", "getenv",
+      "environ",    "changeme", "change_me",   "change-me", "password", "passwort",    "motdepasse",
+      "secret",     "example",  "placeholder", "redacted",  "dummy",    "sample",      "your_",
+      "your-",      "yourpass", "xxxx",        "****",      "....",     "todo",        "fixme",
+      "replace",    "insert",   "enter_",      "string",    "required", "optional",    "undefined",
+      "null",       "none",     "true",        "false",     "test1234", "hunter2",     "letmein",
+      "mypassword", "12345678", "abcdefgh",    "qwerty"};
+  if (kWords.in(value)) return true;
   // One repeated character ("aaaaaaaa", "00000000").
   return std::all_of(value.begin(), value.end(), [&](char c) { return c == value[0]; });
 }
@@ -512,12 +559,9 @@ double shannon_entropy(std::string_view s) {
 }
 
 bool secret_token_ok(std::string_view candidate) {
-  const std::string v = ascii_lower(candidate);
-  for (std::string_view w : {"example", "xxxx", "0000000", "your", "placeholder", "dummy", "fake",
-                             "redacted", "sample", "1234567890"}) {
-    if (v.find(w) != std::string::npos) return false;
-  }
-  return shannon_entropy(candidate) >= 3.5;
+  static const WordSet kWords = {"example", "xxxx", "0000000",  "your",   "placeholder",
+                                 "dummy",   "fake", "redacted", "sample", "1234567890"};
+  return shannon_entropy(candidate) >= 3.5 && !kWords.in(candidate);
 }
 
 bool aws_access_key_ok(std::string_view candidate) {
@@ -552,16 +596,14 @@ bool password_value_ok(std::string_view value) {
 }
 
 bool generic_secret_value_ok(std::string_view value) {
-  if (value.size() < 16 || looks_like_placeholder(value)) return false;
+  if (value.size() < 16) return false;
   // Generated secrets carry digits (a 32-character base62 string lacks them 0.4% of the time);
   // identifiers in code ("_S_token_subexpr_begin", "config.default_value") do not.
   if (!std::any_of(value.begin(), value.end(), is_digit)) return false;
-  int classes = 0;
-  classes += std::any_of(value.begin(), value.end(), is_digit) ? 1 : 0;
-  classes += std::any_of(value.begin(), value.end(), is_upper) ? 1 : 0;
-  classes +=
-      std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; }) ? 1 : 0;
-  return classes >= 2 && shannon_entropy(value) >= 3.5;
+  const bool upper = std::any_of(value.begin(), value.end(), is_upper);
+  const bool lower =
+      std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  return (upper || lower) && shannon_entropy(value) >= 3.5 && !looks_like_placeholder(value);
 }
 
 }  // namespace warden::inspect

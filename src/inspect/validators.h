@@ -7,9 +7,19 @@
 
 namespace warden::inspect {
 
+// The ASCII digits and letters of a candidate (normalize_alnum), kept in place: validators run
+// for every candidate, and no identifier here has more than kMax letters and digits.
+struct Alnum {
+  static constexpr size_t kMax = 64;
+  char data[kMax];
+  size_t size = 0;
+  std::string_view view() const { return {data, size}; }
+};
+
 // ASCII digits and letters of `s`, with full-width digits/letters mapped to ASCII and every
-// separator (spaces, NBSP, dashes, dots, slashes) dropped. Letters are upper-cased.
-std::string normalize_alnum(std::string_view s);
+// separator (spaces, NBSP, dashes, dots, slashes) dropped. Letters are upper-cased. Empty when
+// `s` holds more than Alnum::kMax of them.
+Alnum normalize_alnum(std::string_view s);
 
 // ASCII letters lower-cased, without the locale (secret candidates, context words).
 std::string ascii_lower(std::string_view s);
