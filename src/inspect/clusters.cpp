@@ -162,7 +162,6 @@ Word join_word(Bytes p, size_t b, size_t e) {
   return b == e ? Word{} : word_of(p, b, e);
 }
 
-
 // The features of the cluster [lo, hi), counted in one forward pass.
 struct Counts {
   unsigned digits = 0;
@@ -263,32 +262,23 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
   return c;
 }
 
-// A number finding (boundary kNumber) is a run of whole numeric words, and its validator accepts
-// that run's text: when no run with an allowed digit count passes the validator, the detector's
-// patterns need not run on this cluster (most number-like runs are no identifier). True when
-// that cannot be told (other detectors, or more words than were kept).
-bool validated_run(const DetectorSpec& spec, std::string_view text, const ClusterWords& words) {
-  if (spec.boundary != Boundary::kNumber || spec.needs.sums == 0 || spec.validate == nullptr ||
-      words.overflow)
-    return true;
-  // Only detectors that start with a word character ("(030) …" starts with a separator).
-  for (size_t i = 0; i + 1 < spec.first_bytes.size(); i += 2) {
-    for (unsigned b = static_cast<unsigned char>(spec.first_bytes[i]);
-         b <= static_cast<unsigned char>(spec.first_bytes[i + 1]); ++b) {
-      if (!ascii_alnum(static_cast<unsigned char>(b)) && b != 0xEF) return true;
-    }
-  }
+// The runs of whole numeric words in a cluster with a digit count `spec` allows that pass its
+// validator, each as a kExact region (exact_runs): the number detectors' patterns then only
+// have to match a validated candidate whole, where scanning the cluster for ends and starts
+// cost far more (most number-like runs are no identifier).
+void add_exact_runs(uint16_t index, const DetectorSpec& spec, std::string_view text, size_t offset,
+                    const ClusterWords& words, std::vector<Region>& regions) {
   for (size_t i = 0; i < words.size; ++i) {
     unsigned digits = 0;
     for (size_t j = i; j < words.size && words.items[j].w.numeric; ++j) {
       digits += words.items[j].w.digits;
       if (digits >= 64) break;
-      if ((spec.needs.sums >> digits & 1) != 0 &&
-          spec.validate(text.substr(words.items[i].b, words.items[j].e - words.items[i].b)))
-        return true;
+      const size_t b = words.items[i].b;
+      const size_t e = words.items[j].e;
+      if ((spec.needs.sums >> digits & 1) != 0 && spec.validate(text.substr(b, e - b)))
+        regions.push_back({index, Region::kExact, offset + b, offset + e, offset + b});
     }
   }
-  return false;
 }
 
 // First position in [i, n) holding an ASCII digit or the lead byte of a full-width digit.
@@ -353,6 +343,19 @@ size_t seps_forward(Bytes p, size_t pos, size_t n) {
 }
 
 }  // namespace
+
+bool exact_runs(const DetectorSpec& spec) {
+  if (spec.boundary != Boundary::kNumber || spec.needs.sums == 0 || spec.validate == nullptr)
+    return false;
+  // Only detectors that start with a word character ("(030) …" starts with a separator).
+  for (size_t i = 0; i + 1 < spec.first_bytes.size(); i += 2) {
+    for (unsigned b = static_cast<unsigned char>(spec.first_bytes[i]);
+         b <= static_cast<unsigned char>(spec.first_bytes[i + 1]); ++b) {
+      if (!ascii_alnum(static_cast<unsigned char>(b)) && b != 0xEF) return false;
+    }
+  }
+  return !spec.first_bytes.empty();
+}
 
 uint64_t pack_counts(const ClusterNeeds& n) {
   const uint8_t lanes[8] = {n.digits, n.upper, n.alnum,      n.dots,
@@ -470,9 +473,13 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
         if (((have - impl.cluster_needs[k]) & kHigh) == kHigh &&
             (n.sums == 0 || (n.sums & (total.sums | total.word_digits)) != 0) &&
             (n.upper_runs == 0 || (n.upper_runs & total.upper_runs) != 0) &&
-            (!n.country_code || total.country_code) &&
-            validated_run(impl.specs[impl.cluster_specs[k]], text, words))
-          regions.push_back({impl.cluster_specs[k], false, offset + lo, offset + hi, offset + lo});
+            (!n.country_code || total.country_code)) {
+          const uint16_t spec = impl.cluster_specs[k];
+          if (impl.cluster_exact[k] && !words.overflow)
+            add_exact_runs(spec, impl.specs[spec], text, offset, words, regions);
+          else
+            regions.push_back({spec, Region::kRange, offset + lo, offset + hi, offset + lo});
+        }
       }
     }
     if (open) {

@@ -467,6 +467,7 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
       case Gate::kCluster: {
         impl.cluster_specs.push_back(index);
         impl.cluster_needs.push_back(pack_counts(spec.needs));
+        impl.cluster_exact.push_back(exact_runs(spec));
         const ClusterNeeds& n = spec.needs;
         if (n.colons > 0) {
           impl.cluster_min_colons = std::min<unsigned>(impl.cluster_min_colons, n.colons);
@@ -499,17 +500,18 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
         if (spec.anchor_ok != nullptr && !spec.anchor_ok(text, at - offset)) break;
         // A match starts at its anchor and is at most max_bytes long: the work per anchor stays
         // bounded however densely anchors repeat ("sk-sk-…").
-        regions.push_back({r.index, true, at, at + spec.max_bytes, at});
+        regions.push_back({r.index, Region::kAnchored, at, at + spec.max_bytes, at});
         break;
       }
       case Role::kWord:
         for (uint16_t s : impl.words[r.index].required_by)
-          regions.push_back({s, false, end, end + kContextBytes + impl.specs[s].max_bytes, end});
+          regions.push_back(
+              {s, Region::kRange, end, end + kContextBytes + impl.specs[s].max_bytes, end});
         break;
       case Role::kFull: {
         const size_t width = impl.specs[r.index].max_bytes;
         const size_t lo = end > width ? end - width : 0;
-        regions.push_back({r.index, false, lo, end, lo});
+        regions.push_back({r.index, Region::kRange, lo, end, lo});
         break;
       }
     }
@@ -526,8 +528,7 @@ bool valid_utf8(std::string_view bytes) {
     high |= w;
   }
   for (; i < bytes.size(); ++i) high |= static_cast<unsigned char>(bytes[i]);
-  return (high & 0x8080808080808080ull) == 0 ||
-         simdjson::validate_utf8(bytes.data(), bytes.size());
+  return (high & 0x8080808080808080ull) == 0 || simdjson::validate_utf8(bytes.data(), bytes.size());
 }
 
 bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i) {
@@ -586,8 +587,8 @@ void merge_regions(std::vector<Region>& regions) {
   size_t out = 0;
   for (size_t i = 0; i < regions.size(); ++i) {
     Region& last = regions[out > 0 ? out - 1 : 0];
-    if (out > 0 && last.spec == regions[i].spec && !last.anchored && !regions[i].anchored &&
-        regions[i].lo <= last.hi) {
+    if (out > 0 && last.spec == regions[i].spec && last.form == Region::kRange &&
+        regions[i].form == Region::kRange && regions[i].lo <= last.hi) {
       last.hi = std::max(last.hi, regions[i].hi);
       last.done = std::min(last.done, regions[i].done);
       continue;

@@ -48,6 +48,7 @@ struct Engine::Impl {
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
   std::vector<uint16_t> cluster_specs;   // specs gated by clusters
   std::vector<uint64_t> cluster_needs;   // their needs, packed (pack_counts)
+  std::vector<bool> cluster_exact;       // their candidates are runs of words (exact_runs)
   // A cluster with fewer letters and digits and fewer colons than these meets no detector.
   unsigned cluster_min_alnum = UINT8_MAX;
   unsigned cluster_min_colons = UINT8_MAX;
@@ -95,8 +96,13 @@ struct WordHit {
 // A stretch of text one detector's own database must scan: [lo, hi), absolute offsets; `hi` may
 // lie beyond the text seen so far (streams). Matches ending at or before `done` were reported.
 struct Region {
+  enum Form : uint8_t {
+    kRange,     // any match inside it (scan_region_by_ends); merged with overlapping ones
+    kAnchored,  // starts at an anchor: scanned from it (scan_anchored_region), never merged
+    kExact,     // a candidate [lo, hi) already validated: the whole pattern must match it
+  };
   uint16_t spec;
-  bool anchored;  // starts at an anchor: scanned from it (scan_anchored_region), never merged
+  Form form;
   size_t lo;
   size_t hi;
   size_t done;
@@ -115,6 +121,11 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
 
 // Cluster counts or needs in eight 7-bit lanes (saturated), for comparing all at once.
 uint64_t pack_counts(const ClusterNeeds& n);
+
+// Whether a cluster detector's candidates can be told in the cluster pass: a number bounded as
+// one (a run of whole numeric words) that starts with a word character and has a validator.
+// Each run of words with an allowed digit count that passes it becomes a kExact region.
+bool exact_runs(const DetectorSpec& spec);
 
 // Adds the regions of the number clusters in the text from `from` on (absolute offsets; text[0]
 // is at `offset`). Returns where the next pass resumes: the end, or with `complete` false (a
@@ -313,7 +324,21 @@ bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_v
     const size_t lo = std::max(r.lo, offset);
     size_t hi = std::min(r.hi, limit);
     if (hi <= lo) continue;
-    if (impl.start_dbs[r.spec] != nullptr && r.anchored) {
+    if (r.form == Region::kExact) {
+      if (hi != r.hi || r.hi <= r.done) continue;  // the whole candidate or nothing
+      bool matched = false;
+      auto on_whole = [](unsigned, unsigned long long, unsigned long long, unsigned,
+                         void* p) -> int {
+        *static_cast<bool*>(p) = true;
+        return 1;
+      };
+      const hs_error_t rc = hs_scan(impl.whole_dbs[r.spec], text.data() + (lo - offset),
+                                    static_cast<unsigned>(hi - lo), 0, scratch, on_whole, &matched);
+      if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return false;
+      if (matched) on_match(RawMatch{r.spec, lo, hi});
+      continue;
+    }
+    if (r.form == Region::kAnchored) {
       if (!scan_anchored_region(impl, scratch, text, offset, r, lo, hi, on_match)) return false;
       continue;
     }
