@@ -89,6 +89,7 @@ struct Word {
   unsigned wide;
   bool joinable;        // carries a digit, or is a short group of upper-case or hex letters
   bool numeric;         // digits and at most one letter ("…451X", "2A", "…052A006…")
+  bool ascii;           // ASCII letters and digits only
   bool country_code;    // two upper-case letters and a digit start an ASCII run in it
   uint64_t upper_runs;  // bit k: a whole ASCII run of k upper-case letters and digits (k < 64)
 };
@@ -146,6 +147,7 @@ struct Word {
   end_ascii();
   w.joinable = w.digits > 0 || (short_letters && w.alnum <= 4);
   w.numeric = w.digits > 0 && letters <= 1;
+  w.ascii = e - b == w.alnum;
   return w;
 }
 
@@ -194,7 +196,9 @@ struct ClusterWords {
   Item items[kMax];
   size_t size = 0;
   bool overflow = false;
+  bool ascii = true;  // every word is ASCII letters and digits
   void add(size_t b, size_t e, const Word& w) {
+    ascii = ascii && w.ascii;
     if (size == kMax) {
       overflow = true;
       return;
@@ -262,20 +266,28 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
   return c;
 }
 
-// The runs of whole numeric words in a cluster with a digit count `spec` allows that pass its
-// validator, each as a kExact region (exact_runs): the number detectors' patterns then only
-// have to match a validated candidate whole, where scanning the cluster for ends and starts
-// cost far more (most number-like runs are no identifier).
-void add_exact_runs(uint16_t index, const DetectorSpec& spec, std::string_view text, size_t offset,
+// The candidates of an exact_runs detector in a cluster, each as a kExact region: the runs of
+// whole words (numeric words with an allowed digit count for a number, words with an allowed
+// count of letters and digits for a word; the cluster's words are ASCII) that start with one
+// of its first bytes and
+// pass its validator. Its pattern then only has to match a validated candidate whole, where
+// scanning the cluster for ends and starts cost far more (most number-like runs are none).
+void add_exact_runs(const Engine::Impl& impl, uint16_t index, std::string_view text, size_t offset,
                     const ClusterWords& words, std::vector<Region>& regions) {
+  const DetectorSpec& spec = impl.specs[index];
+  const bool number = spec.boundary == Boundary::kNumber;
+  const uint64_t allowed = number ? spec.needs.sums : spec.needs.lengths;
   for (size_t i = 0; i < words.size; ++i) {
-    unsigned digits = 0;
-    for (size_t j = i; j < words.size && words.items[j].w.numeric; ++j) {
-      digits += words.items[j].w.digits;
-      if (digits >= 64) break;
-      const size_t b = words.items[i].b;
+    const size_t b = words.items[i].b;
+    if (!impl.first_bytes[index][static_cast<unsigned char>(text[b])]) continue;
+    unsigned count = 0;
+    for (size_t j = i; j < words.size; ++j) {
+      const Word& w = words.items[j].w;
+      if (number && !w.numeric) break;
+      count += number ? w.digits : w.alnum;
+      if (count >= 64) break;
       const size_t e = words.items[j].e;
-      if ((spec.needs.sums >> digits & 1) != 0 && spec.validate(text.substr(b, e - b)))
+      if ((allowed >> count & 1) != 0 && spec.validate(text.substr(b, e - b)))
         regions.push_back({index, Region::kExact, offset + b, offset + e, offset + b});
     }
   }
@@ -345,8 +357,12 @@ size_t seps_forward(Bytes p, size_t pos, size_t n) {
 }  // namespace
 
 bool exact_runs(const DetectorSpec& spec) {
-  if (spec.boundary != Boundary::kNumber || spec.needs.sums == 0 || spec.validate == nullptr)
-    return false;
+  if (spec.validate == nullptr) return false;
+  // A word-bounded finding of ASCII letters and digits starts and ends where a word of a
+  // cluster does if the cluster's words are ASCII (a full-width letter or digit next to it
+  // would not bound it): add_cluster_regions checks that.
+  if (spec.boundary == Boundary::kWord) return spec.needs.lengths != 0;
+  if (spec.boundary != Boundary::kNumber || spec.needs.sums == 0) return false;
   // Only detectors that start with a word character ("(030) …" starts with a separator).
   for (size_t i = 0; i + 1 < spec.first_bytes.size(); i += 2) {
     for (unsigned b = static_cast<unsigned char>(spec.first_bytes[i]);
@@ -475,8 +491,9 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
             (n.upper_runs == 0 || (n.upper_runs & total.upper_runs) != 0) &&
             (!n.country_code || total.country_code)) {
           const uint16_t spec = impl.cluster_specs[k];
-          if (impl.cluster_exact[k] && !words.overflow)
-            add_exact_runs(spec, impl.specs[spec], text, offset, words, regions);
+          if (impl.cluster_exact[k] && !words.overflow &&
+              (words.ascii || impl.specs[spec].boundary == Boundary::kNumber))
+            add_exact_runs(impl, spec, text, offset, words, regions);
           else
             regions.push_back({spec, Region::kRange, offset + lo, offset + hi, offset + lo});
         }

@@ -54,11 +54,14 @@ struct ClusterNeeds {
   uint64_t sums = 0;
   // Bit k: a finding is a whole ASCII run of k upper-case letters and digits (0: any).
   uint64_t upper_runs = 0;
+  // Bit k: a finding bounded as a word (Boundary::kWord) has exactly k ASCII letters and digits
+  // (0: not told): some run of whole words must have that many (clusters.cpp, exact_runs).
+  uint64_t lengths = 0;
   bool country_code = false;  // an ASCII word starts with two upper-case letters and a digit
 };
 
-// ClusterNeeds::sums for `lo` to `hi` digits.
-constexpr uint64_t digit_counts(unsigned lo, unsigned hi) {
+// Bits `lo` to `hi` (ClusterNeeds::sums, lengths).
+constexpr uint64_t count_range(unsigned lo, unsigned hi) {
   uint64_t v = 0;
   for (unsigned k = lo; k <= hi && k < 64; ++k) v |= uint64_t{1} << k;
   return v;
