@@ -201,7 +201,8 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
   } else if (!boundary_ok(spec.boundary, text, s, e)) {
     return false;
   }
-  if (spec.validate != nullptr && !spec.validate(text.substr(fs, fe - fs))) return false;
+  if (spec.validate != nullptr && !m.validated && !spec.validate(text.substr(fs, fe - fs)))
+    return false;
   if (spec.placement != nullptr && !spec.placement(text, s, e)) return false;
   if (context.any_before(context.impl->not_after_ids[m.id], m.from, kNotAfterBytes)) return false;
   const bool has_context =

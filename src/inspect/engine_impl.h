@@ -112,6 +112,7 @@ struct RawMatch {
   unsigned id;
   size_t from;
   size_t to;
+  bool validated = false;  // the validator passed it already (a kExact region)
 };
 
 // Turns the literal-database hit (`id`, ending at `end`) into regions. `text` holds the bytes
@@ -335,7 +336,7 @@ bool scan_regions(const Engine::Impl& impl, hs_scratch_t* scratch, std::string_v
       const hs_error_t rc = hs_scan(impl.whole_dbs[r.spec], text.data() + (lo - offset),
                                     static_cast<unsigned>(hi - lo), 0, scratch, on_whole, &matched);
       if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return false;
-      if (matched) on_match(RawMatch{r.spec, lo, hi});
+      if (matched) on_match(RawMatch{r.spec, lo, hi, true});
       continue;
     }
     if (r.form == Region::kAnchored) {
