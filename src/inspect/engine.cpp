@@ -227,11 +227,37 @@ int priority(std::string_view cls) {
 }  // namespace
 
 void resolve_overlaps(std::vector<Finding>& f) {
-  std::sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
+  auto before = [](const Finding& a, const Finding& b) {
     if (a.start != b.start) return a.start < b.start;
     if (a.end != b.end) return a.end > b.end;
     return a.confidence > b.confidence;
-  });
+  };
+  // Findings arrive in sorted runs (one per detector, in region order): the runs are merged,
+  // a few passes where a sort compared each finding log2(n) times.
+  thread_local std::vector<size_t> runs;
+  thread_local std::vector<Finding> merged;
+  runs.clear();
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (i == 0 || before(f[i], f[i - 1])) runs.push_back(i);
+  }
+  runs.push_back(f.size());
+  while (runs.size() > 2) {
+    merged.resize(f.size());
+    size_t out = 0;
+    for (size_t k = 0; k + 1 < runs.size(); k += 2) {
+      const size_t mid = runs[k + 1];
+      const size_t hi = k + 2 < runs.size() ? runs[k + 2] : mid;
+      std::merge(f.begin() + static_cast<std::ptrdiff_t>(runs[k]),
+                 f.begin() + static_cast<std::ptrdiff_t>(mid),
+                 f.begin() + static_cast<std::ptrdiff_t>(mid),
+                 f.begin() + static_cast<std::ptrdiff_t>(hi),
+                 merged.begin() + static_cast<std::ptrdiff_t>(runs[k]), before);
+      runs[out++] = runs[k];
+    }
+    runs[out++] = f.size();
+    runs.resize(out);
+    f.swap(merged);
+  }
   std::vector<Finding> kept;
   kept.reserve(f.size());
   for (const Finding& x : f) {
