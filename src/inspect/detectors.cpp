@@ -272,17 +272,18 @@ std::vector<DetectorSpec> builtin_detectors() {
        .first_bytes = "AZ"});
 
   // ---- financial identifiers
-  v.push_back({.cls = "fin.credit_card",
-               .pattern = d + "{4}(?:" + sep() + d + "{2,4}){2,4}" + d + "{0,3}",
-               .validate = credit_card_ok,
-               .context = {"card", "visa", "mastercard", "amex", "karte", "kreditkarte", "carte",
-                           "信用卡", "卡号"},
-               .confidence = 0.9f,
-               .with_context = 0.99f,
-               .max_bytes = 100,
-               .gate = Gate::kCluster,
-               .needs = {.chain = 12, .sums = count_range(12, 19)},
-               .first_bytes = "09\xef\xef"});
+  v.push_back(
+      {.cls = "fin.credit_card",
+       .pattern = d + "{4}(?:" + sep() + d + "{2,4}){2,4}" + d + "{0,3}",
+       .validate = credit_card_ok,
+       .context = {"card", "visa", "mastercard", "amex", "karte", "kreditkarte", "carte", "信用卡",
+                   "卡号"},
+       .confidence = 0.9f,
+       .with_context = 0.99f,
+       .max_bytes = 100,
+       .gate = Gate::kCluster,
+       .needs = {.chain = 12, .sums = count_range(12, 19)},
+       .first_bytes = "26\xef\xef"});  // every issuer range (credit_card_ok) starts with 2 to 6
   v.push_back({.cls = "fin.iban",
                .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",
                .validate = iban_ok,

@@ -414,29 +414,18 @@ std::string end_stop_class(const DetectorSpec& spec) {
   }
   if (spec.boundary == Boundary::kNone) return {};
   // The code points the boundary rejects after an end whatever follows them (letters, digits
-  // …): the class is their complement. Code points above U+FFFF are never rejected.
+  // …): the class is their complement. Only ASCII and the full-width forms can be rejected (a
+  // unit test checks every other code point).
   std::string cls = "[^";
-  uint32_t first = 0;  // start of the current run of rejected code points, 0 when none
-  for (uint32_t c = 1; c <= 0x10000; ++c) {
-    bool rejected = false;
-    if (c < 0x10000 && (c < 0xD800 || c > 0xDFFF)) {
-      std::string u;
-      if (c < 0x80) {
-        u += static_cast<char>(c);
-      } else if (c < 0x800) {
-        u += static_cast<char>(0xC0 | c >> 6);
-        u += static_cast<char>(0x80 | (c & 0x3F));
-      } else {
-        u += static_cast<char>(0xE0 | c >> 12);
-        u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
-        u += static_cast<char>(0x80 | (c & 0x3F));
+  for (const auto& [lo, hi] : kBoundaryCodePoints) {
+    uint32_t first = 0;  // start of the current run of rejected code points, 0 when none
+    for (uint32_t c = lo; c <= hi + 1; ++c) {
+      const bool rejected = c <= hi && !after_ok(spec.boundary, utf8_encode(c), 0);
+      if (rejected && first == 0) first = c;
+      if (!rejected && first != 0) {
+        cls += first == c - 1 ? hex(first) : hex(first) + "-" + hex(c - 1);
+        first = 0;
       }
-      rejected = !after_ok(spec.boundary, u, 0);
-    }
-    if (rejected && first == 0) first = c;
-    if (!rejected && first != 0) {
-      cls += first == c - 1 ? hex(first) : hex(first) + "-" + hex(c - 1);
-      first = 0;
     }
   }
   return cls + "]";
@@ -543,6 +532,26 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
       }
     }
   }
+}
+
+std::string utf8_encode(uint32_t c) {
+  std::string u;
+  if (c < 0x80) {
+    u += static_cast<char>(c);
+  } else if (c < 0x800) {
+    u += static_cast<char>(0xC0 | c >> 6);
+    u += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    u += static_cast<char>(0xE0 | c >> 12);
+    u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+    u += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    u += static_cast<char>(0xF0 | c >> 18);
+    u += static_cast<char>(0x80 | (c >> 12 & 0x3F));
+    u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+    u += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return u;
 }
 
 bool valid_utf8(std::string_view bytes) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "inspect/detectors.h"
@@ -239,6 +240,14 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
   }
   return true;
 }
+
+// The only code points a boundary rule may reject next to a finding: ASCII and the full-width
+// forms (end_stop_class relies on it; a unit test checks every other code point).
+inline constexpr std::pair<uint32_t, uint32_t> kBoundaryCodePoints[] = {{0x01, 0x7F},
+                                                                        {0xFF00, 0xFFEF}};
+
+// The UTF-8 bytes of code point `c`.
+std::string utf8_encode(uint32_t c);
 
 // Whether `bytes` are valid UTF-8 (simdjson).
 bool valid_utf8(std::string_view bytes);

@@ -153,10 +153,12 @@ bool iban_ok(std::string_view candidate) {
       {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24},
       {"SC", 31}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"ST", 25}, {"SV", 28},
       {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20}};
+  // Country code and check digits stand together at the start ("DE89…").
+  if (candidate.size() < 15 || !is_upper(candidate[0]) || !is_upper(candidate[1]) ||
+      !is_digit(candidate[2]) || !is_digit(candidate[3]))
+    return false;
   const Alnum as = normalize_alnum(candidate);
   const std::string_view s = as.view();
-  if (s.size() < 15 || !is_upper(s[0]) || !is_upper(s[1]) || !is_digit(s[2]) || !is_digit(s[3]))
-    return false;
   const std::string_view cc = s.substr(0, 2);
   bool known = false;
   for (const auto& [code, len] : kLengths) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "inspect/body.h"
+#include "inspect/engine_impl.h"
 #include "inspect/inspect.h"
 #include "inspect/stream.h"
 #include "inspect/validators.h"
@@ -181,6 +182,41 @@ TEST(Scan, GatesFindWhatEveryPatternOnEveryByteFinds) {
   }
   EXPECT_GT(total, 1000u);  // the texts do carry findings
   EXPECT_LE(differ * 100, total) << differ << " of " << total;
+}
+
+// Anchored detectors report an end only where a code point that may follow a finding stands
+// (end_stop_class): that class is built from ASCII and the full-width forms alone.
+TEST(Engine, BoundariesRejectNoCodePointOutsideAsciiAndFullWidthForms) {
+  auto listed = [](uint32_t c) {
+    return std::any_of(std::begin(kBoundaryCodePoints), std::end(kBoundaryCodePoints),
+                       [&](const auto& r) { return c >= r.first && c <= r.second; });
+  };
+  for (Boundary b : {Boundary::kNumber, Boundary::kToken, Boundary::kWord}) {
+    for (uint32_t c = 1; c <= 0x10FFFF; ++c) {
+      if ((c >= 0xD800 && c <= 0xDFFF) || listed(c)) continue;
+      ASSERT_TRUE(after_ok(b, utf8_encode(c), 0)) << "U+" << std::hex << c;
+    }
+  }
+}
+
+TEST(Scan, TokensEndWhereTheirBoundaryAllows) {
+  const std::string token = "ghp_Zq8Rk2Lm7Tx4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8";
+  auto found = [&](const std::string& after) {
+    std::vector<Finding> f;
+    Scratch s;
+    EXPECT_TRUE(scan(engine(), s, "key " + token + after, f));
+    return f.size() == 1 && f[0].cls == "secret.github_token" && f[0].start == 4 &&
+           f[0].end == 4 + token.size();
+  };
+  EXPECT_TRUE(found(""));
+  EXPECT_TRUE(found(" and more"));
+  EXPECT_TRUE(found("\xe3\x80\x82"));       // 。
+  EXPECT_TRUE(found("\xc3\xa9t\xc3\xa9"));  // été: a letter, but not one the boundary knows
+  EXPECT_TRUE(found("\xf0\x9f\x94\x91"));   // 🔑
+  EXPECT_TRUE(found("\xff"));               // an invalid byte counts as a separator
+  EXPECT_FALSE(found("\xef\xbc\x94"));      // ４: a full-width digit continues the token
+  EXPECT_FALSE(found("_x"));
+  EXPECT_FALSE(found("-x"));
 }
 
 TEST(Engine, DetectorCacheStaysBoundedAndKeepsWhatIsInUse) {
