@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -33,11 +34,16 @@ std::string read_all(const std::string& path) {
 
 void append_finding_json(std::string& out, const inspect::Finding& f) {
   char conf[16];
-  std::snprintf(conf, sizeof conf, "%.2f", f.confidence);
+  const auto r = std::to_chars(conf, conf + sizeof conf, f.confidence, std::chars_format::fixed, 2);
   out += R"({"class":)";
   append_json_string(out, f.cls);
-  out += ",\"start\":" + std::to_string(f.start) + ",\"end\":" + std::to_string(f.end) +
-         ",\"confidence\":" + conf + "}";
+  out += ",\"start\":";
+  out += std::to_string(f.start);
+  out += ",\"end\":";
+  out += std::to_string(f.end);
+  out += ",\"confidence\":";
+  out.append(conf, r.ptr);
+  out += '}';
 }
 
 int scan_one(const inspect::Engine& engine, const ScanOptions& o) {
@@ -48,16 +54,17 @@ int scan_one(const inspect::Engine& engine, const ScanOptions& o) {
     std::cerr << "scan failed\n";
     return 2;
   }
+  std::string out;  // JSON lines, written at once
   for (const auto& f : findings) {
     if (o.format == "json") {
-      std::string line;
-      append_finding_json(line, f);
-      std::cout << line << "\n";
+      append_finding_json(out, f);
+      out += '\n';
     } else {
       std::printf("%-28s %8u %8u  %.2f\n", std::string(f.cls).c_str(), f.start, f.end,
                   f.confidence);
     }
   }
+  std::cout << out;
   return 0;
 }
 
