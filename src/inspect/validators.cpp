@@ -157,17 +157,19 @@ bool iban_ok(std::string_view candidate) {
   if (candidate.size() < 15 || !is_upper(candidate[0]) || !is_upper(candidate[1]) ||
       !is_digit(candidate[2]) || !is_digit(candidate[3]))
     return false;
+  // Length by country code, indexed by its two letters (this runs for every candidate).
+  static const std::array<uint8_t, 26 * 26> kLengthOf = [] {
+    std::array<uint8_t, 26 * 26> t{};
+    for (const auto& [code, len] : kLengths)
+      t[static_cast<size_t>((code[0] - 'A') * 26 + (code[1] - 'A'))] = static_cast<uint8_t>(len);
+    return t;
+  }();
+  const size_t expected =
+      kLengthOf[static_cast<size_t>((candidate[0] - 'A') * 26 + (candidate[1] - 'A'))];
+  if (expected == 0) return false;
   const Alnum as = normalize_alnum(candidate);
   const std::string_view s = as.view();
-  const std::string_view cc = s.substr(0, 2);
-  bool known = false;
-  for (const auto& [code, len] : kLengths) {
-    if (code == cc) {
-      if (len != s.size()) return false;
-      known = true;
-    }
-  }
-  if (!known) return false;
+  if (s.size() != expected) return false;
   // mod 97 of the number the rearranged IBAN spells (letters as 10..35), digit by digit.
   int r = 0;
   for (size_t i = 0; i < s.size(); ++i) {
