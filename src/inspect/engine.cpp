@@ -258,11 +258,11 @@ void resolve_overlaps(std::vector<Finding>& f) {
     runs.resize(out);
     f.swap(merged);
   }
-  std::vector<Finding> kept;
-  kept.reserve(f.size());
-  for (const Finding& x : f) {
-    if (!kept.empty() && x.start < kept.back().end) {
-      Finding& last = kept.back();
+  size_t kept = 0;  // f[0, kept) resolved, in place
+  for (size_t i = 0; i < f.size(); ++i) {
+    const Finding x = f[i];
+    if (kept > 0 && x.start < f[kept - 1].end) {
+      Finding& last = f[kept - 1];
       const uint32_t lx = x.end - x.start;
       const uint32_t ll = last.end - last.start;
       const int px = priority(x.cls);
@@ -271,9 +271,9 @@ void resolve_overlaps(std::vector<Finding>& f) {
         last = x;
       continue;
     }
-    kept.push_back(x);
+    f[kept++] = x;
   }
-  f.swap(kept);
+  f.resize(kept);
 }
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
