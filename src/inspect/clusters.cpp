@@ -484,18 +484,15 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       // Every count at once: eight 7-bit lanes, a lane's borrow shows where one falls short.
       constexpr uint64_t kHigh = 0x8080808080808080ull;
       const uint64_t have = total.packed() | kHigh;
-      for (size_t k = 0; k < impl.cluster_specs.size(); ++k) {
-        const ClusterNeeds& n = impl.specs[impl.cluster_specs[k]].needs;
-        if (((have - impl.cluster_needs[k]) & kHigh) == kHigh &&
-            (n.sums == 0 || (n.sums & (total.sums | total.word_digits)) != 0) &&
-            (n.upper_runs == 0 || (n.upper_runs & total.upper_runs) != 0) &&
-            (!n.country_code || total.country_code)) {
-          const uint16_t spec = impl.cluster_specs[k];
-          if (impl.cluster_exact[k] && !words.overflow &&
-              (words.ascii || impl.specs[spec].boundary == Boundary::kNumber))
-            add_exact_runs(impl, spec, text, offset, words, regions);
+      const uint64_t sums = total.sums | total.word_digits;
+      for (const Engine::Impl::ClusterGate& g : impl.cluster_gates) {
+        if (((have - g.packed) & kHigh) == kHigh && (g.sums == 0 || (g.sums & sums) != 0) &&
+            (g.upper_runs == 0 || (g.upper_runs & total.upper_runs) != 0) &&
+            (!g.country_code || total.country_code)) {
+          if (g.exact && !words.overflow && (words.ascii || g.number))
+            add_exact_runs(impl, g.spec, text, offset, words, regions);
           else
-            regions.push_back({spec, Region::kRange, offset + lo, offset + hi, offset + lo});
+            regions.push_back({g.spec, Region::kRange, offset + lo, offset + hi, offset + lo});
         }
       }
     }

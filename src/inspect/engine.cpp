@@ -481,9 +481,9 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
         }
         break;
       case Gate::kCluster: {
-        impl.cluster_specs.push_back(index);
-        impl.cluster_needs.push_back(pack_counts(spec.needs));
-        impl.cluster_exact.push_back(exact_runs(spec));
+        impl.cluster_gates.push_back({pack_counts(spec.needs), spec.needs.sums,
+                                      spec.needs.upper_runs, index, spec.needs.country_code,
+                                      exact_runs(spec), spec.boundary == Boundary::kNumber});
         const ClusterNeeds& n = spec.needs;
         if (n.colons > 0) {
           impl.cluster_min_colons = std::min<unsigned>(impl.cluster_min_colons, n.colons);

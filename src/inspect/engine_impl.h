@@ -47,9 +47,18 @@ struct Engine::Impl {
   std::vector<std::vector<uint16_t>> not_after_ids;  // per spec: its not_after words
   std::vector<ContextWord> words;
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
-  std::vector<uint16_t> cluster_specs;   // specs gated by clusters
-  std::vector<uint64_t> cluster_needs;   // their needs, packed (pack_counts)
-  std::vector<bool> cluster_exact;       // their candidates are runs of words (exact_runs)
+  // The specs gated by clusters, with what a cluster must have for each, side by side (every
+  // cluster is checked against all of them).
+  struct ClusterGate {
+    uint64_t packed;      // ClusterNeeds counts (pack_counts)
+    uint64_t sums;        // ClusterNeeds::sums
+    uint64_t upper_runs;  // ClusterNeeds::upper_runs
+    uint16_t spec;
+    bool country_code;
+    bool exact;   // its candidates are runs of words (exact_runs)
+    bool number;  // bounded as a number
+  };
+  std::vector<ClusterGate> cluster_gates;
   // A cluster with fewer letters and digits and fewer colons than these meets no detector.
   unsigned cluster_min_alnum = UINT8_MAX;
   unsigned cluster_min_colons = UINT8_MAX;
