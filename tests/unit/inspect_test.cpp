@@ -296,6 +296,19 @@ TEST(Validators, Checksums) {
   EXPECT_FALSE(jwt_ok("eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.sig"));  // header without alg
 }
 
+TEST(Validators, EntropyInBitsPerByte) {
+  EXPECT_DOUBLE_EQ(shannon_entropy(""), 0);
+  EXPECT_DOUBLE_EQ(shannon_entropy("aaaa"), 0);
+  EXPECT_DOUBLE_EQ(shannon_entropy("aabb"), 1);
+  EXPECT_DOUBLE_EQ(shannon_entropy("abcdefgh"), 3);
+  // Past 255 bytes the counts no longer fit in a byte: the same value either way.
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  EXPECT_DOUBLE_EQ(shannon_entropy(all), 8);
+  EXPECT_DOUBLE_EQ(shannon_entropy(all + all), 8);
+  EXPECT_NEAR(shannon_entropy(std::string(300, 'a') + std::string(300, 'b')), 1, 1e-12);
+}
+
 TEST(Validators, Placeholders) {
   for (const char* p : {"${DB_PASSWORD}", "changeme", "<YOUR_KEY>", "xxxxxxxx", "your-secret-here",
                         "{{ vault_pwd }}", "$(cat /run/secrets/db)"})
