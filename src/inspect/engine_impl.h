@@ -6,10 +6,11 @@
 //      anchors of anchored detectors, the context words of detectors that require one and,
 //      whole, the custom detectors. Its hits open candidate regions.
 //   2. A cluster pass (clusters.cpp) finds number-like runs; each is scanned by the number
-//      detectors whose lower bounds it meets.
+//      detectors whose lower bounds it meets, or gives them exact candidates (runs of its
+//      words that pass the detector's validator).
 //   3. Each candidate region is scanned by its detector's own databases: from the anchor
-//      (start-anchored), or ends first and then the leftmost start of a whole match; custom
-//      detectors with start-of-match tracking. Every match is evaluated (boundaries, validator,
+//      (start-anchored), whole (exact candidates), or ends first and then the leftmost start
+//      of a whole match; custom detectors with start-of-match tracking. Every match is evaluated (boundaries, validator,
 //      context words looked up lazily in the bytes before it).
 #pragma once
 
