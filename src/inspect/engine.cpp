@@ -130,11 +130,13 @@ bool assignment_ends_before(char c) {
   }
 }
 
-bool ContextIndex::any_before(const std::vector<uint16_t>& ids, size_t start, size_t bytes) const {
-  if (ids.empty()) return false;
-  if (cached_ != start) {
+bool ContextIndex::any_before(int list, size_t start, size_t bytes) const {
+  if (list < 0) return false;
+  if (cached_ != start || cached_list_ != list) {
     hits_.clear();
     cached_ = start;
+    cached_list_ = list;
+    const Engine::Impl::WordList& l = impl->word_lists[static_cast<size_t>(list)];
     const size_t lo = std::max(offset, start > kContextBytes ? start - kContextBytes : 0);
     auto on_word = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                       void* p) -> int {
@@ -142,13 +144,13 @@ bool ContextIndex::any_before(const std::vector<uint16_t>& ids, size_t start, si
           {0, static_cast<uint32_t>(to), static_cast<uint16_t>(id)});
       return 0;
     };
-    if (start > lo &&
-        hs_scan(impl->context_db, text.data() + (lo - offset), static_cast<unsigned>(start - lo), 0,
-                scratch, on_word, &hits_) != HS_SUCCESS) {
+    if (start > lo && hs_scan(l.db, text.data() + (lo - offset), static_cast<unsigned>(start - lo),
+                              0, scratch, on_word, &hits_) != HS_SUCCESS) {
       failed = true;
       hits_.clear();
     }
     for (WordHit& h : hits_) {
+      h.word = l.words[h.word];
       h.end += static_cast<uint32_t>(lo);
       h.start = h.end - static_cast<uint32_t>(impl->words[h.word].text.size());
     }
@@ -159,7 +161,7 @@ bool ContextIndex::any_before(const std::vector<uint16_t>& ids, size_t start, si
     return c >= 'a' && c <= 'z';
   };
   for (const WordHit& h : hits_) {
-    if (h.start < from || std::find(ids.begin(), ids.end(), h.word) == ids.end()) continue;
+    if (h.start < from) continue;
     if (!impl->words[h.word].ascii) return true;
     // ASCII words stand whole: no letter continues them (the candidate may touch the end).
     const bool left = h.start <= offset || !letter(text[h.start - offset - 1]);
@@ -204,9 +206,9 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
   if (spec.validate != nullptr && !m.validated && !spec.validate(text.substr(fs, fe - fs)))
     return false;
   if (spec.placement != nullptr && !spec.placement(text, s, e)) return false;
-  if (context.any_before(context.impl->not_after_ids[m.id], m.from, kNotAfterBytes)) return false;
+  if (context.any_before(context.impl->not_after_list[m.id], m.from, kNotAfterBytes)) return false;
   const bool has_context =
-      context.any_before(context.impl->context_ids[m.id], m.from, kContextBytes);
+      context.any_before(context.impl->context_list[m.id], m.from, kContextBytes);
   if (spec.context_required && !has_context) return false;
   if (spec.span == SpanRule::kPemBlock) fe = pem_end(text, e);
   out.cls = spec.cls;
@@ -682,8 +684,23 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   };
   impl.literal_db = compile_db(literals, HS_MODE_BLOCK, literal_name);
   impl.literal_stream_db = compile_db(literals, HS_MODE_STREAM, literal_name);
-  impl.context_db = compile_db(words, HS_MODE_BLOCK,
-                               [&](size_t id) { return "context word " + impl.words[id].text; });
+  // One database per distinct word list (a detector and its ASCII twin share one).
+  auto list_of = [&](const std::vector<uint16_t>& ids) -> int {
+    if (ids.empty()) return -1;
+    for (size_t l = 0; l < impl.word_lists.size(); ++l) {
+      if (impl.word_lists[l].words == ids) return static_cast<int>(l);
+    }
+    std::vector<Pattern> list;
+    for (uint16_t w : ids) list.push_back(words[w]);
+    impl.word_lists.push_back({ids, compile_db(list, HS_MODE_BLOCK, [&](size_t k) {
+                                 return "context word " + impl.words[ids[k]].text;
+                               })});
+    return static_cast<int>(impl.word_lists.size() - 1);
+  };
+  for (size_t s = 0; s < impl.specs.size(); ++s) {
+    impl.context_list.push_back(list_of(impl.context_ids[s]));
+    impl.not_after_list.push_back(list_of(impl.not_after_ids[s]));
+  }
   for (const DetectorSpec& spec : impl.specs) {
     std::bitset<256> first;
     if (spec.first_bytes.empty()) first.set();
@@ -742,8 +759,10 @@ bool Scratch::prepare(const Engine& engine) {
   if (for_ == &engine && scratch_ != nullptr) return true;
   if (hs_alloc_scratch(engine.impl().literal_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().literal_stream_db, &scratch_) != HS_SUCCESS) return false;
-  if (hs_alloc_scratch(engine.impl().context_db, &context_) != HS_SUCCESS) return false;
   const Engine::Impl& impl = engine.impl();
+  for (const Engine::Impl::WordList& l : impl.word_lists) {
+    if (hs_alloc_scratch(l.db, &context_) != HS_SUCCESS) return false;
+  }
   for (const auto* dbs :
        {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs, &impl.stop_dbs}) {
     for (hs_database_t* db : *dbs) {
