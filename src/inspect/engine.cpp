@@ -400,7 +400,8 @@ hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, N
 
 // What may follow a finding's end (may_end_at) as a Hyperscan class, empty when anything may.
 // Derived from the rules themselves: the class cannot drift from them. may_end_at still checks
-// each end (kNumber also looks at the code point after the next).
+// each end (kNumber also looks at the code point after the next). A line feed is in every
+// class: scan_anchored_region appends one to long regions.
 std::string end_stop_class(const DetectorSpec& spec) {
   auto hex = [](uint32_t c) {
     char buf[16];
@@ -716,6 +717,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
       impl.whole_dbs.push_back(nullptr);
       impl.start_dbs.push_back(nullptr);
       impl.stop_dbs.push_back(nullptr);
+      impl.stop_long_dbs.push_back(nullptr);
       impl.spec_dbs.push_back(
           compile_db({{spec.pattern, spec.flags | HS_FLAG_SOM_LEFTMOST}}, HS_MODE_BLOCK, name));
       continue;
@@ -729,12 +731,16 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
           stop.empty() ? nullptr
                        : compile_db({{anchored + stop, spec.flags}, {anchored + "\\z", spec.flags}},
                                     HS_MODE_BLOCK, name));
+      impl.stop_long_dbs.push_back(
+          stop.empty() ? nullptr
+                       : compile_db({{anchored + stop, spec.flags}}, HS_MODE_BLOCK, name));
       impl.end_dbs.push_back(nullptr);
       impl.whole_dbs.push_back(nullptr);
       continue;
     }
     impl.start_dbs.push_back(nullptr);
     impl.stop_dbs.push_back(nullptr);
+    impl.stop_long_dbs.push_back(nullptr);
     impl.end_dbs.push_back(compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK, name));
     impl.whole_dbs.push_back(
         compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}}, HS_MODE_BLOCK, name));
@@ -763,8 +769,8 @@ bool Scratch::prepare(const Engine& engine) {
   for (const Engine::Impl::WordList& l : impl.word_lists) {
     if (hs_alloc_scratch(l.db, &context_) != HS_SUCCESS) return false;
   }
-  for (const auto* dbs :
-       {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs, &impl.stop_dbs}) {
+  for (const auto* dbs : {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs,
+                          &impl.stop_dbs, &impl.stop_long_dbs}) {
     for (hs_database_t* db : *dbs) {
       if (db != nullptr && hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) return false;
     }
