@@ -743,7 +743,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
     impl.stop_long_dbs.push_back(nullptr);
     impl.end_dbs.push_back(compile_db({{spec.pattern, spec.flags}}, HS_MODE_BLOCK, name));
     impl.whole_dbs.push_back(
-        compile_db({{"^(?:" + spec.pattern + ")$", spec.flags}}, HS_MODE_BLOCK, name));
+        compile_db({{"^(?:" + spec.pattern + ")\\z", spec.flags}}, HS_MODE_BLOCK, name));
   }
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {

@@ -78,7 +78,7 @@ struct Engine::Impl {
   std::vector<int> not_after_list;       // per spec: its not_after words' list, or -1
   std::vector<hs_database_t*> spec_dbs;  // kFull specs, with start-of-match tracking
   // Built-in specs (custom ones use spec_dbs): the pattern without start tracking, and anchored
-  // at both ends (^…$). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
+  // at both ends (^…\z). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
   // finding the ends, then the leftmost start from which the whole pattern matches, a tenth.
   std::vector<hs_database_t*> end_dbs;
   // Anchored specs: the pattern anchored at its start only (^…), run from the anchor: Hyperscan
