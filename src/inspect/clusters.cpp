@@ -54,6 +54,34 @@ constexpr auto kAsciiAlnum = [] {
   if (ascii_alnum(p[i])) return 1;
   return fw_alnum(p, i, n) ? 3 : 0;
 }
+// The end of the word that continues at i (i itself when none does): sixteen bytes at a time
+// over ASCII letters and digits, a full-width one checked where the run stops.
+inline size_t word_end(Bytes p, size_t i, size_t n) {
+  const __m128i zero_below = _mm_set1_epi8('0' - 1);
+  const __m128i nine_above = _mm_set1_epi8('9' + 1);
+  const __m128i a_below = _mm_set1_epi8('a' - 1);
+  const __m128i z_above = _mm_set1_epi8('z' + 1);
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  while (true) {
+    while (i + 16 <= n) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      const __m128i lower = _mm_or_si128(v, case_bit);  // A-Z to a-z (and nothing else to a-z)
+      const __m128i alnum = _mm_or_si128(
+          _mm_and_si128(_mm_cmpgt_epi8(v, zero_below), _mm_cmplt_epi8(v, nine_above)),
+          _mm_and_si128(_mm_cmpgt_epi8(lower, a_below), _mm_cmplt_epi8(lower, z_above)));
+      const auto stop = static_cast<unsigned>(~_mm_movemask_epi8(alnum)) & 0xFFFFu;
+      if (stop != 0) {
+        i += static_cast<size_t>(__builtin_ctz(stop));
+        break;
+      }
+      i += 16;
+    }
+    while (i < n && i + 16 > n && ascii_alnum(p[i])) ++i;
+    if (!fw_alnum(p, i, n)) return i;
+    i += 3;
+  }
+}
+
 [[gnu::always_inline]] inline size_t word_before(Bytes p, size_t i, size_t lo) {
   if (i <= lo) return 0;
   if (ascii_alnum(p[i - 1])) return 1;
@@ -255,7 +283,7 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
   }
   while (at < hi) {
     size_t e = at;
-    while (size_t k = word_at(p, e, hi)) e += k;
+    e = word_end(p, e, hi);
     if (e == at) {
       separators(at + 1);
       continue;
@@ -425,8 +453,7 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     // The trigger's word.
     size_t ws = i;
     while (size_t k = word_before(p, ws, floor)) ws -= k;
-    size_t we = i;
-    while (size_t k = word_at(p, we, n)) we += k;
+    const size_t we = word_end(p, i, n);
     // Joinable words to the left (collected right to left, then put in order).
     ClusterWords words;
     size_t lo = ws;
@@ -456,7 +483,7 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
         break;
       }
       size_t nw = se;
-      while (size_t k = word_at(p, nw, n)) nw += k;
+      nw = word_end(p, nw, n);
       if (nw >= n && nw > se && !complete) {
         open = true;  // the next word is still arriving
         break;
