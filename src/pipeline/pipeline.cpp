@@ -299,8 +299,10 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   const InspectConfig& ic = config.inspect;
   std::unique_ptr<inspect::AnswerStream> inspector;
   if (ic.enabled) {
-    inspector = std::make_unique<inspect::AnswerStream>(
-        *ic.engine, worker.scan_scratch(), ic.hold_back_bytes, ic.actions, ctx.pseudonyms);
+    // The configured actions and this deployment's output rules (decide()).
+    inspector = std::make_unique<inspect::AnswerStream>(*ic.engine, worker.scan_scratch(),
+                                                        ic.hold_back_bytes, ctx.answer_actions,
+                                                        ctx.pseudonyms);
   }
   std::string rewritten;
   bool blocked = false;
@@ -361,8 +363,13 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     }
     if (!failed) {
       rewritten.clear();
-      if (!inspector->finish(rewritten).ok) {
+      const inspect::AnswerOutcome last = inspector->finish(rewritten);
+      if (!last.ok) {
         failure = make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
+        failed = true;
+      } else if (last.blocked) {  // in what was held back: nothing of it is sent
+        failure = make_error(ErrorCode::kSensitiveData,
+                             "The answer contained data that may not be shown; the stream ended.");
         failed = true;
       } else if (!rewritten.empty() && !co_await out.stream(rewritten)) {
         co_return false;
@@ -397,6 +404,13 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
     if (!o.ok)
       co_return make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
     ctx.answer_counts = o.counts;
+    // A class whose action is block (an output rule's `end`): a stream ends there; a whole
+    // answer is not sent at all.
+    if (o.blocked) {
+      co_return make_error(ErrorCode::kSensitiveData,
+                           "The answer contained data that may not be shown. Request id: " +
+                               ctx.request_id + ".");
+    }
   }
   const int status = client_status_for(ex.status());
   if (status != ex.status()) {

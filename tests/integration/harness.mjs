@@ -45,6 +45,8 @@ inspect:
 policy:
   rules:
     - {id: allow-all, effect: permit}
+    - {id: no-ssn-in-answers, effect: output, action: end, classes: [id.us_ssn]}
+    - {id: mask-tax-ids-in-answers, effect: output, action: mask, classes: [id.de_tax_id]}
 providers:
   - {name: up, base_url: "http://127.0.0.1:${upstreamPort}/v1", retries: 2, backoff_ms: 10}
   - name: up-short

@@ -75,6 +75,46 @@ test('streamed answers: a card number split across events is masked before any d
   assert.match(metrics, /warden_inspect_findings_total\{class="fin.credit_card",direction="answer"\} [1-9]/);
 });
 
+// Identifiers may cross (no inspect action for id.*); the policy's output rules act on answers,
+// streamed or whole: the echo upstream answers with what it was sent.
+async function streamedText(content) {
+  const r = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model: 'echo', stream: true, messages: [{ role: 'user', content }] }),
+  });
+  const raw = await r.text();
+  const events = raw.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+  return { raw, events, text: events.map((e) => e.choices?.[0]?.delta?.content ?? '').join('') };
+}
+
+test('output rule mask: a tax id is masked in streamed and whole answers alike', async () => {
+  const content = 'Steuer-ID 75642103968, bitte eintragen.';
+  const whole = await client.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content }] });
+  assert.equal(whole.choices[0].message.content, 'Steuer-ID [DE_TAX_ID], bitte eintragen.');
+  const streamed = await streamedText(content);
+  assert.equal(streamed.text, 'Steuer-ID [DE_TAX_ID], bitte eintragen.');
+  assert.ok(!streamed.raw.includes('75642103968'), streamed.raw);
+  assert.equal(stack.upstream.requests[0].body.messages[0].content, content, 'the id crossed as sent');
+});
+
+test('output rule end: a streamed answer ends with an error event, a whole one is refused', async () => {
+  // The number at the end (found when the answer finishes) and in the middle (found while the
+  // answer streams: more than the hold-back window follows it).
+  for (const content of ['Fill in the W-4, SSN 764-69-1447',
+    'SSN 764-69-1447 for the new hire; her start date is next Monday, please prepare the payroll record and her badge.']) {
+    const streamed = await streamedText(content);
+    assert.ok(!streamed.raw.includes('1447'), streamed.raw);
+    const last = streamed.events[streamed.events.length - 1];
+    assert.equal(last.error?.code, 'sensitive_data_blocked', streamed.raw);
+    const res = await rawRequest(stack.port, post('/v1/chat/completions',
+      { model: 'echo', messages: [{ role: 'user', content }] }));
+    assert.equal(res.status, 403);
+    assert.equal(JSON.parse(res.body).error.code, 'sensitive_data_blocked');
+    assert.ok(!res.body.includes('1447'), res.body);
+  }
+});
+
 test('a request that cannot be inspected is denied', async () => {
   const deep = `{"model":"chat","messages":[{"role":"user","content":"x"}],"x":${'['.repeat(100)}${']'.repeat(100)}}`;
   const res = await rawRequest(stack.port, post('/v1/chat/completions', deep));
