@@ -309,13 +309,17 @@ void add_exact_runs(const Engine::Impl& impl, uint16_t index, std::string_view t
     const size_t b = words.items[i].b;
     if (!impl.first_bytes[index][static_cast<unsigned char>(text[b])]) continue;
     unsigned count = 0;
+    const uint64_t word_counts = spec.needs.words;
     for (size_t j = i; j < words.size; ++j) {
+      const size_t k = j - i + 1;  // words in the run
+      if (word_counts != 0 && (k >= 64 || (word_counts >> k) == 0)) break;
       const Word& w = words.items[j].w;
       if (number && !w.numeric) break;
       count += number ? w.digits : w.alnum;
       if (count >= 64) break;
       const size_t e = words.items[j].e;
-      if ((allowed >> count & 1) != 0 && spec.validate(text.substr(b, e - b)))
+      if ((allowed >> count & 1) != 0 && (word_counts == 0 || (word_counts >> k & 1) != 0) &&
+          spec.validate(text.substr(b, e - b)))
         regions.push_back({index, Region::kExact, offset + b, offset + e, offset + b});
     }
   }

@@ -149,7 +149,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = count_range(9, 9)},
+               .needs = {.chain = 9, .sums = count_range(9, 9), .words = count_range(3, 3)},
                .first_bytes = "09\xef\xef"});
   v.push_back({.cls = "id.us_ssn",
                .pattern = digits(9),
@@ -160,7 +160,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 27,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = count_range(9, 9)},
+               .needs = {.chain = 9, .sums = count_range(9, 9), .words = count_range(1, 1)},
                .first_bytes = "09\xef\xef"});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(2) + "[\\- ]" + digits(2) + "[\\- ]" + digits(4),
@@ -170,7 +170,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = count_range(9, 9)},
+               .needs = {.chain = 9, .sums = count_range(9, 9), .words = count_range(3, 3)},
                .first_bytes = "99\xef\xef"});
   v.push_back({.cls = "id.us_itin",
                .pattern = "9" + digits(8),
@@ -181,7 +181,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 27,
                .gate = Gate::kCluster,
-               .needs = {.chain = 9, .sums = count_range(9, 9)},
+               .needs = {.chain = 9, .sums = count_range(9, 9), .words = count_range(1, 1)},
                .first_bytes = "99\xef\xef"});
   v.push_back({.cls = "id.de_tax_id",
                .pattern = "[1-9]" + digits(1) + "(?: ?" + digits(3) + "){3}",
@@ -191,7 +191,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 40,
                .gate = Gate::kCluster,
-               .needs = {.chain = 11, .sums = count_range(11, 11)},
+               .needs = {.chain = 11, .sums = count_range(11, 11), .words = count_range(1, 4)},
                .first_bytes = "19\xef\xef"});
   v.push_back(
       {.cls = "id.de_id_card",
@@ -206,7 +206,8 @@ std::vector<DetectorSpec> builtin_detectors() {
        .needs = {.digits = 1,
                  .upper_word = 10,
                  .upper_runs = uint64_t{1} << 10,
-                 .lengths = count_range(10, 10)},
+                 .lengths = count_range(10, 10),
+                 .words = count_range(1, 1)},
        .first_bytes = "CZ"});
   v.push_back(
       {.cls = "id.fr_nir",
@@ -218,7 +219,7 @@ std::vector<DetectorSpec> builtin_detectors() {
        .with_context = 0.99f,
        .max_bytes = 21,
        .gate = Gate::kCluster,
-       .needs = {.chain = 13, .sums = count_range(14, 15)},
+       .needs = {.chain = 13, .sums = count_range(14, 15), .words = count_range(1, 7)},
        .first_bytes = "18"});
   v.push_back({.cls = "id.cn_resident_id",
                .pattern = "(?:[1-8]|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|\\x{FF16}|"
@@ -230,7 +231,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.99f,
                .max_bytes = 54,
                .gate = Gate::kCluster,
-               .needs = {.chain = 17, .sums = count_range(17, 18)},
+               .needs = {.chain = 17, .sums = count_range(17, 18), .words = count_range(1, 1)},
                .first_bytes = "18\xef\xef"});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
@@ -244,7 +245,8 @@ std::vector<DetectorSpec> builtin_detectors() {
                .needs = {.digits = 6,
                          .upper_word = 18,
                          .upper_runs = uint64_t{1} << 18,
-                         .lengths = count_range(18, 18)},
+                         .lengths = count_range(18, 18),
+                         .words = count_range(1, 1)},
                .first_bytes = "09AY"});
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9]{18}",
@@ -256,20 +258,23 @@ std::vector<DetectorSpec> builtin_detectors() {
                .with_context = 0.95f,
                .max_bytes = 18,
                .gate = Gate::kCluster,
-               .needs = {.chain = 18, .lengths = count_range(18, 18)},
+               .needs = {.chain = 18, .lengths = count_range(18, 18), .words = count_range(1, 1)},
                .first_bytes = "09"});
-  v.push_back(
-      {.cls = "id.uk_nino",
-       .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
-       .validate = uk_nino_ok,
-       .boundary = Boundary::kWord,
-       .context = {"national insurance", "nino", "ni number"},
-       .confidence = 0.85f,
-       .with_context = 0.99f,
-       .max_bytes = 13,
-       .gate = Gate::kCluster,
-       .needs = {.digits = 6, .upper = 2, .sums = count_range(6, 6), .lengths = count_range(9, 9)},
-       .first_bytes = "AZ"});
+  v.push_back({.cls = "id.uk_nino",
+               .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
+               .validate = uk_nino_ok,
+               .boundary = Boundary::kWord,
+               .context = {"national insurance", "nino", "ni number"},
+               .confidence = 0.85f,
+               .with_context = 0.99f,
+               .max_bytes = 13,
+               .gate = Gate::kCluster,
+               .needs = {.digits = 6,
+                         .upper = 2,
+                         .sums = count_range(6, 6),
+                         .lengths = count_range(9, 9),
+                         .words = count_range(1, 5)},
+               .first_bytes = "AZ"});
 
   // ---- financial identifiers
   v.push_back(
@@ -282,7 +287,7 @@ std::vector<DetectorSpec> builtin_detectors() {
        .with_context = 0.99f,
        .max_bytes = 100,
        .gate = Gate::kCluster,
-       .needs = {.chain = 12, .sums = count_range(12, 19)},
+       .needs = {.chain = 12, .sums = count_range(12, 19), .words = count_range(1, 5)},
        .first_bytes = "26\xef\xef"});  // every issuer range (credit_card_ok) starts with 2 to 6
   v.push_back({.cls = "fin.iban",
                .pattern = "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}",

@@ -57,6 +57,8 @@ struct ClusterNeeds {
   // Bit k: a finding bounded as a word (Boundary::kWord) has exactly k ASCII letters and digits
   // (0: not told): some run of whole words must have that many (clusters.cpp, exact_runs).
   uint64_t lengths = 0;
+  // Bit k: a finding is a run of exactly k whole words of its cluster (0: not told; exact_runs).
+  uint64_t words = 0;
   bool country_code = false;  // an ASCII word starts with two upper-case letters and a digit
 };
 
