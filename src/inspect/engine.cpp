@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include <simdjson.h>
 
@@ -326,10 +327,53 @@ std::string cache_key(const std::vector<Pattern>& patterns, unsigned mode) {
   return to_hex(sha256(material)).substr(0, 32);
 }
 
+// The whole file, or empty.
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  std::string bytes(static_cast<size_t>(std::max<std::streamoff>(in.tellg(), 0)), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return in ? bytes : std::string();
+}
+
+// Writes `bytes` to `path` whole or not at all (readers see a whole file or none).
+void write_file(const std::string& path, std::string_view bytes) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) ec = std::make_error_code(std::errc::io_error);
+  }
+  if (!ec) std::filesystem::rename(tmp, path, ec);
+  if (ec) std::filesystem::remove(tmp, ec);
+}
+
+// The longest match of each pattern (UINT_MAX: unbounded), one per line; empty when the file
+// is missing or does not hold `count` of them.
+std::vector<unsigned> load_widths(const std::string& path, size_t count) {
+  std::istringstream in(read_file(path));
+  std::vector<unsigned> widths;
+  unsigned w = 0;
+  while (in >> w) widths.push_back(w);
+  if (widths.size() != count) widths.clear();
+  std::error_code ec;  // used now: pruning removes the least recently used files first
+  if (!widths.empty())
+    std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
+  return widths;
+}
+
+void store_widths(const std::string& path, const std::vector<unsigned>& widths) {
+  std::string text;
+  for (unsigned w : widths) text += std::to_string(w) + "\n";
+  write_file(path, text);
+}
+
 hs_database_t* load_cached(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return nullptr;
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_file(path);
+  if (bytes.empty()) return nullptr;
   hs_database_t* db = nullptr;
   if (hs_deserialize_database(bytes.data(), bytes.size(), &db) != HS_SUCCESS) return nullptr;
   std::error_code ec;  // used now: pruning removes the least recently used files first
@@ -344,7 +388,8 @@ void prune_cache(const std::string& dir) {
   std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("detectors-", 0) != 0 || !name.ends_with(".hsdb")) continue;
+    if (name.rfind("detectors-", 0) != 0 || !(name.ends_with(".hsdb") || name.ends_with(".widths")))
+      continue;
     files.emplace_back(entry.last_write_time(ec), entry.path());
   }
   if (files.size() <= kCacheFiles) return;
@@ -353,19 +398,11 @@ void prune_cache(const std::string& dir) {
     std::filesystem::remove(files[i].second, ec);
 }
 
-void store_cached(const std::string& dir, const std::string& path, const hs_database_t* db) {
+void store_cached(const std::string& path, const hs_database_t* db) {
   char* bytes = nullptr;
   size_t size = 0;
   if (hs_serialize_database(db, &bytes, &size) != HS_SUCCESS) return;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes, static_cast<std::streamsize>(size));
-  }
-  std::filesystem::rename(tmp, path, ec);  // atomic: readers see a whole file or none
-  if (ec) std::filesystem::remove(tmp, ec);
+  write_file(path, std::string_view(bytes, size));
   std::free(bytes);
 }
 
@@ -394,7 +431,7 @@ hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, N
                              (which >= 0 ? what(static_cast<size_t>(which)) : std::string("?")) +
                              ": " + message);
   }
-  store_cached(dir, path, db);
+  store_cached(path, db);
   return db;
 }
 
@@ -663,17 +700,30 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
                             .max_bytes = w.size()});
     }
   }
-  for (DetectorSpec& s : impl.specs) {
-    // Bound each pattern's match width: it sizes the regions and the hold-back in streams.
-    hs_expr_info_t* info = nullptr;
-    hs_compile_error_t* err = nullptr;
-    if (hs_expression_info(s.pattern.c_str(), s.flags | HS_FLAG_UTF8, &info, &err) != HS_SUCCESS) {
-      const std::string message = err != nullptr ? err->message : "invalid pattern";
-      hs_free_compile_error(err);
-      throw std::runtime_error("detector " + s.cls + ": " + message);
+  // Bound each pattern's match width: it sizes the regions and the hold-back in streams.
+  // Hyperscan's analysis costs a millisecond for some patterns: the widths are cached too.
+  std::vector<Pattern> all;
+  for (const DetectorSpec& s : impl.specs) all.push_back({s.pattern, s.flags});
+  const std::string widths_path = cache_dir() + "/detectors-" + cache_key(all, 0) + ".widths";
+  std::vector<unsigned> widths = load_widths(widths_path, all.size());
+  if (widths.empty()) {
+    for (const DetectorSpec& s : impl.specs) {
+      hs_expr_info_t* info = nullptr;
+      hs_compile_error_t* err = nullptr;
+      if (hs_expression_info(s.pattern.c_str(), s.flags | HS_FLAG_UTF8, &info, &err) !=
+          HS_SUCCESS) {
+        const std::string message = err != nullptr ? err->message : "invalid pattern";
+        hs_free_compile_error(err);
+        throw std::runtime_error("detector " + s.cls + ": " + message);
+      }
+      widths.push_back(info->max_width);
+      std::free(info);
     }
-    if (info->max_width != UINT_MAX) s.max_bytes = std::max<size_t>(s.max_bytes, info->max_width);
-    std::free(info);
+    store_widths(widths_path, widths);
+  }
+  for (size_t i = 0; i < impl.specs.size(); ++i) {
+    if (widths[i] != UINT_MAX)
+      impl.specs[i].max_bytes = std::max<size_t>(impl.specs[i].max_bytes, widths[i]);
   }
   std::vector<Pattern> literals;
   std::vector<Pattern> words;
