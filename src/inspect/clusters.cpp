@@ -115,7 +115,8 @@ struct Word {
   unsigned alnum;
   unsigned upper_run;  // longest run of ASCII upper-case letters and digits
   unsigned wide;
-  bool joinable;        // carries a digit, or is a short group of upper-case or hex letters
+  bool joinable;        // carries a digit, or is a short group of upper-case or hex letters;
+                        // and no barrier letter
   bool numeric;         // digits and at most one letter ("…451X", "2A", "…052A006…")
   bool ascii;           // ASCII letters and digits only
   bool country_code;    // two upper-case letters and a digit start an ASCII run in it
@@ -126,6 +127,10 @@ struct Word {
   Word w{};
   bool short_letters = true;
   unsigned letters = 0;
+  // A lower-case letter past 'f' other than 'x' is in no number detector's pattern (hex digits
+  // and the "x" check character are): an ASCII word holding one is in no finding (findings are
+  // whole ASCII words; next to a full-width character, part of a word), and joins nothing.
+  bool barrier = false;
   unsigned run = 0;
   unsigned ascii = 0;       // the current run of ASCII letters and digits
   bool ascii_upper = true;  // … all upper-case letters and digits
@@ -157,6 +162,7 @@ struct Word {
           ++w.upper;
         } else if (x > 'f') {
           short_letters = false;
+          barrier = barrier || x != 'x';
         }
       }
       ++w.alnum;
@@ -173,9 +179,9 @@ struct Word {
     }
   }
   end_ascii();
-  w.joinable = w.digits > 0 || (short_letters && w.alnum <= 4);
-  w.numeric = w.digits > 0 && letters <= 1;
   w.ascii = e - b == w.alnum;
+  w.joinable = !(barrier && w.ascii) && (w.digits > 0 || (short_letters && w.alnum <= 4));
+  w.numeric = w.digits > 0 && letters <= 1;
   return w;
 }
 
@@ -458,6 +464,11 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     size_t ws = i;
     while (size_t k = word_before(p, ws, floor)) ws -= k;
     const size_t we = word_end(p, i, n);
+    const Word trigger = word_of(p, ws, we);
+    if (!trigger.joinable) {  // it carries a digit: a barrier letter, in no finding
+      i = std::max(we, i + 1);
+      continue;
+    }
     // Joinable words to the left (collected right to left, then put in order).
     ClusterWords words;
     size_t lo = ws;
@@ -475,7 +486,7 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       lo = pw;
     }
     std::reverse(words.items, words.items + words.size);
-    words.add(ws, we, word_of(p, ws, we));
+    words.add(ws, we, trigger);
     // Joinable words to the right. In a stream, a cluster that reaches the newest byte may grow.
     size_t hi = we;
     bool open = !complete && we >= n;
