@@ -109,6 +109,18 @@ size_t pem_end(std::string_view text, size_t end) {
 
 }  // namespace
 
+bool assignment_may_follow(std::string_view text, size_t i) {
+  auto letter = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+  };
+  while (i < text.size() && letter(text[i])) ++i;
+  if (i < text.size() && (text[i] == '"' || text[i] == '\'')) ++i;
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+  if (i >= text.size()) return true;
+  return text[i] == ':' || text[i] == '=' ||
+         (text.substr(i, 3) == "\xef\xbc\x9a" || (text.size() - i < 3 && text[i] == '\xef'));
+}
+
 bool assignment_ends_before(char c) {
   switch (c) {
     case ' ':
@@ -556,7 +568,7 @@ void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::stri
         if (spec.anchor_ok != nullptr && !spec.anchor_ok(text, at - offset)) break;
         // A match starts at its anchor and is at most max_bytes long: the work per anchor stays
         // bounded however densely anchors repeat ("sk-sk-…").
-        regions.push_back({r.index, Region::kAnchored, at, at + spec.max_bytes, at});
+        regions.push_back({r.index, Region::kAnchored, at, at + spec.max_bytes, at, r.length});
         break;
       }
       case Role::kWord:

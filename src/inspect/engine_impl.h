@@ -127,6 +127,7 @@ struct Region {
   size_t lo;
   size_t hi;
   size_t done;
+  uint16_t anchor = 0;  // kAnchored: the anchor's bytes
 };
 
 struct RawMatch {
@@ -207,6 +208,11 @@ bool may_start_at(const DetectorSpec& spec, std::string_view text, size_t i);
 // The first byte in text[from, to) that ends `extent`, or npos.
 size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to);
 
+// Whether an assignment's operator may follow a key ending at text[i]: letters, '_' or '-' (the
+// rest of a key: "api_key_prod"), a quote and spaces, then ':', '=' or a full-width colon. True
+// when the text ends before that is known (a stream).
+bool assignment_may_follow(std::string_view text, size_t i);
+
 // Whether an assignment's value ("password=…") may end before `c`.
 bool assignment_ends_before(char c);
 
@@ -285,6 +291,13 @@ bool scan_anchored_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::
   const auto b = static_cast<unsigned char>(text[lo - offset]);
   // Inside a token ("sk-sk-sk-…") no finding can start: its boundary rules it out for good.
   if (!impl.first_bytes[r.spec][b] || !may_start_at(spec, text, lo - offset)) {
+    r.hi = r.lo;
+    return true;
+  }
+  // An assignment ("password = …", "api_key: …") has its operator right after the key: most
+  // anchors in prose ("pass the salt", "token economy") end here, before any scan.
+  if (spec.span == SpanRule::kAssignmentValue &&
+      !assignment_may_follow(text, lo - offset + r.anchor)) {
     r.hi = r.lo;
     return true;
   }

@@ -224,6 +224,26 @@ TEST(Scan, TokensEndWhereTheirBoundaryAllows) {
   }
 }
 
+// Anchored assignment detectors are scanned only where an operator follows the key.
+TEST(Engine, AssignmentOperatorMustFollowTheKey) {
+  auto after = [](std::string_view text, std::string_view key) {
+    return assignment_may_follow(text, text.find(key) + key.size());
+  };
+  EXPECT_TRUE(after("password=hunter22", "password"));
+  EXPECT_TRUE(after("password: 'x'", "pass"));  // the rest of a longer key is skipped
+  EXPECT_TRUE(after("API_KEY_PROD = abc", "API_KEY"));
+  EXPECT_TRUE(after("\"secret\" : \"v\"", "secret"));
+  EXPECT_TRUE(after("mot de passe : v", "mot de passe"));
+  EXPECT_TRUE(
+      after("\xe5\xaf\x86\xe7\xa0\x81\xef\xbc\x9av", "\xe5\xaf\x86\xe7\xa0\x81"));  // 密码：
+  EXPECT_TRUE(after("token =>", "token"));
+  EXPECT_TRUE(after("the password", "password"));  // the text ends: a stream may go on
+  EXPECT_TRUE(after("x \xef\xbc", "x"));           // a colon still arriving
+  EXPECT_FALSE(after("pass the salt", "pass"));
+  EXPECT_FALSE(after("token economy: fine", "token"));
+  EXPECT_FALSE(after("password\n=x", "password"));
+}
+
 TEST(Engine, DetectorCacheStaysBoundedAndKeepsWhatIsInUse) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("warden-cache-test-" + std::to_string(::getpid()));
