@@ -125,6 +125,38 @@ struct Word {
 
 [[gnu::always_inline]] inline Word word_of(Bytes p, size_t b, size_t e) {
   Word w{};
+  if (e - b < kShortWord) {
+    // Most words: a few ASCII bytes, counted without the runs of upper-case letters and digits
+    // (no detector needs a run shorter than kShortWord: Engine::compile checks).
+    unsigned letters = 0;
+    bool short_letters = true;
+    bool barrier = false;
+    size_t i = b;
+    for (; i < e && p[i] < 0x80; ++i) {
+      const unsigned char x = p[i];
+      if (x <= '9') {
+        ++w.digits;
+      } else {
+        ++letters;
+        if (x <= 'Z') {
+          ++w.upper;
+        } else if (x > 'f') {
+          short_letters = false;
+          barrier = barrier || x != 'x';
+        }
+      }
+    }
+    if (i == e) {
+      w.alnum = static_cast<unsigned>(e - b);
+      w.country_code = e - b >= 3 && p[b] >= 'A' && p[b] <= 'Z' && p[b + 1] >= 'A' &&
+                       p[b + 1] <= 'Z' && p[b + 2] <= '9';
+      w.ascii = true;
+      w.joinable = !barrier && (w.digits > 0 || (short_letters && w.alnum <= 4));
+      w.numeric = w.digits > 0 && letters <= 1;
+      return w;
+    }
+    w = Word{};
+  }
   bool short_letters = true;
   unsigned letters = 0;
   // A lower-case letter past 'f' other than 'x' is in no number detector's pattern (hex digits

@@ -537,6 +537,9 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
                                       spec.needs.upper_runs, index, spec.needs.country_code,
                                       exact_runs(spec), spec.boundary == Boundary::kNumber});
         const ClusterNeeds& n = spec.needs;
+        if ((n.upper_word != 0 && n.upper_word < kShortWord) ||
+            (n.upper_runs & ((uint64_t{1} << kShortWord) - 1)) != 0)
+          throw std::logic_error(spec.cls + ": an upper-case run shorter than kShortWord");
         if (n.colons > 0) {
           impl.cluster_min_colons = std::min<unsigned>(impl.cluster_min_colons, n.colons);
         } else {

@@ -142,6 +142,11 @@ struct RawMatch {
 void on_literal_hit(const Engine::Impl& impl, unsigned id, size_t end, std::string_view text,
                     size_t offset, std::vector<Region>& regions);
 
+// Words of fewer bytes are not counted for runs of upper-case letters and digits (the cluster
+// pass's common case): no cluster detector may need a shorter run (ClusterNeeds::upper_word,
+// upper_runs; Engine::compile checks).
+inline constexpr size_t kShortWord = 10;
+
 // Cluster counts or needs in eight 7-bit lanes (saturated), for comparing all at once.
 uint64_t pack_counts(const ClusterNeeds& n);
 
