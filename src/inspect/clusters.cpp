@@ -334,10 +334,10 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
 
 // The candidates of an exact_runs detector in a cluster, each as a kExact region: the runs of
 // whole words (numeric words with an allowed digit count for a number, words with an allowed
-// count of letters and digits for a word; the cluster's words are ASCII) that start with one
-// of its first bytes and
-// pass its validator. Its pattern then only has to match a validated candidate whole, where
-// scanning the cluster for ends and starts cost far more (most number-like runs are none).
+// count of letters and digits for a word; the cluster's words are ASCII) with an allowed count
+// of words that start with one of its first bytes and pass its validator. Its pattern then only
+// has to match a validated candidate whole, where scanning the cluster for ends and starts cost
+// far more (most number-like runs are none).
 void add_exact_runs(const Engine::Impl& impl, uint16_t index, std::string_view text, size_t offset,
                     const ClusterWords& words, std::vector<Region>& regions) {
   const DetectorSpec& spec = impl.specs[index];

@@ -150,9 +150,10 @@ inline constexpr size_t kShortWord = 10;
 // Cluster counts or needs in eight 7-bit lanes (saturated), for comparing all at once.
 uint64_t pack_counts(const ClusterNeeds& n);
 
-// Whether a cluster detector's candidates can be told in the cluster pass: a number bounded as
-// one (a run of whole numeric words) that starts with a word character and has a validator.
-// Each run of words with an allowed digit count that passes it becomes a kExact region.
+// Whether a cluster detector's candidates can be told in the cluster pass: a detector with a
+// validator bounded as a number (a run of whole numeric words, starting with a word character)
+// or as a word (ClusterNeeds::lengths). Each run of words with an allowed count of digits (or
+// of letters and digits) and of words that passes the validator becomes a kExact region.
 bool exact_runs(const DetectorSpec& spec);
 
 // Adds the regions of the number clusters in the text from `from` on (absolute offsets; text[0]
