@@ -218,6 +218,17 @@ struct Word {
 }
 
 // The word [b, e) counted, or not joinable (an empty word never is).
+// Whether [b, e) is an ASCII word holding a barrier letter (word_of), told without counting:
+// long words with digits are mostly base64 and tokens.
+bool barrier_word(Bytes p, size_t b, size_t e) {
+  bool barrier = false;
+  for (size_t i = b; i < e; ++i) {
+    if (p[i] >= 0x80) return false;
+    barrier = barrier || (p[i] >= 'g' && p[i] != 'x');  // in a word, past 'f' is lower-case
+  }
+  return barrier;
+}
+
 Word join_word(Bytes p, size_t b, size_t e) {
   if (e - b > 12) {
     // A word longer than four characters joins only with a digit: most are identifiers and
@@ -227,6 +238,7 @@ Word join_word(Bytes p, size_t b, size_t e) {
       digit = (p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, e);
     if (!digit) return Word{};
   }
+  if (e - b >= kShortWord && barrier_word(p, b, e)) return Word{};
   return b == e ? Word{} : word_of(p, b, e);
 }
 
@@ -496,7 +508,7 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     size_t ws = i;
     while (size_t k = word_before(p, ws, floor)) ws -= k;
     const size_t we = word_end(p, i, n);
-    const Word trigger = word_of(p, ws, we);
+    const Word trigger = join_word(p, ws, we);
     if (!trigger.joinable) {  // it carries a digit: a barrier letter, in no finding
       i = std::max(we, i + 1);
       continue;
