@@ -350,8 +350,47 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
 // of words that start with one of its first bytes and pass its validator. Its pattern then only
 // has to match a validated candidate whole, where scanning the cluster for ends and starts cost
 // far more (most number-like runs are none).
+// A cluster's letters and digits normalised once (normalize_alnum: upper-case ASCII, full-width
+// forms mapped), word by word: normalize_alnum of a run of its words is a slice of them.
+struct Normalised {
+  static constexpr size_t kMax = 256;  // words past this many letters and digits are not kept
+  char chars[kMax];
+  uint16_t at[ClusterWords::kMax + 1];  // where each word's letters and digits start
+  size_t words = 0;                     // the words kept
+  bool done = false;
+  void fill(Bytes p, const ClusterWords& cw) {
+    done = true;
+    size_t n = 0;
+    for (words = 0; words < cw.size; ++words) {
+      const ClusterWords::Item& it = cw.items[words];
+      if (n + it.w.alnum > kMax) break;
+      at[words] = static_cast<uint16_t>(n);
+      for (size_t i = it.b; i < it.e;) {
+        const unsigned char c = p[i];
+        if (c < 0x80) {
+          chars[n++] = static_cast<char>(c >= 'a' ? c - 'a' + 'A' : c);
+          ++i;
+          continue;
+        }
+        const unsigned char lo = p[i + 2];  // full-width (a word holds no other code point)
+        chars[n++] = static_cast<char>(p[i + 1] == 0xBC
+                                           ? (lo <= 0x99 ? '0' + (lo - 0x90) : 'A' + (lo - 0xA1))
+                                           : 'A' + (lo - 0x81));
+        i += 3;
+      }
+    }
+    at[words] = static_cast<uint16_t>(n);
+  }
+  // The normalised letters and digits of words [i, j]; false when they were not kept.
+  bool slice(size_t i, size_t j, std::string_view& out) const {
+    if (j >= words) return false;
+    out = std::string_view(chars + at[i], static_cast<size_t>(at[j + 1] - at[i]));
+    return true;
+  }
+};
+
 void add_exact_runs(const Engine::Impl& impl, uint16_t index, std::string_view text, size_t offset,
-                    const ClusterWords& words, std::vector<Region>& regions) {
+                    const ClusterWords& words, Normalised& norm, std::vector<Region>& regions) {
   const DetectorSpec& spec = impl.specs[index];
   const bool number = spec.boundary == Boundary::kNumber;
   const uint64_t allowed = number ? spec.needs.sums : spec.needs.lengths;
@@ -368,9 +407,19 @@ void add_exact_runs(const Engine::Impl& impl, uint16_t index, std::string_view t
       count += number ? w.digits : w.alnum;
       if (count >= 64) break;
       const size_t e = words.items[j].e;
-      if ((allowed >> count & 1) != 0 && (word_counts == 0 || (word_counts >> k & 1) != 0) &&
-          spec.validate(text.substr(b, e - b)))
-        regions.push_back({index, Region::kExact, offset + b, offset + e, offset + b});
+      if ((allowed >> count & 1) == 0 || (word_counts != 0 && (word_counts >> k & 1) == 0))
+        continue;
+      const std::string_view candidate = text.substr(b, e - b);
+      bool valid = false;
+      std::string_view alnum;
+      if (spec.validate_alnum != nullptr) {
+        if (!norm.done) norm.fill(reinterpret_cast<Bytes>(text.data()), words);
+        valid = norm.slice(i, j, alnum) ? spec.validate_alnum(candidate, alnum)
+                                        : spec.validate(candidate);
+      } else {
+        valid = spec.validate(candidate);
+      }
+      if (valid) regions.push_back({index, Region::kExact, offset + b, offset + e, offset + b});
     }
   }
 }
@@ -571,12 +620,13 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
       constexpr uint64_t kHigh = 0x8080808080808080ull;
       const uint64_t have = total.packed() | kHigh;
       const uint64_t sums = total.sums | total.word_digits;
+      Normalised norm;  // filled when a detector's runs are first validated
       for (const Engine::Impl::ClusterGate& g : impl.cluster_gates) {
         if (((have - g.packed) & kHigh) == kHigh && (g.sums == 0 || (g.sums & sums) != 0) &&
             (g.upper_runs == 0 || (g.upper_runs & total.upper_runs) != 0) &&
             (!g.country_code || total.country_code)) {
           if (g.exact && !words.overflow && (words.ascii || g.number))
-            add_exact_runs(impl, g.spec, text, offset, words, regions);
+            add_exact_runs(impl, g.spec, text, offset, words, norm, regions);
           else
             regions.push_back({g.spec, Region::kRange, offset + lo, offset + hi, offset + lo});
         }

@@ -2,6 +2,8 @@
 
 #include <hs/hs.h>
 
+#include <utility>
+
 #include "inspect/validators.h"
 
 namespace warden::inspect {
@@ -495,6 +497,25 @@ std::vector<DetectorSpec> builtin_detectors() {
                .gate = Gate::kAnchor,
                .anchors = {"绝密", "机密", "秘密"},
                .extent = Extent::kLine});
+  // The number validators that take normalised letters and digits too (the cluster pass
+  // normalises a cluster once for all its runs).
+  const std::pair<Validator, AlnumValidator> with_alnum[] = {
+      {credit_card_ok, credit_card_ok},
+      {iban_ok, iban_ok},
+      {us_ssn_ok, us_ssn_ok},
+      {us_itin_ok, us_itin_ok},
+      {de_tax_id_ok, de_tax_id_ok},
+      {de_id_card_ok, de_id_card_ok},
+      {fr_nir_ok, fr_nir_ok},
+      {cn_resident_id_ok, cn_resident_id_ok},
+      {cn_social_credit_code_ok, cn_social_credit_code_ok},
+      {cn_social_credit_code_letters_ok, cn_social_credit_code_letters_ok},
+      {uk_nino_ok, uk_nino_ok}};
+  for (DetectorSpec& spec : v) {
+    for (const auto& [one, two] : with_alnum) {
+      if (spec.validate == one) spec.validate_alnum = two;
+    }
+  }
   // A number pattern that accepts full-width digits costs Hyperscan about four times as much per
   // region as its ASCII twin: clusters without a full-width digit get the twin.
   const size_t n = v.size();

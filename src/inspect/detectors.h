@@ -70,6 +70,8 @@ constexpr uint64_t count_range(unsigned lo, unsigned hi) {
 }
 
 using Validator = bool (*)(std::string_view candidate);
+// The same check given the candidate's letters and digits already normalised (normalize_alnum).
+using AlnumValidator = bool (*)(std::string_view candidate, std::string_view alnum);
 // Extra check on the candidate in its text (e.g. "is this a marking, not prose?").
 using PlacementCheck = bool (*)(std::string_view text, size_t start, size_t end);
 // Whether an anchor at text[at] can begin a finding (only the bytes before `at` are known).
@@ -94,6 +96,7 @@ struct DetectorSpec {
   Extent extent = Extent::kAny;        // kAnchor
   AnchorCheck anchor_ok = nullptr;     // kAnchor
   ClusterNeeds needs{};                // kCluster
+  AlnumValidator validate_alnum = nullptr;  // kCluster: `validate`, on normalised letters
   // Byte ranges a match can start with, as pairs ("09AZ": digits, upper-case letters); empty:
   // any. Spares trying a whole match from every byte of a region.
   std::string_view first_bytes{};

@@ -103,13 +103,12 @@ bool luhn_ok(std::string_view digits) {
   return !digits.empty() && sum % 10 == 0;
 }
 
-bool credit_card_ok(std::string_view candidate) {
+bool credit_card_ok(std::string_view candidate, std::string_view alnum) {
   // Separators must be consistent: all spaces, all dashes, or none (a phone-like mix is not).
   const bool spaces = candidate.find(' ') != std::string_view::npos;
   const bool dashes = candidate.find('-') != std::string_view::npos;
   if (spaces && dashes) return false;
-  const Alnum ad = normalize_alnum(candidate);
-  const std::string_view d = ad.view();
+  const std::string_view d = alnum;
   const size_t n = d.size();
   if (n < 12 || n > 19 || !std::all_of(d.begin(), d.end(), is_digit)) return false;
   if (std::all_of(d.begin(), d.end(), [&](char c) { return c == d[0]; })) return false;
@@ -139,7 +138,7 @@ bool credit_card_ok(std::string_view candidate) {
   return iin && luhn_ok(d);
 }
 
-bool iban_ok(std::string_view candidate) {
+bool iban_ok(std::string_view candidate, std::string_view alnum) {
   // ISO 13616 registry: country → IBAN length.
   static constexpr std::pair<std::string_view, size_t> kLengths[] = {
       {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
@@ -167,8 +166,7 @@ bool iban_ok(std::string_view candidate) {
   const size_t expected =
       kLengthOf[static_cast<size_t>((candidate[0] - 'A') * 26 + (candidate[1] - 'A'))];
   if (expected == 0) return false;
-  const Alnum as = normalize_alnum(candidate);
-  const std::string_view s = as.view();
+  const std::string_view s = alnum;
   if (s.size() != expected) return false;
   // mod 97 of the number the rearranged IBAN spells (letters as 10..35), digit by digit.
   int r = 0;
@@ -179,9 +177,8 @@ bool iban_ok(std::string_view candidate) {
   return r == 1;
 }
 
-bool us_ssn_ok(std::string_view candidate) {
-  const Alnum ad = normalize_alnum(candidate);
-  const std::string_view d = ad.view();
+bool us_ssn_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view d = alnum;
   if (d.size() != 9 || !std::all_of(d.begin(), d.end(), is_digit)) return false;
   const int area = num(d.substr(0, 3));
   const int group = num(d.substr(3, 2));
@@ -191,18 +188,16 @@ bool us_ssn_ok(std::string_view candidate) {
   return d != "078051120" && d != "219099999" && d != "123456789";
 }
 
-bool us_itin_ok(std::string_view candidate) {
-  const Alnum ad = normalize_alnum(candidate);
-  const std::string_view d = ad.view();
+bool us_itin_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view d = alnum;
   if (d.size() != 9 || !std::all_of(d.begin(), d.end(), is_digit) || d[0] != '9') return false;
   const int g = num(d.substr(3, 2));
   return (g >= 50 && g <= 65) || (g >= 70 && g <= 88) || (g >= 90 && g <= 92) ||
          (g >= 94 && g <= 99);
 }
 
-bool de_tax_id_ok(std::string_view candidate) {
-  const Alnum ad = normalize_alnum(candidate);
-  const std::string_view d = ad.view();
+bool de_tax_id_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view d = alnum;
   if (d.size() != 11 || !std::all_of(d.begin(), d.end(), is_digit) || d[0] == '0') return false;
   // In the first ten digits exactly one digit occurs twice or three times, the others once.
   std::array<int, 10> count{};
@@ -246,9 +241,8 @@ bool icao_check(std::string_view data, char check) {
 }
 }  // namespace
 
-bool de_id_card_ok(std::string_view candidate) {
-  const Alnum as = normalize_alnum(candidate);
-  const std::string_view s = as.view();
+bool de_id_card_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view s = alnum;
   if (s.size() != 10) return false;
   // Serial: 9 characters from digits and the letters C F G H J K L M N P R T V W X Y Z.
   constexpr std::string_view kLetters = "CFGHJKLMNPRTVWXYZ";
@@ -264,11 +258,10 @@ bool de_id_card_ok(std::string_view candidate) {
   return icao_check(s.substr(0, 9), s[9]);
 }
 
-bool fr_nir_ok(std::string_view candidate) {
-  const Alnum as = normalize_alnum(candidate);
-  if (as.size != 15) return false;
+bool fr_nir_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  if (alnum.size() != 15) return false;
   char s[15];
-  std::memcpy(s, as.data, 15);
+  std::memcpy(s, alnum.data(), 15);
   if (s[0] != '1' && s[0] != '2' && s[0] != '3' && s[0] != '4' && s[0] != '7' && s[0] != '8')
     return false;
   // Corsica: department 2A counts as 19, 2B as 18.
@@ -284,9 +277,8 @@ bool fr_nir_ok(std::string_view candidate) {
   return key >= 1 && key <= 97 && key == 97 - mod97(v.substr(0, 13));
 }
 
-bool cn_resident_id_ok(std::string_view candidate) {
-  const Alnum as = normalize_alnum(candidate);
-  const std::string_view s = as.view();
+bool cn_resident_id_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view s = alnum;
   if (s.size() != 18) return false;
   for (size_t i = 0; i < 17; ++i) {
     if (!is_digit(s[i])) return false;
@@ -303,9 +295,8 @@ bool cn_resident_id_ok(std::string_view candidate) {
   return kCheck[sum % 11] == s[17];
 }
 
-bool cn_social_credit_code_ok(std::string_view candidate) {
-  const Alnum as = normalize_alnum(candidate);
-  const std::string_view s = as.view();
+bool cn_social_credit_code_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view s = alnum;
   constexpr std::string_view kChars = "0123456789ABCDEFGHJKLMNPQRTUWXY";
   static constexpr int kWeights[] = {1,  3,  9,  27, 19, 26, 16, 17, 20,
                                      29, 25, 13, 8,  24, 10, 30, 28};
@@ -323,18 +314,16 @@ bool cn_social_credit_code_ok(std::string_view candidate) {
   return kChars[check] == s[17];
 }
 
-bool cn_social_credit_code_letters_ok(std::string_view candidate) {
+bool cn_social_credit_code_letters_ok(std::string_view candidate, std::string_view alnum) {
   // An all-digit 18-character run passes mod 31 one time in 31 by chance; without letters a
   // code is only reported next to its label (a second detector with required context).
-  const Alnum as = normalize_alnum(candidate);
-  const std::string_view s = as.view();
+  const std::string_view s = alnum;
   return std::any_of(s.begin(), s.end(), [](char c) { return !is_digit(c); }) &&
-         cn_social_credit_code_ok(candidate);
+         cn_social_credit_code_ok(candidate, alnum);
 }
 
-bool uk_nino_ok(std::string_view candidate) {
-  const Alnum as = normalize_alnum(candidate);
-  const std::string_view s = as.view();
+bool uk_nino_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const std::string_view s = alnum;
   if (s.size() != 9) return false;
   constexpr std::string_view kBadFirst = "DFIQUV";
   constexpr std::string_view kBadSecond = "DFIOQUV";
@@ -614,6 +603,62 @@ bool generic_secret_value_ok(std::string_view value) {
   const bool lower =
       std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; });
   return (upper || lower) && shannon_entropy(value) >= 3.5 && !looks_like_placeholder(value);
+}
+
+// The one-argument forms normalise the candidate first.
+bool credit_card_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return credit_card_ok(candidate, a.view());
+}
+
+bool iban_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return iban_ok(candidate, a.view());
+}
+
+bool us_ssn_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return us_ssn_ok(candidate, a.view());
+}
+
+bool us_itin_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return us_itin_ok(candidate, a.view());
+}
+
+bool de_tax_id_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return de_tax_id_ok(candidate, a.view());
+}
+
+bool de_id_card_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return de_id_card_ok(candidate, a.view());
+}
+
+bool fr_nir_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return fr_nir_ok(candidate, a.view());
+}
+
+bool cn_resident_id_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return cn_resident_id_ok(candidate, a.view());
+}
+
+bool cn_social_credit_code_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return cn_social_credit_code_ok(candidate, a.view());
+}
+
+bool cn_social_credit_code_letters_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return cn_social_credit_code_letters_ok(candidate, a.view());
+}
+
+bool uk_nino_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return uk_nino_ok(candidate, a.view());
 }
 
 }  // namespace warden::inspect

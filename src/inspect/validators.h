@@ -61,4 +61,18 @@ bool generic_secret_value_ok(std::string_view value);
 
 bool is_iso3166_alpha2(std::string_view code);
 
+// The number validators above, given the candidate's letters and digits already normalised
+// (`alnum`, normalize_alnum): the cluster pass normalises a cluster once for all its runs.
+bool credit_card_ok(std::string_view candidate, std::string_view alnum);
+bool iban_ok(std::string_view candidate, std::string_view alnum);
+bool us_ssn_ok(std::string_view candidate, std::string_view alnum);
+bool us_itin_ok(std::string_view candidate, std::string_view alnum);
+bool de_tax_id_ok(std::string_view candidate, std::string_view alnum);
+bool de_id_card_ok(std::string_view candidate, std::string_view alnum);
+bool fr_nir_ok(std::string_view candidate, std::string_view alnum);
+bool cn_resident_id_ok(std::string_view candidate, std::string_view alnum);
+bool cn_social_credit_code_ok(std::string_view candidate, std::string_view alnum);
+bool cn_social_credit_code_letters_ok(std::string_view candidate, std::string_view alnum);
+bool uk_nino_ok(std::string_view candidate, std::string_view alnum);
+
 }  // namespace warden::inspect
