@@ -300,9 +300,8 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   std::unique_ptr<inspect::AnswerStream> inspector;
   if (ic.enabled) {
     // The configured actions and this deployment's output rules (decide()).
-    inspector = std::make_unique<inspect::AnswerStream>(*ic.engine, worker.scan_scratch(),
-                                                        ic.hold_back_bytes, ctx.answer_actions,
-                                                        ctx.pseudonyms);
+    inspector = std::make_unique<inspect::AnswerStream>(
+        *ic.engine, worker.scan_scratch(), ic.hold_back_bytes, ctx.answer_actions, ctx.pseudonyms);
   }
   std::string rewritten;
   bool blocked = false;
@@ -407,9 +406,9 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
     // A class whose action is block (an output rule's `end`): a stream ends there; a whole
     // answer is not sent at all.
     if (o.blocked) {
-      co_return make_error(ErrorCode::kSensitiveData,
-                           "The answer contained data that may not be shown. Request id: " +
-                               ctx.request_id + ".");
+      co_return make_error(
+          ErrorCode::kSensitiveData,
+          "The answer contained data that may not be shown. Request id: " + ctx.request_id + ".");
     }
   }
   const int status = client_status_for(ex.status());

@@ -327,19 +327,35 @@ TEST(Validators, NormalisedFormsAgree) {
   using One = bool (*)(std::string_view);
   using Two = bool (*)(std::string_view, std::string_view);
   const std::pair<One, Two> validators[] = {
-      {credit_card_ok, credit_card_ok}, {iban_ok, iban_ok},
-      {us_ssn_ok, us_ssn_ok},           {us_itin_ok, us_itin_ok},
-      {de_tax_id_ok, de_tax_id_ok},     {de_id_card_ok, de_id_card_ok},
-      {fr_nir_ok, fr_nir_ok},           {cn_resident_id_ok, cn_resident_id_ok},
-      {uk_nino_ok, uk_nino_ok},         {cn_social_credit_code_ok, cn_social_credit_code_ok},
+      {credit_card_ok, credit_card_ok},
+      {iban_ok, iban_ok},
+      {us_ssn_ok, us_ssn_ok},
+      {us_itin_ok, us_itin_ok},
+      {de_tax_id_ok, de_tax_id_ok},
+      {de_id_card_ok, de_id_card_ok},
+      {fr_nir_ok, fr_nir_ok},
+      {cn_resident_id_ok, cn_resident_id_ok},
+      {uk_nino_ok, uk_nino_ok},
+      {cn_social_credit_code_ok, cn_social_credit_code_ok},
       {cn_social_credit_code_letters_ok, cn_social_credit_code_letters_ok}};
-  const char* candidates[] = {"4111 1111 1111 1111", "4111-1111-1111-1111", "4111 1111-1111 1111",
-                              "DE89 3704 0044 0532 0130 00", "DE89370400440532013001",
-                              "764-69-1447", "900-70-1234", "75642103968", "L01X00T471",
-                              "1850578006048 23", "2 85 12 2A 006 048 45", "440305198606198637",
-                              "44030519860619863X", "OE 81 72 85 A", "91350100M000100Y43",
+  const char* candidates[] = {"4111 1111 1111 1111",
+                              "4111-1111-1111-1111",
+                              "4111 1111-1111 1111",
+                              "DE89 3704 0044 0532 0130 00",
+                              "DE89370400440532013001",
+                              "764-69-1447",
+                              "900-70-1234",
+                              "75642103968",
+                              "L01X00T471",
+                              "1850578006048 23",
+                              "2 85 12 2A 006 048 45",
+                              "440305198606198637",
+                              "44030519860619863X",
+                              "OE 81 72 85 A",
+                              "91350100M000100Y43",
                               "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 1111 1111 1111",
-                              "123", ""};
+                              "123",
+                              ""};
   size_t accepted = 0;
   for (const auto& [one, two] : validators) {
     for (const char* c : candidates) {
