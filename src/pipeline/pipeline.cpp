@@ -305,6 +305,10 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   }
   std::string rewritten;
   bool blocked = false;
+  auto ended = [] {
+    return make_error(ErrorCode::kSensitiveData,
+                      "The answer contained data that may not be shown; the stream ended.");
+  };
   auto check_event = [&](std::string_view data) {
     ++ctx.sse_events;
     // Usage arrives in the final event when stream_options.include_usage is set.
@@ -344,8 +348,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
       break;
     }
     if (blocked) {
-      failure = make_error(ErrorCode::kSensitiveData,
-                           "The answer contained data that may not be shown; the stream ended.");
+      failure = ended();
       failed = true;
       break;
     }
@@ -354,27 +357,24 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     sse.consume(static_cast<size_t>(whole));
   }
   if (inspector) {
-    ctx.answer_counts = inspector->counts();
-    if (failed && failure.code != ErrorCode::kSensitiveData) {
-      // The upstream failed: what was held back is inspected to its end and sent first.
-      rewritten.clear();
-      if (inspector->finish(rewritten).ok && !rewritten.empty()) co_await out.stream(rewritten);
-    }
-    if (!failed) {
+    // What was held back is inspected to its end and sent before the stream ends (after an
+    // upstream failure too) — unless it holds a class to end, or the answer was ended already:
+    // then nothing more of it goes out.
+    if (!failed || failure.code != ErrorCode::kSensitiveData) {
       rewritten.clear();
       const inspect::AnswerOutcome last = inspector->finish(rewritten);
-      if (!last.ok) {
-        failure = make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
-        failed = true;
-      } else if (last.blocked) {  // in what was held back: nothing of it is sent
-        failure = make_error(ErrorCode::kSensitiveData,
-                             "The answer contained data that may not be shown; the stream ended.");
-        failed = true;
-      } else if (!rewritten.empty() && !co_await out.stream(rewritten)) {
+      if (!last.ok || last.blocked) {
+        if (!failed) {
+          failure = last.ok ? ended()
+                            : make_error(ErrorCode::kUpstreamUnavailable,
+                                         "The answer cannot be inspected.");
+          failed = true;
+        }
+      } else if (!rewritten.empty() && !co_await out.stream(rewritten) && !failed) {
         co_return false;
       }
-      ctx.answer_counts = inspector->counts();
     }
+    ctx.answer_counts = inspector->counts();
   }
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
