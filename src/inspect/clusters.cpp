@@ -18,6 +18,7 @@
 #include <array>
 
 #include "inspect/engine_impl.h"
+#include "inspect/validators.h"
 
 namespace warden::inspect {
 
@@ -107,6 +108,14 @@ inline size_t word_end(Bytes p, size_t i, size_t n) {
   return 0;
 }
 
+// A lower-case letter past 'f' other than 'x' is in no number detector's pattern (hex digits
+// and the "x" check character are): an ASCII word holding one is in no finding (findings are
+// whole ASCII words; next to a full-width character, part of a word), and joins nothing.
+// `c` is a letter or digit of a word.
+[[gnu::always_inline]] inline bool barrier_letter(unsigned char c) {
+  return c > 'f' && c < 0x80 && c != 'x';
+}
+
 // Trivially constructible (no member initializers): ClusterWords holds arrays of them
 // uninitialized. Word{} is all zero, not joinable.
 struct Word {
@@ -142,7 +151,7 @@ struct Word {
           ++w.upper;
         } else if (x > 'f') {
           short_letters = false;
-          barrier = barrier || x != 'x';
+          barrier = barrier || barrier_letter(x);
         }
       }
     }
@@ -159,10 +168,7 @@ struct Word {
   }
   bool short_letters = true;
   unsigned letters = 0;
-  // A lower-case letter past 'f' other than 'x' is in no number detector's pattern (hex digits
-  // and the "x" check character are): an ASCII word holding one is in no finding (findings are
-  // whole ASCII words; next to a full-width character, part of a word), and joins nothing.
-  bool barrier = false;
+  bool barrier = false;  // a barrier_letter
   unsigned run = 0;
   unsigned ascii = 0;       // the current run of ASCII letters and digits
   bool ascii_upper = true;  // … all upper-case letters and digits
@@ -194,7 +200,7 @@ struct Word {
           ++w.upper;
         } else if (x > 'f') {
           short_letters = false;
-          barrier = barrier || x != 'x';
+          barrier = barrier || barrier_letter(x);
         }
       }
       ++w.alnum;
@@ -224,7 +230,7 @@ bool barrier_word(Bytes p, size_t b, size_t e) {
   bool barrier = false;
   for (size_t i = b; i < e; ++i) {
     if (p[i] >= 0x80) return false;
-    barrier = barrier || (p[i] >= 'g' && p[i] != 'x');  // in a word, past 'f' is lower-case
+    barrier = barrier || barrier_letter(p[i]);
   }
   return barrier;
 }
@@ -350,8 +356,9 @@ Counts count_cluster(Bytes p, size_t lo, size_t hi, const ClusterWords& words) {
 // of words that start with one of its first bytes and pass its validator. Its pattern then only
 // has to match a validated candidate whole, where scanning the cluster for ends and starts cost
 // far more (most number-like runs are none).
-// A cluster's letters and digits normalised once (normalize_alnum: upper-case ASCII, full-width
-// forms mapped), word by word: normalize_alnum of a run of its words is a slice of them.
+// A cluster's letters and digits normalised once, word by word, as normalize_alnum does
+// (upper-case ASCII, full-width forms mapped): normalize_alnum of a run of its words is a slice
+// of them (Validators.NormalisedFormsAgree and the gated-vs-reference test hold them to it).
 struct Normalised {
   static constexpr size_t kMax = 256;  // words past this many letters and digits are not kept
   char chars[kMax];
@@ -372,10 +379,7 @@ struct Normalised {
           ++i;
           continue;
         }
-        const unsigned char lo = p[i + 2];  // full-width (a word holds no other code point)
-        chars[n++] = static_cast<char>(p[i + 1] == 0xBC
-                                           ? (lo <= 0x99 ? '0' + (lo - 0x90) : 'A' + (lo - 0xA1))
-                                           : 'A' + (lo - 0x81));
+        chars[n++] = full_width_alnum(p[i + 1], p[i + 2]);  // a word holds no other code point
         i += 3;
       }
     }

@@ -70,13 +70,10 @@ Alnum normalize_alnum(std::string_view s) {
       if (c >= 'a' && c <= 'z') push(static_cast<char>(c - 'a' + 'A'));
       continue;
     }
-    // Full-width forms: U+FF10..FF19 digits, U+FF21..FF3A and U+FF41..FF5A letters.
     if (c == 0xEF && i + 2 < s.size()) {
-      const auto b1 = static_cast<unsigned char>(s[i + 1]);
-      const auto b2 = static_cast<unsigned char>(s[i + 2]);
-      if (b1 == 0xBC && b2 >= 0x90 && b2 <= 0x99) push(static_cast<char>('0' + b2 - 0x90));
-      if (b1 == 0xBC && b2 >= 0xA1 && b2 <= 0xBA) push(static_cast<char>('A' + b2 - 0xA1));
-      if (b1 == 0xBD && b2 >= 0x81 && b2 <= 0x9A) push(static_cast<char>('A' + b2 - 0x81));
+      if (const char k = full_width_alnum(static_cast<unsigned char>(s[i + 1]),
+                                          static_cast<unsigned char>(s[i + 2])))
+        push(k);
       i += 2;
       continue;
     }

@@ -16,6 +16,15 @@ struct Alnum {
   std::string_view view() const { return {data, size}; }
 };
 
+// The ASCII letter (upper-case) or digit of the full-width form EF b1 b2, or 0 for another
+// code point: U+FF10..FF19 digits, U+FF21..FF3A and U+FF41..FF5A letters.
+inline char full_width_alnum(unsigned char b1, unsigned char b2) {
+  if (b1 == 0xBC && b2 >= 0x90 && b2 <= 0x99) return static_cast<char>('0' + (b2 - 0x90));
+  if (b1 == 0xBC && b2 >= 0xA1 && b2 <= 0xBA) return static_cast<char>('A' + (b2 - 0xA1));
+  if (b1 == 0xBD && b2 >= 0x81 && b2 <= 0x9A) return static_cast<char>('A' + (b2 - 0x81));
+  return 0;
+}
+
 // ASCII digits and letters of `s`, with full-width digits/letters mapped to ASCII and every
 // separator (spaces, NBSP, dashes, dots, slashes) dropped. Letters are upper-cased. Empty when
 // `s` holds more than Alnum::kMax of them.
