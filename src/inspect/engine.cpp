@@ -144,47 +144,6 @@ bool assignment_ends_before(char c) {
   }
 }
 
-bool ContextIndex::any_before(int list, size_t start, size_t bytes) const {
-  if (list < 0) return false;
-  if (cached_ != start || cached_list_ != list) {
-    hits_.clear();
-    cached_ = start;
-    cached_list_ = list;
-    const Engine::Impl::WordList& l = impl->word_lists[static_cast<size_t>(list)];
-    const size_t lo = std::max(offset, start > kContextBytes ? start - kContextBytes : 0);
-    auto on_word = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
-                      void* p) -> int {
-      static_cast<std::vector<WordHit>*>(p)->push_back(
-          {0, static_cast<uint32_t>(to), static_cast<uint16_t>(id)});
-      return 0;
-    };
-    if (start > lo && hs_scan(l.db, text.data() + (lo - offset), static_cast<unsigned>(start - lo),
-                              0, scratch, on_word, &hits_) != HS_SUCCESS) {
-      failed = true;
-      hits_.clear();
-    }
-    for (WordHit& h : hits_) {
-      h.word = l.words[h.word];
-      h.end += static_cast<uint32_t>(lo);
-      h.start = h.end - static_cast<uint32_t>(impl->words[h.word].text.size());
-    }
-  }
-  const size_t from = start > bytes ? start - bytes : 0;
-  auto letter = [](char c) {
-    c = static_cast<char>(c | 0x20);
-    return c >= 'a' && c <= 'z';
-  };
-  for (const WordHit& h : hits_) {
-    if (h.start < from) continue;
-    if (!impl->words[h.word].ascii) return true;
-    // ASCII words stand whole: no letter continues them (the candidate may touch the end).
-    const bool left = h.start <= offset || !letter(text[h.start - offset - 1]);
-    const bool right = h.end >= start || !letter(text[h.end - offset]);
-    if (left && right) return true;
-  }
-  return false;
-}
-
 bool evaluate(const ContextIndex& context, std::string_view text, size_t offset, const RawMatch& m,
               bool complete, Finding& out) {
   const DetectorSpec& spec = context.impl->specs[m.id];
@@ -488,8 +447,7 @@ std::string end_stop_class(const DetectorSpec& spec) {
 }
 
 // Builds the literal database's patterns and what each hit means.
-void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns,
-                   std::vector<Pattern>& words) {
+void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& patterns) {
   std::vector<std::pair<std::string, unsigned>> keys;  // (expr, flags) → id
   auto id_for = [&](const std::string& expr, unsigned flags) -> size_t {
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -507,7 +465,6 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
     }
     auto letter = [](char c) { return c >= 'a' && c <= 'z'; };
     impl.words.push_back({lower, letter(lower.front()) && letter(lower.back()), {}});
-    words.push_back({escape_literal(lower), HS_FLAG_CASELESS});
     return static_cast<uint16_t>(impl.words.size() - 1);
   };
   impl.context_ids.assign(impl.specs.size(), {});
@@ -745,8 +702,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
       impl.specs[i].max_bytes = std::max<size_t>(impl.specs[i].max_bytes, widths[i]);
   }
   std::vector<Pattern> literals;
-  std::vector<Pattern> words;
-  plan_literals(impl, gated, literals, words);
+  plan_literals(impl, gated, literals);
   auto literal_name = [&](size_t id) {
     const Role& r = impl.roles[id].front();
     return r.kind == Role::kWord ? "context word " + impl.words[r.index].text
@@ -754,17 +710,13 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   };
   impl.literal_db = compile_db(literals, HS_MODE_BLOCK, literal_name);
   impl.literal_stream_db = compile_db(literals, HS_MODE_STREAM, literal_name);
-  // One database per distinct word list (a detector and its ASCII twin share one).
+  // One list per distinct set of words (a detector and its ASCII twin share one).
   auto list_of = [&](const std::vector<uint16_t>& ids) -> int {
     if (ids.empty()) return -1;
     for (size_t l = 0; l < impl.word_lists.size(); ++l) {
-      if (impl.word_lists[l].words == ids) return static_cast<int>(l);
+      if (impl.word_lists[l] == ids) return static_cast<int>(l);
     }
-    std::vector<Pattern> list;
-    for (uint16_t w : ids) list.push_back(words[w]);
-    impl.word_lists.push_back({ids, compile_db(list, HS_MODE_BLOCK, [&](size_t k) {
-                                 return "context word " + impl.words[ids[k]].text;
-                               })});
+    impl.word_lists.push_back(ids);
     return static_cast<int>(impl.word_lists.size() - 1);
   };
   for (size_t s = 0; s < impl.specs.size(); ++s) {
@@ -827,7 +779,6 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
 
 Scratch::~Scratch() {
   hs_free_scratch(scratch_);
-  hs_free_scratch(context_);
 }
 
 bool Scratch::prepare(const Engine& engine) {
@@ -835,9 +786,6 @@ bool Scratch::prepare(const Engine& engine) {
   if (hs_alloc_scratch(engine.impl().literal_db, &scratch_) != HS_SUCCESS) return false;
   if (hs_alloc_scratch(engine.impl().literal_stream_db, &scratch_) != HS_SUCCESS) return false;
   const Engine::Impl& impl = engine.impl();
-  for (const Engine::Impl::WordList& l : impl.word_lists) {
-    if (hs_alloc_scratch(l.db, &context_) != HS_SUCCESS) return false;
-  }
   for (const auto* dbs : {&impl.spec_dbs, &impl.end_dbs, &impl.whole_dbs, &impl.start_dbs,
                           &impl.stop_dbs, &impl.stop_long_dbs}) {
     for (hs_database_t* db : *dbs) {
@@ -874,13 +822,12 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
   add_cluster_regions(impl, text, 0, 0, true, hits.regions);
   merge_regions(hits.regions);
   // Each region scanned by its detector; candidates evaluated on the whole text.
-  const ContextIndex context{&impl, scratch.context(), text, 0};
+  const ContextIndex context{&impl, text, 0};
   if (!scan_regions(impl, scratch.get(), text, 0, hits.regions, [&](const RawMatch& m) {
         Finding f;
         if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);
       }))
     return false;
-  if (context.failed) return false;
   resolve_overlaps(findings);
   return true;
 }

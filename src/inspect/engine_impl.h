@@ -65,18 +65,13 @@ struct Engine::Impl {
   unsigned cluster_min_colons = UINT8_MAX;
   hs_database_t* literal_db = nullptr;
   hs_database_t* literal_stream_db = nullptr;
-  // The context words of a detector, and those it must not follow, each list a database of
-  // its own (pattern id = index in the list) run over the bytes before a candidate when it is
-  // evaluated: context words in the literal database would halve its speed, and a few words
-  // are scanned for in a third of the time all of them take.
-  struct WordList {
-    std::vector<uint16_t> words;  // ids in `words`
-    hs_database_t* db = nullptr;
-  };
-  std::vector<WordList> word_lists;
-  std::vector<int> context_list;         // per spec: its context words' list, or -1
-  std::vector<int> not_after_list;       // per spec: its not_after words' list, or -1
-  std::vector<hs_database_t*> spec_dbs;  // kFull specs, with start-of-match tracking
+  // The context words of a detector, and those it must not follow, each a list looked for in
+  // the bytes before a candidate when it is evaluated (ContextIndex): context words in the
+  // literal database would halve its speed.
+  std::vector<std::vector<uint16_t>> word_lists;  // ids in `words`
+  std::vector<int> context_list;                  // per spec: its context words' list, or -1
+  std::vector<int> not_after_list;                // per spec: its not_after words' list, or -1
+  std::vector<hs_database_t*> spec_dbs;           // kFull specs, with start-of-match tracking
   // Built-in specs (custom ones use spec_dbs): the pattern without start tracking, and anchored
   // at both ends (^…\z). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
   // finding the ends, then the leftmost start from which the whole pattern matches, a tenth.
@@ -97,7 +92,6 @@ struct Engine::Impl {
   ~Impl() {
     hs_free_database(literal_db);
     hs_free_database(literal_stream_db);
-    for (WordList& l : word_lists) hs_free_database(l.db);
     for (hs_database_t* db : spec_dbs) hs_free_database(db);
     for (hs_database_t* db : end_dbs) hs_free_database(db);
     for (hs_database_t* db : whole_dbs) hs_free_database(db);
@@ -105,13 +99,6 @@ struct Engine::Impl {
     for (hs_database_t* db : stop_dbs) hs_free_database(db);
     for (hs_database_t* db : stop_long_dbs) hs_free_database(db);
   }
-};
-
-// Where a context word was found: [start, end) in absolute offsets.
-struct WordHit {
-  uint32_t start;
-  uint32_t end;
-  uint16_t word;
 };
 
 // A stretch of text one detector's own database must scan: [lo, hi), absolute offsets; `hi` may
@@ -164,24 +151,14 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
                            size_t from, bool complete, std::vector<Region>& regions,
                            size_t* open_lo = nullptr);
 
-// Context-word lookups before candidates in one text, each window scanned once (candidates
-// at one start share it). `failed` is set when Hyperscan failed: the caller denies.
+// Context-word lookups before candidates in one text (context.cpp).
 struct ContextIndex {
-  ContextIndex(const Engine::Impl* i, hs_scratch_t* s, std::string_view t, size_t o)
-      : impl(i), scratch(s), text(t), offset(o) {}
   const Engine::Impl* impl;
-  hs_scratch_t* scratch;  // not the one scanning the regions (scans do not nest on one)
   std::string_view text;  // the bytes around the candidates
   size_t offset;          // absolute offset of text[0]
   // Whether a word of word list `list` (-1: none) stands whole, ending at or before `start`
   // and starting at or after `start - bytes` (bytes <= kContextBytes).
   bool any_before(int list, size_t start, size_t bytes) const;
-  mutable bool failed = false;
-
- private:
-  mutable size_t cached_ = SIZE_MAX;  // the hits of list cached_list_ before cached_
-  mutable int cached_list_ = -1;
-  mutable std::vector<WordHit> hits_;
 };
 
 // Turns one raw match into a finding, if it is one. `text` must hold every byte from at least

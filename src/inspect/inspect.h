@@ -84,11 +84,9 @@ class Scratch {
   // Makes the scratch fit `engine` (cheap when it already does).
   bool prepare(const Engine& engine);
   hs_scratch* get() const { return scratch_; }
-  hs_scratch* context() const { return context_; }  // for context-word lookups during a scan
 
  private:
   hs_scratch* scratch_ = nullptr;
-  hs_scratch* context_ = nullptr;
   const Engine* for_ = nullptr;
 };
 

@@ -111,7 +111,7 @@ std::vector<Finding>::const_iterator TextStream::unreleased() const {
 bool TextStream::decide(bool finished) {
   if (pending_.empty()) return true;
   const std::string_view text = text_;
-  const ContextIndex context{&engine_.impl(), scratch_.context(), text, base_};
+  const ContextIndex context{&engine_.impl(), text, base_};
   std::vector<RawMatch> still;
   for (const RawMatch& p : pending_) {
     const bool ready = finished || p.to + 3 <= total_ ||
@@ -133,10 +133,6 @@ bool TextStream::decide(bool finished) {
     }
   }
   pending_.swap(still);
-  if (context.failed) {
-    failed_ = true;
-    return false;
-  }
   if (!candidates_.empty()) {
     findings_.insert(findings_.end(), candidates_.begin(), candidates_.end());
     candidates_.clear();
