@@ -652,6 +652,9 @@ void merge_regions(std::vector<Region>& regions) {
 
 EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Hyperscan needs SSSE3; so do the context-word lookups (context.cpp).
+  if (hs_valid_platform() != HS_SUCCESS)
+    throw std::runtime_error("this CPU lacks SSSE3, which the inspection engine needs");
   std::shared_ptr<Engine> engine(new Engine());
   Impl& impl = *engine->impl_;
   impl.specs = builtin_detectors();
@@ -714,9 +717,9 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   auto list_of = [&](const std::vector<uint16_t>& ids) -> int {
     if (ids.empty()) return -1;
     for (size_t l = 0; l < impl.word_lists.size(); ++l) {
-      if (impl.word_lists[l] == ids) return static_cast<int>(l);
+      if (impl.word_lists[l].words == ids) return static_cast<int>(l);
     }
-    impl.word_lists.push_back(ids);
+    impl.word_lists.emplace_back(ids, impl.words);
     return static_cast<int>(impl.word_lists.size() - 1);
   };
   for (size_t s = 0; s < impl.specs.size(); ++s) {
@@ -821,8 +824,13 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
     return false;
   add_cluster_regions(impl, text, 0, 0, true, hits.regions);
   merge_regions(hits.regions);
-  // Each region scanned by its detector; candidates evaluated on the whole text.
+  // Each region scanned by its detector; candidates evaluated on the whole text. A cluster's
+  // region for a detector that requires a context word is dropped when none stands before it.
   const ContextIndex context{&impl, text, 0};
+  std::erase_if(regions, [&](const Region& r) {
+    return impl.specs[r.spec].context_required && impl.specs[r.spec].gate == Gate::kCluster &&
+           !context.may_precede(impl.context_list[r.spec], r.lo, r.hi);
+  });
   if (!scan_regions(impl, scratch.get(), text, 0, hits.regions, [&](const RawMatch& m) {
         Finding f;
         if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);

@@ -66,12 +66,19 @@ struct Engine::Impl {
   hs_database_t* literal_db = nullptr;
   hs_database_t* literal_stream_db = nullptr;
   // The context words of a detector, and those it must not follow, each a list looked for in
-  // the bytes before a candidate when it is evaluated (ContextIndex): context words in the
-  // literal database would halve its speed.
-  std::vector<std::vector<uint16_t>> word_lists;  // ids in `words`
-  std::vector<int> context_list;                  // per spec: its context words' list, or -1
-  std::vector<int> not_after_list;                // per spec: its not_after words' list, or -1
-  std::vector<hs_database_t*> spec_dbs;           // kFull specs, with start-of-match tracking
+  // the bytes before a candidate when it is evaluated (ContextIndex, context.cpp): context
+  // words in the literal database would halve its speed.
+  struct WordList {
+    explicit WordList(const std::vector<uint16_t>& ids, const std::vector<ContextWord>& all);
+    std::vector<uint16_t> words;  // ids in `words`; word k is in bucket k % 8
+    size_t shortest = SIZE_MAX;
+    // Per bucket (bit), the low and high nibbles of the words' first and second bytes.
+    alignas(16) uint8_t nibbles[4][16] = {};
+  };
+  std::vector<WordList> word_lists;
+  std::vector<int> context_list;         // per spec: its context words' list, or -1
+  std::vector<int> not_after_list;       // per spec: its not_after words' list, or -1
+  std::vector<hs_database_t*> spec_dbs;  // kFull specs, with start-of-match tracking
   // Built-in specs (custom ones use spec_dbs): the pattern without start tracking, and anchored
   // at both ends (^…\z). Start-of-match tracking costs up to 2 µs per number (bounded repeats);
   // finding the ends, then the leftmost start from which the whole pattern matches, a tenth.
@@ -159,6 +166,13 @@ struct ContextIndex {
   // Whether a word of word list `list` (-1: none) stands whole, ending at or before `start`
   // and starting at or after `start - bytes` (bytes <= kContextBytes).
   bool any_before(int list, size_t start, size_t bytes) const;
+  // Whether a candidate starting in [lo, hi) may have a word of `list` before it (false only
+  // when none can: for dropping regions of detectors that require context).
+  bool may_precede(int list, size_t lo, size_t hi) const;
+
+ private:
+  static constexpr size_t kMaxWindow = 256;
+  bool any_in(int list, size_t lo, size_t hi, bool right) const;
 };
 
 // Turns one raw match into a finding, if it is one. `text` must hold every byte from at least

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -182,6 +183,92 @@ TEST(Scan, GatesFindWhatEveryPatternOnEveryByteFinds) {
   }
   EXPECT_GT(total, 1000u);  // the texts do carry findings
   EXPECT_LE(differ * 100, total) << differ << " of " << total;
+}
+
+// Context words are looked for with a nibble filter (context.cpp): it must find what a plain
+// search finds, ignoring ASCII case, whole ASCII words only, at every start and window size,
+// near the text's ends too; and a region's check must not drop what a start in it would find.
+TEST(Engine, ContextWordsFoundAsAPlainSearchFindsThem) {
+  const Engine::Impl& impl = engine().impl();
+  ASSERT_GT(impl.word_lists.size(), 10u);
+  auto fold = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+    return s;
+  };
+  auto letter = [](char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; };
+  auto plain = [&](std::string_view text, int list, size_t start, size_t bytes) {
+    const size_t lo = start > bytes ? start - bytes : 0;
+    const std::string window = fold(std::string(text.substr(lo, start - lo)));
+    for (uint16_t id : impl.word_lists[static_cast<size_t>(list)].words) {
+      const ContextWord& w = impl.words[id];
+      for (size_t p = window.find(w.text); p != std::string::npos; p = window.find(w.text, p + 1)) {
+        const size_t at = lo + p;
+        const size_t end = at + w.text.size();
+        if (!w.ascii ||
+            ((at == 0 || !letter(text[at - 1])) && (end == start || !letter(text[end]))))
+          return true;
+      }
+    }
+    return false;
+  };
+  std::vector<std::string> pieces;
+  for (const ContextWord& w : impl.words) {
+    pieces.push_back(w.text);
+    std::string upper = w.text;
+    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+    pieces.push_back(upper);
+  }
+  for (const char* p : {" ", "x", "Ab", "9", ":", "\xc3\xa9", "\xe4\xb8\xad", "\n", "-"})
+    pieces.emplace_back(p);
+  std::mt19937 rng(11);
+  size_t positives = 0;
+  for (int round = 0; round < 400; ++round) {
+    std::string text;
+    const size_t parts = 1 + rng() % 40;
+    for (size_t k = 0; k < parts; ++k) {
+      std::string piece = pieces[rng() % pieces.size()];
+      if (rng() % 5 == 0) piece = piece.substr(rng() % piece.size());
+      text += piece;
+    }
+    // The text ends where an unreadable page starts: a read past its end crashes the test.
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    ASSERT_LT(text.size(), page);
+    void* pages =
+        mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(pages, MAP_FAILED);
+    char* guard = static_cast<char*>(pages) + page;
+    ASSERT_EQ(mprotect(guard, page, PROT_NONE), 0);
+    std::memcpy(guard - text.size(), text.data(), text.size());
+    const std::string_view view(guard - text.size(), text.size());
+    struct Unmap {
+      void* p;
+      size_t n;
+      ~Unmap() { munmap(p, n); }
+    } unmap{pages, 2 * page};
+    const ContextIndex context{&impl, view, 0};
+    for (size_t l = 0; l < impl.word_lists.size(); ++l) {
+      const int list = static_cast<int>(l);
+      for (size_t start = 0; start <= view.size(); ++start) {
+        for (size_t bytes : {kNotAfterBytes, kContextBytes}) {
+          const bool expected = plain(view, list, start, bytes);
+          positives += expected;
+          ASSERT_EQ(context.any_before(list, start, bytes), expected)
+              << "list " << l << " start " << start << " bytes " << bytes << " in " << text;
+        }
+      }
+      for (size_t lo = 0; lo < view.size(); lo += 1 + rng() % 7) {
+        const size_t hi = lo + 1 + rng() % 40;
+        bool any = false;
+        for (size_t s = lo; s < std::min(hi, view.size() + 1) && !any; ++s)
+          any = plain(view, list, s, kContextBytes);
+        if (any) {
+          ASSERT_TRUE(context.may_precede(list, lo, hi))
+              << "list " << l << " [" << lo << ", " << hi << ") in " << text;
+        }
+      }
+    }
+  }
+  EXPECT_GT(positives, 1000u);
 }
 
 // Anchored detectors report an end only where a code point that may follow a finding stands
