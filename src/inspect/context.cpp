@@ -7,7 +7,7 @@
 // tenth of all the time PII-dense text took. Here the window is filtered sixteen positions at
 // a time the way Hyperscan's own small literal matcher (Teddy) does it: each word is in one
 // of eight buckets, and a position survives for a bucket when the nibbles of its byte and the
-// next are those of a word's first two bytes there; only surviving positions are compared.
+// two next are those of a word's first three bytes there; only surviving positions are compared.
 // pshufb needs SSSE3, which Hyperscan itself requires (Engine::compile checks the platform).
 #include <tmmintrin.h>
 
@@ -58,12 +58,12 @@ Engine::Impl::WordList::WordList(const std::vector<uint16_t>& ids,
     const std::string& w = all[words[k]].text;
     const auto bit = static_cast<uint8_t>(1u << (k % 8));
     shortest = std::min(shortest, w.size());
-    for (size_t b = 0; b < 2; ++b) {
+    for (size_t b = 0; b < 3; ++b) {
       if (b < w.size()) {
         const auto c = static_cast<unsigned char>(w[b]);
         nibbles[2 * b][c & 15] |= bit;
         nibbles[2 * b + 1][c >> 4] |= bit;
-      } else {  // a one-byte word: any second byte
+      } else {  // a shorter word: any byte
         for (size_t n = 0; n < 16; ++n) {
           nibbles[2 * b][n] |= bit;
           nibbles[2 * b + 1][n] |= bit;
@@ -78,11 +78,11 @@ __attribute__((target("ssse3"))) bool ContextIndex::any_in(int list, size_t lo, 
   const Engine::Impl::WordList& l = impl->word_lists[static_cast<size_t>(list)];
   const size_t n = hi - lo;
   if (l.shortest > n) return false;
-  // Sixteen positions take seventeen bytes: near the text's end the window is copied first,
+  // Sixteen positions take eighteen bytes: near the text's end the window is copied first,
   // followed by zeros (no word holds one).
   const char* base = text.data() + (lo - offset);
   alignas(16) char copy[kMaxWindow + 32];
-  if (lo - offset + n + 17 > text.size()) {
+  if (lo - offset + n + 18 > text.size()) {
     std::memcpy(copy, base, n);
     std::memset(copy + n, 0, 32);
     base = copy;
@@ -92,13 +92,18 @@ __attribute__((target("ssse3"))) bool ContextIndex::any_in(int list, size_t lo, 
   const __m128i hi0 = _mm_load_si128(tables + 1);
   const __m128i lo1 = _mm_load_si128(tables + 2);
   const __m128i hi1 = _mm_load_si128(tables + 3);
+  const __m128i lo2 = _mm_load_si128(tables + 4);
+  const __m128i hi2 = _mm_load_si128(tables + 5);
   const __m128i low = _mm_set1_epi8(15);
   const size_t last = n - l.shortest;  // the last position a word can start at
   for (size_t i = 0; i <= last; i += 16) {
     const __m128i first = fold(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i)));
     const __m128i second = fold(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i + 1)));
+    const __m128i third = fold(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i + 2)));
     alignas(16) uint8_t hit[16];
-    const __m128i m = _mm_and_si128(buckets(first, lo0, hi0, low), buckets(second, lo1, hi1, low));
+    const __m128i m =
+        _mm_and_si128(_mm_and_si128(buckets(first, lo0, hi0, low), buckets(second, lo1, hi1, low)),
+                      buckets(third, lo2, hi2, low));
     _mm_store_si128(reinterpret_cast<__m128i*>(hit), m);
     auto mask =
         ~static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_setzero_si128()))) & 0xFFFFu;

@@ -72,8 +72,8 @@ struct Engine::Impl {
     explicit WordList(const std::vector<uint16_t>& ids, const std::vector<ContextWord>& all);
     std::vector<uint16_t> words;  // ids in `words`; word k is in bucket k % 8
     size_t shortest = SIZE_MAX;
-    // Per bucket (bit), the low and high nibbles of the words' first and second bytes.
-    alignas(16) uint8_t nibbles[4][16] = {};
+    // Per bucket (bit), the low and high nibbles of the words' first three bytes.
+    alignas(16) uint8_t nibbles[6][16] = {};
   };
   std::vector<WordList> word_lists;
   std::vector<int> context_list;         // per spec: its context words' list, or -1
