@@ -26,6 +26,7 @@
 
 #include "inspect/detectors.h"
 #include "inspect/inspect.h"
+#include "inspect/words.h"
 
 namespace warden::inspect {
 
@@ -69,11 +70,9 @@ struct Engine::Impl {
   // the bytes before a candidate when it is evaluated (ContextIndex, context.cpp): context
   // words in the literal database would halve its speed.
   struct WordList {
-    explicit WordList(const std::vector<uint16_t>& ids, const std::vector<ContextWord>& all);
-    std::vector<uint16_t> words;  // ids in `words`; word k is in bucket k % 8
-    size_t shortest = SIZE_MAX;
-    // Per bucket (bit), the low and high nibbles of the words' first three bytes.
-    alignas(16) uint8_t nibbles[6][16] = {};
+    WordList(const std::vector<uint16_t>& ids, const std::vector<ContextWord>& all);
+    std::vector<uint16_t> words;  // ids in `words`, in the order of the filter's words
+    WordFilter filter;
   };
   std::vector<WordList> word_lists;
   std::vector<int> context_list;         // per spec: its context words' list, or -1
@@ -171,7 +170,6 @@ struct ContextIndex {
   bool may_precede(int list, size_t lo, size_t hi) const;
 
  private:
-  static constexpr size_t kMaxWindow = 256;
   bool any_in(int list, size_t lo, size_t hi, bool right) const;
 };
 
@@ -342,12 +340,15 @@ bool scan_anchored_region(const Engine::Impl& impl, hs_scratch_t* scratch, std::
       // Past Hyperscan's small-block engine the `\z` alternative costs ~700 cycles a scan: a
       // long region is scanned with a line feed appended (it may follow every finding), so
       // that the pattern followed by the stop class alone reports an end at the region's end.
-      thread_local std::string copy;
-      copy.assign(data, length);
-      copy += '\n';
-      data = copy.data();
+      // A region cut at the end of its line has one already.
+      if (to >= limit || text[to - offset] != '\n') {
+        thread_local std::string copy;
+        copy.assign(data, length);
+        copy += '\n';
+        data = copy.data();
+        ends.base = reinterpret_cast<const unsigned char*>(data);
+      }
       ++length;
-      ends.base = reinterpret_cast<const unsigned char*>(data);
       db = impl.stop_long_dbs[r.spec];
     }
     if (hs_scan(db, data, static_cast<unsigned>(length), 0, scratch, on_end, &ends) != HS_SUCCESS)

@@ -1,5 +1,7 @@
 #include "inspect/validators.h"
 
+#include "inspect/words.h"
+
 #include <arpa/inet.h>
 #include <simdjson.h>
 
@@ -464,9 +466,12 @@ bool base64url_decode(std::string_view in, std::string& out) {
 bool jwt_ok(std::string_view candidate) {
   const size_t dot = candidate.find('.');
   if (dot == std::string_view::npos) return false;
-  std::string header;
+  // The thread's buffers: a parser and a header of their own cost each candidate allocations.
+  thread_local std::string header;
+  header.clear();
   if (!base64url_decode(candidate.substr(0, dot), header)) return false;
-  simdjson::dom::parser parser;
+  header.reserve(header.size() + simdjson::SIMDJSON_PADDING);  // parsed in place, not copied
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(header).get(root) != simdjson::SUCCESS) return false;
   std::string_view alg;
@@ -475,50 +480,29 @@ bool jwt_ok(std::string_view candidate) {
 
 namespace {
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+// Whether one of `words` is in `value`, ignoring ASCII case (this runs for every secret
+// candidate).
+bool any_word(const WordFilter& words, std::string_view value) {
+  return words.find(value, [](size_t, uint16_t) { return true; });
 }
-
-// Up to 64 lower-case words looked for in a value, ignoring ASCII case, in one pass: each word
-// is compared only where its first byte stands (this runs for every secret candidate; one
-// search per word cost more than the rest of the candidate's checks).
-class WordSet {
- public:
-  WordSet(std::initializer_list<std::string_view> words) : words_(words) {
-    for (size_t k = 0; k < words_.size() && k < 64; ++k)
-      by_first_[static_cast<unsigned char>(words_[k].front())] |= uint64_t{1} << k;
-  }
-  bool in(std::string_view v) const {
-    for (size_t i = 0; i < v.size(); ++i) {
-      for (uint64_t m = by_first_[static_cast<unsigned char>(lower(v[i]))]; m != 0; m &= m - 1) {
-        const std::string_view w = words_[static_cast<size_t>(__builtin_ctzll(m))];
-        if (w.size() > v.size() - i) continue;
-        size_t j = 1;
-        while (j < w.size() && lower(v[i + j]) == w[j]) ++j;
-        if (j == w.size()) return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  std::vector<std::string_view> words_;
-  std::array<uint64_t, 256> by_first_{};
-};
 
 }  // namespace
 
 bool looks_like_placeholder(std::string_view value) {
   if (value.empty() || value.front() == '$' || value.front() == '%') return true;
-  static const WordSet kWords = {
-      "${",         "{{",       "<",           ">",         "%s",       "process.env", "getenv",
-      "environ",    "changeme", "change_me",   "change-me", "password", "passwort",    "motdepasse",
-      "secret",     "example",  "placeholder", "redacted",  "dummy",    "sample",      "your_",
-      "your-",      "yourpass", "xxxx",        "****",      "....",     "todo",        "fixme",
-      "replace",    "insert",   "enter_",      "string",    "required", "optional",    "undefined",
-      "null",       "none",     "true",        "false",     "test1234", "hunter2",     "letmein",
-      "mypassword", "12345678", "abcdefgh",    "qwerty"};
-  if (kWords.in(value)) return true;
+  // "<" and ">" (a template's "<YOUR_KEY>") are looked for apart: a one-byte word would let
+  // through every position whose first byte it shares a bucket with.
+  if (value.find_first_of("<>") != std::string_view::npos) return true;
+  static const WordFilter kWords(
+      {"${",       "{{",        "%s",          "process.env", "getenv",     "environ",
+       "changeme", "change_me", "change-me",   "password",    "passwort",   "motdepasse",
+       "secret",   "example",   "placeholder", "redacted",    "dummy",      "sample",
+       "your_",    "your-",     "yourpass",    "xxxx",        "****",       "....",
+       "todo",     "fixme",     "replace",     "insert",      "enter_",     "string",
+       "required", "optional",  "undefined",   "null",        "none",       "true",
+       "false",    "test1234",  "hunter2",     "letmein",     "mypassword", "12345678",
+       "abcdefgh", "qwerty"});
+  if (any_word(kWords, value)) return true;
   // One repeated character ("aaaaaaaa", "00000000").
   return std::all_of(value.begin(), value.end(), [&](char c) { return c == value[0]; });
 }
@@ -526,14 +510,16 @@ bool looks_like_placeholder(std::string_view value) {
 double shannon_entropy(std::string_view s) {
   if (s.empty()) return 0;
   // H = log2(n) − (1/n)·Σ c·log2(c) over the byte counts c; c·log2(c) from a table for the
-  // counts tokens have (this runs for every secret candidate).
-  static const std::array<double, 256> c_log_c = [] {
-    std::array<double, 256> t{};
-    for (size_t c = 1; c < t.size(); ++c) t[c] = static_cast<double>(c) * std::log2(c);
+  // counts tokens have (this runs for every secret candidate), in fixed point (2^-32): integer
+  // additions do not wait on each other the way floating-point ones do.
+  constexpr double kScale = 4294967296.0;
+  static const std::array<uint64_t, 256> c_log_c = [] {
+    std::array<uint64_t, 256> t{};
+    for (size_t c = 1; c < t.size(); ++c)
+      t[c] = static_cast<uint64_t>(std::llround(static_cast<double>(c) * std::log2(c) * kScale));
     return t;
   }();
   const auto n = static_cast<double>(s.size());
-  double sum = 0;
   if (s.size() < c_log_c.size()) {
     // Candidates are short: byte counts fit in a byte, and their table is cleared in four
     // vector stores rather than a kilobyte.
@@ -545,19 +531,21 @@ double shannon_entropy(std::string_view s) {
       const auto b = static_cast<unsigned char>(ch);
       if (count[b]++ == 0) seen[distinct++] = b;
     }
+    uint64_t sum = 0;
     for (size_t i = 0; i < distinct; ++i) sum += c_log_c[count[seen[i]]];
-    return c_log_c[s.size()] / n - sum / n;  // log2(n) = n·log2(n) / n
+    return static_cast<double>(c_log_c[s.size()] - sum) / kScale / n;  // log2(n) = n·log2(n)/n
   }
   std::array<uint32_t, 256> count{};
   for (char ch : s) ++count[static_cast<unsigned char>(ch)];
+  double sum = 0;
   for (uint32_t c : count) sum += c == 0 ? 0 : static_cast<double>(c) * std::log2(c);
   return std::log2(n) - sum / n;
 }
 
 bool secret_token_ok(std::string_view candidate) {
-  static const WordSet kWords = {"example", "xxxx", "0000000",  "your",   "placeholder",
-                                 "dummy",   "fake", "redacted", "sample", "1234567890"};
-  return shannon_entropy(candidate) >= 3.5 && !kWords.in(candidate);
+  static const WordFilter kWords({"example", "xxxx", "0000000", "your", "placeholder", "dummy",
+                                  "fake", "redacted", "sample", "1234567890"});
+  return shannon_entropy(candidate) >= 3.5 && !any_word(kWords, candidate);
 }
 
 bool aws_access_key_ok(std::string_view candidate) {

@@ -1,0 +1,41 @@
+#include "inspect/words.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace warden::inspect {
+
+WordFilter::WordFilter(std::vector<std::string> words) : words_(std::move(words)) {
+  // Words with the same first bytes share a bucket, so that its nibble sets stay small; words
+  // shorter than three bytes (which let any byte through after them) share the first ones.
+  by_bucket_.resize(words_.size());
+  std::iota(by_bucket_.begin(), by_bucket_.end(), uint16_t{0});
+  std::sort(by_bucket_.begin(), by_bucket_.end(), [&](uint16_t a, uint16_t b) {
+    const bool sa = words_[a].size() < 3;
+    const bool sb = words_[b].size() < 3;
+    return sa != sb ? sa : words_[a] < words_[b];
+  });
+  const size_t per = std::max<size_t>(1, (words_.size() + 7) / 8);
+  for (size_t k = 0; k < by_bucket_.size(); ++k) {
+    const std::string& w = words_[by_bucket_[k]];
+    const size_t bucket = k / per;
+    const auto bit = static_cast<uint8_t>(1u << bucket);
+    bucket_start_[bucket + 1] = static_cast<uint16_t>(k + 1);
+    shortest_ = std::min(shortest_, w.size());
+    for (size_t place = 0; place < 3; ++place) {
+      for (size_t nibble = 0; nibble < 16; ++nibble) {
+        const auto c = static_cast<unsigned char>(place < w.size() ? w[place] : 0);
+        // Past a short word's end any byte may follow.
+        if (place >= w.size() || (c & 15) == nibble) nibbles_[2 * place][nibble] |= bit;
+        // The text is not folded: a letter's upper case passes too (0x4_/0x5_ for 0x6_/0x7_).
+        const bool letter = c >= 'a' && c <= 'z';
+        if (place >= w.size() || (c >> 4) == nibble || (letter && ((c >> 4) - 2u) == nibble))
+          nibbles_[2 * place + 1][nibble] |= bit;
+      }
+    }
+  }
+  for (size_t b = 1; b < 9; ++b)
+    bucket_start_[b] = std::max(bucket_start_[b], bucket_start_[b - 1]);
+}
+
+}  // namespace warden::inspect
