@@ -207,31 +207,43 @@ void resolve_overlaps(std::vector<Finding>& f) {
     if (a.end != b.end) return a.end > b.end;
     return a.confidence > b.confidence;
   };
-  // Findings arrive in sorted runs (one per detector, in region order): the runs are merged,
-  // a few passes where a sort compared each finding log2(n) times.
-  thread_local std::vector<size_t> runs;
-  thread_local std::vector<Finding> merged;
-  runs.clear();
-  for (size_t i = 0; i < f.size(); ++i) {
-    if (i == 0 || before(f[i], f[i - 1])) runs.push_back(i);
-  }
-  runs.push_back(f.size());
-  while (runs.size() > 2) {
-    merged.resize(f.size());
-    size_t out = 0;
-    for (size_t k = 0; k + 1 < runs.size(); k += 2) {
-      const size_t mid = runs[k + 1];
-      const size_t hi = k + 2 < runs.size() ? runs[k + 2] : mid;
-      std::merge(f.begin() + static_cast<std::ptrdiff_t>(runs[k]),
-                 f.begin() + static_cast<std::ptrdiff_t>(mid),
-                 f.begin() + static_cast<std::ptrdiff_t>(mid),
-                 f.begin() + static_cast<std::ptrdiff_t>(hi),
-                 merged.begin() + static_cast<std::ptrdiff_t>(runs[k]), before);
-      runs[out++] = runs[k];
+  // Findings arrive in sorted runs (one per detector, in region order), spread over the text:
+  // they are put in buckets of starts (about one finding a bucket; counting sort, stable),
+  // then each bucket in order by insertion (its few findings) — linear, where merging the
+  // runs pass after pass moved every finding log2(detectors) times.
+  if (f.size() > 1) {
+    uint32_t min = UINT32_MAX;
+    uint32_t max = 0;
+    for (const Finding& x : f) {
+      min = std::min(min, x.start);
+      max = std::max(max, x.start);
     }
-    runs[out++] = f.size();
-    runs.resize(out);
-    f.swap(merged);
+    unsigned shift = 0;
+    while (((max - min) >> shift) > 2 * f.size()) ++shift;
+    thread_local std::vector<uint32_t> first;
+    thread_local std::vector<Finding> sorted;
+    first.assign(((max - min) >> shift) + 2, 0);
+    for (const Finding& x : f) ++first[((x.start - min) >> shift) + 1];
+    for (size_t b = 1; b < first.size(); ++b) first[b] += first[b - 1];
+    sorted.resize(f.size());
+    for (const Finding& x : f) sorted[first[(x.start - min) >> shift]++] = x;
+    // Bucket b is now [first[b - 1], first[b]). A crowded one (findings packed in a stretch of
+    // a long text) is sorted, not inserted into: the time stays bounded.
+    for (size_t b = 0, lo = 0; b + 1 < first.size(); lo = first[b++]) {
+      const auto from = sorted.begin() + static_cast<std::ptrdiff_t>(lo);
+      const auto to = sorted.begin() + static_cast<std::ptrdiff_t>(first[b]);
+      if (to - from > 16) {
+        std::stable_sort(from, to, before);
+        continue;
+      }
+      for (auto i = from; i != to; ++i) {
+        const Finding x = *i;
+        auto j = i;
+        for (; j != from && before(x, *(j - 1)); --j) *j = *(j - 1);
+        *j = x;
+      }
+    }
+    f.swap(sorted);
   }
   size_t kept = 0;  // f[0, kept) resolved, in place
   for (size_t i = 0; i < f.size(); ++i) {

@@ -312,6 +312,68 @@ TEST(Scan, TokensEndWhereTheirBoundaryAllows) {
 }
 
 // Anchored assignment detectors are scanned only where an operator follows the key.
+// Findings are put in order by buckets of starts (crowded buckets sorted): the result must be
+// what a plain stable sort and the same resolution give, however the starts are spread.
+TEST(Engine, OverlapsResolvedAsAfterAPlainSort) {
+  const std::string_view classes[] = {"pii.email", "id.us_ssn", "secret.jwt", "fin.iban"};
+  auto reference = [](std::vector<Finding> f) {
+    std::stable_sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
+      if (a.start != b.start) return a.start < b.start;
+      if (a.end != b.end) return a.end > b.end;
+      return a.confidence > b.confidence;
+    });
+    auto priority = [](std::string_view c) {
+      return c.starts_with("secret.") ? 3 : c.starts_with("pii.") ? 1 : 2;
+    };
+    std::vector<Finding> out;
+    for (const Finding& x : f) {
+      if (!out.empty() && x.start < out.back().end) {
+        Finding& last = out.back();
+        const int px = priority(x.cls);
+        const int pl = priority(last.cls);
+        const uint32_t lx = x.end - x.start;
+        const uint32_t ll = last.end - last.start;
+        if (px > pl || (px == pl && (lx > ll || (lx == ll && x.confidence > last.confidence))))
+          last = x;
+        continue;
+      }
+      out.push_back(x);
+    }
+    return out;
+  };
+  std::mt19937 rng(5);
+  for (int round = 0; round < 300; ++round) {
+    std::vector<Finding> f;
+    const size_t runs = 1 + rng() % 8;
+    // Spread over a long text, or crowded into a short stretch of it, or both.
+    const uint32_t spread = round % 3 == 0 ? 1u << 20 : 2048;
+    for (size_t r = 0; r < runs; ++r) {
+      const size_t count = rng() % 300;
+      std::vector<Finding> run;
+      for (size_t k = 0; k < count; ++k) {
+        const uint32_t start = static_cast<uint32_t>(rng() % spread);
+        // Every other round, spans and confidences tie often: the order of ties decides.
+        const bool ties = round % 2 == 0;
+        const uint32_t length =
+            ties ? 4 + 4 * static_cast<uint32_t>(rng() % 2) : 1 + static_cast<uint32_t>(rng() % 40);
+        run.push_back(
+            {classes[rng() % 4], start, start + length, ties ? 0.5f : (rng() % 3) / 2.0f});
+      }
+      std::sort(run.begin(), run.end(),
+                [](const Finding& a, const Finding& b) { return a.start < b.start; });
+      f.insert(f.end(), run.begin(), run.end());
+    }
+    if (round % 3 == 1) f.push_back({classes[0], 5u << 20, (5u << 20) + 8, 0.5f});
+    const std::vector<Finding> expected = reference(f);
+    resolve_overlaps(f);
+    ASSERT_EQ(f.size(), expected.size()) << "round " << round;
+    for (size_t i = 0; i < f.size(); ++i) {
+      ASSERT_EQ(f[i], expected[i]) << "round " << round << " finding " << i;
+      ASSERT_EQ(f[i].confidence, expected[i].confidence) << "round " << round;
+    }
+  }
+}
+
 TEST(Engine, AssignmentOperatorMustFollowTheKey) {
   auto after = [](std::string_view text, std::string_view key) {
     return assignment_may_follow(text, text.find(key) + key.size());
