@@ -223,29 +223,74 @@ struct Word {
   return w;
 }
 
-// The word [b, e) counted, or not joinable (an empty word never is).
-// Whether [b, e) is an ASCII word holding a barrier letter (word_of), told without counting:
-// long words with digits are mostly base64 and tokens.
-bool barrier_word(Bytes p, size_t b, size_t e) {
-  bool barrier = false;
-  for (size_t i = b; i < e; ++i) {
-    if (p[i] >= 0x80) return false;
-    barrier = barrier || barrier_letter(p[i]);
+// What the bytes of a long word [b, e) hold, told sixteen at a time (SSE2): long words are
+// mostly tokens, hashes and numbers written without separators.
+struct LongWord {
+  bool digit = false;    // an ASCII digit
+  bool barrier = false;  // a barrier_letter
+  bool wide = false;     // a byte past ASCII (a full-width character)
+  bool digits = true;    // ASCII digits only
+};
+LongWord long_word(Bytes p, size_t b, size_t e) {
+  const __m128i zero_below = _mm_set1_epi8('0' - 1);
+  const __m128i nine_above = _mm_set1_epi8('9' + 1);
+  const __m128i f = _mm_set1_epi8('f');
+  const __m128i z_above = _mm_set1_epi8('z' + 1);
+  const __m128i x = _mm_set1_epi8('x');
+  unsigned digit = 0;
+  unsigned barrier = 0;
+  unsigned wide = 0;
+  size_t i = b;
+  for (; i + 16 <= e; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const auto d = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_and_si128(_mm_cmpgt_epi8(v, zero_below), _mm_cmplt_epi8(v, nine_above))));
+    // Past 'f' and up to 'z' but 'x' (bytes past ASCII compare as negative: none of them).
+    barrier |= static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(
+        _mm_cmpeq_epi8(v, x), _mm_and_si128(_mm_cmpgt_epi8(v, f), _mm_cmplt_epi8(v, z_above)))));
+    wide |= static_cast<unsigned>(_mm_movemask_epi8(v));
+    digit |= d;
+    if (d != 0xFFFF) digit |= 1u << 16;  // not digits only
   }
-  return barrier;
+  LongWord w;
+  for (; i < e; ++i) {
+    const unsigned char c = p[i];
+    const bool d = c >= '0' && c <= '9';
+    w.digit = w.digit || d;
+    w.digits = w.digits && d;
+    w.barrier = w.barrier || barrier_letter(c);
+    w.wide = w.wide || c >= 0x80;
+  }
+  w.digit = w.digit || (digit & 0xFFFF) != 0;
+  w.digits = w.digits && (digit >> 16) == 0;
+  w.barrier = w.barrier || barrier != 0;
+  w.wide = w.wide || wide != 0;
+  return w;
 }
 
+// The word [b, e) counted, or not joinable (an empty word never is).
 Word join_word(Bytes p, size_t b, size_t e) {
+  if (e - b < kShortWord) return b == e ? Word{} : word_of(p, b, e);
+  const LongWord l = long_word(p, b, e);
+  if (!l.wide) {
+    // An ASCII word this long joins only with a digit and without a barrier letter.
+    if (!l.digit || l.barrier) return Word{};
+    if (l.digits) {
+      Word w{};
+      w.digits = w.alnum = w.upper_run = static_cast<unsigned>(e - b);
+      w.joinable = w.numeric = w.ascii = true;
+      if (e - b < 64) w.upper_runs = uint64_t{1} << (e - b);
+      return w;
+    }
+    return word_of(p, b, e);
+  }
   if (e - b > 12) {
-    // A word longer than four characters joins only with a digit: most are identifiers and
-    // prose words without one, told apart without counting.
-    bool digit = false;
-    for (size_t i = b; i < e && !digit; ++i)
-      digit = (p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, e);
+    // A word longer than four characters joins only with a digit.
+    bool digit = l.digit;
+    for (size_t i = b; i < e && !digit; ++i) digit = fw_digit(p, i, e);
     if (!digit) return Word{};
   }
-  if (e - b >= kShortWord && barrier_word(p, b, e)) return Word{};
-  return b == e ? Word{} : word_of(p, b, e);
+  return word_of(p, b, e);
 }
 
 // The features of the cluster [lo, hi), counted in one forward pass.
