@@ -492,7 +492,9 @@ bool looks_like_placeholder(std::string_view value) {
   if (value.empty() || value.front() == '$' || value.front() == '%') return true;
   // "<" and ">" (a template's "<YOUR_KEY>") are looked for apart: a one-byte word would let
   // through every position whose first byte it shares a bucket with.
-  if (value.find_first_of("<>") != std::string_view::npos) return true;
+  if (std::memchr(value.data(), '<', value.size()) != nullptr ||
+      std::memchr(value.data(), '>', value.size()) != nullptr)
+    return true;
   static const WordFilter kWords(
       {"${",       "{{",        "%s",          "process.env", "getenv",     "environ",
        "changeme", "change_me", "change-me",   "password",    "passwort",   "motdepasse",
@@ -527,9 +529,10 @@ double shannon_entropy(std::string_view s) {
     std::memset(count, 0, sizeof count);
     uint8_t seen[256];
     size_t distinct = 0;
-    for (char ch : s) {
+    for (char ch : s) {  // without a branch: whether a byte is new is a coin toss in a token
       const auto b = static_cast<unsigned char>(ch);
-      if (count[b]++ == 0) seen[distinct++] = b;
+      seen[distinct] = b;
+      distinct += count[b]++ == 0;
     }
     uint64_t sum = 0;
     for (size_t i = 0; i < distinct; ++i) sum += c_log_c[count[seen[i]]];
