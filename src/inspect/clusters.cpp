@@ -665,13 +665,17 @@ size_t add_cluster_regions(const Engine::Impl& impl, std::string_view text, size
     const bool small =
         total.alnum < impl.cluster_min_alnum && total.colons < impl.cluster_min_colons;
     if (!small) {
-      // Every count at once: eight 7-bit lanes, a lane's borrow shows where one falls short.
-      constexpr uint64_t kHigh = 0x8080808080808080ull;
-      const uint64_t have = total.packed() | kHigh;
+      // The gates every count meets, lane by lane from a table; then their other needs.
+      const uint64_t have = total.packed();
+      uint32_t met = ~0u;
+      for (size_t lane = 0; lane < 8; ++lane)
+        met &= impl.gates_met[lane][have >> (8 * lane) & 0x7F];
       const uint64_t sums = total.sums | total.word_digits;
       Normalised norm;  // filled when a detector's runs are first validated
-      for (const Engine::Impl::ClusterGate& g : impl.cluster_gates) {
-        if (((have - g.packed) & kHigh) == kHigh && (g.sums == 0 || (g.sums & sums) != 0) &&
+      for (; met != 0; met &= met - 1) {
+        const Engine::Impl::ClusterGate& g =
+            impl.cluster_gates[static_cast<size_t>(__builtin_ctz(met))];
+        if ((g.sums == 0 || (g.sums & sums) != 0) &&
             (g.upper_runs == 0 || (g.upper_runs & total.upper_runs) != 0) &&
             (!g.country_code || total.country_code)) {
           if (g.exact && !words.overflow && (words.ascii || g.number))

@@ -734,6 +734,13 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
     impl.word_lists.emplace_back(ids, impl.words);
     return static_cast<int>(impl.word_lists.size() - 1);
   };
+  if (impl.cluster_gates.size() > 32) throw std::logic_error("more than 32 cluster gates");
+  for (size_t k = 0; k < impl.cluster_gates.size(); ++k) {
+    for (size_t lane = 0; lane < 8; ++lane) {
+      const auto need = static_cast<size_t>(impl.cluster_gates[k].packed >> (8 * lane) & 0x7F);
+      for (size_t v = need; v < 128; ++v) impl.gates_met[lane][v] |= uint32_t{1} << k;
+    }
+  }
   for (size_t s = 0; s < impl.specs.size(); ++s) {
     impl.context_list.push_back(list_of(impl.context_ids[s]));
     impl.not_after_list.push_back(list_of(impl.not_after_ids[s]));

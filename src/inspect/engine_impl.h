@@ -17,6 +17,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <string>
@@ -61,6 +62,9 @@ struct Engine::Impl {
     bool number;  // bounded as a number
   };
   std::vector<ClusterGate> cluster_gates;
+  // Per count lane (pack_counts) and value: the gates whose need in that lane it meets (bit k:
+  // cluster_gates[k]); and-ed over the lanes, the gates a cluster's counts meet.
+  std::array<std::array<uint32_t, 128>, 8> gates_met{};
   // A cluster with fewer letters and digits and fewer colons than these meets no detector.
   unsigned cluster_min_alnum = UINT8_MAX;
   unsigned cluster_min_colons = UINT8_MAX;
