@@ -1,3 +1,4 @@
+#include <emmintrin.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -616,7 +617,18 @@ size_t extent_end(Extent extent, std::string_view text, size_t from, size_t to) 
                          : static_cast<size_t>(static_cast<const char*>(at) - text.data());
   }
   if (extent == Extent::kToken) {
-    for (size_t i = from; i < to; ++i) {
+    // Sixteen bytes at a time: tokens run to a few hundred bytes.
+    size_t i = from;
+    for (; i + 16 <= to; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+      const __m128i space = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))));
+      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(space));
+      if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
+    }
+    for (; i < to; ++i) {
       const char c = text[i];
       if (c == ' ' || c == '\n' || c == '\t' || c == '\r') return i;
     }
