@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -208,10 +209,11 @@ void resolve_overlaps(std::vector<Finding>& f) {
     if (a.end != b.end) return a.end > b.end;
     return a.confidence > b.confidence;
   };
-  // Findings arrive in sorted runs (one per detector, in region order), spread over the text:
-  // they are put in buckets of starts (about one finding a bucket; counting sort, stable),
-  // then each bucket in order by insertion (its few findings) — linear, where merging the
-  // runs pass after pass moved every finding log2(detectors) times.
+  // Findings arrive in sorted runs (one per detector, in region order), spread over the text.
+  // Their starts are sorted as 8-byte keys (start, then index: stable) by a radix sort, eleven
+  // bits a pass over the bits the starts span (two passes for a megabyte), and the findings
+  // gathered in that order; findings that share a start are then put longest first. Merging
+  // the runs moved every 32-byte finding log2(detectors) times.
   if (f.size() > 1) {
     uint32_t min = UINT32_MAX;
     uint32_t max = 0;
@@ -219,30 +221,40 @@ void resolve_overlaps(std::vector<Finding>& f) {
       min = std::min(min, x.start);
       max = std::max(max, x.start);
     }
-    unsigned shift = 0;
-    while (((max - min) >> shift) > 2 * f.size()) ++shift;
-    thread_local std::vector<uint32_t> first;
+    thread_local std::vector<uint64_t> keys;
+    thread_local std::vector<uint64_t> spare;
     thread_local std::vector<Finding> sorted;
-    first.assign(((max - min) >> shift) + 2, 0);
-    for (const Finding& x : f) ++first[((x.start - min) >> shift) + 1];
-    for (size_t b = 1; b < first.size(); ++b) first[b] += first[b - 1];
+    keys.resize(f.size());
+    spare.resize(f.size());
+    for (size_t i = 0; i < f.size(); ++i)
+      keys[i] = static_cast<uint64_t>(f[i].start - min) << 32 | i;
+    constexpr unsigned kDigit = 11;
+    for (unsigned shift = 32; shift < 64 && (max - min) >> (shift - 32) != 0; shift += kDigit) {
+      std::array<uint32_t, (1u << kDigit) + 1> first{};
+      for (uint64_t k : keys) ++first[((k >> shift) & ((1u << kDigit) - 1)) + 1];
+      for (size_t b = 1; b < first.size(); ++b) first[b] += first[b - 1];
+      for (uint64_t k : keys) spare[first[(k >> shift) & ((1u << kDigit) - 1)]++] = k;
+      keys.swap(spare);
+    }
     sorted.resize(f.size());
-    for (const Finding& x : f) sorted[first[(x.start - min) >> shift]++] = x;
-    // Bucket b is now [first[b - 1], first[b]). A crowded one (findings packed in a stretch of
-    // a long text) is sorted, not inserted into: the time stays bounded.
-    for (size_t b = 0, lo = 0; b + 1 < first.size(); lo = first[b++]) {
+    for (size_t i = 0; i < f.size(); ++i) sorted[i] = f[keys[i] & UINT32_MAX];
+    // Runs of one start: longest (then most confident) first, stable; a crowded run is sorted.
+    for (size_t lo = 0; lo < sorted.size();) {
+      size_t hi = lo + 1;
+      while (hi < sorted.size() && sorted[hi].start == sorted[lo].start) ++hi;
       const auto from = sorted.begin() + static_cast<std::ptrdiff_t>(lo);
-      const auto to = sorted.begin() + static_cast<std::ptrdiff_t>(first[b]);
-      if (to - from > 16) {
+      const auto to = sorted.begin() + static_cast<std::ptrdiff_t>(hi);
+      if (hi - lo > 16) {
         std::stable_sort(from, to, before);
-        continue;
+      } else {
+        for (auto i = from + 1; i < to; ++i) {
+          const Finding x = *i;
+          auto k = i;
+          for (; k != from && before(x, *(k - 1)); --k) *k = *(k - 1);
+          *k = x;
+        }
       }
-      for (auto i = from; i != to; ++i) {
-        const Finding x = *i;
-        auto j = i;
-        for (; j != from && before(x, *(j - 1)); --j) *j = *(j - 1);
-        *j = x;
-      }
+      lo = hi;
     }
     f.swap(sorted);
   }
