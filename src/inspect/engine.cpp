@@ -671,7 +671,7 @@ void merge_regions(std::vector<Region>& regions) {
     }
     sorted[j] = r;
   }
-  std::copy(sorted.begin(), sorted.end(), regions.begin());
+  regions.swap(sorted);  // swapped, not copied back
   size_t out = 0;
   for (size_t i = 0; i < regions.size(); ++i) {
     Region& last = regions[out > 0 ? out - 1 : 0];
