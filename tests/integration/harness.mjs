@@ -71,6 +71,7 @@ ${model('status400', 'chat', dep('s400', 'up', 'status-400'))}
 ${model('status500', 'chat', dep('s500', 'up', 'status-500'))}
 ${model('status401', 'chat', dep('s401', 'up', 'status-401'))}
 ${model('echo', 'chat, completion', dep('echo-a', 'up', 'echo'))}
+${model('echo-cut', 'chat', dep('echo-cut-a', 'up', 'echo-then-cut'))}
 ${model('leak', 'chat', dep('leak-a', 'up', 'leak'))}
 keys:
   - sha256: ${sha(KEY)}

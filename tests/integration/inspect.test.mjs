@@ -115,6 +115,27 @@ test('output rule end: a streamed answer ends with an error event, a whole one i
   }
 });
 
+test('output rule end: text held back when the upstream fails is not sent if it holds the class', async () => {
+  // The number arrives last, inside the hold-back window; then the upstream's answer breaks off
+  // inside an event. What was held back is decided as at a clean end: it holds a class to end on.
+  const r = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model: 'echo-cut', stream: true,
+      messages: [{ role: 'user', content: 'The payroll record for the new hire is ready. Please check her bank ' +
+        'details, tax class and start date against the offer letter before Friday, then send it on to ' +
+        'the accounting team. SSN 764-69-1447' }] }),
+  });
+  const raw = await r.text();
+  const events = raw.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+  const text = events.map((e) => e.choices?.[0]?.delta?.content ?? '').join('');
+  assert.ok(text.startsWith('The payroll'), raw);  // what came before the window was relayed
+  assert.ok(!raw.includes('1447') && !raw.includes('764-69'), raw);
+  // Nothing of what was held back went out, masked or not.
+  assert.ok(!text.includes('SSN') && !text.includes('US_SSN') && !text.includes('team.'), text);
+  assert.equal(events.at(-1).error?.code, 'upstream_unavailable', raw);
+});
+
 test('a request that cannot be inspected is denied', async () => {
   const deep = `{"model":"chat","messages":[{"role":"user","content":"x"}],"x":${'['.repeat(100)}${']'.repeat(100)}}`;
   const res = await rawRequest(stack.port, post('/v1/chat/completions', deep));

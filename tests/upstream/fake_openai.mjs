@@ -11,6 +11,7 @@
 //   bad-sse              sends one good event, then an event whose data is not JSON
 //   slow-stream          100 events, 100 ms apart (for disconnect tests)
 //   echo                 answers with the last message's text, streamed 3 bytes an event
+//   echo-then-cut        streams the last message's text like echo, then ends inside an event
 //   leak                 answers "Your card 4111 1111 1111 1111 is on file.", 3 bytes an event
 //
 // GET /__requests lists what was received; DELETE /__requests clears it; GET /__closed counts
@@ -92,7 +93,7 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
     const isChat = req.url.endsWith('/chat/completions');
     let text = 'Hello from the test upstream. Warden relayed this answer.';
     let piece = null;  // split the streamed text into pieces of this many bytes
-    if (model === 'echo') {
+    if (model === 'echo' || model === 'echo-then-cut') {
       const last = body.messages?.at(-1)?.content ?? body.prompt ?? '';
       text = typeof last === 'string' ? last : JSON.stringify(last);
       piece = 3;
@@ -146,6 +147,7 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
     }
     res.write(event({ role: 'assistant', content: '' }));
     for (const w of words) res.write(event({ content: w }));
+    if (model === 'echo-then-cut') { finished = true; return res.end('data: {"id":'); }
     res.write(event({}, 'stop'));
     if (body.stream_options?.include_usage) {
       res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
