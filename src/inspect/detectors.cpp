@@ -370,7 +370,10 @@ std::vector<DetectorSpec> builtin_detectors() {
        .max_bytes = 210,
        .gate = Gate::kAnchor,
        .anchors = {"sk-"},
-       .extent = Extent::kToken});
+       .extent = Extent::kToken,
+       // The validator rejects an Anthropic key ("sk-ant-…", its own detector's): not scanned.
+       .anchor_ok = [](std::string_view text,
+                       size_t at) { return text.substr(at, 7) != "sk-ant-"; }});
   v.push_back({.cls = "secret.slack_token",
                .pattern = "xox[abposr]-[0-9A-Za-z\\-]{10,}",
                .validate = secret_token_ok,

@@ -74,7 +74,8 @@ using Validator = bool (*)(std::string_view candidate);
 using AlnumValidator = bool (*)(std::string_view candidate, std::string_view alnum);
 // Extra check on the candidate in its text (e.g. "is this a marking, not prose?").
 using PlacementCheck = bool (*)(std::string_view text, size_t start, size_t end);
-// Whether an anchor at text[at] can begin a finding (only the bytes before `at` are known).
+// Whether an anchor at text[at] can begin a finding. The bytes before `at` are known; in a
+// stream, those from `at` on may not all have arrived yet (keep the anchor then).
 using AnchorCheck = bool (*)(std::string_view text, size_t at);
 
 struct DetectorSpec {
