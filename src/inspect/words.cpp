@@ -6,6 +6,9 @@
 namespace warden::inspect {
 
 WordFilter::WordFilter(std::vector<std::string> words) : words_(std::move(words)) {
+  for (std::string& w : words_) {
+    for (char& c : w) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+  }
   // Words with the same first bytes share a bucket, so that its nibble sets stay small; words
   // shorter than three bytes (which let any byte through after them) share the first ones.
   by_bucket_.resize(words_.size());

@@ -23,7 +23,7 @@ namespace warden::inspect {
 
 class WordFilter {
  public:
-  // Words in lower case (ASCII letters); other bytes are compared as they are.
+  // ASCII letters match either case; other bytes are compared as they are. No word is empty.
   explicit WordFilter(std::vector<std::string> words);
 
   const std::vector<std::string>& words() const { return words_; }

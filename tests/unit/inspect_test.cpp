@@ -312,6 +312,47 @@ TEST(Scan, TokensEndWhereTheirBoundaryAllows) {
 }
 
 // Anchored assignment detectors are scanned only where an operator follows the key.
+// The word filter (words.h) over texts of every length: every word it reports is there, and it
+// misses none a plain search finds — words of one to eleven bytes, any case, at either end,
+// in the copied last chunk too.
+TEST(Words, FilterFindsWhatAPlainSearchFinds) {
+  const std::vector<std::string> words = {"${",       "%s",     "<",     "process.env",
+                                          "changeme", "todo",   "null",  "xxxx",
+                                          "12345678", "qwerty", "your_", "电话"};
+  const WordFilter filter(words);
+  const std::vector<std::string> pieces = {"${",    "%S",       "<",    "Process.ENV", "CHANGEme",
+                                           "todo",  "nul",      "XXXX", "1234567",     "qwerty",
+                                           "Your_", "电话",     "a",    "Z9",          " ",
+                                           "-",     "\xe7\x94", "$",    "%",           "xx"};
+  std::mt19937 rng(3);
+  size_t found = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const size_t parts = rng() % 24;
+    for (size_t k = 0; k < parts; ++k) text += pieces[rng() % pieces.size()];
+    std::string folded = text;
+    for (char& c : folded) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+    std::vector<std::pair<size_t, uint16_t>> expected;
+    for (size_t p = 0; p < text.size(); ++p) {
+      for (size_t w = 0; w < words.size(); ++w) {
+        if (folded.compare(p, words[w].size(), words[w]) == 0) expected.emplace_back(p, w);
+      }
+    }
+    std::vector<std::pair<size_t, uint16_t>> got;
+    const bool any = filter.find(text, [&](size_t p, uint16_t w) {
+      got.emplace_back(p, w);
+      return false;  // all of them
+    });
+    EXPECT_FALSE(any);
+    std::sort(got.begin(), got.end());
+    ASSERT_EQ(got, expected) << text;
+    found += got.size();
+    // The first one stops the search.
+    ASSERT_EQ(filter.find(text, [](size_t, uint16_t) { return true; }), !expected.empty());
+  }
+  EXPECT_GT(found, 5000u);
+}
+
 // Findings are put in order by buckets of starts (crowded buckets sorted): the result must be
 // what a plain stable sort and the same resolution give, however the starts are spread.
 TEST(Engine, OverlapsResolvedAsAfterAPlainSort) {
