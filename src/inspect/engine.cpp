@@ -213,8 +213,11 @@ void resolve_overlaps(std::vector<Finding>& f) {
   // Their starts are sorted as 8-byte keys (start, then index: stable) by a radix sort, eleven
   // bits a pass over the bits the starts span (two passes for a megabyte), and the findings
   // gathered in that order; findings that share a start are then put longest first. Merging
-  // the runs moved every 32-byte finding log2(detectors) times.
-  if (f.size() > 1) {
+  // the runs moved every 32-byte finding log2(detectors) times. A few findings (a string of a
+  // request) are sorted as they are: the radix sort's count tables would cost more.
+  if (f.size() > 1 && f.size() <= 32) {
+    std::stable_sort(f.begin(), f.end(), before);
+  } else if (f.size() > 1) {
     uint32_t min = UINT32_MAX;
     uint32_t max = 0;
     for (const Finding& x : f) {
