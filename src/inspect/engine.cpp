@@ -522,9 +522,17 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
         }
         break;
       case Gate::kCluster: {
-        impl.cluster_gates.push_back({pack_counts(spec.needs), spec.needs.sums,
-                                      spec.needs.upper_runs, index, spec.needs.country_code,
-                                      exact_runs(spec), spec.boundary == Boundary::kNumber});
+        // Gate k meets, in each count lane, every value from its need on (Impl::gates_met).
+        const size_t k = impl.cluster_gates.size();
+        if (k == 32) throw std::logic_error("more than 32 cluster gates");
+        const uint64_t packed = pack_counts(spec.needs);
+        for (size_t lane = 0; lane < 8; ++lane) {
+          for (size_t v = packed >> (8 * lane) & 0x7F; v < 128; ++v)
+            impl.gates_met[lane][v] |= uint32_t{1} << k;
+        }
+        impl.cluster_gates.push_back({spec.needs.sums, spec.needs.upper_runs, index,
+                                      spec.needs.country_code, exact_runs(spec),
+                                      spec.boundary == Boundary::kNumber});
         const ClusterNeeds& n = spec.needs;
         if ((n.upper_word != 0 && n.upper_word < kShortWord) ||
             (n.upper_runs & ((uint64_t{1} << kShortWord) - 1)) != 0)
@@ -761,13 +769,6 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
     impl.word_lists.emplace_back(ids, impl.words);
     return static_cast<int>(impl.word_lists.size() - 1);
   };
-  if (impl.cluster_gates.size() > 32) throw std::logic_error("more than 32 cluster gates");
-  for (size_t k = 0; k < impl.cluster_gates.size(); ++k) {
-    for (size_t lane = 0; lane < 8; ++lane) {
-      const auto need = static_cast<size_t>(impl.cluster_gates[k].packed >> (8 * lane) & 0x7F);
-      for (size_t v = need; v < 128; ++v) impl.gates_met[lane][v] |= uint32_t{1} << k;
-    }
-  }
   for (size_t s = 0; s < impl.specs.size(); ++s) {
     impl.context_list.push_back(list_of(impl.context_ids[s]));
     impl.not_after_list.push_back(list_of(impl.not_after_ids[s]));

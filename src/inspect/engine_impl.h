@@ -50,10 +50,9 @@ struct Engine::Impl {
   std::vector<std::vector<uint16_t>> not_after_ids;  // per spec: its not_after words
   std::vector<ContextWord> words;
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
-  // The specs gated by clusters, with what a cluster must have for each, side by side (every
-  // cluster is checked against all of them).
+  // The specs gated by clusters, with what a cluster must have for each beyond its counts
+  // (gates_met), side by side.
   struct ClusterGate {
-    uint64_t packed;      // ClusterNeeds counts (pack_counts)
     uint64_t sums;        // ClusterNeeds::sums
     uint64_t upper_runs;  // ClusterNeeds::upper_runs
     uint16_t spec;
