@@ -490,20 +490,15 @@ bool any_word(const WordFilter& words, std::string_view value) {
 
 bool looks_like_placeholder(std::string_view value) {
   if (value.empty() || value.front() == '$' || value.front() == '%') return true;
-  // "<" and ">" (a template's "<YOUR_KEY>") are looked for apart: a one-byte word would let
-  // through every position whose first byte it shares a bucket with.
-  if (std::memchr(value.data(), '<', value.size()) != nullptr ||
-      std::memchr(value.data(), '>', value.size()) != nullptr)
-    return true;
   static const WordFilter kWords(
-      {"${",       "{{",        "%s",          "process.env", "getenv",     "environ",
-       "changeme", "change_me", "change-me",   "password",    "passwort",   "motdepasse",
-       "secret",   "example",   "placeholder", "redacted",    "dummy",      "sample",
-       "your_",    "your-",     "yourpass",    "xxxx",        "****",       "....",
-       "todo",     "fixme",     "replace",     "insert",      "enter_",     "string",
-       "required", "optional",  "undefined",   "null",        "none",       "true",
-       "false",    "test1234",  "hunter2",     "letmein",     "mypassword", "12345678",
-       "abcdefgh", "qwerty"});
+      {"${",         "{{",         "<",        ">",         "%s",          "process.env",
+       "getenv",     "environ",    "changeme", "change_me", "change-me",   "password",
+       "passwort",   "motdepasse", "secret",   "example",   "placeholder", "redacted",
+       "dummy",      "sample",     "your_",    "your-",     "yourpass",    "xxxx",
+       "****",       "....",       "todo",     "fixme",     "replace",     "insert",
+       "enter_",     "string",     "required", "optional",  "undefined",   "null",
+       "none",       "true",       "false",    "test1234",  "hunter2",     "letmein",
+       "mypassword", "12345678",   "abcdefgh", "qwerty"});
   if (any_word(kWords, value)) return true;
   // One repeated character ("aaaaaaaa", "00000000").
   return std::all_of(value.begin(), value.end(), [&](char c) { return c == value[0]; });

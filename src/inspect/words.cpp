@@ -9,19 +9,33 @@ WordFilter::WordFilter(std::vector<std::string> words) : words_(std::move(words)
   for (std::string& w : words_) {
     for (char& c : w) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
   }
-  // Words with the same first bytes share a bucket, so that its nibble sets stay small; words
-  // shorter than three bytes (which let any byte through after them) share the first ones.
+  // A word shorter than three bytes lets any byte through at the places past its end, for its
+  // whole bucket: one-byte words get a bucket of their own, two-byte words another, and the
+  // longer ones the rest, in order so that words with the same first bytes share a bucket
+  // (its nibble sets stay small).
+  auto group = [&](uint16_t w) { return std::min<size_t>(words_[w].size(), 3); };
   by_bucket_.resize(words_.size());
   std::iota(by_bucket_.begin(), by_bucket_.end(), uint16_t{0});
   std::sort(by_bucket_.begin(), by_bucket_.end(), [&](uint16_t a, uint16_t b) {
-    const bool sa = words_[a].size() < 3;
-    const bool sb = words_[b].size() < 3;
-    return sa != sb ? sa : words_[a] < words_[b];
+    return group(a) != group(b) ? group(a) < group(b) : words_[a] < words_[b];
   });
-  const size_t per = std::max<size_t>(1, (words_.size() + 7) / 8);
-  for (size_t k = 0; k < by_bucket_.size(); ++k) {
+  size_t short_groups = 0;
+  for (size_t g = 1; g < 3; ++g) {
+    short_groups += std::any_of(words_.begin(), words_.end(),
+                                [&](const std::string& w) { return w.size() == g; });
+  }
+  const size_t longer = static_cast<size_t>(std::count_if(
+      words_.begin(), words_.end(), [](const std::string& w) { return w.size() >= 3; }));
+  const size_t per = std::max<size_t>(1, (longer + (8 - short_groups) - 1) / (8 - short_groups));
+  size_t bucket = 0;
+  for (size_t k = 0, in_bucket = 0; k < by_bucket_.size(); ++k) {
     const std::string& w = words_[by_bucket_[k]];
-    const size_t bucket = k / per;
+    if (k > 0 &&
+        (group(by_bucket_[k]) != group(by_bucket_[k - 1]) || (w.size() >= 3 && in_bucket == per))) {
+      ++bucket;
+      in_bucket = 0;
+    }
+    ++in_bucket;
     const auto bit = static_cast<uint8_t>(1u << bucket);
     bucket_start_[bucket + 1] = static_cast<uint16_t>(k + 1);
     shortest_ = std::min(shortest_, w.size());
