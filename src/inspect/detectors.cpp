@@ -10,6 +10,9 @@ namespace warden::inspect {
 
 namespace {
 
+// An Anthropic key starts like an OpenAI one: it is the Anthropic detector's, never OpenAI's.
+constexpr std::string_view kAnthropicPrefix = "sk-ant-";
+
 // Digits, ASCII or full-width; separators inside numbers: space, NBSP, narrow NBSP, dash.
 constexpr const char* D =
     "(?:[0-9]|\\x{FF10}|\\x{FF11}|\\x{FF12}|\\x{FF13}|\\x{FF14}|\\x{FF15}|"
@@ -363,7 +366,9 @@ std::vector<DetectorSpec> builtin_detectors() {
       {.cls = "secret.openai_key",
        .pattern = "sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}",
        .validate =
-           [](std::string_view c) { return c.rfind("sk-ant-", 0) != 0 && secret_token_ok(c); },
+           [](std::string_view c) {
+             return !c.starts_with(kAnthropicPrefix) && secret_token_ok(c);
+           },
        .boundary = Boundary::kToken,
        .confidence = 0.95f,
        .with_context = 0.99f,
@@ -371,9 +376,9 @@ std::vector<DetectorSpec> builtin_detectors() {
        .gate = Gate::kAnchor,
        .anchors = {"sk-"},
        .extent = Extent::kToken,
-       // The validator rejects an Anthropic key ("sk-ant-…", its own detector's): not scanned.
+       // What the validator rejects is not scanned (in a stream, once its bytes are there).
        .anchor_ok = [](std::string_view text,
-                       size_t at) { return text.substr(at, 7) != "sk-ant-"; }});
+                       size_t at) { return !text.substr(at).starts_with(kAnthropicPrefix); }});
   v.push_back({.cls = "secret.slack_token",
                .pattern = "xox[abposr]-[0-9A-Za-z\\-]{10,}",
                .validate = secret_token_ok,
