@@ -19,6 +19,8 @@ ErrorInfo error_info(ErrorCode code) {
       return {403, "permission_error", "sensitive_data_blocked"};
     case ErrorCode::kUninspectable:
       return {400, "invalid_request_error", "uninspectable_request"};
+    case ErrorCode::kInspectionWork:
+      return {403, "permission_error", "uninspectable"};
     case ErrorCode::kNotFound:
       return {404, "invalid_request_error", "unknown_route"};
     case ErrorCode::kModelNotFound:

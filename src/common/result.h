@@ -18,6 +18,7 @@ enum class ErrorCode {
   kForbidden,            // 403
   kSensitiveData,        // 403: the request carries data classes that may not leave
   kUninspectable,        // 400: the request cannot be inspected (so it is not forwarded)
+  kInspectionWork,       // 403: inspecting it would take more work than a request may cause
   kNotFound,             // 404: unknown route
   kModelNotFound,        // 404: unknown model
   kMethodNotAllowed,     // 405

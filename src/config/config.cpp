@@ -4,7 +4,14 @@
 
 #include "policy/check.h"
 
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <cstdlib>
 #include <fstream>
@@ -171,12 +178,27 @@ void read_listener(Reader& r, const YAML::Node& n, ListenerConfig& out) {
   }
 }
 
+// An IPv4 or IPv6 address in the form the listener prints a peer's address in.
+bool canonical_address(const std::string& text, std::string& out) {
+  unsigned char bytes[16];
+  char buf[INET6_ADDRSTRLEN];
+  for (int family : {AF_INET, AF_INET6}) {
+    if (inet_pton(family, text.c_str(), bytes) == 1 &&
+        inet_ntop(family, bytes, buf, sizeof buf) != nullptr) {
+      out = buf;
+      return true;
+    }
+  }
+  return false;
+}
+
 void read_server(Reader& r, const YAML::Node& n, ServerConfig& s) {
   if (!n) return;
   if (!r.expect_map(n, "server",
                     {"listen", "workers", "max_header_bytes", "max_body_bytes", "header_timeout_ms",
-                     "body_timeout_ms", "idle_timeout_ms", "max_connections", "shutdown_grace_ms",
-                     "max_upstream_body_bytes"}))
+                     "body_timeout_ms", "idle_timeout_ms", "first_byte_timeout_ms",
+                     "max_connections", "max_connections_per_address", "trusted_proxies",
+                     "shutdown_grace_ms", "max_upstream_body_bytes"}))
     return;
   read_listener(r, n["listen"], s.listen);
   r.integer(n, "workers", s.workers, 0, 256);
@@ -185,9 +207,41 @@ void read_server(Reader& r, const YAML::Node& n, ServerConfig& s) {
   r.integer(n, "header_timeout_ms", s.header_timeout_ms, 100, 3'600'000);
   r.integer(n, "body_timeout_ms", s.body_timeout_ms, 100, 3'600'000);
   r.integer(n, "idle_timeout_ms", s.idle_timeout_ms, 100, 3'600'000);
+  r.integer(n, "first_byte_timeout_ms", s.first_byte_timeout_ms, 100, 3'600'000);
   r.integer(n, "max_connections", s.max_connections, 1, 10'000'000);
+  r.integer(n, "max_connections_per_address", s.max_connections_per_address, 0, 10'000'000);
+  if (const YAML::Node proxies = n["trusted_proxies"]) {
+    if (!proxies.IsSequence()) {
+      r.error(proxies, "'trusted_proxies' must be a list of IP addresses");
+    } else {
+      for (const YAML::Node& a : proxies) {
+        std::string canonical;
+        if (!a.IsScalar() || !canonical_address(a.Scalar(), canonical)) {
+          r.error(a, "'trusted_proxies' entries must be IP addresses (no names, no ranges)");
+          continue;
+        }
+        s.trusted_proxies.push_back(std::move(canonical));
+      }
+    }
+  }
   r.integer(n, "shutdown_grace_ms", s.shutdown_grace_ms, 0, 3'600'000);
   r.integer(n, "max_upstream_body_bytes", s.max_upstream_body_bytes, 1024, int64_t{1} << 32);
+}
+
+// Why a CA bundle cannot serve as trust anchors (empty when it can): checked at load, so that
+// a typo is reported by `warden check` rather than failing every TLS connection later.
+std::string ca_file_problem(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return "cannot be read: " + std::string(std::strerror(errno));
+  std::fclose(f);
+  X509_STORE* store = X509_STORE_new();
+  const bool loaded = store != nullptr && X509_STORE_load_file(store, path.c_str()) == 1;
+  const size_t certificates =
+      loaded ? static_cast<size_t>(sk_X509_OBJECT_num(X509_STORE_get0_objects(store))) : 0;
+  X509_STORE_free(store);
+  ERR_clear_error();
+  if (certificates == 0) return "holds no PEM certificate";
+  return {};
 }
 
 // base_url: scheme://host[:port][/path]
@@ -291,7 +345,10 @@ void read_providers(Reader& r, const YAML::Node& n, Catalog& catalog) {
     if (const YAML::Node t = pn["tls"]) {
       if (r.expect_map(t, "tls", {"verify", "ca_file"})) {
         r.boolean(t, "verify", p->tls_verify);
-        r.str(t, "ca_file", p->ca_file);
+        if (r.str(t, "ca_file", p->ca_file) && !p->ca_file.empty()) {
+          const std::string problem = ca_file_problem(p->ca_file);
+          if (!problem.empty()) r.error(t["ca_file"], "'ca_file' " + problem);
+        }
       }
     }
     catalog.providers.push_back(std::move(p));

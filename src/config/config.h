@@ -26,11 +26,14 @@ struct ServerConfig {
   uint32_t workers = 0;  // 0 = number of cores
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 4 * 1024 * 1024;
-  uint32_t header_timeout_ms = 10'000;  // whole header must arrive within this
-  uint32_t body_timeout_ms = 30'000;    // whole body must arrive within this
-  uint32_t idle_timeout_ms = 60'000;    // keep-alive connection with no request
-  uint32_t max_connections = 10'000;    // per process
-  uint32_t shutdown_grace_ms = 10'000;  // in-flight requests get this long on SIGTERM
+  uint32_t header_timeout_ms = 10'000;         // whole header must arrive within this
+  uint32_t body_timeout_ms = 30'000;           // whole body must arrive within this
+  uint32_t idle_timeout_ms = 60'000;           // keep-alive connection with no request
+  uint32_t first_byte_timeout_ms = 5'000;      // a new connection's first byte must arrive within
+  uint32_t max_connections = 10'000;           // per process
+  uint32_t max_connections_per_address = 256;  // per client address and process; 0 = no limit
+  std::vector<std::string> trusted_proxies;    // addresses exempt from the per-address limit
+  uint32_t shutdown_grace_ms = 10'000;         // in-flight requests get this long on SIGTERM
   uint64_t max_upstream_body_bytes = 64 * 1024 * 1024;  // non-streamed answers
 };
 

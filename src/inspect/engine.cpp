@@ -1,4 +1,10 @@
 #include <emmintrin.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -303,11 +309,133 @@ struct Pattern {
 // pattern and flag, and the mode: a stale or foreign file cannot match a key.
 constexpr size_t kCacheFiles = 512;
 
+// The cache is trusted only as far as its directory is: another local user who can write it
+// could plant a database that matches nothing, or point a temporary file's name elsewhere. So
+// the directory is private (created 0700; an existing one must be a real directory owned by this
+// user, and is made 0700), files are created O_EXCL|O_NOFOLLOW, and each file carries a keyed
+// digest (HMAC-SHA-256 under a random key kept in the directory, mode 0600) that is checked on
+// load: a file that does not carry it is removed and compiled again. Empty when no directory can
+// be trusted: every database is then compiled.
 std::string cache_dir() {
-  if (const char* d = std::getenv("WARDEN_CACHE_DIR")) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/warden";
-  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/warden";
-  return "/tmp/warden-cache";
+  std::string dir;
+  if (const char* d = std::getenv("WARDEN_CACHE_DIR")) {
+    dir = d;
+  } else if (const char* x = std::getenv("XDG_CACHE_HOME")) {
+    dir = std::string(x) + "/warden";
+  } else if (const char* h = std::getenv("HOME")) {
+    dir = std::string(h) + "/.cache/warden";
+  } else {
+    dir = "/tmp/warden-cache-" + std::to_string(::geteuid());
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  ::mkdir(dir.c_str(), 0700);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return {};
+  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) return {};
+  return dir;
+}
+
+// The whole regular file at `path` (not followed if it is a link), or empty.
+std::string read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string bytes;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid()) {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < bytes.size()) {
+      const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got != bytes.size()) bytes.clear();
+  }
+  ::close(fd);
+  return bytes;
+}
+
+// Writes `bytes` to `path` whole or not at all (readers see a whole file or none), through a
+// temporary file of its own that must not exist yet and is never a link.
+bool write_file(const std::string& path, std::string_view bytes) {
+  // A name of its own per writer: engines may be compiled on several threads at once.
+  static std::atomic<unsigned> writers{0};
+  const std::string tmp =
+      path + ".tmp" + std::to_string(::getpid()) + "." + std::to_string(writers++);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  size_t put = 0;
+  while (put < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + put, bytes.size() - put);
+    if (n <= 0) break;
+    put += static_cast<size_t>(n);
+  }
+  const bool ok =
+      ::close(fd) == 0 && put == bytes.size() && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) ::unlink(tmp.c_str());
+  return ok;
+}
+
+// The key of the directory's digests: read, or made on first use (32 random bytes).
+std::string cache_key_secret(const std::string& dir) {
+  const std::string path = dir + "/key";
+  std::string key = read_file(path);
+  if (key.size() == 32) return key;
+  key.assign(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) return {};
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    key = read_file(path);  // another process made it first
+    return key.size() == 32 ? key : std::string();
+  }
+  const bool ok = ::write(fd, key.data(), key.size()) == 32;
+  ::close(fd);
+  return ok ? key : std::string();
+}
+
+constexpr size_t kTagBytes = 32;
+
+// HMAC-SHA-256 of the file's name and content, under the directory's key.
+std::string cache_tag(const std::string& key, const std::string& path, std::string_view content) {
+  const Digest digest =
+      sha256({std::filesystem::path(path).filename().string(), std::string_view("\0", 1), content});
+  std::string tag(kTagBytes, '\0');
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), digest.data(), digest.size(),
+       reinterpret_cast<unsigned char*>(tag.data()), &len);
+  return len == kTagBytes ? tag : std::string();
+}
+
+// A cached file's content when its digest holds; otherwise empty, and a file that fails the
+// check is removed (it is written again once compiled).
+std::string read_cached(const std::string& path) {
+  if (path.empty()) return {};
+  std::string bytes = read_file(path);
+  if (bytes.empty()) return {};
+  const std::string key = cache_key_secret(std::filesystem::path(path).parent_path());
+  const std::string_view content =
+      std::string_view(bytes).substr(std::min(kTagBytes, bytes.size()));
+  if (key.empty() || bytes.size() <= kTagBytes ||
+      CRYPTO_memcmp(bytes.data(), cache_tag(key, path, content).data(), kTagBytes) != 0) {
+    ::unlink(path.c_str());
+    return {};
+  }
+  bytes.erase(0, kTagBytes);
+  return bytes;
+}
+
+void write_cached(const std::string& path, std::string_view content) {
+  if (path.empty()) return;
+  const std::string key = cache_key_secret(std::filesystem::path(path).parent_path());
+  if (key.empty()) return;
+  write_file(path, cache_tag(key, path, content) + std::string(content));
+}
+
+// The path of a cached file, or empty when there is no trusted cache directory.
+std::string cache_path(const std::string& name) {
+  const std::string dir = cache_dir();
+  return dir.empty() ? std::string() : dir + "/" + name;
 }
 
 // Flags every pattern is compiled with, on top of its own.
@@ -327,37 +455,10 @@ std::string cache_key(const std::vector<Pattern>& patterns, unsigned mode) {
   return to_hex(sha256(material)).substr(0, 32);
 }
 
-// The whole file, or empty.
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return {};
-  std::string bytes(static_cast<size_t>(std::max<std::streamoff>(in.tellg(), 0)), '\0');
-  in.seekg(0);
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return in ? bytes : std::string();
-}
-
-// Writes `bytes` to `path` whole or not at all (readers see a whole file or none).
-void write_file(const std::string& path, std::string_view bytes) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  // A name of its own per writer: engines may be compiled on several threads at once.
-  static std::atomic<unsigned> writers{0};
-  const std::string tmp =
-      path + ".tmp" + std::to_string(::getpid()) + "." + std::to_string(writers++);
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) ec = std::make_error_code(std::errc::io_error);
-  }
-  if (!ec) std::filesystem::rename(tmp, path, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
-}
-
 // The longest match of each pattern (UINT_MAX: unbounded), one per line; empty when the file
 // is missing or does not hold `count` of them.
 std::vector<unsigned> load_widths(const std::string& path, size_t count) {
-  std::istringstream in(read_file(path));
+  std::istringstream in(read_cached(path));
   std::vector<unsigned> widths;
   unsigned w = 0;
   while (in >> w) widths.push_back(w);
@@ -371,11 +472,11 @@ std::vector<unsigned> load_widths(const std::string& path, size_t count) {
 void store_widths(const std::string& path, const std::vector<unsigned>& widths) {
   std::string text;
   for (unsigned w : widths) text += std::to_string(w) + "\n";
-  write_file(path, text);
+  write_cached(path, text);
 }
 
 hs_database_t* load_cached(const std::string& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_cached(path);
   if (bytes.empty()) return nullptr;
   hs_database_t* db = nullptr;
   if (hs_deserialize_database(bytes.data(), bytes.size(), &db) != HS_SUCCESS) return nullptr;
@@ -405,15 +506,14 @@ void store_cached(const std::string& path, const hs_database_t* db) {
   char* bytes = nullptr;
   size_t size = 0;
   if (hs_serialize_database(db, &bytes, &size) != HS_SUCCESS) return;
-  write_file(path, std::string_view(bytes, size));
+  write_cached(path, std::string_view(bytes, size));
   std::free(bytes);
 }
 
 // `what(i)` names pattern i in errors.
 template <typename Name>
 hs_database_t* compile_db(const std::vector<Pattern>& patterns, unsigned mode, Name what) {
-  const std::string dir = cache_dir();
-  const std::string path = dir + "/detectors-" + cache_key(patterns, mode) + ".hsdb";
+  const std::string path = cache_path("detectors-" + cache_key(patterns, mode) + ".hsdb");
   if (hs_database_t* db = load_cached(path)) return db;
   std::vector<const char*> exprs;
   std::vector<unsigned> flags;
@@ -730,7 +830,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   // Hyperscan's analysis costs a millisecond for some patterns: the widths are cached too.
   std::vector<Pattern> all;
   for (const DetectorSpec& s : impl.specs) all.push_back({s.pattern, s.flags});
-  const std::string widths_path = cache_dir() + "/detectors-" + cache_key(all, 0) + ".widths";
+  const std::string widths_path = cache_path("detectors-" + cache_key(all, 0) + ".widths");
   std::vector<unsigned> widths = load_widths(widths_path, all.size());
   if (widths.empty()) {
     for (const DetectorSpec& s : impl.specs) {
@@ -821,7 +921,7 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
     if (std::find(classes.begin(), classes.end(), s.cls) == classes.end()) classes.push_back(s.cls);
   }
   engine->classes_ = std::move(classes);
-  prune_cache(cache_dir());
+  if (const std::string dir = cache_dir(); !dir.empty()) prune_cache(dir);
   engine->compile_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return engine;
@@ -878,6 +978,12 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
     return impl.specs[r.spec].context_required && impl.specs[r.spec].gate == Gate::kCluster &&
            !context.may_precede(impl.context_list[r.spec], r.lo, r.hi);
   });
+  uint64_t work = text.size();
+  for (const Region& r : regions) {
+    const size_t hi = std::min(r.hi, text.size());
+    work += hi > r.lo ? hi - r.lo : 0;
+  }
+  if (!scratch.charge_work(work)) return false;
   if (!scan_regions(impl, scratch.get(), text, 0, hits.regions, [&](const RawMatch& m) {
         Finding f;
         if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);

@@ -85,9 +85,26 @@ class Scratch {
   bool prepare(const Engine& engine);
   hs_scratch* get() const { return scratch_; }
 
+  // The inspection work a request may cause, bounded: every scan() charges its text's bytes
+  // plus the bytes of every candidate region its detectors scan (bytes × candidates), and fails
+  // once the total since limit_work() passes `limit`. It depends on the text only, so a replay
+  // decides the same. Unlimited by default.
+  void limit_work(uint64_t limit) {
+    work_ = 0;
+    work_limit_ = limit;
+  }
+  bool charge_work(uint64_t units) {
+    work_ += units;
+    return work_ <= work_limit_;
+  }
+  bool work_exceeded() const { return work_ > work_limit_; }
+  uint64_t work() const { return work_; }
+
  private:
   hs_scratch* scratch_ = nullptr;
   const Engine* for_ = nullptr;
+  uint64_t work_ = 0;
+  uint64_t work_limit_ = UINT64_MAX;
 };
 
 // Scans `text` (UTF-8; invalid bytes are treated as separators). Findings are sorted by start,

@@ -18,6 +18,7 @@
 #include "inspect/answer.h"
 #include "inspect/body.h"
 #include "policy/policy.h"
+#include "server/offload.h"
 #include "server/responder.h"
 #include "server/worker.h"
 
@@ -150,23 +151,53 @@ Result<std::vector<const Deployment*>> resolve(const Config& config, const Call&
   return candidates;
 }
 
-// Stage 4: what would cross — every string value of the body.
-Result<bool> inspect_request(Worker& worker, const Config& config, std::string_view body,
-                             RequestContext& ctx) {
+// Stage 4: what would cross — every string value of the body. A large body is inspected on the
+// inspection pool (server/offload.h) while this worker serves its other connections: one
+// adversarial megabyte takes ~0.2 s. Below kPooledBytes the hand-off costs more than the scan.
+// The work a request may cause is bounded (Scratch::limit_work): kWorkPerByte region bytes per
+// body byte, plus kWorkFloor; beyond it the request is refused as uninspectable.
+constexpr size_t kPooledBytes = 64 * 1024;
+constexpr uint64_t kWorkPerByte = 64;
+constexpr uint64_t kWorkFloor = 4 << 20;
+
+net::awaitable<Result<bool>> inspect_request(Worker& worker, const Config& config,
+                                             std::string_view body, RequestContext& ctx) {
   const InspectConfig& ic = config.inspect;
-  if (!ic.enabled) return true;
-  switch (inspect::scan_body(*ic.engine, worker.scan_scratch(), body, ctx.request_scan)) {
+  if (!ic.enabled) co_return true;
+  const uint64_t budget = kWorkFloor + kWorkPerByte * body.size();
+  inspect::BodyScanStatus status = inspect::BodyScanStatus::kScanFailed;
+  bool over_budget = false;
+  auto scan = [&](inspect::Scratch& scratch) {
+    scratch.limit_work(budget);
+    status = inspect::scan_body(*ic.engine, scratch, body, ctx.request_scan);
+    over_budget = scratch.work_exceeded();
+    scratch.limit_work(UINT64_MAX);
+  };
+  if (body.size() > kPooledBytes && worker.inspect_pool() != nullptr) {
+    co_await run_on(*worker.inspect_pool(), [&] {
+      thread_local inspect::Scratch pool_scratch;  // one per pool thread
+      scan(pool_scratch);
+    });
+  } else {
+    scan(worker.scan_scratch());
+  }
+  if (over_budget) {
+    co_return make_error(ErrorCode::kInspectionWork,
+                         "The request cannot be inspected: it holds more candidates than a "
+                         "request may cause work for.");
+  }
+  switch (status) {
     case inspect::BodyScanStatus::kOk:
       break;
     case inspect::BodyScanStatus::kTooDeep:
-      return make_error(ErrorCode::kUninspectable,
-                        "The request cannot be inspected: JSON nested too deeply.");
+      co_return make_error(ErrorCode::kUninspectable,
+                           "The request cannot be inspected: JSON nested too deeply.");
     case inspect::BodyScanStatus::kScanFailed:
-      return make_error(ErrorCode::kUninspectable, "The request cannot be inspected.");
+      co_return make_error(ErrorCode::kUninspectable, "The request cannot be inspected.");
   }
   for (const auto& [cls, n] : ctx.request_scan.counts)
     worker.metrics().count_findings(cls, "request", n);
-  return true;
+  co_return true;
 }
 
 // The attributes decide() reads, for one request (the deployment is set per candidate).
@@ -447,7 +478,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
 
   // 4. inspect
   const std::string_view body = req.body();
-  auto inspected = inspect_request(worker, config, body, ctx);
+  auto inspected = co_await inspect_request(worker, config, body, ctx);
   if (!inspected) co_return inspected.error();
 
   // 5.–6. decide per deployment, and transform for the permitted ones
@@ -664,6 +695,10 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
   }
   --worker.metrics().in_flight;
   account(worker, *config, ctx, out);
+}
+
+bool admissible(const Config& config, const Request& head) {
+  return route(head) && authenticate(config, head);
 }
 
 void count_rejected(Worker& worker, int status) {

@@ -21,6 +21,11 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 boost::asio::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& request,
                                     Responder& out);
 
+// Whether a request's body may be read: its route and method exist and its credential is valid,
+// judged from the head alone. A request refused here is answered by handle() with its head
+// only (the same answer, before a byte of the body is read or 100 Continue is sent).
+bool admissible(const Config& config, const Request& head);
+
 // Accounts for a request refused before it could be handled (bad framing, timeouts).
 void count_rejected(Worker& worker, int status);
 

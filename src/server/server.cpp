@@ -1,15 +1,20 @@
 #include "server/server.h"
 
-#include <sys/stat.h>
+#include <algorithm>
+#include <csignal>
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "common/json_writer.h"
 #include "server/admin.h"
+#include "server/config_watch.h"
 #include "server/worker.h"
 
 namespace warden {
@@ -27,17 +32,23 @@ void log_event(std::string_view level, std::string_view message) {
   std::fputs(line.c_str(), stderr);
 }
 
-int64_t mtime_ns(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return -1;
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+// The file's bytes, or nullopt when it cannot be read.
+std::optional<std::string> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
 }
 
-// Control plane: builds and validates the new snapshot on this thread, then publishes it.
-// A rejected configuration is logged and the old snapshot keeps serving.
-void reload(Shared& shared, const std::string& path, std::string_view why) {
+// Control plane: builds and validates the new snapshot from `bytes` (the file's content as read)
+// on this thread, then publishes it. A rejected configuration is logged and the old snapshot
+// keeps serving.
+void reload(Shared& shared, const std::string& path, const std::string& bytes,
+            std::string_view why) {
   try {
-    ConfigPtr next = load_config(path);
+    ConfigPtr next = load_config_text(bytes, path);
     shared.snapshots.publish(std::move(next));
     ++shared.reloads;
     log_event("info", std::string("configuration reloaded (") + std::string(why) + ")");
@@ -53,10 +64,16 @@ void reload(Shared& shared, const std::string& path, std::string_view why) {
 }  // namespace
 
 int serve(const ServeOptions& options) {
+  // The request log goes to stdout and is often a pipe: a reader that goes away must not end the
+  // gateway (write(2) then fails with EPIPE, which the log ignores). Sockets already send with
+  // MSG_NOSIGNAL; this covers the log and anything else written to a pipe.
+  std::signal(SIGPIPE, SIG_IGN);
   Shared shared;
   ConfigPtr config;
+  const std::optional<std::string> first_bytes = read_bytes(options.config_path);
   try {
-    config = load_config(options.config_path);
+    if (!first_bytes) throw ConfigError({{options.config_path, 0, "cannot open file"}});
+    config = load_config_text(*first_bytes, options.config_path);
   } catch (const ConfigError& e) {
     for (const auto& d : e.diagnostics()) std::fprintf(stderr, "%s\n", d.str().c_str());
     return 2;
@@ -80,6 +97,10 @@ int serve(const ServeOptions& options) {
   const unsigned n = config->server.workers != 0
                          ? config->server.workers
                          : std::max(1u, std::thread::hardware_concurrency());
+  // Large bodies are inspected on a few threads of their own (half the cores, at most four):
+  // bounded, so that inspection cannot take every core from the event loops.
+  shared.inspect_pool = std::make_unique<net::thread_pool>(
+      std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u));
   std::vector<std::unique_ptr<Worker>> workers;
   try {
     for (unsigned i = 0; i < n; ++i) {
@@ -110,27 +131,31 @@ int serve(const ServeOptions& options) {
                                                      ":" + config->admin.listen.port
                                                : std::string()));
 
-  // Reload on SIGHUP and when the file changes (polled: inotify misses editors that replace it).
+  // Reload on SIGHUP and when the file changes (polled: inotify misses editors that replace it;
+  // a change is reloaded once two polls read the same bytes, see config_watch.h).
+  ConfigWatch file(*first_bytes);
   net::signal_set hup(control, SIGHUP);
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      reload(shared, options.config_path, "SIGHUP");
+      if (const auto bytes = read_bytes(options.config_path)) {
+        file.reloaded(*bytes);
+        reload(shared, options.config_path, *bytes, "SIGHUP");
+      } else {
+        ++shared.reload_failures;
+        log_event("error", "reload rejected: cannot read " + options.config_path);
+      }
       wait_hup();
     });
   };
   wait_hup();
-  int64_t last_mtime = mtime_ns(options.config_path);
   net::steady_timer watch(control);
   std::function<void()> poll = [&] {
     watch.expires_after(std::chrono::milliseconds(250));
     watch.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      const int64_t m = mtime_ns(options.config_path);
-      if (m != last_mtime && m != -1) {
-        last_mtime = m;
-        reload(shared, options.config_path, "file changed");
-      }
+      if (const auto bytes = file.poll(read_bytes(options.config_path)))
+        reload(shared, options.config_path, *bytes, "file changed");
       poll();
     });
   };
@@ -162,6 +187,11 @@ int serve(const ServeOptions& options) {
   });
   control.run();
   if (joiner.joinable()) joiner.join();
+  // The audit writer commits what is still queued and runs the records' callbacks, which post
+  // to the workers' executors: it stops while those still exist (the workers, declared after
+  // `shared`, would otherwise be destroyed first).
+  shared.audit.reset();
+  shared.inspect_pool.reset();  // joins: a scan in progress finishes first
   log_event("info", "stopped");
   return 0;
 }

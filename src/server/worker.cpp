@@ -12,8 +12,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
+#include <array>
+
 #include "pipeline/pipeline.h"
+#include "server/deadline.h"
 #include "server/responder.h"
+#include "upstream/http_framing.h"
 
 namespace warden {
 
@@ -66,6 +71,20 @@ const ConfigPtr& Worker::snapshot() {
   return snapshot_;
 }
 
+namespace {
+
+// The client's address as configuration writes it (an IPv4 client of an IPv6 listener as IPv4).
+std::string peer_address(const tcp::socket& socket) {
+  error_code ec;
+  net::ip::address a = socket.remote_endpoint(ec).address();
+  if (ec) return {};
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+  return a.to_string();
+}
+
+}  // namespace
+
 std::string Worker::next_request_id() {
   // Random per worker plus a counter: unique without coordination between workers.
   char buf[40];
@@ -82,8 +101,22 @@ net::awaitable<void> Worker::accept_loop() {
       if (!acceptor_.is_open()) co_return;
       continue;  // EMFILE and friends: keep serving the connections we have
     }
-    const uint32_t max = snapshot()->server.max_connections;
-    if (shared_.connections.fetch_add(1, std::memory_order_relaxed) >= max) {
+    const ServerConfig& limits = snapshot()->server;
+    if (shared_.connections.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections) {
+      shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+      ++metrics_.connections_rejected;
+      error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    // One address may hold only so many connections (a fronting proxy's are exempt: it carries
+    // every client's).
+    std::string address = peer_address(socket);
+    if (limits.max_connections_per_address == 0 ||
+        std::find(limits.trusted_proxies.begin(), limits.trusted_proxies.end(), address) !=
+            limits.trusted_proxies.end()) {
+      address.clear();
+    } else if (!shared_.per_address.try_add(address, limits.max_connections_per_address)) {
       shared_.connections.fetch_sub(1, std::memory_order_relaxed);
       ++metrics_.connections_rejected;
       error_code ignored;
@@ -91,7 +124,7 @@ net::awaitable<void> Worker::accept_loop() {
       continue;
     }
     socket.set_option(tcp::no_delay(true));
-    net::co_spawn(ioc_, session(std::move(socket)), net::detached);
+    net::co_spawn(ioc_, session(std::move(socket), std::move(address)), net::detached);
   }
 }
 
@@ -108,24 +141,51 @@ GatewayError read_error(const error_code& ec) {
   return make_error(ErrorCode::kBadHttp, std::string("Malformed HTTP request: ") + ec.message());
 }
 
+// After an answer to a request whose bytes were not all read (413, 400, 408, a refusal from the
+// head), closing at once would make the kernel reset the connection, and a client still sending
+// would get the reset instead of the answer (SDKs then retry and upload the body again). So the
+// sending side is closed first and what the client still sends is read and dropped, up to
+// kLingerBytes or kLingerTime, whichever comes first (nginx's lingering close).
+constexpr size_t kLingerBytes = 32 * 1024 * 1024;
+constexpr std::chrono::milliseconds kLingerTime{3000};
+
+net::awaitable<void> linger_close(beast::tcp_stream& stream) {
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(kLingerTime);
+  std::array<char, 16 * 1024> sink;  // NOLINT: written by reads only
+  for (size_t drained = 0; drained < kLingerBytes;) {
+    auto [ec, n] = co_await stream.async_read_some(net::buffer(sink), kUseEc);
+    if (ec) break;
+    drained += n;
+  }
+}
+
 }  // namespace
 
-net::awaitable<void> Worker::session(tcp::socket socket) {
+net::awaitable<void> Worker::session(tcp::socket socket, std::string address) {
   ++metrics_.connections;
   ++metrics_.connections_total;
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  bool first_request = true;
+  bool linger = false;  // the last request's bytes were not all read
   for (;;) {
     if (draining()) break;
-    // Wait for the first byte of the next request: the keep-alive idle timeout applies.
+    // Wait for the first byte of the next request. A new connection gets first_byte_timeout_ms
+    // (short: a client that connects and sends nothing holds a connection for no purpose), a
+    // kept-alive one idle_timeout_ms.
     if (buffer.size() == 0) {
+      const ServerConfig& limits = snapshot()->server;
       idle_.insert(&stream.socket());
-      stream.expires_after(std::chrono::milliseconds(snapshot()->server.idle_timeout_ms));
+      stream.expires_after(std::chrono::milliseconds(first_request ? limits.first_byte_timeout_ms
+                                                                   : limits.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kUseEc);
       idle_.erase(&stream.socket());
       if (ec) break;
       buffer.commit(n);
     }
+    first_request = false;
     // The snapshot current when the request's first byte arrived serves the whole request.
     const ConfigPtr config = snapshot();
     const ServerConfig& limits = config->server;
@@ -137,11 +197,9 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
     parser.body_limit(limits.max_body_bytes);
     Responder out(stream, std::chrono::milliseconds(limits.idle_timeout_ms));
     bool timed_out = false;
-    net::steady_timer deadline(ioc_);
+    Deadline deadline(ioc_.get_executor());
     auto arm = [&](uint32_t timeout_ms) {
-      deadline.expires_after(std::chrono::milliseconds(timeout_ms));
-      deadline.async_wait([&timed_out, &stream](const error_code& ec) {
-        if (ec) return;  // cancelled: the frame may be gone, touch nothing
+      deadline.arm(std::chrono::milliseconds(timeout_ms), [&timed_out, &stream] {
         timed_out = true;
         error_code ignored;
         stream.socket().cancel(ignored);
@@ -149,29 +207,63 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
     };
     stream.expires_never();
     arm(limits.header_timeout_ms);
-    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kUseEc);
+    // The head is read whole and checked as sent, then parsed (see http_framing.h).
+    auto [hec, head_size] =
+        co_await http_framing::read_head(stream, buffer, limits.max_header_bytes);
+    std::string_view framing;
     if (!hec) {
-      const auto& req = parser.get();
-      if (req[http::field::expect] == "100-continue" && !parser.is_done()) {
+      framing = http_framing::head_problem(
+          std::string_view(static_cast<const char*>(buffer.cdata().data()), head_size));
+      if (framing.empty()) {
+        const size_t used = parser.put(net::buffer(buffer.cdata().data(), head_size), hec);
+        buffer.consume(used);
+        if (!hec && !parser.is_header_done()) hec = http::error::partial_message;
+      }
+    }
+    size_t head_fields = 0;
+    if (!hec && framing.empty()) {
+      const auto& head = parser.get();
+      if (!pipeline::admissible(*config, head)) {
+        // Refused from the head: the body is neither asked for (100 Continue) nor read.
+        deadline.cancel();
+        http::request<http::string_body> req = parser.release();
+        out.set_keep_alive(false);
+        co_await pipeline::handle(*this, config, req, out);
+        linger = !parser.is_done();
+        break;
+      }
+      if (head[http::field::expect] == "100-continue" && !parser.is_done()) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue), kUseEc);
       }
+      head_fields = static_cast<size_t>(std::distance(head.begin(), head.end()));
       arm(limits.body_timeout_ms);
-      std::tie(hec, hn) = co_await http::async_read(stream, buffer, parser, kUseEc);
+      std::tie(hec, std::ignore) = co_await http::async_read(stream, buffer, parser, kUseEc);
     }
     deadline.cancel();
     if (timed_out) hec = beast::error::timeout;
-    if (hec) {
-      if (hec == http::error::end_of_stream || hec == net::error::eof ||
-          hec == net::error::connection_reset) {
+    // Trailer fields (after a chunked body) would be merged into the header fields by the
+    // parser, where they could stand for a credential or a request id: refused.
+    if (!hec && framing.empty() &&
+        static_cast<size_t>(std::distance(parser.get().begin(), parser.get().end())) !=
+            head_fields) {
+      framing = "trailer fields";
+    }
+    if (hec || !framing.empty()) {
+      if (framing.empty() && (hec == http::error::end_of_stream || hec == net::error::eof ||
+                              hec == net::error::connection_reset)) {
         break;
       }
       // The framing can no longer be trusted: answer and close.
       out.set_request_id(next_request_id());
       out.set_keep_alive(false);
-      const GatewayError error = read_error(hec);
+      const GatewayError error =
+          framing.empty() ? read_error(hec)
+                          : make_error(ErrorCode::kBadHttp,
+                                       "Malformed HTTP request: " + std::string(framing) + ".");
       co_await out.send_error(error);
       pipeline::count_rejected(*this, out.status());
+      linger = true;
       break;
     }
     http::request<http::string_body> req = parser.release();
@@ -179,11 +271,13 @@ net::awaitable<void> Worker::session(tcp::socket socket) {
     co_await pipeline::handle(*this, config, req, out);
     if (!out.keep_alive() || !out.completed()) break;
   }
+  if (linger) co_await linger_close(stream);
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.close();
   --metrics_.connections;
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+  if (!address.empty()) shared_.per_address.remove(address);
 }
 
 }  // namespace warden

@@ -7,11 +7,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "audit/audit.h"
@@ -22,14 +25,40 @@
 
 namespace warden {
 
+// Open client connections per address, for max_connections_per_address. Taken at accept and
+// released at close (one short lock each), never on the request path.
+class AddressCounts {
+ public:
+  bool try_add(const std::string& address, uint32_t max) {
+    std::lock_guard lock(mu_);
+    uint32_t& n = open_[address];
+    if (n >= max) return false;
+    ++n;
+    return true;
+  }
+  void remove(const std::string& address) {
+    std::lock_guard lock(mu_);
+    const auto it = open_.find(address);
+    if (it != open_.end() && --it->second == 0) open_.erase(it);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, uint32_t> open_;
+};
+
 // State shared by all workers and the control thread.
 struct Shared {
   SnapshotHolder snapshots;
   std::atomic<bool> draining{false};
   std::atomic<uint32_t> connections{0};
+  AddressCounts per_address;
   std::atomic<uint64_t> reloads{0};
   std::atomic<uint64_t> reload_failures{0};
   std::unique_ptr<audit::Writer> audit;  // null when audit is off; set before workers start
+  // Inspects large request bodies off the workers' event loops (pipeline.cpp); set before the
+  // workers start, stopped before they are destroyed.
+  std::unique_ptr<boost::asio::thread_pool> inspect_pool;
 };
 
 class Worker {
@@ -51,6 +80,7 @@ class Worker {
   const ConfigPtr& snapshot();
   bool draining() const { return shared_.draining.load(std::memory_order_relaxed); }
   audit::Writer* audit() { return shared_.audit.get(); }
+  boost::asio::thread_pool* inspect_pool() { return shared_.inspect_pool.get(); }
   std::string next_request_id();
 
   upstream::Pool& pool() { return pool_; }
@@ -60,7 +90,8 @@ class Worker {
 
  private:
   boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+  // `address`: the client's, counted in per_address (empty: not counted).
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::string address);
 
   Shared& shared_;
   unsigned index_;

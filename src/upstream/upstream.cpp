@@ -14,6 +14,7 @@
 #include <random>
 
 #include "metrics/metrics.h"
+#include "upstream/http_framing.h"
 
 namespace warden::upstream {
 
@@ -21,6 +22,8 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using boost::system::error_code;
 constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
+// An upstream's response head larger than this is refused (Beast's default header limit).
+constexpr size_t kMaxHead = 8 * 1024;
 
 namespace {
 
@@ -103,40 +106,56 @@ size_t Pool::idle_count() const {
   return n;
 }
 
-net::ssl::context& Pool::ssl_context(Entry& entry, const Provider& p) {
+Result<std::shared_ptr<net::ssl::context>> Pool::ssl_context(const Provider& p) {
+  Entry& entry = entries_[&p];
   if (!entry.ssl) {
-    entry.ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
-    entry.ssl->set_default_verify_paths();
-    if (!p.ca_file.empty()) {
-      error_code ec;
-      entry.ssl->load_verify_file(p.ca_file, ec);  // checked by the config loader's caller
+    auto ssl = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+    error_code ec;
+    ssl->set_default_verify_paths(ec);
+    // The configuration loader checked the file; if it went away since, no connection is made
+    // rather than one that trusts less (or more) than configured.
+    if (!ec && !p.ca_file.empty()) ssl->load_verify_file(p.ca_file, ec);
+    if (ec) {
+      return make_error(ErrorCode::kUpstreamUnavailable, "The upstream provider '" + p.name +
+                                                             "' has unusable TLS settings (" +
+                                                             ec.message() + ").");
     }
-    entry.ssl->set_verify_mode(p.tls_verify ? net::ssl::verify_peer : net::ssl::verify_none);
+    ssl->set_verify_mode(p.tls_verify ? net::ssl::verify_peer : net::ssl::verify_none);
+    entry.ssl = std::move(ssl);
   }
-  return *entry.ssl;
+  return entry.ssl;
 }
 
 net::awaitable<Result<std::unique_ptr<Connection>>> Pool::acquire(const Provider& p) {
-  Entry& entry = entries_[&p];
-  while (!entry.idle.empty()) {
-    std::unique_ptr<Connection> c = std::move(entry.idle.back());
-    entry.idle.pop_back();
-    // A connection the server closed meanwhile is caught when the write or the head read fails
-    // on it (send_once retries once on a fresh one), not probed here: a probe is a syscall.
-    if (c->tcp().socket().is_open()) {
-      c->reused = true;
-      co_return std::move(c);
+  {
+    Entry& entry = entries_[&p];  // not used past the first co_await: a reload may drop it
+    while (!entry.idle.empty()) {
+      std::unique_ptr<Connection> c = std::move(entry.idle.back());
+      entry.idle.pop_back();
+      // A connection the server closed meanwhile is caught when the write or the head read
+      // fails on it (send_once retries once on a fresh one), not probed here: a probe is a
+      // syscall.
+      if (c->tcp().socket().is_open()) {
+        c->reused = true;
+        co_return std::move(c);
+      }
     }
   }
   auto conn = std::make_unique<Connection>();
   conn->buffer.reserve(16 * 1024);  // Beast reads up to the free capacity: one read per answer
   conn->provider = &p;
   conn->generation = generation_;
+  if (p.tls) {
+    auto ssl = ssl_context(p);
+    if (!ssl) co_return ssl.error();
+    conn->ssl = std::move(ssl.value());
+  }
   tcp::resolver resolver(ioc_);
   auto [rec, endpoints] = co_await resolver.async_resolve(p.host, p.port, kUseEc);
   if (rec) co_return transport_error(rec, p, "to resolve");
+  if (resolved_hook_) resolved_hook_();
   if (p.tls) {
-    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc_, ssl_context(entry, p));
+    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc_, *conn->ssl);
   } else {
     conn->plain = std::make_unique<beast::tcp_stream>(ioc_);
   }
@@ -267,16 +286,15 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
     Connection& c = *ex->conn_;
     c.tcp().expires_after(until(deadline, ms(p.timeouts.first_byte_ms)));
     error_code ec;
+    size_t head_size = 0;
     if (c.tls) {
       std::tie(ec, std::ignore) = co_await net::async_write(*c.tls, buffers, kUseEc);
       if (!ec)
-        std::tie(ec, std::ignore) =
-            co_await http::async_read_header(*c.tls, c.buffer, ex->parser_, kUseEc);
+        std::tie(ec, head_size) = co_await http_framing::read_head(*c.tls, c.buffer, kMaxHead);
     } else {
       std::tie(ec, std::ignore) = co_await net::async_write(*c.plain, buffers, kUseEc);
       if (!ec)
-        std::tie(ec, std::ignore) =
-            co_await http::async_read_header(*c.plain, c.buffer, ex->parser_, kUseEc);
+        std::tie(ec, head_size) = co_await http_framing::read_head(*c.plain, c.buffer, kMaxHead);
     }
     if (cancel != nullptr && cancel->cancelled) {
       ex->finish(pool);  // closed, not pooled
@@ -288,6 +306,21 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
       // nothing was processed, so one retry on a fresh connection is safe and not counted.
       if (c.reused && ec != beast::error::timeout) continue;
       co_return transport_error(ec, p, "before answering");
+    }
+    // The head as sent must be plain HTTP/1.1 framing (http_framing.h): anything else is the
+    // upstream's failure, and its answer is never relayed.
+    const std::string_view head(static_cast<const char*>(c.buffer.cdata().data()), head_size);
+    const std::string_view problem = http_framing::head_problem(head);
+    if (problem.empty()) {
+      c.buffer.consume(ex->parser_.put(net::buffer(head), ec));
+      if (!ec && !ex->parser_.is_header_done()) ec = http::error::partial_message;
+    }
+    if (!problem.empty() || ec) {
+      ex->keep_alive_ = false;
+      ex->finish(pool);  // closed, never pooled
+      co_return make_error(ErrorCode::kUpstreamUnavailable,
+                           "The upstream provider '" + p.name + "' sent a malformed answer (" +
+                               (problem.empty() ? ec.message() : std::string(problem)) + ").");
     }
     const auto& res = ex->parser_.get();
     ex->status_ = static_cast<int>(res.result_int());

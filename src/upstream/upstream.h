@@ -39,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 struct Connection {
   const Provider* provider = nullptr;
   uint64_t generation = 0;
+  std::shared_ptr<net::ssl::context> ssl;  // outlives the pool entry it came from (reloads)
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
@@ -67,16 +68,23 @@ class Pool {
   void release(std::unique_ptr<Connection> conn);
   size_t idle_count() const;
 
+  // Fault injection for tests: runs after a new connection's name is resolved, before it
+  // connects (e.g. a reload that drops every entry of the pool at that moment).
+  void set_resolved_hook(std::function<void()> hook) { resolved_hook_ = std::move(hook); }
+
  private:
   struct Entry {
     std::vector<std::unique_ptr<Connection>> idle;
-    std::unique_ptr<net::ssl::context> ssl;
+    std::shared_ptr<net::ssl::context> ssl;
   };
-  net::ssl::context& ssl_context(Entry& entry, const Provider& provider);
+  Result<std::shared_ptr<net::ssl::context>> ssl_context(const Provider& provider);
 
   net::io_context& ioc_;
   uint64_t generation_ = 0;
+  // Entries are dropped whole when the configuration changes (set_generation), also while a
+  // coroutine is suspended in acquire(): nothing may hold a reference to one across co_await.
   std::unordered_map<const Provider*, Entry> entries_;
+  std::function<void()> resolved_hook_;
 };
 
 // An exchange whose response head has arrived; the body is read through it.

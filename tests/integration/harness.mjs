@@ -73,6 +73,9 @@ ${model('status401', 'chat', dep('s401', 'up', 'status-401'))}
 ${model('echo', 'chat, completion', dep('echo-a', 'up', 'echo'))}
 ${model('echo-cut', 'chat', dep('echo-cut-a', 'up', 'echo-then-cut'))}
 ${model('leak', 'chat', dep('leak-a', 'up', 'leak'))}
+${model('raw-te-gzip', 'chat', dep('raw-te-gzip-a', 'up-short', 'raw-te-gzip'))}
+${model('raw-te-gzip-chunked', 'chat', dep('raw-te-gzip-chunked-a', 'up-short', 'raw-te-gzip-chunked'))}
+${model('raw-obs-fold', 'chat', dep('raw-obs-fold-a', 'up-short', 'raw-obs-fold'))}
 keys:
   - sha256: ${sha(KEY)}
     principal: {id: alice, kind: person, team: research, clearance: internal}

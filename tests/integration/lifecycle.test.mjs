@@ -54,6 +54,27 @@ test('a changed file is picked up without a signal', async () => {
   }
 });
 
+test('a file written slowly is reloaded once, whole, never part-way', async () => {
+  const stack = await startStack();
+  try {
+    const renamed = Buffer.from(configYaml(stack.params).replace('  - name: chat\n', '  - name: chat-slow\n'));
+    // An editor writing in place: truncated, then a piece every 20 ms (polls are 250 ms apart,
+    // so every poll during the write reads a different, partial file).
+    const fd = fs.openSync(stack.configPath, 'w');
+    for (let at = 0; at < renamed.length; at += 256) {
+      fs.writeSync(fd, renamed.subarray(at, at + 256));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    fs.closeSync(fd);
+    assert.ok(await waitFor(async () => (await chat(stack, 'chat-slow')).status === 200, 3000));
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
+    assert.match(metrics, /warden_config_reloads_total 1\n/);
+    assert.match(metrics, /warden_config_reload_failures_total 0\n/, stack.logs.stderr);
+  } finally {
+    await stack.stop();
+  }
+});
+
 test('SIGTERM stops accepting, finishes in-flight requests, then exits', async () => {
   const stack = await startStack();
   // 'stall' times out upstream after 300 ms: it is in flight when SIGTERM arrives.

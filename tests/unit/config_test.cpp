@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "config/config.h"
 
@@ -133,6 +134,33 @@ TEST_F(ConfigTest, InterpolatesEnvironmentAndReportsSyntaxErrors) {
   const auto p = problems("models: [unclosed\n");
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].rfind("w.yaml:", 0), 0u);
+}
+
+TEST_F(ConfigTest, ACaFileThatCannotServeIsReportedWithItsLine) {
+  auto with_ca = [](const std::string& path) {
+    std::string text = kValid;
+    const std::string anchor = "    api_key_env: WARDEN_TEST_AZURE_KEY\n";
+    text.insert(text.find(anchor) + anchor.size(), "    tls: {ca_file: " + path + "}\n");
+    return text;
+  };
+  auto p = problems(with_ca("/nonexistent/ca.pem"));
+  ASSERT_EQ(p.size(), 1u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0].rfind("w.yaml:14: 'ca_file' cannot be read", 0), 0u) << p[0];
+  const std::string not_pem = ::testing::TempDir() + "/not-a-ca.pem";
+  {
+    std::ofstream out(not_pem);
+    out << "this is not a certificate\n";
+  }
+  p = problems(with_ca(not_pem));
+  ASSERT_EQ(p.size(), 1u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:14: 'ca_file' holds no PEM certificate");
+  const std::string ca = ::testing::TempDir() + "/ca.pem";
+  const std::string make_ca =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=ca "
+      "-keyout " +
+      ::testing::TempDir() + "/ca.key -out " + ca + " 2>/dev/null";
+  ASSERT_EQ(std::system(make_ca.c_str()), 0);
+  EXPECT_TRUE(problems(with_ca(ca)).empty());
 }
 
 TEST_F(ConfigTest, TheShippedExampleIsValid) {

@@ -2,6 +2,7 @@
 #include <simdjson.h>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -474,6 +475,147 @@ TEST(Engine, DetectorCacheStaysBoundedAndKeepsWhatIsInUse) {
     ::unsetenv("WARDEN_CACHE_DIR");
   }
   std::filesystem::remove_all(dir);
+}
+
+// The cache directory is named by WARDEN_CACHE_DIR for the test's duration.
+class CacheDir {
+ public:
+  explicit CacheDir(const std::string& name)
+      : dir_(std::filesystem::temp_directory_path() / (name + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(dir_);
+    const char* before = std::getenv("WARDEN_CACHE_DIR");
+    if (before != nullptr) saved_ = before;
+    had_ = before != nullptr;
+  }
+  ~CacheDir() {
+    if (had_) {
+      ::setenv("WARDEN_CACHE_DIR", saved_.c_str(), 1);
+    } else {
+      ::unsetenv("WARDEN_CACHE_DIR");
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void use(const std::filesystem::path& p) { ::setenv("WARDEN_CACHE_DIR", p.c_str(), 1); }
+  const std::filesystem::path& path() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::string saved_;
+  bool had_ = false;
+};
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What another local user able to write the cache would plant: a database of the right mode
+// that matches nothing.
+std::string never_matching_database(unsigned mode) {
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
+  EXPECT_EQ(hs_compile("zq7xv9-never-matches", 0, mode, nullptr, &db, &err), HS_SUCCESS);
+  char* bytes = nullptr;
+  size_t size = 0;
+  EXPECT_EQ(hs_serialize_database(db, &bytes, &size), HS_SUCCESS);
+  std::string out(bytes, size);
+  std::free(bytes);
+  hs_free_database(db);
+  return out;
+}
+
+// Whether a cache file holds a streaming-mode database (with or without a digest before it).
+bool holds_stream_database(const std::string& bytes) {
+  for (size_t skip : {size_t{0}, size_t{32}}) {
+    if (bytes.size() <= skip) continue;
+    char* info = nullptr;
+    if (hs_serialized_database_info(bytes.data() + skip, bytes.size() - skip, &info) ==
+        HS_SUCCESS) {
+      const bool stream = std::string(info).find("STREAM") != std::string::npos;
+      std::free(info);
+      return stream;
+    }
+  }
+  return false;
+}
+
+TEST(Engine, APlantedCacheDatabaseIsRejectedAndCompiledAgain) {
+  CacheDir cache("warden-cache-plant-");
+  cache.use(cache.path());
+  { const EnginePtr first = Engine::compile(); }
+  const std::string block = never_matching_database(HS_MODE_BLOCK);
+  const std::string stream = never_matching_database(HS_MODE_STREAM);
+  size_t planted = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(cache.path())) {
+    if (entry.path().extension() != ".hsdb") continue;
+    const bool is_stream = holds_stream_database(read_all(entry.path()));
+    std::ofstream(entry.path(), std::ios::binary | std::ios::trunc) << (is_stream ? stream : block);
+    ++planted;
+  }
+  ASSERT_GT(planted, 50u);
+  const EnginePtr again = Engine::compile();
+  Scratch scratch;
+  std::vector<Finding> f;
+  ASSERT_TRUE(scan(*again, scratch, "mail alice@example.com, card 4111 1111 1111 1111", f));
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].cls, "pii.email");
+  EXPECT_EQ(f[1].cls, "fin.credit_card");
+  // Each planted file was replaced by the database compiled again.
+  for (const auto& entry : std::filesystem::directory_iterator(cache.path())) {
+    if (entry.path().extension() != ".hsdb") continue;
+    const std::string bytes = read_all(entry.path());
+    EXPECT_NE(bytes, block) << entry.path();
+    EXPECT_NE(bytes, stream) << entry.path();
+  }
+}
+
+TEST(Engine, TheDetectorCacheDirectoryIsPrivate) {
+  CacheDir cache("warden-cache-private-");
+  std::filesystem::create_directories(cache.path() / "open");
+  std::filesystem::permissions(cache.path() / "open", std::filesystem::perms::all);
+  cache.use(cache.path() / "open");
+  { const EnginePtr e = Engine::compile(); }
+  struct stat st {};
+  ASSERT_EQ(::lstat((cache.path() / "open").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);  // the user's own directory, made private
+  EXPECT_FALSE(std::filesystem::is_empty(cache.path() / "open"));
+  // A link is not followed: nothing is written where it points.
+  std::filesystem::create_directories(cache.path() / "elsewhere");
+  std::filesystem::create_directory_symlink(cache.path() / "elsewhere", cache.path() / "link");
+  cache.use(cache.path() / "link");
+  const EnginePtr e = Engine::compile();
+  EXPECT_TRUE(std::filesystem::is_empty(cache.path() / "elsewhere"));
+  Scratch scratch;
+  std::vector<Finding> f;
+  ASSERT_TRUE(scan(*e, scratch, "mail alice@example.com", f));  // compiled without a cache
+  EXPECT_EQ(f.size(), 1u);
+}
+
+// The inspection a request may cause is bounded by the work its text makes the detectors do;
+// the count depends on the text alone.
+TEST(Scratch, InspectionWorkIsBoundedAndCountedTheSameEveryTime) {
+  const EnginePtr e = Engine::compile();
+  std::string groups;
+  while (groups.size() < 64 * 1024) groups += "1234 ";
+  Scratch scratch;
+  std::vector<Finding> f;
+  ASSERT_TRUE(scan(*e, scratch, groups, f));  // unlimited by default
+  scratch.limit_work(UINT64_MAX);
+  ASSERT_TRUE(scan(*e, scratch, groups, f));
+  const uint64_t work = scratch.work();
+  EXPECT_GT(work, groups.size());  // number groups are candidates: more than one pass
+  scratch.limit_work(UINT64_MAX);
+  ASSERT_TRUE(scan(*e, scratch, groups, f));
+  EXPECT_EQ(scratch.work(), work);
+  scratch.limit_work(work - 1);
+  EXPECT_FALSE(scan(*e, scratch, groups, f));
+  EXPECT_TRUE(scratch.work_exceeded());
+  scratch.limit_work(work);
+  EXPECT_TRUE(scan(*e, scratch, groups, f));
+  EXPECT_FALSE(scratch.work_exceeded());
 }
 
 TEST(Validators, Checksums) {

@@ -13,6 +13,9 @@
 //   echo                 answers with the last message's text, streamed 3 bytes an event
 //   echo-then-cut        streams the last message's text like echo, then ends inside an event
 //   leak                 answers "Your card 4111 1111 1111 1111 is on file.", 3 bytes an event
+//   raw-te-gzip          a 200 whose Transfer-Encoding is gzip (not chunked), body until close
+//   raw-te-gzip-chunked  a 200 with Transfer-Encoding "gzip, chunked" (the body is not gzip)
+//   raw-obs-fold         a 200 with a header continued on a folded line
 //
 // GET /__requests lists what was received; DELETE /__requests clears it; GET /__closed counts
 // streams whose client (the gateway) went away before the end.
@@ -65,6 +68,19 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
     res.end(JSON.stringify({ error: { message: `test upstream answers ${status}`, type: 'test', code: null } }));
   }
 
+  // Malformed answers, written on the socket as they are (node's server would not send them).
+  function rawAnswer(req, model) {
+    const json = JSON.stringify({ id: 'chatcmpl-raw', object: 'chat.completion', model, choices: [
+      { index: 0, message: { role: 'assistant', content: 'RELAYED-MALFORMED' }, finish_reason: 'stop' }] });
+    const head = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n';
+    let raw;
+    if (model === 'raw-te-gzip') raw = `${head}Transfer-Encoding: gzip\r\n\r\n${json}`;
+    else if (model === 'raw-te-gzip-chunked') {
+      raw = `${head}Transfer-Encoding: gzip, chunked\r\n\r\n${Buffer.byteLength(json).toString(16)}\r\n${json}\r\n0\r\n\r\n`;
+    } else raw = `${head}X-Note: first\r\n  folded\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
+    req.socket.end(raw);
+  }
+
   function answer(req, res, body) {
     if (!body || typeof body.model !== 'string') return sendError(res, 400);
     const model = body.model;
@@ -75,6 +91,7 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
       counters.set(model, n);
       if (n <= Number(m[2])) return sendError(res, Number(m[1]));
     }
+    if (model.startsWith('raw-')) return rawAnswer(req, model);
     if (model === 'stall') {  // never answers; counts the gateway giving up on it
       req.socket.once('close', () => { closedEarly++; });
       return;
