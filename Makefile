@@ -2,8 +2,16 @@
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
+# Sanitizer and fuzz builds, each in its own directory (ccache makes rebuilds cheap).
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+RELOAD_STORM_SECONDS ?= 60
+TSAN_STORM_SECONDS ?= 20
+SANITIZE_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARDEN_BENCH=OFF
 
-.PHONY: all deps build run test bench format tidy clean
+.PHONY: all deps build run test test-asan test-fuzz bench format tidy clean
 
 all: build
 
@@ -24,6 +32,27 @@ test: build
 	./scripts/test-services
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 
+# ASan + UBSan build of every unit and integration test and the reload storm; then a TSan build of
+# warden under the reload and shutdown tests and a shorter reload storm. Any sanitizer report fails.
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) $(SANITIZE_CMAKE) -DWARDEN_SANITIZE=address
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	./scripts/test-services
+	RELOAD_STORM_SECONDS=$(RELOAD_STORM_SECONDS) ./scripts/sanitized $(ASAN_DIR)/sanitizer \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j 2
+	cmake -S . -B $(TSAN_DIR) $(SANITIZE_CMAKE) -DWARDEN_SANITIZE=thread -DBUILD_TESTING=OFF
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target warden
+	cd tests && WARDEN_BIN=$(abspath $(TSAN_DIR))/warden RELOAD_STORM_SECONDS=$(TSAN_STORM_SECONDS) \
+	  ../scripts/sanitized $(abspath $(TSAN_DIR))/sanitizer \
+	  node --test --test-concurrency=1 integration/lifecycle.test.mjs stress/reload_storm.test.mjs
+
+# libFuzzer targets (clang, ASan, UBSan), each run FUZZ_SECONDS over its seed corpus.
+test-fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) $(SANITIZE_CMAKE) -DWARDEN_FUZZ=ON \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz $(FUZZ_DIR)
+
 bench: build
 	./scripts/test-services
 	./bench/run.sh $(BUILD_DIR)
@@ -35,4 +64,4 @@ tidy: $(BUILD_DIR)/build.ninja
 	clang-tidy -p $(BUILD_DIR) $$(git ls-files 'src/*.cpp')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)
