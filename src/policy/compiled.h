@@ -46,9 +46,9 @@ enum class AttrType : uint8_t { kString, kBool, kNumber, kSet };
 enum class Op : uint8_t { kIn, kNotIn, kAny, kAll, kNone, kLt, kGt, kExists };
 
 struct Condition {
-  Attr attr;
+  Attr attr = Attr::kPrincipalId;
   std::string label;  // for *.labels.<key>
-  Op op;
+  Op op = Op::kIn;
   std::vector<std::string> values;  // sorted (in / not_in / any / all / none)
   double number = 0;                // lt / gt
   int line = 0;

@@ -355,7 +355,11 @@ void Policy::build_index() {
     auto& index = key->attr == Attr::kDeploymentName ? ix.by_deployment
                   : key->attr == Attr::kModelName    ? ix.by_model
                                                      : ix.by_team;
-    for (const std::string& v : key->values) index[v].push_back(i);
+    // Values are sorted; one named twice ("in: [a, a]") must not put the rule in its bucket
+    // twice, or the rule would be applied (and listed in the decision) twice.
+    for (size_t k = 0; k < key->values.size(); ++k) {
+      if (k == 0 || key->values[k] != key->values[k - 1]) index[key->values[k]].push_back(i);
+    }
   }
 }
 
@@ -460,7 +464,9 @@ void for_candidate_rules(const Policy& policy, const Policy::Index& p, const Att
     auto it = p.by_deployment.find(a.deployment->name);
     if (it != p.by_deployment.end()) buckets[2] = &it->second;
   }
-  if (a.principal != nullptr && !p.by_team.empty()) {
+  // A principal without a team has no principal.team (absent, as matches() reads it): no rule
+  // indexed under a team applies, not even one naming the empty string.
+  if (a.principal != nullptr && !a.principal->team.empty() && !p.by_team.empty()) {
     auto it = p.by_team.find(a.principal->team);
     if (it != p.by_team.end()) buckets[3] = &it->second;
   }
