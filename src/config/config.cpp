@@ -45,8 +45,9 @@ class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
+  // `at` may be a key that is not there (yaml-cpp's Mark() throws for it): then no line.
   void error(const YAML::Node& at, const std::string& message) {
-    diags_.push_back({file_, at.Mark().line + 1, message});
+    diags_.push_back({file_, at.IsDefined() ? at.Mark().line + 1 : 0, message});
   }
   void error_line(int line, const std::string& message) {
     diags_.push_back({file_, line, message});
@@ -583,6 +584,7 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
           std::string attr, op;
           r.str(cn, "attr", attr, true);
           r.str(cn, "op", op, true);
+          if (attr.empty() || op.empty()) continue;  // reported by str()
           if (!attr.empty() && !policy::parse_attr(attr, c.attr, c.label)) {
             r.error(cn["attr"], "unknown attribute '" + attr + "'");
             continue;
