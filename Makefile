@@ -18,6 +18,7 @@ all: build
 deps:
 	./scripts/install-deps
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	cd src/tokenizer/gen && npm ci --no-audit --no-fund --loglevel=error
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

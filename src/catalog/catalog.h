@@ -10,6 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
+namespace warden::tokenizer {
+class Tokenizer;
+}
+
 namespace warden {
 
 enum class ProviderKind { kOpenAI, kAzure };
@@ -64,7 +68,10 @@ struct Model {
   std::string origin;  // jurisdiction of the developer
   bool open_weights = false;
   std::string license;
-  std::vector<CallKind> kinds;          // which endpoints the model serves
+  std::vector<CallKind> kinds;  // which endpoints the model serves
+  // How the model reads token ids (tokenizer/tokenizer.h); nullptr when not configured: ids
+  // sent to it cannot be read as text.
+  const tokenizer::Tokenizer* tokenizer = nullptr;
   std::vector<Deployment> deployments;  // in preference order
   int64_t created = 0;
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "policy/check.h"
+#include "tokenizer/tokenizer.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -368,9 +369,9 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
   std::set<std::string> model_names;
   std::set<std::string> deployment_names;
   for (const YAML::Node& mn : n) {
-    if (!r.expect_map(
-            mn, "model",
-            {"name", "developer", "origin", "open_weights", "license", "kinds", "deployments"}))
+    if (!r.expect_map(mn, "model",
+                      {"name", "developer", "origin", "open_weights", "license", "kinds",
+                       "tokenizer", "deployments"}))
       continue;
     Model m;
     r.str(mn, "name", m.name, true);
@@ -380,6 +381,12 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
     r.str(mn, "origin", m.origin, true);
     r.boolean(mn, "open_weights", m.open_weights);
     r.str(mn, "license", m.license);
+    if (std::string name; r.str(mn, "tokenizer", name)) {
+      m.tokenizer = tokenizer::find(name);
+      if (m.tokenizer == nullptr)
+        r.error(mn["tokenizer"],
+                "unknown tokenizer '" + name + "' (expected o200k_base or cl100k_base)");
+    }
     if (const YAML::Node k = mn["kinds"]) {
       if (!k.IsSequence()) r.error(k, "'kinds' must be a list of chat, completion, embedding");
       for (const YAML::Node& kn : k) {

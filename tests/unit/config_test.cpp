@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "config/config.h"
+#include "tokenizer/tokenizer.h"
 
 namespace warden {
 namespace {
@@ -161,6 +162,26 @@ TEST_F(ConfigTest, ACaFileThatCannotServeIsReportedWithItsLine) {
       ::testing::TempDir() + "/ca.key -out " + ca + " 2>/dev/null";
   ASSERT_EQ(std::system(make_ca.c_str()), 0);
   EXPECT_TRUE(problems(with_ca(ca)).empty());
+}
+
+TEST_F(ConfigTest, AModelNamesItsTokenizerOrHasNone) {
+  EXPECT_EQ(load_config_text(kValid, "w.yaml")->catalog.find("gpt-4o")->tokenizer, nullptr);
+  std::string text = kValid;
+  text.replace(text.find("origin: US"), 10, "origin: US\n    tokenizer: o200k_base");
+  const auto c = load_config_text(text, "w.yaml");
+  EXPECT_EQ(c->catalog.find("gpt-4o")->tokenizer, tokenizer::find("o200k_base"));
+  ASSERT_NE(c->catalog.find("gpt-4o")->tokenizer, nullptr);
+
+  text = kValid;
+  text.replace(text.find("origin: US"), 10, "origin: US\n    tokenizer: p50k_base");  // line 18
+  auto p = problems(text);
+  ASSERT_EQ(p.size(), 1u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:18: unknown tokenizer 'p50k_base' (expected o200k_base or cl100k_base)");
+  text = kValid;
+  text.replace(text.find("origin: US"), 10, "origin: US\n    tokenizer: [o200k_base]");
+  p = problems(text);
+  ASSERT_EQ(p.size(), 1u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:18: 'tokenizer' must be a string");
 }
 
 TEST_F(ConfigTest, TheShippedExampleIsValid) {
