@@ -153,6 +153,12 @@ taskset -c "$TARGET_CPU" "$BUILD/bench/inspect_bench" --benchmark_repetitions=3 
   --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "_median" > "$OUT/inspect.txt" || true
 "$HERE/inspect_callgrind.sh" "$BUILD" >> "$OUT/inspect.txt" 2>/dev/null || true
 
+# Token ids: decoding (ids/s) and counting (tokens/s) on one core; the first find() of each
+# encoding (its pre-tokenizer compiled) is printed first.
+log "== tokenizer"
+taskset -c "$TARGET_CPU" "$BUILD/bench/tokenizer_bench" --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "^first|_median" > "$OUT/tokenizer.txt" || true
+
 {
   echo "# Proxy benchmark $STAMP"
   echo
@@ -175,6 +181,12 @@ taskset -c "$TARGET_CPU" "$BUILD/bench/inspect_bench" --benchmark_repetitions=3 
   echo
   echo '```'
   cat "$OUT/inspect.txt"
+  echo '```'
+  echo
+  echo "## Tokenizer (one core)"
+  echo
+  echo '```'
+  cat "$OUT/tokenizer.txt"
   echo '```'
 } > "$OUT/README.md"
 cp "$OUT/README.md" "$HERE/results/latest.md"

@@ -33,6 +33,9 @@ class Tokenizer {
   // as tiktoken's encode_ordinary (special-token text counts as ordinary text). For limits and
   // budgets. Text that is not valid UTF-8 counts one token per byte from the first bad byte (an
   // upper bound: every token holds at least one byte).
+  // Cost (bench/tokenizer_bench, callgrind): ~16 MB/s on the fixture's mixed texts; a piece is
+  // merged in O(n log n), and one long piece (a run of one letter or of white space) costs
+  // ~1,200-1,600 instructions per byte, so bound what is counted on a request's path.
   size_t count(std::string_view text) const;
 
   Tokenizer(const Tokenizer&) = delete;
@@ -61,7 +64,8 @@ class Tokenizer {
 };
 
 // "o200k_base" or "cl100k_base"; nullptr for any other name. The first call for a name builds
-// its Tokenizer (compiles the pre-tokenizer, ~1 ms): call it when loading configuration.
+// its Tokenizer (compiles the pre-tokenizer with PCRE2's JIT: measured 5.5 ms for o200k_base,
+// 0.2 ms for cl100k_base), so the config loader calls it; later calls cost ~2 ns.
 const Tokenizer* find(std::string_view name);
 
 }  // namespace warden::tokenizer
