@@ -2,7 +2,10 @@
 
 #include "common/json_scan.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 namespace warden {
 
@@ -150,7 +153,14 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
       const size_t j = json_string_close(body, i);
       if (j == std::string_view::npos) return found;
       if (expect_key) {
-        const bool is_model = body.substr(i, j - i + 1) == "\"model\"";
+        // Compared after unescaping: "\u006dodel" is the key "model" to every upstream parser.
+        const std::string_view raw_key = body.substr(i + 1, j - i - 1);
+        bool is_model = raw_key == "model";
+        if (!is_model && raw_key.find('\\') != std::string_view::npos) {
+          std::string decoded;
+          decode_json_string(raw_key, decoded);
+          is_model = decoded == "model";
+        }
         expect_key = false;
         i = j;
         if (is_model) {
@@ -177,6 +187,35 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
   return found;
 }
 
+// Any object at any depth with a key twice (compared after unescaping: simdjson's DOM holds the
+// decoded keys) → the first such key. Parsers disagree on which duplicate wins (Node, Python and
+// Go keep the last), so a second key could carry a value past inspection and the decision.
+std::optional<std::string> duplicate_key(element root) {
+  std::vector<element> stack{root};
+  std::vector<std::string_view> keys;
+  while (!stack.empty()) {
+    const element e = stack.back();
+    stack.pop_back();
+    if (e.is_array()) {
+      for (element v : e.get_array()) {
+        if (v.is_array() || v.is_object()) stack.push_back(v);
+      }
+      continue;
+    }
+    if (!e.is_object()) continue;
+    keys.clear();
+    for (auto field : e.get_object()) {
+      keys.push_back(field.key);
+      if (field.value.is_array() || field.value.is_object()) stack.push_back(field.value);
+    }
+    if (keys.size() < 2) continue;
+    std::sort(keys.begin(), keys.end());
+    const auto dup = std::adjacent_find(keys.begin(), keys.end());
+    if (dup != keys.end()) return std::string(*dup);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::parser& parser) {
@@ -192,6 +231,13 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   simdjson::dom::object obj;
   if (root.get_object().get(obj) != simdjson::SUCCESS)
     return invalid("The request body must be a JSON object.");
+  if (const auto dup = duplicate_key(root)) {
+    std::string shown = dup->substr(0, 64);
+    while (shown.size() < dup->size() && !shown.empty() &&
+           (static_cast<unsigned char>((*dup)[shown.size()]) & 0xC0) == 0x80)
+      shown.pop_back();  // never cut a UTF-8 character
+    return invalid("The key '" + shown + "' appears twice in one object.");
+  }
 
   Call call;
   call.kind = kind;

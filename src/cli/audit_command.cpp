@@ -11,6 +11,7 @@
 
 #include "audit/audit.h"
 #include "config/config.h"
+#include "policy/plan.h"
 #include "policy/policy.h"
 
 namespace warden::cli {
@@ -288,15 +289,24 @@ int run_replay(const AuditOptions& o) {
           std::string chosen;
           std::vector<std::string_view> deny_rules;
           std::string deny_reason;
-          for (const Deployment& d : deps) {
-            a.deployment = &d;
-            const policy::Decision dec = policy::decide(*candidate->policy, a);
-            if (dec.permit) {
-              chosen = d.name;
+          // The gateway's own plan for the recorded attributes (the candidate's policy and
+          // inspection actions; where the classes sat in the body is not recorded).
+          std::vector<const Deployment*> dps;
+          for (const Deployment& d : deps) dps.push_back(&d);
+          std::map<std::string, uint32_t, std::less<>> counts(r.request_classes.begin(),
+                                                              r.request_classes.end());
+          const policy::RequestPlan plan =
+              policy::plan(*candidate->policy,
+                           candidate->inspect.enabled ? &candidate->inspect.actions : nullptr, a,
+                           dps, {&counts, nullptr});
+          for (const policy::DeploymentPlan& p : plan.deployments) {
+            if (p.permit) {
+              chosen = p.deployment->name;
               break;
             }
-            if (deny_rules.empty()) deny_rules = dec.rules;
-            if (deny_reason.empty()) deny_reason = policy::reason(dec);
+            if (deny_rules.empty()) deny_rules = p.decision.rules;
+            if (deny_reason.empty())
+              deny_reason = p.why_not.empty() ? policy::reason(p.decision) : p.why_not;
           }
           const bool was_permit = r.decision == "permit";
           auto sample = [&](std::vector<std::string>& v) {

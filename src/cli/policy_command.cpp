@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "inspect/body.h"
+#include "policy/plan.h"
 #include "policy/policy.h"
 
 namespace warden::cli {
@@ -83,14 +84,24 @@ int run_policy_test(const std::string& file) {
     std::string got = "deny";
     std::string chosen;
     std::string trail;
-    for (const Deployment& d : model->deployments) {
-      a.deployment = &d;
-      const policy::Decision dec = policy::decide(*config->policy, a);
-      trail += "    " + d.name + ": " + (dec.permit ? "permit" : "deny") + " (" + join(dec.rules) +
-               (dec.permit ? "" : "; " + policy::reason(dec)) + ")\n";
-      if (dec.permit && chosen.empty()) {
+    // The gateway's own plan: configured block actions, policy, transforms, what cannot be read.
+    std::map<std::string, uint32_t, std::less<>> counts;
+    for (const auto& cl : classes) ++counts[cl];
+    std::vector<const Deployment*> deps;
+    for (const Deployment& d : model->deployments) deps.push_back(&d);
+    const policy::RequestPlan plan =
+        policy::plan(*config->policy, config->inspect.enabled ? &config->inspect.actions : nullptr,
+                     a, deps, {&counts, nullptr});
+    if (!plan.blocked.empty()) trail += "    blocked by inspect.actions\n";
+    for (const policy::DeploymentPlan& p : plan.deployments) {
+      const policy::Decision& dec = p.decision;
+      trail += "    " + p.deployment->name + ": " + (p.permit ? "permit" : "deny") + " (" +
+               join(dec.rules) +
+               (p.permit ? "" : "; " + (p.why_not.empty() ? policy::reason(dec) : p.why_not)) +
+               ")\n";
+      if (p.permit && chosen.empty()) {
         got = "permit";
-        chosen = d.name;
+        chosen = p.deployment->name;
       }
     }
     const std::string want = c["expect"]["decision"].as<std::string>("");
@@ -171,18 +182,25 @@ int run_explain(const ExplainOptions& o) {
   for (const auto& [cls, n] : scan.counts) a.classes.push_back(cls);
   std::cout << "deployments (preference order):\n";
   bool chosen = false;
-  for (const Deployment& d : model->deployments) {
-    a.deployment = &d;
-    const policy::Decision dec = policy::decide(*config->policy, a);
+  std::vector<const Deployment*> deps;
+  for (const Deployment& d : model->deployments) deps.push_back(&d);
+  const policy::RequestPlan plan =
+      policy::plan(*config->policy, config->inspect.enabled ? &config->inspect.actions : nullptr, a,
+                   deps, {&scan.counts, &scan.places});
+  if (!plan.blocked.empty()) std::cout << "  blocked by inspect.actions (block)\n";
+  for (const policy::DeploymentPlan& p : plan.deployments) {
+    const Deployment& d = *p.deployment;
+    const policy::Decision& dec = p.decision;
     std::cout << "  " << d.name << " [" << d.operator_name << ", " << d.jurisdiction << ", "
-              << d.region << "]: " << (dec.permit ? "PERMIT" : "DENY")
+              << d.region << "]: " << (p.permit ? "PERMIT" : "DENY")
               << "\n    rules: " << join(dec.rules) << "\n";
-    if (!dec.permit) std::cout << "    reason: " << policy::reason(dec) << "\n";
+    if (!p.permit)
+      std::cout << "    reason: " << (p.why_not.empty() ? policy::reason(dec) : p.why_not) << "\n";
     for (const auto& t : dec.transforms)
       std::cout << "    transform: " << t.cls_prefix << " -> " << inspect::action_name(t.action)
                 << " (" << t.rule << ")\n";
     std::cout << "    would cross: " << join(dec.residual) << "\n";
-    if (dec.permit && !chosen) {
+    if (p.permit && !chosen) {
       std::cout << "    => chosen\n";
       chosen = true;
     }

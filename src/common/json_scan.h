@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace warden {
@@ -20,5 +21,33 @@ inline size_t json_string_close(std::string_view s, size_t open) {
     pos = q + 1;
   }
 }
+
+// One past the end of the JSON value that starts at `start` (whitespace before it skipped) in
+// already-validated JSON; npos if the document ends first.
+inline size_t json_value_end(std::string_view s, size_t start) {
+  size_t i = start;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) ++i;
+  if (i >= s.size()) return std::string_view::npos;
+  int depth = 0;
+  for (; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '"') {
+      i = json_string_close(s, i);
+      if (i == std::string_view::npos) return i;
+      if (depth == 0) return i + 1;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth <= 0) return i + 1;
+    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t')) {
+      return i;
+    }
+  }
+  return depth == 0 ? s.size() : std::string_view::npos;
+}
+
+// Decodes the contents of a JSON string token (without its quotes) into `out`: escapes resolved,
+// surrogate pairs joined into one UTF-8 character.
+void decode_json_string(std::string_view raw, std::string& out);
 
 }  // namespace warden

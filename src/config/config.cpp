@@ -639,9 +639,34 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
     }
   }
   p->build_index();
-  const std::vector<std::string> none;
-  const std::vector<std::string>& classes =
-      config.inspect.engine ? config.inspect.engine->classes() : none;
+  std::vector<std::string> classes = inspect::uninspectable_classes();
+  if (config.inspect.engine) {
+    classes.insert(classes.end(), config.inspect.engine->classes().begin(),
+                   config.inspect.engine->classes().end());
+  }
+  // Precedence (policy/plan.h): where a configured action and a rule name the same classes, the
+  // stricter applies. Said at load, so nobody expects the other.
+  for (const policy::Rule& rule : p->rules) {
+    if (rule.effect != policy::Effect::kTransform && rule.effect != policy::Effect::kOutput)
+      continue;
+    const inspect::Action ra = rule.effect == policy::Effect::kTransform ? rule.action
+                               : rule.end_stream                         ? inspect::Action::kBlock
+                                                                         : inspect::Action::kMask;
+    for (const std::string& cls : rule.classes) {
+      for (const auto& ca : config.inspect.actions.rules()) {
+        if (ca.action == ra ||
+            !(inspect::class_matches(cls, ca.prefix) || inspect::class_matches(ca.prefix, cls)))
+          continue;
+        const inspect::Action wins =
+            inspect::strictness(ca.action) > inspect::strictness(ra) ? ca.action : ra;
+        config.warnings.push_back(
+            config.path + ":" + std::to_string(rule.line) + ": warning: rule '" + rule.id + "' (" +
+            std::string(inspect::action_name(ra)) + " " + cls + ") and inspect.actions '" +
+            ca.prefix + ": " + std::string(inspect::action_name(ca.action)) +
+            "' overlap: the stricter, " + std::string(inspect::action_name(wins)) + ", applies");
+      }
+    }
+  }
   for (const policy::Problem& pr : policy::check(*p, config.catalog, classes)) {
     if (pr.warning)
       config.warnings.push_back(config.path + ":" + std::to_string(pr.line) +

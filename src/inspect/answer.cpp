@@ -1,40 +1,172 @@
 #include "inspect/answer.h"
 
+#include <algorithm>
+
 #include "common/json_writer.h"
 
 namespace warden::inspect {
 
 namespace {
 
-// Is this string the text of a choice ("choices[k].delta.content", "choices[k].text") or a tool
-// call's arguments ("choices[k].delta.tool_calls[j].function.arguments")? Sets k and j.
-bool text_field(const std::vector<StringToken::Segment>& p, size_t& k, long& j) {
+using Field = AnswerStream::Field;
+using Segment = JsonToken::Segment;
+
+// Is this string a text-bearing field of a choice? Sets the choice's position k, the field, and
+// the tool call's position j in its array (kToolArguments).
+bool text_field(const std::vector<Segment>& p, size_t& k, Field& field, size_t& j) {
   if (p.size() < 3 || !p[0].is("choices") || !p[1].is_index) return false;
   k = p[1].index;
-  j = -1;
-  if (p.size() == 3 && p[2].is("text")) return true;
-  if (p.size() == 4 && (p[2].is("delta") || p[2].is("message")) && p[3].is("content")) return true;
-  if (p.size() == 7 && (p[2].is("delta") || p[2].is("message")) && p[3].is("tool_calls") &&
-      p[4].is_index && p[5].is("function") && p[6].is("arguments")) {
-    j = static_cast<long>(p[4].index);
+  if (p.size() == 3) {
+    if (!p[2].is("text")) return false;
+    field = Field::kText;
+    return true;
+  }
+  if (!(p[2].is("delta") || p[2].is("message"))) return false;
+  if (p.size() == 4) {
+    if (p[3].is("content")) {
+      field = Field::kContent;
+    } else if (p[3].is("refusal")) {
+      field = Field::kRefusal;
+    } else if (p[3].is("reasoning_content")) {
+      field = Field::kReasoningContent;
+    } else if (p[3].is("reasoning")) {
+      field = Field::kReasoning;
+    } else {
+      return false;
+    }
+    return true;
+  }
+  if (p.size() == 5 && p[3].is("function_call") && p[4].is("arguments")) {
+    field = Field::kFunctionArguments;
+    return true;
+  }
+  if (p.size() == 5 && p[3].is("audio") && p[4].is("transcript")) {
+    field = Field::kAudioTranscript;
+    return true;
+  }
+  if (p.size() == 7 && p[3].is("tool_calls") && p[4].is_index && p[5].is("function") &&
+      p[6].is("arguments")) {
+    field = Field::kToolArguments;
+    j = p[4].index;
     return true;
   }
   return false;
 }
 
+// Envelope fields whose values are one of a fixed set: not text.
+bool enumerated(const std::vector<Segment>& p, std::string_view raw) {
+  if (p.size() == 1 && p[0].is("object"))
+    return raw == "\"chat.completion.chunk\"" || raw == "\"chat.completion\"" ||
+           raw == "\"text_completion\"";
+  if (p.size() == 3 && p[0].is("choices") && p[2].is("finish_reason"))
+    return raw == "\"stop\"" || raw == "\"length\"" || raw == "\"tool_calls\"" ||
+           raw == "\"content_filter\"" || raw == "\"function_call\"";
+  if (p.size() == 4 && p[0].is("choices") && p[3].is("role")) return raw == "\"assistant\"";
+  if (p.size() == 6 && p[0].is("choices") && p[3].is("tool_calls") && p[5].is("type"))
+    return raw == "\"function\"";
+  return false;
+}
+
+// Each choice's `logprobs` value and the span of the choice's element, by position.
+struct ChoiceSpans {
+  size_t first = SIZE_MAX;  // the choice's first and last token
+  size_t last = 0;
+  size_t logprobs_begin = 0;  // the value of "logprobs" (0: none)
+  size_t logprobs_end = 0;
+};
+
+void note_choice(std::vector<ChoiceSpans>& spans, const JsonToken& t, std::string_view doc) {
+  const auto& p = *t.path;
+  if (p.size() < 2 || !p[0].is("choices") || !p[1].is_index) return;
+  const size_t k = p[1].index;
+  if (spans.size() <= k) spans.resize(k + 1);
+  ChoiceSpans& c = spans[k];
+  c.first = std::min(c.first, t.offset);
+  c.last = std::max(c.last, t.offset + t.raw.size());
+  if (t.kind == JsonToken::kKey && p.size() == 2 && t.raw == "\"logprobs\"") {
+    size_t v = t.offset + t.raw.size();
+    while (v < doc.size() && doc[v] != ':') ++v;
+    const size_t end = json_value_end(doc, v + 1);
+    if (end == std::string_view::npos) return;
+    size_t b = v + 1;
+    while (b < end && (doc[b] == ' ' || doc[b] == '\n' || doc[b] == '\r' || doc[b] == '\t')) ++b;
+    if (doc.substr(b, end - b) == "null") return;
+    c.logprobs_begin = b;
+    c.logprobs_end = end;
+  }
+}
+
+// Replaces the logprobs of the choices in `drop` by null, dropping the splices inside them.
+void drop_logprobs(const std::vector<ChoiceSpans>& spans, const std::vector<bool>& drop,
+                   std::vector<Splice>& splices) {
+  for (size_t k = 0; k < spans.size() && k < drop.size(); ++k) {
+    const ChoiceSpans& c = spans[k];
+    if (!drop[k] || c.logprobs_begin == 0) continue;
+    std::erase_if(splices, [&](const Splice& s) {
+      return s.begin >= c.logprobs_begin && s.end <= c.logprobs_end;
+    });
+    splices.push_back(
+        {static_cast<uint32_t>(c.logprobs_begin), static_cast<uint32_t>(c.logprobs_end), "null"});
+  }
+  std::sort(splices.begin(), splices.end(),
+            [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
+}
+
 }  // namespace
 
 AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const ActionTable& actions,
-                               const Pseudonyms& pseudonyms, std::string& body) {
+                               const Pseudonyms& pseudonyms, std::string& body, bool json) {
   AnswerOutcome outcome;
+  if (!json) {
+    // Not JSON (an error page): one text, masked where it must be.
+    std::vector<Finding> findings;
+    if (!scan(engine, scratch, body, findings)) {
+      outcome.ok = false;
+      return outcome;
+    }
+    BodyScan scan;
+    for (const Finding& f : findings) ++outcome.counts[std::string(f.cls)];
+    if (!findings.empty()) {
+      scan.strings.push_back(
+          {0, static_cast<uint32_t>(body.size()), body, findings, Place::kValue, {}});
+      std::vector<Splice> splices = plan_splices(scan, actions, nullptr, &outcome.blocked);
+      if (!splices.empty()) {
+        // The splice is a JSON string token; the body is text: unquote what it replaces.
+        std::string text;
+        decode_json_string(
+            std::string_view(splices[0].replacement).substr(1, splices[0].replacement.size() - 2),
+            text);
+        body = std::move(text);
+      }
+    }
+    if (!pseudonyms.empty()) body = pseudonyms.restore(body, false);
+    return outcome;
+  }
   BodyScan scan;
-  if (scan_body(engine, scratch, body, scan) != BodyScanStatus::kOk) {
+  BodyScanOptions o;
+  o.mode = BodyScanOptions::kAnswer;
+  if (scan_body(engine, scratch, body, scan, o) != BodyScanStatus::kOk) {
     outcome.ok = false;
     return outcome;
   }
   outcome.counts = scan.counts;
   std::vector<Splice> splices = plan_splices(scan, actions, nullptr, &outcome.blocked);
-  if (!splices.empty()) body = apply_splices(body, std::move(splices));
+  if (!splices.empty()) {
+    // A choice whose text changed keeps no logprobs: they would spell what was masked.
+    std::vector<ChoiceSpans> spans;
+    walk_json(body, o.max_depth, [&](const JsonToken& t) {
+      note_choice(spans, t, body);
+      return true;
+    });
+    std::vector<bool> drop(spans.size(), false);
+    for (const Splice& s : splices) {
+      for (size_t k = 0; k < spans.size(); ++k) {
+        if (s.begin >= spans[k].first && s.end <= spans[k].last) drop[k] = true;
+      }
+    }
+    drop_logprobs(spans, drop, splices);
+    body = apply_splices(body, std::move(splices));
+  }
   if (!pseudonyms.empty()) body = pseudonyms.restore(body, true);
   return outcome;
 }
@@ -47,24 +179,23 @@ AnswerStream::AnswerStream(const Engine& engine, Scratch& scratch, size_t hold_b
       actions_(actions),
       pseudonyms_(pseudonyms) {}
 
-AnswerStream::Channel& AnswerStream::channel(size_t choice, long tool_call) {
-  auto [it, inserted] = channels_.try_emplace({choice, tool_call});
+AnswerStream::Channel& AnswerStream::channel(size_t choice, Field field, long tool_call) {
+  auto [it, inserted] = channels_.try_emplace({choice, field, tool_call});
   if (inserted) {
     it->second.stream = std::make_unique<TextStream>(engine_, scratch_, hold_back_);
     it->second.choice = choice;
+    it->second.field = field;
     it->second.tool_call = tool_call;
   }
   return it->second;
 }
 
-bool AnswerStream::take(Channel& c, std::string& text, AnswerOutcome& outcome) {
+void AnswerStream::take(Channel& c, std::string& text, AnswerOutcome& outcome) {
   bool blocked = false;
   text = c.stream->take(actions_, &pseudonyms_, blocked);
   outcome.blocked = outcome.blocked || blocked;
-  size_t& counted = counted_[{c.choice, c.tool_call}];
   const auto& f = c.stream->findings();
-  for (; counted < f.size(); ++counted) ++counts_[std::string(f[counted].cls)];
-  return true;
+  for (; c.counted < f.size(); ++c.counted) ++counts_[std::string(f[c.counted].cls)];
 }
 
 // An extra event that carries text released at the end of a channel.
@@ -74,17 +205,111 @@ std::string AnswerStream::flush_event(const Channel& c, const std::string& text)
                   ",\"created\":" + (created_.empty() ? "0" : created_) +
                   ",\"model\":" + (model_.empty() ? "\"\"" : model_) +
                   ",\"choices\":[{\"index\":" + std::to_string(c.choice) + ",";
-  if (object_ == "\"text_completion\"") {
-    e += "\"text\":" + json_string(text);
-  } else if (c.tool_call < 0) {
-    e += "\"delta\":{\"content\":" + json_string(text) + "}";
-  } else {
-    e += "\"delta\":{\"tool_calls\":[{\"index\":" + std::to_string(c.tool_call) +
-         ",\"function\":{\"arguments\":" + json_string(text) + "}}]}";
+  const std::string v = json_string(text);
+  switch (c.field) {
+    case Field::kText:
+      e += "\"text\":" + v;
+      break;
+    case Field::kContent:
+      e += "\"delta\":{\"content\":" + v + "}";
+      break;
+    case Field::kRefusal:
+      e += "\"delta\":{\"refusal\":" + v + "}";
+      break;
+    case Field::kReasoningContent:
+      e += "\"delta\":{\"reasoning_content\":" + v + "}";
+      break;
+    case Field::kReasoning:
+      e += "\"delta\":{\"reasoning\":" + v + "}";
+      break;
+    case Field::kFunctionArguments:
+      e += "\"delta\":{\"function_call\":{\"arguments\":" + v + "}}";
+      break;
+    case Field::kAudioTranscript:
+      e += "\"delta\":{\"audio\":{\"transcript\":" + v + "}}";
+      break;
+    case Field::kToolArguments:
+      e += "\"delta\":{\"tool_calls\":[{\"index\":" + std::to_string(c.tool_call) +
+           ",\"function\":{\"arguments\":" + v + "}}]}";
+      break;
   }
   e += ",\"finish_reason\":null}]}\n\n";
   return e;
 }
+
+bool AnswerStream::finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome) {
+  if (c.finished) return true;
+  c.finished = true;
+  if (!c.escape.empty() && !c.stream->feed(c.escape)) return false;
+  c.escape.clear();
+  if (!c.stream->finish()) return false;
+  std::string released;
+  take(c, released, outcome);
+  if (!released.empty()) out += flush_event(c, released);
+  return true;
+}
+
+// A string outside the text channels (ids, names, unknown fields): scanned whole, masked where
+// it must be. Strings seen before without a finding (the envelope repeats in every event) are
+// not scanned again. `replacement` is set (a JSON string token) when the string changes.
+bool AnswerStream::scan_whole(std::string_view raw, std::string& replacement,
+                              AnswerOutcome& outcome) {
+  replacement.clear();
+  if (std::find(clean_.begin(), clean_.end(), raw) != clean_.end()) return true;
+  std::string text;
+  decode_json_string(raw.substr(1, raw.size() - 2), text);
+  if (text.find('\\') != std::string::npos) decode_nested_escapes(text, text);
+  if (!scan(engine_, scratch_, text, findings_)) return false;
+  if (findings_.empty()) {
+    if (raw.size() <= 256) {
+      if (clean_.size() >= 32) clean_.erase(clean_.begin());
+      clean_.emplace_back(raw);
+    }
+    if (!pseudonyms_.empty() && text.find("\xe2\x9f\xa8") != std::string::npos)
+      replacement = json_string(pseudonyms_.restore(text, false));
+    return true;
+  }
+  BodyScan one;
+  for (const Finding& f : findings_) ++counts_[std::string(f.cls)];
+  one.strings.push_back({0, 0, text, findings_, Place::kValue, {}});
+  bool blocked = false;
+  const std::vector<Splice> s = plan_splices(one, actions_, nullptr, &blocked);
+  outcome.blocked = outcome.blocked || blocked;
+  if (!s.empty()) {
+    std::string masked;
+    decode_json_string(std::string_view(s[0].replacement).substr(1, s[0].replacement.size() - 2),
+                       masked);
+    text = std::move(masked);
+  }
+  replacement = json_string(pseudonyms_.empty() ? text : pseudonyms_.restore(text, false));
+  return true;
+}
+
+namespace {
+
+// JSON text (arguments) may end a delta inside an escape ("\u00"): that part waits for the
+// next delta, so its escapes are decoded whole. Returns the length that can be decoded now.
+size_t complete_escapes(std::string_view s) {
+  size_t i = 0;
+  while ((i = s.find('\\', i)) != std::string_view::npos) {
+    if (i + 1 >= s.size()) return i;
+    if (s[i + 1] != 'u') {
+      i += 2;
+      continue;
+    }
+    if (i + 6 > s.size()) return i;
+    // A high surrogate waits for its low half.
+    const std::string_view hex = s.substr(i + 2, 4);
+    const bool high =
+        (hex[0] == 'd' || hex[0] == 'D') && (hex[1] == '8' || hex[1] == '9' || hex[1] == 'a' ||
+                                             hex[1] == 'A' || hex[1] == 'b' || hex[1] == 'B');
+    if (high && i + 12 > s.size()) return i;
+    i += 6;
+  }
+  return s.size();
+}
+
+}  // namespace
 
 AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
   AnswerOutcome outcome;
@@ -106,20 +331,53 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
   if (root["model"].get(v) == simdjson::SUCCESS) model_ = simdjson::minify(v);
 
   std::vector<Splice> splices;
+  std::vector<ChoiceSpans> spans;
+  std::vector<bool> dirty;  // by position: a choice whose text changed or is held in this event
   std::string decoded;
   std::string released;
-  const BodyScanStatus st = for_each_string(data, 64, [&](const StringToken& t) {
+  std::string replacement;
+  const BodyScanStatus st = walk_json(data, 64, [&](const JsonToken& t) {
+    note_choice(spans, t, data);
+    if (t.kind != JsonToken::kString) return true;
     size_t k = 0;
-    long j = -1;
-    if (!text_field(*t.path, k, j)) return true;
-    // The array position is the choice's place in this event; its "index" names the choice.
+    size_t j = 0;
+    Field field = Field::kContent;
+    if (!text_field(*t.path, k, field, j)) {
+      if (enumerated(*t.path, t.raw)) return true;
+      if (!scan_whole(t.raw, replacement, outcome)) return false;
+      if (!replacement.empty())
+        splices.push_back({static_cast<uint32_t>(t.offset),
+                           static_cast<uint32_t>(t.offset + t.raw.size()), replacement});
+      return true;
+    }
+    // A choice is named by its "index", a tool call by its own "index" (not array positions).
     simdjson::dom::element choice;
     uint64_t index = k;
     if (root["choices"].at(k).get(choice) == simdjson::SUCCESS)
       if (choice["index"].get_uint64().get(index) != simdjson::SUCCESS) index = k;
-    Channel& c = channel(index, j);
+    long tool = -1;
+    if (field == Field::kToolArguments) {
+      uint64_t ti = j;
+      if (choice["delta"]["tool_calls"].at(j)["index"].get_uint64().get(ti) != simdjson::SUCCESS &&
+          choice["message"]["tool_calls"].at(j)["index"].get_uint64().get(ti) != simdjson::SUCCESS)
+        ti = j;
+      tool = static_cast<long>(ti);
+    }
+    Channel& c = channel(index, field, tool);
     decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded);
-    if (!c.stream->feed(decoded) || !take(c, released, outcome)) return false;
+    if (field == Field::kToolArguments || field == Field::kFunctionArguments) {
+      // Arguments are JSON text: their own escapes decoded before they are scanned.
+      c.escape += decoded;
+      const size_t n = complete_escapes(c.escape);
+      decoded.assign(c.escape, 0, n);
+      c.escape.erase(0, n);
+      decode_nested_escapes(decoded, decoded);
+    }
+    if (!c.stream->feed(decoded)) return false;
+    take(c, released, outcome);
+    if (dirty.size() <= k) dirty.resize(k + 1, false);
+    if (released != decoded || !c.escape.empty() || c.stream->released() != c.stream->total())
+      dirty[k] = true;
     splices.push_back({static_cast<uint32_t>(t.offset),
                        static_cast<uint32_t>(t.offset + t.raw.size()), json_string(released)});
     return true;
@@ -128,6 +386,8 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
     outcome.ok = false;
     return outcome;
   }
+  // Logprobs of a choice whose text did not pass as it came would spell what is held or masked.
+  drop_logprobs(spans, dirty, splices);
   // A choice that finishes releases what its channels still hold, just before this event.
   simdjson::dom::array choices;
   if (root["choices"].get_array().get(choices) == simdjson::SUCCESS) {
@@ -137,13 +397,11 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
       if (ch["finish_reason"].get_string().get(reason) != simdjson::SUCCESS) continue;
       if (ch["index"].get_uint64().get(index) != simdjson::SUCCESS) index = 0;
       for (auto& [key, c] : channels_) {
-        if (c.choice != index || c.finished) continue;
-        c.finished = true;
-        if (!c.stream->finish() || !take(c, released, outcome)) {
+        if (c.choice != index) continue;
+        if (!finish_channel(c, out, outcome)) {
           outcome.ok = false;
           return outcome;
         }
-        if (!released.empty()) out += flush_event(c, released);
       }
     }
   }
@@ -155,15 +413,11 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
 
 AnswerOutcome AnswerStream::finish(std::string& out) {
   AnswerOutcome outcome;
-  std::string released;
   for (auto& [key, c] : channels_) {
-    if (c.finished) continue;
-    c.finished = true;
-    if (!c.stream->finish() || !take(c, released, outcome)) {
+    if (!finish_channel(c, out, outcome)) {
       outcome.ok = false;
       return outcome;
     }
-    if (!released.empty()) out += flush_event(c, released);
   }
   return outcome;
 }

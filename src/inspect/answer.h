@@ -1,10 +1,15 @@
 // Answers: what comes back from the model passes through inspection before the client sees it.
-// Untrusted input: upstream answers (whole JSON bodies and SSE event payloads).
+// Untrusted input: upstream answers (whole JSON bodies, SSE event payloads, error bodies).
 //
-//  - transform_answer(): a whole answer — findings masked per the actions, pseudonyms restored.
-//  - AnswerStream: SSE chat/completion chunks — each choice's text deltas and each tool call's
-//    argument deltas run through their own TextStream; events are rewritten with the text that
-//    may be released; what is held back is released in extra events before the choice finishes.
+//  - transform_answer(): a whole answer — every string scanned, findings masked per the actions,
+//    pseudonyms restored; a choice whose text was masked loses its logprobs (they would spell
+//    the original). A body that is not JSON (an upstream error page) is scanned as one text.
+//  - AnswerStream: SSE chat/completion chunks — every text-bearing field of every choice has its
+//    own channel (a TextStream) keyed by (choice index, field, tool-call index): content, text,
+//    refusal, reasoning, tool-call and function-call arguments, audio transcripts. Events are
+//    rewritten with the text that may be released; what is held back is released in extra events
+//    before the choice finishes. Every other string of an event is scanned whole; a choice's
+//    logprobs pass only in an event where its text passed unchanged and nothing was held.
 #pragma once
 
 #include <simdjson.h>
@@ -13,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "inspect/body.h"
 #include "inspect/stream.h"
@@ -25,9 +31,10 @@ struct AnswerOutcome {
   std::map<std::string, uint32_t, std::less<>> counts;  // classes found in the answer
 };
 
-// Masks findings (any action but allow) and restores pseudonyms in a whole JSON answer.
+// Masks findings (any action but allow) and restores pseudonyms in a whole answer; `json` false:
+// the body is not JSON and is scanned as one text.
 AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const ActionTable& actions,
-                               const Pseudonyms& pseudonyms, std::string& body);
+                               const Pseudonyms& pseudonyms, std::string& body, bool json = true);
 
 class AnswerStream {
  public:
@@ -41,17 +48,34 @@ class AnswerStream {
 
   const std::map<std::string, uint32_t, std::less<>>& counts() const { return counts_; }
 
+  // The text-bearing fields of a choice, each a channel of its own.
+  enum class Field : uint8_t {
+    kContent,
+    kText,
+    kRefusal,
+    kReasoningContent,
+    kReasoning,
+    kToolArguments,
+    kFunctionArguments,
+    kAudioTranscript,
+  };
+
  private:
   struct Channel {
     std::unique_ptr<TextStream> stream;
     size_t choice = 0;
-    long tool_call = -1;  // -1: the choice's text
+    Field field = Field::kContent;
+    long tool_call = -1;  // the tool call's `index` (kToolArguments)
     bool finished = false;
+    size_t counted = 0;  // findings already counted
+    std::string escape;  // JSON text (arguments): an escape cut at the end of a delta
   };
-  Channel& channel(size_t choice, long tool_call);
-  void count(const TextStream& s, size_t& counted);
+  using Key = std::tuple<size_t, Field, long>;
+  Channel& channel(size_t choice, Field field, long tool_call);
+  void take(Channel& c, std::string& text, AnswerOutcome& outcome);
   std::string flush_event(const Channel& c, const std::string& text) const;
-  bool take(Channel& c, std::string& text, AnswerOutcome& outcome);
+  bool finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome);
+  bool scan_whole(std::string_view raw, std::string& replacement, AnswerOutcome& outcome);
 
   const Engine& engine_;
   Scratch& scratch_;
@@ -59,9 +83,10 @@ class AnswerStream {
   const ActionTable& actions_;
   const Pseudonyms& pseudonyms_;
   simdjson::dom::parser parser_;
-  std::map<std::pair<size_t, long>, Channel> channels_;
-  std::map<std::pair<size_t, long>, size_t> counted_;
+  std::map<Key, Channel> channels_;
   std::map<std::string, uint32_t, std::less<>> counts_;
+  std::vector<std::string> clean_;  // strings seen whole without a finding (ids, names, models)
+  std::vector<Finding> findings_;
   std::string id_, created_, model_, object_;  // raw JSON of the last event's envelope
 };
 

@@ -1,6 +1,7 @@
 #include "inspect/body.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "common/json_scan.h"
@@ -22,148 +23,280 @@ std::string_view action_name(Action a) {
   return "allow";
 }
 
-void ActionTable::set(std::string prefix, Action action) {
-  rules_.emplace_back(std::move(prefix), action);
+int strictness(Action a) {
+  switch (a) {
+    case Action::kAllow:
+      return 0;
+    case Action::kPseudonymise:
+      return 1;
+    case Action::kMask:
+      return 2;
+    case Action::kBlock:
+      return 3;
+  }
+  return 3;
+}
+
+void ActionTable::set(std::string prefix, Action action, uint8_t source) {
+  rules_.push_back({std::move(prefix), action, source});
 }
 
 Action ActionTable::action_for(std::string_view cls) const {
-  size_t best = 0;
-  Action action = Action::kAllow;
-  bool found = false;
-  for (const auto& [prefix, a] : rules_) {
-    if (class_matches(cls, prefix) && (!found || prefix.size() > best)) {
-      best = prefix.size();
-      action = a;
-      found = true;
+  // Per source: the longest matching prefix (the first of equal length); then the strictest.
+  constexpr size_t kSources = 2;
+  size_t best[kSources] = {0, 0};
+  Action action[kSources] = {Action::kAllow, Action::kAllow};
+  bool found[kSources] = {false, false};
+  for (const Rule& r : rules_) {
+    const size_t src = std::min<size_t>(r.source, kSources - 1);
+    if (class_matches(cls, r.prefix) && (!found[src] || r.prefix.size() > best[src])) {
+      best[src] = r.prefix.size();
+      action[src] = r.action;
+      found[src] = true;
     }
   }
-  return action;
+  return strictness(action[1]) > strictness(action[0]) ? action[1] : action[0];
 }
 
 namespace {
 
-using Segment = StringToken::Segment;
+using Segment = JsonToken::Segment;
 
-// The explicit list of structural fields that are not scanned (they cannot carry user data
-// beyond an enum or an identifier the client chose from a fixed set).
-bool skipped(const std::vector<Segment>& p) {
-  const size_t n = p.size();
-  if (n == 1) {
-    return p[0].is("model") || p[0].is("reasoning_effort") || p[0].is("service_tier") ||
-           p[0].is("encoding_format") || p[0].is("tool_choice");
-  }
-  if (n == 2 && p[0].is("response_format") && p[1].is("type")) return true;
-  if (n == 2 && p[0].is("tool_choice") && p[1].is("type")) return true;
-  if (n == 2 && p[0].is("modalities")) return true;
-  if (n == 3 && p[0].is("tools") && p[2].is("type")) return true;
-  if (n >= 3 && p[0].is("messages")) {
-    if (n == 3 && (p[2].is("role") || p[2].is("tool_call_id"))) return true;
-    if (n == 5 && p[2].is("content") && p[4].is("type")) return true;
-    if (n == 6 && p[2].is("content") && p[4].is("image_url") && p[5].is("detail")) return true;
-    if (n == 5 && p[2].is("tool_calls") && (p[4].is("type") || p[4].is("id"))) return true;
+bool one_of(std::string_view v, std::initializer_list<std::string_view> allowed) {
+  for (std::string_view a : allowed) {
+    if (v == a) return true;
   }
   return false;
 }
 
-// Decodes the JSON string token body[open..close] (quotes at open and close).
-void decode_string(std::string_view raw, std::string& out) {
-  out.clear();
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    const char c = raw[i];
-    if (c != '\\') {
-      // The run up to the next escape, whole.
-      const size_t next = std::min(raw.find('\\', i), raw.size());
-      out.append(raw.substr(i, next - i));
-      i = next - 1;
-      continue;
-    }
-    if (i + 1 >= raw.size()) {
-      out.push_back(c);
-      continue;
-    }
-    const char e = raw[++i];
-    switch (e) {
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'u': {
-        auto hex4 = [&](size_t at) -> uint32_t {
-          uint32_t v = 0;
-          for (size_t k = at; k < at + 4 && k < raw.size(); ++k) {
-            const char h = raw[k];
-            v = v * 16 + static_cast<uint32_t>(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
-          }
-          return v;
-        };
-        uint32_t cp = hex4(i + 1);
-        i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < raw.size() + 1 &&
-            raw.substr(i + 1, 2) == "\\u") {
-          const uint32_t lo = hex4(i + 3);
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 6;
-          }
-        }
-        if (cp < 0x80) {
-          out.push_back(static_cast<char>(cp));
-        } else if (cp < 0x800) {
-          out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else if (cp < 0x10000) {
-          out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else {
-          out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-          out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        }
-        break;
-      }
-      default:
-        out.push_back(e);  // \" \\ \/
+// A tool-call id as providers make them: a known prefix, then letters, digits, '_' or '-'.
+bool is_call_id(std::string_view v) {
+  std::string_view rest;
+  for (std::string_view prefix : {"call_", "toolu_", "fc_", "chatcmpl-tool-"}) {
+    if (v.size() > prefix.size() && v.substr(0, prefix.size()) == prefix) {
+      rest = v.substr(prefix.size());
+      break;
     }
   }
+  if (rest.empty() || rest.size() > 64) return false;
+  for (char c : rest) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+// The allow list: string values of structural fields, each checked against what the field may
+// hold. A value that fails its check is scanned like any other.
+bool allowed_string(const std::vector<Segment>& p, std::string_view v) {
+  const size_t n = p.size();
+  if (n == 1) {
+    if (p[0].is("model")) return true;  // resolved against the catalog and replaced
+    if (p[0].is("reasoning_effort")) return one_of(v, {"none", "minimal", "low", "medium", "high"});
+    if (p[0].is("service_tier")) return one_of(v, {"auto", "default", "flex", "scale", "priority"});
+    if (p[0].is("encoding_format")) return one_of(v, {"float", "base64"});
+    if (p[0].is("tool_choice")) return one_of(v, {"none", "auto", "required"});
+    if (p[0].is("verbosity")) return one_of(v, {"low", "medium", "high"});
+    return false;
+  }
+  if (n == 2 && p[0].is("response_format") && p[1].is("type"))
+    return one_of(v, {"text", "json_object", "json_schema"});
+  if (n == 2 && p[0].is("tool_choice") && p[1].is("type"))
+    return one_of(v, {"function", "allowed_tools", "custom"});
+  if (n == 2 && p[0].is("modalities")) return one_of(v, {"text", "audio"});
+  if (n == 3 && p[0].is("tools") && p[2].is("type")) return one_of(v, {"function", "custom"});
+  if (n >= 3 && p[0].is("messages") && p[1].is_index) {
+    if (n == 3 && p[2].is("role"))
+      return one_of(v, {"system", "user", "assistant", "tool", "developer", "function"});
+    if (n == 3 && p[2].is("tool_call_id")) return is_call_id(v);
+    if (n == 5 && p[2].is("content") && p[4].is("type"))
+      return one_of(v, {"text", "image_url", "input_audio", "file", "refusal"});
+    if (n == 6 && p[2].is("content") && p[4].is("image_url") && p[5].is("detail"))
+      return one_of(v, {"auto", "low", "high"});
+    if (n == 6 && p[2].is("content") && p[4].is("input_audio") && p[5].is("format"))
+      return one_of(v, {"wav", "mp3"});
+    if (n == 5 && p[2].is("tool_calls") && p[4].is("type")) return one_of(v, {"function"});
+    if (n == 5 && p[2].is("tool_calls") && p[4].is("id")) return is_call_id(v);
+  }
+  return false;
+}
+
+// Numeric settings and the range each may have; a number outside it (or any other number) is
+// scanned as text. A `seed` is any integer: it is not a card number.
+bool allowed_number(const std::vector<Segment>& p, std::string_view literal) {
+  if (p.empty()) return false;
+  const bool integer = literal.find_first_of(".eE") == std::string_view::npos;
+  double v = 0;
+  const auto [end, ec] = std::from_chars(literal.data(), literal.data() + literal.size(), v);
+  if (ec != std::errc() || end != literal.data() + literal.size()) return false;
+  auto in = [&](double lo, double hi) { return v >= lo && v <= hi; };
+  if (p.size() == 2 && p[0].is("logit_bias")) return in(-100, 100);
+  if (p.size() != 1) return false;
+  const Segment& f = p[0];
+  if (f.is("temperature")) return in(0, 2);
+  if (f.is("top_p")) return in(0, 1);
+  if (f.is("presence_penalty") || f.is("frequency_penalty")) return in(-2, 2);
+  if (f.is("n") || f.is("best_of")) return integer && in(1, 128);
+  if (f.is("max_tokens") || f.is("max_completion_tokens")) return integer && in(0, 1e8);
+  if (f.is("top_logprobs") || f.is("logprobs")) return integer && in(0, 20);
+  if (f.is("dimensions")) return integer && in(1, 65536);
+  if (f.is("seed")) return integer && in(-9.3e18, 9.3e18);
+  return false;
+}
+
+// Where a message's text sits: joined with its neighbours for values split across messages.
+bool is_message_text(const std::vector<Segment>& p) {
+  const size_t n = p.size();
+  if (n >= 1 && (p[0].is("prompt") || p[0].is("input"))) {
+    return n == 1 || (n == 2 && p[1].is_index);
+  }
+  if (n >= 3 && p[0].is("messages") && p[1].is_index && p[2].is("content")) {
+    return n == 3 || (n == 5 && p[3].is_index && p[4].is("text"));
+  }
+  return false;
+}
+
+// Content Warden cannot read as text: images, audio and files, by value or by reference.
+std::string_view unreadable_class(const std::vector<Segment>& p) {
+  const size_t n = p.size();
+  if (n < 6 || !p[0].is("messages") || !p[2].is("content")) return {};
+  if (p[4].is("image_url") && p[5].is("url")) return "uninspectable.image";
+  if (p[4].is("input_audio") && p[5].is("data")) return "uninspectable.audio";
+  if (p[4].is("file") && (p[5].is("file_data") || p[5].is("file_id"))) return "uninspectable.file";
+  return {};
+}
+
+// Token ids: the array elements of `prompt` / `input` (one array, or an array of arrays).
+bool is_token_id(const std::vector<Segment>& p) {
+  const size_t n = p.size();
+  if (n < 2 || !(p[0].is("prompt") || p[0].is("input"))) return false;
+  return (n == 2 && p[1].is_index) || (n == 3 && p[1].is_index && p[2].is_index);
+}
+
+bool is_hex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+uint32_t hex4(std::string_view s) {
+  uint32_t v = 0;
+  for (char h : s) v = v * 16 + static_cast<uint32_t>(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+  return v;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// A character that is part of a number-like value: where a split value is looked for.
+bool numberish(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
 }  // namespace
 
+const std::vector<std::string>& uninspectable_classes() {
+  static const std::vector<std::string> classes = {"uninspectable.tokens", "uninspectable.image",
+                                                   "uninspectable.audio", "uninspectable.file"};
+  return classes;
+}
+
+bool decode_nested_escapes(std::string_view text, std::string& out) {
+  size_t i = text.find('\\');
+  if (i == std::string_view::npos) return false;
+  std::string r;
+  r.reserve(text.size());
+  size_t pos = 0;
+  bool changed = false;
+  for (; i != std::string_view::npos; i = text.find('\\', i)) {
+    if (i + 1 >= text.size()) break;
+    const char e = text[i + 1];
+    if (e == '/') {
+      r.append(text.substr(pos, i - pos));
+      r.push_back('/');
+      pos = i += 2;
+      changed = true;
+      continue;
+    }
+    if (e != 'u' || i + 6 > text.size() ||
+        !std::all_of(text.begin() + i + 2, text.begin() + i + 6, is_hex)) {
+      i += 2;  // \" \\ \n … keep their escape: they are structure or control characters
+      continue;
+    }
+    uint32_t cp = hex4(text.substr(i + 2, 4));
+    size_t len = 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (i + 12 <= text.size() && text[i + 6] == '\\' && text[i + 7] == 'u' &&
+          std::all_of(text.begin() + i + 8, text.begin() + i + 12, is_hex)) {
+        const uint32_t lo = hex4(text.substr(i + 8, 4));
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          len = 12;
+        }
+      }
+      if (len == 6) {  // a lone surrogate stays escaped
+        i += 6;
+        continue;
+      }
+    } else if (cp < 0x20 || cp == '"' || cp == '\\' || (cp >= 0xDC00 && cp <= 0xDFFF)) {
+      i += 6;
+      continue;
+    }
+    r.append(text.substr(pos, i - pos));
+    append_utf8(r, cp);
+    pos = i += len;
+    changed = true;
+  }
+  if (!changed) return false;
+  r.append(text.substr(pos));
+  out = std::move(r);
+  return true;
+}
+
 // A walk over already-validated JSON: simdjson's DOM keeps no source offsets, and the offsets
 // are what lets a replacement be spliced into the document without re-serialising it.
-BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
-                               const StringVisitor& visit) {
+BodyScanStatus walk_json(std::string_view body, size_t max_depth, const TokenVisitor& visit) {
   struct Frame {
     bool object;
     bool expect_key;
-    std::string_view key;  // the current key (objects)
+    std::string_view key;  // the current key (objects), decoded
     size_t index;          // the current element (arrays)
+    std::string decoded;   // the current key, when it had escapes
   };
   std::vector<Frame> stack;
-  std::vector<StringToken::Segment> path;
+  std::vector<JsonToken::Segment> path;
   auto value_starts = [&stack]() {
     if (!stack.empty() && !stack.back().object) ++stack.back().index;
+  };
+  auto make_path = [&]() {
+    path.clear();
+    for (const Frame& f : stack) {
+      path.push_back(
+          {f.object ? f.key : std::string_view(), !f.object, f.object ? 0 : f.index - 1});
+    }
   };
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (c == '{' || c == '[') {
       if (stack.size() >= max_depth) return BodyScanStatus::kTooDeep;
       value_starts();
-      stack.push_back({c == '{', c == '{', {}, 0});
+      stack.push_back({c == '{', c == '{', {}, 0, {}});
     } else if (c == '}' || c == ']') {
       if (!stack.empty()) stack.pop_back();
     } else if (c == ',') {
@@ -173,53 +306,310 @@ BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
       if (close == std::string_view::npos) return BodyScanStatus::kScanFailed;
       const std::string_view raw = body.substr(i, close + 1 - i);
       if (!stack.empty() && stack.back().object && stack.back().expect_key) {
-        stack.back().key = raw.substr(1, raw.size() - 2);  // keys of interest have no escapes
-        stack.back().expect_key = false;
+        Frame& f = stack.back();
+        const std::string_view inner = raw.substr(1, raw.size() - 2);
+        if (inner.find('\\') == std::string_view::npos) {
+          f.key = inner;
+        } else {
+          decode_json_string(inner, f.decoded);
+          f.key = f.decoded;
+        }
+        f.expect_key = false;
+        // The key's own path: the object that holds it.
+        path.clear();
+        for (size_t k = 0; k + 1 < stack.size(); ++k) {
+          const Frame& g = stack[k];
+          path.push_back(
+              {g.object ? g.key : std::string_view(), !g.object, g.object ? 0 : g.index - 1});
+        }
+        if (!visit(JsonToken{JsonToken::kKey, raw, i, &path})) return BodyScanStatus::kScanFailed;
       } else {
         value_starts();
-        path.clear();
-        for (const Frame& f : stack) {
-          path.push_back(
-              {f.object ? f.key : std::string_view(), !f.object, f.object ? 0 : f.index - 1});
-        }
-        if (!visit(StringToken{raw, i, &path})) return BodyScanStatus::kScanFailed;
+        make_path();
+        if (!visit(JsonToken{JsonToken::kString, raw, i, &path}))
+          return BodyScanStatus::kScanFailed;
       }
       i = close;
-    } else if (c != ':' && c != ' ' && c != '\n' && c != '\r' && c != '\t') {
-      // A number, true, false or null: one array element.
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
       value_starts();
-      while (i + 1 < body.size() && body[i + 1] != ',' && body[i + 1] != '}' && body[i + 1] != ']')
-        ++i;
+      size_t e = i + 1;
+      while (e < body.size() && body[e] != ',' && body[e] != '}' && body[e] != ']' &&
+             !is_space(body[e]))
+        ++e;
+      make_path();
+      if (!visit(JsonToken{JsonToken::kNumber, body.substr(i, e - i), i, &path}))
+        return BodyScanStatus::kScanFailed;
+      i = e - 1;
+    } else if (c == 't' || c == 'f' || c == 'n') {
+      value_starts();  // true, false, null: one array element
+      while (i + 1 < body.size() && std::isalpha(static_cast<unsigned char>(body[i + 1]))) ++i;
     }
   }
   return BodyScanStatus::kOk;
 }
 
-void decode_json_string(std::string_view raw, std::string& out) {
-  if (raw.find('\\') == std::string_view::npos) {
-    out.assign(raw);
-  } else {
-    decode_string(raw, out);
+BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
+                               const StringVisitor& visit) {
+  return walk_json(body, max_depth, [&visit](const JsonToken& t) {
+    return t.kind != JsonToken::kString || visit(t);
+  });
+}
+
+namespace {
+
+// One scan of a body: the walk's visitor and the state the message boundaries need.
+class BodyScanner {
+ public:
+  BodyScanner(const Engine& engine, Scratch& scratch, const BodyScanOptions& o, BodyScan& out)
+      : engine_(engine), scratch_(scratch), o_(o), out_(out) {}
+
+  bool visit(const JsonToken& t) {
+    const auto& p = *t.path;
+    if (o_.mode == BodyScanOptions::kAnswer) {
+      if (t.kind != JsonToken::kString) return true;
+      return scan_string(t, Place::kValue, false);
+    }
+    switch (t.kind) {
+      case JsonToken::kKey:
+        return scan_key(t);
+      case JsonToken::kNumber:
+        if (is_token_id(p)) return add_token_id(t);
+        if (allowed_number(p, t.raw)) return true;
+        return scan_number(t);
+      case JsonToken::kString:
+        break;
+    }
+    const std::string_view inner = t.raw.substr(1, t.raw.size() - 2);
+    if (allowed_string(p, inner)) return true;
+    if (const std::string_view cls = unreadable_class(p); !cls.empty()) {
+      ++out_.counts[std::string(cls)];
+      // A data: URL is the content itself (base64); an address is text and scanned.
+      if (inner.substr(0, 5) == "data:" || !p.back().is("url")) return true;
+    }
+    return scan_string(t, Place::kValue, is_message_text(p));
   }
+
+  bool finish() { return flush_tokens(); }
+
+ private:
+  bool scan_text(std::string_view text) {
+    ++out_.scanned_strings;
+    out_.scanned_bytes += text.size();
+    return scan(engine_, scratch_, text, findings_);
+  }
+
+  void record(const JsonToken& t, std::string text, Place place) {
+    for (const Finding& f : findings_) {
+      ++out_.counts[std::string(f.cls)];
+      if (place != Place::kValue) out_.places[std::string(f.cls)] |= place_bit(place);
+    }
+    out_.strings.push_back({static_cast<uint32_t>(t.offset),
+                            static_cast<uint32_t>(t.offset + t.raw.size()),
+                            std::move(text),
+                            findings_,
+                            place,
+                            {}});
+  }
+
+  bool scan_string(const JsonToken& t, Place place, bool message) {
+    decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded_);
+    // JSON inside the string (tool arguments, tool results): its own escapes decoded.
+    if (decoded_.find('\\') != std::string::npos) decode_nested_escapes(decoded_, decoded_);
+    if (!scan_text(decoded_)) return false;
+    size_t index = SIZE_MAX;
+    if (!findings_.empty()) {
+      index = out_.strings.size();
+      record(t, decoded_, place);
+    }
+    if (message) return boundary(t, index);
+    return true;
+  }
+
+  // Keys made of lower-case ASCII letters and '_' only (the API's own, and most schema
+  // properties) cannot hold a value any built-in detector finds; custom detectors see every key.
+  bool scan_key(const JsonToken& t) {
+    const std::string_view inner = t.raw.substr(1, t.raw.size() - 2);
+    if (!o_.scan_all_keys && inner.size() <= 64 &&
+        std::all_of(inner.begin(), inner.end(),
+                    [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; }))
+      return true;
+    return scan_string(t, Place::kKey, false);
+  }
+
+  // A number's literal text: fewer than six digits hold no identifier a built-in detector finds.
+  bool scan_number(const JsonToken& t) {
+    const auto digits =
+        std::count_if(t.raw.begin(), t.raw.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits < 6 && !o_.scan_all_keys) return true;
+    if (!scan_text(t.raw)) return false;
+    if (!findings_.empty()) record(t, std::string(t.raw), Place::kNumber);
+    return true;
+  }
+
+  // Token ids are gathered per array and read as one text when the array ends.
+  bool add_token_id(const JsonToken& t) {
+    const auto& p = *t.path;
+    const size_t array = p.size() == 3 ? p[1].index : SIZE_MAX;
+    if (!ids_.empty() && array != ids_array_ && !flush_tokens()) return false;
+    ids_array_ = array;
+    if (ids_.empty()) ids_begin_ = t.offset;
+    ids_end_ = t.offset + t.raw.size();
+    uint32_t id = 0;
+    const auto [end, ec] = std::from_chars(t.raw.data(), t.raw.data() + t.raw.size(), id);
+    if (ec != std::errc() || end != t.raw.data() + t.raw.size()) ids_bad_ = true;
+    ids_.push_back(id);
+    return true;
+  }
+
+  bool flush_tokens() {
+    if (ids_.empty()) return true;
+    std::string text;
+    const bool read = !ids_bad_ && o_.decode_tokens != nullptr && *o_.decode_tokens &&
+                      (*o_.decode_tokens)(ids_, text);
+    ids_.clear();
+    ids_bad_ = false;
+    if (!read) {
+      ++out_.counts["uninspectable.tokens"];
+      return true;
+    }
+    if (!scan_text(text)) return false;
+    if (!findings_.empty()) {
+      for (const Finding& f : findings_) {
+        ++out_.counts[std::string(f.cls)];
+        out_.places[std::string(f.cls)] |= place_bit(Place::kTokens);
+      }
+      out_.strings.push_back({static_cast<uint32_t>(ids_begin_),
+                              static_cast<uint32_t>(ids_end_),
+                              std::move(text),
+                              findings_,
+                              Place::kTokens,
+                              {}});
+    }
+    return true;
+  }
+
+  // Values split across two consecutive message texts: the last bytes of one and the first of
+  // the next are scanned as one text (joined directly and with a space); a finding that needs
+  // both sides is masked in both, one replacement for the value. Only where a number-like
+  // character ends the one and starts the other: other conversations pay nothing.
+  static constexpr size_t kWindow = 64;
+
+  bool boundary(const JsonToken& t, size_t index) {
+    auto text = [&]() -> const std::string& {
+      return index == SIZE_MAX ? decoded_ : out_.strings[index].text;
+    };
+    size_t b = 0;
+    while (b < text().size() && is_space(text()[b])) ++b;
+    const bool head_ok = b < text().size() && numberish(static_cast<unsigned char>(text()[b]));
+    if (head_ok && !prev_.text.empty() && !join(t, index, b)) return false;
+    // This text becomes the previous one.
+    prev_ = {};
+    size_t e = text().size();
+    while (e > 0 && is_space(text()[e - 1])) --e;
+    if (e > 0 && numberish(static_cast<unsigned char>(text()[e - 1]))) {
+      prev_.text = text();
+      prev_.end = e;
+      prev_.index = index;
+      prev_.raw_begin = static_cast<uint32_t>(t.offset);
+      prev_.raw_end = static_cast<uint32_t>(t.offset + t.raw.size());
+    }
+    return true;
+  }
+
+  bool join(const JsonToken& t, size_t& index, size_t b) {
+    const std::string& next = index == SIZE_MAX ? decoded_ : out_.strings[index].text;
+    size_t tail = prev_.end > kWindow ? prev_.end - kWindow : 0;
+    while (tail > 0 && (static_cast<unsigned char>(prev_.text[tail]) & 0xC0) == 0x80) --tail;
+    size_t head = std::min(next.size(), b + kWindow);
+    while (head < next.size() && (static_cast<unsigned char>(next[head]) & 0xC0) == 0x80) ++head;
+    const std::string_view a = std::string_view(prev_.text).substr(tail, prev_.end - tail);
+    const std::string c = next.substr(b, head - b);  // a copy: entries may be added below
+    for (std::string_view sep : {std::string_view(" "), std::string_view()}) {
+      window_.assign(a);
+      window_.append(sep);
+      window_.append(c);
+      if (!scan(engine_, scratch_, window_, findings_)) return false;
+      bool found = false;
+      for (const Finding& f : findings_) {
+        if (f.start >= a.size() || f.end <= a.size() + sep.size()) continue;  // one side alone
+        found = true;
+        const std::string value(window_.substr(f.start, f.end - f.start));
+        const Finding first{f.cls, static_cast<uint32_t>(tail + f.start),
+                            static_cast<uint32_t>(prev_.end), f.confidence};
+        const Finding second{f.cls, static_cast<uint32_t>(b),
+                             static_cast<uint32_t>(b + f.end - a.size() - sep.size()),
+                             f.confidence};
+        if (!add_part(prev_.index, prev_.raw_begin, prev_.raw_end, prev_.text, first, true, value))
+          continue;
+        add_part(index, static_cast<uint32_t>(t.offset),
+                 static_cast<uint32_t>(t.offset + t.raw.size()), decoded_, second, false, value);
+        ++out_.counts[std::string(f.cls)];
+      }
+      if (found) break;
+    }
+    return true;
+  }
+
+  // Adds one share of a split value to a string's findings (made an entry if it had none);
+  // false when it would overlap a finding the string has on its own.
+  bool add_part(size_t& index, uint32_t raw_begin, uint32_t raw_end, const std::string& text,
+                const Finding& f, bool carries, const std::string& value) {
+    if (index == SIZE_MAX) {
+      index = out_.strings.size();
+      out_.strings.push_back({raw_begin, raw_end, text, {}, Place::kValue, {}});
+    }
+    BodyString& s = out_.strings[index];
+    auto at =
+        std::lower_bound(s.findings.begin(), s.findings.end(), f,
+                         [](const Finding& x, const Finding& y) { return x.start < y.start; });
+    if (at != s.findings.end() && at->start < f.end) return false;
+    if (at != s.findings.begin() && std::prev(at)->end > f.start) return false;
+    const auto pos = static_cast<uint32_t>(at - s.findings.begin());
+    for (BodyString::Part& part : s.parts) {
+      if (part.finding >= pos) ++part.finding;
+    }
+    s.findings.insert(at, f);
+    s.parts.push_back({pos, carries, value});
+    return true;
+  }
+
+  const Engine& engine_;
+  Scratch& scratch_;
+  const BodyScanOptions& o_;
+  BodyScan& out_;
+  std::vector<Finding> findings_;
+  std::string decoded_;
+  std::string window_;
+  std::vector<uint32_t> ids_;
+  size_t ids_array_ = SIZE_MAX;
+  size_t ids_begin_ = 0;
+  size_t ids_end_ = 0;
+  bool ids_bad_ = false;
+  struct Prev {
+    std::string text;
+    size_t end = 0;
+    size_t index = SIZE_MAX;
+    uint32_t raw_begin = 0;
+    uint32_t raw_end = 0;
+  } prev_;
+};
+
+}  // namespace
+
+BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
+                         BodyScan& out, const BodyScanOptions& options) {
+  BodyScanner scanner(engine, scratch, options, out);
+  const BodyScanStatus st = walk_json(body, options.max_depth,
+                                      [&scanner](const JsonToken& t) { return scanner.visit(t); });
+  if (st != BodyScanStatus::kOk) return st;
+  return scanner.finish() ? BodyScanStatus::kOk : BodyScanStatus::kScanFailed;
 }
 
 BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
                          BodyScan& out, size_t max_depth) {
-  std::string decoded;
-  std::vector<Finding> findings;
-  return for_each_string(body, max_depth, [&](const StringToken& t) {
-    if (skipped(*t.path)) return true;
-    decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded);
-    ++out.scanned_strings;
-    out.scanned_bytes += decoded.size();
-    if (!scan(engine, scratch, decoded, findings)) return false;
-    if (!findings.empty()) {
-      for (const Finding& f : findings) ++out.counts[std::string(f.cls)];
-      out.strings.push_back({static_cast<uint32_t>(t.offset),
-                             static_cast<uint32_t>(t.offset + t.raw.size()), decoded, findings});
-    }
-    return true;
-  });
+  BodyScanOptions o;
+  o.max_depth = max_depth;
+  return scan_body(engine, scratch, body, out, o);
 }
 
 const std::string& Pseudonyms::token_for(std::string_view cls, std::string_view value) {
@@ -275,13 +665,14 @@ std::string replacement_for(const Finding& f, std::string_view text, Action acti
 }
 
 std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& actions,
-                                 Pseudonyms* pseudonyms, bool* blocked) {
+                                 Pseudonyms* pseudonyms, bool* blocked, bool* unmaskable) {
   std::vector<Splice> splices;
   for (const BodyString& s : scan.strings) {
     std::string text;
     size_t pos = 0;
     bool changed = false;
-    for (const Finding& f : s.findings) {
+    for (size_t i = 0; i < s.findings.size(); ++i) {
+      const Finding& f = s.findings[i];
       Action a = actions.action_for(f.cls);
       if (a == Action::kAllow) continue;
       if (a == Action::kBlock) {
@@ -289,9 +680,25 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
         *blocked = true;
       }
       if (pseudonyms == nullptr) a = Action::kMask;  // answers: everything not allowed is masked
+      // A number or token ids cannot be replaced; a key only by a token distinct per value.
+      if (s.place == Place::kNumber || s.place == Place::kTokens ||
+          (s.place == Place::kKey && a != Action::kPseudonymise)) {
+        if (unmaskable != nullptr) *unmaskable = true;
+        continue;
+      }
+      const BodyString::Part* part = nullptr;
+      for (const BodyString::Part& p : s.parts) {
+        if (p.finding == i) part = &p;
+      }
       text.append(s.text, pos, f.start - pos);
-      text += a == Action::kPseudonymise ? replacement_for(f, s.text, a, *pseudonyms)
-                                         : "[" + class_label(f.cls) + "]";
+      if (part != nullptr && !part->carries) {
+        // the other share of a split value carries its replacement
+      } else if (a == Action::kPseudonymise) {
+        text += part != nullptr ? pseudonyms->token_for(f.cls, part->value)
+                                : replacement_for(f, s.text, a, *pseudonyms);
+      } else {
+        text += "[" + class_label(f.cls) + "]";
+      }
       pos = f.end;
       changed = true;
     }
@@ -303,8 +710,8 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
 }
 
 std::vector<Splice> plan_transform(const BodyScan& scan, const ActionTable& actions,
-                                   Pseudonyms& pseudonyms) {
-  return plan_splices(scan, actions, &pseudonyms, nullptr);
+                                   Pseudonyms& pseudonyms, bool* unmaskable) {
+  return plan_splices(scan, actions, &pseudonyms, nullptr, unmaskable);
 }
 
 std::string apply_splices(std::string_view body, std::span<const Splice> splices,

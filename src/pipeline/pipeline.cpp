@@ -17,6 +17,7 @@
 #include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
+#include "policy/plan.h"
 #include "policy/policy.h"
 #include "server/offload.h"
 #include "server/responder.h"
@@ -46,10 +47,10 @@ struct RequestContext {
   std::string_view error_code;
   inspect::BodyScan request_scan;  // findings in what the client sent
   inspect::Pseudonyms pseudonyms;  // lives only as long as the request
+  policy::RequestPlan plan;        // what was decided for each candidate deployment
   // Per permitted deployment (in preference order): its masks and pseudonyms.
   std::vector<std::pair<const Deployment*, std::vector<inspect::Splice>>> permitted;
   std::vector<std::string_view> decision_rules;  // the rules behind the decision
-  inspect::ActionTable answer_actions;           // what to do with classes in the answer
   policy::Device device;                         // no device identity yet: not present
   int hour = 0;                                  // time.* attributes, read once
   int weekday = 0;
@@ -213,54 +214,38 @@ policy::Attributes attributes(const RequestContext& ctx, std::vector<std::string
   return a;
 }
 
-// Stage 5: decide, per candidate deployment, on the data that would cross it. Classes whose
-// configured inspect action is block are refused before any deployment is considered.
+// Stage 5: decide — one plan for the request (policy/plan.h): classes whose configured action is
+// block are refused before any deployment is considered; per candidate deployment, permit or deny
+// with the rules behind it, the transforms and the answer's actions.
 // Stage 6: the permitted deployments' transforms become splices of the body.
 Result<bool> decide(const Config& config, const std::vector<const Deployment*>& candidates,
                     RequestContext& ctx) {
   const InspectConfig& ic = config.inspect;
-  std::map<std::string, uint32_t, std::less<>> blocked;
   std::vector<std::string_view> classes;
-  for (const auto& [cls, n] : ctx.request_scan.counts) {
-    classes.push_back(cls);
-    if (ic.enabled && ic.actions.action_for(cls) == inspect::Action::kBlock) blocked[cls] = n;
+  for (const auto& [cls, n] : ctx.request_scan.counts) classes.push_back(cls);
+  const policy::Attributes attrs = attributes(ctx, classes);
+  ctx.plan = policy::plan(*config.policy, ic.enabled ? &ic.actions : nullptr, attrs, candidates,
+                          {&ctx.request_scan.counts, &ctx.request_scan.places});
+  if (!ctx.plan.blocked.empty()) {
+    return make_error(ErrorCode::kSensitiveData, "The request contains data that may not leave: " +
+                                                     class_counts(ctx.plan.blocked) +
+                                                     ". Request id: " + ctx.request_id + ".");
   }
-  if (!blocked.empty()) {
-    return make_error(ErrorCode::kSensitiveData,
-                      "The request contains data that may not leave: " + class_counts(blocked) +
-                          ". Request id: " + ctx.request_id + ".");
-  }
-  policy::Attributes attrs = attributes(ctx, classes);
-  std::string reasons;
-  const std::vector<policy::Decision> decisions =
-      policy::decide_all(*config.policy, attrs, candidates);
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const Deployment* d = candidates[i];
-    const policy::Decision& decision = decisions[i];
-    attrs.deployment = d;  // for the output rules below
-    if (!decision.permit) {
-      reasons += (reasons.empty() ? "" : "; ") + d->name + ": " + policy::reason(decision);
-      for (std::string_view r : decision.rules) ctx.decision_rules.push_back(r);
+  for (const policy::DeploymentPlan& p : ctx.plan.deployments) {
+    if (!p.permit) {
+      for (std::string_view r : p.decision.rules) ctx.decision_rules.push_back(r);
       continue;
     }
-    inspect::ActionTable actions = ic.actions;
-    for (const policy::Transform& t : decision.transforms)
-      actions.set(std::string(t.cls_prefix), t.action);
-    if (ctx.permitted.empty()) {
-      ctx.decision_rules = decision.rules;
-      // Answers: configured actions, then the output rules for this deployment.
-      ctx.answer_actions = ic.actions;
-      for (const policy::OutputRule& o : policy::output_rules(*config.policy, attrs)) {
-        ctx.answer_actions.set(std::string(o.cls_prefix),
-                               o.end_stream ? inspect::Action::kBlock : inspect::Action::kMask);
-      }
-    }
-    ctx.permitted.emplace_back(d,
-                               inspect::plan_transform(ctx.request_scan, actions, ctx.pseudonyms));
+    if (ctx.permitted.empty()) ctx.decision_rules = p.decision.rules;
+    bool unmaskable = false;
+    std::vector<inspect::Splice> splices =
+        inspect::plan_transform(ctx.request_scan, p.request_actions, ctx.pseudonyms, &unmaskable);
+    if (unmaskable) continue;  // the plan denies these first; never forward what stayed
+    ctx.permitted.emplace_back(p.deployment, std::move(splices));
   }
   if (ctx.permitted.empty()) {
     return make_error(ErrorCode::kForbidden, "Policy denies model '" + ctx.model->name +
-                                                 "' for this request (" + reasons +
+                                                 "' for this request (" + ctx.plan.denials() +
                                                  "). Request id: " + ctx.request_id + ".");
   }
   return true;
@@ -284,13 +269,13 @@ std::string models_list(const Config& config, const RequestContext& ctx) {
   bool first = true;
   policy::Attributes attrs = attributes(ctx, {});
   std::vector<const Deployment*> deployments;
+  const inspect::ActionTable* actions = config.inspect.enabled ? &config.inspect.actions : nullptr;
   for (const Model& m : config.catalog.models) {
     attrs.model = &m;
     deployments.clear();
     for (const Deployment& d : m.deployments) deployments.push_back(&d);
-    bool usable = false;
-    for (const policy::Decision& d : policy::decide_all(*config.policy, attrs, deployments))
-      usable = usable || d.permit;
+    const bool usable =
+        policy::plan(*config.policy, actions, attrs, deployments).first_permitted() != nullptr;
     if (!usable) continue;
     if (!first) out += ',';
     first = false;
@@ -302,6 +287,18 @@ std::string models_list(const Config& config, const RequestContext& ctx) {
   }
   out += "]}";
   return out;
+}
+
+// What to do with classes in the answer: the rules of the deployment that answered (after a
+// failover, not those of the first candidate).
+const inspect::ActionTable& answer_actions(const RequestContext& ctx) {
+  static const inspect::ActionTable kMaskAll = [] {
+    inspect::ActionTable t;
+    t.set("", inspect::Action::kMask);  // unreachable: a deployment that answered was planned
+    return t;
+  }();
+  const policy::DeploymentPlan* p = ctx.plan.find(ctx.deployment);
+  return p != nullptr ? p->answer_actions : kMaskAll;
 }
 
 // An upstream's own 401/403 means the gateway's provider credential is wrong: that is the
@@ -332,7 +329,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   if (ic.enabled) {
     // The configured actions and this deployment's output rules (decide()).
     inspector = std::make_unique<inspect::AnswerStream>(
-        *ic.engine, worker.scan_scratch(), ic.hold_back_bytes, ctx.answer_actions, ctx.pseudonyms);
+        *ic.engine, worker.scan_scratch(), ic.hold_back_bytes, answer_actions(ctx), ctx.pseudonyms);
   }
   std::string rewritten;
   bool blocked = false;
@@ -425,12 +422,15 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   out.stop_watch();
   if (!body) co_return body.error();
   const bool ok_status = ex.status() >= 200 && ex.status() < 300;
-  if (ok_status && !read_usage(*body, worker.json(), ctx.usage)) {
+  const bool json = read_usage(*body, worker.json(), ctx.usage);
+  if (ok_status && !json) {
     co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
   }
-  if (ok_status && config.inspect.enabled) {
-    const inspect::AnswerOutcome o = inspect::transform_answer(
-        *config.inspect.engine, worker.scan_scratch(), ctx.answer_actions, ctx.pseudonyms, *body);
+  // Every answer that is relayed is inspected first, error bodies too (they may echo the prompt).
+  if (config.inspect.enabled && client_status_for(ex.status()) == ex.status()) {
+    const inspect::AnswerOutcome o =
+        inspect::transform_answer(*config.inspect.engine, worker.scan_scratch(),
+                                  answer_actions(ctx), ctx.pseudonyms, *body, json);
     if (!o.ok)
       co_return make_error(ErrorCode::kUpstreamUnavailable, "The answer cannot be inspected.");
     ctx.answer_counts = o.counts;

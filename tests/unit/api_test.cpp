@@ -74,7 +74,17 @@ TEST_F(ParseCall, RejectsMissingAndWrongTypedFields) {
       {CallKind::kEmbedding, R"({"model":"m","input":3})", "'input' must be"},
       {CallKind::kChat, R"([1,2])", "JSON object"},
       {CallKind::kChat, R"({"model":"a","model":"b","messages":[{"role":"user","content":"x"}]})",
-       "exactly once"},
+       "'model' appears twice"},
+      // Keys are compared after unescaping, at any depth.
+      {CallKind::kChat,
+       R"({"model":"a","\u006dodel":"b","messages":[{"role":"user","content":"x"}]})",
+       "'model' appears twice"},
+      {CallKind::kChat,
+       R"({"model":"a","messages":[{"role":"user","content":"x","c\u006fntent":"y"}]})",
+       "'content' appears twice"},
+      {CallKind::kChat,
+       R"({"model":"a","messages":[{"role":"user","content":"x"}],"tools":[{"a":{"b":{"s":1,"\u0073":2}}}]})",
+       "'s' appears twice"},
   };
   for (const Case& c : cases) {
     auto r = parse(c.kind, c.body);
@@ -104,6 +114,15 @@ TEST_F(ParseCall, FindsTheModelPastEscapedQuotesAndBackslashes) {
   EXPECT_EQ(r->model, "m2");
   EXPECT_EQ(body.substr(r->model_offset, r->model_length), "\"m2\"");
   EXPECT_EQ(body.substr(r->model_offset - 8, 8), "\"model\":");
+}
+
+TEST_F(ParseCall, LocatesAModelKeyWrittenWithEscapes) {
+  // The one "model" key, however it is spelt, is the one the upstream reads: it is rewritten.
+  const std::string body = R"({"\u006dodel":"m3","messages":[{"role":"user","content":"x"}]})";
+  auto r = parse(CallKind::kChat, body);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "m3");
+  EXPECT_EQ(body.substr(r->model_offset, r->model_length), "\"m3\"");
 }
 
 TEST(Usage, ReadsFromAnswerAndFinalEvent) {

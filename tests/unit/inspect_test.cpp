@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "inspect/answer.h"
 #include "inspect/body.h"
 #include "inspect/engine_impl.h"
 #include "inspect/inspect.h"
@@ -835,6 +836,229 @@ TEST(Body, DeepNestingIsRefused) {
   Scratch scratch;
   BodyScan scan;
   EXPECT_EQ(scan_body(engine(), scratch, body, scan), BodyScanStatus::kTooDeep);
+}
+
+// The values found in a body, in document order, with where they sat.
+std::vector<std::string> body_values(const std::string& body, BodyScan& scan,
+                                     const BodyScanOptions& o = {}) {
+  Scratch scratch;
+  EXPECT_EQ(scan_body(engine(), scratch, body, scan, o), BodyScanStatus::kOk);
+  std::vector<std::string> values;
+  for (const auto& s : scan.strings)
+    for (const auto& f : s.findings) values.push_back(s.text.substr(f.start, f.end - f.start));
+  return values;
+}
+
+TEST(Body, KeysAndNumbersAreScannedWithWhereTheySat) {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function",)"
+      R"("function":{"name":"f","parameters":{"properties":{"jane@acme.com":{"enum":[4111111111111111]}}}}}]})";
+  BodyScan scan;
+  EXPECT_EQ(body_values(body, scan),
+            (std::vector<std::string>{"jane@acme.com", "4111111111111111"}));
+  EXPECT_EQ(scan.places.at("pii.email"), place_bit(Place::kKey));
+  EXPECT_EQ(scan.places.at("fin.credit_card"), place_bit(Place::kNumber));
+  // A key is pseudonymised in place; a number cannot be masked (the plan denies it first).
+  ActionTable actions;
+  actions.set("pii", Action::kPseudonymise);
+  actions.set("fin", Action::kMask);
+  Pseudonyms p;
+  bool unmaskable = false;
+  const std::string out = apply_splices(body, plan_transform(scan, actions, p, &unmaskable));
+  EXPECT_TRUE(unmaskable);
+  EXPECT_EQ(out.find("jane@acme.com"), std::string::npos);
+  EXPECT_NE(out.find("\"\xe2\x9f\xa8"
+                     "EMAIL_1\xe2\x9f\xa9\":{"),
+            std::string::npos);
+}
+
+TEST(Body, AllowListedFieldsAreSkippedOnlyWhenTheirValueChecksOut) {
+  BodyScan scan;
+  // A seed is an integer setting, not a card number; the same digits elsewhere are a finding.
+  EXPECT_TRUE(
+      body_values(R"({"model":"m","seed":4111111111111111,"temperature":0.2,"messages":[]})", scan)
+          .empty());
+  BodyScan scan2;
+  EXPECT_EQ(
+      body_values(R"({"model":"m","temperature":4111111111111111,"messages":[]})", scan2).size(),
+      1u);
+  // An enumeration with a value outside its set, an id that is not an id: scanned.
+  BodyScan scan3;
+  EXPECT_EQ(body_values(R"({"model":"m","tool_choice":"mail jane@acme.com","messages":[)"
+                        R"({"role":"tool","tool_call_id":"bob@acme.com","content":"x"},)"
+                        R"({"role":"tool","tool_call_id":"call_Ab12","content":"y"}]})",
+                        scan3),
+            (std::vector<std::string>{"jane@acme.com", "bob@acme.com"}));
+}
+
+TEST(Body, JsonInsideAStringIsReadWithItsOwnEscapes) {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"call_1",)"
+      R"("type":"function","function":{"name":"send","arguments":"{\"to\":\"eve\\u0040acme.com\"}"}}]}]})";
+  BodyScan scan;
+  EXPECT_EQ(body_values(body, scan), (std::vector<std::string>{"eve@acme.com"}));
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  Pseudonyms p;
+  const std::string out = apply_splices(body, plan_transform(scan, actions, p));
+  EXPECT_NE(out.find(R"("arguments":"{\"to\":\"[EMAIL]\"}")"), std::string::npos) << out;
+  std::string decoded;
+  EXPECT_FALSE(decode_nested_escapes("plain", decoded));
+  EXPECT_TRUE(decode_nested_escapes(R"(a\u0040b \" \\ \n \u0022 \ud83d\ude00 \/)", decoded));
+  EXPECT_EQ(decoded, "a@b \\\" \\\\ \\n \\u0022 \xf0\x9f\x98\x80 /");
+}
+
+TEST(Body, AValueSplitAcrossMessagesIsFoundAndMaskedInBoth) {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"my card is 4111 1111"},)"
+      R"({"role":"user","content":"1111 1111 thanks"}]})";
+  BodyScan scan;
+  body_values(body, scan);
+  EXPECT_EQ(scan.counts.at("fin.credit_card"), 1u);
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  Pseudonyms p;
+  const std::string out = apply_splices(body, plan_transform(scan, actions, p));
+  EXPECT_EQ(out, R"({"model":"m","messages":[{"role":"user","content":"my card is [CREDIT_CARD]"},)"
+                 R"({"role":"user","content":" thanks"}]})");
+  // Pseudonymised: one token for the whole value, restored whole.
+  ActionTable pseudo;
+  pseudo.set("fin", Action::kPseudonymise);
+  Pseudonyms q;
+  const std::string out2 = apply_splices(body, plan_transform(scan, pseudo, q));
+  EXPECT_EQ(
+      q.restore(out2, true),
+      R"({"model":"m","messages":[{"role":"user","content":"my card is 4111 1111 1111 1111"},)"
+      R"({"role":"user","content":" thanks"}]})");
+  // Numbers that only look alike on each side are left alone.
+  BodyScan benign;
+  EXPECT_TRUE(body_values(R"({"model":"m","messages":[{"role":"user","content":"order 2024"},)"
+                          R"({"role":"user","content":"12 items"}]})",
+                          benign)
+                  .empty());
+}
+
+TEST(Body, TokenIdsAreReadWhenTheTokenizerIsKnownElseUninspectable) {
+  const std::string body = R"({"model":"m","prompt":[[1,2,3],[4]]})";
+  BodyScan unknown;
+  body_values(body, unknown);
+  EXPECT_EQ(unknown.counts.at("uninspectable.tokens"), 2u);
+  const TokenDecoder decode = [](std::span<const uint32_t> ids, std::string& text) {
+    text.clear();
+    for (uint32_t id : ids)
+      text += id == 1 ? "mail " : id == 2 ? "jane@" : id == 3 ? "acme.com" : "!";
+    return true;
+  };
+  BodyScanOptions o;
+  o.decode_tokens = &decode;
+  BodyScan known;
+  EXPECT_EQ(body_values(body, known, o), (std::vector<std::string>{"jane@acme.com"}));
+  EXPECT_EQ(known.places.at("pii.email"), place_bit(Place::kTokens));
+  EXPECT_EQ(known.counts.count("uninspectable.tokens"), 0u);
+}
+
+TEST(Body, ImagesAudioAndFilesAreUninspectable) {
+  BodyScan scan;
+  const auto values = body_values(
+      R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":)"
+      R"({"url":"https://x.example/a.png?u=jane@acme.com"}},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},)"
+      R"({"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]})",
+      scan);
+  EXPECT_EQ(scan.counts.at("uninspectable.image"), 2u);
+  EXPECT_EQ(scan.counts.at("uninspectable.audio"), 1u);
+  EXPECT_EQ(values, (std::vector<std::string>{"jane@acme.com"}));  // an address is still text
+}
+
+TEST(Body, TheStrictestActionWinsAcrossSources) {
+  ActionTable t;
+  t.set("pii", Action::kAllow);
+  t.set("pii.email", Action::kPseudonymise);
+  t.set("pii", Action::kMask, ActionTable::kPolicy);
+  EXPECT_EQ(t.action_for("pii.email"), Action::kMask);
+  EXPECT_EQ(t.action_for("pii.phone"), Action::kMask);
+  EXPECT_EQ(t.action_for("fin.iban"), Action::kAllow);
+  t.set("fin", Action::kBlock);
+  t.set("fin", Action::kPseudonymise, ActionTable::kPolicy);
+  EXPECT_EQ(t.action_for("fin.iban"), Action::kBlock);
+}
+
+TEST(Answer, EveryTextFieldIsMaskedAndLogprobsOfAMaskedChoiceGo) {
+  std::string body =
+      R"({"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant",)"
+      R"("content":"ok","refusal":"mail jane@acme.com","reasoning_content":"card 4111 1111 1111 1111",)"
+      R"("audio":{"transcript":"bob@acme.com"},"tool_calls":[{"id":"call_1","type":"function",)"
+      R"("function":{"name":"f","arguments":"{\"to\":\"eve\\u0040acme.com\"}"}}]},)"
+      R"("logprobs":{"content":[{"token":"4111","bytes":[52,49,49,49],"logprob":0,"top_logprobs":[]}]}},)"
+      R"({"index":1,"message":{"role":"assistant","content":"dan@acme.com"},"logprobs":null}]})";
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  actions.set("fin", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  const AnswerOutcome o = transform_answer(engine(), scratch, actions, p, body);
+  ASSERT_TRUE(o.ok);
+  for (const char* leak : {"jane@", "4111", "bob@", "eve", "dan@"})
+    EXPECT_EQ(body.find(leak), std::string::npos) << leak << " in " << body;
+  EXPECT_NE(body.find(R"("logprobs":null)"), std::string::npos);
+  // Not JSON (an error page): one text.
+  std::string page = "<html>no such user jane@acme.com</html>";
+  transform_answer(engine(), scratch, actions, p, page, false);
+  EXPECT_EQ(page, "<html>no such user [EMAIL]</html>");
+}
+
+TEST(AnswerStream, ChannelsPerFieldAndToolCallIndexAndLogprobsHeld) {
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  actions.set("fin", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  AnswerStream s(engine(), scratch, 64, actions, p);
+  std::string out;
+  auto event = [&](const std::string& data) {
+    const AnswerOutcome o = s.on_data(data, out);
+    EXPECT_TRUE(o.ok) << data;
+  };
+  const std::string env = R"("id":"x","object":"chat.completion.chunk","created":1,"model":"m")";
+  // Two parallel tool calls, listed out of order: each keeps its own arguments by its index.
+  event(
+      "{" + env +
+      R"(,"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"a\":\"jane"}},{"index":0,"function":{"arguments":"{\"b\":\"bob\\u00"}}]}}]})");
+  event(
+      "{" + env +
+      R"(,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"40acme.com\"}"}},{"index":1,"function":{"arguments":"@acme.com\"}"}}]}}]})");
+  event(
+      "{" + env +
+      R"(,"choices":[{"index":0,"delta":{"refusal":"card 4111 1111 "},"logprobs":{"content":[{"token":"4111","logprob":0}]}}]})");
+  event(
+      "{" + env +
+      R"(,"choices":[{"index":0,"delta":{"refusal":"1111 1111"},"logprobs":{"content":[{"token":" 1111","logprob":0}]}}]})");
+  event("{" + env + R"(,"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})");
+  event("[DONE]");
+  for (const char* leak : {"jane@", "bob@", "bob\\\\u0040", "4111", "\" 1111\""})
+    EXPECT_EQ(out.find(leak), std::string::npos) << leak << " in " << out;
+  // Reassembled per channel, the masks are where the values were.
+  std::string args0, args1, refusal;
+  simdjson::dom::parser parser;
+  for (size_t pos = 0; (pos = out.find("data: {", pos)) != std::string::npos;) {
+    const size_t end = out.find("\n\n", pos);
+    simdjson::dom::element e = parser.parse(out.substr(pos + 6, end - pos - 6)).value();
+    for (auto ch : e["choices"].get_array()) {
+      std::string_view t;
+      if (ch["delta"]["refusal"].get_string().get(t) == simdjson::SUCCESS) refusal += t;
+      simdjson::dom::array calls;
+      if (ch["delta"]["tool_calls"].get_array().get(calls) == simdjson::SUCCESS) {
+        for (auto c : calls) {
+          std::string_view a;
+          if (c["function"]["arguments"].get_string().get(a) != simdjson::SUCCESS) continue;
+          (c["index"].get_uint64().value() == 0 ? args0 : args1) += a;
+        }
+      }
+    }
+    pos = end;
+  }
+  EXPECT_EQ(args0, R"({"b":"[EMAIL]"})");
+  EXPECT_EQ(args1, R"({"a":"[EMAIL]"})");
+  EXPECT_EQ(refusal, "card [CREDIT_CARD]");
 }
 
 // Streams `text` in chunks of `chunk` bytes (0: every split position is tried by the caller).
