@@ -38,7 +38,8 @@ inline size_t json_value_end(std::string_view s, size_t start) {
     } else if (c == '{' || c == '[') {
       ++depth;
     } else if (c == '}' || c == ']') {
-      if (--depth <= 0) return i + 1;
+      if (depth == 0) return i;  // the end of a number, true, false or null
+      if (--depth == 0) return i + 1;
     } else if (depth == 0 && (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t')) {
       return i;
     }

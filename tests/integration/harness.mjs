@@ -39,7 +39,7 @@ audit:
   instance: ${auditInstance}${auditPostgres ? `\n  postgres: "${auditPostgres}"` : ''}
 inspect:
   hold_back_bytes: 64
-  actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block}
+  actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block, pii.ip_address: allow}
   custom:
     - {name: project, words: [Bluebird]}
 policy:
@@ -47,6 +47,19 @@ policy:
     - {id: allow-all, effect: permit}
     - {id: no-ssn-in-answers, effect: output, action: end, classes: [id.us_ssn]}
     - {id: mask-tax-ids-in-answers, effect: output, action: mask, classes: [id.de_tax_id]}
+    - id: end-cards-on-fo-out-b
+      effect: output
+      action: end
+      classes: [fin.credit_card]
+      when: [{attr: deployment.name, op: in, values: [fo-out-b]}]
+    - id: mask-ips-for-strict-ip
+      effect: transform
+      action: mask
+      classes: [pii.ip_address]
+      when: [{attr: model.name, op: in, values: [strict-ip]}]
+    - id: token-ids-for-tokens-ok
+      effect: permit
+      when: [{attr: model.name, op: in, values: [tokens-ok]}, {attr: data.classes, op: any, values: [uninspectable.tokens]}]
 providers:
   - {name: up, base_url: "http://127.0.0.1:${upstreamPort}/v1", retries: 2, backoff_ms: 10}
   - name: up-short
@@ -76,6 +89,12 @@ ${model('leak', 'chat', dep('leak-a', 'up', 'leak'))}
 ${model('raw-te-gzip', 'chat', dep('raw-te-gzip-a', 'up-short', 'raw-te-gzip'))}
 ${model('raw-te-gzip-chunked', 'chat', dep('raw-te-gzip-chunked-a', 'up-short', 'raw-te-gzip-chunked'))}
 ${model('raw-obs-fold', 'chat', dep('raw-obs-fold-a', 'up-short', 'raw-obs-fold'))}
+${model('fields', 'chat', dep('fields-a', 'up', 'fields'))}
+${model('error-echo', 'chat', dep('error-echo-a', 'up', 'error-echo'))}
+${model('error-text', 'chat', dep('error-text-a', 'up', 'error-text'))}
+${model('fo-out', 'chat', dep('fo-out-a', 'up', 'status-503'), dep('fo-out-b', 'up', 'leak'))}
+${model('strict-ip', 'chat', dep('strict-ip-a', 'up', 'echo'))}
+${model('tokens-ok', 'completion, embedding', dep('tokens-ok-a', 'up', 'test-tokens'))}
 keys:
   - sha256: ${sha(KEY)}
     principal: {id: alice, kind: person, team: research, clearance: internal}

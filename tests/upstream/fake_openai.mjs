@@ -16,6 +16,12 @@
 //   raw-te-gzip          a 200 whose Transfer-Encoding is gzip (not chunked), body until close
 //   raw-te-gzip-chunked  a 200 with Transfer-Encoding "gzip, chunked" (the body is not gzip)
 //   raw-obs-fold         a 200 with a header continued on a folded line
+//   fields               plants an e-mail address and a card number in every text-bearing field
+//                        of an answer (refusal, reasoning, audio transcript, function and tool
+//                        call arguments with escapes, a second choice, logprobs), whole or
+//                        streamed (values split across events, parallel tool calls out of order)
+//   error-echo           answers 400 with an OpenAI error whose message echoes a card and e-mail
+//   error-text           answers 404 with a text/plain body that echoes an e-mail address
 //
 // GET /__requests lists what was received; DELETE /__requests clears it; GET /__closed counts
 // streams whose client (the gateway) went away before the end.
@@ -25,6 +31,62 @@ import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
+
+// Values the `fields` model plants in its answers (they never reach a client unmasked).
+export const PLANTED = { email: 'mallory@example.com', card: '4111 1111 1111 1111' };
+const ESCAPED_EMAIL = 'mallory\\u0040example.com';  // JSON text inside a string: its own escape
+
+function answerFields(req, res, body) {
+  const id = 'chatcmpl-fields';
+  const created = 1;
+  const model = body.model;
+  const args = `{"to":"${ESCAPED_EMAIL}"}`;
+  if (!body.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({
+      id, object: 'chat.completion', created, model,
+      choices: [
+        {
+          index: 0, finish_reason: 'stop',
+          message: {
+            role: 'assistant', content: 'ok', refusal: `mail ${PLANTED.email}`,
+            reasoning_content: `card ${PLANTED.card}`,
+            audio: { id: 'audio_1', transcript: `call ${PLANTED.email}` },
+            function_call: { name: 'f', arguments: args },
+            tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'g', arguments: args } }],
+          },
+          logprobs: { content: PLANTED.card.split(' ').map((t, i) => ({ token: i ? ` ${t}` : t, logprob: 0, bytes: [...Buffer.from(t)], top_logprobs: [] })) },
+        },
+        { index: 1, finish_reason: 'stop', message: { role: 'assistant', content: `write to ${PLANTED.email}` }, logprobs: null },
+      ],
+      usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
+    }));
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const ev = (choices) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices })}\n\n`;
+  const lp = (t) => ({ content: [{ token: t, logprob: 0, bytes: [...Buffer.from(t)], top_logprobs: [] }] });
+  const out = [
+    ev([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]),
+    ev([{ index: 0, delta: { refusal: 'mail mallory@exa' }, finish_reason: null }]),
+    ev([{ index: 0, delta: { refusal: 'mple.com' }, finish_reason: null }]),
+    ev([{ index: 0, delta: { reasoning_content: 'card 4111 1111 ' }, logprobs: lp('4111 1111 '), finish_reason: null }]),
+    ev([{ index: 0, delta: { reasoning_content: '1111 1111' }, logprobs: lp('1111 1111'), finish_reason: null }]),
+    ev([{ index: 0, delta: { tool_calls: [
+      { index: 1, id: 'call_b', type: 'function', function: { name: 'g', arguments: '{"to":"mallory\\u00' } },
+      { index: 0, id: 'call_a', type: 'function', function: { name: 'g', arguments: '{"x":"mall' } }] }, finish_reason: null }]),
+    ev([{ index: 0, delta: { tool_calls: [
+      { index: 0, function: { arguments: 'ory@example.com"}' } },
+      { index: 1, function: { arguments: '40example.com"}' } }] }, finish_reason: null }]),
+    ev([{ index: 1, delta: { role: 'assistant', content: 'write to mallory@' }, finish_reason: null }]),
+    ev([{ index: 1, delta: { content: 'example.com' }, finish_reason: null }]),
+    ev([{ index: 0, delta: { audio: { id: 'audio_1', transcript: `call ${PLANTED.email}` } }, finish_reason: null }]),
+    ev([{ index: 0, delta: { function_call: { name: 'f', arguments: args } }, finish_reason: null }]),
+    ev([{ index: 0, delta: {}, finish_reason: 'stop' }, { index: 1, delta: {}, finish_reason: 'stop' }]),
+    'data: [DONE]\n\n',
+  ];
+  for (const e of out) res.write(e);
+  res.end();
+}
 
 export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {}) {
   const requests = [];
@@ -92,6 +154,15 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
       if (n <= Number(m[2])) return sendError(res, Number(m[1]));
     }
     if (model.startsWith('raw-')) return rawAnswer(req, model);
+    if (model === 'error-echo') {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { message: `card ${PLANTED.card} of ${PLANTED.email} was rejected`, type: 'invalid_request_error', code: null } }));
+    }
+    if (model === 'error-text') {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      return res.end(`no such user ${PLANTED.email}`);
+    }
+    if (model === 'fields') return answerFields(req, res, body);
     if (model === 'stall') {  // never answers; counts the gateway giving up on it
       req.socket.once('close', () => { closedEarly++; });
       return;
