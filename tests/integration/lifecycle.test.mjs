@@ -10,7 +10,7 @@ const chat = (stack, model) => fetch(`${stack.url}/v1/chat/completions`, {
   body: JSON.stringify(chatBody(model)),
 });
 
-async function waitFor(cond, ms = 3000) {
+async function waitFor(cond, ms = 10000) {  // an upper bound for a loaded machine, not a target
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) return false;
