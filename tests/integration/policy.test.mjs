@@ -44,6 +44,14 @@ before(async () => {
 after(async () => { await stack.stop(); });
 beforeEach(() => stack.upstream.clear());
 
+// SIGHUP, then wait until the gateway says it published a snapshot (an order, not a time).
+async function reload() {
+  const count = () => (stack.logs.stderr.match(/configuration reloaded/g) ?? []).length;
+  const before = count();
+  stack.proc.kill('SIGHUP');
+  for (let i = 0; i < 400 && count() === before; i++) await new Promise((r) => setTimeout(r, 25));
+}
+
 function chat(model, content) {
   return fetch(`${stack.url}/v1/chat/completions`, {
     method: 'POST',
@@ -67,8 +75,7 @@ test('a request denied for every deployment is 403 with the reason and reaches n
       effect: forbid
       when: [{attr: data.classes, op: any, values: [fin.iban]}]
 `));
-  stack.proc.kill('SIGHUP');
-  await new Promise((r) => setTimeout(r, 300));
+  await reload();
   const r = await chat('routed', 'Pay DE89 3704 0044 0532 0130 00 today.');
   assert.equal(r.status, 403);
   const body = await r.json();
@@ -84,8 +91,7 @@ test('the model list shows only models the caller could use', async () => {
       effect: forbid
       when: [{attr: model.name, op: in, values: [echo]}]
 `));
-  stack.proc.kill('SIGHUP');
-  await new Promise((r) => setTimeout(r, 300));
+  await reload();
   const list = await (await fetch(`${stack.url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })).json();
   const ids = list.data.map((m) => m.id);
   assert.ok(ids.includes('routed') && ids.includes('chat'));
@@ -94,8 +100,7 @@ test('the model list shows only models the caller could use', async () => {
 
 test('a policy change takes effect within a second of SIGHUP, and no request fails meanwhile', async () => {
   fs.writeFileSync(stack.configPath, yaml(stack.params, ''));
-  stack.proc.kill('SIGHUP');
-  await new Promise((r) => setTimeout(r, 300));
+  await reload();
   let stop = false;
   const failures = [];
   let count = 0;
