@@ -22,6 +22,7 @@
 #include "server/offload.h"
 #include "server/responder.h"
 #include "server/worker.h"
+#include "tokenizer/tokenizer.h"
 
 namespace warden::pipeline {
 
@@ -168,9 +169,19 @@ net::awaitable<Result<bool>> inspect_request(Worker& worker, const Config& confi
   const uint64_t budget = kWorkFloor + kWorkPerByte * body.size();
   inspect::BodyScanStatus status = inspect::BodyScanStatus::kScanFailed;
   bool over_budget = false;
+  // Token ids are read with the model's tokenizer where it is known (else uninspectable.tokens);
+  // custom detectors may match any key or number.
+  const tokenizer::Tokenizer* tk = ctx.model->tokenizer;
+  const inspect::TokenDecoder decode = [tk](std::span<const uint32_t> ids, std::string& text) {
+    text.clear();
+    return tk->decode(ids, text);
+  };
+  inspect::BodyScanOptions options;
+  options.decode_tokens = tk != nullptr ? &decode : nullptr;
+  options.scan_all_keys = !ic.custom.empty();
   auto scan = [&](inspect::Scratch& scratch) {
     scratch.limit_work(budget);
-    status = inspect::scan_body(*ic.engine, scratch, body, ctx.request_scan);
+    status = inspect::scan_body(*ic.engine, scratch, body, ctx.request_scan, options);
     over_budget = scratch.work_exceeded();
     scratch.limit_work(UINT64_MAX);
   };

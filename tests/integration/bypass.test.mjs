@@ -59,6 +59,26 @@ test('token-id prompts of an unknown tokenizer are refused (403 uninspectable.to
   assert.equal(stack.upstream.requests.length, 1);
 });
 
+test('token ids of a known tokenizer are read as text: benign ones cross, a finding in them is refused', async () => {
+  // The ids js-tiktoken (the source of Warden's tables) gives for these texts.
+  const { getEncoding } = await import('../../src/tokenizer/gen/node_modules/js-tiktoken/dist/index.js');
+  const enc = getEncoding('o200k_base');
+  const ok = await send('/v1/completions', { model: 'gpt-tokens', prompt: enc.encode('Summarise the quarterly report.') });
+  assert.equal(ok.status, 200);
+  const ids = enc.encode('Write to jane.doe@acme-corp.com about card 4111 1111 1111 1111');
+  for (const [path, body] of [['/v1/completions', { model: 'gpt-tokens', prompt: ids }],
+    ['/v1/embeddings', { model: 'gpt-tokens', input: [enc.encode('hello'), ids] }]]) {
+    const res = await send(path, body);
+    assert.equal(res.status, 403, res.body);
+    assert.match(res.body, /found in token ids/);
+  }
+  // An id that is no token of the encoding cannot be read: uninspectable.
+  const bad = await send('/v1/completions', { model: 'gpt-tokens', prompt: [1, 2, 4294967295] });
+  assert.equal(bad.status, 403);
+  assert.match(bad.body, /uninspectable\.tokens/);
+  assert.equal(stack.upstream.requests.length, 1);
+});
+
 test('images by URL or data are uninspectable: refused unless permitted', async () => {
   const res = await send('/v1/chat/completions', { model: 'chat', messages: [{ role: 'user', content: [
     { type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }] });

@@ -95,6 +95,13 @@ ${model('error-text', 'chat', dep('error-text-a', 'up', 'error-text'))}
 ${model('fo-out', 'chat', dep('fo-out-a', 'up', 'status-503'), dep('fo-out-b', 'up', 'leak'))}
 ${model('strict-ip', 'chat', dep('strict-ip-a', 'up', 'echo'))}
 ${model('tokens-ok', 'completion, embedding', dep('tokens-ok-a', 'up', 'test-tokens'))}
+  - name: gpt-tokens
+    developer: Test
+    origin: EU
+    kinds: [completion, embedding]
+    tokenizer: o200k_base
+    deployments:
+${dep('gpt-tokens-a', 'up', 'test-gpt')}
 keys:
   - sha256: ${sha(KEY)}
     principal: {id: alice, kind: person, team: research, clearance: internal}
