@@ -10,7 +10,9 @@ MODE=${3:-json}
 RUN="$HERE/.run"; mkdir -p "$RUN"
 gcc -O2 -o "$RUN/upstream" "$HERE/upstream.c"
 "$RUN/upstream" -p 18380 -n 20 & UP=$!
-sed -e "s/@PORT@/18384/; s/@UPSTREAM@/18380/; s/@KEYHASH@/$("$BUILD/warden" keys hash sk-bench)/" "$HERE/warden.yaml" > "$RUN/cg.yaml"
+sed -e "s/@PORT@/18384/; s/@UPSTREAM@/18380/; s/@KEYHASH@/$("$BUILD/warden" keys hash sk-bench)/" \
+    -e "s/@INSPECT@/true/; s/@AUDIT@/false/; s/@DURABILITY@/batched/; s|@AUDITDB@|$RUN/x.db|" \
+    "$HERE/warden.yaml" > "$RUN/cg.yaml"
 valgrind --tool=callgrind --callgrind-out-file="$RUN/callgrind.out" "$BUILD/warden" serve --config "$RUN/cg.yaml" 2> "$RUN/callgrind.log" & W=$!
 trap 'kill $UP 2>/dev/null; kill $W 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/18384) 2>/dev/null && break; sleep 0.2; done

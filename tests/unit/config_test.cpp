@@ -137,6 +137,28 @@ TEST_F(ConfigTest, InterpolatesEnvironmentAndReportsSyntaxErrors) {
   EXPECT_EQ(p[0].rfind("w.yaml:", 0), 0u);
 }
 
+TEST_F(ConfigTest, ConnectionLimitsAndTrustedProxiesAreChecked) {
+  std::string text = kValid;
+  const std::string anchor = "  max_body_bytes: 1048576\n";
+  std::string bad = text;
+  bad.insert(bad.find(anchor) + anchor.size(),
+             "  first_byte_timeout_ms: 5\n  trusted_proxies: [10.0.0.5, proxy.local, 10.0.0.0/8]\n"
+             "  max_connections_per_address: -1\n");
+  const auto p = problems(bad);
+  ASSERT_EQ(p.size(), 4u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:5: 'first_byte_timeout_ms' must be between 100 and 3600000");
+  EXPECT_EQ(p[1], "w.yaml:7: 'max_connections_per_address' must be between 0 and 10000000");
+  EXPECT_EQ(p[2], "w.yaml:6: 'trusted_proxies' entries must be IP addresses (no names, no ranges)");
+  EXPECT_EQ(p[3], p[2]);
+  text.insert(text.find(anchor) + anchor.size(),
+              "  first_byte_timeout_ms: 2000\n  trusted_proxies: [10.0.0.5, '0:0::1']\n"
+              "  max_connections_per_address: 8\n");
+  const auto c = load_config_text(text, "w.yaml");
+  EXPECT_EQ(c->server.first_byte_timeout_ms, 2000u);
+  EXPECT_EQ(c->server.max_connections_per_address, 8u);
+  EXPECT_EQ(c->server.trusted_proxies, (std::vector<std::string>{"10.0.0.5", "::1"}));
+}
+
 TEST_F(ConfigTest, ACaFileThatCannotServeIsReportedWithItsLine) {
   auto with_ca = [](const std::string& path) {
     std::string text = kValid;
