@@ -1,5 +1,6 @@
 // Reload (SIGHUP and file change) and graceful shutdown (SIGTERM).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { KEY, chatBody, configYaml, startStack } from './harness.mjs';
@@ -70,6 +71,36 @@ test('a file written slowly is reloaded once, whole, never part-way', async () =
     const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
     assert.match(metrics, /warden_config_reloads_total 1\n/);
     assert.match(metrics, /warden_config_reload_failures_total 0\n/, stack.logs.stderr);
+  } finally {
+    await stack.stop();
+  }
+});
+
+test('a strict record still queued when the grace period ends is committed, and the process exits cleanly', async () => {
+  // Freed memory is overwritten (glibc), so that a callback posted to a worker already
+  // destroyed would not go unnoticed.
+  const saved = [process.env.MALLOC_PERTURB_, process.env.GLIBC_TUNABLES];
+  process.env.MALLOC_PERTURB_ = '165';
+  process.env.GLIBC_TUNABLES = 'glibc.malloc.tcache_count=0';
+  const stack = await startStack({ audit: 'strict', server: { shutdown_grace_ms: 300 } });
+  for (const [k, v] of [['MALLOC_PERTURB_', saved[0]], ['GLIBC_TUNABLES', saved[1]]]) {
+    if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  }
+  const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 5000', stack.auditDb, q]);
+  try {
+    assert.equal((await chat(stack, 'chat')).status, 200);
+    sql('ALTER TABLE audit RENAME TO audit_gone');  // the store fails: the next record waits
+    const inflight = chat(stack, 'chat').catch(() => null);
+    await new Promise((r) => setTimeout(r, 300));
+    stack.proc.kill('SIGTERM');
+    // The grace period ends with the request still waiting for its commit; the workers stop.
+    await new Promise((r) => setTimeout(r, 1000));
+    sql('ALTER TABLE audit_gone RENAME TO audit');  // the writer commits it on its way out
+    const { code, signal } = await stack.exited;
+    await inflight;
+    assert.equal(signal, null, stack.logs.stderr);
+    assert.equal(code, 0, stack.logs.stderr);
+    assert.match(stack.logs.stderr, /"stopped"/);
   } finally {
     await stack.stop();
   }
