@@ -1,16 +1,17 @@
 // Fuzz target: the bytes of one client connection read as the listener reads them
-// (server/worker.cpp: Beast's request_parser with the configured head and body limits, head
-// first, then the body, the unread rest kept for the next request on the connection), then the
-// request stages that read the head and the body: the route, the content type and
-// api::parse_call.
+// (server/worker.cpp: the head read whole and checked as sent by http_framing, then parsed by
+// Beast's request_parser with the configured head and body limits, the body read after it, trailer
+// fields refused, the unread rest kept for the next request on the connection), then the request
+// stages that read the head and the body: the route, the content type and api::parse_call.
 // Properties: nothing crashes; how the bytes arrive (read sizes chosen by the input) changes
 // nothing — the same requests with the same heads and bodies, the same refusal at the same place;
-// a body's length is its
-// Content-Length when it has one; a parsed call's model token lies inside its body.
+// a request that passes has no Transfer-Encoding but `chunked`, never with a Content-Length, and
+// a body as long as its Content-Length; a parsed call's model token lies inside its body.
 #include <simdjson.h>
 
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -23,6 +24,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "fuzz.h"
+#include "upstream/http_framing.h"
 
 using namespace warden;
 namespace beast = boost::beast;
@@ -73,30 +75,66 @@ int status_for(const beast::error_code& ec) {
   return 400;
 }
 
-std::vector<Read> read_connection(std::string_view bytes, size_t read_size,
-                                  simdjson::dom::parser& json) {
+// http_framing::read_head, with blocking reads: clang 14 cannot compile a coroutine with coverage
+// instrumentation ("Cannot represent a difference across sections"), so the loop is restated here
+// around the same head_length().
+std::pair<beast::error_code, size_t> read_head(beast::test::stream& conn,
+                                               beast::flat_buffer& buffer, size_t limit) {
+  for (size_t searched = 0;;) {
+    const std::string_view bytes(static_cast<const char*>(buffer.cdata().data()), buffer.size());
+    if (const size_t n = http_framing::head_length(bytes, searched); n != 0) {
+      if (n > limit) return {http::error::header_limit, 0};
+      return {beast::error_code{}, n};
+    }
+    if (bytes.size() >= limit) return {http::error::header_limit, 0};
+    searched = bytes.size();
+    beast::error_code ec;
+    const size_t n = conn.read_some(buffer.prepare(std::max<size_t>(4096, limit)), ec);
+    if (ec == boost::asio::error::eof)
+      return {buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message, 0};
+    if (ec) return {ec, 0};
+    buffer.commit(n);
+  }
+}
+
+void read_requests(beast::test::stream& conn, simdjson::dom::parser& json, std::vector<Read>& out) {
   static const ServerConfig limits;  // the defaults: 16 KiB head, 4 MiB body
-  boost::asio::io_context ioc;
-  beast::test::stream conn(ioc, bytes);
-  if (read_size != 0) conn.read_size(read_size);
-  conn.close_remote();  // the client sent everything: after it, end of stream
   beast::flat_buffer buffer;
-  std::vector<Read> out;
   while (out.size() < kMaxRequests) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits.max_header_bytes);
     parser.body_limit(limits.max_body_bytes);
-    beast::error_code ec;
-    http::read_header(conn, buffer, parser, ec);
-    if (!ec) http::read(conn, buffer, parser, ec);
+    auto [ec, head_size] = read_head(conn, buffer, limits.max_header_bytes);
+    std::string_view framing;
+    size_t head_fields = 0;
+    if (!ec) {
+      framing = http_framing::head_problem(
+          std::string_view(static_cast<const char*>(buffer.cdata().data()), head_size));
+      if (framing.empty()) {
+        buffer.consume(parser.put(boost::asio::buffer(buffer.cdata().data(), head_size), ec));
+        if (!ec && !parser.is_header_done()) ec = http::error::partial_message;
+      }
+    }
+    if (!ec && framing.empty()) {
+      head_fields = static_cast<size_t>(std::distance(parser.get().begin(), parser.get().end()));
+      http::read(conn, buffer, parser, ec);
+    }
+    if (!ec && framing.empty() &&
+        static_cast<size_t>(std::distance(parser.get().begin(), parser.get().end())) != head_fields)
+      framing = "trailer fields";
     Read r;
-    if (ec) {
-      r.refused = status_for(ec);
+    if (ec || !framing.empty()) {
+      r.refused = framing.empty() ? status_for(ec) : 400;
       out.push_back(std::move(r));
-      break;  // the listener answers an error and closes; end of stream ends the connection
+      return;  // the listener answers and closes; end of stream ends the connection
     }
     const auto& req = parser.get();
-    if (req.count(http::field::content_length)) {
+    const bool has_length = req.count(http::field::content_length) != 0;
+    const bool has_coding = req.count(http::field::transfer_encoding) != 0;
+    FUZZ_CHECK(!(has_length && has_coding), "Content-Length with Transfer-Encoding is refused");
+    FUZZ_CHECK(!has_coding || beast::iequals(req[http::field::transfer_encoding], "chunked"),
+               "no Transfer-Encoding but chunked passes");
+    if (has_length) {
       const std::string_view v = req[http::field::content_length];
       uint64_t length = 0;
       const auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), length);
@@ -112,8 +150,18 @@ std::vector<Read> read_connection(std::string_view bytes, size_t read_size,
     r.keep_alive = req.keep_alive();
     stages(req, json);
     out.push_back(std::move(r));
-    if (!out.back().keep_alive) break;
+    if (!out.back().keep_alive) return;
   }
+}
+
+std::vector<Read> read_connection(std::string_view bytes, size_t read_size,
+                                  simdjson::dom::parser& json) {
+  boost::asio::io_context ioc;
+  beast::test::stream conn(ioc, bytes);
+  if (read_size != 0) conn.read_size(read_size);
+  conn.close_remote();  // the client sent everything: after it, end of stream
+  std::vector<Read> out;
+  read_requests(conn, json, out);
   return out;
 }
 
