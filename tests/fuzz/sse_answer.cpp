@@ -9,6 +9,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -166,6 +167,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const Relayed a = relay(chunked, reads, hold_back, pseudonyms);
   const Relayed b = relay(whole, {}, hold_back, pseudonyms);
+  if (a.text != b.text) {
+    for (const auto* r : {&a, &b}) {
+      std::fprintf(stderr, "%s:\n", r == &a ? "chunked" : "whole");
+      for (const auto& [k, t] : r->text)
+        std::fprintf(stderr, "  choice %zu call %ld: '%s'\n", k.first, k.second, t.c_str());
+    }
+  }
   FUZZ_CHECK(a.text == b.text, "what the client reads does not depend on the chunking");
   FUZZ_CHECK(a.counts == b.counts, "the classes found do not depend on the chunking");
   return 0;
