@@ -15,7 +15,7 @@ sed -e "s/@PORT@/18384/; s/@UPSTREAM@/18380/; s/@KEYHASH@/$("$BUILD/warden" keys
     "$HERE/warden.yaml" > "$RUN/cg.yaml"
 valgrind --tool=callgrind --callgrind-out-file="$RUN/callgrind.out" "$BUILD/warden" serve --config "$RUN/cg.yaml" 2> "$RUN/callgrind.log" & W=$!
 trap 'kill $UP 2>/dev/null; kill $W 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/18384) 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/18384) 2>/dev/null && break; sleep 0.2; done  # valgrind starts slowly on a loaded machine
 body="$HERE/bodies/chat.json"; [ "$MODE" = stream ] && body="$HERE/bodies/chat-stream.json"
 args=()
 for _ in $(seq "$N"); do args+=(--next -s -o /dev/null -H 'Authorization: Bearer sk-bench' -H 'Content-Type: application/json' --data-binary @"$body" http://127.0.0.1:18384/v1/chat/completions); done

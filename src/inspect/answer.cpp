@@ -13,7 +13,7 @@ using Segment = JsonToken::Segment;
 
 // Is this string a text-bearing field of a choice? Sets the choice's position k, the field, and
 // the tool call's position j in its array (kToolArguments).
-bool text_field(const std::vector<Segment>& p, size_t& k, Field& field, size_t& j) {
+bool text_field(std::span<const Segment> p, size_t& k, Field& field, size_t& j) {
   if (p.size() < 3 || !p[0].is("choices") || !p[1].is_index) return false;
   k = p[1].index;
   if (p.size() == 3) {
@@ -54,7 +54,7 @@ bool text_field(const std::vector<Segment>& p, size_t& k, Field& field, size_t& 
 }
 
 // Envelope fields whose values are one of a fixed set: not text.
-bool enumerated(const std::vector<Segment>& p, std::string_view raw) {
+bool enumerated(std::span<const Segment> p, std::string_view raw) {
   if (p.size() == 1 && p[0].is("object"))
     return raw == "\"chat.completion.chunk\"" || raw == "\"chat.completion\"" ||
            raw == "\"text_completion\"";
@@ -76,7 +76,7 @@ struct ChoiceSpans {
 };
 
 void note_choice(std::vector<ChoiceSpans>& spans, const JsonToken& t, std::string_view doc) {
-  const auto& p = *t.path;
+  const auto p = t.path;
   if (p.size() < 2 || !p[0].is("choices") || !p[1].is_index) return;
   const size_t k = p[1].index;
   if (spans.size() <= k) spans.resize(k + 1);
@@ -99,6 +99,10 @@ void note_choice(std::vector<ChoiceSpans>& spans, const JsonToken& t, std::strin
 // Replaces the logprobs of the choices in `drop` by null, dropping the splices inside them.
 void drop_logprobs(const std::vector<ChoiceSpans>& spans, const std::vector<bool>& drop,
                    std::vector<Splice>& splices) {
+  bool any = false;
+  for (size_t k = 0; k < spans.size() && k < drop.size(); ++k)
+    any = any || (drop[k] && spans[k].logprobs_begin != 0);
+  if (!any) return;
   for (size_t k = 0; k < spans.size() && k < drop.size(); ++k) {
     const ChoiceSpans& c = spans[k];
     if (!drop[k] || c.logprobs_begin == 0) continue;
@@ -332,62 +336,73 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
 
   std::vector<Splice> splices;
   std::vector<ChoiceSpans> spans;
-  std::vector<bool> dirty;  // by position: a choice whose text changed or is held in this event
-  std::string decoded;
+  std::vector<bool>& dirty = dirty_;  // by position: a choice whose text changed or is held
+  dirty.clear();
+  std::string& decoded = decoded_;
   std::string released;
   std::string replacement;
-  const BodyScanStatus st = walk_json(data, 64, [&](const JsonToken& t) {
-    note_choice(spans, t, data);
-    if (t.kind != JsonToken::kString) return true;
-    size_t k = 0;
-    size_t j = 0;
-    Field field = Field::kContent;
-    if (!text_field(*t.path, k, field, j)) {
-      if (enumerated(*t.path, t.raw)) return true;
-      if (!scan_whole(t.raw, replacement, outcome)) return false;
-      if (!replacement.empty())
+  // Keys are walked to find logprobs, only in events that carry them.
+  const bool logprobs = data.find("\"logprobs\"") != std::string_view::npos;
+  const uint8_t what = visit_bit(JsonToken::kString) | (logprobs ? visit_bit(JsonToken::kKey) : 0);
+  const BodyScanStatus st = walk_json(
+      data, 64,
+      [&](const JsonToken& t) {
+        if (logprobs) note_choice(spans, t, data);
+        if (t.kind != JsonToken::kString) return true;
+        size_t k = 0;
+        size_t j = 0;
+        Field field = Field::kContent;
+        if (!text_field(t.path, k, field, j)) {
+          if (enumerated(t.path, t.raw)) return true;
+          if (!scan_whole(t.raw, replacement, outcome)) return false;
+          if (!replacement.empty())
+            splices.push_back({static_cast<uint32_t>(t.offset),
+                               static_cast<uint32_t>(t.offset + t.raw.size()), replacement});
+          return true;
+        }
+        // A choice is named by its "index", a tool call by its own "index" (not array positions).
+        simdjson::dom::element choice;
+        uint64_t index = k;
+        if (root["choices"].at(k).get(choice) == simdjson::SUCCESS)
+          if (choice["index"].get_uint64().get(index) != simdjson::SUCCESS) index = k;
+        long tool = -1;
+        if (field == Field::kToolArguments) {
+          uint64_t ti = j;
+          if (choice["delta"]["tool_calls"].at(j)["index"].get_uint64().get(ti) !=
+                  simdjson::SUCCESS &&
+              choice["message"]["tool_calls"].at(j)["index"].get_uint64().get(ti) !=
+                  simdjson::SUCCESS)
+            ti = j;
+          tool = static_cast<long>(ti);
+        }
+        Channel& c = channel(index, field, tool);
+        decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded);
+        if (field == Field::kToolArguments || field == Field::kFunctionArguments) {
+          // Arguments are JSON text: their own escapes decoded before they are scanned.
+          c.escape += decoded;
+          const size_t n = complete_escapes(c.escape);
+          decoded.assign(c.escape, 0, n);
+          c.escape.erase(0, n);
+          decode_nested_escapes(decoded, decoded);
+        }
+        if (!c.stream->feed(decoded)) return false;
+        take(c, released, outcome);
+        if (logprobs && (released != decoded || !c.escape.empty() ||
+                         c.stream->released() != c.stream->total())) {
+          if (dirty.size() <= k) dirty.resize(k + 1, false);
+          dirty[k] = true;
+        }
         splices.push_back({static_cast<uint32_t>(t.offset),
-                           static_cast<uint32_t>(t.offset + t.raw.size()), replacement});
-      return true;
-    }
-    // A choice is named by its "index", a tool call by its own "index" (not array positions).
-    simdjson::dom::element choice;
-    uint64_t index = k;
-    if (root["choices"].at(k).get(choice) == simdjson::SUCCESS)
-      if (choice["index"].get_uint64().get(index) != simdjson::SUCCESS) index = k;
-    long tool = -1;
-    if (field == Field::kToolArguments) {
-      uint64_t ti = j;
-      if (choice["delta"]["tool_calls"].at(j)["index"].get_uint64().get(ti) != simdjson::SUCCESS &&
-          choice["message"]["tool_calls"].at(j)["index"].get_uint64().get(ti) != simdjson::SUCCESS)
-        ti = j;
-      tool = static_cast<long>(ti);
-    }
-    Channel& c = channel(index, field, tool);
-    decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded);
-    if (field == Field::kToolArguments || field == Field::kFunctionArguments) {
-      // Arguments are JSON text: their own escapes decoded before they are scanned.
-      c.escape += decoded;
-      const size_t n = complete_escapes(c.escape);
-      decoded.assign(c.escape, 0, n);
-      c.escape.erase(0, n);
-      decode_nested_escapes(decoded, decoded);
-    }
-    if (!c.stream->feed(decoded)) return false;
-    take(c, released, outcome);
-    if (dirty.size() <= k) dirty.resize(k + 1, false);
-    if (released != decoded || !c.escape.empty() || c.stream->released() != c.stream->total())
-      dirty[k] = true;
-    splices.push_back({static_cast<uint32_t>(t.offset),
-                       static_cast<uint32_t>(t.offset + t.raw.size()), json_string(released)});
-    return true;
-  });
+                           static_cast<uint32_t>(t.offset + t.raw.size()), json_string(released)});
+        return true;
+      },
+      what);
   if (st != BodyScanStatus::kOk) {
     outcome.ok = false;
     return outcome;
   }
   // Logprobs of a choice whose text did not pass as it came would spell what is held or masked.
-  drop_logprobs(spans, dirty, splices);
+  if (logprobs) drop_logprobs(spans, dirty, splices);
   // A choice that finishes releases what its channels still hold, just before this event.
   simdjson::dom::array choices;
   if (root["choices"].get_array().get(choices) == simdjson::SUCCESS) {

@@ -87,6 +87,8 @@ class AnswerStream {
   std::map<std::string, uint32_t, std::less<>> counts_;
   std::vector<std::string> clean_;  // strings seen whole without a finding (ids, names, models)
   std::vector<Finding> findings_;
+  std::vector<bool> dirty_;  // per event, reused
+  std::string decoded_;
   std::string id_, created_, model_, object_;  // raw JSON of the last event's envelope
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <deque>
 
 #include "common/json_scan.h"
 #include "common/json_writer.h"
@@ -87,7 +88,7 @@ bool is_call_id(std::string_view v) {
 
 // The allow list: string values of structural fields, each checked against what the field may
 // hold. A value that fails its check is scanned like any other.
-bool allowed_string(const std::vector<Segment>& p, std::string_view v) {
+bool allowed_string(std::span<const Segment> p, std::string_view v) {
   const size_t n = p.size();
   if (n == 1) {
     if (p[0].is("model")) return true;  // resolved against the catalog and replaced
@@ -122,7 +123,7 @@ bool allowed_string(const std::vector<Segment>& p, std::string_view v) {
 
 // Numeric settings and the range each may have; a number outside it (or any other number) is
 // scanned as text. A `seed` is any integer: it is not a card number.
-bool allowed_number(const std::vector<Segment>& p, std::string_view literal) {
+bool allowed_number(std::span<const Segment> p, std::string_view literal) {
   if (p.empty()) return false;
   const bool integer = literal.find_first_of(".eE") == std::string_view::npos;
   double v = 0;
@@ -143,8 +144,21 @@ bool allowed_number(const std::vector<Segment>& p, std::string_view literal) {
   return false;
 }
 
+// Fields of an answer whose values are one of a fixed set: not text.
+bool answer_enumeration(std::span<const Segment> p, std::string_view raw) {
+  if (p.size() == 1 && p[0].is("object"))
+    return raw == "\"chat.completion\"" || raw == "\"text_completion\"" || raw == "\"list\"" ||
+           raw == "\"chat.completion.chunk\"";
+  if (p.size() == 3 && p[0].is("choices") && p[2].is("finish_reason"))
+    return raw == "\"stop\"" || raw == "\"length\"" || raw == "\"tool_calls\"" ||
+           raw == "\"content_filter\"" || raw == "\"function_call\"";
+  if (p.size() == 4 && p[0].is("choices") && p[3].is("role")) return raw == "\"assistant\"";
+  if (p.size() == 3 && p[0].is("data") && p[2].is("object")) return raw == "\"embedding\"";
+  return false;
+}
+
 // Where a message's text sits: joined with its neighbours for values split across messages.
-bool is_message_text(const std::vector<Segment>& p) {
+bool is_message_text(std::span<const Segment> p) {
   const size_t n = p.size();
   if (n >= 1 && (p[0].is("prompt") || p[0].is("input"))) {
     return n == 1 || (n == 2 && p[1].is_index);
@@ -156,7 +170,7 @@ bool is_message_text(const std::vector<Segment>& p) {
 }
 
 // Content Warden cannot read as text: images, audio and files, by value or by reference.
-std::string_view unreadable_class(const std::vector<Segment>& p) {
+std::string_view unreadable_class(std::span<const Segment> p) {
   const size_t n = p.size();
   if (n < 6 || !p[0].is("messages") || !p[2].is("content")) return {};
   if (p[4].is("image_url") && p[5].is("url")) return "uninspectable.image";
@@ -166,7 +180,7 @@ std::string_view unreadable_class(const std::vector<Segment>& p) {
 }
 
 // Token ids: the array elements of `prompt` / `input` (one array, or an array of arrays).
-bool is_token_id(const std::vector<Segment>& p) {
+bool is_token_id(std::span<const Segment> p) {
   const size_t n = p.size();
   if (n < 2 || !(p[0].is("prompt") || p[0].is("input"))) return false;
   return (n == 2 && p[1].is_index) || (n == 3 && p[1].is_index && p[2].is_index);
@@ -271,34 +285,40 @@ bool decode_nested_escapes(std::string_view text, std::string& out) {
 
 // A walk over already-validated JSON: simdjson's DOM keeps no source offsets, and the offsets
 // are what lets a replacement be spliced into the document without re-serialising it.
-BodyScanStatus walk_json(std::string_view body, size_t max_depth, const TokenVisitor& visit) {
+namespace {
+
+// The walk, with the visitor inlined (scan_body calls it per token: a std::function call each
+// was measurable per request).
+template <typename Visit>
+BodyScanStatus walk(std::string_view body, size_t max_depth, Visit&& visit, uint8_t what) {
   struct Frame {
     bool object;
     bool expect_key;
-    std::string_view key;  // the current key (objects), decoded
-    size_t index;          // the current element (arrays)
-    std::string decoded;   // the current key, when it had escapes
+    size_t index;         // the current element (arrays)
+    std::string decoded;  // the current key, when it had escapes
   };
-  std::vector<Frame> stack;
+  // One path segment per open container, kept up to date as the walk goes (not rebuilt per
+  // token): the current key of an object, the current position in an array.
+  std::deque<Frame> stack;  // a deque: `path` points into the frames' decoded keys
   std::vector<JsonToken::Segment> path;
-  auto value_starts = [&stack]() {
-    if (!stack.empty() && !stack.back().object) ++stack.back().index;
+  auto value_starts = [&]() {
+    if (!stack.empty() && !stack.back().object) path.back().index = stack.back().index++;
   };
-  auto make_path = [&]() {
-    path.clear();
-    for (const Frame& f : stack) {
-      path.push_back(
-          {f.object ? f.key : std::string_view(), !f.object, f.object ? 0 : f.index - 1});
-    }
-  };
+  const bool keys = (what & visit_bit(JsonToken::kKey)) != 0;
+  const bool strings = (what & visit_bit(JsonToken::kString)) != 0;
+  const bool numbers = (what & visit_bit(JsonToken::kNumber)) != 0;
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (c == '{' || c == '[') {
       if (stack.size() >= max_depth) return BodyScanStatus::kTooDeep;
       value_starts();
-      stack.push_back({c == '{', c == '{', {}, 0, {}});
+      stack.push_back({c == '{', c == '{', 0, {}});
+      path.push_back({std::string_view(), c == '[', 0});
     } else if (c == '}' || c == ']') {
-      if (!stack.empty()) stack.pop_back();
+      if (!stack.empty()) {
+        stack.pop_back();
+        path.pop_back();
+      }
     } else if (c == ',') {
       if (!stack.empty() && stack.back().object) stack.back().expect_key = true;
     } else if (c == '"') {
@@ -309,24 +329,20 @@ BodyScanStatus walk_json(std::string_view body, size_t max_depth, const TokenVis
         Frame& f = stack.back();
         const std::string_view inner = raw.substr(1, raw.size() - 2);
         if (inner.find('\\') == std::string_view::npos) {
-          f.key = inner;
+          path.back().key = inner;
         } else {
           decode_json_string(inner, f.decoded);
-          f.key = f.decoded;
+          path.back().key = f.decoded;
         }
         f.expect_key = false;
         // The key's own path: the object that holds it.
-        path.clear();
-        for (size_t k = 0; k + 1 < stack.size(); ++k) {
-          const Frame& g = stack[k];
-          path.push_back(
-              {g.object ? g.key : std::string_view(), !g.object, g.object ? 0 : g.index - 1});
-        }
-        if (!visit(JsonToken{JsonToken::kKey, raw, i, &path})) return BodyScanStatus::kScanFailed;
+        if (keys &&
+            !visit(JsonToken{JsonToken::kKey, raw, i,
+                             std::span<const JsonToken::Segment>(path).first(path.size() - 1)}))
+          return BodyScanStatus::kScanFailed;
       } else {
         value_starts();
-        make_path();
-        if (!visit(JsonToken{JsonToken::kString, raw, i, &path}))
+        if (strings && !visit(JsonToken{JsonToken::kString, raw, i, path}))
           return BodyScanStatus::kScanFailed;
       }
       i = close;
@@ -336,8 +352,7 @@ BodyScanStatus walk_json(std::string_view body, size_t max_depth, const TokenVis
       while (e < body.size() && body[e] != ',' && body[e] != '}' && body[e] != ']' &&
              !is_space(body[e]))
         ++e;
-      make_path();
-      if (!visit(JsonToken{JsonToken::kNumber, body.substr(i, e - i), i, &path}))
+      if (numbers && !visit(JsonToken{JsonToken::kNumber, body.substr(i, e - i), i, path}))
         return BodyScanStatus::kScanFailed;
       i = e - 1;
     } else if (c == 't' || c == 'f' || c == 'n') {
@@ -348,11 +363,16 @@ BodyScanStatus walk_json(std::string_view body, size_t max_depth, const TokenVis
   return BodyScanStatus::kOk;
 }
 
+}  // namespace
+
+BodyScanStatus walk_json(std::string_view body, size_t max_depth, const TokenVisitor& visit,
+                         uint8_t what) {
+  return walk(body, max_depth, visit, what);
+}
+
 BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
                                const StringVisitor& visit) {
-  return walk_json(body, max_depth, [&visit](const JsonToken& t) {
-    return t.kind != JsonToken::kString || visit(t);
-  });
+  return walk_json(body, max_depth, visit, visit_bit(JsonToken::kString));
 }
 
 namespace {
@@ -364,9 +384,9 @@ class BodyScanner {
       : engine_(engine), scratch_(scratch), o_(o), out_(out) {}
 
   bool visit(const JsonToken& t) {
-    const auto& p = *t.path;
+    const auto p = t.path;
     if (o_.mode == BodyScanOptions::kAnswer) {
-      if (t.kind != JsonToken::kString) return true;
+      if (t.kind != JsonToken::kString || answer_enumeration(p, t.raw)) return true;
       return scan_string(t, Place::kValue, false);
     }
     switch (t.kind) {
@@ -448,7 +468,7 @@ class BodyScanner {
 
   // Token ids are gathered per array and read as one text when the array ends.
   bool add_token_id(const JsonToken& t) {
-    const auto& p = *t.path;
+    const auto p = t.path;
     const size_t array = p.size() == 3 ? p[1].index : SIZE_MAX;
     if (!ids_.empty() && array != ids_array_ && !flush_tokens()) return false;
     ids_array_ = array;
@@ -599,8 +619,10 @@ class BodyScanner {
 BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
                          BodyScan& out, const BodyScanOptions& options) {
   BodyScanner scanner(engine, scratch, options, out);
-  const BodyScanStatus st = walk_json(body, options.max_depth,
-                                      [&scanner](const JsonToken& t) { return scanner.visit(t); });
+  const uint8_t what =
+      options.mode == BodyScanOptions::kAnswer ? visit_bit(JsonToken::kString) : kVisitAll;
+  const BodyScanStatus st = walk(
+      body, options.max_depth, [&scanner](const JsonToken& t) { return scanner.visit(t); }, what);
   if (st != BodyScanStatus::kOk) return st;
   return scanner.finish() ? BodyScanStatus::kOk : BodyScanStatus::kScanFailed;
 }

@@ -96,15 +96,21 @@ struct JsonToken {
     size_t index;
     bool is(std::string_view k) const { return !is_index && key == k; }
   };
-  const std::vector<Segment>* path;
+  std::span<const Segment> path;
 };
 using StringToken = JsonToken;
 
 // Calls `visit` for every key, string value and number of the already-validated JSON `doc`, in
 // document order (true, false and null are not visited); `visit` returns false to fail the walk
 // (kScanFailed). kTooDeep beyond `max_depth` nested containers.
+// `what`: which kinds are visited (a bit per JsonToken::Kind; the others are only walked over).
 using TokenVisitor = std::function<bool(const JsonToken&)>;
-BodyScanStatus walk_json(std::string_view doc, size_t max_depth, const TokenVisitor& visit);
+constexpr uint8_t kVisitAll = 0x7;
+constexpr uint8_t visit_bit(JsonToken::Kind k) {
+  return static_cast<uint8_t>(1u << k);
+}
+BodyScanStatus walk_json(std::string_view doc, size_t max_depth, const TokenVisitor& visit,
+                         uint8_t what = kVisitAll);
 
 // walk_json() restricted to string values (not keys, not numbers).
 using StringVisitor = std::function<bool(const StringToken&)>;
