@@ -1,5 +1,7 @@
-// Audit: records per second the SQLite sink sustains (batched and strict), and a generator of
-// large audit files for timing `warden replay` (`audit_bench make-db FILE N`).
+// Audit: records per second the SQLite sink sustains (batched and strict; signed checkpoints off
+// and on), the record's size, the time to build one inclusion proof in a store of 1,000,000
+// records, and a generator of large audit files for timing `warden replay`
+// (`audit_bench make-db FILE N`).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -43,9 +45,29 @@ wa::Record sample(int i) {
   return r;
 }
 
-void write_store(std::unique_ptr<wa::Store> store, int n, bool strict, int in_flight) {
+// A signing key for the checkpoint runs, made once per process.
+std::shared_ptr<const wa::Key> bench_key() {
+  static std::shared_ptr<const wa::Key> key = [] {
+    const std::string path = "/tmp/warden-bench-key-" + std::to_string(::getpid());
+    wa::Key::generate(path);
+    auto k = std::make_shared<const wa::Key>(wa::Key::load_private(path));
+    std::filesystem::remove(path);
+    std::filesystem::remove(path + ".pub");
+    return k;
+  }();
+  return key;
+}
+
+void write_store(std::unique_ptr<wa::Store> store, int n, bool strict, int in_flight,
+                 bool checkpoints = false) {
+  wa::CheckpointOptions cp;
+  if (checkpoints) {
+    cp.key = bench_key();
+    cp.log = false;  // every 1,000 records (the default) or 10 s
+  }
   wa::Writer w(std::move(store), strict ? wa::Durability::kStrict : wa::Durability::kBatched,
-               "bench-" + std::to_string(::getpid()) + "-" + std::to_string(n), 1u << 24);
+               "bench-" + std::to_string(::getpid()) + "-" + std::to_string(n), 1u << 24,
+               std::move(cp));
   std::string error;
   if (!w.start(error)) throw std::runtime_error(error);
   std::atomic<int> done{0};
@@ -57,34 +79,96 @@ void write_store(std::unique_ptr<wa::Store> store, int n, bool strict, int in_fl
   while (done.load() < n) usleep(100);
 }
 
-void write_db(const std::string& path, int n, bool strict, int in_flight) {
-  write_store(wa::open_sqlite(path, strict), n, strict, in_flight);
+void write_db(const std::string& path, int n, bool strict, int in_flight,
+              bool checkpoints = false) {
+  write_store(wa::open_sqlite(path, strict), n, strict, in_flight, checkpoints);
 }
 
+void remove_db(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
+}
+
+// Args: strict, checkpoints. The same run compares checkpoints off and on (target: <= 5% fewer
+// records/s with them on); bytes_per_record is the SQLite file (records, Merkle subtrees,
+// checkpoints) over the records.
 void BM_SqliteSink(benchmark::State& state) {
   const bool strict = state.range(0) != 0;
+  const bool checkpoints = state.range(1) != 0;
   const int n = 50'000;
+  double bytes = 0;
   for (auto _ : state) {
     const std::string path = "/tmp/warden-audit-bench-" + std::to_string(::getpid()) + ".db";
-    std::filesystem::remove(path);
-    write_db(path, n, strict, strict ? 64 : n);
-    std::filesystem::remove(path);
-    std::filesystem::remove(path + "-wal");
-    std::filesystem::remove(path + "-shm");
+    remove_db(path);
+    write_db(path, n, strict, strict ? 64 : n, checkpoints);
+    state.PauseTiming();
+    {
+      // Fold the WAL into the file so its size is the store's.
+      auto s = wa::open_sqlite(path, false, true);
+      std::string error;
+      s->open(error);
+    }
+    bytes = static_cast<double>(std::filesystem::file_size(path)) +
+            (std::filesystem::exists(path + "-wal")
+                 ? static_cast<double>(std::filesystem::file_size(path + "-wal"))
+                 : 0.0);
+    remove_db(path);
+    state.ResumeTiming();
   }
   state.counters["records_per_s"] =
       benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
+  state.counters["bytes_per_record"] = bytes / n;
+  state.counters["canonical_bytes"] = static_cast<double>(sample(1).canonical().size());
 }
 BENCHMARK(BM_SqliteSink)
-    ->Arg(0)
-    ->Arg(1)
-    ->ArgName("strict")
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->ArgNames({"strict", "checkpoints"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// One inclusion proof (with its verification) for a random record of a 1,000,000-record store;
+// the store is generated once (batched, checkpoints on) and kept for the run.
+void BM_InclusionProof1M(benchmark::State& state) {
+  const int n = 1'000'000;
+  const std::string path = "/tmp/warden-audit-bench-1m-" + std::to_string(::getpid()) + ".db";
+  remove_db(path);
+  write_db(path, n, false, n, true);
+  auto store = wa::open_sqlite(path, false, true);
+  std::string error;
+  if (!store->open(error)) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  const std::string chain = store->chains().front();
+  const auto source = wa::node_source(*store, chain);
+  const auto root = wa::merkle::root_of(n, source);
+  uint64_t x = 88172645463325252ull;
+  int64_t path_len = 0;
+  for (auto _ : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const int64_t m = static_cast<int64_t>(x % n);
+    const auto path = wa::merkle::inclusion_proof(m, n, source);
+    const auto row = store->row(chain, m + 1);
+    if (!path || !row ||
+        !wa::merkle::verify_inclusion(m, n, wa::merkle::leaf_hash(row->record), *path, *root)) {
+      state.SkipWithError("proof failed");
+      break;
+    }
+    path_len = static_cast<int64_t>(path->size());
+  }
+  state.counters["path_hashes"] = static_cast<double>(path_len);
+  store.reset();
+  remove_db(path);
+}
+BENCHMARK(BM_InclusionProof1M)->Unit(benchmark::kMicrosecond)->Iterations(2000);
+
 // The PostgreSQL sink, against the server scripts/test-services starts on 127.0.0.1.
-void BM_PostgresSink(benchmark::State& state) {
+void BM_PostgresSink(benchmark::State& state) {  // Arg: strict
   const char* env = std::getenv("WARDEN_TEST_POSTGRES");
   const std::string conninfo =
       env ? env : "host=127.0.0.1 port=5432 dbname=warden_test user=warden password=warden";

@@ -1,40 +1,188 @@
 #!/usr/bin/env python3
-"""Independent verifier of a Warden audit chain (SQLite store), using only Python's standard library.
+"""Independent verifier of a Warden audit trail (SQLite store), with Python's standard library
+and the `openssl` command (Python has no Ed25519) — so nobody has to trust Warden's own verifier.
 
-For each chain, records must be numbered 1, 2, 3 … without gaps; each must name the previous
-record's hash; and hash = SHA-256(previous hash as 32 bytes ‖ record), where the record is the
-stored canonical JSON text (UTF-8). The first chain link uses 32 zero bytes.
-Usage: verify-audit-chain.py warden-audit.db     (exit 0: whole; 1: tampered; 2: unreadable)
+Chain: records of each chain are numbered 1, 2, 3 … without gaps; each names the previous
+record's hash; hash = SHA-256(previous hash as 32 bytes ‖ record) with 32 zero bytes first.
+Merkle tree (RFC 6962): leaf = SHA-256(0x00 ‖ record), node = SHA-256(0x01 ‖ left ‖ right).
+Checkpoints (stored, and any given with --checkpoint: a witness's copy or the gateway's log) must
+carry a valid signature by a --pubkey key, match the records' chain hash and Merkle root at their
+seq, and the store must reach each of them (else it was truncated).
+
+Usage: verify-audit-chain.py DB [--pubkey PEM]... [--checkpoint FILE]...
+Exit 0: whole; 1: tampered; 2: unreadable.
 """
+import argparse
+import base64
 import hashlib
+import json
+import os
 import sqlite3
+import subprocess
 import sys
+import tempfile
 
 
-def main(path):
+def leaf_hash(record):
+    return hashlib.sha256(b"\x00" + record).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class Frontier:
+    """The perfect subtrees of the leaves so far, largest first: [(level, index, hash)]."""
+
+    def __init__(self, size=0, nodes=()):
+        self.size, self.nodes = size, list(nodes)
+
+    def append(self, leaf, completed=None):
+        level, index, h = 0, self.size, leaf
+        while self.nodes and self.nodes[-1][0] == level:
+            h = node_hash(self.nodes.pop()[2], h)
+            level, index = level + 1, index >> 1
+            if completed:
+                completed(level, index, h)
+        self.nodes.append((level, index, h))
+        self.size += 1
+
+    def root(self):
+        if not self.nodes:
+            return hashlib.sha256(b"").digest()
+        r = self.nodes[-1][2]
+        for _, _, h in reversed(self.nodes[:-1]):
+            r = node_hash(h, r)
+        return r
+
+
+def parse_frontier(text):
+    out = []
+    for item in text.split():
+        level, index, h = item.split(":")
+        out.append((int(level), int(index), bytes.fromhex(h)))
+    return out
+
+
+def fingerprint(pem_path):
+    with open(pem_path) as f:
+        der = base64.b64decode("".join(l for l in f.read().splitlines() if not l.startswith("-----")))
+    return hashlib.sha256(der[-32:]).hexdigest()  # the raw key ends an Ed25519 SubjectPublicKeyInfo
+
+
+def openssl_verify(pem_path, message, signature):
+    with tempfile.TemporaryDirectory() as d:
+        msg, sig = os.path.join(d, "msg"), os.path.join(d, "sig")
+        open(msg, "wb").write(message)
+        open(sig, "wb").write(signature)
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pem_path, "-rawin",
+                            "-in", msg, "-sigfile", sig], capture_output=True)
+        return r.returncode == 0
+
+
+def parse_checkpoint(line):
+    line = line.strip()
+    if line.startswith('{"audit_checkpoint":'):
+        line = line[len('{"audit_checkpoint":'):-1]
     try:
-        rows = sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute(
-            "SELECT chain, seq, prev_hash, hash, record FROM audit ORDER BY chain, seq").fetchall()
-    except sqlite3.Error as e:
-        print(f"cannot read {path}: {e}")
+        outer = json.loads(line)
+        body = json.loads(outer["checkpoint"])
+        return {"text": outer["checkpoint"], "sigs": outer["signatures"], **body}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def check_signature(cp, keys):
+    """None when a given key signed it and every given key's signature holds; else why not."""
+    trusted = 0
+    for s in cp["sigs"]:
+        if s["key"] in keys:
+            if not openssl_verify(keys[s["key"]], cp["text"].encode(), base64.b64decode(s["sig"])):
+                return "bad signature"
+            trusted += 1
+    return None if trusted else "signed by no given key"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("db")
+    ap.add_argument("--pubkey", action="append", default=[])
+    ap.add_argument("--checkpoint", action="append", default=[])
+    args = ap.parse_args()
+    if not os.path.exists(args.db):
+        print(f"no audit store at {args.db}")
         return 2
-    state = {}
+    keys = {fingerprint(p): p for p in args.pubkey}
+    try:
+        db = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+        rows = db.execute("SELECT chain, seq, prev_hash, hash, record FROM audit ORDER BY chain, seq").fetchall()
+        tables = {t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        stored = db.execute("SELECT checkpoint FROM audit_checkpoint").fetchall() if "audit_checkpoint" in tables else []
+        anchors = db.execute("SELECT chain, checkpoint, frontier FROM audit_anchor").fetchall() if "audit_anchor" in tables else []
+    except sqlite3.Error as e:
+        print(f"cannot read {args.db}: {e}")
+        return 2
+    cps = [(c, "store") for c in map(parse_checkpoint, (t for (t,) in stored)) if c]
+    for path in args.checkpoint:
+        with open(path) as f:
+            cps += [(c, path) for c in map(parse_checkpoint, f) if c]
+    failures = []
+    if keys:
+        for cp, src in cps:
+            why = check_signature(cp, keys)
+            if why:
+                failures.append(f"chain {cp['chain']}: checkpoint at seq {cp['seq']} ({src}): {why}")
+    state = {}  # chain -> (frontier, previous hash)
+    for chain, cp_text, frontier in anchors:
+        cp = parse_checkpoint(cp_text)
+        f = Frontier(cp["seq"], parse_frontier(frontier))
+        if f.root().hex() != cp["root"] or (keys and check_signature(cp, keys)):
+            failures.append(f"chain {chain}: the archive anchor does not hold")
+        state[chain] = (f, cp["hash"])
+    at = {}  # (chain, seq) -> checkpoints
+    for cp, src in cps:
+        at.setdefault((cp["chain"], cp["seq"]), []).append((cp, src))
+    broken = set()
     for chain, seq, prev, digest, record in rows:
-        expected_seq, expected_prev = state.get(chain, (1, "0" * 64))
-        if seq != expected_seq:
-            print(f"chain {chain}: record {expected_seq} missing or out of order (found {seq})")
-            return 1
-        if prev != expected_prev:
-            print(f"chain {chain}: record {seq} does not link to record {seq - 1}")
-            return 1
-        if hashlib.sha256(bytes.fromhex(prev) + record.encode("utf-8")).hexdigest() != digest:
-            print(f"chain {chain}: record {seq} does not match its hash")
-            return 1
-        state[chain] = (seq + 1, digest)
-    for chain, (next_seq, _) in sorted(state.items()):
-        print(f"chain {chain}: {next_seq - 1} records, whole")
-    return 0
+        if chain in broken:
+            continue
+        f, expected_prev = state.setdefault(chain, (Frontier(), "0" * 64))
+        why = None
+        if seq != f.size + 1:
+            why = f"record {f.size + 1} missing or out of order (found {seq})"
+        elif prev != expected_prev:
+            why = f"record {seq} does not link to record {seq - 1}"
+        elif hashlib.sha256(bytes.fromhex(prev) + record.encode("utf-8")).hexdigest() != digest:
+            why = f"record {seq} does not match its hash"
+        else:
+            f.append(leaf_hash(record.encode("utf-8")))
+            for cp, src in at.get((chain, seq), []):
+                if cp["hash"] != digest or cp["root"] != f.root().hex():
+                    why = f"checkpoint at seq {seq} ({src}) does not match the records (rewritten)"
+        if why:
+            failures.append(f"chain {chain}: {why}")
+            broken.add(chain)
+            continue
+        state[chain] = (f, digest)
+    for cp, src in cps:
+        chain = cp["chain"]
+        last = state[chain][0].size if chain in state else 0
+        if chain not in broken and cp["seq"] > last:
+            failures.append(f"chain {chain}: truncated: the store ends at seq {last}, "
+                            f"checkpoint at seq {cp['seq']} ({src})")
+            broken.add(chain)
+    for chain, (f, _) in sorted(state.items()):
+        if chain not in broken:
+            newest = max([cp["seq"] for cp, _ in cps if cp["chain"] == chain], default=0)
+            print(f"chain {chain}: {f.size} records, whole; newest checkpoint at seq {newest}")
+            if f.size > newest:
+                print(f"chain {chain}: records {newest + 1}..{f.size} not covered by a checkpoint")
+    if cps and not keys:
+        print("signatures not checked: give --pubkey")
+    for why in failures:
+        print(why)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main())

@@ -61,8 +61,31 @@ int main(int argc, char** argv) {
   };
   auto* aud = app.add_subcommand("audit", "Read and verify the audit trail");
   aud->require_subcommand(1);
-  auto* verify = aud->add_subcommand("verify", "Prove each chain is whole");
+  auto* verify = aud->add_subcommand(
+      "verify", "Prove each chain is whole and matches its signed checkpoints (or an archive)");
   add_filters(verify);
+  verify->add_option("--pubkey", audit_opts.pubkeys, "A trusted checkpoint public key (PEM)");
+  verify->add_option("--checkpoint", audit_opts.checkpoint_files,
+                     "Checkpoints kept outside the store (a witness's copy, a log)");
+  verify->add_option("--archive", audit_opts.archive, "Verify this archive file instead");
+  auto* prove = aud->add_subcommand("prove", "Inclusion or consistency proof (JSON)");
+  prove->add_option("--db", audit_opts.db, "Audit SQLite file (or postgres:CONNINFO)");
+  prove->add_option("--config", audit_opts.config, "Configuration naming the audit store");
+  prove->add_option("--request-id", audit_opts.request_id, "Prove this request's record");
+  prove->add_option("--from", audit_opts.from, "Older checkpoint (file, or seq in the store)");
+  prove->add_option("--to", audit_opts.to, "Newer checkpoint (file, or seq in the store)");
+  prove->add_option("--chain", audit_opts.chain, "Chain (when the store holds several)");
+  auto* archive =
+      aud->add_subcommand("archive", "Move records before a time to a self-verifying archive file");
+  archive->add_option("--db", audit_opts.db, "Audit SQLite file (or postgres:CONNINFO)");
+  archive->add_option("--config", audit_opts.config, "Configuration naming the audit store");
+  archive->add_option("--before", audit_opts.before, "Records before this time")->required();
+  archive->add_option("--out", audit_opts.out, "Archive file (gzip)")->required();
+  archive->add_option("--chain", audit_opts.chain, "Chain (when the store holds several)");
+  archive->add_option("--pubkey", audit_opts.pubkeys, "Check the archive's signatures too");
+  auto* keygen = aud->add_subcommand("keygen", "New Ed25519 checkpoint signing key");
+  keygen->add_option("--out", audit_opts.out, "Private key file (FILE.pub: public key)")
+      ->required();
   auto* tail = aud->add_subcommand("tail", "The last records");
   add_filters(tail);
   tail->add_option("-n", audit_opts.limit, "How many");
@@ -89,6 +112,9 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*verify) return warden::cli::run_audit_verify(audit_opts);
+  if (*prove) return warden::cli::run_audit_prove(audit_opts);
+  if (*archive) return warden::cli::run_audit_archive(audit_opts);
+  if (*keygen) return warden::cli::run_audit_keygen(audit_opts);
   if (*tail) return warden::cli::run_audit_tail(audit_opts);
   if (*exp) return warden::cli::run_audit_export(audit_opts);
   if (*replay) return warden::cli::run_replay(audit_opts);

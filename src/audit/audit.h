@@ -1,22 +1,29 @@
 // Audit: a tamper-evident record of every decision, written off the hot path by its own thread.
 //
-// Each instance keeps its own hash chain (chain id = instance id). Records are committed in
-// batches: `batched` commits within 100 ms (a crash loses at most that window); `strict` makes
-// the request wait until its record is committed before its response completes. When the store
+// Each instance keeps its own hash chain (chain id = instance id) and a Merkle tree over it
+// (merkle.h); one writer per chain (the store's lock). Records are committed in batches:
+// `batched` commits within 100 ms (a crash loses at most that window); `strict` makes the
+// request wait until its record is committed before its response completes. When the store
 // fails, `strict` refuses new requests (503) until it recovers; `batched` buffers up to a bound,
-// then refuses too. No record is dropped silently.
+// then refuses too. A request reserves its record's place before it is answered, so no record
+// is dropped silently. With a signing key, the writer signs a checkpoint every N records or T
+// seconds and at shutdown (checkpoint.h) and hands it to the log and the witnesses.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "audit/checkpoint.h"
+#include "audit/merkle.h"
 #include "audit/record.h"
 
 namespace warden::audit {
@@ -31,36 +38,128 @@ struct StoredRow {
   std::string record;  // canonical JSON
 };
 
+// What one commit adds to a chain: records, the Merkle subtrees they complete, checkpoints.
+struct Batch {
+  std::vector<StoredRow> rows;
+  std::vector<merkle::Node> nodes;
+  std::vector<std::pair<int64_t, std::string>> checkpoints;  // (seq, one-line JSON)
+};
+
+// Where verification of a chain starts once older records were archived: the signed checkpoint
+// at the cut and the Merkle frontier there (so later roots and proofs do not change).
+struct Anchor {
+  int64_t seq = 0;
+  std::string checkpoint;
+  std::vector<merkle::Node> frontier;
+};
+
 // A place records are kept. Implementations: SQLite (embedded default), PostgreSQL.
+// Tables: audit (records), audit_tree (perfect Merkle subtrees of level >= 1; leaves are hashed
+// from their records), audit_checkpoint, audit_anchor.
 class Store {
  public:
   virtual ~Store() = default;
+  // Opens, creating the store (`must_exist` = false: the gateway) or failing when there is none
+  // (the commands: verifying a missing path must not create an empty store and say ok).
   virtual bool open(std::string& error) = 0;
+  // Takes the one-writer lock for `chain` (held until the store is closed); false with a clear
+  // message when another process holds it.
+  virtual bool lock(const std::string& chain, std::string& error) = 0;
   // The head of `chain`: last seq and hash (0 and "" when empty).
   virtual bool head(const std::string& chain, int64_t& seq, std::string& hash,
                     std::string& error) = 0;
-  // Appends all rows in one transaction.
-  virtual bool append(const std::vector<StoredRow>& rows, std::string& error) = 0;
+  // Appends everything in one transaction.
+  virtual bool append(const std::string& chain, const Batch& batch, std::string& error) = 0;
   // Reads rows in (chain, seq) order; `visit` returns false to stop.
   virtual bool scan(const std::function<bool(const StoredRow&)>& visit, std::string& error) = 0;
+  // Rows of one chain with seq >= from, in order.
+  virtual bool scan_chain(const std::string& chain, int64_t from,
+                          const std::function<bool(const StoredRow&)>& visit,
+                          std::string& error) = 0;
+  virtual std::optional<StoredRow> row(const std::string& chain, int64_t seq) = 0;
+  // A stored subtree (level >= 1).
+  virtual std::optional<Digest> tree_node(const std::string& chain, int level, int64_t index) = 0;
+  // Checkpoints of `chain` (all chains when empty) in seq order, one-line JSON each.
+  virtual bool checkpoints(const std::string& chain,
+                           const std::function<void(const std::string&)>& visit,
+                           std::string& error) = 0;
+  virtual std::optional<Anchor> anchor(const std::string& chain) = 0;
+  // (chain, seq) of the records whose request id is `id`.
+  virtual std::vector<std::pair<std::string, int64_t>> find(const std::string& id) = 0;
+  // Every chain with records, checkpoints or an anchor.
+  virtual std::vector<std::string> chains() = 0;
+  // Archiving: records the anchor, then deletes records <= anchor.seq in small transactions
+  // (the gateway keeps writing meanwhile) and the subtrees and checkpoints no longer needed.
+  virtual bool cut(const std::string& chain, const Anchor& anchor, std::string& error) = 0;
 };
 
-std::unique_ptr<Store> open_sqlite(const std::string& path, bool strict);
+std::unique_ptr<Store> open_sqlite(const std::string& path, bool strict, bool must_exist = false);
 // `conninfo`: a libpq connection string ("host=127.0.0.1 dbname=warden user=…").
 std::unique_ptr<Store> open_postgres(const std::string& conninfo);
+
+// The hash of subtree (level, index) of `chain`: a leaf from its record (or the anchor's
+// frontier once archived), a larger subtree from audit_tree.
+merkle::NodeSource node_source(Store& store, const std::string& chain);
+// The frontier of the first `size` leaves from the store; nullopt when a subtree is missing.
+std::optional<merkle::Frontier> load_frontier(Store& store, const std::string& chain, int64_t size);
+std::string frontier_text(const std::vector<merkle::Node>& nodes);
+// One JSON log line on stderr, as the server writes them.
+void log_line(std::string_view level, const std::string& msg);  // "level:index:hex …"
+std::optional<std::vector<merkle::Node>> parse_frontier(std::string_view text);
+
+// Where signed checkpoints go besides the store and the log: the witnesses (audit/witness.h,
+// built into the server: it speaks HTTP). Called on the audit thread; must not block.
+class CheckpointSink {
+ public:
+  virtual ~CheckpointSink() = default;
+  virtual void offer(int64_t seq, std::string text) = 0;
+  virtual uint64_t failures() const = 0;
+};
+
+// Signed checkpoints (off without a key).
+struct CheckpointOptions {
+  std::shared_ptr<const Key> key;           // null: no checkpoints
+  std::shared_ptr<const Key> previous_key;  // set while rotating: the next one is signed by both
+  int64_t every_records = 1000;
+  int64_t every_ms = 10'000;
+  bool log = true;                       // one line on stdout per checkpoint
+  std::unique_ptr<CheckpointSink> sink;  // witnesses, or null
+};
 
 class Writer {
  public:
   Writer(std::unique_ptr<Store> store, Durability durability, std::string instance,
-         size_t max_buffer);
-  ~Writer();  // commits what is queued, then stops
+         size_t max_buffer, CheckpointOptions checkpoints = {});
+  ~Writer();  // commits what is queued, signs a last checkpoint, then stops
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
   bool start(std::string& error);
+
+  // A record's place in the queue, taken before the request is answered: a reserved record is
+  // never refused (so a client never gets an answer whose record is dropped). Release it with
+  // submit() or unreserve().
+  bool reserve();
+  void unreserve();
+
+  // Shared between a strict request and the writer: the request may abandon its record when the
+  // commit takes too long (the client then gets 503, and the record says 503), but only while
+  // the writer is not committing it (then the request waits for that attempt's outcome).
+  struct Ticket {
+    enum State : int { kQueued, kCommitting, kAbandoned, kCommitted };
+    std::atomic<int> state{kQueued};
+    // CAS kQueued -> kAbandoned: true when the record will be written with status 503.
+    bool abandon() {
+      int s = kQueued;
+      return state.compare_exchange_strong(s, kAbandoned);
+    }
+  };
+
   // Queues `record`; `committed` runs on the writer thread once it is durable. Returns false
-  // when the record is refused (store failing in strict mode, or the buffer is full).
-  bool submit(Record record, std::function<void()> committed);
+  // when the record is refused (store failing in strict mode, or the buffer is full) — never
+  // when `reserved` (a place taken with reserve()).
+  bool submit(Record record, std::function<void()> committed, bool reserved = false,
+              std::shared_ptr<Ticket> ticket = nullptr);
   // Whether new requests may be accepted (fail closed otherwise).
   bool accepting() const;
   Durability durability() const { return durability_; }
@@ -68,9 +167,20 @@ class Writer {
   uint64_t committed() const { return committed_.load(); }
   uint64_t failures() const { return failures_.load(); }
   size_t queued() const;
+  // The newest signed checkpoint (one-line JSON), "" before the first.
+  std::string latest_checkpoint() const;
+  uint64_t checkpoints() const { return checkpoints_.load(); }
+  uint64_t witness_failures() const;
 
  private:
+  struct Item {
+    Record record;
+    std::function<void()> committed;
+    std::shared_ptr<Ticket> ticket;
+  };
   void run();
+  void chain_batch(std::vector<Item>& batch, Batch& out, merkle::Frontier& frontier, bool final);
+  std::string make_checkpoint(int64_t seq, const std::string& hash, const merkle::Frontier& f);
 
   std::unique_ptr<Store> store_;
   Durability durability_;
@@ -78,17 +188,22 @@ class Writer {
   size_t max_buffer_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  struct Item {
-    Record record;
-    std::function<void()> committed;
-  };
   std::deque<Item> queue_;
+  size_t reserved_ = 0;
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
   std::atomic<uint64_t> committed_{0};
   std::atomic<uint64_t> failures_{0};
   int64_t seq_ = 0;
   std::string hash_;
+  merkle::Frontier frontier_;
+  CheckpointOptions cp_;
+  int64_t cp_seq_ = 0;  // seq of the newest checkpoint
+  std::chrono::steady_clock::time_point cp_time_;
+  bool rotating_ = false;
+  mutable std::mutex cp_mu_;
+  std::string latest_;
+  std::atomic<uint64_t> checkpoints_{0};
   std::thread thread_;
 };
 

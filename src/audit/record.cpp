@@ -125,6 +125,7 @@ std::string Record::canonical() const {
     o.strings("transforms", transforms);
     o.num("ts_ms", ts_ms);
     o.num("upstream_status", upstream_status);
+    if (v >= 2) o.num("v", v);  // version 1 had no `v`: re-encoding one gives the same bytes
     o.num("weekday", weekday);
   }  // the object is closed here, before it is returned
   return s;
@@ -174,6 +175,7 @@ bool parse_record(std::string_view json, Record& r) {
             num("completion_tokens", r.completion_tokens) && real("cost", r.cost) &&
             real("latency_ms", r.latency_ms);
   if (!ok) return false;
+  if (doc["v"].get_int64().get(r.v) != simdjson::SUCCESS) r.v = 1;
   simdjson::dom::object labels, rc, ac;
   if (doc["principal_labels"].get(labels) == simdjson::SUCCESS) {
     for (auto [k, v] : labels)

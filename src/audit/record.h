@@ -21,6 +21,10 @@ struct DeploymentAttrs {
 };
 
 struct Record {
+  // Schema version (contract §4): 1 = records written before `v` existed (no `v` key), 2 = with
+  // `v` (and covered by the Merkle tree and signed checkpoints). Every version stays readable.
+  static constexpr int64_t kVersion = 2;
+  int64_t v = kVersion;
   int64_t ts_ms = 0;
   std::string request_id;
   std::string instance;

@@ -1,21 +1,88 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 
 #include "audit/audit.h"
+#include "common/json_writer.h"
 
 namespace warden::audit {
 
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 Writer::Writer(std::unique_ptr<Store> store, Durability durability, std::string instance,
-               size_t max_buffer)
+               size_t max_buffer, CheckpointOptions checkpoints)
     : store_(std::move(store)),
       durability_(durability),
       instance_(std::move(instance)),
-      max_buffer_(max_buffer) {}
+      max_buffer_(max_buffer),
+      cp_(std::move(checkpoints)) {}
 
 bool Writer::start(std::string& error) {
   if (!store_->open(error)) return false;
+  if (!store_->lock(instance_, error)) return false;
   if (!store_->head(instance_, seq_, hash_, error)) return false;
+  // The Merkle frontier at the head; a store written before the tree existed gets its subtrees
+  // computed once from its records.
+  if (auto f = load_frontier(*store_, instance_, seq_)) {
+    frontier_ = std::move(*f);
+  } else {
+    const auto anchor = store_->anchor(instance_);
+    merkle::Frontier f2;
+    if (anchor && !f2.assign(anchor->seq, anchor->frontier)) {
+      error = "the archive anchor of chain " + instance_ + " is malformed";
+      return false;
+    }
+    Batch nodes;
+    bool ok = store_->scan_chain(
+        instance_, f2.size() + 1,
+        [&](const StoredRow& row) {
+          f2.append(merkle::leaf_hash(row.record),
+                    [&](const merkle::Node& n) { nodes.nodes.push_back(n); });
+          if (nodes.nodes.size() >= 65536) {
+            if (!store_->append(instance_, nodes, error)) return false;
+            nodes.nodes.clear();
+          }
+          return true;
+        },
+        error);
+    if (!ok || !store_->append(instance_, nodes, error)) return false;
+    if (f2.size() != seq_) {
+      error = "chain " + instance_ + " has gaps; run warden audit verify";
+      return false;
+    }
+    frontier_ = std::move(f2);
+  }
   if (hash_.empty()) hash_ = std::string(64, '0');
+  if (cp_.key) {
+    std::string last;
+    if (!store_->checkpoints(
+            instance_, [&](const std::string& t) { last = t; }, error))
+      return false;
+    if (auto c = parse_checkpoint(last)) {
+      cp_seq_ = c->seq;
+      std::lock_guard lock(cp_mu_);
+      latest_ = last;
+      if (c->key != cp_.key->fingerprint()) {
+        if (!cp_.previous_key || cp_.previous_key->fingerprint() != c->key) {
+          error = "the checkpoint key changed (chain " + instance_ + " is signed by key " + c->key +
+                  "): name the old key as audit.checkpoints.previous_key_file so the " +
+                  "next checkpoint is signed by both";
+          return false;
+        }
+        rotating_ = true;
+      }
+    }
+  }
+  cp_time_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -27,13 +94,14 @@ Writer::~Writer() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  cp_.sink.reset();  // witnesses: sends what it holds (bounded by its timeouts), then stops
 }
 
 bool Writer::accepting() const {
   if (healthy_.load(std::memory_order_relaxed)) return true;
   if (durability_ == Durability::kStrict) return false;
   std::lock_guard lock(mu_);
-  return queue_.size() < max_buffer_;
+  return queue_.size() + reserved_ < max_buffer_;
 }
 
 size_t Writer::queued() const {
@@ -41,75 +109,175 @@ size_t Writer::queued() const {
   return queue_.size();
 }
 
-bool Writer::submit(Record record, std::function<void()> committed) {
+std::string Writer::latest_checkpoint() const {
+  std::lock_guard lock(cp_mu_);
+  return latest_;
+}
+
+uint64_t Writer::witness_failures() const {
+  return cp_.sink ? cp_.sink->failures() : 0;
+}
+
+bool Writer::reserve() {
+  std::lock_guard lock(mu_);
+  if (queue_.size() + reserved_ >= max_buffer_) return false;
+  if (!healthy_.load(std::memory_order_relaxed) && durability_ == Durability::kStrict) return false;
+  ++reserved_;
+  return true;
+}
+
+void Writer::unreserve() {
+  std::lock_guard lock(mu_);
+  if (reserved_ > 0) --reserved_;
+}
+
+bool Writer::submit(Record record, std::function<void()> committed, bool reserved,
+                    std::shared_ptr<Ticket> ticket) {
   {
     std::lock_guard lock(mu_);
-    if (queue_.size() >= max_buffer_) return false;
-    if (!healthy_.load(std::memory_order_relaxed) && durability_ == Durability::kStrict)
-      return false;
-    queue_.push_back({std::move(record), std::move(committed)});
+    if (reserved) {
+      if (reserved_ > 0) --reserved_;
+    } else {
+      if (queue_.size() + reserved_ >= max_buffer_) return false;
+      if (!healthy_.load(std::memory_order_relaxed) && durability_ == Durability::kStrict)
+        return false;
+    }
+    queue_.push_back({std::move(record), std::move(committed), std::move(ticket)});
   }
   // Strict requests wait for their commit: wake the writer at once (group commit still batches
-  // whatever else has arrived). Batched records wait for the 100 ms tick.
+  // whatever else has arrived). Batched records wait for the 50 ms tick.
   if (durability_ == Durability::kStrict) cv_.notify_one();
   return true;
+}
+
+std::string Writer::make_checkpoint(int64_t seq, const std::string& hash,
+                                    const merkle::Frontier& f) {
+  Checkpoint c;
+  c.chain = instance_;
+  c.seq = seq;
+  c.hash = hash;
+  c.root = to_hex(f.root());
+  c.ts_ms = now_ms();
+  c.sign(*cp_.key, rotating_ ? cp_.previous_key.get() : nullptr);
+  return c.text();
+}
+
+// Chains the batch: seq, hash, Merkle subtrees and checkpoints are computed here, off the request
+// path. `frontier` advances; the caller adopts it only once the batch is committed.
+void Writer::chain_batch(std::vector<Item>& batch, Batch& out, merkle::Frontier& frontier,
+                         bool final) {
+  out.rows.clear();
+  out.nodes.clear();
+  out.checkpoints.clear();
+  int64_t seq = seq_;
+  std::string prev = hash_;
+  int64_t last_cp = cp_seq_;
+  for (Item& it : batch) {
+    if (it.ticket) {
+      int s = Ticket::kQueued;
+      if (!it.ticket->state.compare_exchange_strong(s, Ticket::kCommitting) &&
+          s == Ticket::kAbandoned) {
+        // The request gave up waiting and answered 503: the record says what the client got.
+        it.record.status = 503;
+        it.record.error = "audit_unavailable";
+      }
+    }
+    StoredRow r;
+    r.chain = instance_;
+    r.seq = ++seq;
+    r.prev_hash = prev;
+    r.record = it.record.canonical();
+    r.hash = sha256_hex(prev, r.record);
+    prev = r.hash;
+    frontier.append(merkle::leaf_hash(r.record),
+                    [&](const merkle::Node& n) { out.nodes.push_back(n); });
+    if (cp_.key && seq - last_cp >= cp_.every_records) {
+      out.checkpoints.emplace_back(seq, make_checkpoint(seq, prev, frontier));
+      last_cp = seq;
+    }
+    out.rows.push_back(std::move(r));
+  }
+  const bool due = final || std::chrono::steady_clock::now() - cp_time_ >=
+                                std::chrono::milliseconds(cp_.every_ms);
+  if (cp_.key && seq > last_cp && due)
+    out.checkpoints.emplace_back(seq, make_checkpoint(seq, prev, frontier));
 }
 
 void Writer::run() {
   using namespace std::chrono_literals;
   std::vector<Item> batch;
-  std::vector<StoredRow> rows;
+  Batch out;
   for (;;) {
+    bool final = false;
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, durability_ == Durability::kStrict ? 100ms : 50ms, [&] {
         return stopping_ || (!queue_.empty() && durability_ == Durability::kStrict);
       });
-      if (queue_.empty() && batch.empty()) {
-        if (stopping_) return;
-        continue;
-      }
       while (!queue_.empty() && batch.size() < 16384) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      final = stopping_ && queue_.empty();
     }
-    // Chain the batch: seq and hash are assigned here, off the request path.
-    rows.clear();
-    int64_t seq = seq_;
-    std::string prev = hash_;
-    for (Item& it : batch) {
-      StoredRow r;
-      r.chain = instance_;
-      r.seq = ++seq;
-      r.prev_hash = prev;
-      r.record = it.record.canonical();
-      r.hash = sha256_hex(prev, r.record);
-      prev = r.hash;
-      rows.push_back(std::move(r));
+    const bool checkpoint_due = cp_.key && seq_ > cp_seq_ &&
+                                (final || std::chrono::steady_clock::now() - cp_time_ >=
+                                              std::chrono::milliseconds(cp_.every_ms));
+    if (batch.empty() && !checkpoint_due) {
+      if (final) return;
+      continue;
     }
+    merkle::Frontier frontier = frontier_;
+    chain_batch(batch, out, frontier, final);
     std::string error;
-    if (store_->append(rows, error)) {
-      seq_ = seq;
-      hash_ = prev;
+    if (store_->append(instance_, out, error)) {
+      if (!out.rows.empty()) {
+        seq_ = out.rows.back().seq;
+        hash_ = out.rows.back().hash;
+      }
+      frontier_ = std::move(frontier);
       committed_ += batch.size();
-      if (!healthy_.exchange(true))
-        std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"audit store recovered\"}\n");
+      if (!healthy_.exchange(true)) log_line("info", "audit store recovered");
       for (Item& it : batch) {
+        if (it.ticket) it.ticket->state.store(Ticket::kCommitted);
         if (it.committed) it.committed();
       }
       batch.clear();
+      if (!out.checkpoints.empty()) {
+        cp_seq_ = out.checkpoints.back().first;
+        cp_time_ = std::chrono::steady_clock::now();
+        rotating_ = false;
+        checkpoints_ += out.checkpoints.size();
+        const std::string& text = out.checkpoints.back().second;
+        {
+          std::lock_guard lock(cp_mu_);
+          latest_ = text;
+        }
+        if (cp_.log) {
+          // One write(2) per line: it never interleaves with the workers' access log lines.
+          const std::string line = "{\"audit_checkpoint\":" + text + "}\n";
+          [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, line.data(), line.size());
+        }
+        if (cp_.sink) cp_.sink->offer(out.checkpoints.back().first, text);
+      }
+      if (final) return;
       continue;
     }
-    // Keep the batch (nothing is dropped) and retry; meanwhile the gateway fails closed.
-    ++failures_;
-    if (healthy_.exchange(false)) {
-      std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit store failing: %s\"}\n",
-                   error.c_str());
+    // Keep the batch (nothing is dropped) and retry; meanwhile the gateway fails closed. The
+    // records' tickets go back to queued: a strict request may now abandon its record.
+    for (Item& it : batch) {
+      int s = Ticket::kCommitting;
+      if (it.ticket) it.ticket->state.compare_exchange_strong(s, Ticket::kQueued);
     }
+    ++failures_;
+    if (healthy_.exchange(false)) log_line("error", "audit store failing: " + error);
     {
       std::unique_lock lock(mu_);
-      if (stopping_ && failures_ > 50) return;  // shutting down with a dead store: give up
+      if (stopping_ && failures_ > 50) {  // shutting down with a dead store: say what is lost
+        log_line("error", "audit store failing at shutdown: " + std::to_string(batch.size()) +
+                              " records not written");
+        return;
+      }
       cv_.wait_for(lock, 200ms, [&] { return stopping_; });
     }
   }

@@ -18,35 +18,11 @@ namespace warden::cli {
 
 namespace {
 
-// "2026-11-01", "2026-11-01T12:00:00Z" or epoch milliseconds; -1 when empty or invalid.
-int64_t parse_time(const std::string& s) {
-  if (s.empty()) return -1;
-  if (s.find('-') == std::string::npos) return std::stoll(s);
-  std::tm tm{};
-  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr &&
-      strptime(s.c_str(), "%Y-%m-%d", &tm) == nullptr)
-    throw std::runtime_error("cannot read the time '" + s + "'");
-  return static_cast<int64_t>(timegm(&tm)) * 1000;
-}
-
+// The SQLite file the options name.
 std::string db_path(const AuditOptions& o) {
   if (!o.db.empty()) return o.db;
   if (!o.config.empty()) return load_config(o.config)->audit.path;
   throw std::runtime_error("give --db FILE or --config FILE");
-}
-
-std::unique_ptr<audit::Store> open_store(const AuditOptions& o) {
-  std::unique_ptr<audit::Store> store;
-  if (o.db.rfind("postgres:", 0) == 0) {
-    store = audit::open_postgres(o.db.substr(9));
-  } else if (o.db.empty() && !o.config.empty() && !load_config(o.config)->audit.postgres.empty()) {
-    store = audit::open_postgres(load_config(o.config)->audit.postgres);
-  } else {
-    store = audit::open_sqlite(db_path(o), false);
-  }
-  std::string error;
-  if (!store->open(error)) throw std::runtime_error("audit store: " + error);
-  return store;
 }
 
 struct Filter {
@@ -92,77 +68,35 @@ std::string classes_str(const std::map<std::string, int64_t>& m) {
 
 }  // namespace
 
-int run_audit_verify(const AuditOptions& o) {
-  try {
-    auto store = open_store(o);
-    const int64_t since = parse_time(o.since);
-    struct ChainState {
-      int64_t expected = 0;
-      std::string prev;
-      uint64_t records = 0;
-      bool anchored = false;
-    };
-    std::map<std::string, ChainState> chains;
-    std::string failure;
-    std::string error;
-    const bool ok = store->scan(
-        [&](const audit::StoredRow& row) {
-          ChainState& c = chains[row.chain];
-          audit::Record rec;
-          const bool parsed = audit::parse_record(row.record, rec);
-          if (since >= 0 && !c.anchored) {
-            if (!parsed || rec.ts_ms < since) return true;  // before the window
-            c.anchored = true;                              // trust this row's link to the past
-            c.expected = row.seq;
-            c.prev = row.prev_hash;
-          } else if (!c.anchored) {
-            c.anchored = true;
-            c.expected = 1;
-            c.prev = std::string(64, '0');
-          }
-          auto fail = [&](int64_t seq, const std::string& why) {
-            failure = "chain " + row.chain + ": first bad record at seq " + std::to_string(seq) +
-                      ": " + why;
-            return false;
-          };
-          if (row.seq > c.expected)
-            return fail(c.expected,
-                        "missing (deleted), next present is seq " + std::to_string(row.seq));
-          if (row.seq < c.expected) return fail(row.seq, "out of order or duplicated");
-          if (row.prev_hash != c.prev)
-            return fail(row.seq, "does not link to the previous record (inserted or reordered)");
-          if (audit::sha256_hex(row.prev_hash, row.record) != row.hash)
-            return fail(row.seq, "content does not match its hash (modified)");
-          if (!parsed) return fail(row.seq, "not a valid record");
-          c.prev = row.hash;
-          ++c.expected;
-          ++c.records;
-          return true;
-        },
-        error);
-    if (!ok) {
-      std::cerr << "warden audit verify: cannot read the audit store: " << error << "\n";
-      return 2;
-    }
-    if (!failure.empty()) {
-      std::cout << "FAIL " << failure << "\n";
-      return 1;
-    }
-    for (const auto& [name, c] : chains)
-      std::cout << "ok   chain " << name << ": " << c.records << " records, whole\n";
-    if (chains.empty()) std::cout << "ok   no records\n";
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "warden audit verify: " << e.what() << "\n";
-    return 2;
+int64_t parse_audit_time(const std::string& s) {
+  if (s.empty()) return -1;
+  if (s.find('-') == std::string::npos) return std::stoll(s);
+  std::tm tm{};
+  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr &&
+      strptime(s.c_str(), "%Y-%m-%d", &tm) == nullptr)
+    throw std::runtime_error("cannot read the time '" + s + "'");
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+std::unique_ptr<audit::Store> open_audit_store(const AuditOptions& o) {
+  std::unique_ptr<audit::Store> store;
+  if (o.db.rfind("postgres:", 0) == 0) {
+    store = audit::open_postgres(o.db.substr(9));
+  } else if (o.db.empty() && !o.config.empty() && !load_config(o.config)->audit.postgres.empty()) {
+    store = audit::open_postgres(load_config(o.config)->audit.postgres);
+  } else {
+    store = audit::open_sqlite(db_path(o), false, true);
   }
+  std::string error;
+  if (!store->open(error)) throw std::runtime_error("audit store: " + error);
+  return store;
 }
 
 namespace {
 
 int export_rows(const AuditOptions& o, bool tail_only) {
-  auto store = open_store(o);
-  Filter f{parse_time(o.since), parse_time(o.until), o};
+  auto store = open_audit_store(o);
+  Filter f{parse_audit_time(o.since), parse_audit_time(o.until), o};
   std::deque<std::string> last;
   const bool csv = o.format == "csv";
   if (csv && !tail_only)
@@ -230,8 +164,8 @@ int run_audit_export(const AuditOptions& o) {
 int run_replay(const AuditOptions& o) {
   try {
     const ConfigPtr candidate = load_config(o.policy);
-    auto store = open_store(o);
-    Filter f{parse_time(o.since), parse_time(o.until), o};
+    auto store = open_audit_store(o);
+    Filter f{parse_audit_time(o.since), parse_audit_time(o.until), o};
     const bool tty = isatty(STDERR_FILENO) != 0;
     uint64_t total = 0, replayed = 0, to_deny = 0, to_permit = 0, moved = 0, same = 0;
     std::map<std::string, uint64_t> responsible;  // rule (or reason) → records that changed

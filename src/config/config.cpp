@@ -677,10 +677,47 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
   config.policy = std::move(p);
 }
 
+std::string beside_config(const Config& config, const std::string& file) {
+  if (file.empty() || file.front() == '/') return file;
+  const size_t slash = config.path.rfind('/');
+  return slash == std::string::npos ? file : config.path.substr(0, slash + 1) + file;
+}
+
+void read_checkpoints(Reader& r, const YAML::Node& n, Config& config) {
+  auto& c = config.audit.checkpoints;
+  if (!n || !r.expect_map(n, "checkpoints",
+                          {"key_file", "previous_key_file", "every_records", "every_seconds", "log",
+                           "witnesses", "witness_timeout_ms"}))
+    return;
+  r.str(n, "key_file", c.key_file, true);
+  r.str(n, "previous_key_file", c.previous_key_file);
+  c.key_file = beside_config(config, c.key_file);
+  c.previous_key_file = beside_config(config, c.previous_key_file);
+  r.integer(n, "every_records", c.every_records, 1, 100'000'000);
+  uint32_t seconds = c.every_ms / 1000;
+  r.integer(n, "every_seconds", seconds, 1, 86'400);
+  c.every_ms = seconds * 1000;
+  r.boolean(n, "log", c.log);
+  r.integer(n, "witness_timeout_ms", c.witness_timeout_ms, 10, 600'000);
+  if (const YAML::Node w = n["witnesses"]) {
+    if (!w.IsSequence()) {
+      r.error(w, "'witnesses' must be a list of http:// URLs");
+      return;
+    }
+    for (const YAML::Node& u : w) {
+      const std::string url = u.as<std::string>("");
+      if (url.rfind("http://", 0) != 0 || url.size() <= 7)
+        r.error(u, "a witness is an http://host:port/path URL");
+      c.witnesses.push_back(url);
+    }
+  }
+}
+
 void read_audit(Reader& r, const YAML::Node& n, Config& config) {
   AuditConfig& a = config.audit;
   if (n && r.expect_map(n, "audit",
-                        {"enabled", "path", "postgres", "durability", "instance", "max_buffer"})) {
+                        {"enabled", "path", "postgres", "durability", "instance", "max_buffer",
+                         "checkpoints"})) {
     r.boolean(n, "enabled", a.enabled);
     r.str(n, "path", a.path);
     r.str(n, "postgres", a.postgres);
@@ -694,6 +731,7 @@ void read_audit(Reader& r, const YAML::Node& n, Config& config) {
       r.error(n["durability"], "durability must be batched or strict");
     r.str(n, "instance", a.instance);
     r.integer(n, "max_buffer", a.max_buffer, 1, 100'000'000);
+    read_checkpoints(r, n["checkpoints"], config);
   }
   if (a.path.empty()) {
     const size_t slash = config.path.rfind('/');

@@ -52,7 +52,14 @@ net::awaitable<std::string> collect_metrics(Admin& admin) {
         std::to_string(w->queued()) +
         "\n# HELP warden_audit_accepting 1 when the audit store accepts records.\n"
         "# TYPE warden_audit_accepting gauge\nwarden_audit_accepting " +
-        (w->accepting() ? "1" : "0") + "\n";
+        (w->accepting() ? "1" : "0") +
+        "\n# HELP warden_audit_checkpoints_total Signed audit checkpoints committed.\n"
+        "# TYPE warden_audit_checkpoints_total counter\nwarden_audit_checkpoints_total " +
+        std::to_string(w->checkpoints()) +
+        "\n# HELP warden_audit_witness_failures_total Checkpoints a witness did not accept.\n"
+        "# TYPE warden_audit_witness_failures_total counter\n"
+        "warden_audit_witness_failures_total " +
+        std::to_string(w->witness_failures()) + "\n";
   }
   co_return text;
 }
@@ -80,6 +87,13 @@ net::awaitable<void> admin_session(Admin& admin, tcp::socket socket) {
       const bool ready = !admin.shared.draining.load() && admin.shared.snapshots.load() != nullptr;
       res.result(ready ? http::status::ok : http::status::service_unavailable);
       res.body() = ready ? "ready\n" : "draining\n";
+    } else if (path == "/audit/checkpoint") {
+      // The newest signed checkpoint (docs/AUDIT.md), for auditors and monitors to keep.
+      const audit::Writer* w = admin.shared.audit.get();
+      const std::string cp = w ? w->latest_checkpoint() : std::string();
+      res.result(cp.empty() ? http::status::not_found : http::status::ok);
+      res.set(http::field::content_type, "application/json");
+      res.body() = cp.empty() ? "{\"error\":\"no checkpoint yet\"}\n" : cp + "\n";
     } else if (path == "/metrics") {
       res.result(http::status::ok);
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

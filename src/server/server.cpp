@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "audit/open.h"
 #include "common/json_writer.h"
 #include "server/admin.h"
 #include "server/config_watch.h"
@@ -81,14 +82,13 @@ int serve(const ServeOptions& options) {
   for (const auto& w : config->warnings) log_event("warn", w);
   shared.snapshots.publish(config);
   if (config->audit.enabled) {
-    shared.audit = std::make_unique<audit::Writer>(
-        config->audit.postgres.empty()
-            ? audit::open_sqlite(config->audit.path, config->audit.strict)
-            : audit::open_postgres(config->audit.postgres),
-        config->audit.strict ? audit::Durability::kStrict : audit::Durability::kBatched,
-        config->audit.instance, config->audit.max_buffer);
     std::string error;
-    if (!shared.audit->start(error)) {
+    try {
+      shared.audit = audit::open_writer(config->audit);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!shared.audit || !shared.audit->start(error)) {
       log_event("error", "audit store: " + error);
       return 2;
     }

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { test } from 'node:test';
+import os from 'node:os';
+import path from 'node:path';
 import { KEY, startStack } from './harness.mjs';
+import { leafHash, signatureHolds, startWitness, verifyInclusion } from './witness.mjs';
 
 const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
 const conninfo = process.env.WARDEN_TEST_POSTGRES ??
@@ -19,7 +22,7 @@ const chat = (stack) => fetch(`${stack.url}/v1/chat/completions`, {
 });
 
 test('two instances write their own chains into one database; tampering is found', async () => {
-  psql('DROP TABLE IF EXISTS audit');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_anchor');
   const a = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-a' });
   const b = await startStack({ audit: 'batched', auditPostgres: conninfo, auditInstance: 'gw-b' });
   try {
@@ -43,7 +46,7 @@ test('two instances write their own chains into one database; tampering is found
 });
 
 test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns', async () => {
-  psql('DROP TABLE IF EXISTS audit');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_anchor');
   const stack = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-c' });
   try {
     assert.equal((await chat(stack)).status, 200);
@@ -67,4 +70,50 @@ test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns
   }
   const verify = spawnSync(bin, ['audit', 'verify', '--db', `postgres:${conninfo}`]);
   assert.equal(verify.status, 0, verify.stdout.toString());
+});
+
+test('PostgreSQL: signed checkpoints and a witness catch a cut and a change; proofs verify; one writer per chain', async () => {
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_anchor');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pg-key-'));
+  const key = path.join(dir, 'k');
+  execFileSync(bin, ['audit', 'keygen', '--out', key]);
+  const pem = fs.readFileSync(`${key}.pub`, 'utf8');
+  const witnessFile = path.join(dir, 'witness.jsonl');
+  const witness = await startWitness({ publicKey: pem, file: witnessFile });
+  const auditExtra = `  checkpoints:\n    key_file: ${key}\n    every_records: 4\n    witnesses: [${witness.url}]`;
+  const stack = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-p', auditExtra });
+  let id;
+  try {
+    for (let i = 0; i < 10; i++) {
+      const r = await chat(stack);
+      assert.equal(r.status, 200);
+      if (i === 2) id = r.headers.get('x-request-id');
+    }
+    // A second gateway for the same chain in the same database is refused at start.
+    await assert.rejects(startStack({ auditPostgres: conninfo, auditInstance: 'gw-p' }),
+      /another process is writing audit chain 'gw-p'/);
+  } finally {
+    await stack.stop();
+  }
+  await witness.close();
+  const db = `postgres:${conninfo}`;
+  const verify = () => spawnSync(bin, ['audit', 'verify', '--db', db, '--pubkey', `${key}.pub`, '--checkpoint', witnessFile]);
+  const ok = verify();
+  assert.equal(ok.status, 0, ok.stdout.toString() + ok.stderr.toString());
+  assert.match(ok.stdout.toString(), /chain gw-p: 10 records, whole; 6 checkpoints match, newest at seq 10/);
+  const proof = JSON.parse(execFileSync(bin, ['audit', 'prove', '--db', db, '--request-id', id]).toString());
+  assert.equal(proof.seq, 3);
+  assert.ok(signatureHolds(proof.checkpoint, pem));
+  assert.ok(verifyInclusion(proof.leaf_index, proof.tree_size, leafHash(proof.record), proof.path,
+    JSON.parse(proof.checkpoint.checkpoint).root));
+  // The newest records and their checkpoints deleted: the witness's copy tells.
+  psql("DELETE FROM audit WHERE chain = 'gw-p' AND seq > 8; DELETE FROM audit_checkpoint WHERE chain = 'gw-p' AND seq > 8");
+  const cut = verify();
+  assert.equal(cut.status, 1);
+  assert.match(cut.stdout.toString(), /chain gw-p: truncated: the store ends at seq 8/);
+  psql(`UPDATE audit SET record = replace(record, '"status":200', '"status":500') WHERE chain = 'gw-p' AND seq = 2`);
+  const rewritten = verify();
+  assert.equal(rewritten.status, 1);
+  assert.match(rewritten.stdout.toString(), /chain gw-p: first bad record at seq 2: content does not match/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -18,7 +18,7 @@ export async function freePort() {
 }
 
 export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched',
-  auditPostgres = '', auditInstance = 'it' }) {
+  auditPostgres = '', auditInstance = 'it', auditExtra = '' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -36,7 +36,7 @@ log:
   requests: true
 audit:
   durability: ${audit}
-  instance: ${auditInstance}${auditPostgres ? `\n  postgres: "${auditPostgres}"` : ''}
+  instance: ${auditInstance}${auditPostgres ? `\n  postgres: "${auditPostgres}"` : ''}${auditExtra ? `\n${auditExtra}` : ''}
 inspect:
   hold_back_bytes: 64
   actions: {secret: block, pii.email: pseudonymise, pii.phone: mask, fin: mask, custom.project: block, pii.ip_address: allow}
@@ -114,7 +114,7 @@ export async function startStack(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-it-'));
   const configPath = path.join(dir, 'warden.yaml');
   const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched',
-    auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it' };
+    auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it', auditExtra: opts.auditExtra ?? '' };
   fs.writeFileSync(configPath, configYaml(params));
   const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
   const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,0 +1,244 @@
+// An audit trail an outsider can verify: signed checkpoints kept by a witness catch what the hash
+// chain alone cannot (cut newest records, rewrite and recompute, even re-sign with the gateway's
+// own key); proofs for one record and between checkpoints verify with node's crypto; archives
+// keep the proof; and no answered request goes without its record.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { KEY, startStack } from './harness.mjs';
+import { leafHash, signatureHolds, startWitness, verifyConsistency, verifyInclusion } from './witness.mjs';
+
+const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
+const script = new URL('../../scripts/verify-audit-chain.py', import.meta.url).pathname;
+const tamper = new URL('../tools/audit_tamper.py', import.meta.url).pathname;
+const chat = (stack, model = 'chat', extra = {}) => fetch(`${stack.url}/v1/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...(extra.headers ?? {}) },
+  body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }], ...(extra.body ?? {}) }),
+  signal: extra.signal,
+});
+const run = (args) => {
+  const r = spawnSync(bin, args);
+  return { code: r.status, out: r.stdout.toString() + r.stderr.toString() };
+};
+const records = (db) => execFileSync(bin, ['audit', 'export', '--db', db]).toString().trim().split('\n')
+  .filter(Boolean).map((l) => JSON.parse(l).record);
+
+function keyDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-key-'));
+  const key = path.join(dir, 'checkpoint.key');
+  const r = run(['audit', 'keygen', '--out', key]);
+  assert.equal(r.code, 0, r.out);
+  return { dir, key, pub: `${key}.pub`, pem: fs.readFileSync(`${key}.pub`, 'utf8') };
+}
+
+const checkpointsYaml = (key, { every = 5, seconds = 3600, witness } = {}) =>
+  `  checkpoints:\n    key_file: ${key}\n    every_records: ${every}\n    every_seconds: ${seconds}\n` +
+  (witness ? `    witnesses: [${witness}]\n    witness_timeout_ms: 2000\n` : '');
+
+test('signed checkpoints: every tampering is detected given the public key and the witness copy', async () => {
+  const k = keyDir();
+  const witnessFile = path.join(k.dir, 'witness.jsonl');
+  const witness = await startWitness({ publicKey: k.pem, file: witnessFile });
+  const stack = await startStack({ audit: 'strict', keepDir: true, auditExtra: checkpointsYaml(k.key, { witness: witness.url }) });
+  const ids = [];
+  try {
+    for (let i = 0; i < 23; i++) {
+      const r = await chat(stack);
+      assert.equal(r.status, 200);
+      ids.push(r.headers.get('x-request-id'));
+      await r.text();
+    }
+    // The admin listener serves the newest checkpoint; its signature holds under node's crypto.
+    const served = await fetch(`http://127.0.0.1:${stack.adminPort}/audit/checkpoint`);
+    assert.equal(served.status, 200);
+    const cp = await served.json();
+    assert.ok(signatureHolds(cp, k.pem));
+    assert.equal(JSON.parse(cp.checkpoint).seq % 5, 0);
+  } finally {
+    await stack.stop();  // a last checkpoint at shutdown, sent to the witness too
+  }
+  await witness.close();
+  const held = fs.readFileSync(witnessFile, 'utf8').trim().split('\n').map((l) => JSON.parse(JSON.parse(l).checkpoint));
+  assert.deepEqual(held.map((c) => c.seq), [5, 10, 15, 20, 23]);
+  assert.equal(witness.stats.refused, 0);
+  assert.match(stack.logs.stdout, /\{"audit_checkpoint":\{"checkpoint":/);
+
+  const db = stack.auditDb;
+  const verify = (file, extra = []) => run(['audit', 'verify', '--db', file, '--pubkey', k.pub, ...extra]);
+  const whole = verify(db, ['--checkpoint', witnessFile]);
+  assert.equal(whole.code, 0, whole.out);
+  assert.match(whole.out, /ok {3}chain it: 23 records, whole; 10 checkpoints match, newest at seq 23/);
+  const py = spawnSync('python3', [script, db, '--pubkey', k.pub, '--checkpoint', witnessFile]);
+  assert.equal(py.status, 0, py.stdout.toString() + py.stderr.toString());
+
+  // An inclusion proof for one request, checked with node's crypto against the signed root.
+  const proof = run(['audit', 'prove', '--db', db, '--request-id', ids[6]]);
+  assert.equal(proof.code, 0, proof.out);
+  const p = JSON.parse(proof.out);
+  assert.equal(p.seq, 7);
+  assert.ok(signatureHolds(p.checkpoint, k.pem));
+  const root = JSON.parse(p.checkpoint.checkpoint).root;
+  assert.ok(verifyInclusion(p.leaf_index, p.tree_size, leafHash(p.record), p.path, root));
+  assert.ok(!verifyInclusion(p.leaf_index, p.tree_size, leafHash(p.record.replace('200', '500')), p.path, root));
+  // A consistency proof between the witness's checkpoint 10 and the store's newest.
+  const first = path.join(k.dir, 'cp10.json');
+  fs.writeFileSync(first, fs.readFileSync(witnessFile, 'utf8').split('\n')[1] + '\n');
+  const consistent = (file) => {
+    const r = run(['audit', 'prove', '--db', file, '--from', first, '--to', '23']);
+    if (r.code === 2) return { r, ok: false };
+    const c = JSON.parse(r.out.split('\n')[0]);
+    const [a, b] = [JSON.parse(c.from.checkpoint), JSON.parse(c.to.checkpoint)];
+    return { r, ok: verifyConsistency(a.seq, b.seq, a.root, b.root, c.proof) };
+  };
+  const good = consistent(db);
+  assert.equal(good.r.code, 0, good.r.out);
+  assert.ok(good.ok);
+
+  const cases = [
+    ['modify', ['modify', '7'], /seq 7: content does not match its hash/],
+    ['delete in the middle', ['delete', '7'], /seq 7: missing \(deleted\)/],
+    ['reorder', ['reorder', '7'], /seq 7: does not link/],
+    ['delete the newest', ['truncate', '18'], /truncated: the store ends at seq 18/],
+    ['delete all', ['delete-all'], /chain it: truncated: the store ends at seq 0/],
+    ['rewrite + recompute the chain', ['rewrite', '7'], /checkpoint at seq 10 \(store\) does not match the records \(rewritten\)/],
+    ['rewrite + recompute + re-sign', ['rewrite', '7', k.key], /checkpoint at seq 10 \(.*witness.jsonl\) does not match the records \(rewritten\)/],
+  ];
+  for (const [name, args, expected] of cases) {
+    const copy = path.join(k.dir, `tampered-${args[0]}-${args.length}.db`);
+    fs.copyFileSync(db, copy);
+    execFileSync('python3', [tamper, copy, ...args]);
+    const r = verify(copy, ['--checkpoint', witnessFile]);
+    assert.equal(r.code, 1, `${name}: ${r.out}`);
+    assert.match(r.out, expected, name);
+    const pyr = spawnSync('python3', [script, copy, '--pubkey', k.pub, '--checkpoint', witnessFile]);
+    assert.equal(pyr.status, 1, `${name} (python): ${pyr.stdout}`);
+    if (name === 'rewrite + recompute + re-sign') {
+      // The store alone, re-signed with the gateway's own key, looks whole: only the witness's
+      // earlier copy tells — which is why checkpoints leave the host.
+      const alone = verify(copy);
+      assert.equal(alone.code, 0, alone.out);
+      assert.match(alone.out, /caught only by a witness's copy/);
+      const bad = consistent(copy);
+      assert.equal(bad.r.code, 1, bad.r.out);
+      assert.ok(!bad.ok, 'the consistency proof fails after a rewrite');
+    }
+  }
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+  fs.rmSync(k.dir, { recursive: true, force: true });
+});
+
+test('records after the newest checkpoint are the uncovered window: verify names it, and cutting them goes unseen', async () => {
+  const k = keyDir();
+  const stack = await startStack({ audit: 'strict', keepDir: true, auditExtra: checkpointsYaml(k.key, { every: 5 }) });
+  for (let i = 0; i < 7; i++) assert.equal((await chat(stack)).status, 200);
+  stack.proc.kill('SIGKILL');  // no checkpoint at shutdown
+  await stack.exited;
+  await stack.upstream.close();
+  const r = run(['audit', 'verify', '--db', stack.auditDb, '--pubkey', k.pub]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /records 6\.\.7 \(2, ts_ms \d+\.\.\d+\) are after the newest checkpoint: not covered/);
+  execFileSync('python3', [tamper, stack.auditDb, 'truncate', '5']);
+  const cut = run(['audit', 'verify', '--db', stack.auditDb, '--pubkey', k.pub]);
+  assert.equal(cut.code, 0, cut.out);
+  assert.match(cut.out, /chain it: 5 records, whole/);
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+  fs.rmSync(k.dir, { recursive: true, force: true });
+});
+
+test('archive while the gateway writes: the archive verifies alone, the store from its cut, proofs go on', async () => {
+  const k = keyDir();
+  const witnessFile = path.join(k.dir, 'witness.jsonl');
+  const witness = await startWitness({ publicKey: k.pem, file: witnessFile });
+  const yaml = checkpointsYaml(k.key, { every: 5, witness: witness.url });
+  const stack = await startStack({ keepDir: true, auditExtra: yaml });
+  const archive = path.join(k.dir, 'archive.jsonl.gz');
+  const witnessHas = (seq) => fs.existsSync(witnessFile) && fs.readFileSync(witnessFile, 'utf8').includes(`\\"seq\\":${seq},`);
+  let archived;
+  try {
+    for (let i = 0; i < 30; i++) assert.equal((await chat(stack)).status, 200);
+    for (let i = 0; i < 200 && !witnessHas(30); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(witnessHas(30), 'the witness holds checkpoint 30');
+    // Archive up to the witness's checkpoint 30 (witnesses must have seen the cut: proofs for them
+    // start there), while requests keep coming.
+    const ts30 = fs.readFileSync(witnessFile, 'utf8').trim().split('\n').map((l) => JSON.parse(JSON.parse(l).checkpoint))
+      .find((c) => c.seq === 30).ts_ms;
+    let stop = false;
+    const traffic = (async () => { while (!stop) assert.equal((await chat(stack)).status, 200); })();
+    archived = await new Promise((resolve) => {
+      const p = spawn(bin, ['audit', 'archive', '--db', stack.auditDb, '--before', String(ts30 + 1),
+        '--out', archive, '--pubkey', k.pub]);
+      let out = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.stderr.on('data', (d) => { out += d; });
+      p.on('exit', (code) => resolve({ code, out }));
+    });
+    stop = true;
+    await traffic;
+  } finally {
+    await stack.stop();
+  }
+  assert.equal(archived.code, 0, archived.out);
+  const m = archived.out.match(/records 1\.\.(\d+) \((\d+)\) to .*: (\d+) bytes, ([\d.]+) bytes per record/);
+  assert.ok(m, archived.out);
+  const cut = Number(m[1]);
+  assert.equal(cut, 30, archived.out);
+  const alone = run(['audit', 'verify', '--archive', archive, '--pubkey', k.pub]);
+  assert.equal(alone.code, 0, alone.out);
+  assert.match(alone.out, new RegExp(`${cut} records up to seq ${cut}`));
+  // A gateway started again on the same store continues the same tree; the witness, holding a
+  // checkpoint from the first run, answers 409 with its seq and then gets a proof from there.
+  const refusedBefore = witness.stats.refused;
+  const again = await startStack({ keepDir: true, auditExtra: `  path: ${stack.auditDb}\n${yaml}` });
+  let id;
+  try {
+    const r = await chat(again);
+    assert.equal(r.status, 200);
+    id = r.headers.get('x-request-id');
+  } finally {
+    await again.stop();
+  }
+  await witness.close();
+  assert.equal(witness.stats.refused, refusedBefore + 1, 'one 409, then accepted');
+  const v = run(['audit', 'verify', '--db', stack.auditDb, '--pubkey', k.pub, '--checkpoint', witnessFile]);
+  assert.equal(v.code, 0, v.out);
+  assert.match(v.out, new RegExp(`records 1\\.\\.${cut} archived; verified from the signed checkpoint at the cut`));
+  const proof = run(['audit', 'prove', '--db', stack.auditDb, '--request-id', id]);
+  assert.equal(proof.code, 0, proof.out);
+  const p = JSON.parse(proof.out);
+  assert.ok(verifyInclusion(p.leaf_index, p.tree_size, leafHash(p.record), p.path, JSON.parse(p.checkpoint.checkpoint).root));
+  const last = fs.readFileSync(witnessFile, 'utf8').trim().split('\n').at(-1);
+  assert.equal(JSON.parse(JSON.parse(last).checkpoint).seq, p.tree_size);
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+  fs.rmSync(again.dir, { recursive: true, force: true });
+  fs.rmSync(k.dir, { recursive: true, force: true });
+});
+
+test('a second gateway writing the same audit store is refused at start, with a clear message', async () => {
+  const stack = await startStack();
+  try {
+    const second = spawnSync(bin, ['serve', '--config', stack.configPath], { timeout: 10_000 });
+    assert.equal(second.status, 2, second.stderr.toString());
+    assert.match(second.stderr.toString(), /another process is writing the audit store .*warden-audit\.db/);
+    assert.equal((await chat(stack)).status, 200);  // the first one is untouched
+  } finally {
+    await stack.stop();
+  }
+});
+
+test('audit verify on a path with no store fails and creates nothing; a readable signing key is refused', async () => {
+  const missing = path.join(os.tmpdir(), `warden-no-store-${process.pid}.db`);
+  const r = run(['audit', 'verify', '--db', missing]);
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.out, /no audit store at/);
+  assert.ok(!fs.existsSync(missing));
+  const py = spawnSync('python3', [script, missing]);
+  assert.equal(py.status, 2);
+  const k = keyDir();
+  fs.chmodSync(k.key, 0o644);
+  await assert.rejects(startStack({ auditExtra: checkpointsYaml(k.key) }), /must be private to its owner \(mode 0644/);
+  fs.rmSync(k.dir, { recursive: true, force: true });
+});

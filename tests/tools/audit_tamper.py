@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""What an insider with write access to a (copy of a) SQLite audit store would do — for tests.
+
+  audit_tamper.py DB modify SEQ          change a record, nothing else
+  audit_tamper.py DB delete SEQ          delete a record in the middle
+  audit_tamper.py DB reorder SEQ         swap records SEQ and SEQ+1
+  audit_tamper.py DB truncate SEQ        delete every record after SEQ, and their checkpoints
+  audit_tamper.py DB delete-all          delete every record and checkpoint
+  audit_tamper.py DB rewrite SEQ [KEY]   change a record, recompute every hash after it and the
+                                         Merkle tree; with the gateway's private KEY also rewrite
+                                         and re-sign every checkpoint (openssl pkeyutl)
+"""
+import base64
+import hashlib
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location(
+    "verifier", os.path.join(here, "..", "..", "scripts", "verify-audit-chain.py"))
+verifier = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(verifier)
+
+
+def change(record):
+    return record.replace('"status":200', '"status":500', 1) if '"status":200' in record else record + " "
+
+
+def sign(key, message):
+    with tempfile.TemporaryDirectory() as d:
+        msg = os.path.join(d, "msg")
+        open(msg, "wb").write(message)
+        return subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", msg],
+                              capture_output=True, check=True).stdout
+
+
+def rewrite(db, seq, key):
+    chain = db.execute("SELECT chain FROM audit WHERE seq = ?", (seq,)).fetchone()[0]
+    rows = db.execute("SELECT seq, record FROM audit WHERE chain = ? ORDER BY seq", (chain,)).fetchall()
+    f, prev, at = verifier.Frontier(), "0" * 64, {}
+    nodes = []
+    for s, record in rows:
+        if s == seq:
+            record = change(record)
+        digest = hashlib.sha256(bytes.fromhex(prev) + record.encode()).hexdigest()
+        db.execute("UPDATE audit SET prev_hash = ?, hash = ?, record = ? WHERE chain = ? AND seq = ?",
+                   (prev, digest, record, chain, s))
+        f.append(verifier.leaf_hash(record.encode()), lambda l, i, h: nodes.append((l, i, h)))
+        at[s] = (digest, f.root().hex())
+        prev = digest
+    db.execute("DELETE FROM audit_tree WHERE chain = ?", (chain,))
+    db.executemany("INSERT INTO audit_tree (chain, level, idx, hash) VALUES (?,?,?,?)",
+                   [(chain, l, i, h.hex()) for l, i, h in nodes])
+    if key:
+        for s, text in db.execute("SELECT seq, checkpoint FROM audit_checkpoint WHERE chain = ?", (chain,)).fetchall():
+            outer = json.loads(text)
+            body = json.loads(outer["checkpoint"])
+            body["hash"], body["root"] = at[s]
+            new_body = json.dumps(body, separators=(",", ":"), sort_keys=True)
+            sig = base64.b64encode(sign(key, new_body.encode())).decode()
+            outer = {"checkpoint": new_body, "signatures": [{"key": body["key"], "sig": sig}]}
+            db.execute("UPDATE audit_checkpoint SET checkpoint = ? WHERE chain = ? AND seq = ?",
+                       (json.dumps(outer, separators=(",", ":")), chain, s))
+
+
+def main(path, op, *args):
+    db = sqlite3.connect(path)
+    seq = int(args[0]) if args else 0
+    if op == "modify":
+        (record,) = db.execute("SELECT record FROM audit WHERE seq = ?", (seq,)).fetchone()
+        db.execute("UPDATE audit SET record = ? WHERE seq = ?", (change(record), seq))
+    elif op == "delete":
+        db.execute("DELETE FROM audit WHERE seq = ?", (seq,))
+    elif op == "reorder":
+        db.execute("UPDATE audit SET seq = -1 WHERE seq = ?", (seq,))
+        db.execute("UPDATE audit SET seq = ? WHERE seq = ?", (seq, seq + 1))
+        db.execute("UPDATE audit SET seq = ? WHERE seq = -1", (seq + 1,))
+    elif op == "truncate":
+        db.execute("DELETE FROM audit WHERE seq > ?", (seq,))
+        db.execute("DELETE FROM audit_checkpoint WHERE seq > ?", (seq,))
+    elif op == "delete-all":
+        db.execute("DELETE FROM audit")
+        db.execute("DELETE FROM audit_checkpoint")
+        db.execute("DELETE FROM audit_tree")
+    elif op == "rewrite":
+        rewrite(db, seq, args[1] if len(args) > 1 else None)
+    else:
+        sys.exit(f"unknown operation {op}")
+    db.commit()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
