@@ -649,21 +649,53 @@ audit::Record audit_record(const Config& config, const RequestContext& ctx, int 
   return r;
 }
 
-// Submits the record and waits (on this worker) until the audit thread has committed it.
+// How long a strict response waits for its record's commit before it answers 503 instead.
+constexpr std::chrono::seconds kStrictCommitWait{5};
+
+// Submits the record (into its reserved place) and waits (on this worker) until the audit
+// thread has committed it. After kStrictCommitWait the request abandons the record — it is then
+// written with status 503, what the client gets — unless the writer is committing it at that
+// moment: then the outcome of that attempt decides (polled; only ever on a failing store).
 net::awaitable<bool> commit_record(audit::Writer& writer, audit::Record record) {
   auto ex = co_await net::this_coro::executor;
-  auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::seconds(5));
+  auto timer = std::make_shared<net::steady_timer>(ex, kStrictCommitWait);
   auto committed = std::make_shared<bool>(false);
-  const bool queued = writer.submit(std::move(record), [timer, committed, ex] {
-    net::post(ex, [timer, committed] {
-      *committed = true;
-      timer->cancel();
-    });
-  });
-  if (!queued) co_return false;
+  auto ticket = std::make_shared<audit::Writer::Ticket>();
+  writer.submit(
+      std::move(record),
+      [timer, committed, ex] {
+        net::post(ex, [timer, committed] {
+          *committed = true;
+          timer->cancel();
+        });
+      },
+      true, ticket);
   co_await timer->async_wait(net::as_tuple(net::use_awaitable));
-  co_return *committed;
+  while (!*committed) {
+    if (ticket->abandon()) co_return false;
+    if (ticket->state.load() == audit::Writer::Ticket::kCommitted) co_return true;
+    timer->expires_after(std::chrono::milliseconds(20));
+    co_await timer->async_wait(net::as_tuple(net::use_awaitable));
+  }
+  co_return true;
 }
+
+// The reserved place of a request's record. Whatever ends the request — its answer, a client
+// that resets mid-stream, or the end of the shutdown grace destroying the coroutine — the record
+// is submitted exactly once, with the status the client got (499: no complete answer).
+struct PendingRecord {
+  audit::Writer* writer = nullptr;  // set while the place is held
+  ConfigPtr config;
+  const RequestContext* ctx = nullptr;
+  const Responder* out = nullptr;
+  void submit(int status) {
+    if (writer == nullptr) return;
+    writer->submit(audit_record(*config, *ctx, status), nullptr, true);
+    writer = nullptr;
+  }
+  int status() const { return out->started() ? out->status() : 499; }
+  ~PendingRecord() { submit(status()); }
+};
 
 }  // namespace
 
@@ -682,16 +714,20 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
   ++worker.metrics().in_flight;
   audit::Writer* writer = config->audit.enabled ? worker.audit() : nullptr;
   Result<bool> outcome = true;
-  if (writer != nullptr && !writer->accepting()) {
+  PendingRecord pending{nullptr, config, &ctx, &out};
+  // The record's place is taken before anything is answered: a full queue refuses the request
+  // now (503) rather than drop its record after the client got its answer.
+  if (writer != nullptr && !(writer->accepting() && writer->reserve())) {
     // Fail closed: what cannot be recorded is not done.
     outcome =
         make_error(ErrorCode::kAuditUnavailable, "The audit store is unavailable; try later.");
-    writer = nullptr;
   } else {
+    pending.writer = writer;
     if (writer != nullptr && writer->durability() == audit::Durability::kStrict) {
       // Strict: the response completes only once its record is committed.
       out.set_completion_gate([&](int status) -> net::awaitable<bool> {
         audit::Record record = audit_record(*config, ctx, status);
+        pending.writer = nullptr;  // the gate submits it
         co_return co_await commit_record(*writer, std::move(record));
       });
     }
@@ -701,9 +737,8 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
     ctx.error_code = error_info(outcome.error().code).code;
     if (!out.started()) co_await out.send_error(outcome.error());
   }
-  if (writer != nullptr && writer->durability() == audit::Durability::kBatched) {
-    writer->submit(audit_record(*config, ctx, out.started() ? out.status() : 499), nullptr);
-  }
+  // Batched, or strict when the gate never ran (the client went away mid-answer).
+  pending.submit(pending.status());
   --worker.metrics().in_flight;
   account(worker, *config, ctx, out);
 }

@@ -242,3 +242,86 @@ test('audit verify on a path with no store fails and creates nothing; a readable
   await assert.rejects(startStack({ auditExtra: checkpointsYaml(k.key) }), /must be private to its owner \(mode 0644/);
   fs.rmSync(k.dir, { recursive: true, force: true });
 });
+
+test('batched, queue full: a request is refused (503) rather than answered with its record dropped', async () => {
+  const stack = await startStack({ keepDir: true, auditExtra: '  max_buffer: 2' });
+  const answered = [];
+  const statuses = new Set();
+  try {
+    await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      const id = `full-${i}`;
+      const r = await chat(stack, 'chat', { headers: { 'x-request-id': id } });
+      await r.text();
+      statuses.add(r.status);
+      if (r.status === 200) answered.push(id);
+    }));
+  } finally {
+    await stack.stop();
+  }
+  assert.ok([...statuses].every((s) => s === 200 || s === 503), [...statuses].join());
+  assert.ok(answered.length > 0);
+  const ids = new Set(records(stack.auditDb).map((r) => r.request_id));
+  assert.deepEqual(answered.filter((id) => !ids.has(id)), []);
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+});
+
+test('strict: a client that resets mid-stream still leaves a record', async () => {
+  const stack = await startStack({ audit: 'strict', keepDir: true });
+  try {
+    const ac = new AbortController();
+    const r = await chat(stack, 'slow', { headers: { 'x-request-id': 'reset-mid-stream-1' }, body: { stream: true }, signal: ac.signal });
+    assert.equal(r.status, 200);
+    const reader = r.body.getReader();
+    await reader.read();
+    ac.abort();
+    await reader.read().catch(() => {});
+    assert.equal((await chat(stack)).status, 200);  // a later request: the gateway goes on
+  } finally {
+    await stack.stop();
+  }
+  const rec = records(stack.auditDb).find((x) => x.request_id === 'reset-mid-stream-1');
+  assert.ok(rec, 'the reset request has a record');
+  assert.equal(rec.status, 200);  // what the client got: the head of a 200 stream
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+});
+
+test('strict: a commit that times out answers 503, and the record says 503', async () => {
+  const stack = await startStack({ audit: 'strict', keepDir: true });
+  try {
+    assert.equal((await chat(stack)).status, 200);
+    // Another process holds the store's write lock until the request is answered (the commit
+    // wait is 5 s).
+    const holder = spawn('python3', ['-c', `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+c.execute("COMMIT")`, stack.auditDb], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const released = new Promise((r) => holder.on('exit', r));
+    await new Promise((r) => holder.stdout.once('data', r));
+    const r = await chat(stack, 'chat', { headers: { 'x-request-id': 'commit-timeout-1' } });
+    holder.stdin.end('\n');
+    assert.equal(r.status, 503);
+    assert.equal((await r.json()).error.code, 'audit_unavailable');
+    await released;
+  } finally {
+    await stack.stop();
+  }
+  const rec = records(stack.auditDb).find((x) => x.request_id === 'commit-timeout-1');
+  assert.ok(rec, 'the timed-out request has a record');
+  assert.equal(rec.status, 503);
+  assert.equal(rec.error, 'audit_unavailable');
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+});
+
+test('a request cut at the end of the shutdown grace is recorded', async () => {
+  const stack = await startStack({ keepDir: true, server: { shutdown_grace_ms: 300 } });
+  const pending = chat(stack, 'stall-long', { headers: { 'x-request-id': 'cut-at-shutdown-1' } }).then((r) => r.status, () => 'closed');
+  await new Promise((r) => setTimeout(r, 300));
+  await stack.stop();
+  await pending;
+  const rec = records(stack.auditDb).find((x) => x.request_id === 'cut-at-shutdown-1');
+  assert.ok(rec, 'the cut request has a record');
+  assert.equal(rec.status, 499);
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+});
