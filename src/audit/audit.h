@@ -160,6 +160,10 @@ class Writer {
   // when `reserved` (a place taken with reserve()).
   bool submit(Record record, std::function<void()> committed, bool reserved = false,
               std::shared_ptr<Ticket> ticket = nullptr);
+  // Waits until every record submitted so far is committed (and its callback has run), or the
+  // store has failed 50 times meanwhile. At shutdown: before the executors the callbacks post to
+  // are destroyed.
+  void flush();
   // Whether new requests may be accepted (fail closed otherwise).
   bool accepting() const;
   Durability durability() const { return durability_; }
@@ -193,6 +197,7 @@ class Writer {
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
   std::atomic<uint64_t> committed_{0};
+  std::atomic<uint64_t> submitted_{0};
   std::atomic<uint64_t> failures_{0};
   int64_t seq_ = 0;
   std::string hash_;

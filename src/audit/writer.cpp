@@ -143,11 +143,20 @@ bool Writer::submit(Record record, std::function<void()> committed, bool reserve
         return false;
     }
     queue_.push_back({std::move(record), std::move(committed), std::move(ticket)});
+    ++submitted_;
   }
   // Strict requests wait for their commit: wake the writer at once (group commit still batches
   // whatever else has arrived). Batched records wait for the 50 ms tick.
   if (durability_ == Durability::kStrict) cv_.notify_one();
   return true;
+}
+
+void Writer::flush() {
+  const uint64_t target = submitted_.load();
+  const uint64_t failures = failures_.load();
+  cv_.notify_one();
+  while (committed_.load() < target && failures_.load() - failures < 50 && thread_.joinable())
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 std::string Writer::make_checkpoint(int64_t seq, const std::string& hash,

@@ -188,10 +188,13 @@ int serve(const ServeOptions& options) {
   control.run();
   if (joiner.joinable()) joiner.join();
   // The audit writer commits what is still queued and runs the records' callbacks, which post
-  // to the workers' executors: it stops while those still exist (the workers, declared after
-  // `shared`, would otherwise be destroyed first).
-  shared.audit.reset();
+  // to the workers' executors: it flushes while those still exist. Destroying the workers then
+  // destroys the coroutines cut at the end of the grace, each submitting its request's record
+  // (without a callback); the writer commits those as it stops.
+  if (shared.audit) shared.audit->flush();
   shared.inspect_pool.reset();  // joins: a scan in progress finishes first
+  workers.clear();
+  shared.audit.reset();
   log_event("info", "stopped");
   return 0;
 }
