@@ -74,6 +74,16 @@ test('signed checkpoints: every tampering is detected given the public key and t
   assert.match(whole.out, /ok {3}chain it: 23 records, whole; 10 checkpoints match, newest at seq 23/);
   const py = spawnSync('python3', [script, db, '--pubkey', k.pub, '--checkpoint', witnessFile]);
   assert.equal(py.status, 0, py.stdout.toString() + py.stderr.toString());
+  // --since starts at a signed checkpoint, never at an unsigned row's link; without a key it
+  // reads from the first record.
+  const since = String(held[2].ts_ms + 1);
+  const window = verify(db, ['--since', since]);
+  assert.equal(window.code, 0, window.out);
+  assert.match(window.out, /verified from the signed checkpoint at seq 15 \(store\) \(--since\)/);
+  assert.match(window.out, /chain it: 8 records, whole/);
+  const unsigned = run(['audit', 'verify', '--db', db, '--since', since]);
+  assert.match(unsigned.out, /--since needs --pubkey .* verified from the first record/);
+  assert.match(unsigned.out, /chain it: 23 records, whole/);
 
   // An inclusion proof for one request, checked with node's crypto against the signed root.
   const proof = run(['audit', 'prove', '--db', db, '--request-id', ids[6]]);
