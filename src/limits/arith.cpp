@@ -1,0 +1,123 @@
+// The pure reservation arithmetic: GCRA for request rates, fixed windows for budgets, a
+// counter for concurrency. No clock is read here; time is passed in.
+#include <algorithm>
+
+#include "limits/limits.h"
+
+namespace warden::limits {
+namespace {
+
+// GCRA emission interval: one request every window/amount microseconds, with a burst of
+// `amount` (the tolerance is window - interval).
+Micros interval(const Spec& spec) {
+  return std::max<Micros>(1, spec.window / std::max<std::int64_t>(1, spec.amount));
+}
+
+Micros window_start(const Spec& spec, Micros now) {
+  return spec.window > 0 ? now - ((now % spec.window) + spec.window) % spec.window : 0;
+}
+
+// A budget window that has passed starts empty; reservations taken in it no longer count.
+void roll(const Spec& spec, State& state, Micros now) {
+  const Micros start = window_start(spec, now);
+  if (state.window_start != start) {
+    state.window_start = start;
+    state.used = 0;
+    state.reserved = 0;
+  }
+}
+
+Verdict reserve_rate(const Spec& spec, State& state, std::int64_t cost, Micros now) {
+  const Micros t = interval(spec);
+  const Micros tat = std::max(state.tat, now) + t * cost;
+  Verdict v;
+  const Micros ahead = tat - now;
+  if (ahead <= spec.window) {
+    state.tat = tat;
+    v.allowed = true;
+    v.remaining = (spec.window - ahead) / t;
+    v.reset = ahead;
+  } else {
+    const Micros cur = std::max(state.tat, now) - now;
+    v.remaining = std::max<Micros>(0, spec.window - cur) / t;
+    v.retry_after = ahead - spec.window;
+    v.reset = cur;
+  }
+  return v;
+}
+
+Verdict reserve_budget(const Spec& spec, State& state, std::int64_t cost, Micros now) {
+  roll(spec, state, now);
+  Verdict v;
+  const std::int64_t taken = state.used + state.reserved;
+  v.reset = state.window_start + spec.window - now;
+  if (taken + cost <= spec.amount) {
+    state.reserved += cost;
+    v.allowed = true;
+    v.remaining = spec.amount - taken - cost;
+  } else {
+    v.remaining = std::max<std::int64_t>(0, spec.amount - taken);
+    v.retry_after = v.reset;
+  }
+  return v;
+}
+
+Verdict reserve_concurrency(const Spec& spec, State& state, std::int64_t cost) {
+  Verdict v;
+  if (state.used + cost <= spec.amount) {
+    state.used += cost;
+    v.allowed = true;
+    v.remaining = spec.amount - state.used;
+  } else {
+    v.remaining = std::max<std::int64_t>(0, spec.amount - state.used);
+    v.retry_after = 1'000'000;  // unknown: when a stream ends; advise one second
+  }
+  return v;
+}
+
+}  // namespace
+
+Verdict reserve(const Spec& spec, State& state, std::int64_t cost, Micros now) {
+  switch (spec.kind) {
+    case Kind::rate:
+      return reserve_rate(spec, state, cost, now);
+    case Kind::budget:
+      return reserve_budget(spec, state, cost, now);
+    case Kind::concurrency:
+      return reserve_concurrency(spec, state, cost);
+  }
+  return {};
+}
+
+void settle(const Spec& spec, State& state, std::int64_t reserved, std::int64_t actual,
+            Micros reserved_at, Micros now) {
+  switch (spec.kind) {
+    case Kind::rate:
+      return;
+    case Kind::concurrency:
+      state.used = std::max<std::int64_t>(0, state.used - reserved);
+      return;
+    case Kind::budget:
+      roll(spec, state, now);
+      // Usage of a reservation from a window that has passed is not carried over.
+      if (window_start(spec, reserved_at) != state.window_start) return;
+      state.reserved = std::max<std::int64_t>(0, state.reserved - reserved);
+      state.used += std::max<std::int64_t>(0, actual);
+      return;
+  }
+}
+
+void release(const Spec& spec, State& state, std::int64_t reserved, Micros reserved_at,
+             Micros now) {
+  switch (spec.kind) {
+    case Kind::rate:
+      state.tat -= interval(spec) * reserved;
+      return;
+    case Kind::concurrency:
+    case Kind::budget:
+      settle(spec, state, reserved, 0, reserved_at, now);
+      return;
+  }
+}
+
+}  // namespace warden::limits

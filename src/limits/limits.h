@@ -1,0 +1,102 @@
+// Limits and budgets: the reservation arithmetic and the in-process store.
+//
+// The core is pure: every function takes the current time (`Micros`, microseconds on any
+// monotonic or wall scale, as long as one store always gets the same scale) and returns a
+// decision; nothing here reads a clock, opens a socket or throws.
+//
+// A request reserves its worst case against every applicable limit at once (all or nothing),
+// then settles with its actual usage, or releases the reservation on failure or disconnect.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace warden::limits {
+
+using Micros = std::int64_t;
+
+// What a limit counts.
+enum class Kind : std::uint8_t {
+  rate,        // requests, smoothed by GCRA: `amount` per `window`, burst of `amount`
+  budget,      // a quantity (tokens, spend, Wh) per fixed window aligned to 0 (minute, day...)
+  concurrency  // in-flight count (streams); `window` unused
+};
+
+struct Spec {
+  Kind kind = Kind::budget;
+  std::int64_t amount = 0;  // the limit per window (or concurrent count)
+  Micros window = 0;        // window length; 0 for concurrency
+};
+
+// The state of one limit for one key. Plain data; the store guards it.
+struct State {
+  Micros tat = 0;             // rate: GCRA theoretical arrival time
+  Micros window_start = 0;    // budget: start of the current window
+  std::int64_t used = 0;      // budget: settled usage in the window; concurrency: in flight
+  std::int64_t reserved = 0;  // budget: reserved and not yet settled
+};
+
+struct Verdict {
+  bool allowed = false;
+  std::int64_t remaining = 0;  // after this reservation (or now, when refused)
+  Micros retry_after = 0;      // when refused: how long until the cost could fit
+  Micros reset = 0;            // time until the limit is fully available again
+};
+
+// Pure arithmetic. `cost` is the worst case for budgets, 1 for rate and concurrency.
+// On allowed, `state` is updated; on refusal it is left as it was (except for window roll-over).
+Verdict reserve(const Spec& spec, State& state, std::int64_t cost, Micros now);
+// Replaces a reservation of `reserved` by the actual usage `actual` (budgets), or ends an
+// in-flight request (concurrency). Rate limits have nothing to settle. `reserved_at` is the
+// time of the reservation: a reservation from an earlier window counts in no current window.
+void settle(const Spec& spec, State& state, std::int64_t reserved, std::int64_t actual,
+            Micros reserved_at, Micros now);
+// Gives a reservation back entirely (upstream failure, client disconnect). A rate token is
+// returned too: a request that reached no upstream does not count.
+void release(const Spec& spec, State& state, std::int64_t reserved, Micros reserved_at, Micros now);
+
+// One limit applied to one request: the key (e.g. "principal=alice|model=gpt-4o") and the spec.
+struct Applied {
+  std::string key;
+  Spec spec;
+  std::int64_t cost = 1;
+};
+
+struct Outcome {
+  bool allowed = false;
+  std::size_t limiting = 0;       // index into the applied limits of the most restrictive one
+  std::vector<Verdict> verdicts;  // one per applied limit
+};
+
+// In-process store shared by all worker threads. Keys are sharded over mutexes; a request
+// locks the shards of its keys in index order, so several limits are reserved atomically
+// without deadlock. Entries idle for longer than the lease TTL are dropped by `expire`.
+class Store {
+ public:
+  explicit Store(std::size_t shards = 64);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // All or nothing: either every limit is reserved or none is.
+  Outcome reserve(std::span<const Applied> limits, Micros now);
+  // `actual[i]` is the usage for limits[i] (ignored for rate and concurrency).
+  void settle(std::span<const Applied> limits, std::span<const std::int64_t> actual,
+              Micros reserved_at, Micros now);
+  void release(std::span<const Applied> limits, Micros reserved_at, Micros now);
+  // Current remaining amount of one limit (for metrics and `limits show`).
+  std::int64_t remaining(const Applied& limit, Micros now);
+  // Lease expiry: drops entries untouched since `now - ttl` with what they hold (reservations
+  // never settled nor released); `ttl` must be at least the longest window. Returns how many.
+  std::size_t expire(Micros ttl, Micros now);
+
+ private:
+  struct Shard;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::size_t shard_of(const std::string& key) const;
+};
+
+}  // namespace warden::limits

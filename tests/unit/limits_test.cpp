@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "limits/limits.h"
+
+namespace warden::limits {
+namespace {
+
+constexpr Micros kSecond = 1'000'000;
+constexpr Micros kMinute = 60 * kSecond;
+
+TEST(LimitsArith, RateAllowsBurstThenRefusesWithRetryAfter) {
+  const Spec spec{Kind::rate, 3, kSecond};
+  State s;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(reserve(spec, s, 1, 0).allowed) << i;
+  const Verdict refused = reserve(spec, s, 1, 0);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.remaining, 0);
+  EXPECT_GT(refused.retry_after, 0);
+  // Once retry_after has passed, one more fits.
+  EXPECT_TRUE(reserve(spec, s, 1, refused.retry_after).allowed);
+  EXPECT_FALSE(reserve(spec, s, 1, refused.retry_after).allowed);
+}
+
+TEST(LimitsArith, RateReleaseGivesTheRequestBack) {
+  const Spec spec{Kind::rate, 1, kSecond};
+  State s;
+  ASSERT_TRUE(reserve(spec, s, 1, 0).allowed);
+  ASSERT_FALSE(reserve(spec, s, 1, 0).allowed);
+  release(spec, s, 1, 0, 0);
+  EXPECT_TRUE(reserve(spec, s, 1, 0).allowed);
+}
+
+TEST(LimitsArith, BudgetReservesWorstCaseAndSettlesActual) {
+  const Spec spec{Kind::budget, 1000, kMinute};
+  State s;
+  const Verdict a = reserve(spec, s, 600, 5);
+  ASSERT_TRUE(a.allowed);
+  EXPECT_EQ(a.remaining, 400);
+  EXPECT_EQ(a.reset, kMinute - 5);
+  EXPECT_FALSE(reserve(spec, s, 600, 6).allowed);  // worst case does not fit
+  settle(spec, s, 600, 100, 5, 7);                 // actual usage was lower
+  EXPECT_EQ(s.used, 100);
+  EXPECT_EQ(s.reserved, 0);
+  EXPECT_TRUE(reserve(spec, s, 600, 8).allowed);
+  const Verdict refused = reserve(spec, s, 600, 10);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.remaining, 300);
+  EXPECT_EQ(refused.retry_after, kMinute - 10);
+}
+
+TEST(LimitsArith, BudgetWindowRollsOverAndIgnoresStaleSettlement) {
+  const Spec spec{Kind::budget, 100, kMinute};
+  State s;
+  ASSERT_TRUE(reserve(spec, s, 100, kMinute - 1).allowed);
+  EXPECT_FALSE(reserve(spec, s, 1, kMinute - 1).allowed);
+  EXPECT_TRUE(reserve(spec, s, 50, kMinute).allowed);   // next window
+  settle(spec, s, 100, 100, kMinute - 1, kMinute + 1);  // settles into a window that has passed
+  EXPECT_EQ(s.used, 0);
+  EXPECT_EQ(s.reserved, 50);
+}
+
+TEST(LimitsArith, ConcurrencyCountsInFlightAndReleases) {
+  const Spec spec{Kind::concurrency, 2, 0};
+  State s;
+  EXPECT_TRUE(reserve(spec, s, 1, 0).allowed);
+  EXPECT_TRUE(reserve(spec, s, 1, 0).allowed);
+  EXPECT_FALSE(reserve(spec, s, 1, 0).allowed);
+  release(spec, s, 1, 0, 0);
+  EXPECT_TRUE(reserve(spec, s, 1, 0).allowed);
+  settle(spec, s, 1, 0, 0, 0);
+  EXPECT_EQ(s.used, 1);
+}
+
+TEST(LimitsStore, AllOrNothingAcrossLimitsAndMostRestrictive) {
+  Store store(4);
+  const std::vector<Applied> req{{"principal=a", {Kind::budget, 1000, kMinute}, 300},
+                                 {"model=m", {Kind::budget, 500, kMinute}, 300}};
+  const Outcome first = store.reserve(req, 0);
+  ASSERT_TRUE(first.allowed);
+  EXPECT_EQ(first.limiting, 1u);  // model has less left
+  const Outcome second = store.reserve(req, 1);
+  EXPECT_FALSE(second.allowed);
+  EXPECT_EQ(second.limiting, 1u);
+  // The principal's limit was not charged by the refused request.
+  EXPECT_EQ(store.remaining(req[0], 2), 700);
+  store.release(req, 0, 3);
+  EXPECT_EQ(store.remaining(req[0], 4), 1000);
+  EXPECT_EQ(store.remaining(req[1], 4), 500);
+}
+
+TEST(LimitsStore, SameKeyTwiceIsRestoredOnRefusal) {
+  Store store(1);
+  const std::vector<Applied> req{{"k", {Kind::budget, 100, kMinute}, 60},
+                                 {"k", {Kind::budget, 100, kMinute}, 60}};
+  EXPECT_FALSE(store.reserve(req, 0).allowed);
+  EXPECT_EQ(store.remaining(req[0], 0), 100);
+}
+
+TEST(LimitsStore, ConcurrentReservationsNeverOvershoot) {
+  Store store;
+  constexpr int kFits = 37;
+  const std::vector<Applied> req{{"team=t", {Kind::budget, kFits * 100, kMinute}, 100},
+                                 {"principal=p", {Kind::rate, 1000, kSecond}, 1}};
+  std::atomic<int> served{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        if (store.reserve(req, 0).allowed) served.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(served.load(), kFits);  // 200 attempts, exactly the budget served
+}
+
+TEST(LimitsStore, LeaseExpiryDropsAbandonedReservations) {
+  Store store;
+  const std::vector<Applied> req{{"s", {Kind::concurrency, 1, 0}, 1}};
+  ASSERT_TRUE(store.reserve(req, 0).allowed);
+  EXPECT_FALSE(store.reserve(req, 1).allowed);
+  EXPECT_EQ(store.expire(10 * kSecond, 5 * kSecond), 0u);
+  EXPECT_EQ(store.expire(10 * kSecond, 20 * kSecond), 1u);
+  EXPECT_TRUE(store.reserve(req, 21 * kSecond).allowed);
+}
+
+}  // namespace
+}  // namespace warden::limits
