@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "inspect/engine_impl.h"
+#include "inspect/validators.h"
 
 namespace warden::inspect {
 
@@ -12,6 +13,16 @@ namespace {
 constexpr std::string_view kOpen = "\xe2\x9f\xa8";   // ⟨
 constexpr std::string_view kClose = "\xe2\x9f\xa9";  // ⟩
 constexpr size_t kMaxToken = 64;                     // longest pseudonym token looked for
+
+// Where a finding of `spec` whose match starts at `from` (absolute) may begin: an e-mail
+// address begins at its local part, before the '@' its match starts with (evaluate() reads it
+// backwards, at most 64 bytes). `text` holds the bytes from `base` on.
+size_t finding_start(const DetectorSpec& spec, std::string_view text, size_t base, size_t from) {
+  if (spec.span != SpanRule::kEmailLocalPart) return from;
+  size_t b = from;
+  while (b > base && from - b < 64 && email_local_char(text[b - 1 - base])) --b;
+  return b;
+}
 }  // namespace
 
 TextStream::TextStream(const Engine& engine, Scratch& scratch, size_t hold_back)
@@ -142,16 +153,34 @@ bool TextStream::decide(bool finished) {
 }
 
 size_t TextStream::release_point() const {
+  const std::string_view text = text_;
+  const auto& specs = engine_.impl().specs;
   size_t r = finished_ ? total_ : (scanned_ > hold_back_ ? scanned_ - hold_back_ : 0);
-  for (const RawMatch& p : pending_) r = std::min(r, p.from);
-  // A decided finding across the point is released whole (it is known to its end). Findings
-  // are sorted and do not overlap: only those not yet released are looked at.
+  // Where a finding not decided yet may start: an undecided match, a region still open (its
+  // detector may report a longer match from the same anchor) or a number cluster still growing.
+  size_t undecided = finished_ ? total_ : std::min(open_cluster_, total_);
+  for (const RawMatch& p : pending_) {
+    const size_t s = finding_start(specs[p.id], text, base_, p.from);
+    r = std::min(r, s);
+    undecided = std::min(undecided, s);
+  }
+  for (const Region& g : regions_)
+    undecided = std::min(undecided, finding_start(specs[g.spec], text, base_, g.lo));
+  // A decided finding across the point is released whole (it is known to its end), unless a
+  // finding not decided yet may overlap it: that one may be longer and win (resolve_overlaps),
+  // and the first would have been masked on its own ("[EMAIL][EMAIL]" for one address whose
+  // domain was still arriving). Findings are sorted and do not overlap: only those not yet
+  // released are looked at.
   for (auto it = unreleased(); it != findings_.end() && it->start < r; ++it) {
-    if (it->end > r) r = it->end;
+    if (it->end <= r) continue;
+    if (it->end > undecided) {
+      r = it->start;
+      break;
+    }
+    r = it->end;
   }
   r = std::min(r, total_);
   // A pseudonym token that has begun but not ended is held.
-  const std::string_view text = text_;
   const size_t from = released_ > base_ ? released_ - base_ : 0;
   // Only the part not yet released is searched (the rest of the buffer is context).
   const size_t upto = r - base_ > from ? r - base_ : from;

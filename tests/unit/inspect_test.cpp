@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
 #include "inspect/engine_impl.h"
@@ -1006,6 +1007,28 @@ TEST(Answer, EveryTextFieldIsMaskedAndLogprobsOfAMaskedChoiceGo) {
   EXPECT_EQ(page, "<html>no such user [EMAIL]</html>");
 }
 
+// Calls fn(choice) for each choice of each event an AnswerStream sent.
+template <typename F>
+void for_each_choice(const std::string& sent, F&& fn) {
+  simdjson::dom::parser parser;
+  for (size_t pos = 0; (pos = sent.find("data: {", pos)) != std::string::npos;) {
+    const size_t end = sent.find("\n\n", pos);
+    simdjson::dom::element e = parser.parse(sent.substr(pos + 6, end - pos - 6)).value();
+    for (simdjson::dom::element ch : e["choices"].get_array()) fn(ch);
+    pos = end;
+  }
+}
+
+// The content a client reads from the events an AnswerStream sent.
+std::string streamed_content(const std::string& sent) {
+  std::string content;
+  for_each_choice(sent, [&](simdjson::dom::element ch) {
+    std::string_view t;
+    if (ch["delta"]["content"].get_string().get(t) == simdjson::SUCCESS) content += t;
+  });
+  return content;
+}
+
 TEST(AnswerStream, ChannelsPerFieldAndToolCallIndexAndLogprobsHeld) {
   ActionTable actions;
   actions.set("pii", Action::kMask);
@@ -1038,24 +1061,17 @@ TEST(AnswerStream, ChannelsPerFieldAndToolCallIndexAndLogprobsHeld) {
     EXPECT_EQ(out.find(leak), std::string::npos) << leak << " in " << out;
   // Reassembled per channel, the masks are where the values were.
   std::string args0, args1, refusal;
-  simdjson::dom::parser parser;
-  for (size_t pos = 0; (pos = out.find("data: {", pos)) != std::string::npos;) {
-    const size_t end = out.find("\n\n", pos);
-    simdjson::dom::element e = parser.parse(out.substr(pos + 6, end - pos - 6)).value();
-    for (auto ch : e["choices"].get_array()) {
-      std::string_view t;
-      if (ch["delta"]["refusal"].get_string().get(t) == simdjson::SUCCESS) refusal += t;
-      simdjson::dom::array calls;
-      if (ch["delta"]["tool_calls"].get_array().get(calls) == simdjson::SUCCESS) {
-        for (auto c : calls) {
-          std::string_view a;
-          if (c["function"]["arguments"].get_string().get(a) != simdjson::SUCCESS) continue;
-          (c["index"].get_uint64().value() == 0 ? args0 : args1) += a;
-        }
-      }
+  for_each_choice(out, [&](simdjson::dom::element ch) {
+    std::string_view t;
+    if (ch["delta"]["refusal"].get_string().get(t) == simdjson::SUCCESS) refusal += t;
+    simdjson::dom::array calls;
+    if (ch["delta"]["tool_calls"].get_array().get(calls) != simdjson::SUCCESS) return;
+    for (auto c : calls) {
+      std::string_view a;
+      if (c["function"]["arguments"].get_string().get(a) != simdjson::SUCCESS) continue;
+      (c["index"].get_uint64().value() == 0 ? args0 : args1) += a;
     }
-    pos = end;
-  }
+  });
   EXPECT_EQ(args0, R"({"b":"[EMAIL]"})");
   EXPECT_EQ(args1, R"({"a":"[EMAIL]"})");
   EXPECT_EQ(refusal, "card [CREDIT_CARD]");
@@ -1117,6 +1133,44 @@ TEST(Stream, FindingsAndOutputDoNotDependOnChunking) {
     ASSERT_EQ(out, whole.first) << "cut at " << cut;
     ASSERT_EQ(s.findings(), block) << "cut at " << cut;
   }
+}
+
+TEST(AnswerStream, ADecidedFindingThatALongerOneMayStillOverlapIsHeld) {
+  // Found by the sse_answer fuzz target
+  // (regressions/sse_answer/email-superseded-after-release.bin), as it builds its events: two
+  // content deltas of choice 0, a 16-byte window. When the first delta ended,
+  // "alice@example.mpme.cocustom" was decided while longer matches from the same
+  // '@' were not; it was released masked, and the longer address that won later was masked
+  // again ("[EMAIL][EMAIL]"), where one delta gave "[EMAIL]".
+  const std::string first =
+      "\x01"
+      "Contac|act alice@example.mpme.cocustom.projecAILom.projecAI";
+  const std::string second(
+      "IAIOhone IBANe IBAN \0\0\0"
+      "04\0\0\0\0\0\0\0\0",
+      33);
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  actions.set("fin", Action::kMask);
+  Pseudonyms p;
+  auto relay = [&](const std::vector<std::string>& deltas) {
+    Scratch scratch;
+    AnswerStream s(engine(), scratch, 16, actions, p);
+    std::string out;
+    const std::string head =
+        R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,)";
+    for (const std::string& d : deltas)
+      EXPECT_TRUE(s.on_data(head + R"("delta":{"content":)" + json_string(d) +
+                                R"(},"finish_reason":null}]})",
+                            out)
+                      .ok);
+    EXPECT_TRUE(s.on_data(head + R"("delta":{},"finish_reason":"stop"}]})", out).ok);
+    EXPECT_TRUE(s.on_data("[DONE]", out).ok);
+    return streamed_content(out);
+  };
+  const std::string whole = relay({first + second});
+  EXPECT_EQ(whole.find("alice"), std::string::npos) << whole;
+  EXPECT_EQ(relay({first, second}), whole);
 }
 
 TEST(Stream, FindsWhatBlockModeFindsInEveryCorpusText) {
