@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
       std::cout << check_file << ": ok (" << config->catalog.providers.size() << " providers, "
                 << config->catalog.models.size() << " models, " << config->keys.size()
                 << " keys)\n";
+      // The limits as they will apply, one line each.
+      const std::string limits = config->limits.describe();
+      if (!limits.empty()) std::cout << "limits:\n" << limits;
       return 0;
     } catch (const warden::ConfigError& e) {
       for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";

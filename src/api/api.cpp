@@ -262,8 +262,22 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   }
   bool flag = false;
   if (obj["stream"].get_bool().get(flag) == simdjson::SUCCESS) call.stream = flag;
-  if (obj["stream_options"]["include_usage"].get_bool().get(flag) == simdjson::SUCCESS)
-    call.include_usage = flag;
+  simdjson::dom::object stream_options;
+  if (obj["stream_options"].get_object().get(stream_options) == simdjson::SUCCESS) {
+    call.stream_options = true;
+    if (stream_options["include_usage"].get_bool().get(flag) == simdjson::SUCCESS)
+      call.include_usage = flag;
+  }
+  // The output's worst case (limits reserve it): the newer field wins, as at OpenAI.
+  int64_t max_out = -1;
+  if (obj["max_completion_tokens"].get_int64().get(max_out) != simdjson::SUCCESS &&
+      obj["max_tokens"].get_int64().get(max_out) != simdjson::SUCCESS)
+    max_out = -1;
+  if (max_out >= 0) {
+    int64_t choices = 1;
+    if (obj["n"].get_int64().get(choices) != simdjson::SUCCESS || choices < 1) choices = 1;
+    call.max_output_tokens = max_out * std::min<int64_t>(choices, 128);
+  }
   simdjson::dom::array tools;
   call.has_tools = obj["tools"].get_array().get(tools) == simdjson::SUCCESS && tools.size() > 0;
 
@@ -302,11 +316,19 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   return call;
 }
 
-bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage) {
+bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage,
+                bool* usage_only) {
+  if (usage_only != nullptr) *usage_only = false;
   element root;
   if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS) return false;
   simdjson::dom::object u;
   if (root["usage"].get_object().get(u) != simdjson::SUCCESS) return true;
+  if (usage_only != nullptr) {
+    simdjson::dom::array choices;
+    const auto err = root["choices"].get_array().get(choices);
+    *usage_only =
+        err == simdjson::NO_SUCH_FIELD || (err == simdjson::SUCCESS && choices.size() == 0);
+  }
   int64_t v = 0;
   if (u["prompt_tokens"].get_int64().get(v) == simdjson::SUCCESS) usage.prompt_tokens = v;
   if (u["completion_tokens"].get_int64().get(v) == simdjson::SUCCESS) usage.completion_tokens = v;

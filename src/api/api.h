@@ -21,9 +21,13 @@ struct Call {
   size_t model_offset = 0;  // byte span of the model's JSON string token (quotes included)
   size_t model_length = 0;
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
+  bool include_usage = false;   // stream_options.include_usage
+  bool stream_options = false;  // the client sent stream_options (with or without usage)
   bool has_tools = false;
   uint32_t estimated_input_tokens = 0;
+  // max_completion_tokens, else max_tokens (-1: neither), times `n` choices: the answer's
+  // worst case, for limits.
+  int64_t max_output_tokens = -1;
 };
 
 // Parses and validates the body of a POST to the endpoint of `kind`. The body must be valid
@@ -37,8 +41,10 @@ struct Usage {
 };
 
 // Reads `usage` from a completion object (a whole answer or one stream event's data).
-// Returns false when `json` is not valid JSON.
-bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage);
+// Returns false when `json` is not valid JSON. `usage_only`, when given, tells whether the
+// object is the usage event that stream_options.include_usage adds: usage and no choices.
+bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage,
+                bool* usage_only = nullptr);
 
 // Splits a byte stream of Server-Sent Events into whole events. Bounded: an event larger than
 // `max_event_bytes` is an error (the stream is malformed or hostile).

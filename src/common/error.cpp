@@ -37,6 +37,8 @@ ErrorInfo error_info(ErrorCode code) {
       return {431, "invalid_request_error", "headers_too_large"};
     case ErrorCode::kRateLimited:
       return {429, "rate_limit_error", "upstream_rate_limited"};
+    case ErrorCode::kLimitExceeded:
+      return {429, "rate_limit_error", "rate_limit_exceeded"};
     case ErrorCode::kUpstreamUnavailable:
       return {502, "upstream_error", "upstream_unavailable"};
     case ErrorCode::kUpstreamTimeout:
@@ -45,6 +47,8 @@ ErrorInfo error_info(ErrorCode code) {
       return {503, "server_error", "shutting_down"};
     case ErrorCode::kAuditUnavailable:
       return {503, "server_error", "audit_unavailable"};
+    case ErrorCode::kLimitStoreUnavailable:
+      return {503, "server_error", "limit_store_unavailable"};
     case ErrorCode::kClientClosed:
       return {499, "client_error", "client_closed"};
     case ErrorCode::kInternal:

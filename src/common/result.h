@@ -11,29 +11,30 @@
 namespace warden {
 
 enum class ErrorCode {
-  kMalformedJson,        // 400: body is not JSON / not UTF-8
-  kInvalidRequest,       // 400: JSON, but a field is missing or has the wrong type
-  kBadHttp,              // 400: HTTP framing the server refuses (e.g. CL + TE)
-  kUnauthenticated,      // 401
-  kForbidden,            // 403
-  kSensitiveData,        // 403: the request carries data classes that may not leave
-  kUninspectable,        // 400: the request cannot be inspected (so it is not forwarded)
-  kInspectionWork,       // 403: inspecting it would take more work than a request may cause
-  kNotFound,             // 404: unknown route
-  kModelNotFound,        // 404: unknown model
-  kMethodNotAllowed,     // 405
-  kRequestTimeout,       // 408: client too slow
-  kPayloadTooLarge,      // 413
-  kUnsupportedMedia,     // 415
-  kHeadersTooLarge,      // 431
-  kRateLimited,          // 429: upstream said 429 after every retry
-  kUpstreamUnavailable,  // 502: refused, reset, bad answer
-  kUpstreamTimeout,      // 504
-  kShuttingDown,
-  kAuditUnavailable,
-  kClientClosed,  // 499 (logs only): the client went away before the answer  // 503: the audit
-                  // store cannot take the record (fail closed)         // 503
-  kInternal,      // 500
+  kMalformedJson,          // 400: body is not JSON / not UTF-8
+  kInvalidRequest,         // 400: JSON, but a field is missing or has the wrong type
+  kBadHttp,                // 400: HTTP framing the server refuses (e.g. CL + TE)
+  kUnauthenticated,        // 401
+  kForbidden,              // 403
+  kSensitiveData,          // 403: the request carries data classes that may not leave
+  kUninspectable,          // 400: the request cannot be inspected (so it is not forwarded)
+  kInspectionWork,         // 403: inspecting it would take more work than a request may cause
+  kNotFound,               // 404: unknown route
+  kModelNotFound,          // 404: unknown model
+  kMethodNotAllowed,       // 405
+  kRequestTimeout,         // 408: client too slow
+  kPayloadTooLarge,        // 413
+  kUnsupportedMedia,       // 415
+  kHeadersTooLarge,        // 431
+  kRateLimited,            // 429: upstream said 429 after every retry
+  kLimitExceeded,          // 429: a configured rate limit or budget does not fit the request
+  kUpstreamUnavailable,    // 502: refused, reset, bad answer
+  kUpstreamTimeout,        // 504
+  kShuttingDown,           // 503
+  kAuditUnavailable,       // 503: the audit store cannot take the record (fail closed)
+  kLimitStoreUnavailable,  // 503: a limit's store cannot answer and the limit fails closed
+  kClientClosed,           // 499 (logs only): the client went away before the answer
+  kInternal,               // 500
 };
 
 struct GatewayError {

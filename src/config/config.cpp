@@ -794,6 +794,117 @@ void read_keys(Reader& r, const YAML::Node& n, KeyStore& keys) {
   }
 }
 
+// `limits:` — settings, then rules, each with one measure and a key (docs/CONFIGURATION.md).
+void read_limit_key(Reader& r, const YAML::Node& n, limits::Rule& rule) {
+  if (!n) return;
+  std::vector<YAML::Node> parts;
+  if (n.IsScalar()) {
+    parts.push_back(n);
+  } else if (n.IsSequence()) {
+    for (const YAML::Node& p : n) parts.push_back(p);
+  } else {
+    r.error(n, "'key' must be a name or a list of names");
+    return;
+  }
+  std::set<std::string> seen;
+  for (const YAML::Node& p : parts) {
+    const std::string s = p.IsScalar() ? p.Scalar() : "";
+    limits::KeyField f;
+    if (s == "principal") {
+      f.part = limits::KeyPart::principal;
+    } else if (s == "team") {
+      f.part = limits::KeyPart::team;
+    } else if (s == "model") {
+      f.part = limits::KeyPart::model;
+    } else if (s == "deployment") {
+      f.part = limits::KeyPart::deployment;
+      rule.by_deployment = true;
+    } else if (s.rfind("label:", 0) == 0 && s.size() > 6) {
+      f.part = limits::KeyPart::label;
+      f.label = s.substr(6);
+    } else {
+      r.error(p, "unknown limit key '" + s +
+                     "' (expected principal, team, label:NAME, model or deployment)");
+      continue;
+    }
+    if (!seen.insert(s).second) r.error(p, "limit key '" + s + "' appears twice");
+    rule.key.push_back(std::move(f));
+  }
+}
+
+void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
+  if (!n) return;
+  if (!r.expect_map(n, "limits", {"default_max_tokens", "lease_seconds", "rules"})) return;
+  r.integer(n, "default_max_tokens", out.default_max_tokens, 1, 10'000'000);
+  int64_t lease_seconds = out.lease / 1'000'000;
+  r.integer(n, "lease_seconds", lease_seconds, 1, 86'400);
+  out.lease = lease_seconds * 1'000'000;
+  const YAML::Node rules = n["rules"];
+  if (!rules) return;
+  if (!rules.IsSequence()) {
+    r.error(rules, "'rules' must be a list");
+    return;
+  }
+  // The measures a rule may name: what it counts, per what window.
+  struct MeasureKey {
+    const char* key;
+    limits::Measure measure;
+    limits::Kind kind;
+    limits::Micros window;
+    const char* per;
+  };
+  constexpr limits::Micros kSecond = 1'000'000;
+  static const MeasureKey kMeasures[] = {
+      {"requests_per_second", limits::Measure::requests, limits::Kind::rate, kSecond, "second"},
+      {"requests_per_minute", limits::Measure::requests, limits::Kind::rate, 60 * kSecond,
+       "minute"},
+      {"tokens_per_minute", limits::Measure::tokens, limits::Kind::rate, 60 * kSecond, "minute"},
+      {"tokens_per_day", limits::Measure::tokens, limits::Kind::budget, 86'400 * kSecond, "day"},
+      {"concurrent_streams", limits::Measure::streams, limits::Kind::concurrency, 0, ""},
+  };
+  std::set<std::string> names;
+  for (const YAML::Node& rn : rules) {
+    if (!r.expect_map(
+            rn, "limit rule",
+            {"name", "key", "requests_per_second", "requests_per_minute", "tokens_per_minute",
+             "tokens_per_day", "concurrent_streams", "on_store_failure"}))
+      continue;
+    limits::Rule rule;
+    r.str(rn, "name", rule.name, true);
+    if (!rule.name.empty() && !names.insert(rule.name).second)
+      r.error(rn["name"], "duplicate limit rule '" + rule.name + "'");
+    if (rule.name.find_first_of("|=") != std::string::npos)
+      r.error(rn["name"], "a limit rule's name may not contain '|' or '='");
+    read_limit_key(r, rn["key"], rule);
+    int found = 0;
+    for (const MeasureKey& m : kMeasures) {
+      if (!rn[m.key]) continue;
+      ++found;
+      rule.measure = m.measure;
+      rule.spec.kind = m.kind;
+      rule.spec.window = m.window;
+      rule.per = m.per;
+      r.integer(rn, m.key, rule.spec.amount, 1, 1'000'000'000'000LL);
+    }
+    if (found != 1) {
+      r.error(rn, "limit rule '" + rule.name +
+                      "' needs exactly one of requests_per_second, requests_per_minute, "
+                      "tokens_per_minute, tokens_per_day, concurrent_streams");
+    }
+    if (std::string f; r.str(rn, "on_store_failure", f)) {
+      if (f == "fail_open") {
+        rule.fail_open = true;
+      } else if (f != "fail_closed") {
+        r.error(rn["on_store_failure"], "'on_store_failure' must be fail_closed or fail_open");
+      }
+    }
+    out.needs_usage = out.needs_usage || rule.measure == limits::Measure::tokens;
+    out.by_deployment = out.by_deployment || rule.by_deployment;
+    out.rules.push_back(std::move(rule));
+  }
+  if (out.rules.size() > 1000) r.error(rules, "at most 1000 limit rules");
+}
+
 }  // namespace
 
 ConfigPtr load_config_text(const std::string& text, const std::string& name) {
@@ -809,9 +920,9 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   const KeyDigest version = sha256(text);
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
-  r.expect_map(
-      root, "the configuration",
-      {"server", "admin", "log", "inspect", "providers", "models", "keys", "policy", "audit"});
+  r.expect_map(root, "the configuration",
+               {"server", "admin", "log", "inspect", "providers", "models", "keys", "policy",
+                "audit", "limits"});
   read_server(r, root["server"], config->server);
   if (const YAML::Node a = root["admin"]) {
     if (r.expect_map(a, "admin", {"enabled", "listen"})) {
@@ -827,6 +938,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   read_providers(r, root["providers"], config->catalog);
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);
+  read_limits(r, root["limits"], config->limits);
   config->catalog.index();
   read_policy(r, root["policy"], *config);
   if (!r.diags().empty()) throw ConfigError(std::move(r.diags()));

@@ -12,6 +12,7 @@
 #include "identity/identity.h"
 #include "inspect/body.h"
 #include "inspect/inspect.h"
+#include "limits/rules.h"
 #include "policy/compiled.h"
 
 namespace warden {
@@ -83,6 +84,7 @@ struct Config {
   AuditConfig audit;
   Catalog catalog;
   KeyStore keys;
+  limits::Settings limits;                       // rate limits and budgets (stage 7); empty: none
   std::shared_ptr<const policy::Policy> policy;  // never null once loaded
   std::vector<std::string> warnings;             // "file:line: message", not fatal
 };

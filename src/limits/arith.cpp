@@ -1,6 +1,7 @@
 // The pure reservation arithmetic: GCRA for request rates, fixed windows for budgets, a
 // counter for concurrency. No clock is read here; time is passed in.
 #include <algorithm>
+#include <chrono>
 
 #include "limits/limits.h"
 
@@ -77,6 +78,12 @@ Verdict reserve_concurrency(const Spec& spec, State& state, std::int64_t cost) {
 
 }  // namespace
 
+Micros wall_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 Verdict reserve(const Spec& spec, State& state, std::int64_t cost, Micros now) {
   switch (spec.kind) {
     case Kind::rate:
@@ -93,6 +100,10 @@ void settle(const Spec& spec, State& state, std::int64_t reserved, std::int64_t 
             Micros reserved_at, Micros now) {
   switch (spec.kind) {
     case Kind::rate:
+      // A token rate reserved the worst case: the part not used is given back (the theoretical
+      // arrival time moves back by it). A request rate reserves 1 and uses 1: nothing moves.
+      if (actual < reserved)
+        state.tat -= interval(spec) * (reserved - std::max<std::int64_t>(0, actual));
       return;
     case Kind::concurrency:
       state.used = std::max<std::int64_t>(0, state.used - reserved);

@@ -18,6 +18,11 @@ namespace warden::limits {
 
 using Micros = std::int64_t;
 
+// Microseconds since the Unix epoch: the scale every store uses, so that day windows start at
+// midnight UTC and replicas sharing a store agree. (The one clock read of this module; the
+// arithmetic below takes the time as an argument.)
+Micros wall_micros();
+
 // What a limit counts.
 enum class Kind : std::uint8_t {
   rate,        // requests, smoothed by GCRA: `amount` per `window`, burst of `amount`
@@ -49,8 +54,8 @@ struct Verdict {
 // Pure arithmetic. `cost` is the worst case for budgets, 1 for rate and concurrency.
 // On allowed, `state` is updated; on refusal it is left as it was (except for window roll-over).
 Verdict reserve(const Spec& spec, State& state, std::int64_t cost, Micros now);
-// Replaces a reservation of `reserved` by the actual usage `actual` (budgets), or ends an
-// in-flight request (concurrency). Rate limits have nothing to settle. `reserved_at` is the
+// Replaces a reservation of `reserved` by the actual usage `actual` (budgets and token rates:
+// the difference is given back), or ends an in-flight request (concurrency). `reserved_at` is the
 // time of the reservation: a reservation from an earlier window counts in no current window.
 void settle(const Spec& spec, State& state, std::int64_t reserved, std::int64_t actual,
             Micros reserved_at, Micros now);
@@ -83,7 +88,7 @@ class Store {
 
   // All or nothing: either every limit is reserved or none is.
   Outcome reserve(std::span<const Applied> limits, Micros now);
-  // `actual[i]` is the usage for limits[i] (ignored for rate and concurrency).
+  // `actual[i]` is the usage for limits[i] (ignored for concurrency).
   void settle(std::span<const Applied> limits, std::span<const std::int64_t> actual,
               Micros reserved_at, Micros now);
   void release(std::span<const Applied> limits, Micros reserved_at, Micros now);

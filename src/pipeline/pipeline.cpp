@@ -17,6 +17,7 @@
 #include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
+#include "limits/rules.h"
 #include "policy/plan.h"
 #include "policy/policy.h"
 #include "server/offload.h"
@@ -56,6 +57,43 @@ struct RequestContext {
   int hour = 0;                                  // time.* attributes, read once
   int weekday = 0;
   std::map<std::string, uint32_t, std::less<>> answer_counts;  // findings in the answer
+  // Warden asked the upstream for usage (contract §1.3): the usage event is not relayed.
+  bool usage_added = false;
+  // Stage 7: what this request reserved against the configured limits.
+  struct LimitHold {
+    limits::Store* store = nullptr;  // set while a reservation is held
+    const limits::Settings* settings = nullptr;
+    std::vector<limits::Applied> applied;
+    std::vector<std::uint16_t> rule_of;  // the rule behind each applied limit
+    limits::Micros at = 0;
+    int64_t input_tokens = 0;               // the input's bound, as reserved
+    int64_t output_tokens = 0;              // the output's bound, as reserved
+    std::string refused;                    // the rule that refused the request, if one did
+    std::vector<std::string_view> skipped;  // deployments passed over for their own limits
+
+    // Replaces the reservation by the usage (`tokens` for token limits, the request itself for
+    // the others); once.
+    void settle(int64_t tokens) {
+      if (store == nullptr) return;
+      std::vector<int64_t> actual(applied.size());
+      for (size_t i = 0; i < applied.size(); ++i) {
+        const bool counts_tokens = settings->rules[rule_of[i]].measure == limits::Measure::tokens;
+        actual[i] = counts_tokens ? tokens : applied[i].cost;
+      }
+      store->settle(applied, actual, at, limits::wall_micros());
+      store = nullptr;
+    }
+    // Gives everything back: the request reached no upstream, failed, or its client left.
+    void release() {
+      if (store == nullptr) return;
+      store->release(applied, at, limits::wall_micros());
+      store = nullptr;
+    }
+    LimitHold() = default;
+    LimitHold(const LimitHold&) = delete;
+    LimitHold& operator=(const LimitHold&) = delete;
+    ~LimitHold() { release(); }
+  } limit;
 };
 
 std::string class_counts(const std::map<std::string, uint32_t, std::less<>>& counts) {
@@ -262,7 +300,125 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
   return true;
 }
 
+// Stage 7: limit — the request's worst case is reserved against every limit it meets, all or
+// nothing; a request that does not fit is refused here (429) and reaches no upstream.
+// Input is bounded by the body's bytes: every token holds at least one byte, so the bound is
+// never short, and with max_tokens given nothing is overspent. When that bound does not fit and
+// the model has a tokenizer, the body is counted with it (tighter: the JSON around the text
+// stands in for the chat template's tokens) and tried again — counting costs ~200 instructions a
+// byte (tokenizer.h), so only the requests it can change pay for it.
+constexpr size_t kCountedBytes = 64 * 1024;
+
+// OpenAI's headers for the most restrictive limit of the outcome (x-ratelimit-*-<measure>).
+void rate_headers(Responder& out, const limits::Settings& ls, const RequestContext::LimitHold& h,
+                  const limits::Outcome& o) {
+  if (o.limiting >= h.applied.size()) return;
+  const limits::Rule& rule = ls.rules[h.rule_of[o.limiting]];
+  const limits::Verdict& v = o.verdicts[o.limiting];
+  const std::string_view m = limits::measure_name(rule.measure);
+  std::string name;
+  auto header = [&](std::string_view what, const std::string& value) {
+    name = "x-ratelimit-";
+    name += what;
+    name += '-';
+    name += m;
+    out.add_header(name, value);
+  };
+  header("limit", std::to_string(rule.spec.amount));
+  header("remaining", std::to_string(v.remaining));
+  header("reset", limits::reset_text(v.reset));
+  if (!o.allowed) {
+    const int64_t seconds = std::max<int64_t>(1, (v.retry_after + 999'999) / 1'000'000);
+    out.add_header("Retry-After", std::to_string(seconds));
+  }
+}
+
+// Reserves for `subject` (one candidate deployment, or none); the outcome of the last try.
+limits::Outcome reserve_limits(limits::Store& store, const limits::Settings& ls,
+                               limits::Subject subject, const Model& model, std::string_view body,
+                               RequestContext::LimitHold& h) {
+  limits::Outcome o;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    subject.tokens = h.input_tokens + h.output_tokens;
+    h.applied.clear();
+    h.rule_of.clear();
+    limits::applicable(ls, subject, h.applied, h.rule_of);
+    if (h.applied.empty()) {
+      o.allowed = true;
+      return o;
+    }
+    h.at = limits::wall_micros();
+    o = store.reserve(h.applied, h.at);
+    if (o.allowed || attempt > 0 || model.tokenizer == nullptr || body.size() > kCountedBytes)
+      break;
+    const auto counted = static_cast<int64_t>(model.tokenizer->count(body));
+    if (counted >= h.input_tokens) break;
+    h.input_tokens = counted;
+  }
+  return o;
+}
+
+Result<bool> limit(Worker& worker, const Config& config, std::string_view body,
+                   std::vector<const Deployment*>& permitted, RequestContext& ctx, Responder& out) {
+  const limits::Settings& ls = config.limits;
+  RequestContext::LimitHold& h = ctx.limit;
+  h.settings = &ls;
+  h.input_tokens = static_cast<int64_t>(body.size());
+  h.output_tokens = ctx.call.kind == CallKind::kEmbedding ? 0
+                    : ctx.call.max_output_tokens >= 0     ? ctx.call.max_output_tokens
+                                                          : ls.default_max_tokens;
+  limits::Subject subject;
+  subject.principal = ctx.principal->id;
+  subject.team = ctx.principal->team;
+  subject.labels = &ctx.principal->labels;
+  subject.model = ctx.model->name;
+  subject.stream = ctx.call.stream;
+  limits::Outcome refused;
+  if (!ls.by_deployment) {
+    refused = reserve_limits(worker.limits(), ls, subject, *ctx.model, body, h);
+    if (refused.allowed) {
+      if (!h.applied.empty()) h.store = &worker.limits();
+      rate_headers(out, ls, h, refused);
+      return true;
+    }
+  } else {
+    // A deployment over its own limits is passed over like a denied one; the request goes to
+    // the first that fits, and only there (its limits were reserved for it alone). Refused by
+    // all, the answer tells of the first candidate's limit.
+    std::vector<limits::Applied> first_applied;
+    std::vector<std::uint16_t> first_rules;
+    for (const Deployment* d : permitted) {
+      subject.deployment = d->name;
+      const limits::Outcome o = reserve_limits(worker.limits(), ls, subject, *ctx.model, body, h);
+      if (o.allowed) {
+        if (!h.applied.empty()) h.store = &worker.limits();
+        rate_headers(out, ls, h, o);
+        permitted = {d};
+        return true;
+      }
+      h.skipped.push_back(d->name);
+      if (h.skipped.size() == 1) {
+        refused = o;
+        first_applied = std::move(h.applied);
+        first_rules = std::move(h.rule_of);
+      }
+    }
+    h.applied = std::move(first_applied);
+    h.rule_of = std::move(first_rules);
+  }
+  const limits::Rule& rule = ls.rules[h.rule_of[refused.limiting]];
+  h.refused = rule.name;
+  rate_headers(out, ls, h, refused);
+  return make_error(ErrorCode::kLimitExceeded,
+                    "Rate limit '" + rule.name + "' reached: " + std::to_string(rule.spec.amount) +
+                        " " + std::string(limits::measure_name(rule.measure)) +
+                        (rule.per.empty() ? std::string(" at once") : " per " + rule.per) +
+                        ". Request id: " + ctx.request_id + ".");
+}
+
 // The body for one deployment: its masks and pseudonyms applied, `model` rewritten.
+// When a token limit needs the usage of a stream the client did not ask usage for,
+// `"stream_options":{"include_usage":true},` is inserted at the top of the body (contract §1.3).
 std::string body_for(std::string_view body, const RequestContext& ctx, const Deployment& d) {
   std::span<const inspect::Splice> splices;
   for (const auto& [dep, s] : ctx.permitted) {
@@ -271,7 +427,43 @@ std::string body_for(std::string_view body, const RequestContext& ctx, const Dep
   const inspect::Splice model{static_cast<uint32_t>(ctx.call.model_offset),
                               static_cast<uint32_t>(ctx.call.model_offset + ctx.call.model_length),
                               json_string(d.upstream_model)};
-  return inspect::apply_splices(body, splices, &model);
+  if (!ctx.usage_added) return inspect::apply_splices(body, splices, &model);
+  // First in order: every other splice lies inside the object, after its opening brace.
+  std::vector<inspect::Splice> with_usage;
+  with_usage.reserve(splices.size() + 1);
+  const auto brace = static_cast<uint32_t>(body.find('{') + 1);
+  with_usage.push_back({brace, brace, R"("stream_options":{"include_usage":true},)"});
+  with_usage.insert(with_usage.end(), splices.begin(), splices.end());
+  return inspect::apply_splices(body, with_usage, &model);
+}
+
+// The tokens a finished request used, to settle its token limits: the answer's usage (a side
+// it did not report counts as reserved). Without usage, a stream counts one token per event up
+// to the reserved output (an estimate: OpenAI-style streams carry about one token per event);
+// a whole answer without usage keeps its worst case. -1: nothing to count (release).
+int64_t used_tokens(const RequestContext& ctx, bool answered) {
+  const RequestContext::LimitHold& h = ctx.limit;
+  if (ctx.usage.reported()) {
+    return (ctx.usage.prompt_tokens >= 0 ? ctx.usage.prompt_tokens : h.input_tokens) +
+           (ctx.usage.completion_tokens >= 0 ? ctx.usage.completion_tokens : h.output_tokens);
+  }
+  if (!answered) return -1;
+  if (ctx.call.stream)
+    return h.input_tokens +
+           std::min<int64_t>(h.output_tokens, static_cast<int64_t>(ctx.sse_events));
+  return h.input_tokens + h.output_tokens;
+}
+
+// Settles the request's limits before its last byte goes out, so that a client's next request
+// already meets the settled counts. An upstream error without usage gives everything back.
+void settle_limits(RequestContext& ctx, bool answered) {
+  if (ctx.limit.store == nullptr) return;
+  const int64_t used = used_tokens(ctx, answered);
+  if (used < 0) {
+    ctx.limit.release();
+  } else {
+    ctx.limit.settle(used);
+  }
 }
 
 // The models this caller could use (some deployment permitted for a request without findings).
@@ -320,6 +512,19 @@ int client_status_for(int upstream_status) {
   return upstream_status;
 }
 
+// Appends one event carrying `data` (several lines when it holds line breaks).
+void append_sse_data(std::string& out, std::string_view data) {
+  for (;;) {
+    const size_t nl = data.find('\n');
+    out += "data: ";
+    out.append(data.substr(0, nl));
+    out += '\n';
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+  out += '\n';
+}
+
 // A stream that fails after it started cannot change its status: the client gets an error event.
 std::string sse_error_event(const GatewayError& error, std::string_view request_id) {
   return "data: " + error_json(error, request_id) + "\n\n";
@@ -351,7 +556,12 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   auto check_event = [&](std::string_view data) {
     ++ctx.sse_events;
     // Usage arrives in the final event when stream_options.include_usage is set.
-    if (data != "[DONE]" && !read_usage(data, worker.json(), ctx.usage)) return false;
+    bool usage_only = false;
+    if (data != "[DONE]" &&
+        !read_usage(data, worker.json(), ctx.usage, ctx.usage_added ? &usage_only : nullptr))
+      return false;
+    if (usage_only) return true;  // asked for by Warden: not the client's to see
+    if (ctx.usage_added && !inspector) append_sse_data(rewritten, data);
     if (!inspector) return true;
     const inspect::AnswerOutcome o = inspector->on_data(data, rewritten);
     blocked = blocked || o.blocked;
@@ -392,7 +602,8 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
       break;
     }
     // client gone: the caller closes the upstream connection
-    if (!co_await out.stream(inspector ? std::string_view(rewritten) : events)) co_return false;
+    const bool rebuilt = inspector != nullptr || ctx.usage_added;
+    if (!co_await out.stream(rebuilt ? std::string_view(rewritten) : events)) co_return false;
     sse.consume(static_cast<size_t>(whole));
   }
   if (inspector) {
@@ -417,11 +628,13 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   }
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
+    settle_limits(ctx, false);
     const std::string event = sse_error_event(failure, ctx.request_id);
     co_await out.stream(event);
     co_await out.end_stream();
     co_return failure;
   }
+  settle_limits(ctx, ex.status() >= 200 && ex.status() < 300);
   co_return co_await out.end_stream();
 }
 
@@ -434,6 +647,8 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   if (!body) co_return body.error();
   const bool ok_status = ex.status() >= 200 && ex.status() < 300;
   const bool json = read_usage(*body, worker.json(), ctx.usage);
+  // Tokens the upstream spent count even when the answer is then refused below.
+  settle_limits(ctx, ok_status && json);
   if (ok_status && !json) {
     co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
   }
@@ -498,7 +713,16 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   std::vector<const Deployment*> permitted;
   for (const auto& [d, splices] : ctx.permitted) permitted.push_back(d);
 
-  // 7. limit: not built yet.
+  // 7. limit: the worst case reserved against every limit met, or 429
+  if (!config.limits.empty()) {
+    auto limited = limit(worker, config, body, permitted, ctx, out);
+    if (!limited) co_return limited.error();
+    if (ctx.limit.store != nullptr && ctx.call.stream && !ctx.call.stream_options) {
+      for (const uint16_t rule : ctx.limit.rule_of) {
+        if (config.limits.rules[rule].measure == limits::Measure::tokens) ctx.usage_added = true;
+      }
+    }
+  }
 
   // 8. forward: retries and failover happen before anything is sent to the client. A client
   // that goes away meanwhile cancels the upstream exchange.
@@ -509,6 +733,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
       [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id, &cancel);
   if (!forwarded) {
     out.stop_watch();
+    ctx.limit.release();  // no upstream answered: the request counts for nothing
     co_return forwarded.error();
   }
   upstream::Exchange& ex = *forwarded->exchange;
@@ -527,6 +752,9 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
     relayed = co_await relay_whole(worker, config, ex, out, ctx);
   }
   ex.finish(worker.pool());  // reused only if read whole; a vanished client closes it
+  // Settled above when the answer ended; what is still held (the client left mid-answer) is
+  // given back.
+  ctx.limit.release();
   co_return relayed;
 }
 
@@ -584,6 +812,24 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
   }
   line += ']';
   counts("answer_classes", ctx.answer_counts);
+  if (!config.limits.empty()) {
+    // The limits the request met (keys hold principal ids: they stay out of the log).
+    line += R"(,"limits":[)";
+    for (size_t i = 0; i < ctx.limit.rule_of.size(); ++i) {
+      if (i) line += ',';
+      append_json_string(line, config.limits.rules[ctx.limit.rule_of[i]].name);
+    }
+    line += R"(],"limit_refused":)";
+    append_json_string(line, ctx.limit.refused.empty() ? "-" : ctx.limit.refused);
+    if (!ctx.limit.skipped.empty()) {
+      line += R"(,"limit_skipped":[)";
+      for (size_t i = 0; i < ctx.limit.skipped.size(); ++i) {
+        if (i) line += ',';
+        append_json_string(line, ctx.limit.skipped[i]);
+      }
+      line += ']';
+    }
+  }
   line += "}\n";
   // One write(2) per line: lines from several workers never interleave (stdout is a pipe or file).
   [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, line.data(), line.size());

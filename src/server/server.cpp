@@ -161,6 +161,22 @@ int serve(const ServeOptions& options) {
   };
   poll();
 
+  // Limit entries idle for longer than any window hold nothing that still counts: dropped once a
+  // minute so that keys of departed principals do not accumulate.
+  net::steady_timer sweep(control);
+  std::function<void()> sweep_limits = [&] {
+    sweep.expires_after(std::chrono::seconds(60));
+    sweep.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      const limits::Settings& ls = shared.snapshots.load()->limits;
+      limits::Micros ttl = ls.lease;
+      for (const limits::Rule& r : ls.rules) ttl = std::max(ttl, r.spec.window);
+      shared.limits.expire(ttl, limits::wall_micros());
+      sweep_limits();
+    });
+  };
+  sweep_limits();
+
   // SIGTERM/SIGINT: stop accepting, close idle connections, let in-flight requests finish until
   // the grace deadline, then stop whatever is left.
   net::signal_set term(control, SIGTERM, SIGINT);
@@ -173,6 +189,7 @@ int serve(const ServeOptions& options) {
     for (auto& w : workers) w->drain();
     hup.cancel();
     watch.cancel();
+    sweep.cancel();
     grace.expires_after(
         std::chrono::milliseconds(shared.snapshots.load()->server.shutdown_grace_ms));
     grace.async_wait([&](const boost::system::error_code& gec) {

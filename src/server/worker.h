@@ -19,6 +19,7 @@
 
 #include "audit/audit.h"
 #include "inspect/inspect.h"
+#include "limits/limits.h"
 #include "metrics/metrics.h"
 #include "server/snapshot.h"
 #include "upstream/upstream.h"
@@ -59,6 +60,9 @@ struct Shared {
   // Inspects large request bodies off the workers' event loops (pipeline.cpp); set before the
   // workers start, stopped before they are destroyed.
   std::unique_ptr<boost::asio::thread_pool> inspect_pool;
+  // The in-process limit store: counters outlive configuration reloads (a rule keeps its
+  // counts while its name stays).
+  limits::Store limits;
 };
 
 class Worker {
@@ -81,6 +85,7 @@ class Worker {
   bool draining() const { return shared_.draining.load(std::memory_order_relaxed); }
   audit::Writer* audit() { return shared_.audit.get(); }
   boost::asio::thread_pool* inspect_pool() { return shared_.inspect_pool.get(); }
+  limits::Store& limits() { return shared_.limits; }
   std::string next_request_id();
 
   upstream::Pool& pool() { return pool_; }

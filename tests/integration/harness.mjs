@@ -18,7 +18,7 @@ export async function freePort() {
 }
 
 export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched',
-  auditPostgres = '', auditInstance = 'it', auditExtra = '' }) {
+  auditPostgres = '', auditInstance = 'it', auditExtra = '', keysExtra = '', extra = '' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -105,7 +105,7 @@ ${dep('gpt-tokens-a', 'up', 'test-gpt')}
 keys:
   - sha256: ${sha(KEY)}
     principal: {id: alice, kind: person, team: research, clearance: internal}
-`;
+${keysExtra}${extra}`;
 }
 
 export async function startStack(opts = {}) {
@@ -114,7 +114,8 @@ export async function startStack(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-it-'));
   const configPath = path.join(dir, 'warden.yaml');
   const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched',
-    auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it', auditExtra: opts.auditExtra ?? '' };
+    auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it', auditExtra: opts.auditExtra ?? '',
+    keysExtra: opts.keysExtra ?? '', extra: opts.extra ?? '' };
   fs.writeFileSync(configPath, configYaml(params));
   const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
   const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -206,6 +206,65 @@ TEST_F(ConfigTest, AModelNamesItsTokenizerOrHasNone) {
   EXPECT_EQ(p[0], "w.yaml:18: 'tokenizer' must be a string");
 }
 
+TEST_F(ConfigTest, LimitsAreReadWithTheirKeysAndMeasures) {
+  std::string text = kValid;
+  text += R"(limits:
+  default_max_tokens: 256
+  rules:
+    - {name: rpm, key: principal, requests_per_minute: 60}
+    - {name: team-tokens, key: [team, model], tokens_per_day: 100000, on_store_failure: fail_open}
+    - {name: groups, key: "label:groups", tokens_per_minute: 5000}
+    - {name: streams, key: [principal], concurrent_streams: 2}
+    - {name: per-deployment, key: deployment, requests_per_second: 5}
+)";
+  auto c = load_config_text(text, "w.yaml");
+  const limits::Settings& l = c->limits;
+  EXPECT_EQ(l.default_max_tokens, 256);
+  ASSERT_EQ(l.rules.size(), 5u);
+  EXPECT_EQ(l.rules[0].spec.kind, limits::Kind::rate);
+  EXPECT_EQ(l.rules[0].spec.window, 60'000'000);
+  EXPECT_EQ(l.rules[1].spec.kind, limits::Kind::budget);
+  EXPECT_EQ(l.rules[1].key.size(), 2u);
+  EXPECT_TRUE(l.rules[1].fail_open);
+  EXPECT_FALSE(l.rules[0].fail_open);  // fail closed unless written
+  EXPECT_EQ(l.rules[2].key[0].label, "groups");
+  EXPECT_EQ(l.rules[3].spec.kind, limits::Kind::concurrency);
+  EXPECT_TRUE(l.needs_usage);
+  EXPECT_TRUE(l.by_deployment);
+  EXPECT_EQ(l.describe(),
+            "rpm: 60 requests per minute per principal\n"
+            "team-tokens: 100000 tokens per day per team+model (fail_open)\n"
+            "groups: 5000 tokens per minute per label:groups\n"
+            "streams: 2 concurrent streams per principal\n"
+            "per-deployment: 5 requests per second per deployment\n");
+}
+
+TEST_F(ConfigTest, ALimitRuleNeedsOneMeasureAKnownKeyAndAUniqueName) {
+  std::string text = kValid;  // 34 lines
+  text += R"(limits:
+  default_max_tokens: 0
+  rules:
+    - {name: a, key: [principal, country], requests_per_minute: 1}
+    - {name: a, requests_per_minute: 1, tokens_per_day: 5}
+    - {name: b, key: team}
+    - {name: c, requests_per_hour: 3}
+    - {name: d, concurrent_streams: -1, on_store_failure: maybe}
+)";
+  const auto p = problems(text);
+  ASSERT_EQ(p.size(), 9u) << ::testing::PrintToString(p);
+  EXPECT_EQ(p[0], "w.yaml:36: 'default_max_tokens' must be between 1 and 10000000");
+  EXPECT_EQ(p[1],
+            "w.yaml:38: unknown limit key 'country' (expected principal, team, label:NAME, model "
+            "or deployment)");
+  EXPECT_EQ(p[2], "w.yaml:39: duplicate limit rule 'a'");
+  EXPECT_NE(p[3].find("w.yaml:39: limit rule 'a' needs exactly one of"), std::string::npos);
+  EXPECT_NE(p[4].find("w.yaml:40: limit rule 'b' needs exactly one of"), std::string::npos);
+  EXPECT_EQ(p[5], "w.yaml:41: unknown key 'requests_per_hour' in limit rule");
+  EXPECT_NE(p[6].find("w.yaml:41: limit rule 'c' needs exactly one of"), std::string::npos);
+  EXPECT_EQ(p[7], "w.yaml:42: 'concurrent_streams' must be between 1 and 1000000000000");
+  EXPECT_EQ(p[8], "w.yaml:42: 'on_store_failure' must be fail_closed or fail_open");
+}
+
 TEST_F(ConfigTest, TheShippedExampleIsValid) {
   EXPECT_NO_THROW(load_config(std::string(WARDEN_SOURCE_DIR) + "/examples/warden.yaml"));
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "limits/limits.h"
+#include "limits/rules.h"
 
 namespace warden::limits {
 namespace {
@@ -126,6 +127,58 @@ TEST(LimitsStore, LeaseExpiryDropsAbandonedReservations) {
   EXPECT_EQ(store.expire(10 * kSecond, 5 * kSecond), 0u);
   EXPECT_EQ(store.expire(10 * kSecond, 20 * kSecond), 1u);
   EXPECT_TRUE(store.reserve(req, 21 * kSecond).allowed);
+}
+
+TEST(LimitsArith, ATokenRateGivesBackWhatWasNotUsed) {
+  const Spec spec{Kind::rate, 1000, kMinute};
+  State s;
+  ASSERT_TRUE(reserve(spec, s, 800, 0).allowed);
+  EXPECT_FALSE(reserve(spec, s, 800, 0).allowed);
+  settle(spec, s, 800, 100, 0, 0);  // used 100 of the 800 reserved
+  EXPECT_TRUE(reserve(spec, s, 800, 0).allowed);
+  EXPECT_FALSE(reserve(spec, s, 200, 0).allowed);
+}
+
+TEST(LimitsRules, EachRuleMeetsTheRequestUnderItsKeyAndGroupsCountAgainstEachValue) {
+  Settings settings;
+  Rule per_principal{
+      "rpm", {{KeyPart::principal, ""}}, Measure::requests, {Kind::rate, 60, kMinute}, "minute"};
+  Rule per_group{"groups",
+                 {{KeyPart::label, "groups"}, {KeyPart::model, ""}},
+                 Measure::tokens,
+                 {Kind::budget, 1000, kMinute},
+                 "minute"};
+  Rule per_team{
+      "team", {{KeyPart::team, ""}}, Measure::tokens, {Kind::budget, 1000, kMinute}, "minute"};
+  Rule streams{"streams", {}, Measure::streams, {Kind::concurrency, 2, 0}, ""};
+  settings.rules = {per_principal, per_group, per_team, streams};
+  const std::map<std::string, std::string> labels{{"groups", "eng, ops"}};
+  Subject subject{"alice", "", &labels, "gpt", "", false, 300};
+  std::vector<Applied> out;
+  std::vector<std::uint16_t> rule_of;
+  applicable(settings, subject, out, rule_of);
+  // No team: the team rule does not apply; not a stream: nor does the streams rule.
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].key, "rpm|principal=alice");
+  EXPECT_EQ(out[0].cost, 1);
+  EXPECT_EQ(out[1].key, "groups|label:groups=eng|model=gpt");
+  EXPECT_EQ(out[2].key, "groups|label:groups=ops|model=gpt");
+  EXPECT_EQ(out[2].cost, 300);
+  EXPECT_EQ(rule_of, (std::vector<std::uint16_t>{0, 1, 1}));
+  subject.stream = true;
+  out.clear();
+  rule_of.clear();
+  applicable(settings, subject, out, rule_of);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[3].key, "streams");
+}
+
+TEST(LimitsRules, ResetsReadLikeOpenAIs) {
+  EXPECT_EQ(reset_text(0), "0s");
+  EXPECT_EQ(reset_text(20'500), "21ms");
+  EXPECT_EQ(reset_text(1'500'000), "2s");
+  EXPECT_EQ(reset_text(6 * kMinute), "6m0s");
+  EXPECT_EQ(reset_text(3600 * kSecond + 61 * kSecond), "1h1m1s");
 }
 
 }  // namespace

@@ -1,0 +1,75 @@
+// The configured limits (`limits:` in the configuration) and how one request meets them: which
+// rules apply, under which keys, at what worst-case cost. Pure: no clock, no store, no I/O.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "limits/limits.h"
+
+namespace warden::limits {
+
+// What a rule counts; it names the x-ratelimit-*-<measure> headers.
+enum class Measure : std::uint8_t { requests, tokens, streams };
+
+std::string_view measure_name(Measure m);
+
+// One part of a rule's key. A rule keyed by several parts counts each combination apart.
+enum class KeyPart : std::uint8_t { principal, team, label, model, deployment };
+
+struct KeyField {
+  KeyPart part = KeyPart::principal;
+  std::string label;  // KeyPart::label: the label's name
+};
+
+struct Rule {
+  std::string name;
+  std::vector<KeyField> key;  // empty: one counter for every request
+  Measure measure = Measure::requests;
+  Spec spec;
+  std::string per;         // how it was written: "second", "minute", "day" (for `check`)
+  bool fail_open = false;  // when the store cannot answer: forward anyway (explicit) or 503
+  bool by_deployment = false;
+};
+
+struct Settings {
+  std::vector<Rule> rules;
+  // The output worst case of a request that names neither max_tokens nor
+  // max_completion_tokens.
+  std::int64_t default_max_tokens = 4096;
+  // How long a reservation may stay unsettled before the store forgets it (a request whose
+  // process died); every reservation settles or is released long before on a live process.
+  Micros lease = 15 * 60 * 1'000'000LL;
+  bool needs_usage = false;    // a rule counts tokens: the answer's usage is needed
+  bool by_deployment = false;  // a rule is keyed by deployment: reserved per candidate
+
+  bool empty() const { return rules.empty(); }
+  // One line per rule, for `warden check`: "team-tokens: 100000 tokens per day per team+model".
+  std::string describe() const;
+};
+
+// What one request brings to the rules.
+struct Subject {
+  std::string_view principal;
+  std::string_view team;
+  const std::map<std::string, std::string>* labels = nullptr;
+  std::string_view model;
+  std::string_view deployment;  // empty: rules keyed by deployment are skipped
+  bool stream = false;
+  std::int64_t tokens = 0;  // worst case: input bound plus output bound
+};
+
+// Appends the limits that `subject` meets (one per rule and key; a label holding several
+// comma-separated values counts against each). `rule_of[i]` is the index of the rule behind
+// `out[i]`. A rule keyed by a label the principal lacks, or by a team it has not, does not
+// apply.
+void applicable(const Settings& settings, const Subject& subject, std::vector<Applied>& out,
+                std::vector<std::uint16_t>& rule_of);
+
+// "1h2m3s", "1.5s", "20ms": the reset durations OpenAI's x-ratelimit-reset-* headers carry.
+std::string reset_text(Micros d);
+
+}  // namespace warden::limits

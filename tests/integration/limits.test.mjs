@@ -1,0 +1,203 @@
+// Limits and budgets (stage 7) with the in-process store: a request reserves its worst case
+// against every limit it meets, all or nothing, and settles with its usage; what does not fit is
+// 429 in OpenAI's shape and reaches no upstream. Each test has a principal of its own whose label
+// is the key of the rule under test (a rule keyed by a label the principal lacks does not apply).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { chatBody, startStack } from './harness.mjs';
+
+const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
+const principals = {
+  rate: '{rpm: x}', tokens: '{tok: x}', race: '{race: x}', streams: '{streams: x}',
+  failing: '{fail: x}', group_p: '{groups: "a, b"}', group_q: '{groups: b}', usage: '{usage: x}',
+};
+const keysExtra = Object.entries(principals).map(([id, labels]) =>
+  `  - sha256: ${sha(`sk-${id}`)}\n    principal: {id: ${id}, labels: ${labels}}\n`).join('');
+const extra = `limits:
+  default_max_tokens: 50
+  rules:
+    - {name: rpm, key: "label:rpm", requests_per_minute: 3}
+    - {name: tokens, key: "label:tok", tokens_per_day: 1000}
+    - {name: race, key: "label:race", tokens_per_day: 600}
+    - {name: streams, key: "label:streams", concurrent_streams: 1}
+    - {name: failing, key: "label:fail", requests_per_minute: 2}
+    - {name: groups, key: "label:groups", requests_per_minute: 2}
+    - {name: usage, key: "label:usage", tokens_per_minute: 100000}
+`;
+
+let stack;
+before(async () => { stack = await startStack({ keysExtra, extra }); });
+after(async () => { await stack.stop(); });
+beforeEach(() => stack.upstream.clear());
+
+function chat(who, model = 'chat', extraBody = {}, init = {}) {
+  return fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer sk-${who}` },
+    body: JSON.stringify(chatBody(model, extraBody)),
+    ...init,
+  });
+}
+
+const bodyBytes = (extraBody) => Buffer.byteLength(JSON.stringify(chatBody('chat', extraBody)));
+
+test('a request rate: the burst is served, the next is 429 with Retry-After and x-ratelimit-*', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await chat('rate');
+    assert.equal(r.status, 200, `request ${i}`);
+    assert.equal(r.headers.get('x-ratelimit-limit-requests'), '3');
+    assert.equal(r.headers.get('x-ratelimit-remaining-requests'), String(2 - i));
+    await r.arrayBuffer();
+  }
+  const refused = await chat('rate');
+  assert.equal(refused.status, 429);
+  const body = await refused.json();
+  assert.equal(body.error.type, 'rate_limit_error');
+  assert.equal(body.error.code, 'rate_limit_exceeded');
+  assert.match(body.error.message, /Rate limit 'rpm' reached: 3 requests per minute/);
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  assert.equal(refused.headers.get('x-ratelimit-limit-requests'), '3');
+  assert.equal(refused.headers.get('x-ratelimit-remaining-requests'), '0');
+  assert.match(refused.headers.get('x-ratelimit-reset-requests'), /^(\d+m)?\d+s$/);
+  assert.equal(stack.upstream.requests.length, 3, 'the refused request reached no upstream');
+  // Other principals do not share the counter.
+  assert.equal((await chat('usage')).status, 200);
+});
+
+test('a token budget reserves the worst case and settles with the usage the answer reports', async () => {
+  const extraBody = { max_tokens: 100 };
+  const worst = bodyBytes(extraBody) + 100;
+  // The test upstream reports 20 tokens per answer: each settled request leaves 20 used.
+  for (let i = 0; i < 8; i++) {
+    const r = await chat('tokens', 'chat', extraBody);
+    assert.equal(r.status, 200, `request ${i}`);
+    assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), String(1000 - 20 * i - worst));
+    await r.arrayBuffer();
+  }
+  // A worst case that no longer fits is refused, though its actual usage might have.
+  const big = await chat('tokens', 'chat', { max_completion_tokens: 900 });
+  assert.equal(big.status, 429);
+  assert.equal(big.headers.get('x-ratelimit-limit-tokens'), '1000');
+  assert.equal(big.headers.get('x-ratelimit-remaining-tokens'), String(1000 - 8 * 20));
+  assert.match((await big.json()).error.message, /'tokens' reached: 1000 tokens per day/);
+  assert.equal(stack.upstream.requests.length, 8);
+});
+
+test('concurrent requests never overspend a budget: all reservations are taken before any settles', async () => {
+  const extraBody = { max_tokens: 1 };
+  const worst = bodyBytes(extraBody) + 1;
+  const results = await Promise.all(Array.from({ length: 60 }, () =>
+    chat('race', 'chat', extraBody).then(async (r) => ({ status: r.status, headers: r.headers, text: await r.text() }))));
+  const served = results.filter((r) => r.status === 200).length;
+  const refused = results.filter((r) => r.status === 429);
+  assert.equal(served + refused.length, 60, 'only 200 and 429');
+  // Each served request used 20 tokens; they never total more than the budget.
+  assert.ok(served * 20 <= 600, `${served} served`);
+  assert.ok(served >= Math.floor(600 / worst), `${served} served, ${Math.floor(600 / worst)} fit at once`);
+  assert.ok(refused.length > 0);
+  for (const r of refused) assert.equal(r.headers.get('x-ratelimit-limit-tokens'), '600');
+  assert.equal(stack.upstream.requests.length, served);
+});
+
+test('concurrent streams: a second stream waits for the first; a client that leaves releases its place', async () => {
+  const first = new AbortController();
+  const r1 = await chat('streams', 'slow', { stream: true }, { signal: first.signal });
+  assert.equal(r1.status, 200);
+  const reader = r1.body.getReader();
+  await reader.read();  // the stream is under way
+  const r2 = await chat('streams', 'chat', { stream: true });
+  assert.equal(r2.status, 429);
+  assert.equal(r2.headers.get('x-ratelimit-limit-streams'), '1');
+  assert.equal(r2.headers.get('x-ratelimit-remaining-streams'), '0');
+  await r2.arrayBuffer();
+  // A request that is not streamed does not count against concurrent streams.
+  const whole = await chat('streams');
+  assert.equal(whole.status, 200);
+  await whole.arrayBuffer();
+  first.abort();
+  // The gateway notices the disconnect at its next write; then the place is free.
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await chat('streams', 'chat', { stream: true });
+    status = r.status;
+    await r.arrayBuffer();
+  }
+  assert.equal(status, 200);
+});
+
+test('a request that no upstream answered gives its reservation back', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await chat('failing', 'refused');
+    assert.equal(r.status, 502);
+    await r.arrayBuffer();
+  }
+  for (let i = 0; i < 2; i++) {
+    const r = await chat('failing');
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+  }
+  assert.equal((await chat('failing')).status, 429);
+});
+
+test('a label with several values counts against each', async () => {
+  for (let i = 0; i < 2; i++) assert.equal((await chat('group_p')).status, 200);
+  // group_q shares value b, which group_p has used up.
+  const r = await chat('group_q');
+  assert.equal(r.status, 429);
+  assert.match((await r.json()).error.message, /'groups'/);
+});
+
+async function streamEvents(r) {
+  const text = await r.text();
+  return text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+}
+
+test('a stream under a token limit: Warden asks for usage, settles with it and removes the event', async () => {
+  const r = await chat('usage', 'chat', { stream: true, max_tokens: 40 });
+  assert.equal(r.status, 200);
+  const events = await streamEvents(r);
+  assert.equal(events.at(-1), '[DONE]');
+  const json = events.slice(0, -1).map((e) => JSON.parse(e));
+  assert.ok(json.length > 2);
+  assert.ok(json.every((e) => e.usage === undefined && e.choices.length === 1), 'no usage event');
+  const sent = stack.upstream.requests[0].body;
+  assert.deepEqual(sent.stream_options, { include_usage: true });
+  // Settled with the reported usage (the log line carries it).
+  await new Promise((r) => setTimeout(r, 50));
+  const line = stack.logs.stdout.trim().split('\n').map((l) => { try { return JSON.parse(l); } catch { return {}; } })
+    .filter((l) => l.request_id === r.headers.get('x-request-id')).at(-1);
+  assert.equal(line.prompt_tokens, 11);
+  assert.equal(line.completion_tokens, 9);
+  assert.deepEqual(line.limits, ['usage']);
+  // A client that asked for usage gets it, and its body is forwarded as it was.
+  stack.upstream.clear();
+  const asked = await chat('usage', 'chat', { stream: true, stream_options: { include_usage: true } });
+  const withUsage = (await streamEvents(asked)).slice(0, -1).map((e) => JSON.parse(e));
+  assert.deepEqual(withUsage.at(-1).usage, { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 });
+  assert.equal(stack.upstream.requests[0].raw.split('stream_options').length, 2, 'once, as the client sent it');
+  // Without a token limit nothing is added.
+  stack.upstream.clear();
+  const plain = await chat('rate', 'echo', { stream: true });
+  await plain.arrayBuffer();
+  assert.equal(stack.upstream.requests[0]?.body.stream_options, undefined);
+});
+
+test('warden check lists the limits, and reports a bad rule with its line', () => {
+  const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
+  const ok = spawnSync(bin, ['check', stack.configPath], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /limits:\nrpm: 3 requests per minute per label:rpm\n/);
+  assert.match(ok.stdout, /streams: 1 concurrent streams per label:streams\n/);
+  const bad = path.join(stack.dir, 'bad.yaml');
+  const text = fs.readFileSync(stack.configPath, 'utf8').replace('requests_per_minute: 3}', 'requests_per_fortnight: 3}');
+  fs.writeFileSync(bad, text);
+  const line = text.split('\n').findIndex((l) => l.includes('requests_per_fortnight')) + 1;
+  const r = spawnSync(bin, ['check', bad], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`bad\\.yaml:${line}: unknown key 'requests_per_fortnight' in limit rule`));
+});
