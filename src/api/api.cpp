@@ -130,6 +130,43 @@ std::optional<GatewayError> check_messages(element messages) {
   return std::nullopt;
 }
 
+// Anthropic's messages: user and assistant turns whose content is a string or an array of typed
+// blocks (text, image, document, tool_use, tool_result, thinking, …: every block is inspected,
+// whatever its type).
+std::optional<GatewayError> check_anthropic_messages(element messages) {
+  simdjson::dom::array arr;
+  if (messages.get_array().get(arr) != simdjson::SUCCESS)
+    return invalid(std::string("'messages' must be an array, not ") + type_name(messages.type()) +
+                   ".");
+  if (arr.size() == 0) return invalid("'messages' must contain at least one message.");
+  size_t i = 0;
+  for (element m : arr) {
+    const std::string where = "'messages[" + std::to_string(i++) + "]'";
+    simdjson::dom::object obj;
+    if (m.get_object().get(obj) != simdjson::SUCCESS) return invalid(where + " must be an object.");
+    std::string_view role;
+    if (obj["role"].get_string().get(role) != simdjson::SUCCESS)
+      return invalid(where + " needs a string 'role'.");
+    if (role != "user" && role != "assistant") return invalid(where + " has an unknown role.");
+    element content;
+    if (obj["content"].get(content) != simdjson::SUCCESS)
+      return invalid(where + " needs 'content'.");
+    if (!content.is_string() && !content.is_array())
+      return invalid(where + ".content must be a string or an array of content blocks.");
+    if (content.is_array()) {
+      for (element block : content.get_array()) {
+        simdjson::dom::object bo;
+        std::string_view type;
+        if (block.get_object().get(bo) != simdjson::SUCCESS ||
+            bo["type"].get_string().get(type) != simdjson::SUCCESS) {
+          return invalid(where + ".content blocks must be objects with a string 'type'.");
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // The JSON string token of the top-level "model" value, located without a second parse: the
 // document is already validated, so a depth-tracking scan for the key at depth 1 is exact.
 // (simdjson's DOM does not keep source offsets; its On-Demand API would need a padded copy.)
@@ -306,6 +343,48 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
       if (call.stream) return invalid("Embeddings cannot be streamed.");
       break;
     }
+    case CallKind::kMessages:
+    case CallKind::kCountTokens: {
+      element messages;
+      if (obj["messages"].get(messages) != simdjson::SUCCESS)
+        return invalid("'messages' is required.");
+      if (auto e = check_anthropic_messages(messages)) return *e;
+      element system;
+      if (obj["system"].get(system) == simdjson::SUCCESS && !system.is_string() &&
+          !system.is_array())
+        return invalid("'system' must be a string or an array of text blocks.");
+      if (kind == CallKind::kMessages) {
+        element max_tokens;
+        if (obj["max_tokens"].get(max_tokens) != simdjson::SUCCESS)
+          return invalid("'max_tokens' is required.");
+      } else if (call.stream) {
+        return invalid("Counting tokens cannot be streamed.");
+      }
+      break;
+    }
+    case CallKind::kResponses: {
+      // `input` is a string or a list of items (messages, function calls and their outputs,
+      // reasoning items); a continuation may name only `previous_response_id`.
+      element input;
+      const bool has_input = obj["input"].get(input) == simdjson::SUCCESS;
+      if (has_input && !input.is_string() && !input.is_array())
+        return invalid("'input' must be a string or an array of items.");
+      if (has_input && input.is_array()) {
+        size_t i = 0;
+        for (element item : input.get_array()) {
+          if (!item.is_object())
+            return invalid("'input[" + std::to_string(i) + "]' must be an object.");
+          ++i;
+        }
+      }
+      if (auto e = check_optional(obj, {{"instructions", FieldRule::kString},
+                                        {"previous_response_id", FieldRule::kString},
+                                        {"store", FieldRule::kBool},
+                                        {"max_output_tokens", FieldRule::kNumber}})) {
+        return *e;
+      }
+      break;
+    }
   }
   // A rough estimate (about 4 bytes a token) for limits until a tokenizer is wired in.
   call.estimated_input_tokens = static_cast<uint32_t>(body.size() / 4);
@@ -335,6 +414,23 @@ bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usa
   return true;
 }
 
+bool read_api_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage) {
+  element root;
+  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS) return false;
+  // Anthropic: the answer's `usage`, or message_start's `message.usage` then message_delta's
+  // cumulative `usage`; Responses: the answer's `usage`, or response.completed's
+  // `response.usage`.
+  simdjson::dom::object u;
+  if (root["usage"].get_object().get(u) != simdjson::SUCCESS &&
+      root["message"]["usage"].get_object().get(u) != simdjson::SUCCESS &&
+      root["response"]["usage"].get_object().get(u) != simdjson::SUCCESS)
+    return true;
+  int64_t v = 0;
+  if (u["input_tokens"].get_int64().get(v) == simdjson::SUCCESS) usage.prompt_tokens = v;
+  if (u["output_tokens"].get_int64().get(v) == simdjson::SUCCESS) usage.completion_tokens = v;
+  return true;
+}
+
 int64_t SseSplitter::feed(std::string_view data) {
   buf_.append(data);
   // The last event boundary: a blank line, i.e. "\n\n" or "\n\r\n" (LF and CRLF line ends).
@@ -355,6 +451,54 @@ int64_t SseSplitter::feed(std::string_view data) {
   scanned_ = buf_.size();
   if (buf_.size() - end > max_event_bytes_) return -1;
   return static_cast<int64_t>(end);
+}
+
+bool for_each_sse_event(std::string_view events,
+                        const std::function<bool(std::string_view, std::string_view)>& on_event) {
+  std::string joined;
+  std::string_view first_data;
+  std::string_view name;
+  size_t data_lines = 0;
+  size_t pos = 0;
+  auto dispatch = [&] {
+    const bool ok =
+        data_lines == 0 || on_event(name, data_lines == 1 ? first_data : std::string_view(joined));
+    data_lines = 0;
+    name = {};
+    return ok;
+  };
+  while (pos < events.size()) {
+    const void* hit = std::memchr(events.data() + pos, '\n', events.size() - pos);
+    const size_t eol = hit == nullptr
+                           ? events.size()
+                           : static_cast<size_t>(static_cast<const char*>(hit) - events.data());
+    std::string_view line = events.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {  // end of an event
+      if (!dispatch()) return false;
+      continue;
+    }
+    const size_t colon = line.find(':');
+    if (colon == 0) continue;  // a comment
+    const std::string_view field = line.substr(0, colon);
+    std::string_view value =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (field == "event") {
+      name = value;
+    } else if (field == "data") {
+      if (data_lines == 0) {
+        first_data = value;
+      } else {
+        if (data_lines == 1) joined.assign(first_data);
+        joined.push_back('\n');
+        joined.append(value);
+      }
+      ++data_lines;
+    }  // id, retry and unknown fields carry no content
+  }
+  return dispatch();
 }
 
 bool for_each_sse_data(std::string_view events,

@@ -45,6 +45,9 @@ struct Usage {
 // object is the usage event that stream_options.include_usage adds: usage and no choices.
 bool read_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage,
                 bool* usage_only = nullptr);
+// The same for Anthropic Messages and OpenAI Responses answers and events (input_tokens,
+// output_tokens; also inside message_start's `message` and response.completed's `response`).
+bool read_api_usage(std::string_view json, simdjson::dom::parser& parser, Usage& usage);
 
 // Splits a byte stream of Server-Sent Events into whole events. Bounded: an event larger than
 // `max_event_bytes` is an error (the stream is malformed or hostile).
@@ -76,5 +79,11 @@ class SseSplitter {
 // when a line is not a valid SSE field line.
 bool for_each_sse_data(std::string_view events,
                        const std::function<bool(std::string_view)>& on_data);
+
+// Calls `on_event(name, data)` for each event with data in `events`: `name` is its `event:` field
+// (empty when it has none). Anthropic's and the Responses API's events are named; Anthropic's
+// SDK ignores an event without its name, so the name is kept with the rewritten data.
+bool for_each_sse_event(std::string_view events,
+                        const std::function<bool(std::string_view, std::string_view)>& on_event);
 
 }  // namespace warden

@@ -5,6 +5,7 @@
 namespace warden {
 
 bool Model::serves(CallKind kind) const {
+  if (kind == CallKind::kCountTokens) kind = CallKind::kMessages;
   return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
 }
 
@@ -33,8 +34,39 @@ std::string_view call_kind_name(CallKind kind) {
       return "completion";
     case CallKind::kEmbedding:
       return "embedding";
+    case CallKind::kMessages:
+      return "messages";
+    case CallKind::kCountTokens:
+      return "count_tokens";
+    case CallKind::kResponses:
+      return "responses";
   }
   return "chat";
+}
+
+bool call_kind_from_name(std::string_view name, CallKind& kind) {
+  for (CallKind k : {CallKind::kChat, CallKind::kCompletion, CallKind::kEmbedding,
+                     CallKind::kMessages, CallKind::kCountTokens, CallKind::kResponses}) {
+    if (call_kind_name(k) == name) {
+      kind = k;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool provider_serves(ProviderKind provider, CallKind kind) {
+  switch (provider) {
+    case ProviderKind::kAnthropic:
+      return kind == CallKind::kMessages || kind == CallKind::kCountTokens;
+    case ProviderKind::kOpenAI:
+      return kind == CallKind::kChat || kind == CallKind::kCompletion ||
+             kind == CallKind::kEmbedding || kind == CallKind::kResponses;
+    case ProviderKind::kAzure:
+      return kind == CallKind::kChat || kind == CallKind::kCompletion ||
+             kind == CallKind::kEmbedding;
+  }
+  return false;
 }
 
 }  // namespace warden

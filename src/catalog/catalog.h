@@ -16,7 +16,10 @@ class Tokenizer;
 
 namespace warden {
 
-enum class ProviderKind { kOpenAI, kAzure };
+// openai: OpenAI's API and compatible servers (chat, completions, embeddings, responses); azure:
+// Azure OpenAI / AI Foundry (chat, completions, embeddings); anthropic: Anthropic's Messages API
+// (api.anthropic.com or a compatible endpoint).
+enum class ProviderKind { kOpenAI, kAzure, kAnthropic };
 
 struct UpstreamTimeouts {
   uint32_t connect_ms = 5'000;
@@ -60,7 +63,16 @@ struct Deployment {
   Price price;
 };
 
-enum class CallKind : uint8_t { kChat, kCompletion, kEmbedding };
+// The endpoints a call can be for. kCountTokens (Anthropic's messages/count_tokens) carries a
+// whole Messages prompt: a model serves it where it serves kMessages.
+enum class CallKind : uint8_t {
+  kChat,
+  kCompletion,
+  kEmbedding,
+  kMessages,
+  kCountTokens,
+  kResponses
+};
 
 struct Model {
   std::string name;
@@ -93,5 +105,11 @@ class Catalog {
 };
 
 std::string_view call_kind_name(CallKind kind);
+// The kind a name stands for (call_kind_name's inverse); false when there is none.
+bool call_kind_from_name(std::string_view name, CallKind& kind);
+
+// Can a provider of `provider` kind answer a call of `kind` in its own wire format (no
+// translation between APIs)?
+bool provider_serves(ProviderKind provider, CallKind kind);
 
 }  // namespace warden

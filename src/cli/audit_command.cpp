@@ -211,9 +211,8 @@ int run_replay(const AuditOptions& o) {
           a.principal = &p;
           a.device = &device;
           a.model = &m;
-          a.request.kind = r.request_kind == "embedding"    ? CallKind::kEmbedding
-                           : r.request_kind == "completion" ? CallKind::kCompletion
-                                                            : CallKind::kChat;
+          if (!call_kind_from_name(r.request_kind, a.request.kind))
+            a.request.kind = CallKind::kChat;
           a.request.stream = r.stream;
           a.request.estimated_tokens = static_cast<uint32_t>(r.estimated_tokens);
           a.request.has_tools = r.has_tools;

@@ -44,14 +44,25 @@ struct GatewayError {
 
 struct ErrorInfo {
   int status;
-  std::string_view type;  // OpenAI error "type"
-  std::string_view code;  // OpenAI error "code" and the audit reason
+  std::string_view type;            // OpenAI error "type"
+  std::string_view code;            // OpenAI error "code" and the audit reason
+  std::string_view anthropic_type;  // Anthropic error "type" (on /v1/messages)
 };
 
 ErrorInfo error_info(ErrorCode code);
 
 // OpenAI's error shape: {"error":{"message":..,"type":..,"param":null,"code":..}}
 std::string error_json(const GatewayError& error, std::string_view request_id);
+
+// The shape errors are sent in: each API's own, so its clients read them as they read the
+// provider's (contract §2).
+enum class ErrorShape : uint8_t { kOpenAI, kAnthropic };
+
+// Anthropic's: {"type":"error","error":{"type":..,"message":..},"request_id":..}
+std::string error_json(ErrorShape shape, const GatewayError& error, std::string_view request_id);
+
+// The SSE event that ends a stream that failed after it started (Anthropic's is named `error`).
+std::string error_event(ErrorShape shape, const GatewayError& error, std::string_view request_id);
 
 template <typename T>
 class [[nodiscard]] Result {

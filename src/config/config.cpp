@@ -316,8 +316,11 @@ void read_providers(Reader& r, const YAML::Node& n, Catalog& catalog) {
       p->kind = ProviderKind::kOpenAI;
     } else if (kind == "azure") {
       p->kind = ProviderKind::kAzure;
+    } else if (kind == "anthropic") {
+      p->kind = ProviderKind::kAnthropic;
     } else {
-      r.error(pn["kind"], "unknown provider kind '" + kind + "' (expected openai or azure)");
+      r.error(pn["kind"],
+              "unknown provider kind '" + kind + "' (expected openai, azure or anthropic)");
     }
     std::string url;
     if (r.str(pn, "base_url", url, true)) parse_base_url(r, pn["base_url"], url, *p);
@@ -388,17 +391,16 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
                 "unknown tokenizer '" + name + "' (expected o200k_base or cl100k_base)");
     }
     if (const YAML::Node k = mn["kinds"]) {
-      if (!k.IsSequence()) r.error(k, "'kinds' must be a list of chat, completion, embedding");
+      constexpr std::string_view kKinds = "chat, completion, embedding, messages or responses";
+      if (!k.IsSequence()) r.error(k, "'kinds' must be a list of " + std::string(kKinds));
       for (const YAML::Node& kn : k) {
         const std::string s = kn.IsScalar() ? kn.Scalar() : "";
-        if (s == "chat")
-          m.kinds.push_back(CallKind::kChat);
-        else if (s == "completion")
-          m.kinds.push_back(CallKind::kCompletion);
-        else if (s == "embedding")
-          m.kinds.push_back(CallKind::kEmbedding);
+        CallKind kind = CallKind::kChat;
+        // count_tokens is served wherever messages is: not a kind of its own here.
+        if (call_kind_from_name(s, kind) && kind != CallKind::kCountTokens)
+          m.kinds.push_back(kind);
         else
-          r.error(kn, "unknown kind '" + s + "' (expected chat, completion or embedding)");
+          r.error(kn, "unknown kind '" + s + "' (expected " + std::string(kKinds) + ")");
       }
     } else {
       m.kinds = {CallKind::kChat, CallKind::kCompletion};

@@ -40,7 +40,8 @@ class KeyStore {
   std::vector<Entry> entries_;
 };
 
-// Extracts the key from "Authorization: Bearer <key>" or "api-key: <key>"; empty if neither.
+// Extracts the key from "Authorization: Bearer <key>" or the key header ("api-key: <key>", or
+// Anthropic's "x-api-key: <key>"); empty if neither.
 std::string_view presented_key(std::string_view authorization, std::string_view api_key_header);
 
 }  // namespace warden

@@ -176,12 +176,14 @@ AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const Act
 }
 
 AnswerStream::AnswerStream(const Engine& engine, Scratch& scratch, size_t hold_back,
-                           const ActionTable& actions, const Pseudonyms& pseudonyms)
+                           const ActionTable& actions, const Pseudonyms& pseudonyms,
+                           Dialect dialect)
     : engine_(engine),
       scratch_(scratch),
       hold_back_(hold_back),
       actions_(actions),
-      pseudonyms_(pseudonyms) {}
+      pseudonyms_(pseudonyms),
+      dialect_(dialect) {}
 
 AnswerStream::Channel& AnswerStream::channel(size_t choice, Field field, long tool_call) {
   auto [it, inserted] = channels_.try_emplace({choice, field, tool_call});
@@ -204,6 +206,7 @@ void AnswerStream::take(Channel& c, std::string& text, AnswerOutcome& outcome) {
 
 // An extra event that carries text released at the end of a channel.
 std::string AnswerStream::flush_event(const Channel& c, const std::string& text) const {
+  if (dialect_ != Dialect::kChat) return api_flush_event(c, text);
   std::string e = "data: {\"id\":" + (id_.empty() ? "\"\"" : id_) +
                   ",\"object\":" + (object_.empty() ? "\"chat.completion.chunk\"" : object_) +
                   ",\"created\":" + (created_.empty() ? "0" : created_) +
@@ -315,6 +318,283 @@ size_t complete_escapes(std::string_view s) {
 
 }  // namespace
 
+bool AnswerStream::feed(Channel& c, std::string_view raw, std::string& released,
+                        AnswerOutcome& outcome) {
+  std::string& decoded = decoded_;
+  decode_json_string(raw.substr(1, raw.size() - 2), decoded);
+  if (c.field == Field::kToolArguments || c.field == Field::kFunctionArguments) {
+    // Arguments are JSON text: their own escapes decoded before they are scanned.
+    c.escape += decoded;
+    const size_t n = complete_escapes(c.escape);
+    decoded.assign(c.escape, 0, n);
+    c.escape.erase(0, n);
+    decode_nested_escapes(decoded, decoded);
+  }
+  if (!c.stream->feed(decoded)) return false;
+  take(c, released, outcome);
+  return true;
+}
+
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Messages and Responses: is this string of an event of `type` a channel's text, and which?
+bool api_text_field(AnswerStream::Dialect d, std::span<const Segment> p, std::string_view type,
+                    Field& field) {
+  if (d == AnswerStream::Dialect::kMessages) {
+    if (p.size() != 2) return false;
+    const bool delta = type == "content_block_delta" && p[0].is("delta");
+    const bool start = type == "content_block_start" && p[0].is("content_block");
+    if (!delta && !start) return false;
+    if (p[1].is("text")) {
+      field = Field::kText;
+    } else if (p[1].is("thinking")) {
+      field = Field::kReasoning;
+    } else if (delta && p[1].is("partial_json")) {
+      field = Field::kToolArguments;  // JSON text
+    } else {
+      return false;
+    }
+    return true;
+  }
+  // Responses: the `delta` of every `*.delta` event, those Warden does not know too.
+  if (p.size() != 1 || !p[0].is("delta") || !ends_with(type, ".delta")) return false;
+  if (type == "response.output_text.delta") {
+    field = Field::kText;
+  } else if (type == "response.refusal.delta") {
+    field = Field::kRefusal;
+  } else if (type == "response.function_call_arguments.delta" ||
+             type == "response.mcp_call_arguments.delta") {
+    field = Field::kToolArguments;  // JSON text
+  } else if (type == "response.reasoning_summary_text.delta") {
+    field = Field::kReasoning;
+  } else if (type == "response.reasoning_text.delta") {
+    field = Field::kReasoningContent;
+  } else if (type == "response.audio.transcript.delta") {
+    field = Field::kAudioTranscript;
+  } else {
+    field = Field::kContent;
+  }
+  return true;
+}
+
+// Values of type tags and states in Messages and Responses events: a fixed set, not text. Any
+// other value of these fields is scanned.
+bool api_enumerated(std::span<const Segment> p, std::string_view raw) {
+  static constexpr std::string_view kValues[] = {
+      "assistant",
+      "completed",
+      "content_block_delta",
+      "content_block_start",
+      "content_block_stop",
+      "end_turn",
+      "error",
+      "function_call",
+      "in_progress",
+      "incomplete",
+      "input_json_delta",
+      "max_tokens",
+      "message",
+      "message_delta",
+      "message_start",
+      "message_stop",
+      "output_text",
+      "ping",
+      "reasoning",
+      "redacted_thinking",
+      "response",
+      "response.completed",
+      "response.content_part.added",
+      "response.content_part.done",
+      "response.created",
+      "response.function_call_arguments.delta",
+      "response.function_call_arguments.done",
+      "response.in_progress",
+      "response.output_item.added",
+      "response.output_item.done",
+      "response.output_text.delta",
+      "response.output_text.done",
+      "response.reasoning_summary_part.added",
+      "response.reasoning_summary_part.done",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.done",
+      "signature_delta",
+      "stop_sequence",
+      "summary_text",
+      "text",
+      "text_delta",
+      "thinking",
+      "thinking_delta",
+      "tool_use",
+      "user",
+  };
+  if (p.empty() || p.back().is_index) return false;
+  const std::string_view k = p.back().key;
+  if (k != "type" && k != "role" && k != "status" && k != "object" && k != "stop_reason")
+    return false;
+  const std::string_view v = raw.substr(1, raw.size() - 2);
+  return std::binary_search(std::begin(kValues), std::end(kValues), v);
+}
+
+}  // namespace
+
+std::string AnswerStream::api_flush_event(const Channel& c, const std::string& text) const {
+  const std::string v = json_string(text);
+  if (dialect_ == Dialect::kMessages) {
+    std::string e =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":" +
+        std::to_string(c.choice) + ",\"delta\":";
+    switch (c.field) {
+      case Field::kReasoning:
+        e += "{\"type\":\"thinking_delta\",\"thinking\":" + v;
+        break;
+      case Field::kToolArguments:
+        e += "{\"type\":\"input_json_delta\",\"partial_json\":" + v;
+        break;
+      default:
+        e += "{\"type\":\"text_delta\",\"text\":" + v;
+        break;
+    }
+    e += "}}\n\n";
+    return e;
+  }
+  const std::string type = json_string(c.event_type);
+  std::string e = "event: " + c.event_type + "\ndata: {\"type\":" + type;
+  if (!c.item_id.empty()) e += ",\"item_id\":" + c.item_id;
+  e += ",\"output_index\":" + std::to_string(c.choice);
+  if (!c.index_key.empty())
+    e += ",\"" + std::string(c.index_key) + "\":" + std::to_string(c.tool_call);
+  e += ",\"delta\":" + v + "}\n\n";
+  return e;
+}
+
+bool AnswerStream::finish_closed(simdjson::dom::element root, std::string_view type,
+                                 std::string& out, AnswerOutcome& outcome) {
+  if (channels_.empty()) return true;
+  bool all = false;
+  uint64_t index = 0;
+  long second = -1;  // Responses: the content or summary part a `.done` event closes
+  if (dialect_ == Dialect::kMessages) {
+    if (type == "content_block_stop") {
+      if (root["index"].get_uint64().get(index) != simdjson::SUCCESS) all = true;
+    } else if (type == "message_delta" || type == "message_stop" || type == "error") {
+      all = true;
+    } else {
+      return true;
+    }
+  } else {
+    if (type == "response.completed" || type == "response.incomplete" ||
+        type == "response.failed" || type == "error") {
+      all = true;
+    } else if (ends_with(type, ".done")) {
+      if (root["output_index"].get_uint64().get(index) != simdjson::SUCCESS) all = true;
+      uint64_t part = 0;
+      if (root["content_index"].get_uint64().get(part) == simdjson::SUCCESS ||
+          root["summary_index"].get_uint64().get(part) == simdjson::SUCCESS)
+        second = static_cast<long>(part);
+    } else {
+      return true;
+    }
+  }
+  for (auto& [key, c] : channels_) {
+    if (!all && (c.choice != index || (second >= 0 && c.tool_call != second))) continue;
+    if (!finish_channel(c, out, outcome)) return false;
+  }
+  return true;
+}
+
+AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view data,
+                                     std::string& out) {
+  AnswerOutcome outcome;
+  simdjson::dom::element root;
+  if (parser_.parse(data.data(), data.size()).get(root) != simdjson::SUCCESS) {
+    outcome.ok = false;
+    return outcome;
+  }
+  std::string_view type = name;
+  if (root["type"].get_string().get(type) != simdjson::SUCCESS) type = name;
+  // Text held by the channels this event closes goes out before it (a `.done` event repeats
+  // the whole text: scanned whole below).
+  if (!finish_closed(root, type, out, outcome)) {
+    outcome.ok = false;
+    return outcome;
+  }
+  std::vector<Splice> splices;
+  std::string released;
+  std::string replacement;
+  const BodyScanStatus st = walk_json(
+      data, 64,
+      [&](const JsonToken& t) {
+        Field field = Field::kContent;
+        if (!api_text_field(dialect_, t.path, type, field)) {
+          if (api_enumerated(t.path, t.raw)) return true;
+          if (!scan_whole(t.raw, replacement, outcome)) return false;
+          if (!replacement.empty())
+            splices.push_back({static_cast<uint32_t>(t.offset),
+                               static_cast<uint32_t>(t.offset + t.raw.size()), replacement});
+          return true;
+        }
+        uint64_t index = 0;
+        long second = -1;
+        std::string_view index_key;
+        if (dialect_ == Dialect::kMessages) {
+          if (root["index"].get_uint64().get(index) != simdjson::SUCCESS) index = 0;
+        } else {
+          if (root["output_index"].get_uint64().get(index) != simdjson::SUCCESS) index = 0;
+          uint64_t part = 0;
+          if (root["content_index"].get_uint64().get(part) == simdjson::SUCCESS) {
+            index_key = "content_index";
+          } else if (root["summary_index"].get_uint64().get(part) == simdjson::SUCCESS) {
+            index_key = "summary_index";
+          }
+          if (!index_key.empty()) second = static_cast<long>(part);
+        }
+        Channel& c = channel(index, field, second);
+        if (c.finished) {  // a part closed before: what comes now is a new one
+          c.stream = std::make_unique<TextStream>(engine_, scratch_, hold_back_);
+          c.finished = false;
+          c.counted = 0;
+          c.escape.clear();
+        }
+        if (dialect_ == Dialect::kResponses) {
+          c.event_type = type;
+          c.index_key = index_key;
+          simdjson::dom::element id;
+          if (root["item_id"].get(id) == simdjson::SUCCESS) c.item_id = simdjson::minify(id);
+        }
+        if (!feed(c, t.raw, released, outcome)) return false;
+        splices.push_back({static_cast<uint32_t>(t.offset),
+                           static_cast<uint32_t>(t.offset + t.raw.size()), json_string(released)});
+        return true;
+      },
+      visit_bit(JsonToken::kString));
+  if (st != BodyScanStatus::kOk) {
+    outcome.ok = false;
+    return outcome;
+  }
+  if (!name.empty()) {
+    // The event's name is text from the upstream too.
+    const std::string raw_name = json_string(name);
+    if (!scan_whole(raw_name, replacement, outcome)) {
+      outcome.ok = false;
+      return outcome;
+    }
+    std::string shown;
+    if (!replacement.empty())
+      decode_json_string(replacement.substr(1, replacement.size() - 2), shown);
+    out += "event: ";
+    out += replacement.empty() ? name : std::string_view(shown);
+    out += '\n';
+  }
+  out += "data: ";
+  out += splices.empty() ? std::string(data) : apply_splices(data, std::move(splices));
+  out += "\n\n";
+  return outcome;
+}
+
 AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
   AnswerOutcome outcome;
   if (data == "[DONE]") {
@@ -376,17 +656,7 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
           tool = static_cast<long>(ti);
         }
         Channel& c = channel(index, field, tool);
-        decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded);
-        if (field == Field::kToolArguments || field == Field::kFunctionArguments) {
-          // Arguments are JSON text: their own escapes decoded before they are scanned.
-          c.escape += decoded;
-          const size_t n = complete_escapes(c.escape);
-          decoded.assign(c.escape, 0, n);
-          c.escape.erase(0, n);
-          decode_nested_escapes(decoded, decoded);
-        }
-        if (!c.stream->feed(decoded)) return false;
-        take(c, released, outcome);
+        if (!feed(c, t.raw, released, outcome)) return false;
         if (logprobs && (released != decoded || !c.escape.empty() ||
                          c.stream->released() != c.stream->total())) {
           if (dirty.size() <= k) dirty.resize(k + 1, false);

@@ -10,6 +10,10 @@
 //    rewritten with the text that may be released; what is held back is released in extra events
 //    before the choice finishes. Every other string of an event is scanned whole; a choice's
 //    logprobs pass only in an event where its text passed unchanged and nothing was held.
+//    Anthropic Messages and OpenAI Responses events (on_event) are read the same way: each
+//    content block's text, thinking and tool input (Messages), each output item's text, refusal,
+//    reasoning and function-call arguments, and any other `*.delta` (Responses) is a channel; an
+//    event of a type Warden does not know has every string scanned whole.
 #pragma once
 
 #include <simdjson.h>
@@ -38,11 +42,17 @@ AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const Act
 
 class AnswerStream {
  public:
+  // Which API's events the stream carries.
+  enum class Dialect : uint8_t { kChat, kMessages, kResponses };
+
   AnswerStream(const Engine& engine, Scratch& scratch, size_t hold_back, const ActionTable& actions,
-               const Pseudonyms& pseudonyms);
+               const Pseudonyms& pseudonyms, Dialect dialect = Dialect::kChat);
 
   // One event's data payload in; the SSE text to send instead (zero or more whole events).
   AnswerOutcome on_data(std::string_view data, std::string& out);
+  // The same for the named events of Messages and Responses: `name` is the `event:` field, kept
+  // on the event sent.
+  AnswerOutcome on_event(std::string_view name, std::string_view data, std::string& out);
   // End of the stream ([DONE] or the upstream closed): releases everything still held.
   AnswerOutcome finish(std::string& out);
 
@@ -69,12 +79,23 @@ class AnswerStream {
     bool finished = false;
     size_t counted = 0;  // findings already counted
     std::string escape;  // JSON text (arguments): an escape cut at the end of a delta
+    // Responses: the delta event's type, its item_id (raw JSON) and the name of its second
+    // index (content_index, summary_index), for the events that release held text.
+    std::string event_type;
+    std::string item_id;
+    std::string_view index_key;
   };
   using Key = std::tuple<size_t, Field, long>;
   Channel& channel(size_t choice, Field field, long tool_call);
   void take(Channel& c, std::string& text, AnswerOutcome& outcome);
   std::string flush_event(const Channel& c, const std::string& text) const;
+  std::string api_flush_event(const Channel& c, const std::string& text) const;
   bool finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome);
+  // Feeds one JSON string token of a channel's text in; `released` is what may go out now.
+  bool feed(Channel& c, std::string_view raw, std::string& released, AnswerOutcome& outcome);
+  // Messages and Responses: finishes the channels an event closes, releasing what they hold.
+  bool finish_closed(simdjson::dom::element root, std::string_view type, std::string& out,
+                     AnswerOutcome& outcome);
   bool scan_whole(std::string_view raw, std::string& replacement, AnswerOutcome& outcome);
 
   const Engine& engine_;
@@ -82,6 +103,7 @@ class AnswerStream {
   size_t hold_back_;
   const ActionTable& actions_;
   const Pseudonyms& pseudonyms_;
+  Dialect dialect_;
   simdjson::dom::parser parser_;
   std::map<Key, Channel> channels_;
   std::map<std::string, uint32_t, std::less<>> counts_;

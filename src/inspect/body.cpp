@@ -169,10 +169,44 @@ bool is_message_text(std::span<const Segment> p) {
   return false;
 }
 
-// Content Warden cannot read as text: images, audio and files, by value or by reference.
-std::string_view unreadable_class(std::span<const Segment> p) {
+// Is `v` (a JSON string's inside) base64 of some length, i.e. encoded content, not text?
+bool looks_base64(std::string_view v) {
+  if (v.size() < 16) return false;
+  for (char c : v) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=' ||
+          c == '-' || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+// Content Warden cannot read as text: images, audio and files, by value or by reference; and
+// model output signed or encrypted by the provider (contract §3: it may only go back untouched to
+// the deployment that made it).
+std::string_view unreadable_class(std::span<const Segment> p, std::string_view v) {
   const size_t n = p.size();
-  if (n < 6 || !p[0].is("messages") || !p[2].is("content")) return {};
+  if (n < 3) return {};
+  if (p[0].is("input") && p[1].is_index) {
+    // Responses input items: reasoning items' encrypted_content; input_image and input_file
+    // content parts.
+    if (n == 3 && p[2].is("encrypted_content")) return "uninspectable.signed";
+    if (n == 5 && p[2].is("content") && p[3].is_index) {
+      if (p[4].is("image_url")) return "uninspectable.image";
+      if (p[4].is("file_data") || p[4].is("file_id")) return "uninspectable.file";
+    }
+    return {};
+  }
+  if (!p[0].is("messages") || !p[2].is("content")) return {};
+  // Anthropic: a thinking block's signature, a redacted_thinking block's data.
+  if (n == 5 && (p[4].is("signature") || p[4].is("data"))) return "uninspectable.signed";
+  // Anthropic image and document blocks (also inside a tool_result): base64 `source.data`.
+  if (n >= 6 && p[n - 2].is("source") && p[n - 1].is("data") && looks_base64(v)) {
+    for (std::string_view magic : {"iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR"}) {
+      if (v.substr(0, magic.size()) == magic) return "uninspectable.image";
+    }
+    return "uninspectable.file";
+  }
+  if (n < 6) return {};
   if (p[4].is("image_url") && p[5].is("url")) return "uninspectable.image";
   if (p[4].is("input_audio") && p[5].is("data")) return "uninspectable.audio";
   if (p[4].is("file") && (p[5].is("file_data") || p[5].is("file_id"))) return "uninspectable.file";
@@ -227,7 +261,8 @@ bool is_space(char c) {
 
 const std::vector<std::string>& uninspectable_classes() {
   static const std::vector<std::string> classes = {"uninspectable.tokens", "uninspectable.image",
-                                                   "uninspectable.audio", "uninspectable.file"};
+                                                   "uninspectable.audio", "uninspectable.file",
+                                                   "uninspectable.signed"};
   return classes;
 }
 
@@ -401,10 +436,15 @@ class BodyScanner {
     }
     const std::string_view inner = t.raw.substr(1, t.raw.size() - 2);
     if (allowed_string(p, inner)) return true;
-    if (const std::string_view cls = unreadable_class(p); !cls.empty()) {
+    if (const std::string_view cls = unreadable_class(p, inner); !cls.empty()) {
       ++out_.counts[std::string(cls)];
-      // A data: URL is the content itself (base64); an address is text and scanned.
-      if (inner.substr(0, 5) == "data:" || !p.back().is("url")) return true;
+      // A data: URL is the content itself (base64); an address is text and scanned. Anthropic's
+      // base64 sources and signed or encrypted output are scanned as well: were the class
+      // permitted, a value written in the base64 alphabet (an access key) still cannot pass.
+      const bool scanned = cls == "uninspectable.signed" ||
+                           (p.size() >= 2 && p[p.size() - 2].is("source")) || p.back().is("url") ||
+                           p.back().is("image_url");
+      if (inner.substr(0, 5) == "data:" || !scanned) return true;
     }
     return scan_string(t, Place::kValue, is_message_text(p));
   }

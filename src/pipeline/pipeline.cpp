@@ -125,35 +125,51 @@ struct Route {
   std::string_view name;
   bool is_models = false;
   CallKind kind = CallKind::kChat;
+  ErrorShape shape = ErrorShape::kOpenAI;  // errors in the shape of the route's API
 };
+
+// The routes, by path (with and without the /v1 prefix OpenAI's clients may leave out).
+const Route* find_route(std::string_view path) {
+  static const std::pair<std::string_view, Route> kRoutes[] = {
+      {"/v1/chat/completions", {"chat", false, CallKind::kChat}},
+      {"/chat/completions", {"chat", false, CallKind::kChat}},
+      {"/v1/completions", {"completions", false, CallKind::kCompletion}},
+      {"/completions", {"completions", false, CallKind::kCompletion}},
+      {"/v1/embeddings", {"embeddings", false, CallKind::kEmbedding}},
+      {"/embeddings", {"embeddings", false, CallKind::kEmbedding}},
+      {"/v1/models", {"models", true, CallKind::kChat}},
+      {"/models", {"models", true, CallKind::kChat}},
+      {"/v1/messages", {"messages", false, CallKind::kMessages, ErrorShape::kAnthropic}},
+      {"/v1/messages/count_tokens",
+       {"count_tokens", false, CallKind::kCountTokens, ErrorShape::kAnthropic}},
+      {"/v1/responses", {"responses", false, CallKind::kResponses}},
+      {"/responses", {"responses", false, CallKind::kResponses}},
+  };
+  if (const size_t q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  for (const auto& [p, r] : kRoutes) {
+    if (p == path) return &r;
+  }
+  return nullptr;
+}
 
 // Stage 0: which endpoint, and is the method right for it.
 Result<Route> route(const Request& req) {
-  std::string_view path = req.target();
-  if (const size_t q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  Route r;
-  if (path == "/v1/chat/completions" || path == "/chat/completions") {
-    r = {"chat", false, CallKind::kChat};
-  } else if (path == "/v1/completions" || path == "/completions") {
-    r = {"completions", false, CallKind::kCompletion};
-  } else if (path == "/v1/embeddings" || path == "/embeddings") {
-    r = {"embeddings", false, CallKind::kEmbedding};
-  } else if (path == "/v1/models" || path == "/models") {
-    r = {"models", true, CallKind::kChat};
-  } else {
-    return make_error(ErrorCode::kNotFound, "Unknown route.");
-  }
-  const auto want = r.is_models ? http::verb::get : http::verb::post;
+  const Route* r = find_route(req.target());
+  if (r == nullptr) return make_error(ErrorCode::kNotFound, "Unknown route.");
+  const auto want = r->is_models ? http::verb::get : http::verb::post;
   if (req.method() != want) {
     return make_error(ErrorCode::kMethodNotAllowed,
-                      std::string("Use ") + (r.is_models ? "GET" : "POST") + " on this route.");
+                      std::string("Use ") + (r->is_models ? "GET" : "POST") + " on this route.");
   }
-  return r;
+  return *r;
 }
 
 // Stage 1: who is calling.
 Result<const Principal*> authenticate(const Config& config, const Request& req) {
-  return config.keys.authenticate(presented_key(req[http::field::authorization], req["api-key"]));
+  // Anthropic's clients send their key as x-api-key.
+  std::string_view key_header = req["api-key"];
+  if (key_header.empty()) key_header = req["x-api-key"];
+  return config.keys.authenticate(presented_key(req[http::field::authorization], key_header));
 }
 
 bool is_json_content_type(std::string_view ct) {
@@ -169,6 +185,22 @@ Result<Call> parse(Worker& worker, const Request& req, CallKind kind) {
     return make_error(ErrorCode::kUnsupportedMedia, "The request body must be application/json.");
   }
   return parse_call(kind, req.body(), worker.json());
+}
+
+// Header lines the upstream needs besides the body: Anthropic's API version, the client's when
+// it names one (a date or a plain token: nothing else is forwarded), else the provider's
+// `api_version`, else the first version of the Messages API.
+Result<std::string> upstream_head(const Request& req, CallKind kind) {
+  if (kind != CallKind::kMessages && kind != CallKind::kCountTokens) return std::string();
+  const std::string_view v = req["anthropic-version"];
+  if (v.size() > 32)
+    return make_error(ErrorCode::kInvalidRequest, "The anthropic-version header is too long.");
+  for (char c : v) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
+      return make_error(ErrorCode::kInvalidRequest, "The anthropic-version header is malformed.");
+  }
+  if (v.empty()) return std::string();  // the deployment's provider decides (forward stage)
+  return "anthropic-version: " + std::string(v) + "\r\n";
 }
 
 // Stage 3: which deployments could serve the model, in preference order.
@@ -187,7 +219,15 @@ Result<std::vector<const Deployment*>> resolve(const Config& config, const Call&
   ctx.model = model;
   std::vector<const Deployment*> candidates;
   candidates.reserve(model->deployments.size());
-  for (const Deployment& d : model->deployments) candidates.push_back(&d);
+  // Each API goes only to deployments whose provider speaks it (no translation between APIs).
+  for (const Deployment& d : model->deployments) {
+    if (provider_serves(d.provider->kind, call.kind)) candidates.push_back(&d);
+  }
+  if (candidates.empty()) {
+    return make_error(ErrorCode::kModelNotFound,
+                      "The model '" + model->name + "' has no deployment that serves " +
+                          std::string(call_kind_name(call.kind)) + " requests.");
+  }
   return candidates;
 }
 
@@ -525,9 +565,16 @@ void append_sse_data(std::string& out, std::string_view data) {
   out += '\n';
 }
 
-// A stream that fails after it started cannot change its status: the client gets an error event.
-std::string sse_error_event(const GatewayError& error, std::string_view request_id) {
-  return "data: " + error_json(error, request_id) + "\n\n";
+inspect::AnswerStream::Dialect dialect_of(CallKind kind) {
+  switch (kind) {
+    case CallKind::kMessages:
+    case CallKind::kCountTokens:
+      return inspect::AnswerStream::Dialect::kMessages;
+    case CallKind::kResponses:
+      return inspect::AnswerStream::Dialect::kResponses;
+    default:
+      return inspect::AnswerStream::Dialect::kChat;
+  }
 }
 
 // Stage 9 (streamed): relay events as they arrive, whole events only, each checked to be JSON.
@@ -544,8 +591,9 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   std::unique_ptr<inspect::AnswerStream> inspector;
   if (ic.enabled) {
     // The configured actions and this deployment's output rules (decide()).
-    inspector = std::make_unique<inspect::AnswerStream>(
-        *ic.engine, worker.scan_scratch(), ic.hold_back_bytes, answer_actions(ctx), ctx.pseudonyms);
+    inspector = std::make_unique<inspect::AnswerStream>(*ic.engine, worker.scan_scratch(),
+                                                        ic.hold_back_bytes, answer_actions(ctx),
+                                                        ctx.pseudonyms, dialect_of(ctx.call.kind));
   }
   std::string rewritten;
   bool blocked = false;
@@ -567,6 +615,16 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     blocked = blocked || o.blocked;
     return o.ok;
   };
+  // Messages and Responses: named events, usage in their own fields.
+  auto check_named_event = [&](std::string_view name, std::string_view data) {
+    ++ctx.sse_events;
+    if (!read_api_usage(data, worker.json(), ctx.usage)) return false;
+    if (!inspector) return true;
+    const inspect::AnswerOutcome o = inspector->on_event(name, data, rewritten);
+    blocked = blocked || o.blocked;
+    return o.ok;
+  };
+  const bool named = ctx.call.kind != CallKind::kChat && ctx.call.kind != CallKind::kCompletion;
   for (;;) {
     auto piece = co_await ex.read_some();
     if (!piece) {
@@ -591,7 +649,8 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     if (whole == 0) continue;
     const std::string_view events = sse.buffered().substr(0, static_cast<size_t>(whole));
     rewritten.clear();
-    if (!for_each_sse_data(events, check_event)) {
+    if (!(named ? for_each_sse_event(events, check_named_event)
+                : for_each_sse_data(events, check_event))) {
       failure = make_error(ErrorCode::kUpstreamUnavailable, "The upstream sent a malformed event.");
       failed = true;
       break;
@@ -629,7 +688,9 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
     settle_limits(ctx, false);
-    const std::string event = sse_error_event(failure, ctx.request_id);
+    // A stream that fails after it started cannot change its status: the client gets an error
+    // event, in the shape of the route's API.
+    const std::string event = error_event(out.error_shape(), failure, ctx.request_id);
     co_await out.stream(event);
     co_await out.end_stream();
     co_return failure;
@@ -646,7 +707,9 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   out.stop_watch();
   if (!body) co_return body.error();
   const bool ok_status = ex.status() >= 200 && ex.status() < 300;
-  const bool json = read_usage(*body, worker.json(), ctx.usage);
+  const bool json = ctx.call.kind == CallKind::kMessages || ctx.call.kind == CallKind::kResponses
+                        ? read_api_usage(*body, worker.json(), ctx.usage)
+                        : read_usage(*body, worker.json(), ctx.usage);
   // Tokens the upstream spent count even when the answer is then refused below.
   settle_limits(ctx, ok_status && json);
   if (ok_status && !json) {
@@ -679,6 +742,7 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
 
 net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& req, Responder& out,
                                  RequestContext& ctx) {
+  if (const Route* known = find_route(req.target())) out.set_error_shape(known->shape);
   auto r = route(req);
   if (!r) co_return r.error();
   ctx.route = r->name;
@@ -697,6 +761,8 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   auto call = parse(worker, req, r->kind);
   if (!call) co_return call.error();
   ctx.call = *call;
+  auto head = upstream_head(req, r->kind);
+  if (!head) co_return head.error();
 
   // 3. resolve
   auto candidates = resolve(config, ctx.call, ctx);
@@ -717,7 +783,11 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   if (!config.limits.empty()) {
     auto limited = limit(worker, config, body, permitted, ctx, out);
     if (!limited) co_return limited.error();
-    if (ctx.limit.store != nullptr && ctx.call.stream && !ctx.call.stream_options) {
+    // Messages and Responses streams report usage by themselves (message_delta,
+    // response.completed); their APIs have no stream_options.include_usage.
+    const bool chat_like =
+        ctx.call.kind == CallKind::kChat || ctx.call.kind == CallKind::kCompletion;
+    if (ctx.limit.store != nullptr && ctx.call.stream && !ctx.call.stream_options && chat_like) {
       for (const uint16_t rule : ctx.limit.rule_of) {
         if (config.limits.rules[rule].measure == limits::Measure::tokens) ctx.usage_added = true;
       }
@@ -730,7 +800,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   out.watch_disconnect([&cancel] { cancel.cancel(); });
   auto forwarded = co_await upstream::forward(
       worker.pool(), worker.metrics(), permitted, ctx.call.kind,
-      [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id, &cancel);
+      [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id, &cancel, *head);
   if (!forwarded) {
     out.stop_watch();
     ctx.limit.release();  // no upstream answered: the request counts for nothing

@@ -74,7 +74,7 @@ net::awaitable<bool> Responder::send(int status, std::string_view content_type,
       const GatewayError error{
           ErrorCode::kAuditUnavailable,
           "The audit record could not be committed; the response is withheld."};
-      const std::string err = error_json(error, request_id_);
+      const std::string err = error_json(error_shape_, error, request_id_);
       co_return co_await send(503, "application/json", err);
     }
   }
@@ -90,7 +90,7 @@ net::awaitable<bool> Responder::send(int status, std::string_view content_type,
 }
 
 net::awaitable<bool> Responder::send_error(const GatewayError& error) {
-  const std::string body = error_json(error, request_id_);
+  const std::string body = error_json(error_shape_, error, request_id_);
   if (error_info(error.code).status == 405) add_header("Allow", "GET, POST");
   const int status = error_info(error.code).status;
   co_return co_await send(status, "application/json", body);
@@ -119,11 +119,9 @@ net::awaitable<bool> Responder::end_stream() {
   if (gate_) {
     CompletionGate gate = std::move(gate_);
     if (!co_await gate(status_)) {
-      const std::string event =
-          "data: " +
-          error_json({ErrorCode::kAuditUnavailable, "The audit record could not be committed."},
-                     request_id_) +
-          "\n\n";
+      const std::string event = error_event(
+          error_shape_, {ErrorCode::kAuditUnavailable, "The audit record could not be committed."},
+          request_id_);
       co_await stream(event);
     }
   }

@@ -21,6 +21,9 @@ class Responder {
       : stream_(stream), write_timeout_(write_timeout) {}
 
   void set_request_id(std::string_view id) { request_id_ = id; }
+  // Errors are sent in the shape of the route's API (Anthropic's on /v1/messages).
+  void set_error_shape(ErrorShape shape) { error_shape_ = shape; }
+  ErrorShape error_shape() const { return error_shape_; }
   void add_header(std::string_view name, std::string_view value);
   void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
   bool keep_alive() const { return keep_alive_; }
@@ -53,6 +56,7 @@ class Responder {
   boost::beast::tcp_stream& stream_;
   std::chrono::milliseconds write_timeout_;
   std::string request_id_;
+  ErrorShape error_shape_ = ErrorShape::kOpenAI;
   std::string extra_headers_;
   bool keep_alive_ = true;
   int status_ = 0;

@@ -54,6 +54,12 @@ std::string_view endpoint(CallKind kind) {
       return "/completions";
     case CallKind::kEmbedding:
       return "/embeddings";
+    case CallKind::kMessages:
+      return "/messages";
+    case CallKind::kCountTokens:
+      return "/messages/count_tokens";
+    case CallKind::kResponses:
+      return "/responses";
   }
   return "/chat/completions";
 }
@@ -68,7 +74,7 @@ uint64_t jitter_seed() {
 std::string request_target(const Deployment& d, CallKind kind) {
   const Provider& p = *d.provider;
   std::string target;
-  if (p.kind == ProviderKind::kOpenAI) {
+  if (p.kind == ProviderKind::kOpenAI || p.kind == ProviderKind::kAnthropic) {
     target = p.base_path;
     target += endpoint(kind);
     return target;
@@ -247,7 +253,8 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
                                                             CallKind kind, std::string_view body,
                                                             std::string_view request_id,
                                                             Clock::time_point deadline,
-                                                            Cancel* cancel) {
+                                                            Cancel* cancel,
+                                                            std::string_view extra_head) {
   const Provider& p = *d.provider;
   // Serialised by hand: a fixed head and a gather write of head + body, no body copy.
   std::string head;
@@ -262,8 +269,17 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
   head += request_id;
   head += "\r\n";
   if (!p.api_key.empty()) {
-    head += p.kind == ProviderKind::kAzure ? "api-key: " : "Authorization: Bearer ";
+    head += p.kind == ProviderKind::kAzure       ? "api-key: "
+            : p.kind == ProviderKind::kAnthropic ? "x-api-key: "
+                                                 : "Authorization: Bearer ";
     head += p.api_key;
+    head += "\r\n";
+  }
+  head += extra_head;
+  // Anthropic's API needs a version: the client's (in extra_head), else the provider's.
+  if (p.kind == ProviderKind::kAnthropic && extra_head.find("anthropic-version:") != 0) {
+    head += "anthropic-version: ";
+    head += p.api_version.empty() ? "2023-06-01" : p.api_version;
     head += "\r\n";
   }
   head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
@@ -335,7 +351,8 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
 net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
                                           std::span<const Deployment* const> candidates,
                                           CallKind kind, const BodyFor& body_for,
-                                          std::string_view request_id, Cancel* cancel) {
+                                          std::string_view request_id, Cancel* cancel,
+                                          std::string_view extra_head) {
   thread_local std::mt19937_64 rng(jitter_seed());
   GatewayError last = make_error(ErrorCode::kUpstreamUnavailable, "No deployment is available.");
   int attempts = 0;
@@ -356,7 +373,7 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
       if (cancel != nullptr && cancel->cancelled)
         co_return make_error(ErrorCode::kClientClosed, "The client went away.");
       ++attempts;
-      auto sent = co_await send_once(pool, d, kind, body, request_id, deadline, cancel);
+      auto sent = co_await send_once(pool, d, kind, body, request_id, deadline, cancel, extra_head);
       if (!sent && sent.error().code == ErrorCode::kClientClosed) co_return sent.error();
       if (!sent) {
         metrics.count_upstream_error(

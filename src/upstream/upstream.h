@@ -109,7 +109,8 @@ class Exchange {
   friend net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool&, const Deployment&,
                                                                      CallKind, std::string_view,
                                                                      std::string_view,
-                                                                     Clock::time_point, Cancel*);
+                                                                     Clock::time_point, Cancel*,
+                                                                     std::string_view);
   std::unique_ptr<Connection> conn_;
   beast::http::response_parser<beast::http::buffer_body> parser_;
   int status_ = 0;
@@ -121,10 +122,12 @@ class Exchange {
   std::array<char, 16 * 1024> buf_;  // NOLINT: filled by reads, never zeroed
 };
 
-// One attempt: connect (or reuse), send, read the response head.
+// One attempt: connect (or reuse), send, read the response head. `extra_head`: header lines
+// (each ending in CRLF) the request path checked, e.g. the client's anthropic-version.
 net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(
     Pool& pool, const Deployment& deployment, CallKind kind, std::string_view body,
-    std::string_view request_id, Clock::time_point deadline, Cancel* cancel = nullptr);
+    std::string_view request_id, Clock::time_point deadline, Cancel* cancel = nullptr,
+    std::string_view extra_head = {});
 
 struct Forwarded {
   std::unique_ptr<Exchange> exchange;
@@ -139,7 +142,8 @@ using BodyFor = std::function<std::string(const Deployment&)>;
 net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
                                           std::span<const Deployment* const> candidates,
                                           CallKind kind, const BodyFor& body_for,
-                                          std::string_view request_id, Cancel* cancel = nullptr);
+                                          std::string_view request_id, Cancel* cancel = nullptr,
+                                          std::string_view extra_head = {});
 
 // The request target (path and query) for `kind` on `deployment`'s provider.
 std::string request_target(const Deployment& deployment, CallKind kind);

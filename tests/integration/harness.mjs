@@ -8,6 +8,10 @@ import path from 'node:path';
 import { startUpstream } from '../upstream/fake_openai.mjs';
 
 export const KEY = 'sk-test-alice';
+// The key the `anthropic` provider sends upstream (x-api-key); every warden this process starts
+// (serve, check, replay) reads it from the environment.
+export const UPSTREAM_KEY = 'sk-upstream-test';
+process.env.WARDEN_TEST_UPSTREAM_KEY = UPSTREAM_KEY;
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
 
 export async function freePort() {
@@ -66,6 +70,7 @@ providers:
     base_url: http://127.0.0.1:${upstreamPort}/v1
     retries: 0
     timeouts: {first_byte_ms: 300, idle_ms: 300}
+  - {name: anth, kind: anthropic, base_url: "http://127.0.0.1:${upstreamPort}/v1", api_key_env: WARDEN_TEST_UPSTREAM_KEY, retries: 0}
   - {name: dead, base_url: "http://127.0.0.1:${deadPort}/v1", retries: 1, backoff_ms: 10, timeouts: {connect_ms: 500}}
 models:
 ${model('chat', 'chat, completion', dep('chat-main', 'up', 'test-1'))}
@@ -95,6 +100,19 @@ ${model('error-text', 'chat', dep('error-text-a', 'up', 'error-text'))}
 ${model('fo-out', 'chat', dep('fo-out-a', 'up', 'status-503'), dep('fo-out-b', 'up', 'leak'))}
 ${model('strict-ip', 'chat', dep('strict-ip-a', 'up', 'echo'))}
 ${model('tokens-ok', 'completion, embedding', dep('tokens-ok-a', 'up', 'test-tokens'))}
+${model('claude', 'messages', dep('claude-a', 'anth', 'test-claude'))}
+${model('claude-echo', 'messages', dep('claude-echo-a', 'anth', 'echo'))}
+${model('claude-leak', 'messages', dep('claude-leak-a', 'anth', 'leak'))}
+${model('claude-fields', 'messages', dep('claude-fields-a', 'anth', 'fields'))}
+${model('claude-400', 'messages', dep('claude-400-a', 'anth', 'status-400'))}
+${model('chat-only', 'chat, messages', dep('chat-only-a', 'up', 'test-1'))}
+${model('claude-wide', 'messages, responses', dep('claude-wide-a', 'anth', 'test-claude'))}
+${model('resp', 'responses, chat', dep('resp-a', 'up', 'test-resp'))}
+${model('resp-echo', 'responses', dep('resp-echo-a', 'up', 'echo'))}
+${model('resp-leak', 'responses', dep('resp-leak-a', 'up', 'leak'))}
+${model('resp-fields', 'responses', dep('resp-fields-a', 'up', 'fields'))}
+${model('resp-invented', 'responses', dep('resp-invented-a', 'up', 'invented'))}
+${model('resp-400', 'responses', dep('resp-400-a', 'up', 'status-400'))}
   - name: gpt-tokens
     developer: Test
     origin: EU

@@ -125,6 +125,88 @@ TEST_F(ParseCall, LocatesAModelKeyWrittenWithEscapes) {
   EXPECT_EQ(body.substr(r->model_offset, r->model_length), "\"m3\"");
 }
 
+TEST_F(ParseCall, MessagesNeedAnthropicTurnsAndMaxTokens) {
+  constexpr std::string_view ok =
+      R"({"model":"m","max_tokens":8,"system":[{"type":"text","text":"s"}],)"
+      R"("messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"x"}]}]})";
+  ASSERT_TRUE(parse(CallKind::kMessages, ok));
+  struct Case {
+    std::string_view body;
+    std::string_view says;
+  };
+  for (
+      const Case& c : {
+          Case{R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", "max_tokens"},
+          Case{R"({"model":"m","max_tokens":8,"messages":[{"role":"system","content":"hi"}]})",
+               "unknown role"},
+          Case{R"({"model":"m","max_tokens":8,"messages":[{"role":"user","content":[1]}]})",
+               "content blocks"},
+          Case{
+              R"({"model":"m","max_tokens":8,"system":1,"messages":[{"role":"user","content":"x"}]})",
+              "'system'"},
+      }) {
+    auto r = parse(CallKind::kMessages, c.body);
+    ASSERT_FALSE(r) << c.body;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+  }
+  // Counting tokens takes the prompt without max_tokens.
+  EXPECT_TRUE(parse(CallKind::kCountTokens,
+                    R"({"model":"m","messages":[{"role":"user","content":"hi"}]})"));
+}
+
+TEST_F(ParseCall, ResponsesTakeAStringOrItems) {
+  EXPECT_TRUE(
+      parse(CallKind::kResponses, R"({"model":"m","input":"hi","instructions":"be brief"})"));
+  EXPECT_TRUE(parse(
+      CallKind::kResponses,
+      R"({"model":"m","input":[{"type":"function_call_output","call_id":"c","output":"x"}]})"));
+  EXPECT_TRUE(parse(CallKind::kResponses, R"({"model":"m","previous_response_id":"resp_1"})"));
+  EXPECT_FALSE(parse(CallKind::kResponses, R"({"model":"m","input":7})"));
+  EXPECT_FALSE(parse(CallKind::kResponses, R"({"model":"m","input":["x"]})"));
+  EXPECT_FALSE(parse(CallKind::kResponses, R"({"model":"m","input":"x","instructions":[1]})"));
+}
+
+TEST(Usage, ReadsMessagesAndResponsesUsage) {
+  simdjson::dom::parser parser;
+  Usage u;
+  ASSERT_TRUE(read_api_usage(
+      R"({"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}})",
+      parser, u));
+  EXPECT_EQ(u.prompt_tokens, 12);
+  ASSERT_TRUE(read_api_usage(R"({"type":"message_delta","usage":{"output_tokens":7}})", parser, u));
+  EXPECT_EQ(u.prompt_tokens, 12);
+  EXPECT_EQ(u.completion_tokens, 7);
+  Usage r;
+  ASSERT_TRUE(read_api_usage(
+      R"({"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":4}}})",
+      parser, r));
+  EXPECT_EQ(r.prompt_tokens, 3);
+  EXPECT_EQ(r.completion_tokens, 4);
+}
+
+TEST(Sse, NamedEventsKeepTheirNames) {
+  const std::string events =
+      "event: message_start\ndata: {\"a\":1}\n\n: ping\n\ndata: {\"b\":2}\n\n"
+      "id: 7\nevent: content_block_delta\r\ndata:{\"c\":\ndata: 3}\r\n\r\n";
+  std::vector<std::pair<std::string, std::string>> got;
+  ASSERT_TRUE(for_each_sse_event(events, [&](std::string_view name, std::string_view data) {
+    got.emplace_back(name, data);
+    return true;
+  }));
+  using P = std::pair<std::string, std::string>;
+  EXPECT_EQ(got, (std::vector<P>{P{"message_start", "{\"a\":1}"}, P{"", "{\"b\":2}"},
+                                 P{"content_block_delta", "{\"c\":\n3}"}}));
+}
+
+TEST(Errors, AnthropicShapeOnMessagesRoutes) {
+  const GatewayError e = make_error(ErrorCode::kModelNotFound, "The model 'x' does not exist.");
+  EXPECT_EQ(
+      error_json(ErrorShape::kAnthropic, e, "r1"),
+      R"({"type":"error","error":{"type":"not_found_error","message":"The model 'x' does not exist."},"request_id":"r1"})");
+  EXPECT_EQ(error_json(ErrorShape::kOpenAI, e, "r1"), error_json(e, "r1"));
+  EXPECT_EQ(error_event(ErrorShape::kAnthropic, e, "").substr(0, 19), "event: error\ndata: ");
+}
+
 TEST(Usage, ReadsFromAnswerAndFinalEvent) {
   simdjson::dom::parser p;
   Usage u;

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "api/api.h"
 #include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
@@ -26,6 +27,14 @@ void PrintTo(const Finding& f, std::ostream* os) {
 }
 
 namespace {
+
+bool for_each_sse_event_for_test(const std::string& out,
+                                 std::vector<std::pair<std::string, std::string>>& events) {
+  return for_each_sse_event(out, [&](std::string_view name, std::string_view data) {
+    events.emplace_back(name, data);
+    return true;
+  });
+}
 
 const Engine& engine() {
   static const EnginePtr e = Engine::compile({{"project", {}, {"Bluebird", "Nachtfalke"}}});
@@ -1075,6 +1084,121 @@ TEST(AnswerStream, ChannelsPerFieldAndToolCallIndexAndLogprobsHeld) {
   EXPECT_EQ(args0, R"({"b":"[EMAIL]"})");
   EXPECT_EQ(args1, R"({"a":"[EMAIL]"})");
   EXPECT_EQ(refusal, "card [CREDIT_CARD]");
+}
+
+// The events of an SSE text: (name, data) pairs.
+std::vector<std::pair<std::string, std::string>> sse_events(const std::string& out) {
+  std::vector<std::pair<std::string, std::string>> events;
+  EXPECT_TRUE(for_each_sse_event_for_test(out, events));
+  return events;
+}
+
+TEST(AnswerStream, MessagesEventsKeepTheirNamesAndEveryBlockIsAChannel) {
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  actions.set("fin", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  AnswerStream s(engine(), scratch, 64, actions, p, AnswerStream::Dialect::kMessages);
+  std::string out;
+  auto event = [&](const std::string& name, const std::string& data) {
+    const AnswerOutcome o = s.on_event(name, data, out);
+    EXPECT_TRUE(o.ok) << data;
+  };
+  event(
+      "message_start",
+      R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m"}})");
+  event("content_block_start",
+        R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"mail jane@ac"}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"me.com now"}})");
+  event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+  event(
+      "content_block_start",
+      R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"to\":\"bob\\u00"}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"40acme.com\"}"}})");
+  event("content_block_stop", R"({"type":"content_block_stop","index":1})");
+  // A type no version of the API defines: every string in it is scanned whole.
+  event("telepathy", R"({"type":"telepathy","thought":"card 4111 1111 1111 1111"})");
+  event("message_stop", R"({"type":"message_stop"})");
+  for (const char* leak : {"jane@", "bob@", "bob\\\\u0040", "4111"})
+    EXPECT_EQ(out.find(leak), std::string::npos) << leak << " in " << out;
+  std::string text, args;
+  std::vector<std::string> names;
+  simdjson::dom::parser parser;
+  for (const auto& [name, data] : sse_events(out)) {
+    names.push_back(name);
+    simdjson::dom::element e = parser.parse(data).value();
+    std::string_view t;
+    if (e["delta"]["text"].get_string().get(t) == simdjson::SUCCESS) text += t;
+    if (e["delta"]["partial_json"].get_string().get(t) == simdjson::SUCCESS) args += t;
+    // Held text is released before its block stops.
+    if (name == "content_block_stop" && e["index"].get_uint64().value() == 0) {
+      EXPECT_EQ(text, "mail [EMAIL] now");
+    }
+  }
+  EXPECT_EQ(text, "mail [EMAIL] now");
+  EXPECT_EQ(args, R"({"to":"[EMAIL]"})");
+  EXPECT_EQ(names.front(), "message_start");
+  EXPECT_EQ(names.back(), "message_stop");
+  EXPECT_NE(out.find("\"card [CREDIT_CARD]\""), std::string::npos) << out;
+}
+
+TEST(AnswerStream, ResponsesDeltasAreChannelsAndDoneEventsAreScannedWhole) {
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  AnswerStream s(engine(), scratch, 64, actions, p, AnswerStream::Dialect::kResponses);
+  std::string out;
+  auto event = [&](const std::string& type, const std::string& rest) {
+    const std::string data = R"({"type":")" + type + "\"," + rest + "}";
+    const AnswerOutcome o = s.on_event(type, data, out);
+    EXPECT_TRUE(o.ok) << data;
+  };
+  const std::string at = R"("item_id":"msg_1","output_index":0,"content_index":0)";
+  event("response.output_text.delta", at + R"(,"delta":"to jane@ac")");
+  event("response.output_text.delta", at + R"(,"delta":"me.com")");
+  event("response.output_text.done", at + R"(,"text":"to jane@acme.com")");
+  event("response.function_call_arguments.delta",
+        R"("item_id":"fc_1","output_index":1,"delta":"{\"to\":\"bob@")");
+  event("response.function_call_arguments.delta",
+        R"("item_id":"fc_1","output_index":1,"delta":"acme.com\"}")");
+  event("response.function_call_arguments.done",
+        R"("item_id":"fc_1","output_index":1,"arguments":"{\"to\":\"bob@acme.com\"}")");
+  event("response.completed", R"("response":{"id":"resp_1","output":[]})");
+  for (const char* leak : {"jane@", "bob@"})
+    EXPECT_EQ(out.find(leak), std::string::npos) << leak << " in " << out;
+  std::string text, args;
+  simdjson::dom::parser parser;
+  bool released_before_done = false;
+  for (const auto& [name, data] : sse_events(out)) {
+    simdjson::dom::element e = parser.parse(data).value();
+    std::string_view type = e["type"].get_string().value();
+    EXPECT_EQ(name, type);
+    std::string_view d;
+    if (type == "response.output_text.delta" &&
+        e["delta"].get_string().get(d) == simdjson::SUCCESS) {
+      text += d;
+      EXPECT_EQ(e["item_id"].get_string().value(), "msg_1");
+    }
+    if (type == "response.function_call_arguments.delta") args += e["delta"].get_string().value();
+    if (type == "response.output_text.done") {
+      released_before_done = text == "to [EMAIL]";
+      EXPECT_EQ(e["text"].get_string().value(), "to [EMAIL]");
+    }
+  }
+  EXPECT_TRUE(released_before_done) << out;
+  EXPECT_EQ(args, R"({"to":"[EMAIL]"})");
 }
 
 // Streams `text` in chunks of `chunk` bytes (0: every split position is tried by the caller).

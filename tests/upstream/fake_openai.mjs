@@ -22,6 +22,7 @@
 //                        streamed (values split across events, parallel tool calls out of order)
 //   error-echo           answers 400 with an OpenAI error whose message echoes a card and e-mail
 //   error-text           answers 404 with a text/plain body that echoes an e-mail address
+// POST …/messages (Anthropic) and …/responses (OpenAI Responses) are answered by fake_apis.mjs.
 //
 // GET /__requests lists what was received; DELETE /__requests clears it; GET /__closed counts
 // streams whose client (the gateway) went away before the end.
@@ -31,6 +32,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
+import { answerMessages, answerResponses } from './fake_apis.mjs';
 
 // Values the `fields` model plants in its answers (they never reach a client unmasked).
 export const PLANTED = { email: 'mallory@example.com', card: '4111 1111 1111 1111' };
@@ -145,6 +147,8 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
 
   function answer(req, res, body) {
     if (!body || typeof body.model !== 'string') return sendError(res, 400);
+    if (/\/messages(\/count_tokens)?$/.test(req.url)) return answerMessages(req, res, body, ++completionSeq);
+    if (req.url.endsWith('/responses')) return answerResponses(req, res, body, ++completionSeq);
     const model = body.model;
     let m;
     if ((m = /^status-(\d+)$/.exec(model))) return sendError(res, Number(m[1]));
