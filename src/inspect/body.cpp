@@ -63,6 +63,9 @@ namespace {
 
 using Segment = JsonToken::Segment;
 
+// Tools the provider runs (web search, code execution, MCP servers …): data Warden cannot follow.
+constexpr std::string_view kServerTools = "uninspectable.server_tools";
+
 bool one_of(std::string_view v, std::initializer_list<std::string_view> allowed) {
   for (std::string_view a : allowed) {
     if (v == a) return true;
@@ -169,6 +172,28 @@ bool is_message_text(std::span<const Segment> p) {
   return false;
 }
 
+// Tools the client runs itself (their calls come back to it, and the answers it sends are
+// inspected): Responses' function, custom, computer, shell and patch tools; Anthropic's custom
+// tools and its client tools (bash_…, text_editor_…, computer_…, memory_…). Any other tool type
+// (web search, file search, code execution, MCP, tools Warden does not know) the provider runs:
+// it sends data to places Warden never sees.
+bool client_tool_type(std::string_view v) {
+  for (std::string_view t : {"function", "custom", "computer_use_preview", "computer_use",
+                             "local_shell", "shell", "apply_patch"}) {
+    if (v == t) return true;
+  }
+  for (std::string_view prefix : {"bash_", "text_editor_", "computer_", "memory_"}) {
+    if (v.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+// Top-level fields that have the provider send data to third parties by themselves: Anthropic's
+// MCP connector, OpenAI's chat web search.
+bool server_tool_field(std::string_view key) {
+  return key == "mcp_servers" || key == "web_search_options";
+}
+
 // Is `v` (a JSON string's inside) base64 of some length, i.e. encoded content, not text?
 bool looks_base64(std::string_view v) {
   if (v.size() < 16) return false;
@@ -260,9 +285,9 @@ bool is_space(char c) {
 }  // namespace
 
 const std::vector<std::string>& uninspectable_classes() {
-  static const std::vector<std::string> classes = {"uninspectable.tokens", "uninspectable.image",
-                                                   "uninspectable.audio", "uninspectable.file",
-                                                   "uninspectable.signed"};
+  static const std::vector<std::string> classes = {
+      "uninspectable.tokens", "uninspectable.image",  "uninspectable.audio",
+      "uninspectable.file",   "uninspectable.signed", "uninspectable.server_tools"};
   return classes;
 }
 
@@ -426,6 +451,7 @@ class BodyScanner {
     }
     switch (t.kind) {
       case JsonToken::kKey:
+        if (p.empty()) note_server_tool_field(t);
         return scan_key(t);
       case JsonToken::kNumber:
         if (is_token_id(p)) return add_token_id(t);
@@ -436,6 +462,9 @@ class BodyScanner {
     }
     const std::string_view inner = t.raw.substr(1, t.raw.size() - 2);
     if (allowed_string(p, inner)) return true;
+    if (p.size() == 3 && p[0].is("tools") && p[1].is_index && p[2].is("type") &&
+        !client_tool_type(decoded(inner)))
+      ++out_.counts[std::string(kServerTools)];
     if (const std::string_view cls = unreadable_class(p, inner); !cls.empty()) {
       ++out_.counts[std::string(cls)];
       // A data: URL is the content itself (base64); an address is text and scanned. Anthropic's
@@ -487,6 +516,18 @@ class BodyScanner {
 
   // Keys made of lower-case ASCII letters and '_' only (the API's own, and most schema
   // properties) cannot hold a value any built-in detector finds; custom detectors see every key.
+  void note_server_tool_field(const JsonToken& t) {
+    if (server_tool_field(decoded(t.raw.substr(1, t.raw.size() - 2))))
+      ++out_.counts[std::string(kServerTools)];
+  }
+
+  // The text of a JSON string's inside (decoded only when it has an escape).
+  std::string_view decoded(std::string_view inner) {
+    if (inner.find('\\') == std::string_view::npos) return inner;
+    decode_json_string(inner, field_);
+    return field_;
+  }
+
   bool scan_key(const JsonToken& t) {
     const std::string_view inner = t.raw.substr(1, t.raw.size() - 2);
     if (!o_.scan_all_keys && inner.size() <= 64 &&
@@ -638,7 +679,8 @@ class BodyScanner {
   const BodyScanOptions& o_;
   BodyScan& out_;
   std::vector<Finding> findings_;
-  std::string decoded_;
+  std::string decoded_;  // the last string scanned (message boundaries read it)
+  std::string field_;    // a structural field's value, decoded
   std::string window_;
   std::vector<uint32_t> ids_;
   size_t ids_array_ = SIZE_MAX;

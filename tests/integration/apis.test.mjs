@@ -272,3 +272,34 @@ test('responses: encrypted reasoning cannot be read: refused unless a rule permi
   assert.match(res.body, /uninspectable\.signed/);
   assert.equal(stack.upstream.requests.length, 0);
 });
+
+// ---- Tools the provider runs ----------------------------------------------------------------
+
+test('tools the provider runs (web search, code execution, MCP) are refused unless a rule permits them; client tools pass', async () => {
+  const refused = [
+    ['/v1/responses', { model: 'resp', input: 'hi', tools: [{ type: 'web_search' }] }],
+    ['/v1/responses', { model: 'resp', input: 'hi', tools: [{ type: 'mcp', server_label: 'docs', server_url: 'https://mcp.example.com/sse' }] }],
+    ['/v1/responses', { model: 'resp', input: 'hi', tools: [{ type: 'telepathy_2030' }] }],
+    ['/v1/messages', { model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }],
+    ['/v1/messages', { model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }],
+      mcp_servers: [{ type: 'url', url: 'https://mcp.example.com/sse', name: 'docs' }] }],
+    ['/v1/chat/completions', { model: 'chat', messages: [{ role: 'user', content: 'hi' }], web_search_options: {} }],
+  ];
+  for (const [path, body] of refused) {
+    const res = await send(path, body);
+    assert.equal(res.status, 403, `${path} ${JSON.stringify(body.tools ?? body)}: ${res.body}`);
+    assert.match(res.body, /uninspectable\.server_tools/);
+  }
+  assert.equal(stack.upstream.requests.length, 0);
+  const passed = [
+    ['/v1/responses', { model: 'resp', input: 'hi', tools: [{ type: 'function', name: 'f', parameters: {} }] }],
+    ['/v1/messages', { model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }],
+      tools: [{ name: 'f', input_schema: { type: 'object' } }, { type: 'bash_20250124', name: 'bash' }] }],
+    // A rule that names the class permits them.
+    ['/v1/responses', { model: 'resp-tools', input: 'hi', tools: [{ type: 'web_search' }] }],
+  ];
+  for (const [path, body] of passed) {
+    const res = await send(path, body);
+    assert.equal(res.status, 200, `${path}: ${res.body}`);
+  }
+});

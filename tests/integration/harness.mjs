@@ -61,6 +61,9 @@ policy:
       action: mask
       classes: [pii.ip_address]
       when: [{attr: model.name, op: in, values: [strict-ip]}]
+    - id: server-tools-for-resp-tools
+      effect: permit
+      when: [{attr: model.name, op: in, values: [resp-tools]}, {attr: data.classes, op: any, values: [uninspectable.server_tools]}]
     - id: token-ids-for-tokens-ok
       effect: permit
       when: [{attr: model.name, op: in, values: [tokens-ok]}, {attr: data.classes, op: any, values: [uninspectable.tokens]}]
@@ -113,6 +116,7 @@ ${model('resp-leak', 'responses', dep('resp-leak-a', 'up', 'leak'))}
 ${model('resp-fields', 'responses', dep('resp-fields-a', 'up', 'fields'))}
 ${model('resp-invented', 'responses', dep('resp-invented-a', 'up', 'invented'))}
 ${model('resp-400', 'responses', dep('resp-400-a', 'up', 'status-400'))}
+${model('resp-tools', 'responses', dep('resp-tools-a', 'up', 'test-resp'))}
   - name: gpt-tokens
     developer: Test
     origin: EU
