@@ -21,7 +21,9 @@ args=()
 for _ in $(seq "$N"); do args+=(--next -s -o /dev/null -H 'Authorization: Bearer sk-bench' -H 'Content-Type: application/json' --data-binary @"$body" http://127.0.0.1:18384/v1/chat/completions); done
 [ "$N" -gt 0 ] && curl "${args[@]:1}"
 # Start-up and shutdown are in the total too: measure them with zero requests and subtract.
-kill -INT $W; wait $W || true
+# A background job starts with SIGINT ignored until warden's own handler is installed, which may
+# come after the port opens: signal until it exits.
+while kill -0 $W 2>/dev/null; do kill -INT $W 2>/dev/null || true; sleep 2; done; wait $W || true
 total=$(grep -o 'Collected : [0-9]*' "$RUN/callgrind.log" | grep -o '[0-9]*$' || true)
 [ -n "$total" ] || total=$(callgrind_annotate "$RUN/callgrind.out" | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
 echo "mode=$MODE requests=$N total_instructions=$total"

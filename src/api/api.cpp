@@ -3,6 +3,7 @@
 #include "common/json_scan.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -227,30 +228,55 @@ int locate_model_token(std::string_view body, size_t& offset, size_t& length) {
 // Any object at any depth with a key twice (compared after unescaping: simdjson's DOM holds the
 // decoded keys) → the first such key. Parsers disagree on which duplicate wins (Node, Python and
 // Go keep the last), so a second key could carry a value past inspection and the decision.
-std::optional<std::string> duplicate_key(element root) {
-  std::vector<element> stack{root};
-  std::vector<std::string_view> keys;
-  while (!stack.empty()) {
-    const element e = stack.back();
-    stack.pop_back();
-    if (e.is_array()) {
-      for (element v : e.get_array()) {
-        if (v.is_array() || v.is_object()) stack.push_back(v);
+bool duplicate_key(element e, std::string_view& dup);
+
+// Objects of up to kPairwise keys are compared pair by pair (no allocation; keys of requests
+// mostly differ in their length or first byte); larger ones are sorted. Each walk allocating a
+// stack and a key list cost ~2,000 instructions a request.
+constexpr size_t kPairwise = 16;
+
+bool duplicate_in_object(simdjson::dom::object obj, std::string_view& dup) {
+  std::array<std::string_view, kPairwise> few;
+  std::vector<std::string_view> many;
+  size_t n = 0;
+  for (auto field : obj) {
+    if (n < kPairwise) {
+      for (size_t j = 0; j < n; ++j) {
+        if (few[j] == field.key) {
+          dup = field.key;
+          return true;
+        }
       }
-      continue;
+      few[n] = field.key;
+    } else {
+      if (many.empty()) many.assign(few.begin(), few.end());
+      many.push_back(field.key);
     }
-    if (!e.is_object()) continue;
-    keys.clear();
-    for (auto field : e.get_object()) {
-      keys.push_back(field.key);
-      if (field.value.is_array() || field.value.is_object()) stack.push_back(field.value);
-    }
-    if (keys.size() < 2) continue;
-    std::sort(keys.begin(), keys.end());
-    const auto dup = std::adjacent_find(keys.begin(), keys.end());
-    if (dup != keys.end()) return std::string(*dup);
+    ++n;
+    if (duplicate_key(field.value, dup)) return true;
   }
-  return std::nullopt;
+  if (many.empty()) return false;
+  std::sort(many.begin(), many.end());
+  const auto at = std::adjacent_find(many.begin(), many.end());
+  if (at == many.end()) return false;
+  dup = *at;
+  return true;
+}
+
+// Any object at any depth with a key twice (compared after unescaping: simdjson's DOM holds the
+// decoded keys) → true with the first such key found. Parsers disagree on which duplicate wins
+// (Node, Python and Go keep the last), so a second key could carry a value past inspection and
+// the decision. Recursive: the depth is bounded by the parser's (validated before).
+bool duplicate_key(element e, std::string_view& dup) {
+  if (e.is_array()) {
+    for (element v : e.get_array()) {
+      if (duplicate_key(v, dup)) return true;
+    }
+    return false;
+  }
+  simdjson::dom::object obj;
+  if (e.get_object().get(obj) != simdjson::SUCCESS) return false;
+  return duplicate_in_object(obj, dup);
 }
 
 }  // namespace
@@ -268,10 +294,10 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   simdjson::dom::object obj;
   if (root.get_object().get(obj) != simdjson::SUCCESS)
     return invalid("The request body must be a JSON object.");
-  if (const auto dup = duplicate_key(root)) {
-    std::string shown = dup->substr(0, 64);
-    while (shown.size() < dup->size() && !shown.empty() &&
-           (static_cast<unsigned char>((*dup)[shown.size()]) & 0xC0) == 0x80)
+  if (std::string_view dup; duplicate_key(root, dup)) {
+    std::string shown(dup.substr(0, 64));
+    while (shown.size() < dup.size() && !shown.empty() &&
+           (static_cast<unsigned char>(dup[shown.size()]) & 0xC0) == 0x80)
       shown.pop_back();  // never cut a UTF-8 character
     return invalid("The key '" + shown + "' appears twice in one object.");
   }

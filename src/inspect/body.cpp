@@ -4,6 +4,9 @@
 #include <charconv>
 #include <cstring>
 #include <deque>
+#include <optional>
+
+#include <boost/container/small_vector.hpp>
 
 #include "common/json_scan.h"
 #include "common/json_writer.h"
@@ -354,13 +357,17 @@ BodyScanStatus walk(std::string_view body, size_t max_depth, Visit&& visit, uint
   struct Frame {
     bool object;
     bool expect_key;
-    size_t index;         // the current element (arrays)
-    std::string decoded;  // the current key, when it had escapes
+    size_t index;  // the current element (arrays)
   };
   // One path segment per open container, kept up to date as the walk goes (not rebuilt per
-  // token): the current key of an object, the current position in an array.
-  std::deque<Frame> stack;  // a deque: `path` points into the frames' decoded keys
-  std::vector<JsonToken::Segment> path;
+  // token): the current key of an object, the current position in an array. Inline storage for
+  // the depths requests have (each walk allocating its stacks cost ~1,500 instructions a request);
+  // deeper documents spill to the heap.
+  boost::container::small_vector<Frame, 16> stack;
+  boost::container::small_vector<JsonToken::Segment, 16> path;
+  // Keys that had escapes, decoded, one slot per depth; a deque so that `path` may point into it
+  // while deeper slots are added. Made only when such a key appears.
+  std::optional<std::deque<std::string>> decoded;
   auto value_starts = [&]() {
     if (!stack.empty() && !stack.back().object) path.back().index = stack.back().index++;
   };
@@ -372,7 +379,7 @@ BodyScanStatus walk(std::string_view body, size_t max_depth, Visit&& visit, uint
     if (c == '{' || c == '[') {
       if (stack.size() >= max_depth) return BodyScanStatus::kTooDeep;
       value_starts();
-      stack.push_back({c == '{', c == '{', 0, {}});
+      stack.push_back({c == '{', c == '{', 0});
       path.push_back({std::string_view(), c == '[', 0});
     } else if (c == '}' || c == ']') {
       if (!stack.empty()) {
@@ -391,18 +398,21 @@ BodyScanStatus walk(std::string_view body, size_t max_depth, Visit&& visit, uint
         if (inner.find('\\') == std::string_view::npos) {
           path.back().key = inner;
         } else {
-          decode_json_string(inner, f.decoded);
-          path.back().key = f.decoded;
+          if (!decoded) decoded.emplace();
+          if (decoded->size() < stack.size()) decoded->resize(stack.size());
+          std::string& slot = (*decoded)[stack.size() - 1];
+          decode_json_string(inner, slot);
+          path.back().key = slot;
         }
         f.expect_key = false;
         // The key's own path: the object that holds it.
         if (keys &&
             !visit(JsonToken{JsonToken::kKey, raw, i,
-                             std::span<const JsonToken::Segment>(path).first(path.size() - 1)}))
+                             std::span<const JsonToken::Segment>(path.data(), path.size() - 1)}))
           return BodyScanStatus::kScanFailed;
       } else {
         value_starts();
-        if (strings && !visit(JsonToken{JsonToken::kString, raw, i, path}))
+        if (strings && !visit(JsonToken{JsonToken::kString, raw, i, {path.data(), path.size()}}))
           return BodyScanStatus::kScanFailed;
       }
       i = close;
@@ -412,7 +422,8 @@ BodyScanStatus walk(std::string_view body, size_t max_depth, Visit&& visit, uint
       while (e < body.size() && body[e] != ',' && body[e] != '}' && body[e] != ']' &&
              !is_space(body[e]))
         ++e;
-      if (numbers && !visit(JsonToken{JsonToken::kNumber, body.substr(i, e - i), i, path}))
+      if (numbers && !visit(JsonToken{
+                         JsonToken::kNumber, body.substr(i, e - i), i, {path.data(), path.size()}}))
         return BodyScanStatus::kScanFailed;
       i = e - 1;
     } else if (c == 't' || c == 'f' || c == 'n') {
