@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per proxied request (valgrind --tool=callgrind): repeatable whatever else the
 # machine does. Drives a fixed number of requests with curl through one Warden worker.
-# usage: bench/callgrind.sh [BUILD_DIR] [REQUESTS] [json|stream]
+# usage: bench/callgrind.sh [BUILD_DIR] [REQUESTS] [json|stream|messages|messages-stream|responses|responses-stream]
+#   json, stream: chat completions; messages*: Anthropic's Messages API; responses*: OpenAI's
+#   Responses API — the same prompt and answer in each API's format.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="$(cd "${1:-$HERE/../build}" && pwd)"
@@ -16,9 +18,15 @@ sed -e "s/@PORT@/18384/; s/@UPSTREAM@/18380/; s/@KEYHASH@/$("$BUILD/warden" keys
 valgrind --tool=callgrind --callgrind-out-file="$RUN/callgrind.out" "$BUILD/warden" serve --config "$RUN/cg.yaml" 2> "$RUN/callgrind.log" & W=$!
 trap 'kill $UP 2>/dev/null; kill $W 2>/dev/null || true' EXIT
 for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/18384) 2>/dev/null && break; sleep 0.2; done  # valgrind starts slowly on a loaded machine
-body="$HERE/bodies/chat.json"; [ "$MODE" = stream ] && body="$HERE/bodies/chat-stream.json"
+case "$MODE" in
+  json) body="$HERE/bodies/chat.json"; route=/v1/chat/completions ;;
+  stream) body="$HERE/bodies/chat-stream.json"; route=/v1/chat/completions ;;
+  messages*) body="$HERE/bodies/$MODE.json"; route=/v1/messages ;;
+  responses*) body="$HERE/bodies/$MODE.json"; route=/v1/responses ;;
+  *) echo "unknown mode $MODE" >&2; exit 2 ;;
+esac
 args=()
-for _ in $(seq "$N"); do args+=(--next -s -o /dev/null -H 'Authorization: Bearer sk-bench' -H 'Content-Type: application/json' --data-binary @"$body" http://127.0.0.1:18384/v1/chat/completions); done
+for _ in $(seq "$N"); do args+=(--next -s -o /dev/null -H 'Authorization: Bearer sk-bench' -H 'Content-Type: application/json' --data-binary @"$body" "http://127.0.0.1:18384$route"); done
 [ "$N" -gt 0 ] && curl "${args[@]:1}"
 # Start-up and shutdown are in the total too: measure them with zero requests and subtract.
 # A background job starts with SIGINT ignored until warden's own handler is installed, which may

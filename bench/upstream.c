@@ -6,6 +6,9 @@
  *   POST …/chat/completions without "stream":true  -> 200, ~1 KB chat.completion JSON
  *   POST …/chat/completions with "stream":true     -> 200, text/event-stream, chunked:
  *                                                     N delta events, a finish event, [DONE]
+ *   POST …/messages, …/responses                   -> the same answer in Anthropic's Messages
+ *                                                     and OpenAI's Responses formats (streamed:
+ *                                                     their named events, N text deltas)
  *   anything else                                  -> 404
  *
  * usage: upstream [-p port] [-n events] [-d delay_us]
@@ -33,19 +36,21 @@ struct conn {
   char *in;
   size_t in_len;
   int streaming;     /* events still to send (paced mode) */
+  int api;           /* of the stream being sent: kChat, kMessages, kResponses */
   int next_event;
   long long next_at; /* monotonic µs */
 };
 
 static int n_events = 20;
 static long delay_us = 0;
-static char json_resp[2048];
-static size_t json_len;
+enum { kChat, kMessages, kResponses, kApis };
+static char json_resp[kApis][2048];
+static size_t json_len[kApis];
 static char stream_head[256];
 static size_t stream_head_len;
-static char events[64][512];
-static size_t event_len[64];
-static int total_events;
+static char events[kApis][72][512];
+static size_t event_len[kApis][72];
+static int total_events[kApis];
 static struct conn *conns[kMaxConns];
 static int max_fd;
 
@@ -55,12 +60,85 @@ static long long now_us(void) {
   return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void add_event(const char *data) {
+/* One event of `api`'s stream, as one HTTP chunk; `name`: its `event:` field (NULL: none). */
+static void add_named_event(int api, const char *name, const char *data) {
   char payload[448];
-  int n = snprintf(payload, sizeof payload, "data: %s\n\n", data);
-  event_len[total_events] =
-      (size_t)snprintf(events[total_events], sizeof events[0], "%x\r\n%s\r\n", n, payload);
-  total_events++;
+  int n = name ? snprintf(payload, sizeof payload, "event: %s\ndata: %s\n\n", name, data)
+               : snprintf(payload, sizeof payload, "data: %s\n\n", data);
+  int k = total_events[api]++;
+  event_len[api][k] = (size_t)snprintf(events[api][k], sizeof events[0][0], "%x\r\n%s\r\n", n, payload);
+}
+
+static void add_event(const char *data) { add_named_event(kChat, NULL, data); }
+
+static void set_json(int api, const char *body) {
+  json_len[api] = (size_t)snprintf(json_resp[api], sizeof json_resp[0],
+                                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: %zu\r\n\r\n%s",
+                                   strlen(body), body);
+}
+
+static void end_stream(int api) {
+  memcpy(events[api][total_events[api]], "0\r\n\r\n", 5);
+  event_len[api][total_events[api]++] = 5;
+}
+
+/* The same answer as Anthropic Messages and OpenAI Responses send it. */
+static void prepare_apis(const char *content) {
+  char body[1800], ev[400];
+  snprintf(body, sizeof body,
+           "{\"id\":\"msg_bench0000000000000001\",\"type\":\"message\",\"role\":\"assistant\","
+           "\"model\":\"bench-1\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}],"
+           "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":1150,"
+           "\"output_tokens\":160}}",
+           content);
+  set_json(kMessages, body);
+  snprintf(body, sizeof body,
+           "{\"id\":\"resp_bench0000000000000001\",\"object\":\"response\",\"created_at\":"
+           "1790000000,\"status\":\"completed\",\"model\":\"bench-1\",\"output\":[{\"type\":"
+           "\"message\",\"id\":\"msg_bench1\",\"status\":\"completed\",\"role\":\"assistant\","
+           "\"content\":[{\"type\":\"output_text\",\"text\":\"%s\",\"annotations\":[]}]}],"
+           "\"usage\":{\"input_tokens\":1150,\"output_tokens\":160,\"total_tokens\":1310}}",
+           content);
+  set_json(kResponses, body);
+
+  add_named_event(kMessages, "message_start",
+                  "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench0000000000000001\","
+                  "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"bench-1\",\"content\":[],"
+                  "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1150,"
+                  "\"output_tokens\":1}}}");
+  add_named_event(kMessages, "content_block_start",
+                  "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+                  "\"text\",\"text\":\"\"}}");
+  add_named_event(kResponses, "response.output_item.added",
+                  "{\"type\":\"response.output_item.added\",\"sequence_number\":0,\"output_index\":0,"
+                  "\"item\":{\"type\":\"message\",\"id\":\"msg_bench1\",\"status\":\"in_progress\","
+                  "\"role\":\"assistant\",\"content\":[]}}");
+  for (int i = 0; i < n_events && i < 60; i++) {
+    snprintf(ev, sizeof ev,
+             "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+             "\"text\":\"token%02d \"}}",
+             i);
+    add_named_event(kMessages, "content_block_delta", ev);
+    snprintf(ev, sizeof ev,
+             "{\"type\":\"response.output_text.delta\",\"sequence_number\":%d,\"item_id\":"
+             "\"msg_bench1\",\"output_index\":0,\"content_index\":0,\"delta\":\"token%02d \","
+             "\"logprobs\":[]}",
+             i + 1, i);
+    add_named_event(kResponses, "response.output_text.delta", ev);
+  }
+  add_named_event(kMessages, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
+  add_named_event(kMessages, "message_delta",
+                  "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
+                  "\"stop_sequence\":null},\"usage\":{\"output_tokens\":160}}");
+  add_named_event(kMessages, "message_stop", "{\"type\":\"message_stop\"}");
+  add_named_event(kResponses, "response.completed",
+                  "{\"type\":\"response.completed\",\"sequence_number\":99,\"response\":{\"id\":"
+                  "\"resp_bench0000000000000001\",\"object\":\"response\",\"status\":\"completed\","
+                  "\"model\":\"bench-1\",\"output\":[],\"usage\":{\"input_tokens\":1150,"
+                  "\"output_tokens\":160,\"total_tokens\":1310}}}");
+  end_stream(kMessages);
+  end_stream(kResponses);
 }
 
 static void prepare(void) {
@@ -79,10 +157,9 @@ static void prepare(void) {
                       "\"stop\"}],\"usage\":{\"prompt_tokens\":1150,\"completion_tokens\":160,"
                       "\"total_tokens\":1310}}",
                       content);
-  json_len = (size_t)snprintf(json_resp, sizeof json_resp,
-                              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                              "Content-Length: %d\r\n\r\n%s",
-                              blen, body);
+  (void)blen;
+  set_json(kChat, body);
+  prepare_apis(content);
   stream_head_len = (size_t)snprintf(stream_head, sizeof stream_head,
                                      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                      "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -99,8 +176,7 @@ static void prepare(void) {
             "\"created\":1790000000,\"model\":\"bench-1\",\"choices\":[{\"index\":0,\"delta\":{},"
             "\"finish_reason\":\"stop\"}]}");
   add_event("[DONE]");
-  memcpy(events[total_events], "0\r\n\r\n", 5);
-  event_len[total_events++] = 5;
+  end_stream(kChat);
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -130,14 +206,15 @@ static void close_conn(int ep, struct conn *c) {
 }
 
 /* Sends the whole stream at once (burst) or its first event (paced). */
-static int start_stream(struct conn *c) {
+static int start_stream(struct conn *c, int api) {
   if (write_all(c->fd, stream_head, stream_head_len) < 0) return -1;
+  c->api = api;
   if (delay_us == 0) {
-    for (int i = 0; i < total_events; i++)
-      if (write_all(c->fd, events[i], event_len[i]) < 0) return -1;
+    for (int i = 0; i < total_events[api]; i++)
+      if (write_all(c->fd, events[api][i], event_len[api][i]) < 0) return -1;
     return 0;
   }
-  if (write_all(c->fd, events[0], event_len[0]) < 0) return -1;
+  if (write_all(c->fd, events[api][0], event_len[api][0]) < 0) return -1;
   c->streaming = 1;
   c->next_event = 1;
   c->next_at = now_us() + delay_us;
@@ -159,16 +236,19 @@ static int handle(struct conn *c) {
     }
     if (c->in_len < head_len + body_len) return 0;
     const char *body = c->in + head_len;
-    int is_chat = memmem(c->in, head_len, "/chat/completions", 17) != NULL;
+    int api = memmem(c->in, head_len, "/chat/completions", 17) != NULL ? kChat
+              : memmem(c->in, head_len, "/messages ", 10) != NULL  ? kMessages
+              : memmem(c->in, head_len, "/responses ", 11) != NULL ? kResponses
+                                                                   : -1;
     int stream = memmem(body, body_len, "\"stream\":true", 13) != NULL ||
                  memmem(body, body_len, "\"stream\": true", 14) != NULL;
     if (c->streaming) return 0; /* no pipelining behind a paced stream */
-    if (!is_chat) {
+    if (api < 0) {
       const char *nf = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
       if (write_all(c->fd, nf, strlen(nf)) < 0) return -1;
     } else if (stream) {
-      if (start_stream(c) < 0) return -1;
-    } else if (write_all(c->fd, json_resp, json_len) < 0) {
+      if (start_stream(c, api) < 0) return -1;
+    } else if (write_all(c->fd, json_resp[api], json_len[api]) < 0) {
       return -1;
     }
     memmove(c->in, c->in + head_len + body_len, c->in_len - head_len - body_len);
@@ -238,11 +318,11 @@ int main(int argc, char **argv) {
       for (int fd = 0; fd <= max_fd; fd++) {
         struct conn *c = conns[fd];
         if (!c || !c->streaming || c->next_at > t) continue;
-        if (write_all(fd, events[c->next_event], event_len[c->next_event]) < 0) {
+        if (write_all(fd, events[c->api][c->next_event], event_len[c->api][c->next_event]) < 0) {
           close_conn(ep, c);
           continue;
         }
-        if (++c->next_event >= total_events) {
+        if (++c->next_event >= total_events[c->api]) {
           c->streaming = 0;
           if (handle(c) < 0) close_conn(ep, c);
         } else {

@@ -509,6 +509,11 @@ bool AnswerStream::finish_closed(simdjson::dom::element root, std::string_view t
 AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view data,
                                      std::string& out) {
   AnswerOutcome outcome;
+  if (data == "[DONE]" && name.empty()) {  // some compatible servers end Responses streams so
+    outcome = finish(out);
+    out += "data: [DONE]\n\n";
+    return outcome;
+  }
   simdjson::dom::element root;
   if (parser_.parse(data.data(), data.size()).get(root) != simdjson::SUCCESS) {
     outcome.ok = false;

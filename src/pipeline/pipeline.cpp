@@ -618,7 +618,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   // Messages and Responses: named events, usage in their own fields.
   auto check_named_event = [&](std::string_view name, std::string_view data) {
     ++ctx.sse_events;
-    if (!read_api_usage(data, worker.json(), ctx.usage)) return false;
+    if (data != "[DONE]" && !read_api_usage(data, worker.json(), ctx.usage)) return false;
     if (!inspector) return true;
     const inspect::AnswerOutcome o = inspector->on_event(name, data, rewritten);
     blocked = blocked || o.blocked;

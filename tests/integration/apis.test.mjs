@@ -136,6 +136,18 @@ test('messages: a value split across deltas is masked in the stream', async () =
   assert.equal(text, 'Your card [CREDIT_CARD] is on file.');
 });
 
+test('messages: an answer that must end ends with an error event in Anthropic\'s shape, whole or streamed', async () => {
+  const ask = { model: 'claude-end', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] };
+  await assert.rejects(claude.messages.create(ask),
+    (e) => e instanceof Anthropic.PermissionDeniedError && e.error.error.type === 'permission_error');
+  let text = '';
+  const stream = claude.messages.stream(ask);
+  stream.on('text', (t) => { text += t; });
+  await assert.rejects(stream.finalMessage(),
+    (e) => e instanceof Anthropic.APIError && e.error.error.type === 'permission_error' && /stream ended/.test(e.error.error.message));
+  assert.ok(!text.includes('4111'), text);
+});
+
 test('messages: every text-bearing field of an answer is inspected: thinking, text, tool input; whole and streamed', async () => {
   const ask = { model: 'claude-fields', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] };
   const check = (msg, how) => {
@@ -254,6 +266,18 @@ test('responses: every text-bearing field of an answer is inspected, whole and s
     if (e.type === 'response.output_text.delta') text += e.delta;
   }
   assert.equal(text, 'Your card [CREDIT_CARD] is on file.');
+});
+
+test('responses: an answer that must end ends with an error the SDK raises, whole or streamed', async () => {
+  await assert.rejects(openai.responses.create({ model: 'resp-end', input: 'hi' }),
+    (e) => e instanceof OpenAI.PermissionDeniedError);
+  let text = '';
+  await assert.rejects((async () => {
+    for await (const e of await openai.responses.create({ model: 'resp-end', input: 'hi', stream: true })) {
+      if (e.type === 'response.output_text.delta') text += e.delta;
+    }
+  })(), (e) => e instanceof OpenAI.APIError && /stream ended/.test(e.message));
+  assert.ok(!text.includes('4111'), text);
 });
 
 test('responses: an event type no API defines is inspected whole, not relayed unread', async () => {

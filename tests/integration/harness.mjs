@@ -55,7 +55,7 @@ policy:
       effect: output
       action: end
       classes: [fin.credit_card]
-      when: [{attr: deployment.name, op: in, values: [fo-out-b]}]
+      when: [{attr: deployment.name, op: in, values: [fo-out-b, claude-end-a, resp-end-a]}]
     - id: mask-ips-for-strict-ip
       effect: transform
       action: mask
@@ -108,6 +108,8 @@ ${model('claude-echo', 'messages', dep('claude-echo-a', 'anth', 'echo'))}
 ${model('claude-leak', 'messages', dep('claude-leak-a', 'anth', 'leak'))}
 ${model('claude-fields', 'messages', dep('claude-fields-a', 'anth', 'fields'))}
 ${model('claude-400', 'messages', dep('claude-400-a', 'anth', 'status-400'))}
+${model('claude-end', 'messages', dep('claude-end-a', 'anth', 'leak'))}
+${model('resp-end', 'responses', dep('resp-end-a', 'up', 'leak'))}
 ${model('chat-only', 'chat, messages', dep('chat-only-a', 'up', 'test-1'))}
 ${model('claude-wide', 'messages, responses', dep('claude-wide-a', 'anth', 'test-claude'))}
 ${model('resp', 'responses, chat', dep('resp-a', 'up', 'test-resp'))}
