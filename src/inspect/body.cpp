@@ -216,11 +216,13 @@ std::string_view unreadable_class(std::span<const Segment> p, std::string_view v
   if (n < 3) return {};
   if (p[0].is("input") && p[1].is_index) {
     // Responses input items: reasoning items' encrypted_content; input_image and input_file
-    // content parts.
+    // parts of a message's content or a tool's output, by value, id or address (the provider
+    // fetches what an address names).
     if (n == 3 && p[2].is("encrypted_content")) return "uninspectable.signed";
-    if (n == 5 && p[2].is("content") && p[3].is_index) {
+    if (n == 5 && (p[2].is("content") || p[2].is("output")) && p[3].is_index) {
       if (p[4].is("image_url")) return "uninspectable.image";
-      if (p[4].is("file_data") || p[4].is("file_id")) return "uninspectable.file";
+      if (p[4].is("file_data") || p[4].is("file_id") || p[4].is("file_url"))
+        return "uninspectable.file";
     }
     return {};
   }
@@ -234,6 +236,10 @@ std::string_view unreadable_class(std::span<const Segment> p, std::string_view v
     }
     return "uninspectable.file";
   }
+  // Sources the provider fetches or keeps: an address, an uploaded file (the block's type is
+  // not on the path: counted as a file, the stricter reading for an operator's rules).
+  if (n >= 6 && p[n - 2].is("source") && (p[n - 1].is("url") || p[n - 1].is("file_id")))
+    return "uninspectable.file";
   if (n < 6) return {};
   if (p[4].is("image_url") && p[5].is("url")) return "uninspectable.image";
   if (p[4].is("input_audio") && p[5].is("data")) return "uninspectable.audio";
@@ -483,7 +489,7 @@ class BodyScanner {
       // permitted, a value written in the base64 alphabet (an access key) still cannot pass.
       const bool scanned = cls == "uninspectable.signed" ||
                            (p.size() >= 2 && p[p.size() - 2].is("source")) || p.back().is("url") ||
-                           p.back().is("image_url");
+                           p.back().is("image_url") || p.back().is("file_url");
       if (inner.substr(0, 5) == "data:" || !scanned) return true;
     }
     return scan_string(t, Place::kValue, is_message_text(p));

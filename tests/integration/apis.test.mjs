@@ -161,6 +161,37 @@ test('messages: every text-bearing field of an answer is inspected: thinking, te
   check(await claude.messages.stream(ask).finalMessage(), 'streamed');
 });
 
+test('images and files, by value, address or id, cannot be read: refused unless a rule permits them; their text is still scanned', async () => {
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+  const cases = [
+    ['/v1/messages', [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }], /uninspectable\.image/],
+    ['/v1/messages', [{ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }], /uninspectable\.file/],
+    ['/v1/messages', [{ type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }], /uninspectable\.file/],
+    ['/v1/messages', [{ type: 'document', source: { type: 'file', file_id: 'file_011CNha8iCJcU1wXNR6q4V8w' } }], /uninspectable\.file/],
+    ['/v1/responses', [{ type: 'input_image', image_url: 'https://example.com/a.png' }], /uninspectable\.image/],
+    ['/v1/responses', [{ type: 'input_file', file_url: 'https://example.com/a.pdf' }], /uninspectable\.file/],
+  ];
+  for (const [path, content, cls] of cases) {
+    const body = path === '/v1/messages'
+      ? { model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: [...content, { type: 'text', text: 'what is this?' }] }] }
+      : { model: 'resp', input: [{ role: 'user', content: [...content, { type: 'input_text', text: 'what is this?' }] }] };
+    const res = await send(path, body);
+    assert.equal(res.status, 403, `${JSON.stringify(content)}: ${res.body}`);
+    assert.match(res.body, cls);
+  }
+  // A document given as text is text: read, and passed.
+  const text = await send('/v1/messages', { model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: [
+    { type: 'document', source: { type: 'text', media_type: 'text/plain', data: `Contact ${EMAIL}.` } }] }] });
+  assert.equal(text.status, 200, text.body);
+  assertAbsent(upstreamRaw(), [EMAIL], 'a text document');
+  // An address is scanned as text too: a secret in it is blocked whatever the class.
+  const key = await send('/v1/responses', { model: 'resp', input: [{ role: 'user', content: [
+    { type: 'input_file', file_url: 'https://example.com/a.pdf?key=AKIAZ3MQW7XH2LBNQR4T' }] }] });
+  assert.equal(key.status, 403);
+  assert.match(key.body, /secret/);
+  assert.equal(stack.upstream.requests.length, 1);
+});
+
 test('messages: signed thinking and redacted thinking cannot be read: refused unless a rule permits them', async () => {
   for (const block of [
     { type: 'thinking', thinking: 'Let me think.', signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3h' },

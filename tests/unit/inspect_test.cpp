@@ -979,6 +979,38 @@ TEST(Body, ImagesAudioAndFilesAreUninspectable) {
   EXPECT_EQ(values, (std::vector<std::string>{"jane@acme.com"}));  // an address is still text
 }
 
+TEST(Body, SignedOutputSourcesAndProviderToolsOfMessagesAndResponsesAreUninspectable) {
+  BodyScan messages;
+  const auto values = body_values(
+      R"({"model":"m","max_tokens":8,"mcp_servers":[{"type":"url","url":"https://mcp.example"}],)"
+      R"("tools":[{"name":"f","input_schema":{}},{"type":"bash_20250124","name":"bash"},)"
+      R"({"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"assistant","content":[)"
+      R"({"type":"thinking","thinking":"hm","signature":"EqQBCgIYAhIM"},)"
+      R"({"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix"}]},{"role":"user","content":[)"
+      R"({"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUg"}},)"
+      R"({"type":"document","source":{"type":"url","url":"https://x.example/a.pdf"}},)"
+      R"({"type":"document","source":{"type":"text","media_type":"text/plain","data":"to jane@acme.com"}},)"
+      R"({"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"image","source":)"
+      R"({"type":"base64","media_type":"application/pdf","data":"JVBERi0xLjcKJcfs"}}]}]}]})",
+      messages);
+  EXPECT_EQ(messages.counts.at("uninspectable.signed"), 2u);
+  EXPECT_EQ(messages.counts.at("uninspectable.image"), 1u);
+  EXPECT_EQ(messages.counts.at("uninspectable.file"), 2u);
+  EXPECT_EQ(messages.counts.at("uninspectable.server_tools"), 2u);  // web_search, mcp_servers
+  EXPECT_EQ(values, (std::vector<std::string>{"jane@acme.com"}));   // a text document is text
+  BodyScan responses;
+  body_values(
+      R"({"model":"m","tools":[{"type":"function","name":"f"},{"type":"mcp","server_url":"https://m"}],)"
+      R"("input":[{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB"},)"
+      R"({"role":"user","content":[{"type":"input_image","image_url":"data:image/png;base64,AA"},)"
+      R"({"type":"input_file","file_url":"https://x.example/a.pdf"}]}]})",
+      responses);
+  EXPECT_EQ(responses.counts.at("uninspectable.signed"), 1u);
+  EXPECT_EQ(responses.counts.at("uninspectable.image"), 1u);
+  EXPECT_EQ(responses.counts.at("uninspectable.file"), 1u);
+  EXPECT_EQ(responses.counts.at("uninspectable.server_tools"), 1u);
+}
+
 TEST(Body, TheStrictestActionWinsAcrossSources) {
   ActionTable t;
   t.set("pii", Action::kAllow);
@@ -1151,6 +1183,24 @@ TEST(AnswerStream, MessagesEventsKeepTheirNamesAndEveryBlockIsAChannel) {
   EXPECT_EQ(names.front(), "message_start");
   EXPECT_EQ(names.back(), "message_stop");
   EXPECT_NE(out.find("\"card [CREDIT_CARD]\""), std::string::npos) << out;
+}
+
+TEST(AnswerStream, AResponsesStreamEndingInDoneReleasesWhatIsHeld) {
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  AnswerStream s(engine(), scratch, 64, actions, p, AnswerStream::Dialect::kResponses);
+  std::string out;
+  ASSERT_TRUE(s.on_event("response.output_text.delta",
+                         R"({"type":"response.output_text.delta","output_index":0,)"
+                         R"("content_index":0,"delta":"write to jane@acme.com"})",
+                         out)
+                  .ok);
+  ASSERT_TRUE(s.on_event("", "[DONE]", out).ok);
+  EXPECT_EQ(out.find("jane@"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("delta":"write to [EMAIL]")"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.size() - 14), "data: [DONE]\n\n");
 }
 
 TEST(AnswerStream, ResponsesDeltasAreChannelsAndDoneEventsAreScannedWhole) {
