@@ -358,3 +358,17 @@ test('tools the provider runs (web search, code execution, MCP) are refused unle
     assert.equal(res.status, 200, `${path}: ${res.body}`);
   }
 });
+
+test('usage is accounted for both APIs, whole and streamed (the request log)', async () => {
+  const logged = () => stack.logs.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    .filter((l) => l.route === 'messages' || l.route === 'responses');
+  const before = logged().length;
+  await claude.messages.create({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
+  await claude.messages.stream({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
+  await openai.responses.create({ model: 'resp', input: 'hi' });
+  for await (const e of await openai.responses.create({ model: 'resp', input: 'hi', stream: true })) void e;
+  // A log line is written after its answer: wait for the four (10 s is a bound, not a target).
+  for (let i = 0; i < 200 && logged().length < before + 4; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(logged().slice(before).map((l) => [l.route, l.stream, l.prompt_tokens, l.completion_tokens]), [
+    ['messages', false, 12, 7], ['messages', true, 12, 7], ['responses', false, 12, 7], ['responses', true, 12, 7]]);
+});
