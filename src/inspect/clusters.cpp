@@ -1,13 +1,14 @@
 // Number clusters: the only places where the number detectors (national identifiers, cards,
 // IBANs, IP addresses) can match, found without running their patterns.
 //
-// A cluster is a run of words joined by one or two separators (space, NBSP, narrow NBSP, - . / :
-// ( )), where every word (ASCII or full-width letters and digits) carries a digit or is a short
-// group of upper-case or hex letters ("WEST" in a grouped IBAN, "AB" in a NINO, "db8" in IPv6).
-// Every number detector's match consists of such words and separators, so it lies inside one
-// cluster; a cluster is scanned only by the detectors whose lower bounds it meets (digits,
-// letters, dots, colons, digit counts of runs of whole numeric words, upper-case run lengths).
-// The pass starts at digits: an IPv6 address without any decimal digit ("fe:ab::cd") is missed.
+// A cluster is a run of words joined by one or two separators (space, - . / : ( ), and the
+// Unicode spaces and dashes of sep_at), where every word (ASCII or full-width letters and digits)
+// carries a digit or is a short group of upper-case or hex letters ("WEST" in a grouped IBAN, "AB"
+// in a NINO, "db8" in IPv6). Every number detector's match consists of such words and separators,
+// so it lies inside one cluster; a cluster is scanned only by the detectors whose lower bounds it
+// meets (digits, letters, dots, colons, digit counts of runs of whole numeric words, upper-case run
+// lengths). The pass starts at digits: an IPv6 address without any decimal digit ("fe:ab::cd") is
+// missed.
 //
 // Hand-written rather than a Hyperscan pattern: Hyperscan cannot gate on counts, and adding one
 // class-led pattern (a run of digits) to the literal database halved its speed on prose (3.4 to
@@ -88,24 +89,30 @@ inline size_t word_end(Bytes p, size_t i, size_t n) {
   if (ascii_alnum(p[i - 1])) return 1;
   return i >= lo + 3 && fw_alnum(p, i - 3, i) ? 3 : 0;
 }
-// Separators inside numbers: space - . / : ( ), NBSP (C2 A0), narrow NBSP (E2 80 AF).
+// Separators inside numbers: space - . / : ( ), NBSP (C2 A0), and the three-byte ones people
+// type or paste between groups: figure, thin, narrow no-break and ideographic spaces, the
+// Unicode hyphens and dashes, the full-width hyphen (the SEP class of detectors.cpp).
 [[gnu::always_inline]] inline bool ascii_sep(unsigned char c) {
   return c == ' ' || c == '-' || c == '.' || c == '/' || c == ':' || c == '(' || c == ')';
+}
+[[gnu::always_inline]] inline bool wide_sep(unsigned char a, unsigned char b, unsigned char c) {
+  if (a == 0xE2)
+    return b == 0x80 && (c == 0x87 || c == 0x89 || c == 0x90 || c == 0x91 || c == 0x93 ||
+                         c == 0x94 || c == 0xAF);
+  return (a == 0xE3 && b == 0x80 && c == 0x80) || (a == 0xEF && b == 0xBC && c == 0x8D);
 }
 // Bytes of the separator at i / ending at i (0 if none).
 [[gnu::always_inline]] inline size_t sep_at(Bytes p, size_t i, size_t n) {
   if (i >= n) return 0;
   if (ascii_sep(p[i])) return 1;
   if (p[i] == 0xC2) return i + 1 < n && p[i + 1] == 0xA0 ? 2 : 0;
-  if (p[i] == 0xE2) return i + 2 < n && p[i + 1] == 0x80 && p[i + 2] == 0xAF ? 3 : 0;
-  return 0;
+  return i + 2 < n && wide_sep(p[i], p[i + 1], p[i + 2]) ? 3 : 0;
 }
 [[gnu::always_inline]] inline size_t sep_before(Bytes p, size_t i, size_t lo) {
   if (i <= lo) return 0;
   if (ascii_sep(p[i - 1])) return 1;
   if (p[i - 1] == 0xA0) return i >= lo + 2 && p[i - 2] == 0xC2 ? 2 : 0;
-  if (p[i - 1] == 0xAF) return i >= lo + 3 && p[i - 3] == 0xE2 && p[i - 2] == 0x80 ? 3 : 0;
-  return 0;
+  return i >= lo + 3 && wide_sep(p[i - 3], p[i - 2], p[i - 1]) ? 3 : 0;
 }
 
 // A lower-case letter past 'f' other than 'x' is in no number detector's pattern (hex digits

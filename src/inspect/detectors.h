@@ -98,6 +98,10 @@ struct DetectorSpec {
   AnchorCheck anchor_ok = nullptr;     // kAnchor
   ClusterNeeds needs{};                // kCluster
   AlnumValidator validate_alnum = nullptr;  // kCluster: `validate`, on normalised letters
+  // A finding that `subclass_if` accepts is of class `subclass` (a private network's address):
+  // one pattern and one scan serve both classes.
+  std::string subclass{};
+  Validator subclass_if = nullptr;
   // Byte ranges a match can start with, as pairs ("09AZ": digits, upper-case letters); empty:
   // any. Spares trying a whole match from every byte of a region.
   std::string_view first_bytes{};

@@ -65,6 +65,25 @@ bool digit(uint32_t c) {
   return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19);
 }
 
+// Whether the ASCII digits from `start` on are exactly three (a thousands group), not the first
+// part of a dotted quad ("web-01,121.0.188.198").
+bool group_of_three(std::string_view t, size_t start) {
+  auto is_digit = [&](size_t i) { return i < t.size() && t[i] >= '0' && t[i] <= '9'; };
+  size_t i = start;
+  while (is_digit(i) && i - start < 4) ++i;
+  if (i - start != 3) return false;
+  if (i + 1 >= t.size() || t[i] != '.' || !is_digit(i + 1)) return true;
+  ++i;
+  while (is_digit(i)) ++i;
+  return i >= t.size() || t[i] != '.';
+}
+// Whether one to three ASCII digits end at `end` (the head of "1,234").
+bool short_head(std::string_view t, size_t end) {
+  size_t i = end;
+  while (i > 0 && end - i < 4 && t[i - 1] >= '0' && t[i - 1] <= '9') --i;
+  return end - i >= 1 && end - i <= 3;
+}
+
 }  // namespace
 
 bool before_ok(Boundary b, std::string_view t, size_t start) {
@@ -78,9 +97,11 @@ bool before_ok(Boundary b, std::string_view t, size_t start) {
       return !ascii_alnum(before) && before != '_' && before != '-' && !wide_alnum(before);
     case Boundary::kNumber:
       if (ascii_alnum(before) || wide_alnum(before)) return false;
-      // Not the tail of a decimal number ("3.14159…") nor a part of a longer dash-separated one.
-      return !((before == '.' || before == ',' || before == '-') && start >= 2 &&
-               digit(cp_before(t, start - 1)));
+      // Not the tail of a decimal number ("3.14159…") nor a part of a longer dash-separated one;
+      // after a comma, not a thousands group ("1,234,567") but a CSV field ("2024-11-16,4111…").
+      if (before == ',')
+        return !(start >= 2 && digit(cp_before(t, start - 1)) && group_of_three(t, start));
+      return !((before == '.' || before == '-') && start >= 2 && digit(cp_before(t, start - 1)));
   }
   return true;
 }
@@ -96,8 +117,10 @@ bool after_ok(Boundary b, std::string_view t, size_t end) {
       return !ascii_alnum(after) && after != '_' && after != '-' && !wide_alnum(after);
     case Boundary::kNumber:
       if (ascii_alnum(after) || wide_alnum(after)) return false;
-      // Not the head of a decimal number ("1,234,567…") nor a part of a longer dash-separated one.
-      return !((after == '.' || after == ',' || after == '-') && digit(cp_at(t, end + 1)));
+      // Not the head of a decimal number ("1,234,567…") nor a part of a longer dash-separated one;
+      // before a comma, only a head of one to three digits is ("4111…1111,844.28" in CSV is not).
+      if (after == ',') return !(digit(cp_at(t, end + 1)) && short_head(t, end));
+      return !((after == '.' || after == '-') && digit(cp_at(t, end + 1)));
   }
   return true;
 }
@@ -192,7 +215,9 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
       context.any_before(context.impl->context_list[m.id], m.from, kContextBytes);
   if (spec.context_required && !has_context) return false;
   if (spec.span == SpanRule::kPemBlock) fe = pem_end(text, e);
-  out.cls = spec.cls;
+  out.cls = spec.subclass_if != nullptr && spec.subclass_if(text.substr(fs, fe - fs))
+                ? std::string_view(spec.subclass)
+                : std::string_view(spec.cls);
   out.start = static_cast<uint32_t>(fs + offset);
   out.end = static_cast<uint32_t>(fe + offset);
   out.confidence = has_context ? spec.with_context : spec.confidence;
@@ -919,6 +944,9 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
   std::vector<std::string> classes;
   for (const DetectorSpec& s : impl.specs) {
     if (std::find(classes.begin(), classes.end(), s.cls) == classes.end()) classes.push_back(s.cls);
+    if (!s.subclass.empty() &&
+        std::find(classes.begin(), classes.end(), s.subclass) == classes.end())
+      classes.push_back(s.subclass);
   }
   engine->classes_ = std::move(classes);
   if (const std::string dir = cache_dir(); !dir.empty()) prune_cache(dir);

@@ -376,38 +376,325 @@ bool phone_ok(std::string_view candidate) {
   return !std::all_of(d.begin(), d.end(), [&](char c) { return c == d[0]; });
 }
 
-bool ipv4_ok(std::string_view candidate) {
+namespace {
+
+// A phone number as written: its digit groups (ASCII or full-width digits), the separators
+// between them, and whether the first group stands in parentheses ("(040) 1234567").
+struct PhoneGroups {
+  static constexpr size_t kMaxGroups = 8;
+  char digits[20];
+  size_t nd = 0;
+  uint8_t len[kMaxGroups] = {};
+  char sep[kMaxGroups] = {};  // the kind of separator after group k: ' ', '-', '.', '/' or ')'
+  size_t n = 0;
+  bool paren = false;
+};
+
+// The kind of the separator code point at s[i] (bytes in `bytes`), or 0 if it is none.
+char separator_kind(std::string_view s, size_t i, size_t& bytes) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  bytes = 1;
+  if (c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')')
+    return static_cast<char>(c);
+  if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xA0) {
+    bytes = 2;
+    return ' ';
+  }
+  if (i + 2 >= s.size()) return 0;
+  const auto b = static_cast<unsigned char>(s[i + 1]);
+  const auto d = static_cast<unsigned char>(s[i + 2]);
+  bytes = 3;
+  if (c == 0xE2 && b == 0x80) {
+    if (d == 0x87 || d == 0x89 || d == 0xAF) return ' ';
+    if (d == 0x90 || d == 0x91 || d == 0x93 || d == 0x94) return '-';
+  }
+  if (c == 0xE3 && b == 0x80 && d == 0x80) return ' ';
+  if (c == 0xEF && b == 0xBC && d == 0x8D) return '-';
+  return 0;
+}
+
+bool phone_groups(std::string_view s, PhoneGroups& g) {
+  bool in_group = false;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    char digit = 0;
+    size_t bytes = 1;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<char>(c);
+    } else if (c == 0xEF && i + 2 < s.size()) {
+      const char k = full_width_alnum(static_cast<unsigned char>(s[i + 1]),
+                                      static_cast<unsigned char>(s[i + 2]));
+      if (k >= '0' && k <= '9') {
+        digit = k;
+        bytes = 3;
+      }
+    }
+    if (digit != 0) {
+      if (!in_group) {
+        if (g.n == PhoneGroups::kMaxGroups) return false;
+        ++g.n;
+        in_group = true;
+      }
+      if (g.nd == sizeof g.digits) return false;
+      g.digits[g.nd++] = digit;
+      ++g.len[g.n - 1];
+      i += bytes;
+      continue;
+    }
+    const char kind = separator_kind(s, i, bytes);
+    if (kind == 0) return false;
+    if (kind == '(') {
+      if (g.n != 0 || g.paren) return false;  // only the first group stands in parentheses
+      g.paren = true;
+    } else if (kind == ')') {
+      if (!g.paren || g.n != 1 || !in_group) return false;
+      g.sep[0] = ')';
+    } else if (g.n > 0 && g.sep[g.n - 1] == 0) {
+      g.sep[g.n - 1] = kind;
+    }
+    in_group = false;
+    i += bytes;
+  }
+  return g.n > 0 && (!g.paren || g.sep[0] == ')');
+}
+
+// Whether groups [from, n) have lengths `want` and the separators between them are of one kind.
+bool grouped(const PhoneGroups& g, size_t from, std::initializer_list<uint8_t> want) {
+  if (g.n - from != want.size()) return false;
+  size_t k = from;
+  for (uint8_t w : want) {
+    if (g.len[k] != w) return false;
+    if (k + 1 < g.n && k > from && g.sep[k] != g.sep[from]) return false;
+    ++k;
+  }
+  return true;
+}
+
+// ITU-T E.164 country calling codes (prefix-free: no code begins another).
+bool country_code(std::string_view d, size_t& length) {
+  static constexpr std::string_view kCodes[] = {
+      "1",   "7",   "20",  "27",  "30",  "31",  "32",  "33",  "34",  "36",  "39",  "40",  "41",
+      "43",  "44",  "45",  "46",  "47",  "48",  "49",  "51",  "52",  "53",  "54",  "55",  "56",
+      "57",  "58",  "60",  "61",  "62",  "63",  "64",  "65",  "66",  "81",  "82",  "84",  "86",
+      "90",  "91",  "92",  "93",  "94",  "95",  "98",  "211", "212", "213", "216", "218", "220",
+      "221", "222", "223", "224", "225", "226", "227", "228", "229", "230", "231", "232", "233",
+      "234", "235", "236", "237", "238", "239", "240", "241", "242", "243", "244", "245", "246",
+      "247", "248", "249", "250", "251", "252", "253", "254", "255", "256", "257", "258", "260",
+      "261", "262", "263", "264", "265", "266", "267", "268", "269", "290", "291", "297", "298",
+      "299", "350", "351", "352", "353", "354", "355", "356", "357", "358", "359", "370", "371",
+      "372", "373", "374", "375", "376", "377", "378", "379", "380", "381", "382", "383", "385",
+      "386", "387", "389", "420", "421", "423", "500", "501", "502", "503", "504", "505", "506",
+      "507", "508", "509", "590", "591", "592", "593", "594", "595", "596", "597", "598", "599",
+      "670", "672", "673", "674", "675", "676", "677", "678", "679", "680", "681", "682", "683",
+      "685", "686", "687", "688", "689", "690", "691", "692", "800", "808", "850", "852", "853",
+      "855", "856", "870", "878", "880", "881", "882", "883", "886", "888", "960", "961", "962",
+      "963", "964", "965", "966", "967", "968", "970", "971", "972", "973", "974", "975", "976",
+      "977", "979", "992", "993", "994", "995", "996", "998"};
+  for (std::string_view c : kCodes) {
+    if (d.starts_with(c)) {
+      length = c.size();
+      return true;
+    }
+  }
+  return false;
+}
+
+// NANP: area code and exchange each [2-9]XX, neither an N11 service code.
+bool nanp_ok(std::string_view d) {
+  return d.size() == 10 && d[0] >= '2' && !(d[1] == '1' && d[2] == '1') && d[3] >= '2' &&
+         !(d[4] == '1' && d[5] == '1');
+}
+
+// A national number with its trunk 0 (DE, GB, FR, CN landlines and DE/GB mobiles): 0, then a
+// non-zero digit, ten to twelve digits in all (FR and most GB and DE numbers have ten or
+// eleven; DE and CN landlines up to twelve).
+bool trunk_national_ok(std::string_view d) {
+  if (d.size() < 9 || d.size() > 12 || d[0] != '0' || d[1] == '0') return false;
+  if (d[1] == '1' && d[2] >= '5' && d[2] <= '7') return d.size() >= 11;  // DE mobile 015-017
+  return true;
+}
+
+bool cn_mobile_ok(std::string_view d) {
+  return d.size() == 11 && d[0] == '1' && d[1] >= '3' && d[1] <= '9';
+}
+
+}  // namespace
+
+namespace {
+
+// Whether the digits alone can be a number of some plan phone_form knows: most candidates
+// (cards, IBANs, identifiers in PII-dense text) are rejected here, before their groups are read.
+bool plan_digits(std::string_view d) {
+  if (d.size() < 9 || d.size() > 17) return false;
+  if (!std::all_of(d.begin(), d.end(), is_digit)) return false;
+  if (d.starts_with("00")) return true;
+  if (d.size() == 10 && nanp_ok(d)) return true;
+  if (d.size() == 11 && d[0] == '1' && (nanp_ok(d.substr(1)) || cn_mobile_ok(d))) return true;
+  return trunk_national_ok(d);
+}
+
+}  // namespace
+
+PhoneForm phone_form(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return phone_form(candidate, a.view());
+}
+
+PhoneForm phone_form(std::string_view candidate, std::string_view alnum) {
+  if (!plan_digits(alnum)) return PhoneForm::kNone;
+  PhoneGroups g;
+  if (!phone_groups(candidate, g) || g.nd < 8 || g.nd > 17) return PhoneForm::kNone;
+  const std::string_view d(g.digits, g.nd);
+  if (std::all_of(d.begin(), d.end(), [&](char c) { return c == d[0]; })) return PhoneForm::kNone;
+  const bool bare = g.n == 1;
+  // International access code 00, a country code, the national number (E.164: at most 15).
+  if (d.starts_with("00") && d[2] != '0') {
+    size_t cc = 0;
+    if (g.paren || !country_code(d.substr(2), cc)) return PhoneForm::kNone;
+    const std::string_view nsn = d.substr(2 + cc);
+    if (cc + nsn.size() > 15 || nsn.size() < 6 || nsn[0] == '0') return PhoneForm::kNone;
+    const std::string_view code = d.substr(2, cc);
+    if (code == "1" && !nanp_ok(nsn)) return PhoneForm::kNone;
+    if (code == "86" && nsn[0] == '1' && !cn_mobile_ok(nsn)) return PhoneForm::kNone;
+    if ((code == "33" && nsn.size() != 9) || (code == "44" && nsn.size() != 10 && nsn.size() != 9))
+      return PhoneForm::kNone;
+    if (code == "49" && (nsn.size() < 7 || nsn.size() > 12)) return PhoneForm::kNone;
+    // Written "0049 30 …" or "00 49 30 …": the country code stands apart from the number.
+    const bool apart =
+        (g.len[0] == 2 + cc && g.n >= 3) || (g.len[0] == 2 && g.len[1] == cc && g.n >= 4);
+    return apart ? PhoneForm::kGrouped : bare ? PhoneForm::kBare : PhoneForm::kNone;
+  }
+  // NANP: (212) 734-0987, 917-234-5678, 512.734.0987, 917 234 5678, 1-917-234-5678.
+  if (d.size() == 10 && nanp_ok(d)) {
+    if (g.paren ? (g.n == 3 && g.len[0] == 3 && g.len[1] == 3 && g.len[2] == 4)
+                : grouped(g, 0, {3, 3, 4}))
+      return PhoneForm::kGrouped;
+    if (bare) return PhoneForm::kBare;
+  }
+  if (d.size() == 11 && d[0] == '1' && nanp_ok(d.substr(1))) {
+    if (!g.paren && g.len[0] == 1 && grouped(g, 1, {3, 3, 4}) && g.sep[0] == g.sep[1])
+      return PhoneForm::kGrouped;
+  }
+  // CN mobile: 138 1234 5678, 138-1234-5678.
+  if (cn_mobile_ok(d)) {
+    if (!g.paren && grouped(g, 0, {3, 4, 4})) return PhoneForm::kGrouped;
+    if (bare) return PhoneForm::kBare;
+  }
+  if (trunk_national_ok(d)) {
+    // FR: 06 12 34 56 78, 06.12.34.56.78, 06-12-34-56-78.
+    if (d.size() == 10 && !g.paren && grouped(g, 0, {2, 2, 2, 2, 2})) return PhoneForm::kGrouped;
+    // DE, GB, CN landlines: the trunk and area code as a group of three to six digits (in
+    // parentheses or not), then the subscriber number in one to three groups.
+    // Nine digits only as a short DE landline: a three- or four-digit area code, then the
+    // subscriber in one group of five or six ("035 395703"; not a ZIP+4 code, "02110-1301").
+    if (g.n >= 2 && g.n <= 4 && g.len[0] >= 3 && g.len[0] <= 6 &&
+        (d.size() > 9 || (g.n == 2 && d[1] >= '2' && g.len[0] <= 4 && g.len[1] >= 5))) {
+      bool rest = true;
+      for (size_t k = 1; k < g.n; ++k) rest = rest && g.len[k] >= 3;
+      if (rest) return PhoneForm::kGrouped;
+    }
+    if (bare) return PhoneForm::kBare;
+  }
+  return PhoneForm::kNone;
+}
+
+bool phone_grouped_ok(std::string_view candidate) {
+  return phone_form(candidate) == PhoneForm::kGrouped;
+}
+
+bool phone_bare_ok(std::string_view candidate) {
+  return phone_form(candidate) == PhoneForm::kBare;
+}
+
+bool phone_grouped_ok(std::string_view candidate, std::string_view alnum) {
+  return phone_form(candidate, alnum) == PhoneForm::kGrouped;
+}
+
+bool phone_bare_ok(std::string_view candidate, std::string_view alnum) {
+  return phone_form(candidate, alnum) == PhoneForm::kBare;
+}
+
+IpKind ipv4_kind(std::string_view candidate) {
   int parts = 0;
   int small = 0;
-  int first = -1;
+  int octet[4] = {};
   size_t i = 0;
   while (i <= candidate.size()) {
     const size_t dot = std::min(candidate.find('.', i), candidate.size());
     const std::string_view part = candidate.substr(i, dot - i);
-    if (part.empty() || part.size() > 3 || (part.size() > 1 && part[0] == '0')) return false;
-    if (!std::all_of(part.begin(), part.end(), is_digit) || num(part) > 255) return false;
-    if (first < 0) first = num(part);
-    if (num(part) < 30) ++small;
+    if (parts == 4 || part.empty() || part.size() > 3 || (part.size() > 1 && part[0] == '0'))
+      return IpKind::kNone;
+    if (!std::all_of(part.begin(), part.end(), is_digit) || num(part) > 255) return IpKind::kNone;
+    octet[parts] = num(part);
+    if (octet[parts] < 30) ++small;
     ++parts;
     i = dot + 1;
   }
-  // Four small numbers ("3.1.2.0", "17.4.1.2") are far more often versions or section numbers
-  // than addresses, except in the well-known blocks (1.1.1.1, 8.8.8.8, 9.9.9.9, 10/8, 127/8).
-  if (small == 4 && first != 1 && first != 8 && first != 9 && first != 10 && first != 127)
-    return false;
-  return parts == 4;
+  if (parts != 4) return IpKind::kNone;
+  const int a = octet[0];
+  const int b = octet[1];
+  const int c = octet[2];
+  // Four small numbers ("3.1.2.0", "1.15.5.4") are far more often versions or section numbers
+  // than addresses, except in 10/8 and the well-known resolvers (1.1.1.1, 8.8.8.8, 9.9.9.9).
+  if (small == 4 && a != 10 && !(a == b && b == c && c == octet[3]) &&
+      !(a == 1 && b == 0 && c == 0 && octet[3] == 1) &&
+      !(a == 8 && b == 8 && c == 4 && octet[3] == 4))
+    return IpKind::kNone;
+  // What reveals nothing about a person or a network: "this network" 0/8, loopback 127/8,
+  // multicast and reserved 224/3 (netmasks 255.…, the broadcast address among them), and the
+  // documentation ranges of RFC 5737.
+  if (a == 0 || a == 127 || a >= 224) return IpKind::kNone;
+  if ((a == 192 && b == 0 && c == 2) || (a == 198 && b == 51 && c == 100) ||
+      (a == 203 && b == 0 && c == 113))
+    return IpKind::kNone;
+  // Private networks (RFC 1918), shared address space (RFC 6598), link-local: they map a
+  // network, a class of their own.
+  if (a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) ||
+      (a == 100 && b >= 64 && b <= 127) || (a == 169 && b == 254))
+    return IpKind::kPrivate;
+  return IpKind::kPublic;
+}
+
+bool ipv4_ok(std::string_view candidate) {
+  return ipv4_kind(candidate) != IpKind::kNone;
+}
+
+IpKind ipv6_kind(std::string_view candidate) {
+  if (candidate.size() > 45) return IpKind::kNone;
+  char buf[46];
+  std::memcpy(buf, candidate.data(), candidate.size());
+  buf[candidate.size()] = '\0';
+  const std::string_view s(buf, candidate.size());
+  unsigned char a[16];
+  if (inet_pton(AF_INET6, buf, a) != 1) return IpKind::kNone;
+  // Code such as `a::b` or `dead::beef` parses too: an address has four hex digits and two
+  // colons at least, and one without a decimal digit is written in five groups or more
+  // ("fdee:dda:aedf:cac::ea").
+  const bool has_digit = std::any_of(s.begin(), s.end(), is_digit);
+  const auto colons = std::count(s.begin(), s.end(), ':');
+  const auto hex = static_cast<long>(s.size()) - colons;
+  if (hex < 4 || colons < 2 || (!has_digit && colons < 4)) return IpKind::kNone;
+  // Unspecified, loopback, documentation (2001:db8::/32), IPv4-mapped (judged as IPv4).
+  static constexpr unsigned char kZero[16] = {};
+  if (std::memcmp(a, kZero, 15) == 0 && a[15] <= 1) return IpKind::kNone;
+  if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0D && a[3] == 0xB8) return IpKind::kNone;
+  if (std::memcmp(a, kZero, 10) == 0 && a[10] == 0xFF && a[11] == 0xFF) {
+    const std::string v4 = std::to_string(a[12]) + "." + std::to_string(a[13]) + "." +
+                           std::to_string(a[14]) + "." + std::to_string(a[15]);
+    return ipv4_kind(v4);
+  }
+  if ((a[0] & 0xFE) == 0xFC || (a[0] == 0xFE && (a[1] & 0xC0) == 0x80)) return IpKind::kPrivate;
+  if ((a[0] & 0xE0) != 0x20) return IpKind::kNone;  // outside global unicast 2000::/3
+  return IpKind::kPublic;
 }
 
 bool ipv6_ok(std::string_view candidate) {
-  if (candidate.size() > 45) return false;
-  const std::string s(candidate);
-  in6_addr addr{};
-  if (inet_pton(AF_INET6, s.c_str(), &addr) != 1) return false;
-  if (s == "::1") return true;
-  // Code such as `a::b` or `dead::beef` parses too; real addresses carry digits and more hex.
-  const bool has_digit = std::any_of(s.begin(), s.end(), is_digit);
-  const auto hex = std::count_if(s.begin(), s.end(), [](char c) { return c != ':'; });
-  return has_digit && hex >= 4 && std::count(s.begin(), s.end(), ':') >= 2;
+  return ipv6_kind(candidate) != IpKind::kNone;
+}
+
+bool ip_private_ok(std::string_view candidate) {
+  return candidate.find(':') == std::string_view::npos ? ipv4_kind(candidate) == IpKind::kPrivate
+                                                       : ipv6_kind(candidate) == IpKind::kPrivate;
 }
 
 bool email_ok(std::string_view candidate) {
@@ -489,7 +776,10 @@ bool any_word(const WordFilter& words, std::string_view value) {
 }  // namespace
 
 bool looks_like_placeholder(std::string_view value) {
-  if (value.empty() || value.front() == '$' || value.front() == '%') return true;
+  if (value.empty() || value.front() == '$') return true;
+  // %DB_PASSWORD% (a Windows variable), %(password)s; a pass-phrase may start with '%' too.
+  if (value.front() == '%' && (value.back() == '%' || (value.size() > 1 && value[1] == '(')))
+    return true;
   static const WordFilter kWords(
       {"${",         "{{",         "<",        ">",         "%s",          "process.env",
        "getenv",     "environ",    "changeme", "change_me", "change-me",   "password",

@@ -2,6 +2,7 @@
 // candidate's bytes (UTF-8) and knows its identifier's real rules: checksums, ranges, dates.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -47,8 +48,24 @@ bool cn_social_credit_code_letters_ok(std::string_view candidate);  // … and c
 bool uk_nino_ok(std::string_view candidate);
 bool swift_bic_ok(std::string_view candidate);  // structure + ISO 3166 country
 bool phone_ok(std::string_view candidate);      // 8 to 15 digits (E.164)
-bool ipv4_ok(std::string_view candidate);
+// A national number (or one after the international access code 00) by numbering plan: NANP
+// (US/CA), DE, FR, GB, CN, and E.164 country codes. kGrouped: valid and written in its plan's
+// grouping ("(212) 734-0987", "06 12 34 56 78", "0171/1234567", "138 1234 5678"), a phone
+// number without a word saying so; kBare: valid but a bare digit run, which needs one.
+enum class PhoneForm : uint8_t { kNone, kBare, kGrouped };
+PhoneForm phone_form(std::string_view candidate);
+PhoneForm phone_form(std::string_view candidate, std::string_view alnum);
+bool phone_grouped_ok(std::string_view candidate);
+bool phone_bare_ok(std::string_view candidate);
+// An IP address by what it reveals: kNone for no address or one that reveals nothing
+// (loopback, unspecified, netmasks, broadcast, multicast, documentation ranges), kPrivate for a
+// private network's (RFC 1918, RFC 6598, link-local, fc00::/7), kPublic for the rest.
+enum class IpKind : uint8_t { kNone, kPublic, kPrivate };
+IpKind ipv4_kind(std::string_view candidate);
+IpKind ipv6_kind(std::string_view candidate);
+bool ipv4_ok(std::string_view candidate);  // an address that is a finding
 bool ipv6_ok(std::string_view candidate);
+bool ip_private_ok(std::string_view candidate);  // pii.ip_address.private
 bool email_ok(std::string_view candidate);
 // A character of an e-mail address's local part (the unquoted forms people write).
 inline bool email_local_char(char c) {
@@ -83,5 +100,7 @@ bool cn_resident_id_ok(std::string_view candidate, std::string_view alnum);
 bool cn_social_credit_code_ok(std::string_view candidate, std::string_view alnum);
 bool cn_social_credit_code_letters_ok(std::string_view candidate, std::string_view alnum);
 bool uk_nino_ok(std::string_view candidate, std::string_view alnum);
+bool phone_grouped_ok(std::string_view candidate, std::string_view alnum);
+bool phone_bare_ok(std::string_view candidate, std::string_view alnum);
 
 }  // namespace warden::inspect

@@ -658,7 +658,8 @@ TEST(Validators, Checksums) {
   EXPECT_TRUE(ipv4_ok("192.168.1.20"));
   EXPECT_FALSE(ipv4_ok("192.168.1.256"));
   EXPECT_FALSE(ipv4_ok("3.1.2.0"));
-  EXPECT_TRUE(ipv6_ok("2001:db8::8a2e:370:7334"));
+  EXPECT_TRUE(ipv6_ok("2a00:1450:4001:f3::200e"));
+  EXPECT_FALSE(ipv6_ok("2001:db8::8a2e:370:7334"));  // documentation
   EXPECT_FALSE(ipv6_ok("a::b"));
   EXPECT_TRUE(jwt_ok("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"));
   EXPECT_FALSE(jwt_ok("eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.sig"));  // header without alg
@@ -705,6 +706,66 @@ TEST(Validators, NormalisedFormsAgree) {
   EXPECT_GE(accepted, 8u);  // the list holds valid identifiers, not only rejects
 }
 
+TEST(Validators, PhoneNumbersByNumberingPlan) {
+  // Written in their plan's grouping: a phone number without a word saying so.
+  for (const char* p :
+       {"(212) 734-0987",
+        "917-234-5678",
+        "512.734.0987",
+        "917 234 5678",
+        "1-917-234-5678",
+        "(512)959-2448",
+        "0171/1234567",
+        "(040) 1234567",
+        "030-1234567",
+        "0711 731 9626",
+        "06 12 34 56 78",
+        "06-12-34-56-78",
+        "06.12.34.56.78",
+        "138 1234 5678",
+        "138-1234-5678",
+        "07476 255028",
+        "(020) 8110 4260",
+        "0512-45798034",
+        "0033 1 84 56 62 60",
+        "0049 151 48801769",
+        "0086 158 9887 6472",
+        "035 395703",
+        "\xef\xbc\x90\xef\xbc\x97 \xef\xbc\x93\xef\xbc\x94 \xef\xbc\x93\xef\xbc\x90 "
+        "\xef\xbc\x98\xef\xbc\x93 \xef\xbc\x90\xef\xbc\x94",  // full-width FR
+        "512\u2011893\u20118068",
+        "06\u00a012\u00a034\u00a056\u00a078",
+        "0179\u201325909430"})
+    EXPECT_EQ(phone_form(p), PhoneForm::kGrouped) << p;
+  // Valid in a plan but a bare run of digits: only after a context word.
+  for (const char* p : {"0612345678", "13812345678", "4168570935", "07467132848", "015738020390"})
+    EXPECT_EQ(phone_form(p), PhoneForm::kBare) << p;
+  // Dates, versions, order numbers, ISBNs, invalid NANP area codes and exchanges.
+  for (const char* p : {"12.03.1988", "2024-11-16", "10.0.19045.2965", "978-3-16-148410-0",
+                        "123-456-7890", "212-111-4567", "411-234-5678", "2024 0815 4711",
+                        "0000 000000", "00 12 34 56 78", "012 345678", "035 39 57 03",
+                        "06 12 34 56 7", "1.2.3.4.5.6", "4711-0815-1234-5678", "0099 123 456 789"})
+    EXPECT_EQ(phone_form(p), PhoneForm::kNone) << p;
+}
+
+TEST(Validators, IpAddressesByWhatTheyReveal) {
+  EXPECT_EQ(ipv4_kind("23.194.212.138"), IpKind::kPublic);
+  EXPECT_EQ(ipv4_kind("8.8.8.8"), IpKind::kPublic);
+  for (const char* p : {"10.1.2.3", "172.16.0.9", "172.31.255.1", "192.168.1.20", "100.64.1.1"})
+    EXPECT_EQ(ipv4_kind(p), IpKind::kPrivate) << p;
+  for (const char* p : {"127.0.0.1", "127.0.1.1", "0.0.0.0", "255.255.255.0", "255.255.255.255",
+                        "192.0.2.7", "198.51.100.1", "203.0.113.9", "3.1.2.0", "172.32.0.1x"})
+    EXPECT_NE(ipv4_kind(p), IpKind::kPrivate) << p;
+  for (const char* p : {"127.0.0.1", "0.0.0.0", "255.255.255.0", "192.0.2.7", "3.1.2.0"})
+    EXPECT_EQ(ipv4_kind(p), IpKind::kNone) << p;
+  EXPECT_EQ(ipv6_kind("2a00:1450:4001:f3::200e"), IpKind::kPublic);
+  EXPECT_EQ(ipv6_kind("fe80::7e76:43db:942f:9f9e"), IpKind::kPrivate);
+  EXPECT_EQ(ipv6_kind("fdee:dda:aedf:cac::ea"), IpKind::kPrivate);  // hex letters only
+  for (const char* p :
+       {"::1", "::", "0:0:0:0:0:0:0:1", "2001:db8::1", "::ffff:127.0.0.1", "dead::beef", "a::b"})
+    EXPECT_EQ(ipv6_kind(p), IpKind::kNone) << p;
+}
+
 TEST(Validators, EntropyInBitsPerByte) {
   EXPECT_DOUBLE_EQ(shannon_entropy(""), 0);
   EXPECT_DOUBLE_EQ(shannon_entropy("aaaa"), 0);
@@ -748,6 +809,72 @@ TEST(Scan, FullWidthDigitsAndNoBreakSpaces) {
   EXPECT_EQ(f[0].first, "id.cn_resident_id");
   const std::string nbsp = "Karte 4111\u00a01111\u00a01111\u00a01111 bitte";
   EXPECT_EQ(found(nbsp), (Pairs{{"fin.credit_card", "4111\u00a01111\u00a01111\u00a01111"}}));
+}
+
+TEST(Scan, SeparatorsPeopleTypeBetweenGroups) {
+  // No-break, narrow no-break, thin, figure and ideographic spaces; hyphens, en and em dashes,
+  // the full-width hyphen; dots where the format uses them. The finding keeps the bytes.
+  for (const std::string v :
+       {"4111\u00a01111\u00a01111\u00a01111", "4111\u202f1111\u202f1111\u202f1111",
+        "4111\u20091111\u20091111\u20091111", "4111\u20071111\u20071111\u20071111",
+        "4111\u30001111\u30001111\u30001111", "4111\u20111111\u20111111\u20111111",
+        "4111\u20101111\u20101111\u20101111", "4111\u20131111\u20131111\u20131111",
+        "4111\u20141111\u20141111\u20141111", "4111\uff0d1111\uff0d1111\uff0d1111",
+        "4111.1111.1111.1111", "3782\u2011822463\u201110005"})
+    EXPECT_EQ(found("Karte " + v + " bitte"), (Pairs{{"fin.credit_card", v}})) << v;
+  for (const std::string v : {"DE89-3704-0044-0532-0130-00", "DE89.3704.0044.0532.0130.00",
+                              "DE89\u20113704\u20110044\u20110532\u20110130\u201100"})
+    EXPECT_EQ(found("IBAN " + v), (Pairs{{"fin.iban", v}})) << v;
+  EXPECT_EQ(found("SSN 536\u201322\u20131234"), (Pairs{{"id.us_ssn", "536\u201322\u20131234"}}));
+  EXPECT_EQ(found("身份证号 110105\u300019491231\u3000002X"),
+            (Pairs{{"id.cn_resident_id", "110105\u300019491231\u3000002X"}}));
+}
+
+TEST(Scan, PhoneNumbersWithAndWithoutContext) {
+  EXPECT_EQ(found("Text (613) 652-4770 that the parcel is ready."),
+            (Pairs{{"pii.phone", "(613) 652-4770"}}));
+  EXPECT_EQ(found("The summary is long. 917-864-1086"), (Pairs{{"pii.phone", "917-864-1086"}}));
+  EXPECT_EQ(found("手机号(0755) 71052708。"), (Pairs{{"pii.phone", "(0755) 71052708"}}));
+  EXPECT_EQ(found("Le client a laissé 06.96.75.71.01 sur le formulaire."),
+            (Pairs{{"pii.phone", "06.96.75.71.01"}}));
+  // A bare run of digits is a phone number only after a context word, in any language.
+  EXPECT_EQ(found("Please ring back, call 4168570935."), (Pairs{{"pii.phone", "4168570935"}}));
+  EXPECT_EQ(found("Rückruf unter 015738020390."), (Pairs{{"pii.phone", "015738020390"}}));
+  EXPECT_EQ(found("Tél. 0612345678"), (Pairs{{"pii.phone", "0612345678"}}));
+  for (const char* t :
+       {"order 4168570935 shipped", "created_at=1623117275", "Geburtsdatum: 12.03.1988",
+        "ISBN 978-3-16-148410-0", "version 10.0.19045.2965", "Bestellung 2024-0815-4711",
+        "tracking 0612345678 delivered"})
+    EXPECT_TRUE(found(t).empty()) << t << " -> " << (found(t).empty() ? "" : found(t)[0].second);
+  // In CSV fields: a card number between commas.
+  EXPECT_EQ(found("550730,2024-08-15,Camille Laurent,4437436261891796239,1988.45,EUR"),
+            (Pairs{{"fin.credit_card", "4437436261891796239"}}));
+}
+
+TEST(Scan, AddressesMarkingsAndKeysAsTheyStand) {
+  EXPECT_EQ(found("The dashboard at http://85.132.43.74:9090/ is down"),
+            (Pairs{{"pii.ip_address", "85.132.43.74"}}));
+  EXPECT_EQ(found("host,ip,role\nweb-01,121.0.188.198,frontend"),
+            (Pairs{{"pii.ip_address", "121.0.188.198"}}));
+  EXPECT_EQ(found("server 192.168.23.103:8080 backup;"),
+            (Pairs{{"pii.ip_address.private", "192.168.23.103"}}));
+  for (const char* t : {"listen 127.0.0.1:443", "bind ::1 and 0.0.0.0", "netmask 255.255.255.0",
+                        "see 192.0.2.15 and 2001:db8::1", "build 6.3.9600.17", "v2.1.0.3"})
+    EXPECT_TRUE(found(t).empty()) << t;
+  EXPECT_EQ(found("-- SECRET//NOFORN --\nbody"),
+            (Pairs{{"marker.classification", "SECRET//NOFORN"}}));
+  EXPECT_EQ(found("Page 3 of 7 \u2014 STRENG VERTRAULICH"),
+            (Pairs{{"marker.classification", "STRENG VERTRAULICH"}}));
+  EXPECT_EQ(found("-- VS \u2013 NUR FÜR DEN DIENSTGEBRAUCH --"),
+            (Pairs{{"marker.classification", "VS \u2013 NUR FÜR DEN DIENSTGEBRAUCH"}}));
+  EXPECT_EQ(found("密级：机密\n正文"), (Pairs{{"marker.classification", "机密"}}));
+  for (const char* t : {"Grandma's secret recipe", "Bitte vertraulich behandeln.",
+                        "The SECRET ingredient is time.", "这道菜的秘密在于火候。"})
+    EXPECT_TRUE(found(t).empty()) << t;
+  EXPECT_TRUE(
+      found("-----BEGIN RSA PRIVATE KEY-----\n<key>\n-----END RSA PRIVATE KEY-----").empty());
+  EXPECT_TRUE(found("git remote add origin git@gitlab.com:acme/web.git").empty());
+  EXPECT_TRUE(found("icon@2x.png and logo@3x.png").empty());
 }
 
 TEST(Scan, HardNegatives) {

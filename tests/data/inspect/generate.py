@@ -7,6 +7,7 @@ impossible dates, documentation examples, placeholders, ordinary prose). Determi
 Run: python3 generate.py > corpus.jsonl
 """
 import base64
+import ipaddress
 import json
 import random
 import string
@@ -202,6 +203,23 @@ def ipv6():
                      f"2a00:1450:4001:{R.randint(0, 999):x}::200e"])
 
 
+def ip_class(addr):
+    """What an address reveals: a private network (10/8, 172.16/12, 192.168/16, 100.64/10,
+    169.254/16, fc00::/7, fe80::/10) is pii.ip_address.private; documentation, loopback and other
+    reserved ranges are no finding (None); the rest is pii.ip_address."""
+    ip = ipaddress.ip_address(addr)
+    if ip.version == 6 and ip in ipaddress.ip_network("2001:db8::/32"):
+        return None
+    if ip.version == 4 and any(ip in ipaddress.ip_network(n) for n in
+                               ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "127.0.0.0/8", "0.0.0.0/8")):
+        return None
+    private = (["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"]
+               if ip.version == 4 else ["fc00::/7", "fe80::/10"])
+    if any(ip in ipaddress.ip_network(n) for n in private):
+        return "pii.ip_address.private"
+    return "pii.ip_address"
+
+
 def aws_key():
     return R.choice(["AKIA", "ASIA"]) + rnd("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
 
@@ -280,7 +298,8 @@ for _ in range(8):
 for _ in range(12):
     ip, ip6 = ipv4(), ipv6()
     add("en", f"Summarise this log:\n2024-05-02T10:11:12Z sshd[811]: Failed password for root from {ip} port 52144\n"
-        f"2024-05-02T10:11:15Z kernel: eth0 link up, addr {ip6}", [("pii.ip_address", ip), ("pii.ip_address", ip6)])
+        f"2024-05-02T10:11:15Z kernel: eth0 link up, addr {ip6}",
+        [(ip_class(a), a) for a in (ip, ip6) if ip_class(a)])
 for _ in range(16):
     s = ssn()
     add("en", f"Fill in the W-4 for the new hire, SSN {s}, start date next Monday.", [("id.us_ssn", s)])
