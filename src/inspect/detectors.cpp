@@ -186,6 +186,21 @@ bool phone_stands_alone(std::string_view text, size_t start, size_t end) {
             static_cast<unsigned char>(text[j + 2]) <= 0x99));
 }
 
+// A card number's digits are not the groups after an IBAN's country code and check digits
+// ("FR95 4504 4310 4970 1519 6833 148", an invalid IBAN, holds a Luhn-valid run).
+bool not_iban_digits(std::string_view text, size_t start, size_t /*end*/) {
+  size_t i = start;
+  for (int k = 0; k < 2; ++k) {
+    const size_t n = number_sep_before(text, i);
+    if (n == 0) break;
+    i -= n;
+  }
+  if (i == start || i < 4) return true;
+  auto upper = [&](size_t k) { return text[k] >= 'A' && text[k] <= 'Z'; };
+  auto digit = [&](size_t k) { return text[k] >= '0' && text[k] <= '9'; };
+  return !(upper(i - 4) && upper(i - 3) && digit(i - 2) && digit(i - 1));
+}
+
 // "git@github.com:org/repo.git" is an SSH remote, not an e-mail address; "icon@2x.png" is an
 // image at twice the resolution.
 bool not_remote_or_file(std::string_view text, size_t start, size_t end) {
@@ -401,10 +416,17 @@ std::vector<DetectorSpec> builtin_detectors() {
                  .lengths = count_range(10, 10),
                  .words = count_range(1, 1)},
        .first_bytes = "CZ"});
+  {
+    DetectorSpec lettered = v.back();  // "XGNVPHCRK6": after "Ausweis…" only
+    lettered.validate = de_id_card_lettered_ok;
+    lettered.context_required = true;
+    lettered.confidence = lettered.with_context;
+    v.push_back(lettered);
+  }
   v.push_back({.cls = "id.fr_nir",
-               .pattern = "[1-478]" + sep() + "[0-9]{2}" + sep() + "[0-9]{2}" + sep() +
-                          "(?:[0-9]{2}|2[ABab])" + sep() + "[0-9]{3}" + sep() + "[0-9]{3}" + sep() +
-                          "[0-9]{2}",
+               .pattern = "[1-478]" + sepd() + "[0-9]{2}" + sepd() + "[0-9]{2}" + sepd() +
+                          "(?:[0-9]{2}|2[ABab])" + sepd() + "[0-9]{3}" + sepd() + "[0-9]{3}" +
+                          sepd() + "[0-9]{2}",
                .validate = fr_nir_ok,
                .context = {"sécurité sociale", "securite sociale", "nir", "insee", "numéro de sécu",
                            "social security"},
@@ -427,14 +449,17 @@ std::vector<DetectorSpec> builtin_detectors() {
                .gate = Gate::kCluster,
                .needs = {.chain = 17, .sums = count_range(17, 18), .words = count_range(1, 3)},
                .first_bytes = "18\xef\xef"});
+  const std::vector<std::string_view> cn_credit_words = {
+      "统一社会信用代码", "信用代码", "纳税人识别号", "税号", "代码", "social credit", "uscc"};
   v.push_back({.cls = "id.cn_social_credit_code",
                .pattern = "[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
                .validate = cn_social_credit_code_letters_ok,
                .boundary = Boundary::kWord,
-               .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
+               .context = cn_credit_words,
                .confidence = 0.9f,
                .with_context = 0.99f,
                .max_bytes = 18,
+               .not_after = {"tracking", "sendung", "colis", "快递", "运单"},
                .gate = Gate::kCluster,
                .needs = {.digits = 6,
                          .upper_word = 18,
@@ -446,7 +471,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .pattern = "[0-9]{18}",
                .validate = cn_social_credit_code_ok,
                .boundary = Boundary::kWord,
-               .context = {"统一社会信用代码", "信用代码", "social credit", "uscc"},
+               .context = cn_credit_words,
                .context_required = true,
                .confidence = 0.95f,
                .with_context = 0.95f,
@@ -454,6 +479,18 @@ std::vector<DetectorSpec> builtin_detectors() {
                .gate = Gate::kCluster,
                .needs = {.chain = 18, .lengths = count_range(18, 18), .words = count_range(1, 1)},
                .first_bytes = "09"});
+  v.push_back({.cls = "id.cn_social_credit_code",  // written in full-width forms
+               .pattern = "[0-9A-HJ-NPQRTUWXY\\x{FF10}-\\x{FF19}\\x{FF21}-\\x{FF28}\\x{FF2A}-"
+                          "\\x{FF2E}\\x{FF30}-\\x{FF32}\\x{FF34}\\x{FF35}\\x{FF37}-\\x{FF39}]{18}",
+               .validate = cn_social_credit_code_letters_ok,
+               .boundary = Boundary::kWord,
+               .context = cn_credit_words,
+               .confidence = 0.9f,
+               .with_context = 0.99f,
+               .max_bytes = 54,
+               .gate = Gate::kCluster,
+               .needs = {.digits = 6, .alnum = 18, .wide = 6},
+               .first_bytes = "09AY\xef\xef"});
   v.push_back({.cls = "id.uk_nino",
                .pattern = "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
                .validate = uk_nino_ok,
@@ -479,6 +516,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                    "卡号"},
        .confidence = 0.9f,
        .with_context = 0.99f,
+       .placement = not_iban_digits,
        .max_bytes = 100,
        .gate = Gate::kCluster,
        .needs = {.chain = 12, .sums = count_range(12, 19), .words = count_range(1, 5)},
@@ -709,6 +747,7 @@ std::vector<DetectorSpec> builtin_detectors() {
       {us_itin_ok, us_itin_ok},
       {de_tax_id_ok, de_tax_id_ok},
       {de_id_card_ok, de_id_card_ok},
+      {de_id_card_lettered_ok, de_id_card_lettered_ok},
       {fr_nir_ok, fr_nir_ok},
       {cn_resident_id_ok, cn_resident_id_ok},
       {cn_social_credit_code_ok, cn_social_credit_code_ok},

@@ -77,11 +77,13 @@ bool group_of_three(std::string_view t, size_t start) {
   while (is_digit(i)) ++i;
   return i >= t.size() || t[i] != '.';
 }
-// Whether one to three ASCII digits end at `end` (the head of "1,234").
+// Whether one to three ASCII digits end at `end` (the head of "1,234"), not the last group of
+// a grouped number ("6759 5879 3767 6816 555,2046.75" in CSV).
 bool short_head(std::string_view t, size_t end) {
   size_t i = end;
   while (i > 0 && end - i < 4 && t[i - 1] >= '0' && t[i - 1] <= '9') --i;
-  return end - i >= 1 && end - i <= 3;
+  if (end - i < 1 || end - i > 3) return false;
+  return !(i >= 2 && (t[i - 1] == ' ' || t[i - 1] == '-') && t[i - 2] >= '0' && t[i - 2] <= '9');
 }
 
 }  // namespace

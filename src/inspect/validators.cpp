@@ -240,9 +240,12 @@ bool icao_check(std::string_view data, char check) {
 }
 }  // namespace
 
-bool de_id_card_ok(std::string_view /*candidate*/, std::string_view alnum) {
-  const std::string_view s = alnum;
-  if (s.size() != 10) return false;
+namespace {
+
+// The digits among the nine serial characters of an ID card number whose check digit holds,
+// or -1.
+int de_id_card_digits(std::string_view s) {
+  if (s.size() != 10) return -1;
   // Serial: 9 characters from digits and the letters C F G H J K L M N P R T V W X Y Z.
   constexpr std::string_view kLetters = "CFGHJKLMNPRTVWXYZ";
   int digits = 0;
@@ -250,11 +253,22 @@ bool de_id_card_ok(std::string_view /*candidate*/, std::string_view alnum) {
     if (is_digit(s[i]))
       ++digits;
     else if (kLetters.find(s[i]) == std::string_view::npos)
-      return false;
+      return -1;
   }
-  // Real serials mix letters and digits; an all-letter word with a digit is prose or code.
-  if (digits < 2 || digits == 9) return false;
-  return icao_check(s.substr(0, 9), s[9]);
+  return digits < 9 && icao_check(s.substr(0, 9), s[9]) ? digits : -1;
+}
+
+}  // namespace
+
+bool de_id_card_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  // Real serials mostly mix letters and digits; an all-letter word with a digit is more often
+  // prose or code (de_id_card_lettered_ok: after a context word).
+  return de_id_card_digits(alnum) >= 2;
+}
+
+bool de_id_card_lettered_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  const int digits = de_id_card_digits(alnum);
+  return digits >= 0 && digits < 2;
 }
 
 bool fr_nir_ok(std::string_view /*candidate*/, std::string_view alnum) {
@@ -907,6 +921,11 @@ bool de_tax_id_ok(std::string_view candidate) {
 bool de_id_card_ok(std::string_view candidate) {
   const Alnum a = normalize_alnum(candidate);
   return de_id_card_ok(candidate, a.view());
+}
+
+bool de_id_card_lettered_ok(std::string_view candidate) {
+  const Alnum a = normalize_alnum(candidate);
+  return de_id_card_lettered_ok(candidate, a.view());
 }
 
 bool fr_nir_ok(std::string_view candidate) {

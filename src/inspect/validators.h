@@ -41,6 +41,7 @@ bool us_ssn_ok(std::string_view candidate);       // area/group/serial exclusion
 bool us_itin_ok(std::string_view candidate);
 bool de_tax_id_ok(std::string_view candidate);              // ISO 7064 MOD 11,10 + repetition rule
 bool de_id_card_ok(std::string_view candidate);             // ICAO 9303 7-3-1 check digit
+bool de_id_card_lettered_ok(std::string_view candidate);    // … with fewer than two digits
 bool fr_nir_ok(std::string_view candidate);                 // key = 97 - n mod 97, Corsica 2A/2B
 bool cn_resident_id_ok(std::string_view candidate);         // ISO 7064 MOD 11-2 + birth date
 bool cn_social_credit_code_ok(std::string_view candidate);  // GB 32100-2015 mod 31
@@ -95,6 +96,7 @@ bool us_ssn_ok(std::string_view candidate, std::string_view alnum);
 bool us_itin_ok(std::string_view candidate, std::string_view alnum);
 bool de_tax_id_ok(std::string_view candidate, std::string_view alnum);
 bool de_id_card_ok(std::string_view candidate, std::string_view alnum);
+bool de_id_card_lettered_ok(std::string_view candidate, std::string_view alnum);
 bool fr_nir_ok(std::string_view candidate, std::string_view alnum);
 bool cn_resident_id_ok(std::string_view candidate, std::string_view alnum);
 bool cn_social_credit_code_ok(std::string_view candidate, std::string_view alnum);

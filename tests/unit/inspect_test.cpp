@@ -830,6 +830,26 @@ TEST(Scan, SeparatorsPeopleTypeBetweenGroups) {
             (Pairs{{"id.cn_resident_id", "110105\u300019491231\u3000002X"}}));
 }
 
+TEST(Scan, IdentifiersInFieldsAndFormsPeopleUse) {
+  EXPECT_EQ(found("545808,2024-06-13,Malte Jansen,6759 5879 3767 6816 555,2046.75,EUR"),
+            (Pairs{{"fin.credit_card", "6759 5879 3767 6816 555"}}));
+  // The Luhn-valid digits of an (invalid) IBAN are no card number.
+  EXPECT_TRUE(found("Die IBAN FR95 4504 4310 4970 1519 6833 148 wird abgelehnt").empty());
+  EXPECT_EQ(found("Mon numéro de sécurité sociale est le 1.84.12.76.451.089.46."),
+            (Pairs{{"id.fr_nir", "1.84.12.76.451.089.46"}}));
+  // An ID card serial of letters only, after a word that says what it is.
+  EXPECT_EQ(found("Personalausweis XGNVPHCRK6 vorgelegt"),
+            (Pairs{{"id.de_id_card", "XGNVPHCRK6"}}));
+  EXPECT_TRUE(found("Build XGNVPHCRK6 failed").empty());
+  const std::string wide =
+      "\xef\xbc\x99\xef\xbc\x91\xef\xbc\x93\xef\xbc\x95\xef\xbc\x90\xef\xbc\x91\xef\xbc"
+      "\x90\xef\xbc\x90\xef\xbc\xad\xef\xbc\x90\xef\xbc\x90\xef\xbc\x90\xef\xbc\x91\xef"
+      "\xbc\x90\xef\xbc\x90\xef\xbc\xb9\xef\xbc\x94\xef\xbc\x93";  // 91350100M000100Y43
+  EXPECT_EQ(found("纳税人识别号 " + wide), (Pairs{{"id.cn_social_credit_code", wide}}));
+  // A tracking number that happens to pass the mod-31 check.
+  EXPECT_TRUE(found("tracking YT2326974099165074 delivered").empty());
+}
+
 TEST(Scan, PhoneNumbersWithAndWithoutContext) {
   EXPECT_EQ(found("Text (613) 652-4770 that the parcel is ready."),
             (Pairs{{"pii.phone", "(613) 652-4770"}}));
