@@ -291,32 +291,30 @@ std::vector<DetectorSpec> builtin_detectors() {
   // (unbounded repeats keep the pattern small for Hyperscan; max_bytes bounds a match).
   const std::string phone_sep = std::string("[/") + (SEPD + 1);
   const std::string phone_digits = dc + "(?:" + dc + "|" + phone_sep + ")*" + dc;
-  const DetectorSpec grouped{
+  // A bare digit run ("0612345678", "13812345678") only after a context word.
+  const DetectorSpec national{
       .cls = "pii.phone",
       .pattern = phone_digits,
-      .validate = phone_grouped_ok,
+      .validate = phone_plan_ok,
       .boundary = Boundary::kNumber,
       .context = phone_words,
+      .context_if = phone_bare_ok,
       .confidence = 0.85f,
       .with_context = 0.95f,
       .placement = phone_stands_alone,
       .max_bytes = 80,
       .not_after = phone_not_after,
       .gate = Gate::kCluster,
-      .needs = {.chain = 9, .sums = count_range(9, 17), .words = count_range(2, 7)},
+      .needs = {.chain = 9, .sums = count_range(9, 17), .words = count_range(1, 7)},
       .first_bytes = "09\xef\xef"};
-  v.push_back(grouped);
-  DetectorSpec parenthesised = grouped;  // "(040) 1234567", "(212) 734-0987"
+  v.push_back(national);
+  DetectorSpec parenthesised = national;  // "(040) 1234567", "(212) 734-0987"
+  parenthesised.validate = phone_grouped_ok;
+  parenthesised.context_if = nullptr;
   parenthesised.pattern = "\\(" + dc + "{2,5}\\)" + phone_sep + "?" + phone_digits;
   parenthesised.needs = {.chain = 9, .sums = count_range(9, 13)};
   parenthesised.first_bytes = "((";
   v.push_back(parenthesised);
-  DetectorSpec bare = grouped;  // "0612345678", "13812345678": after a context word
-  bare.validate = phone_bare_ok;
-  bare.context_required = true;
-  bare.confidence = bare.with_context = 0.9f;
-  bare.needs = {.chain = 9, .sums = count_range(9, 17), .words = count_range(1, 1)};
-  v.push_back(bare);
   // IP addresses: public ones, and private networks' as a subclass (a policy can treat them
   // apart); the validator leaves out those that reveal nothing (ipv4_kind, ipv6_kind).
   v.push_back({.cls = "pii.ip_address",
@@ -406,6 +404,7 @@ std::vector<DetectorSpec> builtin_detectors() {
        .validate = de_id_card_ok,
        .boundary = Boundary::kWord,
        .context = {"ausweis", "personalausweis", "id card", "identity card", "ausweisnummer"},
+       .context_if = de_id_card_lettered_ok,  // "XGNVPHCRK6": after "Ausweis…" only
        .confidence = 0.85f,
        .with_context = 0.99f,
        .max_bytes = 10,
@@ -416,13 +415,6 @@ std::vector<DetectorSpec> builtin_detectors() {
                  .lengths = count_range(10, 10),
                  .words = count_range(1, 1)},
        .first_bytes = "CZ"});
-  {
-    DetectorSpec lettered = v.back();  // "XGNVPHCRK6": after "Ausweis…" only
-    lettered.validate = de_id_card_lettered_ok;
-    lettered.context_required = true;
-    lettered.confidence = lettered.with_context;
-    v.push_back(lettered);
-  }
   v.push_back({.cls = "id.fr_nir",
                .pattern = "[1-478]" + sepd() + "[0-9]{2}" + sepd() + "[0-9]{2}" + sepd() +
                           "(?:[0-9]{2}|2[ABab])" + sepd() + "[0-9]{3}" + sepd() + "[0-9]{3}" +
@@ -747,14 +739,13 @@ std::vector<DetectorSpec> builtin_detectors() {
       {us_itin_ok, us_itin_ok},
       {de_tax_id_ok, de_tax_id_ok},
       {de_id_card_ok, de_id_card_ok},
-      {de_id_card_lettered_ok, de_id_card_lettered_ok},
       {fr_nir_ok, fr_nir_ok},
       {cn_resident_id_ok, cn_resident_id_ok},
       {cn_social_credit_code_ok, cn_social_credit_code_ok},
       {cn_social_credit_code_letters_ok, cn_social_credit_code_letters_ok},
       {uk_nino_ok, uk_nino_ok},
-      {phone_grouped_ok, phone_grouped_ok},
-      {phone_bare_ok, phone_bare_ok}};
+      {phone_plan_ok, phone_plan_ok},
+      {phone_grouped_ok, phone_grouped_ok}};
   for (DetectorSpec& spec : v) {
     for (const auto& [one, two] : with_alnum) {
       if (spec.validate == one) spec.validate_alnum = two;

@@ -87,6 +87,8 @@ struct DetectorSpec {
   SpanRule span = SpanRule::kWhole;
   std::vector<std::string_view> context{};  // lower-case words, any language
   bool context_required = false;
+  // A finding this accepts needs a context word too (a bare digit run among phone numbers).
+  Validator context_if = nullptr;
   float confidence = 0.9f;     // without context
   float with_context = 0.99f;  // with a context word nearby
   PlacementCheck placement = nullptr;

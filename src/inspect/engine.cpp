@@ -215,7 +215,9 @@ bool evaluate(const ContextIndex& context, std::string_view text, size_t offset,
   if (context.any_before(context.impl->not_after_list[m.id], m.from, kNotAfterBytes)) return false;
   const bool has_context =
       context.any_before(context.impl->context_list[m.id], m.from, kContextBytes);
-  if (spec.context_required && !has_context) return false;
+  if (!has_context && (spec.context_required ||
+                       (spec.context_if != nullptr && spec.context_if(text.substr(fs, fe - fs)))))
+    return false;
   if (spec.span == SpanRule::kPemBlock) fe = pem_end(text, e);
   out.cls = spec.subclass_if != nullptr && spec.subclass_if(text.substr(fs, fe - fs))
                 ? std::string_view(spec.subclass)

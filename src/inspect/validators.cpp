@@ -261,12 +261,12 @@ int de_id_card_digits(std::string_view s) {
 }  // namespace
 
 bool de_id_card_ok(std::string_view /*candidate*/, std::string_view alnum) {
-  // Real serials mostly mix letters and digits; an all-letter word with a digit is more often
-  // prose or code (de_id_card_lettered_ok: after a context word).
-  return de_id_card_digits(alnum) >= 2;
+  return de_id_card_digits(alnum) >= 0;
 }
 
 bool de_id_card_lettered_ok(std::string_view /*candidate*/, std::string_view alnum) {
+  // Real serials mostly mix letters and digits; an all-letter word with a digit is more often
+  // prose or code: after a context word only (DetectorSpec::context_if).
   const int digits = de_id_card_digits(alnum);
   return digits >= 0 && digits < 2;
 }
@@ -612,12 +612,20 @@ PhoneForm phone_form(std::string_view candidate, std::string_view alnum) {
   return PhoneForm::kNone;
 }
 
+bool phone_plan_ok(std::string_view candidate) {
+  return phone_form(candidate) != PhoneForm::kNone;
+}
+
 bool phone_grouped_ok(std::string_view candidate) {
   return phone_form(candidate) == PhoneForm::kGrouped;
 }
 
 bool phone_bare_ok(std::string_view candidate) {
   return phone_form(candidate) == PhoneForm::kBare;
+}
+
+bool phone_plan_ok(std::string_view candidate, std::string_view alnum) {
+  return phone_form(candidate, alnum) != PhoneForm::kNone;
 }
 
 bool phone_grouped_ok(std::string_view candidate, std::string_view alnum) {

@@ -41,7 +41,7 @@ bool us_ssn_ok(std::string_view candidate);       // area/group/serial exclusion
 bool us_itin_ok(std::string_view candidate);
 bool de_tax_id_ok(std::string_view candidate);              // ISO 7064 MOD 11,10 + repetition rule
 bool de_id_card_ok(std::string_view candidate);             // ICAO 9303 7-3-1 check digit
-bool de_id_card_lettered_ok(std::string_view candidate);    // … with fewer than two digits
+bool de_id_card_lettered_ok(std::string_view candidate);    // … and fewer than two digits
 bool fr_nir_ok(std::string_view candidate);                 // key = 97 - n mod 97, Corsica 2A/2B
 bool cn_resident_id_ok(std::string_view candidate);         // ISO 7064 MOD 11-2 + birth date
 bool cn_social_credit_code_ok(std::string_view candidate);  // GB 32100-2015 mod 31
@@ -56,6 +56,7 @@ bool phone_ok(std::string_view candidate);      // 8 to 15 digits (E.164)
 enum class PhoneForm : uint8_t { kNone, kBare, kGrouped };
 PhoneForm phone_form(std::string_view candidate);
 PhoneForm phone_form(std::string_view candidate, std::string_view alnum);
+bool phone_plan_ok(std::string_view candidate);  // kBare or kGrouped
 bool phone_grouped_ok(std::string_view candidate);
 bool phone_bare_ok(std::string_view candidate);
 // An IP address by what it reveals: kNone for no address or one that reveals nothing
@@ -102,6 +103,7 @@ bool cn_resident_id_ok(std::string_view candidate, std::string_view alnum);
 bool cn_social_credit_code_ok(std::string_view candidate, std::string_view alnum);
 bool cn_social_credit_code_letters_ok(std::string_view candidate, std::string_view alnum);
 bool uk_nino_ok(std::string_view candidate, std::string_view alnum);
+bool phone_plan_ok(std::string_view candidate, std::string_view alnum);
 bool phone_grouped_ok(std::string_view candidate, std::string_view alnum);
 bool phone_bare_ok(std::string_view candidate, std::string_view alnum);
 
