@@ -681,7 +681,7 @@ std::vector<DetectorSpec> builtin_detectors() {
   v.push_back(
       {.cls = "secret.generic",
        .pattern = "(?:api[_\\-]?key|apikey|secret|token|access[_\\-]?key|client[_\\-]?secret|"
-                  "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?"
+                  "auth[_\\-]?key|private[_\\-]?key|signing[_\\-]?key)[A-Za-z_\\-]*[\"']?\\]?"
                   "[ \\t]*(?:[:=]|=>)[ \\t]*[\"'`]?[A-Za-z0-9_\\-+/=.]+",
        .flags = HS_FLAG_CASELESS,
        .validate = generic_secret_value_ok,

@@ -149,6 +149,7 @@ bool assignment_may_follow(std::string_view text, size_t i) {
   };
   while (i < text.size() && letter(text[i])) ++i;
   if (i < text.size() && (text[i] == '"' || text[i] == '\'')) ++i;
+  if (i < text.size() && text[i] == ']') ++i;  // config['API_KEY'] = …
   while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
   if (i >= text.size()) return true;
   return text[i] == ':' || text[i] == '=' ||

@@ -893,10 +893,16 @@ bool generic_secret_value_ok(std::string_view value) {
   if (value.size() < 16) return false;
   // Generated secrets carry digits (a 32-character base62 string lacks them 0.4% of the time);
   // identifiers in code ("_S_token_subexpr_begin", "config.default_value") do not.
-  if (!std::any_of(value.begin(), value.end(), is_digit)) return false;
   const bool upper = std::any_of(value.begin(), value.end(), is_upper);
   const bool lower =
       std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  if (!std::any_of(value.begin(), value.end(), is_digit)) {
+    // … except a long run of mixed-case letters alone, random enough ("GsWoHUYYHbaOlvzCC…").
+    const bool letters = std::all_of(value.begin(), value.end(),
+                                     [](char c) { return is_upper(c) || (c >= 'a' && c <= 'z'); });
+    return letters && upper && lower && value.size() >= 20 && shannon_entropy(value) >= 4.0 &&
+           !looks_like_placeholder(value);
+  }
   return (upper || lower) && shannon_entropy(value) >= 3.5 && !looks_like_placeholder(value);
 }
 

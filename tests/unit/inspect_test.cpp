@@ -850,6 +850,14 @@ TEST(Scan, IdentifiersInFieldsAndFormsPeopleUse) {
   EXPECT_TRUE(found("tracking YT2326974099165074 delivered").empty());
 }
 
+TEST(Scan, KeysInSubscriptsAndSecretsOfLettersAlone) {
+  EXPECT_EQ(found("config['SENDGRID_API_KEY'] = 'GsWoHUYYHbaOlvzCCXMJBONq'"),
+            (Pairs{{"secret.generic", "GsWoHUYYHbaOlvzCCXMJBONq"}}));
+  for (const char* t : {"api_key = \"abcdefghijklmnopqrstuvw\"", "token = \"getElementById\"",
+                        "secret: ExampleSecretValueHere"})
+    EXPECT_TRUE(found(t).empty()) << t;
+}
+
 TEST(Scan, PhoneNumbersWithAndWithoutContext) {
   EXPECT_EQ(found("Text (613) 652-4770 that the parcel is ready."),
             (Pairs{{"pii.phone", "(613) 652-4770"}}));
