@@ -836,7 +836,18 @@ void read_limit_key(Reader& r, const YAML::Node& n, limits::Rule& rule) {
 
 void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
   if (!n) return;
-  if (!r.expect_map(n, "limits", {"default_max_tokens", "lease_seconds", "rules"})) return;
+  if (!r.expect_map(n, "limits",
+                    {"default_max_tokens", "lease_seconds", "rules", "redis", "redis_timeout_ms"}))
+    return;
+  if (r.str(n, "redis", out.redis)) {
+    const size_t colon = out.redis.rfind(':');
+    int64_t port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !YAML::convert<int64_t>::decode(YAML::Node(out.redis.substr(colon + 1)), port) ||
+        port < 1 || port > 65535)
+      r.error(n["redis"], "'redis' must be host:port");
+  }
+  r.integer(n, "redis_timeout_ms", out.redis_timeout_ms, 1, 60'000);
   r.integer(n, "default_max_tokens", out.default_max_tokens, 1, 10'000'000);
   int64_t lease_seconds = out.lease / 1'000'000;
   r.integer(n, "lease_seconds", lease_seconds, 1, 86'400);

@@ -43,8 +43,11 @@ struct Settings {
   // How long a reservation may stay unsettled before the store forgets it (a request whose
   // process died); every reservation settles or is released long before on a live process.
   Micros lease = 15 * 60 * 1'000'000LL;
-  bool needs_usage = false;    // a rule counts tokens: the answer's usage is needed
-  bool by_deployment = false;  // a rule is keyed by deployment: reserved per candidate
+  // The Redis store (host:port) shared by replicas; empty: the in-process store.
+  std::string redis;
+  std::uint32_t redis_timeout_ms = 250;  // a reservation unanswered for this long: unavailable
+  bool needs_usage = false;              // a rule counts tokens: the answer's usage is needed
+  bool by_deployment = false;            // a rule is keyed by deployment: reserved per candidate
 
   bool empty() const { return rules.empty(); }
   // One line per rule, for `warden check`: "team-tokens: 100000 tokens per day per team+model".

@@ -67,6 +67,14 @@ void Metrics::count_failover(std::string_view model) {
   ++failovers[fmt::format(R"(model="{}")", label(model))];
 }
 
+void Metrics::count_limit_rejection(std::string_view rule) {
+  ++limit_rejections[fmt::format(R"(rule="{}")", label(rule))];
+}
+
+void Metrics::count_limit_store_failure(bool fail_open) {
+  ++limit_store_failures[fail_open ? R"(outcome="fail_open")" : R"(outcome="fail_closed")"];
+}
+
 void Metrics::count_findings(std::string_view cls, std::string_view direction, uint64_t n) {
   findings[fmt::format(R"(class="{}",direction="{}")", label(cls), direction)] += n;
 }
@@ -77,6 +85,8 @@ void Metrics::merge(const Metrics& o) {
   merge_map(upstream_errors, o.upstream_errors);
   merge_map(upstream_retries, o.upstream_retries);
   merge_map(failovers, o.failovers);
+  merge_map(limit_rejections, o.limit_rejections);
+  merge_map(limit_store_failures, o.limit_store_failures);
   merge_map(findings, o.findings);
   in_flight += o.in_flight;
   connections += o.connections;
@@ -122,6 +132,11 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
                  upstream_retries);
   counter_family("warden_failovers_total", "Requests moved to a model's next deployment.",
                  failovers);
+  counter_family("warden_limit_rejections_total", "Requests refused (429) by a limit rule.",
+                 limit_rejections);
+  counter_family("warden_limit_store_failures_total",
+                 "Requests whose limit store did not answer, refused or let through.",
+                 limit_store_failures);
   counter_family("warden_inspect_findings_total",
                  "Sensitive data found, by class and direction (request or answer).", findings);
   out += fmt::format(

@@ -58,6 +58,11 @@ struct Metrics {
   std::map<std::string, uint64_t> failovers;
   // warden_inspect_findings_total{class,direction}
   std::map<std::string, uint64_t> findings;
+  // warden_limit_rejections_total{rule}: requests refused (429) by a limit rule
+  std::map<std::string, uint64_t> limit_rejections;
+  // warden_limit_store_failures_total{outcome}: the limit store did not answer; the request
+  // was refused (fail_closed) or let through (fail_open)
+  std::map<std::string, uint64_t> limit_store_failures;
   int64_t in_flight = 0;              // warden_requests_in_flight
   int64_t connections = 0;            // warden_connections_open
   uint64_t connections_total = 0;     // warden_connections_total
@@ -69,6 +74,8 @@ struct Metrics {
   void count_retry(std::string_view provider);
   void count_failover(std::string_view model);
   void count_findings(std::string_view cls, std::string_view direction, uint64_t n);
+  void count_limit_rejection(std::string_view rule);
+  void count_limit_store_failure(bool fail_open);
   void merge(const Metrics& other);
   std::string render(uint64_t config_reloads, uint64_t config_reload_failures) const;
 };

@@ -17,6 +17,7 @@
 #include "common/json_writer.h"
 #include "inspect/answer.h"
 #include "inspect/body.h"
+#include "limits/redis.h"
 #include "limits/rules.h"
 #include "policy/plan.h"
 #include "policy/policy.h"
@@ -61,7 +62,10 @@ struct RequestContext {
   bool usage_added = false;
   // Stage 7: what this request reserved against the configured limits.
   struct LimitHold {
-    limits::Store* store = nullptr;  // set while a reservation is held
+    bool held = false;                        // a reservation is held (in one of the stores below)
+    limits::Store* store = nullptr;           // the in-process store, or
+    std::weak_ptr<limits::RedisStore> redis;  // the worker's Redis connection (may end first)
+    std::string id;                           // the reservation's id in Redis
     const limits::Settings* settings = nullptr;
     std::vector<limits::Applied> applied;
     std::vector<std::uint16_t> rule_of;  // the rule behind each applied limit
@@ -70,24 +74,34 @@ struct RequestContext {
     int64_t output_tokens = 0;              // the output's bound, as reserved
     std::string refused;                    // the rule that refused the request, if one did
     std::vector<std::string_view> skipped;  // deployments passed over for their own limits
+    bool store_failed = false;              // the store did not answer; fail_open let it pass
 
     // Replaces the reservation by the usage (`tokens` for token limits, the request itself for
     // the others); once.
-    void settle(int64_t tokens) {
-      if (store == nullptr) return;
+    net::awaitable<void> settle(int64_t tokens) {
+      if (!held) co_return;
+      held = false;
       std::vector<int64_t> actual(applied.size());
       for (size_t i = 0; i < applied.size(); ++i) {
         const bool counts_tokens = settings->rules[rule_of[i]].measure == limits::Measure::tokens;
         actual[i] = counts_tokens ? tokens : applied[i].cost;
       }
-      store->settle(applied, actual, at, limits::wall_micros());
-      store = nullptr;
+      if (store != nullptr) {
+        store->settle(applied, actual, at, limits::wall_micros());
+      } else if (auto r = redis.lock()) {
+        co_await r->settle(applied, actual, id,
+                           std::chrono::milliseconds(settings->redis_timeout_ms));
+      }
     }
     // Gives everything back: the request reached no upstream, failed, or its client left.
     void release() {
-      if (store == nullptr) return;
-      store->release(applied, at, limits::wall_micros());
-      store = nullptr;
+      if (!held) return;
+      held = false;
+      if (store != nullptr) {
+        store->release(applied, at, limits::wall_micros());
+      } else if (auto r = redis.lock()) {
+        r->release(applied, id);
+      }
     }
     LimitHold() = default;
     LimitHold(const LimitHold&) = delete;
@@ -373,33 +387,61 @@ void rate_headers(Responder& out, const limits::Settings& ls, const RequestConte
   }
 }
 
-// Reserves for `subject` (one candidate deployment, or none); the outcome of the last try.
-limits::Outcome reserve_limits(limits::Store& store, const limits::Settings& ls,
-                               limits::Subject subject, const Model& model, std::string_view body,
-                               RequestContext::LimitHold& h) {
-  limits::Outcome o;
+// Reserves for `subject` (one candidate deployment, or none) in the configured store; the
+// outcome of the last try, or nullopt when the store could not answer.
+net::awaitable<std::optional<limits::Outcome>> reserve_limits(
+    Worker& worker, const limits::Settings& ls, limits::Subject subject, const Model& model,
+    std::string_view body, RequestContext::LimitHold& h) {
+  std::optional<limits::Outcome> o;
   for (int attempt = 0; attempt < 2; ++attempt) {
     subject.tokens = h.input_tokens + h.output_tokens;
     h.applied.clear();
     h.rule_of.clear();
     limits::applicable(ls, subject, h.applied, h.rule_of);
     if (h.applied.empty()) {
-      o.allowed = true;
-      return o;
+      o = limits::Outcome{};
+      o->allowed = true;
+      co_return o;
     }
-    h.at = limits::wall_micros();
-    o = store.reserve(h.applied, h.at);
-    if (o.allowed || attempt > 0 || model.tokenizer == nullptr || body.size() > kCountedBytes)
+    if (ls.redis.empty()) {
+      h.at = limits::wall_micros();
+      o = worker.limits().reserve(h.applied, h.at);
+      h.store = &worker.limits();
+    } else {
+      if (h.id.empty()) h.id = worker.next_request_id();
+      h.redis = worker.redis_limits();
+      o = co_await worker.redis_limits()->reserve(ls.redis, h.applied, h.id, ls.lease,
+                                                  std::chrono::milliseconds(ls.redis_timeout_ms));
+    }
+    if (!o || o->allowed || attempt > 0 || model.tokenizer == nullptr ||
+        body.size() > kCountedBytes)
       break;
     const auto counted = static_cast<int64_t>(model.tokenizer->count(body));
     if (counted >= h.input_tokens) break;
     h.input_tokens = counted;
   }
-  return o;
+  co_return o;
 }
 
-Result<bool> limit(Worker& worker, const Config& config, std::string_view body,
-                   std::vector<const Deployment*>& permitted, RequestContext& ctx, Responder& out) {
+// The store did not answer: each rule met does what it is configured to do. One that fails
+// closed (the default) refuses the request (503); when every one fails open, it passes unlimited.
+Result<bool> store_unavailable(Worker& worker, const limits::Settings& ls,
+                               RequestContext::LimitHold& h) {
+  h.store_failed = true;
+  for (const uint16_t r : h.rule_of) {
+    if (!ls.rules[r].fail_open) {
+      worker.metrics().count_limit_store_failure(false);
+      return make_error(ErrorCode::kLimitStoreUnavailable,
+                        "The limit store is unavailable; try later.");
+    }
+  }
+  worker.metrics().count_limit_store_failure(true);
+  return true;
+}
+
+net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::string_view body,
+                                   std::vector<const Deployment*>& permitted, RequestContext& ctx,
+                                   Responder& out) {
   const limits::Settings& ls = config.limits;
   RequestContext::LimitHold& h = ctx.limit;
   h.settings = &ls;
@@ -415,11 +457,13 @@ Result<bool> limit(Worker& worker, const Config& config, std::string_view body,
   subject.stream = ctx.call.stream;
   limits::Outcome refused;
   if (!ls.by_deployment) {
-    refused = reserve_limits(worker.limits(), ls, subject, *ctx.model, body, h);
-    if (refused.allowed) {
-      if (!h.applied.empty()) h.store = &worker.limits();
-      rate_headers(out, ls, h, refused);
-      return true;
+    const auto o = co_await reserve_limits(worker, ls, subject, *ctx.model, body, h);
+    if (!o) co_return store_unavailable(worker, ls, h);
+    refused = *o;
+    if (o->allowed) {
+      h.held = !h.applied.empty();
+      rate_headers(out, ls, h, *o);
+      co_return true;
     }
   } else {
     // A deployment over its own limits is passed over like a denied one; the request goes to
@@ -429,16 +473,17 @@ Result<bool> limit(Worker& worker, const Config& config, std::string_view body,
     std::vector<std::uint16_t> first_rules;
     for (const Deployment* d : permitted) {
       subject.deployment = d->name;
-      const limits::Outcome o = reserve_limits(worker.limits(), ls, subject, *ctx.model, body, h);
-      if (o.allowed) {
-        if (!h.applied.empty()) h.store = &worker.limits();
-        rate_headers(out, ls, h, o);
+      const auto o = co_await reserve_limits(worker, ls, subject, *ctx.model, body, h);
+      if (!o) co_return store_unavailable(worker, ls, h);
+      if (o->allowed) {
+        h.held = !h.applied.empty();
+        rate_headers(out, ls, h, *o);
         permitted = {d};
-        return true;
+        co_return true;
       }
       h.skipped.push_back(d->name);
       if (h.skipped.size() == 1) {
-        refused = o;
+        refused = *o;
         first_applied = std::move(h.applied);
         first_rules = std::move(h.rule_of);
       }
@@ -448,12 +493,14 @@ Result<bool> limit(Worker& worker, const Config& config, std::string_view body,
   }
   const limits::Rule& rule = ls.rules[h.rule_of[refused.limiting]];
   h.refused = rule.name;
+  worker.metrics().count_limit_rejection(rule.name);
   rate_headers(out, ls, h, refused);
-  return make_error(ErrorCode::kLimitExceeded,
-                    "Rate limit '" + rule.name + "' reached: " + std::to_string(rule.spec.amount) +
-                        " " + std::string(limits::measure_name(rule.measure)) +
-                        (rule.per.empty() ? std::string(" at once") : " per " + rule.per) +
-                        ". Request id: " + ctx.request_id + ".");
+  co_return make_error(ErrorCode::kLimitExceeded,
+                       "Rate limit '" + rule.name +
+                           "' reached: " + std::to_string(rule.spec.amount) + " " +
+                           std::string(limits::measure_name(rule.measure)) +
+                           (rule.per.empty() ? std::string(" at once") : " per " + rule.per) +
+                           ". Request id: " + ctx.request_id + ".");
 }
 
 // The body for one deployment: its masks and pseudonyms applied, `model` rewritten.
@@ -496,13 +543,13 @@ int64_t used_tokens(const RequestContext& ctx, bool answered) {
 
 // Settles the request's limits before its last byte goes out, so that a client's next request
 // already meets the settled counts. An upstream error without usage gives everything back.
-void settle_limits(RequestContext& ctx, bool answered) {
-  if (ctx.limit.store == nullptr) return;
+net::awaitable<void> settle_limits(RequestContext& ctx, bool answered) {
+  if (!ctx.limit.held) co_return;
   const int64_t used = used_tokens(ctx, answered);
   if (used < 0) {
     ctx.limit.release();
   } else {
-    ctx.limit.settle(used);
+    co_await ctx.limit.settle(used);
   }
 }
 
@@ -687,7 +734,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   }
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
-    settle_limits(ctx, false);
+    co_await settle_limits(ctx, false);
     // A stream that fails after it started cannot change its status: the client gets an error
     // event, in the shape of the route's API.
     const std::string event = error_event(out.error_shape(), failure, ctx.request_id);
@@ -695,7 +742,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     co_await out.end_stream();
     co_return failure;
   }
-  settle_limits(ctx, ex.status() >= 200 && ex.status() < 300);
+  co_await settle_limits(ctx, ex.status() >= 200 && ex.status() < 300);
   co_return co_await out.end_stream();
 }
 
@@ -711,7 +758,7 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
                         ? read_api_usage(*body, worker.json(), ctx.usage)
                         : read_usage(*body, worker.json(), ctx.usage);
   // Tokens the upstream spent count even when the answer is then refused below.
-  settle_limits(ctx, ok_status && json);
+  co_await settle_limits(ctx, ok_status && json);
   if (ok_status && !json) {
     co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
   }
@@ -781,13 +828,13 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
 
   // 7. limit: the worst case reserved against every limit met, or 429
   if (!config.limits.empty()) {
-    auto limited = limit(worker, config, body, permitted, ctx, out);
+    auto limited = co_await limit(worker, config, body, permitted, ctx, out);
     if (!limited) co_return limited.error();
     // Messages and Responses streams report usage by themselves (message_delta,
     // response.completed); their APIs have no stream_options.include_usage.
     const bool chat_like =
         ctx.call.kind == CallKind::kChat || ctx.call.kind == CallKind::kCompletion;
-    if (ctx.limit.store != nullptr && ctx.call.stream && !ctx.call.stream_options && chat_like) {
+    if (ctx.limit.held && ctx.call.stream && !ctx.call.stream_options && chat_like) {
       for (const uint16_t rule : ctx.limit.rule_of) {
         if (config.limits.rules[rule].measure == limits::Measure::tokens) ctx.usage_added = true;
       }
@@ -891,6 +938,8 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
     }
     line += R"(],"limit_refused":)";
     append_json_string(line, ctx.limit.refused.empty() ? "-" : ctx.limit.refused);
+    // The store did not answer: refused (fail_closed) or let through unlimited (fail_open).
+    if (ctx.limit.store_failed) line += R"(,"limit_store_failed":true)";
     if (!ctx.limit.skipped.empty()) {
       line += R"(,"limit_skipped":[)";
       for (size_t i = 0; i < ctx.limit.skipped.size(); ++i) {

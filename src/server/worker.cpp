@@ -30,7 +30,10 @@ using boost::system::error_code;
 constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
 
 Worker::Worker(Shared& shared, unsigned index)
-    : shared_(shared), index_(index), ids_(std::random_device{}() ^ (uint64_t{index} << 32)) {}
+    : shared_(shared),
+      index_(index),
+      redis_limits_(std::make_shared<limits::RedisStore>(ioc_)),
+      ids_(std::random_device{}() ^ (uint64_t{index} << 32)) {}
 
 void Worker::listen(const std::string& host, const std::string& port) {
   tcp::resolver resolver(ioc_);

@@ -20,6 +20,7 @@
 #include "audit/audit.h"
 #include "inspect/inspect.h"
 #include "limits/limits.h"
+#include "limits/redis.h"
 #include "metrics/metrics.h"
 #include "server/snapshot.h"
 #include "upstream/upstream.h"
@@ -86,6 +87,8 @@ class Worker {
   audit::Writer* audit() { return shared_.audit.get(); }
   boost::asio::thread_pool* inspect_pool() { return shared_.inspect_pool.get(); }
   limits::Store& limits() { return shared_.limits; }
+  // This worker's connection to the Redis limit store (made at first use).
+  const std::shared_ptr<limits::RedisStore>& redis_limits() { return redis_limits_; }
   std::string next_request_id();
 
   upstream::Pool& pool() { return pool_; }
@@ -108,6 +111,7 @@ class Worker {
   Metrics metrics_;
   simdjson::dom::parser json_;
   inspect::Scratch scan_scratch_;
+  std::shared_ptr<limits::RedisStore> redis_limits_;
   ConfigPtr snapshot_;
   uint64_t snapshot_version_ = 0;
   std::mt19937_64 ids_;

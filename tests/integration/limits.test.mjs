@@ -3,12 +3,13 @@
 // 429 in OpenAI's shape and reaches no upstream. Each test has a principal of its own whose label
 // is the key of the rule under test (a rule keyed by a label the principal lacks does not apply).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
-import { chatBody, startStack } from './harness.mjs';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { chatBody, freePort, startStack } from './harness.mjs';
 
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const principals = {
@@ -64,6 +65,8 @@ test('a request rate: the burst is served, the next is 429 with Retry-After and 
   assert.equal(refused.headers.get('x-ratelimit-remaining-requests'), '0');
   assert.match(refused.headers.get('x-ratelimit-reset-requests'), /^(\d+m)?\d+s$/);
   assert.equal(stack.upstream.requests.length, 3, 'the refused request reached no upstream');
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
+  assert.match(metrics, /^warden_limit_rejections_total\{rule="rpm"\} 1$/m);
   // Other principals do not share the counter.
   assert.equal((await chat('usage')).status, 200);
 });
@@ -200,4 +203,141 @@ test('warden check lists the limits, and reports a bad rule with its line', () =
   const r = spawnSync(bin, ['check', bad], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`bad\\.yaml:${line}: unknown key 'requests_per_fortnight' in limit rule`));
+});
+
+// The Redis store: replicas share one Redis (a private redis-server on a loopback port, so that
+// it can be stopped and restarted); two gateways stand for two replicas.
+describe('with the Redis store', () => {
+  let redis;
+  let redisPort;
+  let a;
+  let b;
+  const redisExtra = (port) => `limits:
+  redis: 127.0.0.1:${port}
+  redis_timeout_ms: 300
+  lease_seconds: 4
+  rules:
+    - {name: r-tokens, key: "label:tok", tokens_per_day: 1000}
+    - {name: r-race, key: "label:race", tokens_per_day: 600}
+    - {name: r-streams, key: "label:streams", concurrent_streams: 1}
+    - {name: closed, key: "label:rpm", requests_per_minute: 1000}
+    - {name: open, key: "label:usage", requests_per_minute: 1000, on_store_failure: fail_open}
+`;
+  async function startRedis() {
+    redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' });
+    for (let i = 0; i < 200; i++) {
+      const up = await new Promise((resolve) => {
+        const s = net.connect(redisPort, '127.0.0.1', () => { s.destroy(); resolve(true); });
+        s.on('error', () => resolve(false));
+      });
+      if (up) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('redis-server did not start');
+  }
+  async function stopRedis() {
+    const exited = new Promise((r) => redis.on('exit', r));
+    redis.kill('SIGKILL');
+    await exited;
+  }
+  before(async () => {
+    redisPort = await freePort();
+    await startRedis();
+    a = await startStack({ keysExtra, extra: redisExtra(redisPort) });
+    b = await startStack({ keysExtra, extra: redisExtra(redisPort) });
+  });
+  after(async () => {
+    await a.stop();
+    await b.stop();
+    await stopRedis();
+  });
+  const on = (s, who, model = 'chat', extraBody = {}, init = {}) => fetch(`${s.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer sk-${who}` },
+    body: JSON.stringify(chatBody(model, extraBody)),
+    ...init,
+  });
+
+  test('200 concurrent requests on two replicas never overspend the budget they share', async () => {
+    const extraBody = { max_tokens: 1 };
+    const worst = bodyBytes(extraBody) + 1;
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+      on(i % 2 ? a : b, 'race', 'chat', extraBody).then(async (r) => { await r.arrayBuffer(); return r.status; })));
+    const served = results.filter((s) => s === 200).length;
+    assert.equal(served + results.filter((s) => s === 429).length, 200, 'only 200 and 429');
+    assert.ok(served * 20 <= 600, `${served} served`);
+    assert.ok(served >= Math.floor(600 / worst), `${served} served`);
+    assert.equal(a.upstream.requests.length + b.upstream.requests.length, served);
+  });
+
+  test('a token budget spent on one replica refuses on the other', async () => {
+    const extraBody = { max_tokens: 100 };
+    const worst = bodyBytes(extraBody) + 100;
+    let i = 0;
+    for (; i < 100; i++) {
+      const r = await on(a, 'tokens', 'chat', extraBody);
+      await r.arrayBuffer();
+      if (r.status === 429) break;
+      assert.equal(r.status, 200);
+    }
+    assert.equal(i, Math.floor((1000 - worst) / 20) + 1, 'settled at 20 tokens each until the worst case no longer fits');
+    const other = await on(b, 'tokens', 'chat', extraBody);
+    assert.equal(other.status, 429);
+    assert.equal(other.headers.get('x-ratelimit-remaining-tokens'), String(1000 - 20 * i));
+  });
+
+  test('a replica killed while holding a stream: its reservation ends with its lease', async () => {
+    const r1 = await on(a, 'streams', 'slow', { stream: true });
+    assert.equal(r1.status, 200);
+    await r1.body.getReader().read();
+    const held = await on(b, 'streams', 'chat', { stream: true });
+    assert.equal(held.status, 429, 'the stream on the other replica counts');
+    await held.arrayBuffer();
+    a.proc.kill('SIGKILL');
+    await a.stop();
+    let status = 0;
+    let tries = 0;
+    for (; tries < 200 && status !== 200; tries++) {
+      const r = await on(b, 'streams', 'chat', { stream: true });
+      status = r.status;
+      await r.arrayBuffer();
+      if (status !== 200) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(status, 200);
+    assert.ok(tries > 1, 'refused until the lease ended');
+    a = await startStack({ keysExtra, extra: redisExtra(redisPort) });
+  });
+
+  test('Redis stopped: fail_closed answers 503, fail_open forwards; restarted: limits hold again', async () => {
+    await stopRedis();
+    const closed = await on(b, 'rate');
+    assert.equal(closed.status, 503);
+    assert.equal((await closed.json()).error.code, 'limit_store_unavailable');
+    const open = await on(b, 'usage');
+    assert.equal(open.status, 200, 'fail_open is the operator\'s explicit choice');
+    await open.arrayBuffer();
+    const metrics = await (await fetch(`http://127.0.0.1:${b.adminPort}/metrics`)).text();
+    assert.match(metrics, /^warden_limit_store_failures_total\{outcome="fail_open"\} 1$/m);
+    assert.match(metrics, /^warden_limit_store_failures_total\{outcome="fail_closed"\} 1$/m);
+    await startRedis();
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      const r = await on(b, 'rate');
+      status = r.status;
+      await r.arrayBuffer();
+      if (status !== 200) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(status, 200, 'reconnected');
+    // The counters after recovery: the budget on the restarted (empty) Redis holds on both.
+    const extraBody = { max_tokens: 100 };
+    let served = 0;
+    for (let i = 0; i < 60; i++) {
+      const r = await on(i % 2 ? a : b, 'tokens', 'chat', extraBody);
+      await r.arrayBuffer();
+      if (r.status === 200) served++;
+      else { assert.equal(r.status, 429); break; }
+    }
+    assert.equal(served, Math.floor((1000 - (bodyBytes(extraBody) + 100)) / 20) + 1);
+  });
 });

@@ -265,6 +265,17 @@ TEST_F(ConfigTest, ALimitRuleNeedsOneMeasureAKnownKeyAndAUniqueName) {
   EXPECT_EQ(p[8], "w.yaml:42: 'on_store_failure' must be fail_closed or fail_open");
 }
 
+TEST_F(ConfigTest, TheRedisLimitStoreIsHostAndPort) {
+  std::string text = kValid;
+  text += "limits:\n  redis: 127.0.0.1:6379\n  redis_timeout_ms: 100\n";
+  auto c = load_config_text(text, "w.yaml");
+  EXPECT_EQ(c->limits.redis, "127.0.0.1:6379");
+  EXPECT_EQ(c->limits.redis_timeout_ms, 100u);
+  text = kValid;
+  text += "limits:\n  redis: redis.local\n";
+  EXPECT_EQ(problems(text), std::vector<std::string>{"w.yaml:36: 'redis' must be host:port"});
+}
+
 TEST_F(ConfigTest, TheShippedExampleIsValid) {
   EXPECT_NO_THROW(load_config(std::string(WARDEN_SOURCE_DIR) + "/examples/warden.yaml"));
 }

@@ -1,0 +1,441 @@
+// The Redis limit store (redis.h): hiredis's asynchronous API on the worker's io_context, and the
+// two Lua scripts that hold the arithmetic of arith.cpp on the Redis side.
+#include "limits/redis.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace warden::limits {
+
+namespace net = boost::asio;
+
+namespace {
+
+// Each limit is three keys: its state (a hash: tat, ws, used, res), its leases (a sorted set:
+// reservation id -> end of lease, in µs) and what each reservation holds (a hash: id -> cost).
+// ARGV per limit: kind (0 rate, 1 budget, 2 concurrency), amount, window (µs), cost[, actual].
+// Time is the server's (TIME), so replicas whose clocks differ still agree. Numbers are Lua
+// doubles: µs since 1970 stay below 2^53.
+constexpr std::string_view kCommon = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local st = {}
+local function spec(i, per)
+  local b = 2 + (i - 1) * per
+  return tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+end
+local function interval(amount, win) return math.max(1, math.floor(win / math.max(1, amount))) end
+-- The state of limit i, with ended leases given back and a passed budget window started anew.
+local function get(i, per)
+  local k, lk, ck = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local s = st[k]
+  if s then return s end
+  local v = redis.call('HMGET', k, 'tat', 'ws', 'used', 'res')
+  s = {k = k, tat = tonumber(v[1]) or 0, ws = tonumber(v[2]) or 0, used = tonumber(v[3]) or 0,
+       res = tonumber(v[4]) or 0}
+  local kind, amount, win = spec(i, per)
+  if kind == 1 then
+    local ws = now - (now % win)
+    if s.ws ~= ws then
+      s.ws, s.used, s.res = ws, 0, 0
+      redis.call('DEL', lk, ck)
+    end
+  end
+  local gone = redis.call('ZRANGEBYSCORE', lk, '-inf', now)
+  for _, m in ipairs(gone) do
+    local c = tonumber(redis.call('HGET', ck, m)) or 0
+    if kind == 1 then s.res = math.max(0, s.res - c) end
+    if kind == 2 then s.used = math.max(0, s.used - c) end
+    redis.call('HDEL', ck, m)
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', lk, '-inf', now) end
+  s.base = {s.tat, s.ws, s.used, s.res}
+  st[k] = s
+  return s
+end
+local function put(s, ttl_ms)
+  redis.call('HSET', s.k, 'tat', s.tat, 'ws', s.ws, 'used', s.used, 'res', s.res)
+  redis.call('PEXPIRE', s.k, ttl_ms)
+end
+)lua";
+
+// ARGV: id, lease (µs), then 4 per limit. Returns {allowed, limiting (0-based), then per limit
+// allowed, remaining, retry_after, reset}.
+constexpr std::string_view kReserve = R"lua(
+local id, lease = ARGV[1], tonumber(ARGV[2])
+local n = #KEYS / 3
+local out = {1, 0}
+local worst, least = -1, 2.0
+for i = 1, n do
+  local kind, amount, win, cost = spec(i, 4)
+  local s = get(i, 4)
+  local ok, rem, retry, reset = 0, 0, 0, 0
+  if kind == 0 then
+    local iv = interval(amount, win)
+    local tat = math.max(s.tat, now) + iv * cost
+    local ahead = tat - now
+    if ahead <= win then
+      s.tat, ok, rem, reset = tat, 1, math.floor((win - ahead) / iv), ahead
+    else
+      local cur = math.max(s.tat, now) - now
+      rem, retry, reset = math.floor(math.max(0, win - cur) / iv), ahead - win, cur
+    end
+  elseif kind == 1 then
+    local taken = s.used + s.res
+    reset = s.ws + win - now
+    if taken + cost <= amount then
+      s.res, ok, rem = s.res + cost, 1, amount - taken - cost
+    else
+      rem, retry = math.max(0, amount - taken), reset
+    end
+  else
+    if s.used + cost <= amount then
+      s.used, ok, rem = s.used + cost, 1, amount - s.used - cost
+    else
+      rem, retry = math.max(0, amount - s.used), 1000000
+    end
+  end
+  if ok == 0 then
+    out[1] = 0
+    if retry > worst then worst, out[2] = retry, i - 1 end
+  elseif out[1] == 1 and amount > 0 and rem / amount < least then
+    least, out[2] = rem / amount, i - 1
+  end
+  out[#out + 1], out[#out + 2], out[#out + 3], out[#out + 4] = ok, rem, retry, reset
+end
+for i = 1, n do
+  local kind, amount, win, cost = spec(i, 4)
+  local s = get(i, 4)
+  if out[1] == 0 then s.tat, s.ws, s.used, s.res = s.base[1], s.base[2], s.base[3], s.base[4] end
+  local ttl = math.floor(math.max(win, lease) / 1000) * 2 + 1000
+  put(s, ttl)
+  if out[1] == 1 and kind ~= 0 then
+    local lk, ck = KEYS[3 * i - 1], KEYS[3 * i]
+    redis.call('ZADD', lk, now + lease, id)
+    redis.call('HINCRBY', ck, id, cost)
+    redis.call('PEXPIRE', lk, ttl)
+    redis.call('PEXPIRE', ck, ttl)
+  end
+end
+return out
+)lua";
+
+// ARGV: id, lease (µs), then 5 per limit (the fifth: the usage; 0 releases). A reservation whose
+// lease ended, or whose window passed, is no longer held: only its usage counts, in its window.
+constexpr std::string_view kSettle = R"lua(
+local id, lease = ARGV[1], tonumber(ARGV[2])
+local n = #KEYS / 3
+for i = 1, n do
+  local kind, amount, win, cost = spec(i, 5)
+  local actual = tonumber(ARGV[2 + (i - 1) * 5 + 5])
+  local s = get(i, 5)
+  local lk, ck = KEYS[3 * i - 1], KEYS[3 * i]
+  if kind == 0 then
+    if actual < cost then s.tat = s.tat - interval(amount, win) * (cost - math.max(0, actual)) end
+  else
+    local held = tonumber(redis.call('HGET', ck, id)) or 0
+    if held > 0 then
+      local left = redis.call('HINCRBY', ck, id, -cost)
+      if left <= 0 then
+        redis.call('HDEL', ck, id)
+        redis.call('ZREM', lk, id)
+      end
+      if kind == 1 then
+        s.res = math.max(0, s.res - cost)
+        s.used = s.used + math.max(0, actual)
+      else
+        s.used = math.max(0, s.used - cost)
+      end
+    end
+  end
+  put(s, math.floor(math.max(win, lease) / 1000) * 2 + 1000)
+end
+return 1
+)lua";
+
+std::string sha1_hex(std::string_view text) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : d) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+const std::string& reserve_script() {
+  static const std::string s = std::string(kCommon) + std::string(kReserve);
+  return s;
+}
+const std::string& settle_script() {
+  static const std::string s = std::string(kCommon) + std::string(kSettle);
+  return s;
+}
+
+// The arguments of one EVALSHA, kept alive until hiredis has formatted them.
+struct Command {
+  std::vector<std::string> args;
+  void add(std::string a) { args.push_back(std::move(a)); }
+};
+
+Command script_command(const std::string& sha, std::span<const Applied> limits, std::string_view id,
+                       Micros lease, std::span<const std::int64_t> actual, bool settling) {
+  Command c;
+  c.add("EVALSHA");
+  c.add(sha);
+  c.add(std::to_string(limits.size() * 3));
+  for (const Applied& l : limits) {
+    std::string k = "warden:limit:" + l.key;
+    c.add(k);
+    c.add(k +
+          "\x1f"
+          "leases");
+    c.add(k +
+          "\x1f"
+          "held");
+  }
+  c.add(std::string(id));
+  c.add(std::to_string(lease));
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    const Applied& l = limits[i];
+    c.add(std::to_string(static_cast<int>(l.spec.kind)));
+    c.add(std::to_string(l.spec.amount));
+    c.add(std::to_string(std::max<Micros>(1, l.spec.window)));
+    c.add(std::to_string(l.cost));
+    if (settling) c.add(std::to_string(i < actual.size() ? actual[i] : 0));
+  }
+  return c;
+}
+
+}  // namespace
+
+// One connection and its Asio watchers. Shared with the handlers in flight, which check `ac`
+// before touching hiredis: cleanup() (hiredis freeing the context) clears it.
+struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
+  explicit Impl(net::io_context& io) : ioc(io), sd(io) {}
+  net::io_context& ioc;
+  net::posix::stream_descriptor sd;
+  redisAsyncContext* ac = nullptr;
+  std::string address;
+  bool reading = false, writing = false, read_armed = false, write_armed = false;
+  std::chrono::steady_clock::time_point retry_at{};  // no reconnect before (after a failure)
+  std::string reserve_sha = sha1_hex(reserve_script());
+  std::string settle_sha = sha1_hex(settle_script());
+  Micros lease = 15 * 60 * 1'000'000LL;
+
+  // What a reply callback fills in; the waiting coroutine's timer is cancelled to wake it.
+  struct Pending {
+    net::steady_timer timer;
+    bool done = false;
+    std::optional<Outcome> outcome;
+    std::size_t n = 0;
+    explicit Pending(net::io_context& io) : timer(io) {}
+  };
+
+  void arm_read() {
+    read_armed = true;
+    sd.async_wait(net::posix::stream_descriptor::wait_read,
+                  [self = shared_from_this()](const boost::system::error_code& ec) {
+                    self->read_armed = false;
+                    if (ec || self->ac == nullptr || !self->reading) return;
+                    redisAsyncHandleRead(self->ac);
+                    if (self->ac != nullptr && self->reading && !self->read_armed) self->arm_read();
+                  });
+  }
+  void arm_write() {
+    write_armed = true;
+    sd.async_wait(net::posix::stream_descriptor::wait_write,
+                  [self = shared_from_this()](const boost::system::error_code& ec) {
+                    self->write_armed = false;
+                    if (ec || self->ac == nullptr || !self->writing) return;
+                    redisAsyncHandleWrite(self->ac);
+                    if (self->ac != nullptr && self->writing && !self->write_armed)
+                      self->arm_write();
+                  });
+  }
+
+  static Impl* of(void* data) { return static_cast<Impl*>(data); }
+  static void add_read(void* d) {
+    Impl* s = of(d);
+    s->reading = true;
+    if (!s->read_armed) s->arm_read();
+  }
+  static void del_read(void* d) { of(d)->reading = false; }
+  static void add_write(void* d) {
+    Impl* s = of(d);
+    s->writing = true;
+    if (!s->write_armed) s->arm_write();
+  }
+  static void del_write(void* d) { of(d)->writing = false; }
+  // hiredis frees the context (and closes its socket) after this: the descriptor lets go of
+  // the fd without closing it, and the handlers in flight see `ac` cleared.
+  static void cleanup(void* d) {
+    Impl* s = of(d);
+    s->reading = s->writing = false;
+    s->ac = nullptr;
+    boost::system::error_code ignored;
+    s->sd.cancel(ignored);
+    if (s->sd.is_open()) s->sd.release();
+  }
+  static void on_connect(const redisAsyncContext* c, int status) {
+    if (status != REDIS_OK) of(c->data)->failed();
+  }
+  static void on_disconnect(const redisAsyncContext* c, int status) {
+    if (status != REDIS_OK) of(c->data)->failed();
+  }
+  void failed() { retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200); }
+
+  // The connection, made when there is none (not sooner than 200 ms after a failure). The
+  // scripts are loaded first on each new connection: commands are answered in order, so the
+  // EVALSHAs that follow find them.
+  bool connect(std::string_view addr) {
+    if (ac != nullptr && address == addr) return true;
+    if (ac != nullptr) redisAsyncFree(ac);  // a new address: the old connection goes
+    address = std::string(addr);
+    if (std::chrono::steady_clock::now() < retry_at) return false;
+    const std::size_t colon = address.rfind(':');
+    const std::string host = address.substr(0, colon);
+    const int port = colon == std::string::npos ? 6379 : std::atoi(address.c_str() + colon + 1);
+    redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
+    if (c == nullptr) return false;
+    if (c->err) {
+      redisAsyncFree(c);
+      failed();
+      return false;
+    }
+    ac = c;
+    c->data = this;
+    boost::system::error_code ec;
+    sd.assign(c->c.fd, ec);
+    if (ec) {
+      redisAsyncFree(c);
+      ac = nullptr;
+      return false;
+    }
+    c->ev.data = this;
+    c->ev.addRead = add_read;
+    c->ev.delRead = del_read;
+    c->ev.addWrite = add_write;
+    c->ev.delWrite = del_write;
+    c->ev.cleanup = cleanup;
+    redisAsyncSetConnectCallback(c, on_connect);
+    redisAsyncSetDisconnectCallback(c, on_disconnect);
+    // Non-blocking connect: hiredis watches for writability, then sends what is queued.
+    add_write(this);
+    for (const std::string* script : {&reserve_script(), &settle_script()}) {
+      const char* argv[] = {"SCRIPT", "LOAD", script->c_str()};
+      const size_t lens[] = {6, 4, script->size()};
+      redisAsyncCommandArgv(c, nullptr, nullptr, 3, argv, lens);
+    }
+    return ac != nullptr;
+  }
+
+  int send(const Command& cmd, redisCallbackFn* fn, void* priv) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : cmd.args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return redisAsyncCommandArgv(ac, fn, priv, static_cast<int>(argv.size()), argv.data(),
+                                 lens.data());
+  }
+
+  static void on_settled(redisAsyncContext*, void*, void* priv) {
+    auto* holder = static_cast<std::shared_ptr<Pending>*>(priv);
+    std::shared_ptr<Pending> p = std::move(*holder);
+    delete holder;
+    p->done = true;
+    p->timer.cancel();
+  }
+
+  // The reserve script's answer; nullopt for anything else (an error reply, a lost connection).
+  static void on_reserve(redisAsyncContext*, void* r, void* priv) {
+    auto* holder = static_cast<std::shared_ptr<Pending>*>(priv);
+    std::shared_ptr<Pending> p = std::move(*holder);
+    delete holder;
+    const auto* reply = static_cast<const redisReply*>(r);
+    if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 + 4 * p->n) {
+      Outcome o;
+      o.allowed = reply->element[0]->integer == 1;
+      o.limiting = static_cast<std::size_t>(reply->element[1]->integer);
+      for (std::size_t i = 0; i < p->n; ++i) {
+        const redisReply* const* e = reply->element + 2 + 4 * i;
+        o.verdicts.push_back({e[0]->integer == 1, e[1]->integer, e[2]->integer, e[3]->integer});
+      }
+      p->outcome = std::move(o);
+    }
+    p->done = true;
+    p->timer.cancel();
+  }
+};
+
+RedisStore::RedisStore(net::io_context& ioc) : impl_(std::make_shared<Impl>(ioc)) {}
+
+RedisStore::~RedisStore() {
+  if (impl_->ac != nullptr) redisAsyncFree(impl_->ac);  // pending replies complete as lost
+}
+
+net::awaitable<std::optional<Outcome>> RedisStore::reserve(std::string_view address,
+                                                           std::span<const Applied> limits,
+                                                           std::string_view id, Micros lease,
+                                                           std::chrono::milliseconds timeout) {
+  Impl& s = *impl_;
+  if (!s.connect(address)) co_return std::nullopt;
+  s.lease = lease;
+  auto pending = std::make_shared<Impl::Pending>(s.ioc);
+  pending->n = limits.size();
+  const Command cmd = script_command(s.reserve_sha, limits, id, lease, {}, false);
+  auto* holder = new std::shared_ptr<Impl::Pending>(pending);
+  if (s.send(cmd, Impl::on_reserve, holder) != REDIS_OK) {
+    delete holder;
+    co_return std::nullopt;
+  }
+  pending->timer.expires_after(timeout);
+  co_await pending->timer.async_wait(net::as_tuple(net::use_awaitable));
+  if (!pending->done) {
+    // No answer in time: the connection is presumed dead (its replies would now be out of
+    // step with the requests waiting on them); the next request reconnects.
+    s.failed();
+    if (s.ac != nullptr) redisAsyncFree(s.ac);
+    co_return std::nullopt;
+  }
+  co_return pending->outcome;
+}
+
+net::awaitable<void> RedisStore::settle(std::span<const Applied> limits,
+                                        std::span<const std::int64_t> actual, std::string_view id,
+                                        std::chrono::milliseconds timeout) {
+  Impl& s = *impl_;
+  if (s.ac == nullptr) co_return;  // the lease ends the reservation
+  auto pending = std::make_shared<Impl::Pending>(s.ioc);
+  auto* holder = new std::shared_ptr<Impl::Pending>(pending);
+  if (s.send(script_command(s.settle_sha, limits, id, s.lease, actual, true), Impl::on_settled,
+             holder) != REDIS_OK) {
+    delete holder;
+    co_return;
+  }
+  pending->timer.expires_after(timeout);
+  co_await pending->timer.async_wait(net::as_tuple(net::use_awaitable));
+}
+
+void RedisStore::release(std::span<const Applied> limits, std::string_view id) {
+  Impl& s = *impl_;
+  if (s.ac == nullptr) return;  // the lease ends the reservation
+  const std::vector<std::int64_t> none(limits.size(), 0);
+  s.send(script_command(s.settle_sha, limits, id, s.lease, none, true), nullptr, nullptr);
+}
+
+}  // namespace warden::limits

@@ -1,0 +1,53 @@
+// The Redis limit store: limits that hold across replicas. One connection per worker, driven by
+// the worker's own event loop (hiredis's asynchronous API on an Asio descriptor: no thread, no
+// blocking call). One round trip reserves every limit of a request at once (a Lua script run by
+// EVALSHA: Redis runs it atomically, so replicas never both take the last unit); settling and
+// releasing are sent without waiting, pipelined on the same connection. Every reservation has
+// a lease: a replica that dies holding one has it ended by the next script that touches the key.
+// hiredis stays out of this header.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "limits/limits.h"
+
+namespace warden::limits {
+
+class RedisStore {
+ public:
+  explicit RedisStore(boost::asio::io_context& ioc);
+  ~RedisStore();
+  RedisStore(const RedisStore&) = delete;
+  RedisStore& operator=(const RedisStore&) = delete;
+
+  // Reserves all of `limits` under the reservation `id`, all or nothing; nullopt when the store
+  // cannot answer (not connected, an error, or no answer within `timeout`). `address` is
+  // host:port; a new address closes the old connection. The time is the Redis server's.
+  boost::asio::awaitable<std::optional<Outcome>> reserve(std::string_view address,
+                                                         std::span<const Applied> limits,
+                                                         std::string_view id, Micros lease,
+                                                         std::chrono::milliseconds timeout);
+  // `actual[i]` as for Store::settle. Awaited (up to `timeout`) so that the request's answer
+  // completes after its usage is counted, on every replica; a settlement that is lost leaves
+  // the reservation to its lease.
+  boost::asio::awaitable<void> settle(std::span<const Applied> limits,
+                                      std::span<const std::int64_t> actual, std::string_view id,
+                                      std::chrono::milliseconds timeout);
+  // Not awaited (it runs from destructors too): sent, pipelined on the connection.
+  void release(std::span<const Applied> limits, std::string_view id);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace warden::limits
