@@ -67,8 +67,10 @@ bool enumerated(std::span<const Segment> p, std::string_view raw) {
   return false;
 }
 
-// Each choice's `logprobs` value and the span of the choice's element, by position.
+// Each choice's `logprobs` value and the span of the choice's element. A choice: an element of
+// chat's `choices`, or a content part of a Responses `output` item (`output_text` has logprobs).
 struct ChoiceSpans {
+  std::pair<size_t, size_t> key{SIZE_MAX, SIZE_MAX};
   size_t first = SIZE_MAX;  // the choice's first and last token
   size_t last = 0;
   size_t logprobs_begin = 0;  // the value of "logprobs" (0: none)
@@ -77,13 +79,25 @@ struct ChoiceSpans {
 
 void note_choice(std::vector<ChoiceSpans>& spans, const JsonToken& t, std::string_view doc) {
   const auto p = t.path;
-  if (p.size() < 2 || !p[0].is("choices") || !p[1].is_index) return;
-  const size_t k = p[1].index;
-  if (spans.size() <= k) spans.resize(k + 1);
-  ChoiceSpans& c = spans[k];
+  std::pair<size_t, size_t> key;
+  size_t depth = 0;
+  if (p.size() >= 2 && p[0].is("choices") && p[1].is_index) {
+    key = {p[1].index, SIZE_MAX};
+    depth = 2;
+  } else if (p.size() >= 4 && p[0].is("output") && p[1].is_index && p[2].is("content") &&
+             p[3].is_index) {
+    key = {p[1].index, p[3].index};
+    depth = 4;
+  } else {
+    return;
+  }
+  auto at =
+      std::find_if(spans.begin(), spans.end(), [&](const ChoiceSpans& c) { return c.key == key; });
+  if (at == spans.end()) at = spans.insert(spans.end(), ChoiceSpans{key});
+  ChoiceSpans& c = *at;
   c.first = std::min(c.first, t.offset);
   c.last = std::max(c.last, t.offset + t.raw.size());
-  if (t.kind == JsonToken::kKey && p.size() == 2 && t.raw == "\"logprobs\"") {
+  if (t.kind == JsonToken::kKey && p.size() == depth && t.raw == "\"logprobs\"") {
     size_t v = t.offset + t.raw.size();
     while (v < doc.size() && doc[v] != ':') ++v;
     const size_t end = json_value_end(doc, v + 1);
@@ -96,7 +110,8 @@ void note_choice(std::vector<ChoiceSpans>& spans, const JsonToken& t, std::strin
   }
 }
 
-// Replaces the logprobs of the choices in `drop` by null, dropping the splices inside them.
+// Replaces the logprobs of the choices in `drop` by null (or an empty list), dropping the splices
+// inside them.
 void drop_logprobs(const std::vector<ChoiceSpans>& spans, const std::vector<bool>& drop,
                    std::vector<Splice>& splices) {
   bool any = false;
@@ -109,8 +124,10 @@ void drop_logprobs(const std::vector<ChoiceSpans>& spans, const std::vector<bool
     std::erase_if(splices, [&](const Splice& s) {
       return s.begin >= c.logprobs_begin && s.end <= c.logprobs_end;
     });
-    splices.push_back(
-        {static_cast<uint32_t>(c.logprobs_begin), static_cast<uint32_t>(c.logprobs_end), "null"});
+    // Responses' parts carry an array (its SDKs iterate it); chat's choices take null.
+    splices.push_back({static_cast<uint32_t>(c.logprobs_begin),
+                       static_cast<uint32_t>(c.logprobs_end),
+                       c.key.second == SIZE_MAX ? "null" : "[]"});
   }
   std::sort(splices.begin(), splices.end(),
             [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
@@ -154,7 +171,11 @@ AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const Act
     return outcome;
   }
   outcome.counts = scan.counts;
-  std::vector<Splice> splices = plan_splices(scan, actions, nullptr, &outcome.blocked);
+  bool unmaskable = false;
+  std::vector<Splice> splices = plan_splices(scan, actions, nullptr, &outcome.blocked, &unmaskable);
+  // A value in a number, a key or deeper-nested JSON cannot be masked in place: the answer is
+  // not sent (as for a class whose action is block).
+  if (unmaskable) outcome.blocked = true;
   if (!splices.empty()) {
     // A choice whose text changed keeps no logprobs: they would spell what was masked.
     std::vector<ChoiceSpans> spans;

@@ -151,6 +151,13 @@ bool allowed_number(std::span<const Segment> p, std::string_view literal) {
 }
 
 // Fields of an answer whose values are one of a fixed set: not text.
+// Inside an object the model wrote: a tool call's `input` (Anthropic) or `arguments` given as an
+// object rather than a string.
+bool model_object(std::span<const Segment> p) {
+  return std::any_of(p.begin(), p.end(),
+                     [](const Segment& s) { return s.is("input") || s.is("arguments"); });
+}
+
 bool answer_enumeration(std::span<const Segment> p, std::string_view raw) {
   if (p.size() == 1 && p[0].is("object"))
     return raw == "\"chat.completion\"" || raw == "\"text_completion\"" || raw == "\"list\"" ||
@@ -463,7 +470,13 @@ class BodyScanner {
   bool visit(const JsonToken& t) {
     const auto p = t.path;
     if (o_.mode == BodyScanOptions::kAnswer) {
-      if (t.kind != JsonToken::kString || answer_enumeration(p, t.raw)) return true;
+      if (t.kind != JsonToken::kString) {
+        // Keys and numbers of an object the model wrote (a tool call's `input`) are its words
+        // too; elsewhere an answer's keys and numbers are the API's (ids, counts, times).
+        if (!model_object(p)) return true;
+        return t.kind == JsonToken::kKey ? scan_key(t) : scan_number(t);
+      }
+      if (answer_enumeration(p, t.raw)) return true;
       return scan_string(t, Place::kValue, false);
     }
     switch (t.kind) {
@@ -527,7 +540,38 @@ class BodyScanner {
       index = out_.strings.size();
       record(t, decoded_, place);
     }
+    if (decoded_.find('\\') != std::string::npos && !scan_deeper(t)) return false;
     if (message) return boundary(t, index);
+    return true;
+  }
+
+  // JSON nested in JSON nested in a string (arguments holding a JSON string): each further level
+  // is decoded whole and scanned. A value found only there cannot be replaced without rewriting
+  // the levels above it, so it is recorded as kNested (a request is refused, an answer blocked).
+  static constexpr int kMaxNesting = 4;
+
+  bool scan_deeper(const JsonToken& t) {
+    const std::vector<Finding> outer = findings_;
+    const std::string first = decoded_;
+    deeper_ = decoded_;
+    for (int level = 0; level < kMaxNesting && deeper_.find('\\') != std::string::npos; ++level) {
+      std::string next;
+      decode_json_string(deeper_, next);
+      if (next == deeper_) break;
+      deeper_ = std::move(next);
+      if (!scan_text(deeper_)) return false;
+      std::erase_if(findings_, [&](const Finding& f) {
+        const std::string_view v = std::string_view(deeper_).substr(f.start, f.end - f.start);
+        return std::any_of(outer.begin(), outer.end(), [&](const Finding& o) {
+          return o.cls == f.cls && std::string_view(first).substr(o.start, o.end - o.start) == v;
+        });
+      });
+      if (!findings_.empty()) {
+        record(t, deeper_, Place::kNested);
+        break;
+      }
+    }
+    findings_ = outer;
     return true;
   }
 
@@ -560,8 +604,46 @@ class BodyScanner {
         std::count_if(t.raw.begin(), t.raw.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits < 6 && !o_.scan_all_keys) return true;
     if (!scan_text(t.raw)) return false;
-    if (!findings_.empty()) record(t, std::string(t.raw), Place::kNumber);
+    if (!findings_.empty()) {
+      record(t, std::string(t.raw), Place::kNumber);
+      return true;
+    }
+    // 5.555555555554444e15 and 5555555555554444.0 are the card 5555555555554444 to a parser:
+    // the integer part's digits are scanned as well.
+    if (integer_digits(t.raw, deeper_)) {
+      if (!scan_text(deeper_)) return false;
+      if (!findings_.empty()) record(t, deeper_, Place::kNumber);
+    }
     return true;
+  }
+
+  // The digits of a number literal's integer part when it has a fraction or an exponent
+  // (false otherwise, or when it is below 1 or beyond kMaxDigits digits).
+  static constexpr int kMaxDigits = 40;
+  static bool integer_digits(std::string_view raw, std::string& out) {
+    if (raw.find_first_of(".eE") == std::string_view::npos) return false;
+    if (!raw.empty() && raw[0] == '-') raw.remove_prefix(1);
+    const size_t e = raw.find_first_of("eE");
+    const std::string_view mantissa = raw.substr(0, e);
+    int exponent = 0;
+    if (e != std::string_view::npos) {
+      std::string_view x = raw.substr(e + 1);
+      if (!x.empty() && x[0] == '+') x.remove_prefix(1);
+      const auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), exponent);
+      if (ec != std::errc() || end != x.data() + x.size()) return false;
+    }
+    const size_t dot = mantissa.find('.');
+    std::string digits(mantissa.substr(0, dot));
+    if (dot != std::string_view::npos) digits.append(mantissa.substr(dot + 1));
+    const int64_t point = static_cast<int64_t>(std::min(dot, mantissa.size())) + exponent;
+    if (point <= 0 || point > kMaxDigits) return false;
+    out.assign(digits, 0, static_cast<size_t>(std::min<int64_t>(point, digits.size())));
+    out.append(
+        static_cast<size_t>(std::max<int64_t>(0, point - static_cast<int64_t>(digits.size()))),
+        '0');
+    const size_t lead = out.find_first_not_of('0');
+    out.erase(0, lead == std::string::npos ? out.size() - 1 : lead);
+    return out.size() >= 6;
   }
 
   // Token ids are gathered per array and read as one text when the array ends.
@@ -699,6 +781,7 @@ class BodyScanner {
   std::string decoded_;  // the last string scanned (message boundaries read it)
   std::string field_;    // a structural field's value, decoded
   std::string window_;
+  std::string deeper_;
   std::vector<uint32_t> ids_;
   size_t ids_array_ = SIZE_MAX;
   size_t ids_begin_ = 0;
@@ -718,8 +801,7 @@ class BodyScanner {
 BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
                          BodyScan& out, const BodyScanOptions& options) {
   BodyScanner scanner(engine, scratch, options, out);
-  const uint8_t what =
-      options.mode == BodyScanOptions::kAnswer ? visit_bit(JsonToken::kString) : kVisitAll;
+  const uint8_t what = kVisitAll;
   const BodyScanStatus st = walk(
       body, options.max_depth, [&scanner](const JsonToken& t) { return scanner.visit(t); }, what);
   if (st != BodyScanStatus::kOk) return st;
@@ -802,7 +884,7 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
       }
       if (pseudonyms == nullptr) a = Action::kMask;  // answers: everything not allowed is masked
       // A number or token ids cannot be replaced; a key only by a token distinct per value.
-      if (s.place == Place::kNumber || s.place == Place::kTokens ||
+      if (s.place == Place::kNumber || s.place == Place::kTokens || s.place == Place::kNested ||
           (s.place == Place::kKey && a != Action::kPseudonymise)) {
         if (unmaskable != nullptr) *unmaskable = true;
         continue;

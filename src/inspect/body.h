@@ -50,7 +50,9 @@ class ActionTable {
 // Where a scanned text sits in the JSON document. A finding in a key can be pseudonymised (a
 // distinct token per value) but not masked; one in a number literal or in decoded token ids can
 // be neither (contract §1): the plan denies a deployment that would need it.
-enum class Place : uint8_t { kValue = 0, kKey = 1, kNumber = 2, kTokens = 3 };
+// kNested: JSON nested two or more levels inside a string, decoded whole to be read; a finding
+// there cannot be replaced in place.
+enum class Place : uint8_t { kValue = 0, kKey = 1, kNumber = 2, kTokens = 3, kNested = 4 };
 constexpr uint8_t place_bit(Place p) {
   return static_cast<uint8_t>(1u << static_cast<uint8_t>(p));
 }

@@ -44,6 +44,8 @@ std::string unservable(const Policy& policy, const DeploymentPlan& p, const Find
       return cls + " found in a number, which cannot be " + done;
     if (bits & inspect::place_bit(inspect::Place::kTokens))
       return cls + " found in token ids, which cannot be " + done;
+    if (bits & inspect::place_bit(inspect::Place::kNested))
+      return cls + " found in JSON nested inside JSON, which cannot be " + done;
     if ((bits & inspect::place_bit(inspect::Place::kKey)) && a == inspect::Action::kMask)
       return cls + " found in an object key, which cannot be masked";
   }

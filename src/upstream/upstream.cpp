@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 
 #include <openssl/ssl.h>
@@ -339,6 +340,15 @@ net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const De
                                (problem.empty() ? ec.message() : std::string(problem)) + ").");
     }
     const auto& res = ex->parser_.get();
+    // Warden asks for no content coding; a body in one (gzip, br …) would pass inspection
+    // unread, error bodies included, so the answer is refused whatever its status.
+    if (const auto coding = res[http::field::content_encoding];
+        !coding.empty() && !beast::iequals(coding, "identity")) {
+      co_return make_error(ErrorCode::kUpstreamUnavailable,
+                           "The upstream provider '" + p.name + "' sent an answer in a content " +
+                               "coding (" + std::string(coding.substr(0, 32)) +
+                               ") that cannot be inspected.");
+    }
     ex->status_ = static_cast<int>(res.result_int());
     ex->content_type_ = std::string(res[http::field::content_type]);
     ex->keep_alive_ = res.keep_alive();

@@ -98,7 +98,7 @@ test('the model list shows only models the caller could use', async () => {
   assert.ok(!ids.includes('echo'));
 });
 
-test('a policy change takes effect within a second of SIGHUP, and no request fails meanwhile', async () => {
+test('a policy change takes effect as soon as the reload is published, and no request fails meanwhile', async () => {
   fs.writeFileSync(stack.configPath, yaml(stack.params, ''));
   await reload();
   let stop = false;
@@ -112,24 +112,25 @@ test('a policy change takes effect within a second of SIGHUP, and no request fai
       await r.arrayBuffer();
     }
   });
-  await new Promise((r) => setTimeout(r, 300));
+  const until = async (n) => {
+    for (let i = 0; i < 3000 && count < n; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  await until(20);  // the load is running
   // New policy: 'chat' is forbidden.
   fs.writeFileSync(stack.configPath, yaml(stack.params, `    - id: chat-off
       effect: forbid
       when: [{attr: model.name, op: in, values: [chat]}]
 `));
-  const t0 = Date.now();
-  stack.proc.kill('SIGHUP');
-  let effective = null;
-  while (Date.now() - t0 < 3000) {
-    const r = await chat('chat', 'probe');
-    await r.arrayBuffer();
-    if (r.status === 403) { effective = Date.now() - t0; break; }
-  }
-  await new Promise((r) => setTimeout(r, 200));
+  const before = count;
+  await reload();  // returns once the gateway says it published the new snapshot
+  // Every request sent from now on meets the new policy (order and states, not times: contract §7).
+  const after = await chat('chat', 'probe');
+  await after.arrayBuffer();
+  const during = count - before;
+  await until(count + 20);  // and the load goes on across the swap
   stop = true;
   await Promise.all(workers);
-  assert.ok(effective !== null && effective < 1000, `took ${effective} ms`);
+  assert.equal(after.status, 403);
   assert.deepEqual(failures, []);
-  assert.ok(count > 50, `${count} requests during the swap`);
+  assert.ok(count - before >= 20, `${count - before} requests across the swap (${during} before it was published)`);
 });

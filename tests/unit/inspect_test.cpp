@@ -1570,3 +1570,89 @@ TEST(Stream, PrivateKeyBlockIsMaskedWhole) {
 
 }  // namespace
 }  // namespace warden::inspect
+
+namespace warden::inspect {
+
+TEST(Body, NumbersInAnyNotationAreReadAsTheIntegerAParserSees) {
+  for (const char* n : {"5.555555555554444e15", "5555555555554444.0", "555555555555444.4E1",
+                        "-5.555555555554444e+15"}) {
+    const std::string body = std::string(R"({"model":"m","input":{"x":)") + n + "}}";
+    BodyScan scan;
+    EXPECT_EQ(body_values(body, scan), (std::vector<std::string>{"5555555555554444"})) << n;
+    EXPECT_EQ(scan.places.at("fin.credit_card"), place_bit(Place::kNumber)) << n;
+  }
+  // Not integers that hold a card: a small value, an exponent beyond any identifier.
+  for (const char* n : {"0.5555555555554444", "5.5e-3", "1e400"}) {
+    const std::string body = std::string(R"({"model":"m","x":)") + n + "}";
+    BodyScan scan;
+    EXPECT_TRUE(body_values(body, scan).empty()) << n;
+  }
+}
+
+TEST(Body, ValuesInJsonNestedTwoLevelsDeepAreFoundAndCannotBeMasked) {
+  // arguments: a JSON string whose value is itself JSON holding an escaped address.
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"assistant","content":"","tool_calls":[{"id":"c",)"
+      R"("type":"function","function":{"name":"f","arguments":"{\"payload\":\"{\\\"to\\\":\\\"jane\\\\u0040acme.com\\\"}\"}"}}]}]})";
+  BodyScan scan;
+  const auto values = body_values(body, scan);
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_EQ(values[0], "jane@acme.com");
+  EXPECT_EQ(scan.places.at("pii.email"), place_bit(Place::kNested));
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  Pseudonyms p;
+  bool unmaskable = false;
+  plan_transform(scan, actions, p, &unmaskable);
+  EXPECT_TRUE(unmaskable);
+  // One level deep stays maskable in place.
+  const std::string one =
+      R"({"model":"m","messages":[{"role":"user","content":"{\"to\":\"jane\\u0040acme.com\"}"}]})";
+  BodyScan scan1;
+  EXPECT_EQ(body_values(one, scan1), (std::vector<std::string>{"jane@acme.com"}));
+  EXPECT_EQ(scan1.places.count("pii.email"), 0u);
+}
+
+TEST(Answer, KeysAndNumbersOfAToolInputTheModelWroteBlockTheAnswer) {
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  actions.set("fin", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  for (const char* input : {R"({"jane@acme.com":"x"})", R"({"card":5555555555554444})",
+                            R"({"card":5.555555555554444e15})"}) {
+    std::string body =
+        std::string(R"({"id":"msg_1","type":"message","role":"assistant","content":[)") +
+        R"({"type":"tool_use","id":"toolu_1","name":"f","input":)" + input +
+        R"(}],"usage":{"input_tokens":1234567,"output_tokens":7654321}})";
+    const AnswerOutcome o = transform_answer(engine(), scratch, actions, p, body);
+    ASSERT_TRUE(o.ok);
+    EXPECT_TRUE(o.blocked) << input;
+  }
+  // The API's own numbers and keys elsewhere are not read as the model's words.
+  std::string body = R"({"id":"msg_1","type":"message","content":[{"type":"text","text":"ok"}],)"
+                     R"("usage":{"input_tokens":5555555555554444,"output_tokens":1}})";
+  const AnswerOutcome o = transform_answer(engine(), scratch, actions, p, body);
+  ASSERT_TRUE(o.ok);
+  EXPECT_FALSE(o.blocked);
+}
+
+TEST(Answer, LogprobsOfAResponsesPartWhoseTextWasMaskedGo) {
+  std::string body =
+      R"({"id":"resp_1","object":"response","output":[{"type":"message","id":"m","role":"assistant",)"
+      R"("content":[{"type":"output_text","text":"card 4111 1111 1111 1111","annotations":[],)"
+      R"("logprobs":[{"token":"4111","bytes":[52,49,49,49],"logprob":0,"top_logprobs":[]}]},)"
+      R"({"type":"output_text","text":"fine","annotations":[],"logprobs":[{"token":"fine","logprob":0}]}]}]})";
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  const AnswerOutcome o = transform_answer(engine(), scratch, actions, p, body);
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(body.find("4111"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("logprobs":[])"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("token":"fine")"), std::string::npos)
+      << body;  // an unchanged part keeps its own
+}
+
+}  // namespace warden::inspect
