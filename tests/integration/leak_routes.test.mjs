@@ -447,34 +447,23 @@ const REQUESTS = [
 // Leaks found and not yet closed: each test stays, marked todo, until its leak is fixed.
 const EXP = 'a card number written as a JSON number in another form than its digits';
 const LEAKS = {
-  'messages: tool_use input, a card as a number in exponent form': `leak: ${EXP} (5.555555555554444e15) in tool_use input reaches the upstream`,
-  'messages: tool_use input, a card as a number with a fraction': `leak: ${EXP} (5555555555554444.0) in tool_use input reaches the upstream`,
-  'messages: tool_use input, JSON inside JSON inside a string': 'leak: an address and a card escaped two JSON levels down in a tool_use input string reach the upstream',
   'messages: a card split across two system blocks': 'leak: a card number split across two system text blocks reaches the upstream',
   'messages: a card split across two text blocks of a tool_result': 'leak: a card number split across two text blocks of one tool_result reaches the upstream',
   'messages: an address split across two text blocks': 'leak: an address split across two text blocks of one message reaches the upstream, read by the model as one text',
   'messages: an address split across a text block and a tool_result': 'leak: an address split between an assistant text block and the next tool_result reaches the upstream',
-  'responses: function_call arguments with JSON inside JSON': 'leak: an address escaped two JSON levels down in function_call arguments reaches the upstream',
   'responses: function_call arguments with a card as a number in exponent form': `leak: ${EXP} inside function_call arguments reaches the upstream`,
-  'responses: text.format json_schema with a card number in exponent form': `leak: ${EXP} in a json_schema const reaches the upstream`,
   'responses: a card split across two input items': 'leak: a card number split across two Responses input messages reaches the upstream',
   'responses: a card split across two input_text parts': 'leak: a card number split across two input_text parts reaches the upstream',
   'responses: an address split across two input_text parts': 'leak: an address split across two input_text parts reaches the upstream',
   'responses: an IBAN split across a message and a function_call_output': 'leak: an IBAN split between an input message and a function_call_output reaches the upstream',
-  'messages, whole: tool_use input, the value as an object key': 'leak: object keys of a whole answer\'s tool_use input are not inspected: an address, IBAN and card as keys reach the client',
-  'messages, whole: tool_use input, a card as a JSON number': 'leak: numbers of a whole answer\'s tool_use input are not inspected: a card number as a number reaches the client',
-  'messages, whole: tool_use input, a card as a number in exponent form': `leak: ${EXP} in a whole answer's tool_use input reaches the client`,
   'messages, whole: a card split across two text blocks': 'leak: a card number split across two text blocks of a whole answer reaches the client',
   'messages, streamed: input_json_delta with a card as a number in exponent form': `leak: ${EXP} streamed in input_json_delta reaches the client`,
   'messages, streamed: a card split across two text blocks': 'leak: a card number split across two streamed text blocks reaches the client',
-  'messages, error: a 400 gzip-encoded': 'leak: an upstream 4xx body with Content-Encoding gzip is relayed compressed and uninspected, the header dropped; gunzip gives the values',
-  'responses, whole: output_text logprobs spelling a card': 'leak: output_text logprobs are kept when the text is masked; their tokens spell the card number',
   'responses, whole: function_call arguments with a card as a number in exponent form': `leak: ${EXP} in a whole answer's function_call arguments reaches the client`,
   'responses, whole: a card split across two output_text parts': 'leak: a card number split across two output_text parts of a whole answer reaches the client',
   'responses, streamed: output_text.delta with logprobs': 'leak: output_text.delta logprobs pass while the delta text is held; their tokens spell the card number',
   'responses, streamed: function_call_arguments.delta with a card as a number in exponent form': `leak: ${EXP} streamed in function_call_arguments.delta reaches the client`,
   'responses, streamed: a card split across two output items': 'leak: a card number split across two streamed output_text items reaches the client',
-  'responses, error: a 400 gzip-encoded': 'leak: an upstream 4xx body with Content-Encoding gzip is relayed compressed and uninspected, the header dropped; gunzip gives the values',
 };
 
 for (const [name, route, body, headers] of REQUESTS) {
