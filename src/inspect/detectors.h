@@ -107,6 +107,9 @@ struct DetectorSpec {
   // Byte ranges a match can start with, as pairs ("09AZ": digits, upper-case letters); empty:
   // any. Spares trying a whole match from every byte of a region.
   std::string_view first_bytes{};
+  // A custom word: the word itself (its pattern is the word escaped). A stream holds back a text
+  // that ends with the beginning of one (stream.cpp).
+  std::string word{};
 };
 
 std::vector<DetectorSpec> builtin_detectors();

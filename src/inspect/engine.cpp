@@ -680,9 +680,32 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
       case Gate::kFull: {
         const size_t id = id_for(spec.pattern, spec.flags);
         impl.roles[id].push_back({Role::kFull, index, 0});
+        if (spec.word.empty())
+          impl.open_pattern_bytes = std::max(impl.open_pattern_bytes, spec.max_bytes);
+        else
+          impl.literals.push_back(ascii_lower(spec.word));
         break;
       }
     }
+    if (spec.gate == Gate::kAnchor) {
+      for (const std::string& a : spec.anchors) impl.literals.push_back(ascii_lower(a));
+    } else if (spec.gate == Gate::kContext) {
+      for (uint16_t w : impl.context_ids[s]) impl.literals.push_back(impl.words[w].text);
+    }
+  }
+  std::sort(impl.literals.begin(), impl.literals.end());
+  impl.literals.erase(std::unique(impl.literals.begin(), impl.literals.end()), impl.literals.end());
+  for (size_t c = 0, k = 0; c <= 256; ++c) {
+    while (k < impl.literals.size() && static_cast<unsigned char>(impl.literals[k][0]) < c) ++k;
+    impl.literal_from[c] = static_cast<uint16_t>(k);
+  }
+  for (const std::string& l : impl.literals) {
+    impl.longest_literal = std::max(impl.longest_literal, l.size());
+    const auto c = static_cast<unsigned char>(l[0]);
+    impl.literal_heads.set(c);
+    impl.literal_longest[c] = static_cast<uint8_t>(
+        std::max<size_t>(impl.literal_longest[c], std::min<size_t>(l.size(), UINT8_MAX)));
+    if (l.size() > 1) impl.literal_heads.set(256 + c * 256 + static_cast<unsigned char>(l[1]));
   }
 }
 
@@ -853,7 +876,8 @@ EnginePtr Engine::compile(const std::vector<CustomDetector>& custom, bool gated)
                             .boundary = Boundary::kWord,
                             .confidence = 0.95f,
                             .with_context = 0.95f,
-                            .max_bytes = w.size()});
+                            .max_bytes = w.size(),
+                            .word = w});
     }
   }
   // Bound each pattern's match width: it sizes the regions and the hold-back in streams.

@@ -97,6 +97,20 @@ struct Engine::Impl {
   std::vector<hs_database_t*> stop_dbs;
   std::vector<hs_database_t*> stop_long_dbs;  // … for regions past kSmallScan: no `\z` pattern
   std::vector<std::bitset<256>> first_bytes;  // per spec (DetectorSpec::first_bytes)
+  // Streams release text up to the first byte that may begin a finding (stream.cpp). A text
+  // that ends with a proper prefix of a literal of the literal database (an anchor, a context
+  // word that opens regions, a custom word) is held from there: `literals`, lower-case, sorted;
+  // `literal_heads` their first byte and first two bytes (lower-case; bit c and 256 + c0 * 256 +
+  // c1), and the longest literal per first byte, which rule out most positions before a search.
+  // A custom pattern that is not a word may begin anywhere in its last `open_pattern_bytes`
+  // (Hyperscan reports no partial match).
+  std::vector<std::string> literals;
+  std::bitset<256 + 65536> literal_heads;
+  std::array<uint8_t, 256> literal_longest{};
+  std::array<uint16_t, 257>
+      literal_from{};  // literals[literal_from[c], literal_from[c + 1]) start with c
+  size_t longest_literal = 0;
+  size_t open_pattern_bytes = 0;
   std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
     hs_free_database(literal_db);

@@ -43,9 +43,8 @@ bool TextStream::feed(std::string_view chunk) {
   if (chunk.empty()) return true;
   text_.append(chunk);
   total_ += chunk.size();
-  // Scanned in steps; the first text is released as soon as the window has filled.
-  if (total_ - scanned_ >= kScanStep || (released_ == 0 && total_ >= hold_back_)) return advance();
-  return true;
+  // Every chunk is scanned: what it completes may be released at once.
+  return advance();
 }
 
 bool TextStream::finish() {
@@ -113,7 +112,26 @@ bool TextStream::advance() {
   return decide(finished_);
 }
 
-// A raw match is decided once the code point after it has arrived (its boundary is known).
+// A raw match is decided once the bytes its evaluation reads after it have arrived: two code
+// points (a number's boundary reads the one after a '.', ',' or '-': "1,234" and "912-70" do not
+// end one; an address followed by "::" is not one), and for a detector with a placement check
+// (markings) the first byte past the spaces after it. Deciding on the first code point alone
+// found a card number in "…1111912-" that "…1111912-70-1" does not hold.
+bool TextStream::settled(const RawMatch& p) const {
+  size_t at = p.to;
+  for (int k = 0; k < 2; ++k) {  // two whole code points
+    if (at >= total_) return false;
+    const auto c = static_cast<unsigned char>(text_[at - base_]);
+    at += c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+  }
+  if (at > total_) return false;
+  if (engine_.impl().specs[p.id].placement == nullptr) return true;
+  size_t j = p.to;
+  while (j < total_ && (text_[j - base_] == ' ' || text_[j - base_] == '\t')) ++j;
+  return j + 3 <= total_;  // a '★' or '】' there is three bytes
+}
+
+// The decided findings not released whole yet.
 std::vector<Finding>::const_iterator TextStream::unreleased() const {
   return std::partition_point(findings_.begin(), findings_.end(),
                               [&](const Finding& f) { return f.end <= released_; });
@@ -125,9 +143,7 @@ bool TextStream::decide(bool finished) {
   const ContextIndex context{&engine_.impl(), text, base_};
   std::vector<RawMatch> still;
   for (const RawMatch& p : pending_) {
-    const bool ready = finished || p.to + 3 <= total_ ||
-                       (p.to < total_ && static_cast<unsigned char>(text[p.to - base_]) < 0x80);
-    if (!ready) {
+    if (!finished && !settled(p)) {
       still.push_back(p);
       continue;
     }
@@ -152,20 +168,83 @@ bool TextStream::decide(bool finished) {
   return true;
 }
 
+// The text's end is a proper prefix of a literal from text[i] on (ASCII case ignored: a
+// case-sensitive literal is held a little more often than it must be). The literals that start
+// with the same byte are few ("token", "top secret").
+bool TextStream::begins_literal(size_t i) const {
+  const Engine::Impl& impl = engine_.impl();
+  const std::string_view tail = std::string_view(text_).substr(i - base_, scanned_ - i);
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  const auto c = static_cast<unsigned char>(lower(tail[0]));
+  for (size_t k = impl.literal_from[c]; k < impl.literal_from[c + 1]; ++k) {
+    const std::string& l = impl.literals[k];
+    if (l.size() <= tail.size()) continue;
+    size_t j = 1;
+    while (j < tail.size() && l[j] == lower(tail[j])) ++j;
+    if (j == tail.size()) return true;
+  }
+  return false;
+}
+
+// The first byte that may still begin a finding not decided yet, other than an undecided match
+// (those are held apart, without limit): a region still open (its detector may report a match
+// from its anchor once more text arrived), a number cluster that may still grow, custom patterns
+// other than words, a last word that an '@' would make an address's local part, the beginning of
+// a literal (an anchor such as "AKI", a context word, a custom word), a code point cut short.
+size_t TextStream::hold_from() const {
+  const Engine::Impl& impl = engine_.impl();
+  const std::string_view text = text_;
+  size_t h = std::min(scanned_, cluster_from_);
+  for (const Region& g : regions_)
+    h = std::min(h, finding_start(impl.specs[g.spec], text, base_, g.lo));
+  if (impl.open_pattern_bytes > 0)
+    h = std::min(h, scanned_ > impl.open_pattern_bytes ? scanned_ - impl.open_pattern_bytes : 0);
+  const size_t floor = std::max(released_, base_);
+  size_t word = scanned_;  // a local part is at most 64 bytes (evaluate())
+  while (word > floor && scanned_ - word < 64 && email_local_char(text[word - 1 - base_])) --word;
+  h = std::min(h, word);
+  // Literals that begin before the last word (those beginning in it are held with it).
+  const size_t longest = impl.longest_literal;
+  auto lower = [&](size_t i) -> size_t {
+    const auto c = static_cast<unsigned char>(text[i - base_]);
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+  };
+  for (size_t i = std::max(floor, scanned_ > longest ? scanned_ - longest : 0); i < word; ++i) {
+    const size_t c = lower(i);
+    if (scanned_ - i >= impl.literal_longest[c]) continue;
+    const size_t head = i + 1 == scanned_ ? c : 256 + c * 256 + lower(i + 1);
+    if (impl.literal_heads[head] && begins_literal(i)) {
+      h = std::min(h, i);
+      break;
+    }
+  }
+  // A code point whose last bytes have not arrived.
+  size_t k = scanned_;
+  while (k > floor && scanned_ - k < 3 &&
+         (static_cast<unsigned char>(text[k - 1 - base_]) & 0xC0) == 0x80)
+    --k;
+  if (k > floor && static_cast<unsigned char>(text[k - 1 - base_]) >= 0xC0) {
+    const auto lead = static_cast<unsigned char>(text[k - 1 - base_]);
+    const size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (scanned_ - (k - 1) < need) h = std::min(h, k - 1);
+  }
+  return h;
+}
+
 size_t TextStream::release_point() const {
   const std::string_view text = text_;
   const auto& specs = engine_.impl().specs;
-  size_t r = finished_ ? total_ : (scanned_ > hold_back_ ? scanned_ - hold_back_ : 0);
-  // Where a finding not decided yet may start: an undecided match, a region still open (its
-  // detector may report a longer match from the same anchor) or a number cluster still growing.
-  size_t undecided = finished_ ? total_ : std::min(open_cluster_, total_);
-  for (const RawMatch& p : pending_) {
-    const size_t s = finding_start(specs[p.id], text, base_, p.from);
-    r = std::min(r, s);
-    undecided = std::min(undecided, s);
-  }
-  for (const Region& g : regions_)
-    undecided = std::min(undecided, finding_start(specs[g.spec], text, base_, g.lo));
+  // An undecided match holds its finding's start, whatever the window (a private-key block until
+  // its END line, at most kMaxHeld bytes).
+  size_t hard = total_;
+  for (const RawMatch& p : pending_)
+    hard = std::min(hard, finding_start(specs[p.id], text, base_, p.from));
+  // What may still begin a finding is held, but never more than `hold_back` bytes: the longest
+  // value the window promises to catch across chunks.
+  const size_t soft = finished_ ? total_ : hold_from();
+  const size_t window = scanned_ > hold_back_ ? scanned_ - hold_back_ : 0;
+  size_t r = std::min(hard, std::max(soft, window));
+  const size_t undecided = std::min(hard, soft);
   // A decided finding across the point is released whole (it is known to its end), unless a
   // finding not decided yet may overlap it: that one may be longer and win (resolve_overlaps),
   // and the first would have been masked on its own ("[EMAIL][EMAIL]" for one address whose

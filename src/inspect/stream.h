@@ -2,15 +2,17 @@
 // pseudonyms restored — even when split across chunks, without buffering the whole answer.
 //
 // Each channel of text (one choice's content, or one tool call's arguments) has a TextStream.
-// Text goes through the literal database in streaming mode and the number-cluster pass, in
-// steps of at least kScanStep bytes (a Hyperscan call per 16-byte SSE delta would cost more
-// than the scan itself). Text is released to the client only up to a point that no undecided
-// candidate and no partial pseudonym token reaches, and at least `hold_back` bytes behind the
-// newest scanned byte. So a finding or pseudonym no longer
-// than the window is transformed before any byte of it is sent, and the findings do not depend
-// on how the text was chunked. The first text is released as soon as `hold_back` bytes arrived;
-// after that, text leaves in steps of about kScanStep bytes. A private-key block is held from
-// its BEGIN line until its END line (at most kMaxHeld bytes).
+// Every chunk goes through the literal database in streaming mode and the number-cluster pass.
+// Text is released up to the first byte that may still be part of a finding not decided yet:
+// an undecided match (held until it is decided; a private-key block from its BEGIN line until
+// its END line, at most kMaxHeld bytes), a region still open after an anchor or an assignment
+// ("password="), a number cluster that may still grow, the beginning of an anchor or context
+// word ("AKI"), a last word that an '@' would make an address's local part, a pseudonym token
+// not closed yet. These are held at most `hold_back` bytes behind the newest byte (the longest
+// value the window promises to catch across chunks); an undecided match is held whatever its
+// length. A decided finding is released whole, once no finding still undecided may overlap it.
+// So plain prose leaves as it arrives but its last word, a value still forming is held until it
+// is decided, and output and findings do not depend on how the text was chunked.
 #pragma once
 
 #include <string>
@@ -28,7 +30,6 @@ namespace warden::inspect {
 class TextStream {
  public:
   static constexpr size_t kMaxHeld = 64 * 1024;
-  static constexpr size_t kScanStep = 64;
 
   TextStream(const Engine& engine, Scratch& scratch, size_t hold_back);
   ~TextStream();
@@ -52,7 +53,10 @@ class TextStream {
  private:
   bool advance();
   bool decide(bool finished);
+  bool settled(const RawMatch& p) const;
   size_t release_point() const;
+  size_t hold_from() const;
+  bool begins_literal(size_t i) const;
   std::vector<Finding>::const_iterator unreleased() const;
 
   const Engine& engine_;
