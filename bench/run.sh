@@ -4,9 +4,13 @@
 #   nginx    client -> nginx proxy_pass (keep-alive)  -> upstream
 #   warden   client -> warden (1 worker)              -> upstream
 #   portkey  client -> Portkey gateway (npm)          -> upstream
+# and paced streamed answers (one word every 33 ms) as a chat client sees them: the time to the
+# first visible text and to the last, through nginx, Warden and Warden with inspection.
 # The target under test is pinned to TARGET_CPU; wrk and the upstream share HARNESS_CPU, so the
 # figures are per core. CPU per request is read from /proc/PID/stat of the target.
-# usage: bench/run.sh [BUILD_DIR]   env: DURATION WARMUP CONNS TARGETS SKIP_PEERS
+# usage: bench/run.sh [BUILD_DIR]
+#   env: DURATION WARMUP CONNS TARGETS SKIP_PEERS PACED_TARGETS PACED_N SECTIONS
+#   SECTIONS (default all): load paced audit engine tokenizer
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -15,6 +19,12 @@ DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-"1 16 64"}
 TARGETS=${TARGETS:-"direct nginx warden portkey warden-inspect warden-batched warden-strict"}
+PACED_TARGETS=${PACED_TARGETS:-"nginx warden warden-inspect"}
+PACED_N=${PACED_N:-40}  # sequential requests per target and answer
+SECTIONS=${SECTIONS:-"load paced audit engine tokenizer"}
+[[ " $SECTIONS " == *" load "* ]] || TARGETS=""
+# Warden's inspect actions; the paced answers mask personal data and card numbers.
+ACTIONS="{secret: block}"
 VARIANT_CONNS=${VARIANT_CONNS:-"16"}  # Warden with inspection and audit: fewer runs
 TARGET_CPU=${TARGET_CPU:-0}
 HARNESS_CPU=${HARNESS_CPU:-1}
@@ -22,7 +32,7 @@ RUN="$HERE/.run"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$HERE/results/$STAMP"
 CLK_TCK=$(getconf CLK_TCK)
-P_UP=18080; P_UP_PACED=18079; P_UP_SLOW=18078; P_DIRECT=18090; P_NGINX=18081; P_WARDEN=18084; P_PORTKEY=18082
+P_UP=18080; P_UP_PACED=18079; P_UP_SLOW=18078; P_UP_PROSE=18077; P_UP_PII=18076; P_DIRECT=18090; P_NGINX=18081; P_WARDEN=18084; P_PORTKEY=18082
 KEY=sk-bench
 PIDS=()
 
@@ -44,6 +54,8 @@ fi
 taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP -n 20 & PIDS+=($!)
 taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP_PACED -n 20 -d 5000 & PIDS+=($!)
 taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP_SLOW -n 20 -d 400000 & PIDS+=($!)
+taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP_PROSE -d 33000 -a prose & PIDS+=($!)
+taskset -c "$HARNESS_CPU" "$RUN/upstream" -p $P_UP_PII -d 33000 -a pii & PIDS+=($!)
 
 start_target() {  # name upstream_port -> sets TPIDS, TURL, THDRS
   local name=$1 up=$2 port
@@ -71,6 +83,7 @@ start_target() {  # name upstream_port -> sets TPIDS, TURL, THDRS
       rm -f "$RUN"/audit.db*
       sed -e "s/@PORT@/$port/; s/@UPSTREAM@/$up/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" \
           -e "s/@INSPECT@/$inspect/; s/@AUDIT@/$audit/; s/@DURABILITY@/$durability/; s|@AUDITDB@|$RUN/audit.db|" \
+          -e "s/actions: {secret: block}/actions: $ACTIONS/" \
           "$HERE/warden.yaml" > "$RUN/warden.yaml"
       taskset -c "$TARGET_CPU" "$BUILD/warden" serve --config "$RUN/warden.yaml" > "$RUN/warden.log" 2>&1 & TPIDS=($!)
       ;;
@@ -122,6 +135,14 @@ rss() {  # target: RSS idle, then while 1000 slow streams (8 s each) are open
   printf '%s\t%s\t%s\n' "$1" "$idle" "$busy" | tee -a "$OUT/rss.tsv" >&2
 }
 
+# ---------------------------------------------------------------- paced answers
+printf 'target\tanswer\tfirst_p50_ms\tfirst_p99_ms\tlast_p50_ms\tlast_p99_ms\tsamples\n' > "$OUT/paced.tsv"
+paced() {  # target answer: PACED_N sequential paced answers on one keep-alive connection
+  IFS='|' read -ra hs <<< "$THDRS"
+  taskset -c "$HARNESS_CPU" python3 "$HERE/paced.py" "$1" "$2" "$TURL" "$HERE/bodies/chat-stream.json" \
+    "$PACED_N" "$OUT/paced-$1-$2.txt" "${hs[@]}" | tee -a "$OUT/paced.tsv" >&2
+}
+
 for t in $TARGETS; do
   log "== $t"
   start_target "$t" $P_UP
@@ -135,6 +156,17 @@ for t in $TARGETS; do
   start_target "$t" $P_UP_SLOW; rss "$t"; stop_target
 done
 
+if [[ " $SECTIONS " == *" paced "* ]]; then
+  ACTIONS="{secret: block, pii: mask, fin: mask}"
+  for t in $PACED_TARGETS; do
+    log "== paced answers: $t"
+    start_target "$t" $P_UP_PROSE; paced "$t" prose; stop_target
+    start_target "$t" $P_UP_PII; paced "$t" pii; stop_target
+  done
+  ACTIONS="{secret: block}"
+fi
+
+if [[ " $SECTIONS " == *" audit "* ]]; then
 # Audit: the SQLite sink's records per second, and replay speed over a million records.
 log "== audit sink and replay"
 "$BUILD/bench/audit_bench" --benchmark_format=console 2>/dev/null | grep -E "^BM_" > "$OUT/audit-sink.txt" || true
@@ -144,20 +176,25 @@ sed -e "s/@PORT@/1/; s/@UPSTREAM@/1/; s/@KEYHASH@/$("$BUILD/warden" keys hash $K
     "$HERE/warden.yaml" | sed 's/^    - {id: allow-all, effect: permit}/    - {id: allow-all, effect: permit}\n    - {id: ops-no-pii, effect: forbid, when: [{attr: principal.team, op: in, values: [ops]}, {attr: data.classes, op: any, values: [pii]}]}/' > "$RUN/candidate.yaml"
 "$BUILD/warden" replay --db "$RUN/replay.db" --policy "$RUN/candidate.yaml" > "$OUT/replay.txt" 2>&1 || true
 rm -f "$RUN"/replay.db*
+fi
 
 # Inspection engine on one core: Google Benchmark medians (the gated engine, every pattern on
 # every byte as the baseline, adversarial inputs, streams, 8 KB prompts, compile and cache load)
 # and instructions per KB under callgrind.
+if [[ " $SECTIONS " == *" engine "* ]]; then
 log "== inspection engine"
 taskset -c "$TARGET_CPU" "$BUILD/bench/inspect_bench" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "_median" > "$OUT/inspect.txt" || true
 "$HERE/inspect_callgrind.sh" "$BUILD" >> "$OUT/inspect.txt" 2>/dev/null || true
+fi
 
 # Token ids: decoding (ids/s) and counting (tokens/s) on one core; the first find() of each
 # encoding (its pre-tokenizer compiled) is printed first.
+if [[ " $SECTIONS " == *" tokenizer "* ]]; then
 log "== tokenizer"
 taskset -c "$TARGET_CPU" "$BUILD/bench/tokenizer_bench" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "^first|_median" > "$OUT/tokenizer.txt" || true
+fi
 
 {
   echo "# Proxy benchmark $STAMP"
@@ -174,19 +211,19 @@ taskset -c "$TARGET_CPU" "$BUILD/bench/tokenizer_bench" --benchmark_repetitions=
   echo "## Audit sink (SQLite, this machine) and replay"
   echo
   echo '```'
-  cat "$OUT/audit-sink.txt" "$OUT/replay.txt"
+  cat "$OUT/audit-sink.txt" "$OUT/replay.txt" 2>/dev/null
   echo '```'
   echo
   echo "## Inspection engine (one core)"
   echo
   echo '```'
-  cat "$OUT/inspect.txt"
+  cat "$OUT/inspect.txt" 2>/dev/null
   echo '```'
   echo
   echo "## Tokenizer (one core)"
   echo
   echo '```'
-  cat "$OUT/tokenizer.txt"
+  cat "$OUT/tokenizer.txt" 2>/dev/null
   echo '```'
 } > "$OUT/README.md"
 cp "$OUT/README.md" "$HERE/results/latest.md"

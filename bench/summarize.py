@@ -62,6 +62,22 @@ for r in tt:
     add = f"{float(r['ttfb_p50_ms']) - float(d['ttfb_p50_ms']):+.3f}" if d else "-"
     print(f"| {r['target']} | {r['ttfb_p50_ms']} | {r['ttfb_p99_ms']} | {add} | {r['total_p50_ms']} |")
 
+paced = rows("paced.tsv") if (out / "paced.tsv").exists() else []
+if paced:
+    print("\n## Paced streamed answers (one word every 33 ms, 20 words; sequential requests)\n")
+    print("Time from the request to the first visible text (the first non-empty content delta) and "
+          "to the last; `prose` is plain prose, `pii` holds an e-mail address and a card number "
+          "(masked by Warden with inspection).\n")
+    print("| target | answer | first p50 ms | first p99 ms | first p50 vs nginx ms | last p50 ms "
+          "| last p99 ms | samples |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    base = {r["answer"]: r for r in paced if r["target"] == "nginx"}
+    for r in paced:
+        b = base.get(r["answer"])
+        vs = f"{float(r['first_p50_ms']) - float(b['first_p50_ms']):+.1f}" if b else "-"
+        print(f"| {r['target']} | {r['answer']} | {r['first_p50_ms']} | {r['first_p99_ms']} | {vs} "
+              f"| {r['last_p50_ms']} | {r['last_p99_ms']} | {r['samples']} |")
+
 print("\n## Resident memory\n")
 print("| target | RSS idle MiB | RSS with 1,000 open streams MiB |")
 print("|---|---:|---:|")

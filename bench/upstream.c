@@ -11,8 +11,11 @@
  *                                                     their named events, N text deltas)
  *   anything else                                  -> 404
  *
- * usage: upstream [-p port] [-n events] [-d delay_us]
+ * usage: upstream [-p port] [-n events] [-d delay_us] [-a prose|pii]
  *   -d 0: events written back to back; -d N: N µs between events (first one at once).
+ *   -a: the chat stream is an answer of words instead of "tokenNN " deltas: a role event, then
+ *       one word per event (a 20-word sentence of plain prose, or one that holds an e-mail
+ *       address and a card number), the finish event and [DONE]. -n is ignored there.
  * Binds 127.0.0.1 only.
  */
 #define _GNU_SOURCE
@@ -43,6 +46,7 @@ struct conn {
 
 static int n_events = 20;
 static long delay_us = 0;
+static const char *answer = NULL; /* -a */
 enum { kChat, kMessages, kResponses, kApis };
 static char json_resp[kApis][2048];
 static size_t json_len[kApis];
@@ -164,7 +168,29 @@ static void prepare(void) {
                                      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                      "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
   char ev[400];
-  for (int i = 0; i < n_events && i < 60; i++) {
+  static const char *const prose[] = {
+      "Sure", ",", " here", " is", " the", " summary", ":", " the", " billing", " migration",
+      " is", " on", " track", " and", " latency", " improved", " after", " the", " fix", ".", NULL};
+  static const char *const pii[] = {
+      "Sure", ",", " write", " to", " jane", ".", "doe", "@", "example", ".com", " or", " pay",
+      " with", " card", " 4111", " 1111", " 1111", " 1111", " today", ".", NULL};
+  int chat_events = n_events;
+  if (answer != NULL) {
+    add_event("{\"id\":\"chatcmpl-bench0000000000000001\",\"object\":\"chat.completion.chunk\","
+              "\"created\":1790000000,\"model\":\"bench-1\",\"choices\":[{\"index\":0,\"delta\":"
+              "{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}");
+    const char *const *words = strcmp(answer, "pii") == 0 ? pii : prose;
+    for (int i = 0; words[i] != NULL; i++) {
+      snprintf(ev, sizeof ev,
+               "{\"id\":\"chatcmpl-bench0000000000000001\",\"object\":\"chat.completion.chunk\","
+               "\"created\":1790000000,\"model\":\"bench-1\",\"choices\":[{\"index\":0,\"delta\":"
+               "{\"content\":\"%s\"},\"finish_reason\":null}]}",
+               words[i]);
+      add_event(ev);
+    }
+    chat_events = 0;
+  }
+  for (int i = 0; i < chat_events && i < 60; i++) {
     snprintf(ev, sizeof ev,
              "{\"id\":\"chatcmpl-bench0000000000000001\",\"object\":\"chat.completion.chunk\","
              "\"created\":1790000000,\"model\":\"bench-1\",\"choices\":[{\"index\":0,\"delta\":"
@@ -258,8 +284,9 @@ static int handle(struct conn *c) {
 
 int main(int argc, char **argv) {
   int port = 18080, opt;
-  while ((opt = getopt(argc, argv, "p:n:d:")) != -1) {
+  while ((opt = getopt(argc, argv, "p:n:d:a:")) != -1) {
     if (opt == 'p') port = atoi(optarg);
+    else if (opt == 'a') answer = optarg;
     else if (opt == 'n') n_events = atoi(optarg);
     else if (opt == 'd') delay_us = atol(optarg);
   }
@@ -280,7 +307,14 @@ int main(int argc, char **argv) {
   struct epoll_event evs[256];
   for (;;) {
     int timeout = -1;
-    if (delay_us > 0) timeout = (int)(delay_us / 1000 / 4) + 1;
+    if (delay_us > 0) { /* wake when the next paced event is due (1 ms resolution) */
+      long long next = -1, t = now_us();
+      for (int fd = 0; fd <= max_fd; fd++) {
+        const struct conn *c = conns[fd];
+        if (c && c->streaming && (next < 0 || c->next_at < next)) next = c->next_at;
+      }
+      if (next >= 0) timeout = next <= t ? 0 : (int)((next - t + 999) / 1000);
+    }
     int n = epoll_wait(ep, evs, 256, timeout);
     for (int i = 0; i < n; i++) {
       int fd = evs[i].data.fd;
