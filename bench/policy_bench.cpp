@@ -94,7 +94,7 @@ void BM_Decide3Deployments(benchmark::State& state) {
   const wp::Policy policy = make_policy(n, 42);
   const World& w = world();
   std::mt19937 rng(1);
-  warden::Principal principal{"u", "person", "risk", "internal", {}};
+  warden::Principal principal{"u", "person", "risk", "internal", {}, {}, {}, {}};
   wp::Device device;
   std::vector<double> ns;
   ns.reserve(1 << 20);

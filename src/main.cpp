@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   explain->add_option("--model", explain_opts.model, "Model")->required();
   explain->add_option("--text", explain_opts.text, "Prompt text");
   explain->add_option("--request", explain_opts.request, "Request JSON file");
+  explain->add_option("--device", explain_opts.device,
+                      "The caller's device: YAML file or inline ({managed: true, os: macOS})");
 
   warden::cli::AuditOptions audit_opts;
   auto add_filters = [&](CLI::App* c) {

@@ -77,6 +77,7 @@ std::string Record::canonical() const {
   {
     Obj o(s);
     o.map("answer_classes", answer_classes);
+    if (v >= 3) o.strings("auth_methods", auth_methods);
     o.key("candidates");
     s.push_back('[');
     for (size_t i = 0; i < candidates.size(); ++i) {
@@ -96,6 +97,20 @@ std::string Record::canonical() const {
     o.real("cost", cost);
     o.str("decision", decision);
     o.str("deployment", deployment);
+    if (v >= 3 && device_present) {
+      o.key("device");
+      Obj d(s);
+      d.boolean("bound", device.bound);
+      d.boolean("compliant", device.compliant);
+      d.boolean("disk_encrypted", device.disk_encrypted);
+      d.str("id", device.id);
+      d.map("labels", device.labels);
+      d.boolean("managed", device.managed);
+      d.str("os", device.os);
+      d.str("os_version", device.os_version);
+      d.num("patch_age_days", device.patch_age_days);
+      d.num("posture_age_s", device.posture_age_s);
+    }
     o.boolean("device_present", device_present);
     o.str("error", error);
     o.num("estimated_tokens", estimated_tokens);
@@ -110,7 +125,9 @@ std::string Record::canonical() const {
     o.str("model_origin", model_origin);
     o.str("policy_version", policy_version);
     o.str("principal_clearance", principal_clearance);
+    if (v >= 3) o.strings("principal_groups", principal_groups);
     o.str("principal_id", principal_id);
+    if (v >= 3) o.str("principal_issuer", principal_issuer);
     o.str("principal_kind", principal_kind);
     o.map("principal_labels", principal_labels);
     o.str("principal_team", principal_team);
@@ -192,6 +209,40 @@ bool parse_record(std::string_view json, Record& r) {
     for (auto v : arr) r.rules.emplace_back(v.get_string().value_unsafe());
   if (doc["transforms"].get(arr) == simdjson::SUCCESS)
     for (auto v : arr) r.transforms.emplace_back(v.get_string().value_unsafe());
+  if (r.v >= 3) {
+    if (doc["auth_methods"].get(arr) == simdjson::SUCCESS)
+      for (auto v : arr) r.auth_methods.emplace_back(v.get_string().value_unsafe());
+    if (doc["principal_groups"].get(arr) == simdjson::SUCCESS)
+      for (auto v : arr) r.principal_groups.emplace_back(v.get_string().value_unsafe());
+    if (!str("principal_issuer", r.principal_issuer)) r.principal_issuer.clear();
+    simdjson::dom::object d;
+    if (r.device_present && doc["device"].get(d) == simdjson::SUCCESS) {
+      std::string_view sv;
+      auto dstr = [&](const char* k, std::string& out) {
+        if (d[k].get_string().get(sv) == simdjson::SUCCESS) out.assign(sv);
+      };
+      auto dbool = [&](const char* k, bool& out) {
+        if (d[k].get_bool().get(out) != simdjson::SUCCESS) out = false;
+      };
+      auto dnum = [&](const char* k, int64_t& out) {
+        if (d[k].get_int64().get(out) != simdjson::SUCCESS) out = -1;
+      };
+      dbool("bound", r.device.bound);
+      dbool("managed", r.device.managed);
+      dbool("compliant", r.device.compliant);
+      dbool("disk_encrypted", r.device.disk_encrypted);
+      dnum("patch_age_days", r.device.patch_age_days);
+      dnum("posture_age_s", r.device.posture_age_s);
+      dstr("id", r.device.id);
+      dstr("os", r.device.os);
+      dstr("os_version", r.device.os_version);
+      simdjson::dom::object dl;
+      if (d["labels"].get(dl) == simdjson::SUCCESS) {
+        for (auto [k, v] : dl)
+          r.device.labels[std::string(k)] = std::string(v.get_string().value_unsafe());
+      }
+    }
+  }
   if (doc["candidates"].get(arr) == simdjson::SUCCESS) {
     for (auto c : arr) {
       DeploymentAttrs d;

@@ -20,10 +20,23 @@ struct DeploymentAttrs {
   bool trains_on_inputs = false;
 };
 
+// The device a request came from (v3; written when device_present).
+struct DeviceAttrs {
+  bool bound = false;
+  std::string id;
+  bool managed = false, compliant = false;
+  std::string os, os_version;
+  bool disk_encrypted = false;
+  int64_t patch_age_days = -1, posture_age_s = -1;  // -1: not known
+  std::map<std::string, std::string> labels;
+};
+
 struct Record {
   // Schema version (contract §4): 1 = records written before `v` existed (no `v` key), 2 = with
-  // `v` (and covered by the Merkle tree and signed checkpoints). Every version stays readable.
-  static constexpr int64_t kVersion = 2;
+  // `v` (and covered by the Merkle tree and signed checkpoints), 3 = with auth_methods,
+  // principal_issuer, principal_groups and the device's attributes (absent from older records,
+  // and read back as absent). Every version stays readable.
+  static constexpr int64_t kVersion = 3;
   int64_t v = kVersion;
   int64_t ts_ms = 0;
   std::string request_id;
@@ -32,7 +45,11 @@ struct Record {
   // who
   std::string principal_id, principal_kind, principal_team, principal_clearance;
   std::map<std::string, std::string> principal_labels;
+  std::string principal_issuer;               // v3
+  std::vector<std::string> principal_groups;  // v3
+  std::vector<std::string> auth_methods;      // v3: api_key, jwt, mtls
   bool device_present = false;
+  DeviceAttrs device;  // v3, when device_present
   // what
   std::string model, model_developer, model_origin, model_license;
   bool model_open_weights = false;

@@ -185,10 +185,30 @@ int run_replay(const AuditOptions& o) {
           if (r.decision != "permit" && r.decision != "deny") return true;  // never decided
           ++replayed;
           // The attributes decide() read, as recorded.
-          Principal p{r.principal_id, r.principal_kind, r.principal_team, r.principal_clearance,
-                      r.principal_labels};
+          // v3 attributes (issuer, groups, device, methods): an older record has none of them
+          // (absent, read as not satisfied).
+          Principal p{
+              r.principal_id,     r.principal_kind,   r.principal_team,   r.principal_clearance,
+              r.principal_labels, r.principal_issuer, r.principal_groups, {}};
           policy::Device device;
           device.present = r.device_present;
+          device.bound = r.device.bound;
+          device.id = r.device.id;
+          device.managed = r.device.managed;
+          device.compliant = r.device.compliant;
+          device.os = r.device.os;
+          device.os_version = r.device.os_version;
+          device.disk_encrypted = r.device.disk_encrypted;
+          device.patch_age_days = r.device.patch_age_days;
+          device.posture_age_s = r.device.posture_age_s;
+          device.labels = r.device.labels;
+          uint8_t methods = 0;
+          for (const std::string& m : r.auth_methods) {
+            methods |= m == "api_key" ? policy::kAuthApiKey
+                       : m == "jwt"   ? policy::kAuthJwt
+                       : m == "mtls"  ? policy::kAuthMtls
+                                      : 0;
+          }
           Model m;
           m.name = r.model;
           m.developer = r.model_developer;
@@ -210,6 +230,7 @@ int run_replay(const AuditOptions& o) {
           policy::Attributes a;
           a.principal = &p;
           a.device = &device;
+          a.auth_methods = methods;
           a.model = &m;
           if (!call_kind_from_name(r.request_kind, a.request.kind))
             a.request.kind = CallKind::kChat;

@@ -22,6 +22,38 @@ std::string join(const std::vector<std::string_view>& v) {
   return out.empty() ? "-" : out;
 }
 
+// A device as `policy test` cases and `explain --device` describe it (YAML): present unless
+// `present: false`; posture claims count only when `bound` (as the gateway trusts them).
+policy::Device read_device(const YAML::Node& d) {
+  policy::Device device;
+  device.present = d["present"].as<bool>(true);
+  device.bound = d["bound"].as<bool>(true);
+  device.id = d["id"].as<std::string>("");
+  device.managed = d["managed"].as<bool>(false);
+  device.compliant = d["compliant"].as<bool>(false);
+  device.os = d["os"].as<std::string>("");
+  device.os_version = d["os_version"].as<std::string>("");
+  device.disk_encrypted = d["disk_encrypted"].as<bool>(false);
+  device.patch_age_days = d["patch_age_days"].as<int64_t>(-1);
+  device.posture_age_s = d["posture_age_s"].as<int64_t>(-1);
+  if (d["labels"]) device.labels = d["labels"].as<std::map<std::string, std::string>>();
+  if (!device.bound) device.managed = device.compliant = false;
+  return device;
+}
+
+// auth.methods from a list of names (api_key, jwt, mtls).
+uint8_t read_methods(const YAML::Node& n) {
+  uint8_t methods = 0;
+  for (const YAML::Node& m : n) {
+    const std::string name = m.as<std::string>("");
+    methods |= name == "api_key" ? policy::kAuthApiKey
+               : name == "jwt"   ? policy::kAuthJwt
+               : name == "mtls"  ? policy::kAuthMtls
+                                 : 0;
+  }
+  return methods;
+}
+
 }  // namespace
 
 int run_policy_test(const std::string& file) {
@@ -52,13 +84,10 @@ int run_policy_test(const std::string& file) {
       principal.team = p["team"].as<std::string>("");
       principal.clearance = p["clearance"].as<std::string>("");
       if (p["labels"]) principal.labels = p["labels"].as<std::map<std::string, std::string>>();
+      principal.issuer = p["issuer"].as<std::string>("");
+      if (p["groups"]) principal.groups = p["groups"].as<std::vector<std::string>>();
     }
-    if (const YAML::Node d = c["device"]) {
-      device.present = d["present"].as<bool>(true);
-      device.managed = d["managed"].as<bool>(false);
-      device.compliant = d["compliant"].as<bool>(false);
-      device.os = d["os"].as<std::string>("");
-    }
+    if (const YAML::Node d = c["device"]) device = read_device(d);
     const std::string model_name = c["model"].as<std::string>("");
     const Model* model = config->catalog.find(model_name);
     if (model == nullptr) {
@@ -72,6 +101,7 @@ int run_policy_test(const std::string& file) {
     policy::Attributes a;
     a.principal = &principal;
     a.device = &device;
+    a.auth_methods = c["auth"] ? read_methods(c["auth"]) : policy::kAuthApiKey;
     a.model = model;
     for (const auto& cl : classes) a.classes.push_back(cl);
     if (const YAML::Node r = c["request"]) {
@@ -175,9 +205,22 @@ int run_explain(const ExplainOptions& o) {
                 << f.confidence << "\n";
   }
   policy::Device device;
+  if (!o.device.empty()) {
+    try {
+      device = read_device(std::filesystem::exists(o.device) ? YAML::LoadFile(o.device)
+                                                             : YAML::Load(o.device));
+    } catch (const std::exception& e) {
+      std::cerr << "explain: --device: " << e.what() << "\n";
+      return 1;
+    }
+    std::cout << "device: " << (device.id.empty() ? "(no id)" : device.id)
+              << (device.bound ? "" : " (posture not bound: managed/compliant not trusted)")
+              << ", managed " << device.managed << ", compliant " << device.compliant << "\n";
+  }
   policy::Attributes a;
   a.principal = *principal;
   a.device = &device;
+  a.auth_methods = policy::kAuthApiKey;
   a.model = model;
   for (const auto& [cls, n] : scan.counts) a.classes.push_back(cls);
   std::cout << "deployments (preference order):\n";

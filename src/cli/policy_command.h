@@ -13,6 +13,7 @@ struct ExplainOptions {
   std::string model;
   std::string text;     // a prompt, or
   std::string request;  // a request JSON file
+  std::string device;   // the caller's device: a YAML file, or inline YAML ({managed: true, …})
 };
 int run_explain(const ExplainOptions& options);
 

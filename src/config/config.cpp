@@ -194,15 +194,95 @@ bool canonical_address(const std::string& text, std::string& out) {
   return false;
 }
 
-void read_server(Reader& r, const YAML::Node& n, ServerConfig& s) {
+// A path relative to the configuration file's directory.
+std::string relative_to(const std::string& config_path, std::string path) {
+  if (path.empty() || path.front() == '/') return path;
+  const size_t slash = config_path.rfind('/');
+  return slash == std::string::npos ? path : config_path.substr(0, slash + 1) + path;
+}
+
+void read_client_listener(Reader& r, const YAML::Node& n, const std::string& config_path,
+                          ClientListener& out) {
+  if (!r.expect_map(n, "listener", {"listen", "tls"})) return;
+  if (!n["listen"]) r.error(n, "missing required key 'listen'");
+  read_listener(r, n["listen"], out.address);
+  const YAML::Node t = n["tls"];
+  if (!t) {
+    // Plain HTTP carries credentials in the clear: only where nothing lies between the client
+    // and the gateway.
+    if (n["listen"] && !identity::is_loopback_host(out.address.host))
+      r.error(n["listen"],
+              "a listener without 'tls' must be on a loopback address (127.0.0.1, "
+              "::1 or localhost)");
+    return;
+  }
+  if (!r.expect_map(t, "tls",
+                    {"cert_file", "key_file", "client_ca_file", "crl_file", "client_certs"}))
+    return;
+  identity::TlsSettings& ts = out.tls_settings;
+  const bool has_cert = r.str(t, "cert_file", ts.cert_file, true);
+  const bool has_key = r.str(t, "key_file", ts.key_file, true);
+  if (!has_cert || !has_key) return;
+  ts.cert_file = relative_to(config_path, ts.cert_file);
+  ts.key_file = relative_to(config_path, ts.key_file);
+  if (r.str(t, "client_ca_file", ts.client_ca_file))
+    ts.client_ca_file = relative_to(config_path, ts.client_ca_file);
+  if (r.str(t, "crl_file", ts.crl_file)) ts.crl_file = relative_to(config_path, ts.crl_file);
+  std::string client_certs = "optional";
+  if (r.str(t, "client_certs", client_certs)) {
+    if (ts.client_ca_file.empty())
+      r.error(t["client_certs"], "'client_certs' needs 'client_ca_file'");
+    if (client_certs != "optional" && client_certs != "required")
+      r.error(t["client_certs"], "'client_certs' must be optional or required");
+  }
+  ts.require_client_cert = client_certs == "required";
+  std::string problem;
+  out.tls = identity::ServerTls::load(out.tls_settings, problem);
+  if (!out.tls) r.error(t, problem);
+}
+
+void read_listeners(Reader& r, const YAML::Node& n, const std::string& config_path,
+                    ServerConfig& s) {
+  const YAML::Node one = n["listen"];
+  const YAML::Node list = n["listeners"];
+  if (one && list) {
+    r.error(list, "'listen' and 'listeners' are exclusive: list every listener in 'listeners'");
+    return;
+  }
+  if (one) {
+    s.listeners.assign(1, ClientListener{});
+    read_listener(r, one, s.listeners[0].address);
+    if (!identity::is_loopback_host(s.listeners[0].address.host))
+      r.error(one,
+              "plain HTTP ('listen') only on a loopback address (127.0.0.1, ::1 or "
+              "localhost); elsewhere use 'listeners' with 'tls'");
+    return;
+  }
+  if (!list) return;
+  if (!list.IsSequence() || list.size() == 0) {
+    r.error(list, "'listeners' must be a non-empty list");
+    return;
+  }
+  s.listeners.clear();
+  std::set<std::string> seen;
+  for (const YAML::Node& ln : list) {
+    ClientListener l;
+    read_client_listener(r, ln, config_path, l);
+    if (!seen.insert(l.address.host + ":" + l.address.port).second)
+      r.error(ln, "listener " + l.address.host + ":" + l.address.port + " is listed twice");
+    s.listeners.push_back(std::move(l));
+  }
+}
+
+void read_server(Reader& r, const YAML::Node& n, const std::string& config_path, ServerConfig& s) {
   if (!n) return;
   if (!r.expect_map(n, "server",
-                    {"listen", "workers", "max_header_bytes", "max_body_bytes", "header_timeout_ms",
-                     "body_timeout_ms", "idle_timeout_ms", "first_byte_timeout_ms",
-                     "max_connections", "max_connections_per_address", "trusted_proxies",
-                     "shutdown_grace_ms", "max_upstream_body_bytes"}))
+                    {"listen", "listeners", "workers", "max_header_bytes", "max_body_bytes",
+                     "header_timeout_ms", "body_timeout_ms", "idle_timeout_ms",
+                     "first_byte_timeout_ms", "max_connections", "max_connections_per_address",
+                     "trusted_proxies", "shutdown_grace_ms", "max_upstream_body_bytes"}))
     return;
-  read_listener(r, n["listen"], s.listen);
+  read_listeners(r, n, config_path, s);
   r.integer(n, "workers", s.workers, 0, 256);
   r.integer(n, "max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
   r.integer(n, "max_body_bytes", s.max_body_bytes, 1024, int64_t{1} << 30);
@@ -612,7 +692,9 @@ void read_policy(Reader& r, const YAML::Node& n, Config& config) {
             continue;
           }
           if (set_op && type != policy::AttrType::kSet) {
-            r.error(cn["op"], "'" + op + "' needs a set attribute (data.classes); use in / not_in");
+            r.error(cn["op"], "'" + op +
+                                  "' needs a set attribute (data.classes, principal.groups, "
+                                  "auth.methods); use in / not_in");
             continue;
           }
           const YAML::Node values = cn["values"] ? cn["values"] : cn["value"];
@@ -918,6 +1000,191 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
   if (out.rules.size() > 1000) r.error(rules, "at most 1000 limit rules");
 }
 
+// A string or a list of strings.
+bool string_list(Reader& r, const YAML::Node& n, const char* what, std::vector<std::string>& out) {
+  if (!n) return false;
+  out.clear();
+  if (n.IsScalar()) {
+    out.push_back(n.Scalar());
+    return true;
+  }
+  if (!n.IsSequence()) {
+    r.error(n, std::string("'") + what + "' must be a string or a list of strings");
+    return false;
+  }
+  for (const YAML::Node& v : n) {
+    if (!v.IsScalar()) {
+      r.error(v, std::string("'") + what + "' entries must be strings");
+      continue;
+    }
+    out.push_back(v.Scalar());
+  }
+  return true;
+}
+
+uint8_t read_algorithms(Reader& r, const YAML::Node& a) {
+  std::vector<std::string> names;
+  string_list(r, a, "algorithms", names);
+  uint8_t algs = 0;
+  for (const std::string& name : names) {
+    static constexpr std::pair<const char*, identity::JwsAlg> kAlgs[] = {
+        {"RS256", identity::JwsAlg::kRS256},
+        {"PS256", identity::JwsAlg::kPS256},
+        {"ES256", identity::JwsAlg::kES256},
+        {"EdDSA", identity::JwsAlg::kEdDSA}};
+    bool known = false;
+    for (const auto& [alg_name, alg] : kAlgs) {
+      if (name == alg_name) {
+        algs |= static_cast<uint8_t>(1u << static_cast<unsigned>(alg));
+        known = true;
+      }
+    }
+    if (!known) r.error(a, "algorithm '" + name + "' is not accepted (RS256, PS256, ES256, EdDSA)");
+  }
+  if (algs == 0) r.error(a, "'algorithms' must name at least one algorithm");
+  return algs;
+}
+
+// A JWKS file read at load (a reload reads it again); null with an error when unusable.
+identity::KeySetPtr read_jwks_file(Reader& r, const YAML::Node& at, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string problem;
+  identity::KeySetPtr keys;
+  if (!in) {
+    r.error(at, "jwks_file '" + path + "' cannot be read");
+  } else if (!(keys = identity::KeySet::parse(ss.str(), problem))) {
+    r.error(at, "jwks_file '" + path + "': " + problem);
+  }
+  return keys;
+}
+
+void read_claims(Reader& r, const YAML::Node& n, identity::ClaimMapping& m) {
+  if (!n) return;
+  if (!r.expect_map(n, "claims",
+                    {"id", "groups", "team", "clearance", "kind", "device_id", "labels"}))
+    return;
+  r.str(n, "id", m.id);
+  if (m.id.empty()) r.error(n["id"], "'id' must name a claim");
+  string_list(r, n["groups"], "groups", m.groups);
+  r.str(n, "team", m.team);
+  r.str(n, "clearance", m.clearance);
+  r.str(n, "kind", m.kind);
+  if (m.kind != "person" && m.kind != "service" && m.kind != "device")
+    r.error(n["kind"], "principal kind must be person, service or device");
+  r.str(n, "device_id", m.device_id);
+  if (const YAML::Node l = n["labels"]) {
+    if (!l.IsMap()) {
+      r.error(l, "'labels' must map label names to claim names");
+    } else {
+      for (const auto& kv : l) {
+        if (!kv.second.IsScalar()) {
+          r.error(kv.second, "'labels' values must be claim names");
+          continue;
+        }
+        m.labels[kv.first.Scalar()] = kv.second.Scalar();
+      }
+    }
+  }
+}
+
+void read_issuer(Reader& r, const YAML::Node& n, const std::string& config_path,
+                 identity::IssuerConfig& is) {
+  if (!r.expect_map(n, "issuer",
+                    {"issuer", "audiences", "jwks_file", "jwks_uri", "discovery", "ca_file",
+                     "clock_skew_s", "refresh_interval_s", "min_refresh_interval_s",
+                     "fetch_timeout_ms", "algorithms", "claims"}))
+    return;
+  r.str(n, "issuer", is.issuer, true);
+  if (!string_list(r, n["audiences"], "audiences", is.audiences) || is.audiences.empty())
+    r.error(n, "an issuer needs 'audiences': a token for another service must not pass");
+  const bool file = r.str(n, "jwks_file", is.jwks_file);
+  const bool uri = r.str(n, "jwks_uri", is.jwks_uri);
+  r.boolean(n, "discovery", is.discovery);
+  if (int(file) + int(uri) + int(is.discovery) != 1) {
+    r.error(n, "an issuer needs exactly one of 'jwks_file', 'jwks_uri' or 'discovery: true'");
+  }
+  if (uri && !identity::key_url_allowed(is.jwks_uri))
+    r.error(n["jwks_uri"], "'jwks_uri' must be https:// (http:// only to a loopback address)");
+  if (is.discovery && !identity::key_url_allowed(is.issuer))
+    r.error(n["issuer"],
+            "with 'discovery', the issuer must be an https:// URL (http:// only "
+            "to a loopback address)");
+  if (r.str(n, "ca_file", is.ca_file)) {
+    is.ca_file = relative_to(config_path, is.ca_file);
+    if (const std::string problem = ca_file_problem(is.ca_file); !problem.empty())
+      r.error(n["ca_file"], "ca_file '" + is.ca_file + "' " + problem);
+  }
+  r.integer(n, "clock_skew_s", is.clock_skew_s, 0, 600);
+  r.integer(n, "refresh_interval_s", is.refresh_interval_s, 10, 86'400);
+  r.integer(n, "min_refresh_interval_s", is.min_refresh_interval_s, 1, 3600);
+  r.integer(n, "fetch_timeout_ms", is.fetch_timeout_ms, 100, 60'000);
+  if (const YAML::Node a = n["algorithms"]) is.algs = read_algorithms(r, a);
+  read_claims(r, n["claims"], is.claims);
+  if (file) {
+    is.jwks_file = relative_to(config_path, is.jwks_file);
+    is.file_keys = read_jwks_file(r, n["jwks_file"], is.jwks_file);
+  }
+}
+
+void read_device(Reader& r, const YAML::Node& n, Config& config) {
+  if (!n) return;
+  if (!r.expect_map(n, "device", {"posture", "forwarded_cert_from"})) return;
+  identity::DeviceConfig& dc = config.device;
+  if (const YAML::Node p = n["posture"]) {
+    if (r.expect_map(p, "posture",
+                     {"jwks_file", "issuer", "max_age_s", "clock_skew_s", "algorithms"})) {
+      if (r.str(p, "jwks_file", dc.posture.jwks_file, true)) {
+        dc.posture.jwks_file = relative_to(config.path, dc.posture.jwks_file);
+        dc.posture.keys = read_jwks_file(r, p["jwks_file"], dc.posture.jwks_file);
+      }
+      r.str(p, "issuer", dc.posture.issuer);
+      r.integer(p, "max_age_s", dc.posture.max_age_s, 1, 86'400);
+      r.integer(p, "clock_skew_s", dc.posture.clock_skew_s, 0, 600);
+      if (const YAML::Node a = p["algorithms"]) dc.posture.algs = read_algorithms(r, a);
+    }
+  }
+  if (const YAML::Node proxies = n["forwarded_cert_from"]) {
+    if (!proxies.IsSequence()) {
+      r.error(proxies, "'forwarded_cert_from' must be a list of IP addresses");
+    } else {
+      for (const YAML::Node& a : proxies) {
+        std::string canonical;
+        if (!a.IsScalar() || !canonical_address(a.Scalar(), canonical)) {
+          r.error(a, "'forwarded_cert_from' entries must be IP addresses (no names, no ranges)");
+          continue;
+        }
+        dc.forwarded_cert_from.push_back(std::move(canonical));
+      }
+    }
+  }
+}
+
+void read_identity(Reader& r, const YAML::Node& n, Config& config) {
+  if (!n) return;
+  if (!r.expect_map(n, "identity", {"jwt", "device"})) return;
+  read_device(r, n["device"], config);
+  const YAML::Node j = n["jwt"];
+  if (!j) return;
+  if (!r.expect_map(j, "jwt", {"issuers", "cache_entries"})) return;
+  r.integer(j, "cache_entries", config.jwt.cache_entries, 0, 10'000'000);
+  const YAML::Node list = j["issuers"];
+  if (!list) return;
+  if (!list.IsSequence()) {
+    r.error(list, "'issuers' must be a list");
+    return;
+  }
+  std::set<std::string> seen;
+  for (const YAML::Node& in : list) {
+    identity::IssuerConfig is;
+    read_issuer(r, in, config.path, is);
+    if (!is.issuer.empty() && !seen.insert(is.issuer).second)
+      r.error(in, "issuer '" + is.issuer + "' is listed twice");
+    config.jwt.issuers.push_back(std::move(is));
+  }
+}
+
 }  // namespace
 
 ConfigPtr load_config_text(const std::string& text, const std::string& name) {
@@ -934,9 +1201,10 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
   r.expect_map(root, "the configuration",
-               {"server", "admin", "log", "inspect", "providers", "models", "keys", "policy",
-                "audit", "limits"});
-  read_server(r, root["server"], config->server);
+               {"server", "admin", "log", "inspect", "providers", "models", "keys", "identity",
+                "policy", "audit", "limits"});
+  config->server.listeners.assign(1, ClientListener{});  // 127.0.0.1:8080, plain
+  read_server(r, root["server"], name, config->server);
   if (const YAML::Node a = root["admin"]) {
     if (r.expect_map(a, "admin", {"enabled", "listen"})) {
       r.boolean(a, "enabled", config->admin.enabled);
@@ -952,6 +1220,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);
   read_limits(r, root["limits"], config->limits);
+  read_identity(r, root["identity"], *config);
   config->catalog.index();
   read_policy(r, root["policy"], *config);
   if (!r.diags().empty()) throw ConfigError(std::move(r.diags()));

@@ -10,6 +10,8 @@
 
 #include "catalog/catalog.h"
 #include "identity/identity.h"
+#include "identity/jwt.h"
+#include "identity/tls.h"
 #include "inspect/body.h"
 #include "inspect/inspect.h"
 #include "limits/rules.h"
@@ -22,9 +24,16 @@ struct ListenerConfig {
   std::string port = "8080";
 };
 
+// A client listener: plain HTTP (on a loopback address only) or TLS.
+struct ClientListener {
+  ListenerConfig address;
+  identity::TlsSettings tls_settings;  // empty cert_file: plain HTTP
+  identity::ServerTlsPtr tls;          // loaded per snapshot: a reload re-reads the files
+};
+
 struct ServerConfig {
-  ListenerConfig listen;
-  uint32_t workers = 0;  // 0 = number of cores
+  std::vector<ClientListener> listeners;  // `listeners`, or the one `listen`; addresses: restart
+  uint32_t workers = 0;                   // 0 = number of cores
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 4 * 1024 * 1024;
   uint32_t header_timeout_ms = 10'000;         // whole header must arrive within this
@@ -85,6 +94,8 @@ struct Config {
   Catalog catalog;
   KeyStore keys;
   limits::Settings limits;                       // rate limits and budgets (stage 7); empty: none
+  identity::JwtConfig jwt;                       // token issuers (`identity.jwt`)
+  identity::DeviceConfig device;                 // posture tokens, forwarded client certificates
   std::shared_ptr<const policy::Policy> policy;  // never null once loaded
   std::vector<std::string> warnings;             // "file:line: message", not fatal
 };

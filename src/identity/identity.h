@@ -19,6 +19,9 @@ struct Principal {
   std::string team;
   std::string clearance;
   std::map<std::string, std::string> labels;
+  std::string issuer;               // a token's `iss`; empty for an API key
+  std::vector<std::string> groups;  // a token's group and role claims (principal.groups)
+  std::string device_id;            // a token's device claim (binds a posture token)
 };
 
 using KeyDigest = Digest;

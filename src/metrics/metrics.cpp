@@ -93,6 +93,7 @@ void Metrics::merge(const Metrics& o) {
   connections_total += o.connections_total;
   connections_rejected += o.connections_rejected;
   sse_events += o.sse_events;
+  tls_handshake_failures += o.tls_handshake_failures;
 }
 
 std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_failures) const {
@@ -150,13 +151,17 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
       "# TYPE warden_connections_rejected_total counter\nwarden_connections_rejected_total {}\n"
       "# HELP warden_sse_events_total Server-sent events relayed to clients.\n"
       "# TYPE warden_sse_events_total counter\nwarden_sse_events_total {}\n"
+      "# HELP warden_tls_handshake_failures_total Client TLS handshakes that failed or timed "
+      "out.\n"
+      "# TYPE warden_tls_handshake_failures_total counter\nwarden_tls_handshake_failures_total "
+      "{}\n"
       "# HELP warden_config_reloads_total Configuration snapshots published after start.\n"
       "# TYPE warden_config_reloads_total counter\nwarden_config_reloads_total {}\n"
       "# HELP warden_config_reload_failures_total Reloads rejected (old snapshot kept).\n"
       "# TYPE warden_config_reload_failures_total counter\nwarden_config_reload_failures_total "
       "{}\n",
-      in_flight, connections, connections_total, connections_rejected, sse_events, config_reloads,
-      config_reload_failures);
+      in_flight, connections, connections_total, connections_rejected, sse_events,
+      tls_handshake_failures, config_reloads, config_reload_failures);
   return out;
 }
 

@@ -63,11 +63,12 @@ struct Metrics {
   // warden_limit_store_failures_total{outcome}: the limit store did not answer; the request
   // was refused (fail_closed) or let through (fail_open)
   std::map<std::string, uint64_t> limit_store_failures;
-  int64_t in_flight = 0;              // warden_requests_in_flight
-  int64_t connections = 0;            // warden_connections_open
-  uint64_t connections_total = 0;     // warden_connections_total
-  uint64_t connections_rejected = 0;  // warden_connections_rejected_total
-  uint64_t sse_events = 0;            // warden_sse_events_total
+  int64_t in_flight = 0;                // warden_requests_in_flight
+  int64_t connections = 0;              // warden_connections_open
+  uint64_t connections_total = 0;       // warden_connections_total
+  uint64_t connections_rejected = 0;    // warden_connections_rejected_total
+  uint64_t sse_events = 0;              // warden_sse_events_total
+  uint64_t tls_handshake_failures = 0;  // warden_tls_handshake_failures_total
 
   void count_request(std::string_view route, int status, std::string_view model, double seconds);
   void count_upstream_error(std::string_view provider, std::string_view reason);

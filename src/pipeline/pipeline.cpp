@@ -21,6 +21,7 @@
 #include "limits/rules.h"
 #include "policy/plan.h"
 #include "policy/policy.h"
+#include "server/jwks.h"
 #include "server/offload.h"
 #include "server/responder.h"
 #include "server/worker.h"
@@ -40,6 +41,9 @@ struct RequestContext {
   std::string request_id;
   std::string_view route = "-";
   const Principal* principal = nullptr;
+  std::shared_ptr<const Principal> token_principal;  // keeps a token's principal alive
+  uint8_t auth_methods = 0;                          // policy::kAuth* bits (auth.methods)
+  const ClientInfo* client = nullptr;
   const Model* model = nullptr;
   const Deployment* deployment = nullptr;
   Call call;
@@ -178,12 +182,112 @@ Result<Route> route(const Request& req) {
   return *r;
 }
 
-// Stage 1: who is calling.
-Result<const Principal*> authenticate(const Config& config, const Request& req) {
+std::string_view credential(const Request& req) {
   // Anthropic's clients send their key as x-api-key.
   std::string_view key_header = req["api-key"];
   if (key_header.empty()) key_header = req["x-api-key"];
-  return config.keys.authenticate(presented_key(req[http::field::authorization], key_header));
+  return presented_key(req[http::field::authorization], key_header);
+}
+
+// A Bearer value is a token when issuers are configured and it has a JWS's shape; anything else
+// is an API key (cheap: an API key without two dots is told apart by one scan).
+bool is_token(const Config& config, std::string_view presented) {
+  return !config.jwt.issuers.empty() && identity::looks_like_jws(presented);
+}
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Stage 1 for a token: the worker's cache by digest, else the signature and claims against the
+// issuer's keys (fetched off this loop when there are none yet, they are stale, or the `kid` is
+// unknown).
+net::awaitable<Result<const Principal*>> authenticate_token(Worker& worker, const Config& config,
+                                                            std::string_view token,
+                                                            RequestContext& ctx) {
+  const int64_t now = unix_seconds();
+  const Digest digest = sha256(token);
+  if (const identity::VerifiedToken* hit = worker.token_cache().find(digest, now)) {
+    ctx.token_principal = hit->principal;
+    co_return ctx.token_principal.get();
+  }
+  auto parsed = identity::parse_jws(token);
+  if (!parsed) co_return parsed.error();
+  const identity::IssuerConfig* issuer = config.jwt.find(parsed->iss);
+  if (issuer == nullptr)
+    co_return make_error(ErrorCode::kUnauthenticated, "Invalid token: unknown issuer.");
+  identity::KeySetPtr keys = issuer->file_keys;
+  if (!keys && worker.jwks() != nullptr) {
+    bool stale = false;
+    keys = worker.jwks()->keys(*issuer, stale);
+    if (!keys || stale || keys->find(parsed->kid) == nullptr)
+      keys = co_await worker.jwks()->refresh(*issuer);
+  }
+  if (!keys) {
+    co_return make_error(ErrorCode::kUnauthenticated,
+                         "Invalid token: the issuer's keys cannot be had.");
+  }
+  auto verified = identity::verify(*parsed, *issuer, *keys, now);
+  if (!verified) co_return verified.error();
+  ctx.token_principal = verified->principal;
+  worker.token_cache().insert(digest, std::move(*verified), now, config.jwt.cache_entries);
+  co_return ctx.token_principal.get();
+}
+
+// Stage 1, the device: a verified client certificate (mTLS), or one a configured fronting proxy
+// verified (X-Forwarded-Client-Cert), and a signed posture token (x-device-posture) bound to
+// the certificate's device or to the device the caller's token names. Posture with nothing to
+// bind it to could be replayed by anyone who saw it: device.bound is false and its managed,
+// compliant and disk_encrypted claims are not believed.
+Result<bool> identify_device(const Config& config, const Request& req, RequestContext& ctx) {
+  policy::Device& d = ctx.device;
+  if (!ctx.client->device_id.empty()) {
+    d.present = true;
+    d.id = std::string(ctx.client->device_id);
+    ctx.auth_methods |= policy::kAuthMtls;
+  }
+  if (const auto xfcc = req.find("x-forwarded-client-cert"); xfcc != req.end()) {
+    const auto& from = config.device.forwarded_cert_from;
+    if (std::find(from.begin(), from.end(), ctx.client->address) == from.end()) {
+      return make_error(ErrorCode::kUnauthenticated,
+                        "X-Forwarded-Client-Cert is accepted only from a configured proxy.");
+    }
+    if (d.id.empty()) {
+      d.id = identity::forwarded_device_id(xfcc->value());
+      if (d.id.empty()) {
+        return make_error(ErrorCode::kUnauthenticated,
+                          "Invalid X-Forwarded-Client-Cert: it names no device (URI or CN).");
+      }
+      d.present = true;
+      ctx.auth_methods |= policy::kAuthMtls;
+    }
+  }
+  const auto posture_header = req.find("x-device-posture");
+  if (posture_header == req.end()) return true;
+  auto posture =
+      identity::verify_posture(posture_header->value(), config.device.posture, unix_seconds());
+  if (!posture) return posture.error();
+  if (!*posture) return true;  // too old: as if absent
+  const identity::Posture& p = **posture;
+  const std::string_view token_device = ctx.principal ? ctx.principal->device_id : "";
+  const std::string_view bind_to = !d.id.empty() ? std::string_view(d.id) : token_device;
+  if (!bind_to.empty() && p.device_id != bind_to) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "Invalid device posture token: it is for another device.");
+  }
+  d.present = true;
+  d.bound = !bind_to.empty();
+  if (d.id.empty()) d.id = p.device_id;
+  d.managed = d.bound && p.managed;
+  d.compliant = d.bound && p.compliant;
+  d.disk_encrypted = d.bound && p.disk_encrypted;
+  d.os = p.os;
+  d.os_version = p.os_version;
+  d.patch_age_days = p.patch_age_days;
+  d.posture_age_s = p.age_s;
+  return true;
 }
 
 bool is_json_content_type(std::string_view ct) {
@@ -309,6 +413,7 @@ policy::Attributes attributes(const RequestContext& ctx, std::vector<std::string
   policy::Attributes a;
   a.principal = ctx.principal;
   a.device = &ctx.device;
+  a.auth_methods = ctx.auth_methods;
   a.model = ctx.model;
   a.request = {ctx.call.kind, ctx.call.stream, ctx.call.estimated_input_tokens, ctx.call.has_tools};
   a.classes = std::move(classes);
@@ -795,9 +900,18 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   ctx.route = r->name;
 
   // 1. authenticate
-  auto principal = authenticate(config, req);
+  const std::string_view presented = credential(req);
+  Result<const Principal*> principal = nullptr;
+  if (is_token(config, presented)) {
+    principal = co_await authenticate_token(worker, config, presented, ctx);
+    ctx.auth_methods |= policy::kAuthJwt;
+  } else {
+    principal = config.keys.authenticate(presented);
+    ctx.auth_methods |= policy::kAuthApiKey;
+  }
   if (!principal) co_return principal.error();
   ctx.principal = *principal;
+  if (auto device = identify_device(config, req, ctx); !device) co_return device.error();
 
   if (r->is_models) {
     const std::string list = models_list(config, ctx);
@@ -969,8 +1083,26 @@ audit::Record audit_record(const Config& config, const RequestContext& ctx, int 
     r.principal_team = ctx.principal->team;
     r.principal_clearance = ctx.principal->clearance;
     r.principal_labels = ctx.principal->labels;
+    r.principal_issuer = ctx.principal->issuer;
+    r.principal_groups = ctx.principal->groups;
   }
+  if (ctx.auth_methods & policy::kAuthApiKey) r.auth_methods.emplace_back("api_key");
+  if (ctx.auth_methods & policy::kAuthJwt) r.auth_methods.emplace_back("jwt");
+  if (ctx.auth_methods & policy::kAuthMtls) r.auth_methods.emplace_back("mtls");
   r.device_present = ctx.device.present;
+  if (ctx.device.present) {
+    const policy::Device& d = ctx.device;
+    r.device = {d.bound,
+                d.id,
+                d.managed,
+                d.compliant,
+                d.os,
+                d.os_version,
+                d.disk_encrypted,
+                d.patch_age_days,
+                d.posture_age_s,
+                d.labels};
+  }
   if (ctx.model) {
     r.model = ctx.model->name;
     r.model_developer = ctx.model->developer;
@@ -1064,8 +1196,10 @@ struct PendingRecord {
 
 }  // namespace
 
-net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& req, Responder& out) {
+net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& req, Responder& out,
+                            const ClientInfo& client) {
   RequestContext ctx;
+  ctx.client = &client;
   ctx.request_id = request_id_for(worker, req);
   out.set_request_id(ctx.request_id);
   {
@@ -1108,8 +1242,15 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
   account(worker, *config, ctx, out);
 }
 
-bool admissible(const Config& config, const Request& head) {
-  return route(head) && authenticate(config, head);
+bool admissible(Worker& worker, const Config& config, const Request& head) {
+  if (!route(head)) return false;
+  const std::string_view presented = credential(head);
+  if (!is_token(config, presented)) return config.keys.authenticate(presented).ok();
+  // A token already verified by this worker passes; another is verified in handle() (its
+  // issuer's keys may have to be fetched first), and here only its shape and issuer are checked.
+  if (worker.token_cache().find(sha256(presented), unix_seconds()) != nullptr) return true;
+  const auto parsed = identity::parse_jws(presented);
+  return parsed && config.jwt.find(parsed->iss) != nullptr;
 }
 
 void count_rejected(Worker& worker, int status) {

@@ -17,14 +17,20 @@ namespace pipeline {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
+// What the connection tells about the caller (the same for each request on it).
+struct ClientInfo {
+  std::string_view address;    // the peer's IP address
+  std::string_view device_id;  // its verified client certificate's device (mTLS); empty: none
+};
+
 // Handles one request that the listener has read whole; writes exactly one response.
 boost::asio::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& request,
-                                    Responder& out);
+                                    Responder& out, const ClientInfo& client);
 
 // Whether a request's body may be read: its route and method exist and its credential is valid,
 // judged from the head alone. A request refused here is answered by handle() with its head
 // only (the same answer, before a byte of the body is read or 100 Continue is sent).
-bool admissible(const Config& config, const Request& head);
+bool admissible(Worker& worker, const Config& config, const Request& head);
 
 // Accounts for a request refused before it could be handled (bad framing, timeouts).
 void count_rejected(Worker& worker, int status);

@@ -31,7 +31,8 @@ std::string never_matches(const Rule& r, const Catalog& catalog) {
     }
     for (size_t j = i + 1; j < r.when.size(); ++j) {
       const Condition& o = r.when[j];
-      if (c.attr != o.attr || c.label != o.label || c.attr == Attr::kDataClasses) continue;
+      // Sets: two members may each be named by one condition.
+      if (c.attr != o.attr || c.label != o.label || attr_type(c.attr) == AttrType::kSet) continue;
       if (c.op == Op::kIn && o.op == Op::kIn && !intersects(c.values, o.values))
         return "two 'in' conditions on one attribute with no value in common";
       if (c.op == Op::kIn && o.op == Op::kNotIn &&

@@ -39,6 +39,16 @@ enum class Attr : uint8_t {
   kRequestHasTools,
   kTimeHour,
   kTimeWeekday,
+  kPrincipalIssuer,
+  kPrincipalGroups,
+  kAuthMethods,
+  kDeviceBound,
+  kDeviceId,
+  kDeviceOsVersion,
+  kDeviceDiskEncrypted,
+  kDevicePatchAgeDays,
+  kDevicePostureAgeS,
+  kCount,  // not an attribute: how many there are
 };
 
 enum class AttrType : uint8_t { kString, kBool, kNumber, kSet };

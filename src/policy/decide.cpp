@@ -11,6 +11,8 @@ AttrType attr_type(Attr a) {
     case Attr::kDevicePresent:
     case Attr::kDeviceManaged:
     case Attr::kDeviceCompliant:
+    case Attr::kDeviceBound:
+    case Attr::kDeviceDiskEncrypted:
     case Attr::kModelOpenWeights:
     case Attr::kDeploymentTrainsOnInputs:
     case Attr::kRequestStream:
@@ -20,8 +22,12 @@ AttrType attr_type(Attr a) {
     case Attr::kRequestEstimatedTokens:
     case Attr::kTimeHour:
     case Attr::kTimeWeekday:
+    case Attr::kDevicePatchAgeDays:
+    case Attr::kDevicePostureAgeS:
       return AttrType::kNumber;
     case Attr::kDataClasses:
+    case Attr::kPrincipalGroups:
+    case Attr::kAuthMethods:
       return AttrType::kSet;
     default:
       return AttrType::kString;
@@ -34,10 +40,19 @@ bool parse_attr(std::string_view n, Attr& a, std::string& label) {
       {"principal.kind", Attr::kPrincipalKind},
       {"principal.team", Attr::kPrincipalTeam},
       {"principal.clearance", Attr::kPrincipalClearance},
+      {"principal.issuer", Attr::kPrincipalIssuer},
+      {"principal.groups", Attr::kPrincipalGroups},
+      {"auth.methods", Attr::kAuthMethods},
       {"device.present", Attr::kDevicePresent},
+      {"device.bound", Attr::kDeviceBound},
+      {"device.id", Attr::kDeviceId},
       {"device.managed", Attr::kDeviceManaged},
       {"device.compliant", Attr::kDeviceCompliant},
       {"device.os", Attr::kDeviceOs},
+      {"device.os_version", Attr::kDeviceOsVersion},
+      {"device.disk_encrypted", Attr::kDeviceDiskEncrypted},
+      {"device.patch_age_days", Attr::kDevicePatchAgeDays},
+      {"device.posture_age_s", Attr::kDevicePostureAgeS},
       {"model.name", Attr::kModelName},
       {"model.developer", Attr::kModelDeveloper},
       {"model.origin", Attr::kModelOrigin},
@@ -141,6 +156,29 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
       return bool_str(d && d->present && d->compliant);
     case Attr::kDeviceOs:
       return member(dev, &Device::os, present, true);
+    case Attr::kPrincipalIssuer:
+      return member(p, &Principal::issuer, present, true);
+    case Attr::kDeviceBound:
+      return bool_str(dev && dev->bound);
+    case Attr::kDeviceId:
+      return member(dev, &Device::id, present, true);
+    case Attr::kDeviceOsVersion:
+      return member(dev, &Device::os_version, present, true);
+    case Attr::kDeviceDiskEncrypted:
+      return bool_str(dev && dev->disk_encrypted);
+    case Attr::kDevicePatchAgeDays:
+      present = dev && dev->patch_age_days >= 0;
+      scratch = present ? std::to_string(dev->patch_age_days) : "";
+      return scratch;
+    case Attr::kDevicePostureAgeS:
+      present = dev && dev->posture_age_s >= 0;
+      scratch = present ? std::to_string(dev->posture_age_s) : "";
+      return scratch;
+    case Attr::kPrincipalGroups:
+    case Attr::kAuthMethods:
+    case Attr::kCount:
+      present = false;
+      return "";
     case Attr::kDeviceLabel:
       return label_of(dev, c.label, present);
     case Attr::kModelName:
@@ -205,6 +243,15 @@ double number(const Condition& c, const Attributes& a, bool& present) {
       return a.hour;
     case Attr::kTimeWeekday:
       return a.weekday;
+    case Attr::kDevicePatchAgeDays:
+    case Attr::kDevicePostureAgeS: {
+      const Device* d = a.device != nullptr && a.device->present ? a.device : nullptr;
+      const int64_t v = d == nullptr                          ? -1
+                        : c.attr == Attr::kDevicePatchAgeDays ? d->patch_age_days
+                                                              : d->posture_age_s;
+      present = v >= 0;
+      return static_cast<double>(v);
+    }
     default:
       present = false;
       return 0;
@@ -218,10 +265,52 @@ bool class_in(std::string_view cls, const std::vector<std::string>& prefixes) {
   return false;
 }
 
+// The members of a set attribute other than data.classes; false when it is absent.
+bool set_members(const Condition& c, const Attributes& a, std::vector<std::string_view>& out) {
+  out.clear();
+  if (c.attr == Attr::kPrincipalGroups) {
+    if (a.principal == nullptr) return false;
+    for (const std::string& g : a.principal->groups) out.emplace_back(g);
+    return true;
+  }
+  static constexpr std::pair<uint8_t, std::string_view> kMethods[] = {
+      {kAuthApiKey, "api_key"}, {kAuthJwt, "jwt"}, {kAuthMtls, "mtls"}};
+  for (const auto& [bit, name] : kMethods) {
+    if (a.auth_methods & bit) out.push_back(name);
+  }
+  return true;
+}
+
+// any / in: some member is named; none / not_in: none is; all: every named value is a member.
+bool set_matches(const Condition& c, const Attributes& a) {
+  std::vector<std::string_view> members;
+  if (!set_members(c, a, members)) return c.op == Op::kNone || c.op == Op::kNotIn;
+  auto named = [&c](std::string_view m) {
+    return std::binary_search(c.values.begin(), c.values.end(), m);
+  };
+  switch (c.op) {
+    case Op::kAny:
+    case Op::kIn:
+      return std::any_of(members.begin(), members.end(), named);
+    case Op::kNone:
+    case Op::kNotIn:
+      return std::none_of(members.begin(), members.end(), named);
+    case Op::kAll:
+      return std::all_of(c.values.begin(), c.values.end(), [&](const std::string& v) {
+        return std::find(members.begin(), members.end(), v) != members.end();
+      });
+    case Op::kExists:
+      return !members.empty();
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 bool matches(const Condition& c, const Attributes& a,
              const std::vector<std::string_view>& classes) {
+  if (c.attr == Attr::kPrincipalGroups || c.attr == Attr::kAuthMethods) return set_matches(c, a);
   if (c.attr == Attr::kDataClasses) {
     switch (c.op) {
       case Op::kAny:
@@ -367,7 +456,7 @@ namespace {
 
 constexpr uint32_t kAbsent = 0xFFFFFFFF;   // the attribute is not there
 constexpr uint32_t kUnknown = 0xFFFFFFFE;  // there, but no condition names its value
-constexpr size_t kAttrs = static_cast<size_t>(Attr::kTimeWeekday) + 1;
+constexpr size_t kAttrs = static_cast<size_t>(Attr::kCount);
 
 // One decision's view of the attributes: each scalar looked up in the interned table once.
 struct Eval {
@@ -422,7 +511,8 @@ bool fast_matches(const Condition& c, Eval& e, const std::vector<std::string_vie
     }
   }
   if (c.op == Op::kLt || c.op == Op::kGt || c.op == Op::kExists ||
-      c.attr == Attr::kPrincipalLabel || c.attr == Attr::kDeviceLabel)
+      c.attr == Attr::kPrincipalLabel || c.attr == Attr::kDeviceLabel ||
+      c.attr == Attr::kPrincipalGroups || c.attr == Attr::kAuthMethods)
     return matches(c, e.a, classes);
   const uint32_t id = e.id(c);
   bool in = false;

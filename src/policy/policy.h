@@ -24,11 +24,22 @@ namespace warden::policy {
 
 struct Device {
   bool present = false;
+  bool bound = false;  // the posture claims are bound to the caller's certificate or token
+  std::string id;
   bool managed = false;
   bool compliant = false;
   std::string os;
+  std::string os_version;
+  bool disk_encrypted = false;
+  int64_t patch_age_days = -1;  // -1: not known
+  int64_t posture_age_s = -1;   // -1: no posture token
   std::map<std::string, std::string> labels;
 };
+
+// How the caller proved who it is (auth.methods, a set).
+constexpr uint8_t kAuthApiKey = 1;
+constexpr uint8_t kAuthJwt = 2;
+constexpr uint8_t kAuthMtls = 4;
 
 struct RequestAttrs {
   CallKind kind = CallKind::kChat;
@@ -41,6 +52,7 @@ struct RequestAttrs {
 struct Attributes {
   const Principal* principal = nullptr;
   const Device* device = nullptr;
+  uint8_t auth_methods = 0;  // kAuth* bits
   const Model* model = nullptr;
   const Deployment* deployment = nullptr;
   RequestAttrs request;

@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <sys/socket.h>
 
@@ -14,6 +15,20 @@ namespace warden {
 
 namespace net = boost::asio;
 constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
+
+// Writes to the TLS layer when there is one, else to the socket; the write timeout is the TCP
+// stream's either way (the TLS layer writes through it).
+template <class Buffers>
+net::awaitable<bool> Responder::write(const Buffers& buffers) {
+  stream_.expires_after(write_timeout_);
+  boost::system::error_code ec;
+  if (tls_ != nullptr) {
+    std::tie(ec, std::ignore) = co_await net::async_write(*tls_, buffers, kUseEc);
+  } else {
+    std::tie(ec, std::ignore) = co_await net::async_write(stream_, buffers, kUseEc);
+  }
+  co_return !ec;
+}
 
 void Responder::add_header(std::string_view name, std::string_view value) {
   extra_headers_.append(name);
@@ -51,6 +66,8 @@ void Responder::watch_disconnect(std::function<void()> on_gone) {
                                 if (ec || watch->stopped) return;
                                 // Readable: either the peer closed (recv sees 0) or it sent the
                                 // next request early (data: it is read after this response).
+                                // Over TLS a close_notify alert is data too: such a client is
+                                // seen gone only when the answer's write fails.
                                 char byte = 0;
                                 const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
                                 if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
@@ -82,11 +99,9 @@ net::awaitable<bool> Responder::send(int status, std::string_view content_type,
   h += "Content-Length: ";
   h += std::to_string(body.size());
   h += "\r\n\r\n";
-  stream_.expires_after(write_timeout_);
   const std::array<net::const_buffer, 2> bufs{net::buffer(h), net::buffer(body)};
-  auto [ec, n] = co_await net::async_write(stream_, bufs, kUseEc);
-  completed_ = !ec;
-  co_return !ec;
+  completed_ = co_await write(bufs);
+  co_return completed_;
 }
 
 net::awaitable<bool> Responder::send_error(const GatewayError& error) {
@@ -99,9 +114,7 @@ net::awaitable<bool> Responder::send_error(const GatewayError& error) {
 net::awaitable<bool> Responder::begin_stream(int status, std::string_view content_type) {
   std::string h = head(status, content_type);
   h += "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, net::buffer(h), kUseEc);
-  co_return !ec;
+  co_return co_await write(net::buffer(h));
 }
 
 net::awaitable<bool> Responder::stream(std::string_view data) {
@@ -110,9 +123,7 @@ net::awaitable<bool> Responder::stream(std::string_view data) {
   const int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
   const std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<size_t>(len)),
                                               net::buffer(data), net::buffer("\r\n", 2)};
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, bufs, kUseEc);
-  co_return !ec;
+  co_return co_await write(bufs);
 }
 
 net::awaitable<bool> Responder::end_stream() {
@@ -125,10 +136,8 @@ net::awaitable<bool> Responder::end_stream() {
       co_await stream(event);
     }
   }
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, net::buffer("0\r\n\r\n", 5), kUseEc);
-  completed_ = !ec;
-  co_return !ec;
+  completed_ = co_await write(net::buffer("0\r\n\r\n", 5));
+  co_return completed_;
 }
 
 }  // namespace warden

@@ -13,12 +13,23 @@
 
 #include "common/result.h"
 
+namespace boost::beast {
+template <class NextLayer>
+class ssl_stream;
+}  // namespace boost::beast
+
 namespace warden {
+
+// A client connection over TLS (the TCP stream is its next layer). Declared only: the SSL
+// headers stay in the few files that read or write it.
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 class Responder {
  public:
-  Responder(boost::beast::tcp_stream& stream, std::chrono::milliseconds write_timeout)
-      : stream_(stream), write_timeout_(write_timeout) {}
+  // `tls`: the connection's TLS layer over `stream`, or null for plain HTTP.
+  Responder(boost::beast::tcp_stream& stream, TlsStream* tls,
+            std::chrono::milliseconds write_timeout)
+      : stream_(stream), tls_(tls), write_timeout_(write_timeout) {}
 
   void set_request_id(std::string_view id) { request_id_ = id; }
   // Errors are sent in the shape of the route's API (Anthropic's on /v1/messages).
@@ -52,8 +63,11 @@ class Responder {
 
  private:
   std::string head(int status, std::string_view content_type);
+  template <class Buffers>
+  boost::asio::awaitable<bool> write(const Buffers& buffers);
 
   boost::beast::tcp_stream& stream_;
+  TlsStream* tls_;
   std::chrono::milliseconds write_timeout_;
   std::string request_id_;
   ErrorShape error_shape_ = ErrorShape::kOpenAI;

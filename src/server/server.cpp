@@ -16,6 +16,7 @@
 #include "common/json_writer.h"
 #include "server/admin.h"
 #include "server/config_watch.h"
+#include "server/jwks.h"
 #include "server/worker.h"
 
 namespace warden {
@@ -43,13 +44,32 @@ std::optional<std::string> read_bytes(const std::string& path) {
   return ss.str();
 }
 
+// "https://host:port, http://host:port" for the log.
+std::string describe(const std::vector<ClientListener>& listeners) {
+  std::string out;
+  for (const ClientListener& l : listeners) {
+    if (!out.empty()) out += ", ";
+    out += (l.tls ? "https://" : "http://") + l.address.host + ":" + l.address.port;
+  }
+  return out;
+}
+
 // Control plane: builds and validates the new snapshot from `bytes` (the file's content as read)
 // on this thread, then publishes it. A rejected configuration is logged and the old snapshot
-// keeps serving.
+// keeps serving. The listeners' sockets are bound at start: a reload may replace their
+// certificates but not their addresses, nor turn TLS on or off on one (each worker's i-th
+// acceptor serves the snapshot's i-th listener).
 void reload(Shared& shared, const std::string& path, const std::string& bytes,
             std::string_view why) {
   try {
     ConfigPtr next = load_config_text(bytes, path);
+    const ConfigPtr current = shared.snapshots.load();
+    if (describe(next->server.listeners) != describe(current->server.listeners)) {
+      ++shared.reload_failures;
+      log_event("error", "reload rejected: listeners changed (" + describe(next->server.listeners) +
+                             "); restart to change them");
+      return;
+    }
     shared.snapshots.publish(std::move(next));
     ++shared.reloads;
     log_event("info", std::string("configuration reloaded (") + std::string(why) + ")");
@@ -105,15 +125,15 @@ int serve(const ServeOptions& options) {
   try {
     for (unsigned i = 0; i < n; ++i) {
       workers.push_back(std::make_unique<Worker>(shared, i));
-      workers.back()->listen(config->server.listen.host, config->server.listen.port);
+      workers.back()->listen(config->server.listeners);
     }
   } catch (const std::exception& e) {
-    log_event("error", std::string("cannot listen on ") + config->server.listen.host + ":" +
-                           config->server.listen.port + ": " + e.what());
+    log_event("error", "cannot listen on " + describe(config->server.listeners) + ": " + e.what());
     return 2;
   }
 
   net::io_context control;
+  shared.jwks = std::make_shared<JwksFetcher>(control);  // before any worker runs
   if (config->admin.enabled) {
     try {
       start_admin(control, config->admin.listen.host, config->admin.listen.port, workers, shared);
@@ -125,8 +145,8 @@ int serve(const ServeOptions& options) {
 
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-  log_event("info", "warden listening on http://" + config->server.listen.host + ":" +
-                        config->server.listen.port + " with " + std::to_string(n) + " workers" +
+  log_event("info", "warden listening on " + describe(config->server.listeners) + " with " +
+                        std::to_string(n) + " workers" +
                         (config->admin.enabled ? ", admin on http://" + config->admin.listen.host +
                                                      ":" + config->admin.listen.port
                                                : std::string()));
@@ -211,6 +231,7 @@ int serve(const ServeOptions& options) {
   if (shared.audit) shared.audit->flush();
   shared.inspect_pool.reset();  // joins: a scan in progress finishes first
   workers.clear();
+  shared.jwks.reset();  // its timers belong to `control`
   shared.audit.reset();
   log_event("info", "stopped");
   return 0;

@@ -1,5 +1,6 @@
 #include "server/worker.h"
 
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,10 +12,12 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
 #include <array>
 
+#include "identity/tls.h"
 #include "pipeline/pipeline.h"
 #include "server/deadline.h"
 #include "server/responder.h"
@@ -35,26 +38,30 @@ Worker::Worker(Shared& shared, unsigned index)
       redis_limits_(std::make_shared<limits::RedisStore>(ioc_)),
       ids_(std::random_device{}() ^ (uint64_t{index} << 32)) {}
 
-void Worker::listen(const std::string& host, const std::string& port) {
+void Worker::listen(const std::vector<ClientListener>& listeners) {
   tcp::resolver resolver(ioc_);
-  const auto endpoints = resolver.resolve(host, port);  // control plane: may block and throw
-  const tcp::endpoint ep = *endpoints.begin();
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(4096);
+  for (const ClientListener& l : listeners) {
+    // Control plane: may block and throw.
+    const auto endpoints = resolver.resolve(l.address.host, l.address.port);
+    const tcp::endpoint ep = *endpoints.begin();
+    auto& acceptor = acceptors_.emplace_back(std::make_unique<tcp::acceptor>(ioc_));
+    acceptor->open(ep.protocol());
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    acceptor->set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+    acceptor->bind(ep);
+    acceptor->listen(4096);
+  }
 }
 
 void Worker::run() {
-  net::co_spawn(ioc_, accept_loop(), net::detached);
+  for (size_t i = 0; i < acceptors_.size(); ++i) net::co_spawn(ioc_, accept_loop(i), net::detached);
   ioc_.run();
 }
 
 void Worker::drain() {
   net::post(ioc_, [this] {
     error_code ignored;
-    acceptor_.close(ignored);
+    for (auto& acceptor : acceptors_) acceptor->close(ignored);
     for (tcp::socket* s : idle_) s->close(ignored);
     idle_.clear();
   });
@@ -70,6 +77,7 @@ const ConfigPtr& Worker::snapshot() {
     snapshot_ = shared_.snapshots.load();
     snapshot_version_ = v;
     pool_.set_generation(v);
+    tokens_.clear();  // verified under the old snapshot's issuers and claim mapping
   }
   return snapshot_;
 }
@@ -97,11 +105,28 @@ std::string Worker::next_request_id() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-net::awaitable<void> Worker::accept_loop() {
+std::shared_ptr<net::ssl::context> Worker::tls_context(size_t i) {
+  const ConfigPtr& config = snapshot();
+  if (tls_contexts_version_ != snapshot_version_ || tls_contexts_.empty()) {
+    tls_contexts_.assign(acceptors_.size(), nullptr);
+    tls_contexts_version_ = snapshot_version_;
+  }
+  if (tls_contexts_[i] == nullptr && i < config->server.listeners.size()) {
+    if (const auto& tls = config->server.listeners[i].tls) {
+      // Asio's context owns the handle it is given: it gets a reference of its own.
+      SSL_CTX_up_ref(tls->context());
+      tls_contexts_[i] = std::make_shared<net::ssl::context>(tls->context());
+    }
+  }
+  return tls_contexts_[i];
+}
+
+net::awaitable<void> Worker::accept_loop(size_t listener) {
+  tcp::acceptor& acceptor = *acceptors_[listener];
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(kUseEc);
+    auto [ec, socket] = co_await acceptor.async_accept(kUseEc);
     if (ec) {
-      if (!acceptor_.is_open()) co_return;
+      if (!acceptor.is_open()) co_return;
       continue;  // EMFILE and friends: keep serving the connections we have
     }
     const ServerConfig& limits = snapshot()->server;
@@ -127,7 +152,7 @@ net::awaitable<void> Worker::accept_loop() {
       continue;
     }
     socket.set_option(tcp::no_delay(true));
-    net::co_spawn(ioc_, session(std::move(socket), std::move(address)), net::detached);
+    net::co_spawn(ioc_, session(std::move(socket), std::move(address), listener), net::detached);
   }
 }
 
@@ -166,10 +191,49 @@ net::awaitable<void> linger_close(beast::tcp_stream& stream) {
 
 }  // namespace
 
-net::awaitable<void> Worker::session(tcp::socket socket, std::string address) {
+net::awaitable<void> Worker::session(tcp::socket socket, std::string address, size_t listener) {
   ++metrics_.connections;
   ++metrics_.connections_total;
-  beast::tcp_stream stream(std::move(socket));
+  if (std::shared_ptr<net::ssl::context> ctx = tls_context(listener)) {
+    const identity::ServerTlsPtr server_tls = snapshot()->server.listeners[listener].tls;
+    TlsStream tls(beast::tcp_stream(std::move(socket)), *ctx);
+    beast::tcp_stream& raw = beast::get_lowest_layer(tls);
+    // The handshake is the connection's first bytes: it gets first_byte_timeout_ms, like a
+    // plain connection's first request byte.
+    raw.expires_after(std::chrono::milliseconds(snapshot()->server.first_byte_timeout_ms));
+    auto [ec] = co_await tls.async_handshake(net::ssl::stream_base::server, kUseEc);
+    // A client certificate was verified against the client CAs and the CRL in the handshake,
+    // unless the session was resumed: then only its revocation is looked up again here.
+    X509* cert = ec ? nullptr : SSL_get0_peer_certificate(tls.native_handle());
+    if (cert != nullptr &&
+        (SSL_get_verify_result(tls.native_handle()) != X509_V_OK || server_tls->revoked(cert))) {
+      ec = net::ssl::error::stream_truncated;  // refused: closed without a response
+    }
+    if (ec) {
+      ++metrics_.tls_handshake_failures;
+    } else {
+      co_await serve_requests(tls, raw, &tls, identity::certificate_device_id(cert));
+    }
+    error_code ignored;
+    raw.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    raw.close();
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve_requests(stream, stream, nullptr, {});
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+  }
+  --metrics_.connections;
+  shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+  if (!address.empty()) shared_.per_address.remove(address);
+}
+
+template <class Stream>
+net::awaitable<void> Worker::serve_requests(Stream& stream, beast::tcp_stream& raw, TlsStream* tls,
+                                            std::string device_id) {
+  const std::string client_address = peer_address(raw.socket());
+  const pipeline::ClientInfo client{client_address, device_id};
   beast::flat_buffer buffer;
   bool first_request = true;
   bool linger = false;  // the last request's bytes were not all read
@@ -180,11 +244,11 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address) {
     // kept-alive one idle_timeout_ms.
     if (buffer.size() == 0) {
       const ServerConfig& limits = snapshot()->server;
-      idle_.insert(&stream.socket());
-      stream.expires_after(std::chrono::milliseconds(first_request ? limits.first_byte_timeout_ms
-                                                                   : limits.idle_timeout_ms));
+      idle_.insert(&raw.socket());
+      raw.expires_after(std::chrono::milliseconds(first_request ? limits.first_byte_timeout_ms
+                                                                : limits.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kUseEc);
-      idle_.erase(&stream.socket());
+      idle_.erase(&raw.socket());
       if (ec) break;
       buffer.commit(n);
     }
@@ -198,17 +262,17 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits.max_header_bytes);
     parser.body_limit(limits.max_body_bytes);
-    Responder out(stream, std::chrono::milliseconds(limits.idle_timeout_ms));
+    Responder out(raw, tls, std::chrono::milliseconds(limits.idle_timeout_ms));
     bool timed_out = false;
     Deadline deadline(ioc_.get_executor());
     auto arm = [&](uint32_t timeout_ms) {
-      deadline.arm(std::chrono::milliseconds(timeout_ms), [&timed_out, &stream] {
+      deadline.arm(std::chrono::milliseconds(timeout_ms), [&timed_out, &raw] {
         timed_out = true;
         error_code ignored;
-        stream.socket().cancel(ignored);
+        raw.socket().cancel(ignored);
       });
     };
-    stream.expires_never();
+    raw.expires_never();
     arm(limits.header_timeout_ms);
     // The head is read whole and checked as sent, then parsed (see http_framing.h).
     auto [hec, head_size] =
@@ -226,12 +290,12 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address) {
     size_t head_fields = 0;
     if (!hec && framing.empty()) {
       const auto& head = parser.get();
-      if (!pipeline::admissible(*config, head)) {
+      if (!pipeline::admissible(*this, *config, head)) {
         // Refused from the head: the body is neither asked for (100 Continue) nor read.
         deadline.cancel();
         http::request<http::string_body> req = parser.release();
         out.set_keep_alive(false);
-        co_await pipeline::handle(*this, config, req, out);
+        co_await pipeline::handle(*this, config, req, out, client);
         linger = !parser.is_done();
         break;
       }
@@ -271,16 +335,11 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address) {
     }
     http::request<http::string_body> req = parser.release();
     out.set_keep_alive(req.keep_alive() && !draining());
-    co_await pipeline::handle(*this, config, req, out);
+    co_await pipeline::handle(*this, config, req, out, client);
     if (!out.keep_alive() || !out.completed()) break;
   }
-  if (linger) co_await linger_close(stream);
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
-  --metrics_.connections;
-  shared_.connections.fetch_sub(1, std::memory_order_relaxed);
-  if (!address.empty()) shared_.per_address.remove(address);
+  // Lingering reads the TCP stream under TLS too: what is left is dropped unread.
+  if (linger) co_await linger_close(raw);
 }
 
 }  // namespace warden

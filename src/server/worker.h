@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -22,10 +23,17 @@
 #include "limits/limits.h"
 #include "limits/redis.h"
 #include "metrics/metrics.h"
+#include "server/responder.h"
 #include "server/snapshot.h"
 #include "upstream/upstream.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace warden {
+
+class JwksFetcher;
 
 // Open client connections per address, for max_connections_per_address. Taken at accept and
 // released at close (one short lock each), never on the request path.
@@ -64,6 +72,8 @@ struct Shared {
   // The in-process limit store: counters outlive configuration reloads (a rule keeps its
   // counts while its name stays).
   limits::Store limits;
+  // Token issuers' fetched keys (server/jwks.h): fetched on the control thread, read by all.
+  std::shared_ptr<JwksFetcher> jwks;
 };
 
 class Worker {
@@ -72,8 +82,10 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Binds this worker's acceptor to host:port with SO_REUSEPORT. Throws on failure (start-up).
-  void listen(const std::string& host, const std::string& port);
+  // Binds one acceptor per configured client listener with SO_REUSEPORT (the i-th serves
+  // snapshot()->server.listeners[i]; reloads keep the list's addresses, server.cpp). Throws on
+  // failure (start-up).
+  void listen(const std::vector<ClientListener>& listeners);
   void run();    // the thread body: accepts and serves until drained or stopped
   void drain();  // thread-safe: stop accepting, close idle connections, let busy ones finish
   void stop();   // thread-safe: stop at once
@@ -95,23 +107,38 @@ class Worker {
   Metrics& metrics() { return metrics_; }
   simdjson::dom::parser& json() { return json_; }
   inspect::Scratch& scan_scratch() { return scan_scratch_; }
+  identity::TokenCache& token_cache() { return tokens_; }  // cleared with each new snapshot
+  JwksFetcher* jwks() { return shared_.jwks.get(); }
 
  private:
-  boost::asio::awaitable<void> accept_loop();
-  // `address`: the client's, counted in per_address (empty: not counted).
-  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::string address);
+  boost::asio::awaitable<void> accept_loop(size_t listener);
+  // `address`: the client's, counted in per_address (empty: not counted). `listener`: the index
+  // of the listener that accepted it.
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::string address,
+                                       size_t listener);
+  // The requests of one connection, plain (`tls` null, `stream` is `raw`) or over TLS;
+  // `device_id`: what its verified client certificate names (empty: none).
+  template <class Stream>
+  boost::asio::awaitable<void> serve_requests(Stream& stream, boost::beast::tcp_stream& raw,
+                                              TlsStream* tls, std::string device_id);
+  // The Asio TLS context of listener `i` for the current snapshot (null: plain HTTP), made once
+  // per snapshot and listener from the configuration's OpenSSL context.
+  std::shared_ptr<boost::asio::ssl::context> tls_context(size_t i);
 
   Shared& shared_;
   unsigned index_;
   // Reactor I/O is only ever touched from this worker's thread (drain() posts to it), so its
   // locking is off; posting from other threads stays safe (the scheduler keeps its lock).
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::shared_ptr<boost::asio::ssl::context>> tls_contexts_;  // per listener
+  uint64_t tls_contexts_version_ = 0;
   upstream::Pool pool_{ioc_};
   Metrics metrics_;
   simdjson::dom::parser json_;
   inspect::Scratch scan_scratch_;
   std::shared_ptr<limits::RedisStore> redis_limits_;
+  identity::TokenCache tokens_;
   ConfigPtr snapshot_;
   uint64_t snapshot_version_ = 0;
   std::mt19937_64 ids_;

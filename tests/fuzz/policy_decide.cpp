@@ -177,7 +177,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   policy.build_index();
 
-  Principal principal{pick(in, kWords), pick(in, kWords), pick(in, kWords), pick(in, kWords), {}};
+  Principal principal{
+      pick(in, kWords), pick(in, kWords), pick(in, kWords), pick(in, kWords), {}, {}, {}, {}};
   if (in.ConsumeBool()) principal.labels["env"] = pick(in, kWords);
   Device device;
   device.present = in.ConsumeBool();

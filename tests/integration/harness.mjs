@@ -21,8 +21,12 @@ export async function freePort() {
   });
 }
 
+// `listen`: YAML for the client listeners in place of the one plain `listen` line (TLS tests);
+// `extra`: top-level sections appended (a string, or in startStack a function of {port, dir});
+// `rules`: policy rules (YAML list items)
+// before the others.
 export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched',
-  auditPostgres = '', auditInstance = 'it', auditExtra = '', keysExtra = '', extra = '' }) {
+  auditPostgres = '', auditInstance = 'it', auditExtra = '', keysExtra = '', listen = '', extra = '', rules = '' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -32,7 +36,7 @@ export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {
   const model = (name, kinds, ...deps) =>
     `  - name: ${name}\n    developer: Test\n    origin: EU\n    kinds: [${kinds}]\n    deployments:\n${deps.join('\n')}`;
   return `server:
-  listen: 127.0.0.1:${port}
+${listen || `  listen: 127.0.0.1:${port}`}
 ${Object.entries(srv).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
 admin:
   listen: 127.0.0.1:${adminPort}
@@ -48,7 +52,7 @@ inspect:
     - {name: project, words: [Bluebird]}
 policy:
   rules:
-    - {id: allow-all, effect: permit}
+${rules}    - {id: allow-all, effect: permit}
     - {id: no-ssn-in-answers, effect: output, action: end, classes: [id.us_ssn]}
     - {id: mask-tax-ids-in-answers, effect: output, action: mask, classes: [id.de_tax_id]}
     - id: end-cards-on-fo-out-b
@@ -140,6 +144,10 @@ export async function startStack(opts = {}) {
   const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched',
     auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it', auditExtra: opts.auditExtra ?? '',
     keysExtra: opts.keysExtra ?? '', extra: opts.extra ?? '' };
+  // Listeners may name the stack's port; `extra` may be a function of it too (identity).
+  if (opts.listen) params.listen = opts.listen({ port, dir });
+  if (typeof opts.extra === 'function') params.extra = opts.extra({ port, dir });
+  if (opts.rules) params.rules = opts.rules;
   fs.writeFileSync(configPath, configYaml(params));
   const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
   const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

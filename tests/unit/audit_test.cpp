@@ -28,11 +28,45 @@ Record sample(int i) {
   return r;
 }
 
+TEST(AuditRecord, IdentityAttributesAreVersionThreeAndAbsentBefore) {
+  Record r = sample(1);
+  r.auth_methods = {"jwt", "mtls"};
+  r.principal_issuer = "https://idp.example";
+  r.principal_groups = {"eng"};
+  r.device_present = true;
+  r.device.bound = true;
+  r.device.id = "spiffe://example.org/d/1";
+  r.device.managed = true;
+  r.device.patch_age_days = 4;
+  r.device.labels = {{"site", "hq"}};
+  const std::string c = r.canonical();
+  EXPECT_NE(c.find(R"("device":{"bound":true,"compliant":false,"disk_encrypted":false,)"
+                   R"("id":"spiffe://example.org/d/1","labels":{"site":"hq"},"managed":true,)"
+                   R"("os":"","os_version":"","patch_age_days":4,"posture_age_s":-1})"),
+            std::string::npos)
+      << c;
+  Record back;
+  ASSERT_TRUE(parse_record(c, back));
+  EXPECT_EQ(back.canonical(), c);
+  EXPECT_EQ(back.device.id, r.device.id);
+  EXPECT_EQ(back.principal_groups, r.principal_groups);
+  // A version 2 record has none of them, and reads back without them.
+  r.v = 2;
+  const std::string old = r.canonical();
+  for (const char* key : {"auth_methods", "principal_issuer", "principal_groups", "\"device\""})
+    EXPECT_EQ(old.find(key), std::string::npos) << key;
+  Record back2;
+  ASSERT_TRUE(parse_record(old, back2));
+  EXPECT_EQ(back2.canonical(), old);
+  EXPECT_TRUE(back2.auth_methods.empty());
+  EXPECT_TRUE(back2.device.id.empty());
+}
+
 TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
   Record r = sample(1);
   r.principal_labels = {{"z", "1"}, {"a", "quote\"and\\ctl\x01"}};
   const std::string c = r.canonical();
-  EXPECT_EQ(c.substr(0, 40), R"({"answer_classes":{},"candidates":[{"jur)");
+  EXPECT_EQ(c.rfind(R"({"answer_classes":{},"auth_methods":[],"candidates":[{"jur)", 0), 0u) << c;
   EXPECT_NE(c.find(R"("principal_labels":{"a":"quote\"and\\ctl\u0001","z":"1"})"),
             std::string::npos);
   Record back;

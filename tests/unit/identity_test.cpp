@@ -13,8 +13,9 @@ TEST(Identity, Sha256MatchesKnownVector) {
 
 TEST(Identity, AuthenticatesConfiguredKeysOnly) {
   KeyStore keys;
-  keys.add(sha256("sk-alice"), Principal{"alice", "person", "research", "internal", {}});
-  keys.add(sha256("sk-bot"), Principal{"bot", "service", "", "", {}});
+  keys.add(sha256("sk-alice"),
+           Principal{"alice", "person", "research", "internal", {}, {}, {}, {}});
+  keys.add(sha256("sk-bot"), Principal{"bot", "service", "", "", {}, {}, {}, {}});
   auto a = keys.authenticate("sk-alice");
   ASSERT_TRUE(a);
   EXPECT_EQ((*a)->id, "alice");

@@ -46,7 +46,7 @@ std::vector<std::string> problems(const std::string& policy) {
 struct Case {
   explicit Case(const Config& config) : c(config) {}
   const Config& c;
-  Principal principal{"alice", "person", "risk", "internal", {}};
+  Principal principal{"alice", "person", "risk", "internal", {}, {}, {}, {}};
   Device device;
   const Model* model = nullptr;
   std::vector<std::string_view> classes;
@@ -234,11 +234,11 @@ TEST(PolicyProperties, ForbidNeverAddsPermitNeverRemoves) {
       p.rules.push_back(
           g.rule(g.rng() % 2 ? Effect::kPermit : Effect::kForbid, 1 + g.rng() % 2, true, i));
     p.build_index();
-    Principal pr{"x", "person", g.pick(g.teams), "", {}};
+    Principal pr{"x", "person", g.pick(g.teams), "", {}, {}, {}, {}};
     Device dev;
     const Model& m = c->catalog.models[g.rng() % 2];
     const Deployment& d = m.deployments[g.rng() % m.deployments.size()];
-    Attributes a{&pr, &dev, &m, &d, {}, {}, 0, 1};
+    Attributes a{&pr, &dev, 0, &m, &d, {}, {}, 0, 1};
     std::vector<std::string> cls;
     for (const auto& x : g.classes)
       if (g.rng() % 3 == 0) cls.push_back(x);
@@ -275,10 +275,10 @@ TEST(PolicyProperties, DecideAllEqualsDecidePerDeployment) {
       p.rules.push_back(std::move(r));
     }
     p.build_index();
-    Principal pr{"x", "person", g.pick(g.teams), "", {}};
+    Principal pr{"x", "person", g.pick(g.teams), "", {}, {}, {}, {}};
     Device dev;
     const Model& m = c->catalog.models[g.rng() % 2];
-    Attributes a{&pr, &dev, &m, nullptr, {}, {}, 0, 1};
+    Attributes a{&pr, &dev, 0, &m, nullptr, {}, {}, 0, 1};
     for (const auto& x : g.classes)
       if (g.rng() % 3 == 0) a.classes.push_back(x);
     std::vector<const Deployment*> deps;
@@ -310,12 +310,12 @@ TEST(PolicyProperties, RemovingAFindingNeverDeniesWhenPermitsIgnoreClasses) {
         if (cond.attr == Attr::kDataClasses) cond.op = Op::kAny;
     }
     p.build_index();
-    Principal pr{"x", "person", g.pick(g.teams), "", {}};
+    Principal pr{"x", "person", g.pick(g.teams), "", {}, {}, {}, {}};
     Device dev;
     const Model& m = c->catalog.models[g.rng() % 2];
     const Deployment& d = m.deployments[g.rng() % m.deployments.size()];
     std::vector<std::string_view> all(g.classes.begin(), g.classes.end());
-    Attributes a{&pr, &dev, &m, &d, {}, all, 0, 1};
+    Attributes a{&pr, &dev, 0, &m, &d, {}, all, 0, 1};
     const bool with = permitted(p, a);
     a.classes.erase(a.classes.begin() + static_cast<long>(g.rng() % a.classes.size()));
     if (with) {
