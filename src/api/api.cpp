@@ -92,7 +92,9 @@ std::optional<GatewayError> check_optional(simdjson::dom::object obj,
   return std::nullopt;
 }
 
-std::optional<GatewayError> check_messages(element messages) {
+// Each element of a `messages` array: an object with a string 'role'; `check` judges the rest.
+template <typename Check>
+std::optional<GatewayError> each_message(element messages, Check&& check) {
   simdjson::dom::array arr;
   if (messages.get_array().get(arr) != simdjson::SUCCESS)
     return invalid(std::string("'messages' must be an array, not ") + type_name(messages.type()) +
@@ -106,66 +108,62 @@ std::optional<GatewayError> check_messages(element messages) {
     std::string_view role;
     if (obj["role"].get_string().get(role) != simdjson::SUCCESS)
       return invalid(where + " needs a string 'role'.");
-    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
-        role != "developer" && role != "function") {
-      return invalid(where + " has an unknown role.");
-    }
-    element content;
-    if (obj["content"].get(content) == simdjson::SUCCESS) {
-      if (!content.is_string() && !content.is_array() && !content.is_null())
-        return invalid(where + ".content must be a string, an array of parts or null.");
-      if (content.is_array()) {
-        for (element part : content.get_array()) {
-          simdjson::dom::object po;
-          std::string_view type;
-          if (part.get_object().get(po) != simdjson::SUCCESS ||
-              po["type"].get_string().get(type) != simdjson::SUCCESS) {
-            return invalid(where + ".content parts must be objects with a string 'type'.");
-          }
-        }
-      }
-    } else if (role != "assistant") {
-      return invalid(where + " needs 'content'.");
+    if (auto e = check(where, obj, role)) return e;
+  }
+  return std::nullopt;
+}
+
+// An array content: every element an object with a string 'type' (chat's parts, Anthropic's
+// blocks; every one is inspected, whatever its type).
+std::optional<GatewayError> check_typed(element content, const std::string& where,
+                                        const char* what) {
+  if (!content.is_array()) return std::nullopt;
+  for (element part : content.get_array()) {
+    simdjson::dom::object po;
+    std::string_view type;
+    if (part.get_object().get(po) != simdjson::SUCCESS ||
+        po["type"].get_string().get(type) != simdjson::SUCCESS) {
+      return invalid(where + ".content " + what + " must be objects with a string 'type'.");
     }
   }
   return std::nullopt;
 }
 
-// Anthropic's messages: user and assistant turns whose content is a string or an array of typed
-// blocks (text, image, document, tool_use, tool_result, thinking, …: every block is inspected,
-// whatever its type).
-std::optional<GatewayError> check_anthropic_messages(element messages) {
-  simdjson::dom::array arr;
-  if (messages.get_array().get(arr) != simdjson::SUCCESS)
-    return invalid(std::string("'messages' must be an array, not ") + type_name(messages.type()) +
-                   ".");
-  if (arr.size() == 0) return invalid("'messages' must contain at least one message.");
-  size_t i = 0;
-  for (element m : arr) {
-    const std::string where = "'messages[" + std::to_string(i++) + "]'";
-    simdjson::dom::object obj;
-    if (m.get_object().get(obj) != simdjson::SUCCESS) return invalid(where + " must be an object.");
-    std::string_view role;
-    if (obj["role"].get_string().get(role) != simdjson::SUCCESS)
-      return invalid(where + " needs a string 'role'.");
-    if (role != "user" && role != "assistant") return invalid(where + " has an unknown role.");
-    element content;
-    if (obj["content"].get(content) != simdjson::SUCCESS)
-      return invalid(where + " needs 'content'.");
-    if (!content.is_string() && !content.is_array())
-      return invalid(where + ".content must be a string or an array of content blocks.");
-    if (content.is_array()) {
-      for (element block : content.get_array()) {
-        simdjson::dom::object bo;
-        std::string_view type;
-        if (block.get_object().get(bo) != simdjson::SUCCESS ||
-            bo["type"].get_string().get(type) != simdjson::SUCCESS) {
-          return invalid(where + ".content blocks must be objects with a string 'type'.");
+std::optional<GatewayError> check_messages(element messages) {
+  return each_message(
+      messages,
+      [](const std::string& where, simdjson::dom::object obj,
+         std::string_view role) -> std::optional<GatewayError> {
+        if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+            role != "developer" && role != "function") {
+          return invalid(where + " has an unknown role.");
         }
-      }
-    }
-  }
-  return std::nullopt;
+        element content;
+        if (obj["content"].get(content) != simdjson::SUCCESS) {
+          if (role != "assistant") return invalid(where + " needs 'content'.");
+          return std::nullopt;
+        }
+        if (!content.is_string() && !content.is_array() && !content.is_null())
+          return invalid(where + ".content must be a string, an array of parts or null.");
+        return check_typed(content, where, "parts");
+      });
+}
+
+// Anthropic's messages: user and assistant turns whose content is a string or an array of typed
+// blocks (text, image, document, tool_use, tool_result, thinking, …).
+std::optional<GatewayError> check_anthropic_messages(element messages) {
+  return each_message(
+      messages,
+      [](const std::string& where, simdjson::dom::object obj,
+         std::string_view role) -> std::optional<GatewayError> {
+        if (role != "user" && role != "assistant") return invalid(where + " has an unknown role.");
+        element content;
+        if (obj["content"].get(content) != simdjson::SUCCESS)
+          return invalid(where + " needs 'content'.");
+        if (!content.is_string() && !content.is_array())
+          return invalid(where + ".content must be a string or an array of content blocks.");
+        return check_typed(content, where, "blocks");
+      });
 }
 
 // The JSON string token of the top-level "model" value, located without a second parse: the
