@@ -170,11 +170,7 @@ bool phone_stands_alone(std::string_view text, size_t start, size_t end) {
   if (i < start && digit_before(text, i)) return false;
   size_t j = end;
   for (int k = 0; k < 2 && j < text.size(); ++k) {
-    // The separator starting at j: found as the one ending after it.
-    size_t n = 0;
-    for (size_t w = 1; w <= 3 && n == 0; ++w) {
-      if (j + w <= text.size() && number_sep_before(text, j + w) == w) n = w;
-    }
+    const size_t n = number_sep_at(text, j);
     if (n == 0) break;
     j += n;
   }
@@ -302,6 +298,7 @@ std::vector<DetectorSpec> builtin_detectors() {
       .confidence = 0.85f,
       .with_context = 0.95f,
       .placement = phone_stands_alone,
+      .placement_reach = Reach::kNumberGroup,
       .max_bytes = 80,
       .not_after = phone_not_after,
       .gate = Gate::kCluster,
@@ -713,6 +710,7 @@ std::vector<DetectorSpec> builtin_detectors() {
        .confidence = 0.9f,
        .with_context = 0.95f,
        .placement = marking_placement,
+       .placement_reach = Reach::kFrame,
        .max_bytes = 80,
        .gate = Gate::kAnchor,
        .anchors = {"TOP SECRET", "COSMIC TOP SECRET", "NATO ", "STRENG ", "STRICTLY CONFIDENTIAL",
@@ -726,6 +724,7 @@ std::vector<DetectorSpec> builtin_detectors() {
                .confidence = 0.9f,
                .with_context = 0.95f,
                .placement = cjk_marking,
+               .placement_reach = Reach::kFrame,
                .max_bytes = 6,
                .gate = Gate::kAnchor,
                .anchors = {"绝密", "机密", "秘密"},
@@ -768,6 +767,18 @@ std::vector<DetectorSpec> builtin_detectors() {
     v.push_back(std::move(twin));
   }
   return v;
+}
+
+size_t marking_frame_at(std::string_view t, size_t i) {
+  return frame_at(t, i);
+}
+
+size_t number_sep_at(std::string_view t, size_t i) {
+  // The separator starting at i: found as the one ending after it.
+  for (size_t w = 1; w <= 3; ++w) {
+    if (i + w <= t.size() && number_sep_before(t, i + w) == w) return w;
+  }
+  return 0;
 }
 
 }  // namespace warden::inspect

@@ -78,6 +78,8 @@ using PlacementCheck = bool (*)(std::string_view text, size_t start, size_t end)
 // stream, those from `at` on may not all have arrived yet (keep the anchor then).
 using AnchorCheck = bool (*)(std::string_view text, size_t at);
 
+enum class Reach : uint8_t { kTwoCodePoints, kFrame, kNumberGroup };
+
 struct DetectorSpec {
   std::string cls{};
   std::string pattern{};  // Hyperscan syntax
@@ -92,6 +94,11 @@ struct DetectorSpec {
   float confidence = 0.9f;     // without context
   float with_context = 0.99f;  // with a context word nearby
   PlacementCheck placement = nullptr;
+  // How far past the match `placement` reads, so that a stream decides the match only once
+  // those bytes have arrived (stream.cpp settled()): two code points, a marking's frame up to the
+  // first byte that is not part of it (marking_frame_at()), or up to two number separators and
+  // the code point after them (number_sep_at(): a phone number's next group).
+  Reach placement_reach = Reach::kTwoCodePoints;
   size_t max_bytes = 64;  // longest match the pattern can produce (hold-back bound)
   std::vector<std::string_view> not_after{};  // words that, just before, make it something else
   Gate gate = Gate::kFull;
@@ -113,5 +120,10 @@ struct DetectorSpec {
 };
 
 std::vector<DetectorSpec> builtin_detectors();
+
+// The bytes of the frame character at `i` (space, dash, star, bracket …; 0: none or cut short).
+size_t marking_frame_at(std::string_view t, size_t i);
+// The bytes of the number separator starting at `i` (0: none or cut short).
+size_t number_sep_at(std::string_view t, size_t i);
 
 }  // namespace warden::inspect

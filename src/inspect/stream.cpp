@@ -114,9 +114,11 @@ bool TextStream::advance() {
 
 // A raw match is decided once the bytes its evaluation reads after it have arrived: two code
 // points (a number's boundary reads the one after a '.', ',' or '-': "1,234" and "912-70" do not
-// end one; an address followed by "::" is not one), and for a detector with a placement check
-// (markings) the first byte past the spaces after it. Deciding on the first code point alone
-// found a card number in "…1111912-" that "…1111912-70-1" does not hold.
+// end one; an address followed by "::" is not one), and for a marking the frame after it up to
+// the first byte that is not part of one ("TOP SECRET ---" is a marking only if the line ends
+// there), for a phone number the separators and the code point after it ("030 1234567 -9" is not
+// one). Deciding on the first code point alone found a card number in "…1111912-" that
+// "…1111912-70-1" does not hold.
 bool TextStream::settled(const RawMatch& p) const {
   size_t at = p.to;
   for (int k = 0; k < 2; ++k) {  // two whole code points
@@ -125,10 +127,21 @@ bool TextStream::settled(const RawMatch& p) const {
     at += c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
   }
   if (at > total_) return false;
-  if (engine_.impl().specs[p.id].placement == nullptr) return true;
-  size_t j = p.to;
-  while (j < total_ && (text_[j - base_] == ' ' || text_[j - base_] == '\t')) ++j;
-  return j + 3 <= total_;  // a '★' or '】' there is three bytes
+  const Reach reach = engine_.impl().specs[p.id].placement_reach;
+  if (reach == Reach::kTwoCodePoints) return true;
+  const std::string_view text = std::string_view(text_).substr(0, total_ - base_);
+  size_t j = p.to - base_;
+  if (reach == Reach::kFrame) {
+    while (const size_t k = marking_frame_at(text, j)) j += k;
+  } else {
+    for (int g = 0; g < 2; ++g) {
+      const size_t k = number_sep_at(text, j);
+      if (k == 0) break;
+      j += k;
+    }
+  }
+  // Three bytes: a frame's '★', a separator's U+2013 or a full-width digit at j is whole.
+  return j + 3 <= text.size();
 }
 
 // The decided findings not released whole yet.

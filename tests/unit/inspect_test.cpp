@@ -1514,6 +1514,31 @@ TEST(Stream, OutputDoesNotDependOnChunkingWhereHoldsEndEarly) {
   EXPECT_EQ(out, whole.first);
 }
 
+// A placement check may read past a match (a phone number's next group, a marking's frame up to
+// the end of its line): a stream decides the match only once those bytes have arrived, so text
+// that continues the line changes nothing whatever the chunking.
+TEST(Stream, PlacementChecksDecideOnlyOnceWhatTheyReadHasArrived) {
+  ActionTable actions;
+  for (const char* c : {"pii", "secret", "fin", "id", "marker"}) actions.set(c, Action::kMask);
+  for (const std::string text :
+       {"Ruf 030 1234567 -9 an, bitte.", "Ruf 030 1234567 \xe2\x80\x93 \xef\xbc\x99 an.",
+        "Ruf 030 1234567 an.", "TOP SECRET --- draft notes follow", "TOP SECRET ---\nnotes",
+        "\xe7\xbb\x9d\xe5\xaf\x86 \xe2\x98\x85 \xe6\x96\x87\xe4\xbb\xb6",
+        "mail a.b@example.org:22/x", "mail a.b@example.org: yes"}) {
+    Scratch scratch;
+    std::vector<Finding> block;
+    ASSERT_TRUE(scan(engine(), scratch, text, block));
+    const auto whole = stream(text, text.size(), actions);
+    ASSERT_EQ(whole.second, block) << text;
+    for (size_t chunk : {1u, 2u, 3u}) {
+      const auto r = stream(text, chunk, actions);
+      EXPECT_EQ(r.second, block) << text << " chunk " << chunk;
+      EXPECT_EQ(r.first, whole.first) << text << " chunk " << chunk;
+    }
+    expect_same_at_every_cut(text, actions, whole.first, block);
+  }
+}
+
 TEST(Stream, PlainProseLeavesAsItArrivesButItsLastWord) {
   // The last word may still become an address's local part ("jane" + "@acme.com"), and with the
   // separators before it a number ("summary: 12"); everything before leaves at once.
