@@ -7,8 +7,8 @@
 // in a NINO, "db8" in IPv6). Every number detector's match consists of such words and separators,
 // so it lies inside one cluster; a cluster is scanned only by the detectors whose lower bounds it
 // meets (digits, letters, dots, colons, digit counts of runs of whole numeric words, upper-case run
-// lengths). The pass starts at digits: an IPv6 address without any decimal digit ("fe:ab::cd") is
-// missed.
+// lengths). The pass starts at digits, and at a group of hex letters before a colon (an IPv6
+// address without any decimal digit, "fdfc:b:ffee::eecb").
 //
 // Hand-written rather than a Hyperscan pattern: Hyperscan cannot gate on counts, and adding one
 // class-led pattern (a run of digits) to the literal database halved its speed on prose (3.4 to
@@ -480,18 +480,50 @@ void add_exact_runs(const Engine::Impl& impl, uint16_t index, std::string_view t
   }
 }
 
-// First position in [i, n) holding an ASCII digit or the lead byte of a full-width digit.
+[[gnu::always_inline]] inline bool hex_byte(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+// An IPv6 address written without a decimal digit ("fd12:…" has one, "fdfc:b:ffee::eecb" none)
+// has a colon between hex groups: the start of the group of one to four hex letters before the
+// colon at `at` when a hex letter or another colon follows it, else n. Prose's "Note: x", JSON's
+// "key":, "std::" and URLs' "https:" fail at once.
+size_t hex_group_before(Bytes p, size_t at, size_t lo, size_t n) {
+  // A group with a decimal digit started the pass at that digit already: a hex letter before.
+  const auto letter = [](unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'f'; };
+  if (at == lo || !letter(p[at - 1]) || at + 1 >= n || !(letter(p[at + 1]) || p[at + 1] == ':'))
+    return n;
+  size_t b = at;
+  while (b > lo && at - b < 5 && hex_byte(p[b - 1])) --b;
+  if (b == at || at - b > 4 || (b > lo && (ascii_alnum(p[b - 1]) || p[b - 1] >= 0x80))) return n;
+  return b;
+}
+
+// First position in [i, n) holding an ASCII digit, the lead byte of a full-width digit, or the
+// start of a hex group before a colon (hex_group_before).
 size_t next_trigger(Bytes p, size_t i, size_t n) {
+  const size_t lo = i;
+  auto accept = [&](size_t at) -> size_t {  // n: not a trigger
+    if (p[at] == ':') {
+      const size_t b = hex_group_before(p, at, lo, n);
+      return b < n && b >= lo ? b : n;
+    }
+    return p[at] != 0xEF || fw_digit(p, at, n) ? at : n;
+  };
   const __m128i below = _mm_set1_epi8('0' - 1);
   const __m128i above = _mm_set1_epi8('9' + 1);
   const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF));
-  while (i + 16 <= n) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+  const __m128i colon = _mm_set1_epi8(':');
+  auto lanes = [&](__m128i v) {
     const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, below), _mm_cmplt_epi8(v, above));
-    const int mask = _mm_movemask_epi8(_mm_or_si128(digit, _mm_cmpeq_epi8(v, ef)));
+    return static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(digit, _mm_or_si128(_mm_cmpeq_epi8(v, ef), _mm_cmpeq_epi8(v, colon)))));
+  };
+  while (i + 16 <= n) {
+    const unsigned mask = lanes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
     if (mask != 0) {
-      const size_t at = i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-      if (p[at] != 0xEF || fw_digit(p, at, n)) return at;
+      const size_t at = i + static_cast<size_t>(__builtin_ctz(mask));
+      if (const size_t t = accept(at); t < n) return t;
       i = at + 1;
       continue;
     }
@@ -499,20 +531,19 @@ size_t next_trigger(Bytes p, size_t i, size_t n) {
   }
   if (i < n && n >= 16) {
     // The last bytes: one load ending at n, the part before i masked off.
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16));
-    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, below), _mm_cmplt_epi8(v, above));
-    auto mask =
-        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(digit, _mm_cmpeq_epi8(v, ef))));
+    unsigned mask = lanes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16)));
     mask &= ~0u << (i - (n - 16));
     while (mask != 0) {
       const size_t at = n - 16 + static_cast<size_t>(__builtin_ctz(mask));
-      if (p[at] != 0xEF || fw_digit(p, at, n)) return at;
+      if (const size_t t = accept(at); t < n) return t;
       mask &= mask - 1;
     }
     return n;
   }
   for (; i < n; ++i) {
-    if ((p[i] >= '0' && p[i] <= '9') || fw_digit(p, i, n)) return i;
+    if ((p[i] >= '0' && p[i] <= '9') || p[i] == ':' || p[i] == 0xEF) {
+      if (const size_t t = accept(i); t < n) return t;
+    }
   }
   return n;
 }

@@ -903,6 +903,14 @@ TEST(Scan, AddressesMarkingsAndKeysAsTheyStand) {
       found("-----BEGIN RSA PRIVATE KEY-----\n<key>\n-----END RSA PRIVATE KEY-----").empty());
   EXPECT_TRUE(found("git remote add origin git@gitlab.com:acme/web.git").empty());
   EXPECT_TRUE(found("icon@2x.png and logo@3x.png").empty());
+  // IPv6 addresses without a decimal digit: the pass starts at a hex group before a colon.
+  EXPECT_EQ(found("peer fdfc:b:ffee:cf::eecb is up"),
+            (Pairs{{"pii.ip_address.private", "fdfc:b:ffee:cf::eecb"}}));
+  EXPECT_EQ(found("link FEAB:C:DD::CD on eth0"),
+            (Pairs{{"pii.ip_address.private", "FEAB:C:DD::CD"}}));
+  for (const char* t : {"std::vector<std::string> a::b", "Note: fd, cafe:bad and Feb: ok",
+                        "ratio CF::num / CF::den", "{\"fd\":\"fe\"}", "see abcdef:ab:cd:ee::cd"})
+    EXPECT_TRUE(found(t).empty()) << t;
 }
 
 TEST(Scan, HardNegatives) {
