@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/json_writer.h"
+#include "inspect/validators.h"
 
 namespace warden::inspect {
 
@@ -217,9 +218,9 @@ AnswerStream::Channel& AnswerStream::channel(size_t choice, Field field, long to
   return it->second;
 }
 
-void AnswerStream::take(Channel& c, std::string& text, AnswerOutcome& outcome) {
+void AnswerStream::take(Channel& c, std::string& text, AnswerOutcome& outcome, size_t limit) {
   bool blocked = false;
-  text = c.stream->take(actions_, &pseudonyms_, blocked);
+  text = c.stream->take(actions_, &pseudonyms_, blocked, limit);
   outcome.blocked = outcome.blocked || blocked;
   const auto& f = c.stream->findings();
   for (; c.counted < f.size(); ++c.counted) ++counts_[std::string(f[c.counted].cls)];
@@ -265,9 +266,22 @@ std::string AnswerStream::flush_event(const Channel& c, const std::string& text)
   return e;
 }
 
-bool AnswerStream::finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome) {
+bool AnswerStream::finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome,
+                                  bool may_wait) {
   if (c.finished) return true;
   c.finished = true;
+  if (may_wait && tail_ == nullptr && chained(c) && c.stream->released() < c.stream->total()) {
+    // What it still holds may begin a value the next text part ends: it waits for that part.
+    tail_ = &c;
+    joined_ = nullptr;
+    boundary_ = c.stream->total();
+    tail_text_.clear();
+    return true;
+  }
+  if (!c.number.empty()) {
+    if (!read_number(c.number, outcome) || !c.stream->feed(c.number)) return false;
+    c.number.clear();
+  }
   if (!c.escape.empty() && !c.stream->feed(c.escape)) return false;
   c.escape.clear();
   if (!c.stream->finish()) return false;
@@ -349,10 +363,124 @@ bool AnswerStream::feed(Channel& c, std::string_view raw, std::string& released,
     const size_t n = complete_escapes(c.escape);
     decoded.assign(c.escape, 0, n);
     c.escape.erase(0, n);
+    if (!hold_number(c, decoded, outcome)) return false;
     decode_nested_escapes(decoded, decoded);
   }
   if (!c.stream->feed(decoded)) return false;
+  if (&c == joined_) return take_joined(c, released, outcome);
   take(c, released, outcome);
+  return true;
+}
+
+namespace {
+
+bool number_char(char ch) {
+  return (ch >= '0' && ch <= '9') || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' || ch == '-';
+}
+
+}  // namespace
+
+// JSON text streamed (arguments): a number literal is held until the byte after it has arrived,
+// then read whole. Its digits as written go to the text stream with it; in another notation
+// (5.555555555554444e15) it is also read as the integer a parser sees.
+bool AnswerStream::hold_number(Channel& c, std::string& text, AnswerOutcome& outcome) {
+  // A literal longer than any identifier's digits is not held further.
+  constexpr size_t kMaxNumber = 128;
+  std::string& out = number_text_;
+  out.clear();
+  for (const char ch : text) {
+    if (!c.number.empty()) {
+      if (number_char(ch) && c.number.size() < kMaxNumber) {
+        c.number += ch;
+        continue;
+      }
+      if (!read_number(c.number, outcome)) return false;
+      out += c.number;
+      c.number.clear();
+    }
+    if (c.in_string) {
+      if (c.escaped) {
+        c.escaped = false;
+      } else if (ch == '\\') {
+        c.escaped = true;
+      } else if (ch == '"') {
+        c.in_string = false;
+      }
+    } else if (ch == '"') {
+      c.in_string = true;
+    } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+      c.number = ch;
+      continue;
+    }
+    out += ch;
+  }
+  text.swap(out);
+  return true;
+}
+
+// A number cannot be masked without changing its type: a finding in one ends the answer, as in a
+// whole answer (the literal is not released: the stream ends with this event).
+bool AnswerStream::read_number(const std::string& literal, AnswerOutcome& outcome) {
+  std::string digits;
+  if (!number_integer_digits(literal, digits)) return true;
+  if (!scan(engine_, scratch_, digits, findings_)) return false;
+  for (const Finding& f : findings_) {
+    ++counts_[std::string(f.cls)];
+    if (actions_.action_for(f.cls) != Action::kAllow) outcome.blocked = true;
+  }
+  return true;
+}
+
+bool AnswerStream::chained(const Channel& c) const {
+  return dialect_ != Dialect::kChat && c.field == Field::kText;
+}
+
+void AnswerStream::emit(std::string_view s) {
+  sink_->insert(mark_, s);
+  mark_ += s.size();
+}
+
+// The next text part's text went into the stream of the part that waits: what is released up
+// to the boundary is the waiting part's. Once all of it is released, it goes out in that part's
+// own delta, then the events that waited; the rest is this part's.
+bool AnswerStream::take_joined(Channel& b, std::string& text, AnswerOutcome& outcome) {
+  std::string share;
+  take(b, share, outcome, boundary_);
+  tail_text_ += share;
+  text.clear();
+  if (b.stream->released() < boundary_) return true;
+  if (!tail_text_.empty()) emit(flush_event(*tail_, tail_text_));
+  emit(deferred_);
+  deferred_.clear();
+  tail_text_.clear();
+  tail_ = nullptr;
+  joined_ = nullptr;
+  take(b, text, outcome);
+  return true;
+}
+
+// Ends the wait without the next part deciding: the stream is finished and each part gets its
+// share (the next part, if one joined, is finished with it).
+bool AnswerStream::end_wait(std::string& out, AnswerOutcome& outcome) {
+  if (tail_ == nullptr) return true;
+  sink_ = &out;
+  Channel& owner = joined_ != nullptr ? *joined_ : *tail_;
+  if (!owner.stream->finish()) return false;
+  std::string text;
+  take(owner, text, outcome, boundary_);
+  tail_text_ += text;
+  if (!tail_text_.empty()) emit(flush_event(*tail_, tail_text_));
+  emit(deferred_);
+  Channel* b = joined_;
+  tail_ = nullptr;
+  joined_ = nullptr;
+  deferred_.clear();
+  tail_text_.clear();
+  if (b != nullptr) {
+    b->finished = true;
+    take(*b, text, outcome);
+    if (!text.empty()) emit(flush_event(*b, text));
+  }
   return true;
 }
 
@@ -462,6 +590,42 @@ bool api_enumerated(std::span<const Segment> p, std::string_view raw) {
 
 }  // namespace
 
+// While a closed text part waits: does this event show that no text part follows it (or, once
+// one joined, that the joined part ends)? Then the wait ends before the event.
+bool AnswerStream::ends_wait(simdjson::dom::element root, std::string_view type) const {
+  // The events that wait are those between two parts (a few): more is not a stream of text.
+  constexpr size_t kMaxDeferred = 64 * 1024;
+  if (deferred_.size() > kMaxDeferred) return true;
+  std::string_view t;
+  uint64_t index = 0;
+  if (dialect_ == Dialect::kMessages) {
+    if (type == "message_delta" || type == "message_stop" || type == "error") return true;
+    if (type == "content_block_start")
+      return joined_ != nullptr ||
+             root["content_block"]["type"].get_string().get(t) != simdjson::SUCCESS || t != "text";
+    if (type == "content_block_stop" && joined_ != nullptr)
+      return root["index"].get_uint64().get(index) != simdjson::SUCCESS || index == joined_->choice;
+    return false;
+  }
+  if (type == "response.completed" || type == "response.incomplete" || type == "response.failed" ||
+      type == "error")
+    return true;
+  if (type == "response.output_item.added")
+    return joined_ != nullptr || root["item"]["type"].get_string().get(t) != simdjson::SUCCESS ||
+           t != "message";
+  if (type == "response.content_part.added")
+    return joined_ != nullptr || root["part"]["type"].get_string().get(t) != simdjson::SUCCESS ||
+           t != "output_text";
+  if (joined_ != nullptr && ends_with(type, ".done")) {
+    uint64_t part = 0;
+    if (root["output_index"].get_uint64().get(index) != simdjson::SUCCESS) return true;
+    if (root["content_index"].get_uint64().get(part) != simdjson::SUCCESS)
+      return index == joined_->choice;
+    return index == joined_->choice && static_cast<long>(part) == joined_->tool_call;
+  }
+  return joined_ == nullptr && ends_with(type, ".delta") && type != "response.output_text.delta";
+}
+
 std::string AnswerStream::api_flush_event(const Channel& c, const std::string& text) const {
   const std::string v = json_string(text);
   if (dialect_ == Dialect::kMessages) {
@@ -522,7 +686,7 @@ bool AnswerStream::finish_closed(simdjson::dom::element root, std::string_view t
   }
   for (auto& [key, c] : channels_) {
     if (!all && (c.choice != index || (second >= 0 && c.tool_call != second))) continue;
-    if (!finish_channel(c, out, outcome)) return false;
+    if (!finish_channel(c, out, outcome, !all)) return false;
   }
   return true;
 }
@@ -542,6 +706,13 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
   }
   std::string_view type = name;
   if (root["type"].get_string().get(type) != simdjson::SUCCESS) type = name;
+  sink_ = &out;
+  mark_ = out.size();
+  if (tail_ != nullptr && ends_wait(root, type) && !end_wait(out, outcome)) {
+    outcome.ok = false;
+    return outcome;
+  }
+  mark_ = out.size();
   // Text held by the channels this event closes goes out before it (a `.done` event repeats
   // the whole text: scanned whole below).
   if (!finish_closed(root, type, out, outcome)) {
@@ -551,9 +722,28 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
   std::vector<Splice> splices;
   std::string released;
   std::string replacement;
+  // Responses deltas may carry logprobs: their tokens spell the delta's text, so they go
+  // (emptied) whenever that text did not pass as it came (held or changed), as in chat.
+  const bool logprobs =
+      dialect_ == Dialect::kResponses && data.find("\"logprobs\"") != std::string_view::npos;
+  size_t logprobs_begin = 0;
+  size_t logprobs_end = 0;
+  bool dirty = false;
   const BodyScanStatus st = walk_json(
       data, 64,
       [&](const JsonToken& t) {
+        if (t.kind == JsonToken::kKey) {
+          if (t.path.empty() && t.raw == "\"logprobs\"") {
+            size_t v = t.offset + t.raw.size();
+            while (v < data.size() && data[v] != ':') ++v;
+            const size_t end = json_value_end(data, v + 1);
+            if (end != std::string_view::npos) {
+              logprobs_begin = v + 1;
+              logprobs_end = end;
+            }
+          }
+          return true;
+        }
         Field field = Field::kContent;
         if (!api_text_field(dialect_, t.path, type, field)) {
           if (api_enumerated(t.path, t.raw)) return true;
@@ -578,28 +768,66 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
           }
           if (!index_key.empty()) second = static_cast<long>(part);
         }
+        const auto found = channels_.find(Key{index, field, second});
+        const bool fresh = found == channels_.end() || found->second.finished;
+        // Responses items come one after the other: a text part of a later item, or a later
+        // part of the same item, closes the text part before it (whose `.done` may not come).
+        if (dialect_ == Dialect::kResponses && field == Field::kText && fresh && tail_ == nullptr &&
+            last_text_ != nullptr && !last_text_->finished &&
+            (index > last_text_->choice ||
+             (index == last_text_->choice && second > last_text_->tool_call)) &&
+            !finish_channel(*last_text_, out, outcome, true))
+          return false;
+        if (tail_ != nullptr && joined_ == nullptr && field == Field::kText && fresh &&
+            (found == channels_.end() || &found->second != tail_)) {
+          // The next text part: its text goes on in the stream of the part that waits.
+          Channel& b = channel(index, field, second);
+          b.stream = std::move(tail_->stream);
+          b.finished = false;
+          b.counted = tail_->counted;
+          joined_ = &b;
+        } else if (tail_ != nullptr && joined_ == nullptr) {
+          if (!end_wait(out, outcome)) return false;  // what comes is not a next text part
+        } else if (tail_ != nullptr && found != channels_.end() && &found->second == tail_) {
+          if (!end_wait(out, outcome)) return false;
+        }
         Channel& c = channel(index, field, second);
         if (c.finished) {  // a part closed before: what comes now is a new one
           c.stream = std::make_unique<TextStream>(engine_, scratch_, hold_back_);
           c.finished = false;
           c.counted = 0;
           c.escape.clear();
+          c.number.clear();
+          c.in_string = false;
+          c.escaped = false;
         }
         if (dialect_ == Dialect::kResponses) {
           c.event_type = type;
           c.index_key = index_key;
           simdjson::dom::element id;
           if (root["item_id"].get(id) == simdjson::SUCCESS) c.item_id = simdjson::minify(id);
+          if (field == Field::kText) last_text_ = &c;
         }
         if (!feed(c, t.raw, released, outcome)) return false;
+        dirty = dirty || released != decoded_ || c.stream->released() != c.stream->total() ||
+                !c.escape.empty() || !c.number.empty() || tail_ != nullptr;
         splices.push_back({static_cast<uint32_t>(t.offset),
                            static_cast<uint32_t>(t.offset + t.raw.size()), json_string(released)});
         return true;
       },
-      visit_bit(JsonToken::kString));
+      visit_bit(JsonToken::kString) | (logprobs ? visit_bit(JsonToken::kKey) : 0));
   if (st != BodyScanStatus::kOk) {
     outcome.ok = false;
     return outcome;
+  }
+  if (dirty && logprobs_begin != 0) {
+    std::erase_if(splices, [&](const Splice& s) {
+      return s.begin >= logprobs_begin && s.end <= logprobs_end;
+    });
+    splices.push_back(
+        {static_cast<uint32_t>(logprobs_begin), static_cast<uint32_t>(logprobs_end), "[]"});
+    std::sort(splices.begin(), splices.end(),
+              [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
   }
   if (!name.empty()) {
     // The event's name is text from the upstream too.
@@ -618,6 +846,10 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
   out += "data: ";
   out += splices.empty() ? std::string(data) : apply_splices(data, std::move(splices));
   out += "\n\n";
+  if (tail_ != nullptr) {  // this event waits with the text part before it
+    deferred_.append(out, mark_);
+    out.resize(mark_);
+  }
   return outcome;
 }
 
@@ -724,6 +956,12 @@ AnswerOutcome AnswerStream::on_data(std::string_view data, std::string& out) {
 
 AnswerOutcome AnswerStream::finish(std::string& out) {
   AnswerOutcome outcome;
+  sink_ = &out;
+  mark_ = out.size();
+  if (!end_wait(out, outcome)) {
+    outcome.ok = false;
+    return outcome;
+  }
   for (auto& [key, c] : channels_) {
     if (!finish_channel(c, out, outcome)) {
       outcome.ok = false;

@@ -79,6 +79,11 @@ class AnswerStream {
     bool finished = false;
     size_t counted = 0;  // findings already counted
     std::string escape;  // JSON text (arguments): an escape cut at the end of a delta
+    // JSON text (arguments): a number literal not ended yet, held until it is whole and read as
+    // the integer a parser sees (5.555555555554444e15); where the text is inside a string.
+    std::string number;
+    bool in_string = false;
+    bool escaped = false;
     // Responses: the delta event's type, its item_id (raw JSON) and the name of its second
     // index (content_index, summary_index), for the events that release held text.
     std::string event_type;
@@ -87,10 +92,18 @@ class AnswerStream {
   };
   using Key = std::tuple<size_t, Field, long>;
   Channel& channel(size_t choice, Field field, long tool_call);
-  void take(Channel& c, std::string& text, AnswerOutcome& outcome);
+  void take(Channel& c, std::string& text, AnswerOutcome& outcome, size_t limit = SIZE_MAX);
   std::string flush_event(const Channel& c, const std::string& text) const;
   std::string api_flush_event(const Channel& c, const std::string& text) const;
-  bool finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome);
+  // `may_wait`: a text part closing while it holds a tail may wait for the next one (tail_).
+  bool finish_channel(Channel& c, std::string& out, AnswerOutcome& outcome, bool may_wait = false);
+  bool hold_number(Channel& c, std::string& text, AnswerOutcome& outcome);
+  bool read_number(const std::string& literal, AnswerOutcome& outcome);
+  // Messages and Responses: consecutive text parts.
+  bool chained(const Channel& c) const;
+  bool take_joined(Channel& b, std::string& text, AnswerOutcome& outcome);
+  bool end_wait(std::string& out, AnswerOutcome& outcome);
+  bool ends_wait(simdjson::dom::element root, std::string_view type) const;
   // Feeds one JSON string token of a channel's text in; `released` is what may go out now.
   bool feed(Channel& c, std::string_view raw, std::string& released, AnswerOutcome& outcome);
   // Messages and Responses: finishes the channels an event closes, releasing what they hold.
@@ -112,6 +125,22 @@ class AnswerStream {
   std::vector<bool> dirty_;  // per event, reused
   std::string decoded_;
   std::string id_, created_, model_, object_;  // raw JSON of the last event's envelope
+  // Messages and Responses: a reader joins consecutive text parts (content blocks, output_text
+  // parts of one or of consecutive items) into one text. A text part that closes while its
+  // stream still holds a tail (a value may go on in the next part) waits: its closing event and
+  // those after it are kept in `deferred_` until the next text part, fed into the same stream
+  // (`joined_`), has decided the tail — released in the closed part's own delta, a value across
+  // the boundary masked whole there — or until an event shows no text part follows.
+  Channel* tail_ = nullptr;
+  Channel* joined_ = nullptr;
+  Channel* last_text_ = nullptr;  // Responses: the latest text part (items come one by one)
+  size_t boundary_ = 0;           // where the closed part's text ends in its stream
+  std::string tail_text_;         // the closed part's text released, not sent yet
+  std::string deferred_;
+  std::string* sink_ = nullptr;  // the caller's output during on_event() and finish()
+  size_t mark_ = 0;              // where the current event's own output begins in it
+  std::string number_text_;
+  void emit(std::string_view s);
 };
 
 }  // namespace warden::inspect

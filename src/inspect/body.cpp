@@ -10,6 +10,7 @@
 
 #include "common/json_scan.h"
 #include "common/json_writer.h"
+#include "inspect/validators.h"
 
 namespace warden::inspect {
 
@@ -170,16 +171,35 @@ bool answer_enumeration(std::span<const Segment> p, std::string_view raw) {
   return false;
 }
 
-// Where a message's text sits: joined with its neighbours for values split across messages.
-bool is_message_text(std::span<const Segment> p) {
+// Where the model reads a text as part of one conversation: texts of consecutive messages,
+// content blocks, parts and items are joined with their neighbours for values split across
+// them. Requests: chat messages and prompts; Anthropic's system (string or text blocks), text,
+// thinking and tool_result blocks (string or text blocks); Responses' instructions, input items'
+// content and tool outputs (string or parts) and reasoning summaries. Answers: Anthropic's
+// content blocks and the parts of Responses' output items (chat's choices are alternatives,
+// not one text).
+bool is_message_text(std::span<const Segment> p, bool answer) {
   const size_t n = p.size();
-  if (n >= 1 && (p[0].is("prompt") || p[0].is("input"))) {
-    return n == 1 || (n == 2 && p[1].is_index);
+  if (n == 0) return false;
+  if (answer) {
+    if (n == 3) return p[0].is("content") && p[1].is_index && p[2].is("text");
+    return n == 5 && p[0].is("output") && p[1].is_index && p[2].is("content") && p[3].is_index &&
+           p[4].is("text");
   }
-  if (n >= 3 && p[0].is("messages") && p[1].is_index && p[2].is("content")) {
+  if (p[0].is("prompt")) return n == 1 || (n == 2 && p[1].is_index);
+  if (p[0].is("system") || p[0].is("instructions"))
+    return n == 1 || (n == 3 && p[1].is_index && p[2].is("text"));
+  if (p[0].is("input")) {
+    if (n == 1 || (n == 2 && p[1].is_index)) return true;
+    if (n < 3 || !p[1].is_index || !(p[2].is("content") || p[2].is("output") || p[2].is("summary")))
+      return false;
     return n == 3 || (n == 5 && p[3].is_index && p[4].is("text"));
   }
-  return false;
+  if (n < 3 || !p[0].is("messages") || !p[1].is_index || !p[2].is("content")) return false;
+  if (n == 3) return true;
+  if (n == 5)
+    return p[3].is_index && (p[4].is("text") || p[4].is("content") || p[4].is("thinking"));
+  return n == 7 && p[3].is_index && p[4].is("content") && p[5].is_index && p[6].is("text");
 }
 
 // Tools the client runs itself (their calls come back to it, and the answers it sends are
@@ -459,13 +479,40 @@ BodyScanStatus for_each_string(std::string_view body, size_t max_depth,
   return walk_json(body, max_depth, visit, visit_bit(JsonToken::kString));
 }
 
+bool number_integer_digits(std::string_view raw, std::string& out) {
+  constexpr int kMaxDigits = 40;
+  if (raw.find_first_of(".eE") == std::string_view::npos) return false;
+  if (!raw.empty() && raw[0] == '-') raw.remove_prefix(1);
+  const size_t e = raw.find_first_of("eE");
+  const std::string_view mantissa = raw.substr(0, e);
+  int exponent = 0;
+  if (e != std::string_view::npos) {
+    std::string_view x = raw.substr(e + 1);
+    if (!x.empty() && x[0] == '+') x.remove_prefix(1);
+    const auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), exponent);
+    if (ec != std::errc() || end != x.data() + x.size()) return false;
+  }
+  const size_t dot = mantissa.find('.');
+  std::string digits(mantissa.substr(0, dot));
+  if (dot != std::string_view::npos) digits.append(mantissa.substr(dot + 1));
+  const int64_t point = static_cast<int64_t>(std::min(dot, mantissa.size())) + exponent;
+  if (point <= 0 || point > kMaxDigits) return false;
+  out.assign(digits, 0, static_cast<size_t>(std::min<int64_t>(point, digits.size())));
+  out.append(static_cast<size_t>(std::max<int64_t>(0, point - static_cast<int64_t>(digits.size()))),
+             '0');
+  const size_t lead = out.find_first_not_of('0');
+  out.erase(0, lead == std::string::npos ? out.size() - 1 : lead);
+  return out.size() >= 6;
+}
+
 namespace {
 
 // One scan of a body: the walk's visitor and the state the message boundaries need.
 class BodyScanner {
  public:
-  BodyScanner(const Engine& engine, Scratch& scratch, const BodyScanOptions& o, BodyScan& out)
-      : engine_(engine), scratch_(scratch), o_(o), out_(out) {}
+  BodyScanner(const Engine& engine, Scratch& scratch, const BodyScanOptions& o, BodyScan& out,
+              std::string_view body)
+      : engine_(engine), scratch_(scratch), o_(o), out_(out), body_(body) {}
 
   bool visit(const JsonToken& t) {
     const auto p = t.path;
@@ -477,7 +524,7 @@ class BodyScanner {
         return t.kind == JsonToken::kKey ? scan_key(t) : scan_number(t);
       }
       if (answer_enumeration(p, t.raw)) return true;
-      return scan_string(t, Place::kValue, false);
+      return scan_string(t, Place::kValue, is_message_text(p, true));
     }
     switch (t.kind) {
       case JsonToken::kKey:
@@ -505,7 +552,7 @@ class BodyScanner {
                            p.back().is("image_url") || p.back().is("file_url");
       if (inner.substr(0, 5) == "data:" || !scanned) return true;
     }
-    return scan_string(t, Place::kValue, is_message_text(p));
+    return scan_string(t, Place::kValue, is_message_text(p, false));
   }
 
   bool finish() { return flush_tokens(); }
@@ -541,8 +588,30 @@ class BodyScanner {
       record(t, decoded_, place);
     }
     if (decoded_.find('\\') != std::string::npos && !scan_deeper(t)) return false;
+    if (place == Place::kValue && !scan_nested_numbers(t)) return false;
     if (message) return boundary(t, index);
     return true;
+  }
+
+  // Numbers of JSON inside a string (tool arguments): 5.555555555554444e15 is the card
+  // 5555555555554444 to the parser that reads the arguments, as in the body itself (their
+  // digits as written were scanned with the text). A finding cannot be replaced without
+  // changing the number's type: recorded as kNumber (a request is refused, an answer blocked).
+  bool scan_nested_numbers(const JsonToken& t) {
+    const size_t b = decoded_.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos || (decoded_[b] != '{' && decoded_[b] != '[')) return true;
+    bool ok = true;
+    // Not JSON after all: the walk stops where it cannot go on (what it read was scanned).
+    walk(
+        std::string_view(decoded_), o_.max_depth,
+        [&](const JsonToken& n) {
+          if (!integer_digits(n.raw, deeper_)) return true;
+          if (!scan_text(deeper_)) return ok = false;
+          if (!findings_.empty()) record(t, deeper_, Place::kNumber);
+          return true;
+        },
+        visit_bit(JsonToken::kNumber));
+    return ok;
   }
 
   // JSON nested in JSON nested in a string (arguments holding a JSON string): each further level
@@ -617,33 +686,8 @@ class BodyScanner {
     return true;
   }
 
-  // The digits of a number literal's integer part when it has a fraction or an exponent
-  // (false otherwise, or when it is below 1 or beyond kMaxDigits digits).
-  static constexpr int kMaxDigits = 40;
   static bool integer_digits(std::string_view raw, std::string& out) {
-    if (raw.find_first_of(".eE") == std::string_view::npos) return false;
-    if (!raw.empty() && raw[0] == '-') raw.remove_prefix(1);
-    const size_t e = raw.find_first_of("eE");
-    const std::string_view mantissa = raw.substr(0, e);
-    int exponent = 0;
-    if (e != std::string_view::npos) {
-      std::string_view x = raw.substr(e + 1);
-      if (!x.empty() && x[0] == '+') x.remove_prefix(1);
-      const auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), exponent);
-      if (ec != std::errc() || end != x.data() + x.size()) return false;
-    }
-    const size_t dot = mantissa.find('.');
-    std::string digits(mantissa.substr(0, dot));
-    if (dot != std::string_view::npos) digits.append(mantissa.substr(dot + 1));
-    const int64_t point = static_cast<int64_t>(std::min(dot, mantissa.size())) + exponent;
-    if (point <= 0 || point > kMaxDigits) return false;
-    out.assign(digits, 0, static_cast<size_t>(std::min<int64_t>(point, digits.size())));
-    out.append(
-        static_cast<size_t>(std::max<int64_t>(0, point - static_cast<int64_t>(digits.size()))),
-        '0');
-    const size_t lead = out.find_first_not_of('0');
-    out.erase(0, lead == std::string::npos ? out.size() - 1 : lead);
-    return out.size() >= 6;
+    return number_integer_digits(raw, out);
   }
 
   // Token ids are gathered per array and read as one text when the array ends.
@@ -691,38 +735,54 @@ class BodyScanner {
   // Values split across two consecutive message texts: the last bytes of one and the first of
   // the next are scanned as one text (joined directly and with a space); a finding that needs
   // both sides is masked in both, one replacement for the value. Only where a number-like
-  // character ends the one and starts the other: other conversations pay nothing.
+  // character ends the one and starts the other, or where an '@' is in the word across the
+  // boundary (an address): other conversations pay nothing. Only the previous text's last
+  // bytes are kept; the rest of it is decoded again from the body when a value is found.
   static constexpr size_t kWindow = 64;
 
+  static bool word_char(unsigned char c) {
+    return numberish(c) || (c >= 'a' && c <= 'z') || c == '@' || c == '.' || c == '-' || c == '_' ||
+           c == '+';
+  }
+
   bool boundary(const JsonToken& t, size_t index) {
-    auto text = [&]() -> const std::string& {
-      return index == SIZE_MAX ? decoded_ : out_.strings[index].text;
-    };
+    const std::string& text = index == SIZE_MAX ? decoded_ : out_.strings[index].text;
     size_t b = 0;
-    while (b < text().size() && is_space(text()[b])) ++b;
-    const bool head_ok = b < text().size() && numberish(static_cast<unsigned char>(text()[b]));
-    if (head_ok && !prev_.text.empty() && !join(t, index, b)) return false;
-    // This text becomes the previous one.
-    prev_ = {};
-    size_t e = text().size();
-    while (e > 0 && is_space(text()[e - 1])) --e;
-    if (e > 0 && numberish(static_cast<unsigned char>(text()[e - 1]))) {
-      prev_.text = text();
-      prev_.end = e;
-      prev_.index = index;
-      prev_.raw_begin = static_cast<uint32_t>(t.offset);
-      prev_.raw_end = static_cast<uint32_t>(t.offset + t.raw.size());
+    while (b < text.size() && is_space(text[b])) ++b;
+    if (prev_.valid && b < text.size() && word_char(static_cast<unsigned char>(text[b]))) {
+      bool at = prev_.at;
+      for (size_t i = b; !at && i < text.size() && i < b + kWindow && !is_space(text[i]); ++i)
+        at = text[i] == '@';
+      const bool numbers = prev_.number && numberish(static_cast<unsigned char>(text[b]));
+      if ((at || numbers) && !join(t, index, b)) return false;
     }
+    // This text becomes the previous one.
+    const std::string& now = index == SIZE_MAX ? decoded_ : out_.strings[index].text;
+    prev_.valid = false;
+    size_t e = now.size();
+    while (e > 0 && is_space(now[e - 1])) --e;
+    if (e == 0 || !word_char(static_cast<unsigned char>(now[e - 1]))) return true;
+    size_t tail = e > kWindow ? e - kWindow : 0;
+    while (tail > 0 && (static_cast<unsigned char>(now[tail]) & 0xC0) == 0x80) --tail;
+    prev_.valid = true;
+    prev_.number = numberish(static_cast<unsigned char>(now[e - 1]));
+    prev_.at = false;
+    for (size_t i = e; !prev_.at && i > tail && !is_space(now[i - 1]); --i)
+      prev_.at = now[i - 1] == '@';
+    prev_.tail.assign(now, tail, e - tail);
+    prev_.tail_from = tail;
+    prev_.end = e;
+    prev_.index = index;
+    prev_.raw_begin = static_cast<uint32_t>(t.offset);
+    prev_.raw_end = static_cast<uint32_t>(t.offset + t.raw.size());
     return true;
   }
 
   bool join(const JsonToken& t, size_t& index, size_t b) {
     const std::string& next = index == SIZE_MAX ? decoded_ : out_.strings[index].text;
-    size_t tail = prev_.end > kWindow ? prev_.end - kWindow : 0;
-    while (tail > 0 && (static_cast<unsigned char>(prev_.text[tail]) & 0xC0) == 0x80) --tail;
     size_t head = std::min(next.size(), b + kWindow);
     while (head < next.size() && (static_cast<unsigned char>(next[head]) & 0xC0) == 0x80) ++head;
-    const std::string_view a = std::string_view(prev_.text).substr(tail, prev_.end - tail);
+    const std::string_view a = prev_.tail;
     const std::string c = next.substr(b, head - b);  // a copy: entries may be added below
     for (std::string_view sep : {std::string_view(" "), std::string_view()}) {
       window_.assign(a);
@@ -734,12 +794,19 @@ class BodyScanner {
         if (f.start >= a.size() || f.end <= a.size() + sep.size()) continue;  // one side alone
         found = true;
         const std::string value(window_.substr(f.start, f.end - f.start));
-        const Finding first{f.cls, static_cast<uint32_t>(tail + f.start),
+        const Finding first{f.cls, static_cast<uint32_t>(prev_.tail_from + f.start),
                             static_cast<uint32_t>(prev_.end), f.confidence};
         const Finding second{f.cls, static_cast<uint32_t>(b),
                              static_cast<uint32_t>(b + f.end - a.size() - sep.size()),
                              f.confidence};
-        if (!add_part(prev_.index, prev_.raw_begin, prev_.raw_end, prev_.text, first, true, value))
+        if (prev_.index == SIZE_MAX) {
+          // The previous text had no entry: decoded again from its token, as scan_string did.
+          const std::string_view raw =
+              body_.substr(prev_.raw_begin, prev_.raw_end - prev_.raw_begin);
+          decode_json_string(raw.substr(1, raw.size() - 2), field_);
+          if (field_.find('\\') != std::string::npos) decode_nested_escapes(field_, field_);
+        }
+        if (!add_part(prev_.index, prev_.raw_begin, prev_.raw_end, field_, first, true, value))
           continue;
         add_part(index, static_cast<uint32_t>(t.offset),
                  static_cast<uint32_t>(t.offset + t.raw.size()), decoded_, second, false, value);
@@ -777,6 +844,7 @@ class BodyScanner {
   Scratch& scratch_;
   const BodyScanOptions& o_;
   BodyScan& out_;
+  std::string_view body_;
   std::vector<Finding> findings_;
   std::string decoded_;  // the last string scanned (message boundaries read it)
   std::string field_;    // a structural field's value, decoded
@@ -787,9 +855,14 @@ class BodyScanner {
   size_t ids_begin_ = 0;
   size_t ids_end_ = 0;
   bool ids_bad_ = false;
+  // The previous message text, where a value split across it and the next may begin.
   struct Prev {
-    std::string text;
-    size_t end = 0;
+    bool valid = false;
+    bool number = false;  // it ends in a number-like character
+    bool at = false;      // its last word holds an '@'
+    std::string tail;     // its last bytes (at most kWindow, whole code points) up to `end`
+    size_t tail_from = 0;
+    size_t end = 0;  // without trailing spaces
     size_t index = SIZE_MAX;
     uint32_t raw_begin = 0;
     uint32_t raw_end = 0;
@@ -800,7 +873,7 @@ class BodyScanner {
 
 BodyScanStatus scan_body(const Engine& engine, Scratch& scratch, std::string_view body,
                          BodyScan& out, const BodyScanOptions& options) {
-  BodyScanner scanner(engine, scratch, options, out);
+  BodyScanner scanner(engine, scratch, options, out, body);
   const uint8_t what = kVisitAll;
   const BodyScanStatus st = walk(
       body, options.max_depth, [&scanner](const JsonToken& t) { return scanner.visit(t); }, what);

@@ -305,13 +305,21 @@ size_t TextStream::release_point() const {
 }
 
 std::string TextStream::take(const ActionTable& actions, const Pseudonyms* pseudonyms,
-                             bool& blocked) {
+                             bool& blocked, size_t limit) {
   blocked = false;
   std::string out;
   // Nothing changes between scans (feed only buffers until a step is full).
   if (!scanned_since_take_) return out;
   scanned_since_take_ = false;
-  const size_t r = release_point();
+  const size_t point = release_point();
+  size_t r = point;
+  if (r > limit) {
+    r = std::max(limit, released_);
+    for (auto it = unreleased(); it != findings_.end() && it->start < limit; ++it) {
+      if (it->end > limit) r = it->end <= point ? it->end : std::max<size_t>(it->start, released_);
+    }
+    scanned_since_take_ = true;  // the rest is released by the next take
+  }
   if (r <= released_) return out;
   const std::string_view text = text_;
   size_t pos = released_;

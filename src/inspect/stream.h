@@ -15,6 +15,7 @@
 // is decided, and output and findings do not depend on how the text was chunked.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,8 +44,11 @@ class TextStream {
 
   // The text that may be sent now, with findings replaced per `actions` ("[EMAIL]"; block and
   // pseudonymise also mask in answers) and pseudonym tokens restored from `pseudonyms`.
-  // Sets `blocked` when a finding whose action is block was reached.
-  std::string take(const ActionTable& actions, const Pseudonyms* pseudonyms, bool& blocked);
+  // Sets `blocked` when a finding whose action is block was reached. `limit`: release nothing
+  // beyond this offset (the end of one text part when the next shares the stream), except a
+  // finding across it, released whole (its replacement goes with the part it begins in).
+  std::string take(const ActionTable& actions, const Pseudonyms* pseudonyms, bool& blocked,
+                   size_t limit = SIZE_MAX);
 
   const std::vector<Finding>& findings() const { return findings_; }  // absolute offsets
   size_t total() const { return total_; }

@@ -31,6 +31,11 @@ inline char full_width_alnum(unsigned char b1, unsigned char b2) {
 // `s` holds more than Alnum::kMax of them.
 Alnum normalize_alnum(std::string_view s);
 
+// The digits of the integer a JSON number literal with a fraction or an exponent denotes
+// (5.555555555554444e15 → "5555555555554444"), as a parser reads it: false for a literal without
+// either, one below 1, one beyond 40 digits or fewer than 6 (no identifier).
+bool number_integer_digits(std::string_view literal, std::string& out);
+
 // ASCII letters lower-cased, without the locale (secret candidates, context words).
 std::string ascii_lower(std::string_view s);
 

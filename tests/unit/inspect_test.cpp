@@ -1717,6 +1717,20 @@ TEST(Stream, PrivateKeyBlockIsMaskedWhole) {
 
 namespace warden::inspect {
 
+namespace {
+
+// Does masking `cls` leave a finding of the scan where it cannot be replaced?
+bool unmaskable_under_mask(const BodyScan& scan, const char* cls) {
+  ActionTable actions;
+  actions.set(cls, Action::kMask);
+  Pseudonyms p;
+  bool unmaskable = false;
+  plan_transform(scan, actions, p, &unmaskable);
+  return unmaskable;
+}
+
+}  // namespace
+
 TEST(Body, NumbersInAnyNotationAreReadAsTheIntegerAParserSees) {
   for (const char* n : {"5.555555555554444e15", "5555555555554444.0", "555555555555444.4E1",
                         "-5.555555555554444e+15"}) {
@@ -1743,12 +1757,7 @@ TEST(Body, ValuesInJsonNestedTwoLevelsDeepAreFoundAndCannotBeMasked) {
   ASSERT_EQ(values.size(), 1u);
   EXPECT_EQ(values[0], "jane@acme.com");
   EXPECT_EQ(scan.places.at("pii.email"), place_bit(Place::kNested));
-  ActionTable actions;
-  actions.set("pii", Action::kMask);
-  Pseudonyms p;
-  bool unmaskable = false;
-  plan_transform(scan, actions, p, &unmaskable);
-  EXPECT_TRUE(unmaskable);
+  EXPECT_TRUE(unmaskable_under_mask(scan, "pii"));
   // One level deep stays maskable in place.
   const std::string one =
       R"({"model":"m","messages":[{"role":"user","content":"{\"to\":\"jane\\u0040acme.com\"}"}]})";
@@ -1797,6 +1806,293 @@ TEST(Answer, LogprobsOfAResponsesPartWhoseTextWasMaskedGo) {
   EXPECT_NE(body.find(R"("logprobs":[])"), std::string::npos) << body;
   EXPECT_NE(body.find(R"("token":"fine")"), std::string::npos)
       << body;  // an unchanged part keeps its own
+}
+
+// Anthropic and Responses requests: the model reads consecutive blocks, parts and items as one
+// text, so a value split across any two of them is found and masked in both.
+TEST(Body, AValueSplitAcrossBlocksPartsAndItemsIsMaskedInBoth) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"model":"m","system":[{"type":"text","text":"card 4111 1111"},{"type":"text","text":"1111 1111 ok"}]})",
+       "fin"},
+      {R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"mail jane.doe@"},)"
+       R"({"type":"text","text":"acme-corp.com ok"}]}]})",
+       "pii"},
+      {R"({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1",)"
+       R"("content":[{"type":"text","text":"card 4111 1111"},{"type":"text","text":"1111 1111 ok"}]}]}]})",
+       "fin"},
+      {R"({"model":"m","messages":[{"role":"assistant","content":[{"type":"text","text":"mail jane.d"},)"
+       R"({"type":"tool_use","id":"toolu_1","name":"f","input":{}}]},{"role":"user","content":[)"
+       R"({"type":"tool_result","tool_use_id":"toolu_1","content":"oe@acme-corp.com ok"}]}]})",
+       "pii"},
+      {R"({"model":"m","input":[{"role":"user","content":"card 4111 1111"},{"role":"user","content":"1111 1111 ok"}]})",
+       "fin"},
+      {R"({"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"card 4111 1111"},)"
+       R"({"type":"input_text","text":"1111 1111 ok"}]}]})",
+       "fin"},
+      {R"({"model":"m","input":[{"role":"user","content":"iban DE89 3704 0044"},{"type":"function_call",)"
+       R"("call_id":"call_1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"call_1",)"
+       R"("output":"0532 0130 00 ok"}]})",
+       "fin"},
+  };
+  for (const auto& [body, cls] : cases) {
+    BodyScan scan;
+    body_values(body, scan);
+    ActionTable actions;
+    actions.set(cls, Action::kMask);
+    Pseudonyms p;
+    const std::string out = apply_splices(body, plan_transform(scan, actions, p));
+    for (const char* leak : {"4111", "jane", "acme", "DE89", "0532"})
+      EXPECT_EQ(out.find(leak), std::string::npos) << leak << " in " << out;
+    EXPECT_NE(out.find("ok"), std::string::npos) << out;
+  }
+  // Words that only meet at the boundary are no address; prose is left alone.
+  BodyScan benign;
+  EXPECT_TRUE(body_values(R"({"model":"m","system":[{"type":"text","text":"see the docs at"},)"
+                          R"({"type":"text","text":"example.com for more"}]})",
+                          benign)
+                  .empty());
+}
+
+TEST(Body, ANumberInExponentFormInsideJsonTextIsReadAsTheIntegerAndCannotBeMasked) {
+  const std::string body =
+      R"({"model":"m","input":[{"type":"function_call","call_id":"call_1","name":"pay",)"
+      R"("arguments":"{\"card\":5.555555555554444e15,\"n\":1.5}"}]})";
+  BodyScan scan;
+  EXPECT_EQ(body_values(body, scan), (std::vector<std::string>{"5555555555554444"}));
+  EXPECT_EQ(scan.places.at("fin.credit_card"), place_bit(Place::kNumber));
+  EXPECT_TRUE(unmaskable_under_mask(scan, "fin"));
+  // Text that is not JSON keeps its numbers as text.
+  BodyScan prose;
+  EXPECT_TRUE(body_values(R"({"model":"m","input":"ratio 5.555555555554444e15"})", prose).empty());
+}
+
+TEST(Answer, AValueSplitAcrossTextBlocksOrPartsOfAWholeAnswerIsMasked) {
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  std::string messages = R"({"type":"message","content":[{"type":"text","text":"card 5555 5555"},)"
+                         R"({"type":"text","text":"5555 4444 is on file"}]})";
+  ASSERT_TRUE(transform_answer(engine(), scratch, actions, p, messages).ok);
+  EXPECT_EQ(messages, R"({"type":"message","content":[{"type":"text","text":"card [CREDIT_CARD]"},)"
+                      R"({"type":"text","text":" is on file"}]})");
+  std::string responses =
+      R"({"object":"response","output":[{"type":"message","content":[{"type":"output_text",)"
+      R"("text":"card 5555 5555","logprobs":[{"token":"5555"}]},{"type":"output_text","text":"5555 4444 ok"}]}]})";
+  ASSERT_TRUE(transform_answer(engine(), scratch, actions, p, responses).ok);
+  EXPECT_EQ(responses.find("5555"), std::string::npos) << responses;
+}
+
+namespace {
+
+// Streams `events` (name, data) through a Messages or Responses AnswerStream; the texts each
+// block or part got, in order of first appearance, and the names of the events sent.
+struct Streamed {
+  std::vector<std::pair<std::string, std::string>> texts;  // (block or part, text)
+  std::vector<std::string> names;
+  std::string out;
+  bool blocked = false;
+};
+Streamed stream_events(AnswerStream::Dialect d,
+                       const std::vector<std::pair<std::string, std::string>>& events,
+                       const ActionTable& actions) {
+  Scratch scratch;
+  Pseudonyms p;
+  AnswerStream s(engine(), scratch, 64, actions, p, d);
+  Streamed r;
+  for (const auto& [name, data] : events) {
+    const AnswerOutcome o = s.on_event(name, data, r.out);
+    EXPECT_TRUE(o.ok) << data;
+    r.blocked = r.blocked || o.blocked;
+  }
+  const AnswerOutcome o = s.finish(r.out);
+  EXPECT_TRUE(o.ok);
+  r.blocked = r.blocked || o.blocked;
+  simdjson::dom::parser parser;
+  for (const auto& [name, data] : sse_events(r.out)) {
+    r.names.push_back(name);
+    simdjson::dom::element e = parser.parse(data).value();
+    std::string_view t;
+    std::string key;
+    if (e["delta"]["text"].get_string().get(t) == simdjson::SUCCESS) {
+      key = "block " + std::to_string(e["index"].get_uint64().value());
+    } else if (e["delta"]["partial_json"].get_string().get(t) == simdjson::SUCCESS) {
+      key = "json " + std::to_string(e["index"].get_uint64().value());
+    } else if (name == "response.output_text.delta" &&
+               e["delta"].get_string().get(t) == simdjson::SUCCESS) {
+      key = "part " + std::to_string(e["output_index"].get_uint64().value()) + "." +
+            std::to_string(e["content_index"].get_uint64().value());
+    } else {
+      continue;
+    }
+    auto at = std::find_if(r.texts.begin(), r.texts.end(), [&](auto& x) { return x.first == key; });
+    if (at == r.texts.end()) at = r.texts.insert(r.texts.end(), {key, ""});
+    at->second += t;
+  }
+  return r;
+}
+
+std::pair<std::string, std::string> block_event(const std::string& type, const std::string& rest) {
+  return {type, R"({"type":")" + type + "\"," + rest + "}"};
+}
+
+}  // namespace
+
+TEST(AnswerStream, AValueAcrossTwoStreamedTextBlocksIsMaskedAndEachBlockKeepsItsText) {
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  const auto text = [](int i, const std::string& t) {
+    return block_event("content_block_delta", R"("index":)" + std::to_string(i) +
+                                                  R"(,"delta":{"type":"text_delta","text":")" + t +
+                                                  "\"}");
+  };
+  const auto start = [](int i, const std::string& type) {
+    return block_event(
+        "content_block_start",
+        R"("index":)" + std::to_string(i) + R"(,"content_block":{"type":")" + type +
+            (type == "text" ? R"(","text":""})" : R"(","id":"toolu_1","name":"f","input":{}})"));
+  };
+  const auto stop = [](int i) {
+    return block_event("content_block_stop", R"("index":)" + std::to_string(i));
+  };
+  const auto message_stop = block_event("message_stop", R"("x":1)");
+  // Split in the value: masked whole in the block it begins in, each block's stop after its text.
+  Streamed r = stream_events(
+      AnswerStream::Dialect::kMessages,
+      {start(0, "text"), text(0, "card 5555 "), text(0, "5555"), stop(0), start(1, "text"),
+       text(1, " 5555 4444"), text(1, " is on file"), stop(1), message_stop},
+      actions);
+  EXPECT_EQ(r.out.find("5555"), std::string::npos) << r.out;
+  EXPECT_EQ(r.texts,
+            (decltype(r.texts){{"block 0", "card [CREDIT_CARD]"}, {"block 1", " is on file"}}));
+  EXPECT_EQ(r.names, (std::vector<std::string>{
+                         "content_block_start", "content_block_delta", "content_block_delta",
+                         "content_block_delta", "content_block_stop", "content_block_start",
+                         "content_block_delta", "content_block_delta", "content_block_delta",
+                         "content_block_stop", "message_stop"}))
+      << r.out;
+  // Text that goes on in a tool_use block is not joined: the first block's tail goes out before
+  // its stop.
+  r = stream_events(AnswerStream::Dialect::kMessages,
+                    {start(0, "text"), text(0, "card 5555 5555"), stop(0), start(1, "tool_use"),
+                     stop(1), message_stop},
+                    actions);
+  EXPECT_EQ(r.texts, (decltype(r.texts){{"block 0", "card 5555 5555"}}));
+  EXPECT_EQ(r.names[3], "content_block_stop") << r.out;
+  // Two blocks whose words only meet: each keeps its own text.
+  r = stream_events(AnswerStream::Dialect::kMessages,
+                    {start(0, "text"), text(0, "order 2024"), stop(0), start(1, "text"),
+                     text(1, "12 items"), stop(1), message_stop},
+                    actions);
+  EXPECT_EQ(r.texts, (decltype(r.texts){{"block 0", "order 2024"}, {"block 1", "12 items"}}));
+}
+
+TEST(AnswerStream, AValueAcrossTwoStreamedOutputItemsIsMasked) {
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  const auto delta = [](int item, const std::string& t) {
+    return block_event("response.output_text.delta",
+                       R"("item_id":"msg_)" + std::to_string(item) + R"(","output_index":)" +
+                           std::to_string(item) + R"(,"content_index":0,"delta":")" + t + "\"");
+  };
+  const auto added = [](int item) {
+    return block_event("response.output_item.added", R"("output_index":)" + std::to_string(item) +
+                                                         R"(,"item":{"type":"message","id":"msg_)" +
+                                                         std::to_string(item) +
+                                                         R"(","role":"assistant","content":[]})");
+  };
+  // Without the items' `.done` events, and with them.
+  for (bool done : {false, true}) {
+    std::vector<std::pair<std::string, std::string>> events = {added(0), delta(0, "card 5555 "),
+                                                               delta(0, "5555")};
+    if (done) {
+      events.push_back(
+          block_event("response.output_text.done",
+                      R"("item_id":"msg_0","output_index":0,"content_index":0,"text":"x")"));
+      events.push_back(block_event("response.output_item.done",
+                                   R"("output_index":0,"item":{"type":"message","id":"msg_0"})"));
+    }
+    for (const auto& e : {added(1), delta(1, " 5555 4444"), delta(1, " is on file")})
+      events.push_back(e);
+    events.push_back(block_event("response.completed", R"("response":{"id":"r","output":[]})"));
+    Streamed r = stream_events(AnswerStream::Dialect::kResponses, events, actions);
+    EXPECT_EQ(r.out.find("5555"), std::string::npos) << r.out;
+    EXPECT_EQ(r.texts,
+              (decltype(r.texts){{"part 0.0", "card [CREDIT_CARD]"}, {"part 1.0", " is on file"}}))
+        << r.out;
+    if (done) {  // the first item's text is out before its `.done`
+      EXPECT_LT(r.out.find("[CREDIT_CARD]"), r.out.find("response.output_text.done")) << r.out;
+    }
+  }
+}
+
+TEST(AnswerStream, ANumberInExponentFormStreamedInToolArgumentsEndsTheAnswer) {
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  for (const char* json : {R"({"card":5.555555555554444e15})", R"([5555555555554444.0])"}) {
+    std::vector<std::pair<std::string, std::string>> events = {block_event(
+        "content_block_start",
+        R"("index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}})")};
+    const std::string j = json;
+    for (size_t i = 0; i < j.size(); i += 3)
+      events.push_back(block_event(
+          "content_block_delta", R"("index":0,"delta":{"type":"input_json_delta","partial_json":)" +
+                                     json_string(j.substr(i, 3)) + "}"));
+    // The stream ends at the event that completes the number: nothing after it is sent, and
+    // nothing before it holds the number's digits.
+    Scratch scratch;
+    Pseudonyms p;
+    AnswerStream s(engine(), scratch, 64, actions, p, AnswerStream::Dialect::kMessages);
+    std::string sent;
+    bool blocked = false;
+    for (const auto& [name, data] : events) {
+      std::string out;
+      const AnswerOutcome o = s.on_event(name, data, out);
+      ASSERT_TRUE(o.ok);
+      if (o.blocked) {
+        blocked = true;
+        break;
+      }
+      sent += out;
+    }
+    if (!blocked) {
+      std::string out;
+      blocked = s.finish(out).blocked;
+    }
+    EXPECT_TRUE(blocked) << json;
+    std::string digits;
+    for (char c : sent)
+      if (c >= '0' && c <= '9') digits += c;
+    EXPECT_EQ(digits.find("5555555"), std::string::npos) << sent;
+  }
+  // Small numbers in other notations pass as they came.
+  Streamed r = stream_events(
+      AnswerStream::Dialect::kMessages,
+      {block_event(
+           "content_block_start",
+           R"("index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}})"),
+       block_event(
+           "content_block_delta",
+           R"("index":0,"delta":{"type":"input_json_delta","partial_json":"{\"t\":0.7,\"n\":1e3}"})")},
+      actions);
+  EXPECT_FALSE(r.blocked);
+  EXPECT_EQ(r.texts, (decltype(r.texts){{"json 0", R"({"t":0.7,"n":1e3})"}}));
+}
+
+TEST(AnswerStream, ResponsesLogprobsGoWhileTheirDeltaTextIsHeldOrChanged) {
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  std::vector<std::pair<std::string, std::string>> events;
+  for (const char* t : {"card", " 5555", " 5555", " 5555", " 4444", " is on file", " today"})
+    events.push_back(block_event(
+        "response.output_text.delta",
+        std::string(R"("item_id":"m","output_index":0,"content_index":0,"delta":)") +
+            json_string(t) + R"(,"logprobs":[{"token":)" + json_string(t) +
+            R"(,"logprob":0,"top_logprobs":[{"token":)" + json_string(t) + R"(,"logprob":0}]}])"));
+  const Streamed r = stream_events(AnswerStream::Dialect::kResponses, events, actions);
+  EXPECT_EQ(r.out.find("5555"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("4444"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"("logprobs":[])"), std::string::npos) << r.out;
 }
 
 }  // namespace warden::inspect
