@@ -9,6 +9,27 @@ WordFilter::WordFilter(std::vector<std::string> words) : words_(std::move(words)
   for (std::string& w : words_) {
     for (char& c : w) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
   }
+  original_.resize(words_.size());
+  std::iota(original_.begin(), original_.end(), uint16_t{0});
+  // A Latin-1 lower-case letter is C3 A0-BE (but C3 B7, the division sign); its upper case is
+  // C3 80-9E. Words written in capitals ("TÉLÉPHONE") get a form of their own.
+  const size_t given = words_.size();
+  for (size_t k = 0; k < given; ++k) {
+    std::string upper = words_[k];
+    bool changed = false;
+    for (size_t i = 0; i + 1 < upper.size(); ++i) {
+      const auto lead = static_cast<unsigned char>(upper[i]);
+      const auto next = static_cast<unsigned char>(upper[i + 1]);
+      if (lead == 0xC3 && next >= 0xA0 && next <= 0xBE && next != 0xB7) {
+        upper[i + 1] = static_cast<char>(next - 0x20);
+        changed = true;
+      }
+    }
+    if (changed) {
+      words_.push_back(std::move(upper));
+      original_.push_back(static_cast<uint16_t>(k));
+    }
+  }
   // A word shorter than three bytes lets any byte through at the places past its end, for its
   // whole bucket: one-byte words get a bucket of their own, two-byte words another, and the
   // longer ones the rest, in order so that words with the same first bytes share a bucket

@@ -1,5 +1,6 @@
-// A small set of words looked for in short texts, ignoring ASCII case: context words before a
-// candidate (context.cpp), placeholder words in a secret's value (validators.cpp).
+// A small set of words looked for in short texts, ignoring ASCII case and the case of Latin-1
+// letters ("TÉL", "FÜHRERSCHEIN": a word is also looked for with those in upper case): context
+// words before a candidate (context.cpp), placeholder words in a secret's value (validators.cpp).
 //
 // Both run for every candidate, over a few dozen bytes. A Hyperscan call costs ~170 cycles
 // there whatever the text holds (its per-call floor), and a word-by-word search a branch per
@@ -23,10 +24,9 @@ namespace warden::inspect {
 
 class WordFilter {
  public:
-  // ASCII letters match either case; other bytes are compared as they are. No word is empty.
+  // ASCII letters match either case, Latin-1 letters (U+00C0-U+00FE) lower case or the word's
+  // all upper case; other bytes are compared as they are. No word is empty.
   explicit WordFilter(std::vector<std::string> words);
-
-  const std::vector<std::string>& words() const { return words_; }
 
   // Calls accept(position, word index) for each word found in `s` (ignoring ASCII case), in
   // order of position, until it returns true; returns whether one did.
@@ -60,7 +60,8 @@ class WordFilter {
   [[gnu::target("ssse3")]] bool verify(__m128i m, unsigned mask, std::string_view s, size_t i,
                                        F& accept) const;
 
-  std::vector<std::string> words_;
+  std::vector<std::string> words_;   // the words, then their Latin-1 upper-case forms
+  std::vector<uint16_t> original_;   // the index given for each of words_
   std::vector<uint16_t> by_bucket_;  // word indices, bucket by bucket
   uint16_t bucket_start_[9] = {};    // bucket b's words: by_bucket_[start[b], start[b + 1])
   size_t shortest_ = SIZE_MAX;
@@ -95,7 +96,8 @@ bool WordFilter::verify(__m128i m, unsigned mask, std::string_view s, size_t i, 
       for (size_t k = bucket_start_[bucket]; k < bucket_start_[bucket + 1]; ++k) {
         const uint16_t w = by_bucket_[k];
         const std::string& word = words_[w];
-        if (word.size() <= s.size() - p && equal_folded(s.data() + p, word) && accept(p, w))
+        if (word.size() <= s.size() - p && equal_folded(s.data() + p, word) &&
+            accept(p, original_[w]))
           return true;
       }
     }

@@ -323,6 +323,26 @@ TEST(Scan, TokensEndWhereTheirBoundaryAllows) {
   }
 }
 
+// Words with Latin-1 letters are found in lower case, and in capitals ("TÉL", "FÜHRERSCHEIN"),
+// reported under the index they were given.
+TEST(Words, Latin1LettersInCapitalsMatchTheirWord) {
+  const WordFilter filter({"tél", "führerschein", "x"});
+  auto first = [&](std::string_view text) {
+    int got = -1;
+    filter.find(text, [&](size_t, uint16_t w) {
+      got = w;
+      return true;
+    });
+    return got;
+  };
+  EXPECT_EQ(first("Tél: 06"), 0);
+  EXPECT_EQ(first("TÉL: 06"), 0);
+  EXPECT_EQ(first("Nr. FÜHRERSCHEIN"), 1);
+  EXPECT_EQ(first("FüHRERSCHEIN"), 1);
+  EXPECT_EQ(first("TEL: 06"), -1);     // an accent is not dropped
+  EXPECT_EQ(first("T\xc3\xa0L"), -1);  // nor another letter taken for it
+}
+
 // Anchored assignment detectors are scanned only where an operator follows the key.
 // The word filter (words.h) over texts of every length: every word it reports is there, and it
 // misses none a plain search finds — words of one to eleven bytes, any case, at either end,
@@ -862,6 +882,7 @@ TEST(Scan, PhoneNumbersWithAndWithoutContext) {
   EXPECT_EQ(found("Text (613) 652-4770 that the parcel is ready."),
             (Pairs{{"pii.phone", "(613) 652-4770"}}));
   EXPECT_EQ(found("The summary is long. 917-864-1086"), (Pairs{{"pii.phone", "917-864-1086"}}));
+  EXPECT_EQ(found("TÉL 0612345678"), (Pairs{{"pii.phone", "0612345678"}}));
   EXPECT_EQ(found("手机号(0755) 71052708。"), (Pairs{{"pii.phone", "(0755) 71052708"}}));
   EXPECT_EQ(found("Le client a laissé 06.96.75.71.01 sur le formulaire."),
             (Pairs{{"pii.phone", "06.96.75.71.01"}}));
