@@ -680,9 +680,10 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
       case Gate::kFull: {
         const size_t id = id_for(spec.pattern, spec.flags);
         impl.roles[id].push_back({Role::kFull, index, 0});
-        if (spec.word.empty())
-          impl.open_pattern_bytes = std::max(impl.open_pattern_bytes, spec.max_bytes);
-        else
+        if (spec.word.empty()) {
+          if (!impl.open_patterns.add(spec.pattern))
+            impl.open_pattern_bytes = std::max(impl.open_pattern_bytes, spec.max_bytes);
+        } else
           impl.literals.push_back(ascii_lower(spec.word));
         break;
       }

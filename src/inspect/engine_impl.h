@@ -27,6 +27,7 @@
 
 #include "inspect/detectors.h"
 #include "inspect/inspect.h"
+#include "inspect/partial.h"
 #include "inspect/words.h"
 
 namespace warden::inspect {
@@ -102,7 +103,8 @@ struct Engine::Impl {
   // word that opens regions, a custom word) is held from there: `literals`, lower-case, sorted;
   // `literal_heads` their first byte and first two bytes (lower-case; bit c and 256 + c0 * 256 +
   // c1), and the longest literal per first byte, which rule out most positions before a search.
-  // A custom pattern that is not a word may begin anywhere in its last `open_pattern_bytes`
+  // A custom pattern that is not a word may still begin where `open_patterns` (PCRE2 partial
+  // matching) says; one PCRE2 cannot compile anywhere in its last `open_pattern_bytes`
   // (Hyperscan reports no partial match).
   std::vector<std::string> literals;
   std::bitset<256 + 65536> literal_heads;
@@ -111,6 +113,7 @@ struct Engine::Impl {
       literal_from{};  // literals[literal_from[c], literal_from[c + 1]) start with c
   size_t longest_literal = 0;
   size_t open_pattern_bytes = 0;
+  OpenPatterns open_patterns;
   std::vector<hs_database_t*> whole_dbs;
   ~Impl() {
     hs_free_database(literal_db);

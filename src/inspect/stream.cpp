@@ -213,6 +213,13 @@ size_t TextStream::hold_from() const {
   if (impl.open_pattern_bytes > 0)
     h = std::min(h, scanned_ > impl.open_pattern_bytes ? scanned_ - impl.open_pattern_bytes : 0);
   const size_t floor = std::max(released_, base_);
+  if (!impl.open_patterns.empty()) {
+    // Only the last hold_back bytes can be held (release_point).
+    const size_t from = std::max(floor, scanned_ > hold_back_ ? scanned_ - hold_back_ : 0);
+    if (from < h)
+      h = std::min(
+          h, base_ + impl.open_patterns.first_open(text.substr(0, scanned_ - base_), from - base_));
+  }
   size_t word = scanned_;  // a local part is at most 64 bytes (evaluate())
   while (word > floor && scanned_ - word < 64 && email_local_char(text[word - 1 - base_])) --word;
   h = std::min(h, word);

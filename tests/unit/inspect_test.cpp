@@ -1568,6 +1568,45 @@ TEST(Stream, PlacementChecksDecideOnlyOnceWhatTheyReadHasArrived) {
   }
 }
 
+// A custom pattern holds text only from where a match of it may still begin (PCRE2 partial
+// matching), not its whole width: prose leaves as it arrives, "PRJ-12" waits for its digits.
+TEST(Stream, CustomPatternsHoldOnlyWhereAMatchMayBegin) {
+  const EnginePtr custom = Engine::compile({{"project", {"PRJ-[0-9]{6}"}, {}}});
+  ActionTable actions;
+  actions.set("custom", Action::kMask);
+  Scratch scratch;
+  TextStream s(*custom, scratch, 64);
+  bool blocked = false;
+  std::string out;
+  for (const std::string w : {"The", " rollout", " of", " the", " billing", " service", " is",
+                              " on", " track", " for", " PRJ-12"}) {
+    ASSERT_TRUE(s.feed(w));
+    out += s.take(actions, nullptr, blocked);
+  }
+  EXPECT_EQ(out, "The rollout of the billing service is on track for");  // a cluster: " PRJ-12"
+  ASSERT_TRUE(s.feed("3456 today."));
+  out += s.take(actions, nullptr, blocked);
+  ASSERT_TRUE(s.finish());
+  out += s.take(actions, nullptr, blocked);
+  EXPECT_EQ(out, "The rollout of the billing service is on track for [PROJECT] today.");
+  // Whatever the chunking, the same output.
+  const EnginePtr behind = Engine::compile({{"ticket", {"T-[0-9]{5}", "PRJ-[0-9]{6}"}, {}}});
+  const std::string text = "See T-12345 and PRJ-123456, not PRJ-12 or T-9999 here.";
+  for (size_t cut = 1; cut < text.size(); ++cut) {
+    Scratch sc;
+    TextStream t(*behind, sc, 64);
+    bool b = false;
+    std::string got;
+    ASSERT_TRUE(t.feed(std::string_view(text).substr(0, cut)));
+    got += t.take(actions, nullptr, b);
+    ASSERT_TRUE(t.feed(std::string_view(text).substr(cut)));
+    got += t.take(actions, nullptr, b);
+    ASSERT_TRUE(t.finish());
+    got += t.take(actions, nullptr, b);
+    ASSERT_EQ(got, "See [TICKET] and [TICKET], not PRJ-12 or T-9999 here.") << cut;
+  }
+}
+
 TEST(Stream, PlainProseLeavesAsItArrivesButItsLastWord) {
   // The last word may still become an address's local part ("jane" + "@acme.com"), and with the
   // separators before it a number ("summary: 12"); everything before leaves at once.
