@@ -287,6 +287,7 @@ bool AnswerStream::finish_channel(Channel& c, std::string& out, AnswerOutcome& o
   if (!c.stream->finish()) return false;
   std::string released;
   take(c, released, outcome);
+  note_shown(c, released);
   if (!released.empty()) out += flush_event(c, released);
   return true;
 }
@@ -431,6 +432,26 @@ bool AnswerStream::read_number(const std::string& literal, AnswerOutcome& outcom
   return true;
 }
 
+namespace {
+
+// Stands for the text of the part that waits in the events kept back with it (the text is known
+// once the wait ends). Control bytes cannot appear raw in the JSON an upstream sends.
+constexpr std::string_view kWaitingText = "\x01waiting\x01";
+
+}  // namespace
+
+void AnswerStream::note_shown(Channel& c, std::string_view text) {
+  if (dialect_ == Dialect::kResponses && c.field == Field::kText) c.shown.append(text);
+}
+
+void AnswerStream::fill_waiting(std::string& events, const Channel& c) const {
+  size_t at = events.find(kWaitingText);
+  if (at == std::string::npos) return;
+  const std::string v = json_string(c.shown);
+  for (; at != std::string::npos; at = events.find(kWaitingText, at + v.size()))
+    events.replace(at, kWaitingText.size(), v);
+}
+
 bool AnswerStream::chained(const Channel& c) const {
   return dialect_ != Dialect::kChat && c.field == Field::kText;
 }
@@ -449,7 +470,10 @@ bool AnswerStream::take_joined(Channel& b, std::string& text, AnswerOutcome& out
   tail_text_ += share;
   text.clear();
   if (b.stream->released() < boundary_) return true;
+  note_shown(*tail_, tail_text_);
   if (!tail_text_.empty()) emit(flush_event(*tail_, tail_text_));
+  fill_waiting(deferred_, *tail_);
+  last_tail_ = tail_;
   emit(deferred_);
   deferred_.clear();
   tail_text_.clear();
@@ -469,7 +493,10 @@ bool AnswerStream::end_wait(std::string& out, AnswerOutcome& outcome) {
   std::string text;
   take(owner, text, outcome, boundary_);
   tail_text_ += text;
+  note_shown(*tail_, tail_text_);
   if (!tail_text_.empty()) emit(flush_event(*tail_, tail_text_));
+  fill_waiting(deferred_, *tail_);
+  last_tail_ = tail_;
   emit(deferred_);
   Channel* b = joined_;
   tail_ = nullptr;
@@ -479,6 +506,7 @@ bool AnswerStream::end_wait(std::string& out, AnswerOutcome& outcome) {
   if (b != nullptr) {
     b->finished = true;
     take(*b, text, outcome);
+    note_shown(*b, text);
     if (!text.empty()) emit(flush_event(*b, text));
   }
   return true;
@@ -626,6 +654,34 @@ bool AnswerStream::ends_wait(simdjson::dom::element root, std::string_view type)
   return joined_ == nullptr && ends_with(type, ".delta") && type != "response.output_text.delta";
 }
 
+const AnswerStream::Channel* AnswerStream::repeated_part(
+    simdjson::dom::element root, std::string_view type,
+    std::span<const JsonToken::Segment> holder) const {
+  const size_t n = holder.size();
+  uint64_t item = 0;
+  uint64_t part = 0;
+  if ((type == "response.output_text.done" && n == 0) ||
+      (type == "response.content_part.done" && n == 1 && holder[0].is("part"))) {
+    if (root["output_index"].get_uint64().get(item) != simdjson::SUCCESS ||
+        root["content_index"].get_uint64().get(part) != simdjson::SUCCESS)
+      return nullptr;
+  } else if (type == "response.output_item.done" && n == 3 && holder[0].is("item") &&
+             holder[1].is("content") && holder[2].is_index) {
+    if (root["output_index"].get_uint64().get(item) != simdjson::SUCCESS) return nullptr;
+    part = holder[2].index;
+  } else if ((type == "response.completed" || type == "response.incomplete" ||
+              type == "response.failed") &&
+             n == 5 && holder[0].is("response") && holder[1].is("output") && holder[2].is_index &&
+             holder[3].is("content") && holder[4].is_index) {
+    item = holder[2].index;  // output items are listed in the order of their output_index
+    part = holder[4].index;
+  } else {
+    return nullptr;
+  }
+  const auto it = channels_.find(Key{item, Field::kText, static_cast<long>(part)});
+  return it == channels_.end() ? nullptr : &it->second;
+}
+
 std::string AnswerStream::api_flush_event(const Channel& c, const std::string& text) const {
   const std::string v = json_string(text);
   if (dialect_ == Dialect::kMessages) {
@@ -729,24 +785,54 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
   size_t logprobs_begin = 0;
   size_t logprobs_end = 0;
   bool dirty = false;
+  struct PartLogprobs {
+    const Channel* part;
+    size_t begin;
+    size_t end;
+  };
+  std::vector<PartLogprobs> repeated_logprobs;
+  std::vector<const Channel*> changed_parts;
+  bool waiting = false;  // a repeated text stands for the waiting part's
   const BodyScanStatus st = walk_json(
       data, 64,
       [&](const JsonToken& t) {
         if (t.kind == JsonToken::kKey) {
-          if (t.path.empty() && t.raw == "\"logprobs\"") {
-            size_t v = t.offset + t.raw.size();
-            while (v < data.size() && data[v] != ':') ++v;
-            const size_t end = json_value_end(data, v + 1);
-            if (end != std::string_view::npos) {
-              logprobs_begin = v + 1;
-              logprobs_end = end;
-            }
+          if (t.raw != "\"logprobs\"") return true;
+          size_t v = t.offset + t.raw.size();
+          while (v < data.size() && data[v] != ':') ++v;
+          const size_t end = json_value_end(data, v + 1);
+          if (end == std::string_view::npos) return true;
+          if (const Channel* part = repeated_part(root, type, t.path)) {
+            repeated_logprobs.push_back({part, v + 1, end});
+          } else if (t.path.empty()) {
+            logprobs_begin = v + 1;
+            logprobs_end = end;
           }
           return true;
         }
         Field field = Field::kContent;
         if (!api_text_field(dialect_, t.path, type, field)) {
           if (api_enumerated(t.path, t.raw)) return true;
+          // A text a Responses event repeats (`.done`, response.completed) is what the part's
+          // deltas showed, masked and joined as they were; its logprobs go if that differs.
+          if (dialect_ == Dialect::kResponses && !t.path.empty() && t.path.back().is("text")) {
+            if (const Channel* part = repeated_part(root, type, t.path.first(t.path.size() - 1))) {
+              decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded_);
+              if (part == tail_) {
+                waiting = true;
+                changed_parts.push_back(part);
+                splices.push_back({static_cast<uint32_t>(t.offset),
+                                   static_cast<uint32_t>(t.offset + t.raw.size()),
+                                   std::string(kWaitingText)});
+              } else if (part->shown != decoded_) {
+                changed_parts.push_back(part);
+                splices.push_back({static_cast<uint32_t>(t.offset),
+                                   static_cast<uint32_t>(t.offset + t.raw.size()),
+                                   json_string(part->shown)});
+              }
+              return true;
+            }
+          }
           if (!scan_whole(t.raw, replacement, outcome)) return false;
           if (!replacement.empty())
             splices.push_back({static_cast<uint32_t>(t.offset),
@@ -809,6 +895,7 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
           if (field == Field::kText) last_text_ = &c;
         }
         if (!feed(c, t.raw, released, outcome)) return false;
+        note_shown(c, released);
         dirty = dirty || released != decoded_ || c.stream->released() != c.stream->total() ||
                 !c.escape.empty() || !c.number.empty() || tail_ != nullptr;
         splices.push_back({static_cast<uint32_t>(t.offset),
@@ -820,15 +907,18 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
     outcome.ok = false;
     return outcome;
   }
-  if (dirty && logprobs_begin != 0) {
-    std::erase_if(splices, [&](const Splice& s) {
-      return s.begin >= logprobs_begin && s.end <= logprobs_end;
-    });
-    splices.push_back(
-        {static_cast<uint32_t>(logprobs_begin), static_cast<uint32_t>(logprobs_end), "[]"});
+  auto empty_logprobs = [&](size_t begin, size_t end) {
+    std::erase_if(splices, [&](const Splice& s) { return s.begin >= begin && s.end <= end; });
+    splices.push_back({static_cast<uint32_t>(begin), static_cast<uint32_t>(end), "[]"});
+  };
+  if (dirty && logprobs_begin != 0) empty_logprobs(logprobs_begin, logprobs_end);
+  for (const PartLogprobs& l : repeated_logprobs) {
+    if (std::find(changed_parts.begin(), changed_parts.end(), l.part) != changed_parts.end())
+      empty_logprobs(l.begin, l.end);
+  }
+  if ((dirty && logprobs_begin != 0) || !repeated_logprobs.empty())
     std::sort(splices.begin(), splices.end(),
               [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
-  }
   if (!name.empty()) {
     // The event's name is text from the upstream too.
     const std::string raw_name = json_string(name);
@@ -849,6 +939,10 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
   if (tail_ != nullptr) {  // this event waits with the text part before it
     deferred_.append(out, mark_);
     out.resize(mark_);
+  } else if (waiting && last_tail_ != nullptr) {  // the wait ended within this event
+    std::string mine = out.substr(mark_);
+    fill_waiting(mine, *last_tail_);
+    out.replace(mark_, std::string::npos, mine);
   }
   return outcome;
 }

@@ -84,6 +84,9 @@ class AnswerStream {
     std::string number;
     bool in_string = false;
     bool escaped = false;
+    // Responses text parts: the text their deltas showed, which the `.done` events and
+    // response.completed repeat (they are made to repeat this, not the upstream's text).
+    std::string shown;
     // Responses: the delta event's type, its item_id (raw JSON) and the name of its second
     // index (content_index, summary_index), for the events that release held text.
     std::string event_type;
@@ -104,6 +107,12 @@ class AnswerStream {
   bool take_joined(Channel& b, std::string& text, AnswerOutcome& outcome);
   bool end_wait(std::string& out, AnswerOutcome& outcome);
   bool ends_wait(simdjson::dom::element root, std::string_view type) const;
+  void note_shown(Channel& c, std::string_view text);
+  void fill_waiting(std::string& events, const Channel& c) const;
+  // Responses: the text part whose text (or logprobs) a string of a repeating event at `holder`
+  // (the object holding it) repeats, if its deltas were streamed.
+  const Channel* repeated_part(simdjson::dom::element root, std::string_view type,
+                               std::span<const JsonToken::Segment> holder) const;
   // Feeds one JSON string token of a channel's text in; `released` is what may go out now.
   bool feed(Channel& c, std::string_view raw, std::string& released, AnswerOutcome& outcome);
   // Messages and Responses: finishes the channels an event closes, releasing what they hold.
@@ -134,6 +143,7 @@ class AnswerStream {
   Channel* tail_ = nullptr;
   Channel* joined_ = nullptr;
   Channel* last_text_ = nullptr;  // Responses: the latest text part (items come one by one)
+  Channel* last_tail_ = nullptr;  // the part that waited last
   size_t boundary_ = 0;           // where the closed part's text ends in its stream
   std::string tail_text_;         // the closed part's text released, not sent yet
   std::string deferred_;

@@ -2065,16 +2065,33 @@ TEST(AnswerStream, AValueAcrossTwoStreamedOutputItemsIsMasked) {
   for (bool done : {false, true}) {
     std::vector<std::pair<std::string, std::string>> events = {added(0), delta(0, "card 5555 "),
                                                                delta(0, "5555")};
-    if (done) {
-      events.push_back(
-          block_event("response.output_text.done",
-                      R"("item_id":"msg_0","output_index":0,"content_index":0,"text":"x")"));
-      events.push_back(block_event("response.output_item.done",
-                                   R"("output_index":0,"item":{"type":"message","id":"msg_0"})"));
-    }
+    // The events that repeat a part's text (its `.done` events, response.completed) say what
+    // the upstream wrote, logprobs included.
+    const auto part = [](const std::string& text) {
+      return R"({"type":"output_text","text":")" + text +
+             R"(","annotations":[],"logprobs":[{"token":")" + text + R"(","logprob":0}]})";
+    };
+    const auto done_events = [&](int item, const std::string& text) {
+      const std::string at = R"("item_id":"msg_)" + std::to_string(item) + R"(","output_index":)" +
+                             std::to_string(item) + R"(,"content_index":0)";
+      events.push_back(block_event("response.output_text.done", at + R"(,"text":")" + text +
+                                                                    R"(","logprobs":[{"token":")" +
+                                                                    text + R"(","logprob":0}])"));
+      events.push_back(block_event("response.content_part.done", at + R"(,"part":)" + part(text)));
+      events.push_back(block_event(
+          "response.output_item.done",
+          R"("output_index":)" + std::to_string(item) + R"(,"item":{"type":"message","id":"msg_)" +
+              std::to_string(item) + R"(","content":[)" + part(text) + "]}"));
+    };
+    if (done) done_events(0, "card 5555 5555");
     for (const auto& e : {added(1), delta(1, " 5555 4444"), delta(1, " is on file")})
       events.push_back(e);
-    events.push_back(block_event("response.completed", R"("response":{"id":"r","output":[]})"));
+    if (done) done_events(1, " 5555 4444 is on file");
+    events.push_back(block_event(
+        "response.completed",
+        R"("response":{"id":"r","output":[{"type":"message","id":"msg_0","content":[)" +
+            part("card 5555 5555") + R"(]},{"type":"message","id":"msg_1","content":[)" +
+            part(" 5555 4444 is on file") + "]}]}"));
     Streamed r = stream_events(AnswerStream::Dialect::kResponses, events, actions);
     EXPECT_EQ(r.out.find("5555"), std::string::npos) << r.out;
     EXPECT_EQ(r.texts,
@@ -2082,6 +2099,23 @@ TEST(AnswerStream, AValueAcrossTwoStreamedOutputItemsIsMasked) {
         << r.out;
     if (done) {  // the first item's text is out before its `.done`
       EXPECT_LT(r.out.find("[CREDIT_CARD]"), r.out.find("response.output_text.done")) << r.out;
+    }
+    // The repeated texts are those the deltas showed; their logprobs went with what changed.
+    simdjson::dom::parser parser;
+    for (const auto& [name, data] : sse_events(r.out)) {
+      simdjson::dom::element e = parser.parse(data).value();
+      std::string_view t;
+      if (name == "response.output_text.done") {
+        t = e["text"].get_string().value();
+        EXPECT_TRUE(t == "card [CREDIT_CARD]" || t == " is on file") << t;
+        EXPECT_EQ(e["logprobs"].get_array().size(), 0u) << data;
+      }
+      if (name == "response.completed") {
+        EXPECT_EQ(e["response"]["output"].at(0)["content"].at(0)["text"].get_string().value(),
+                  "card [CREDIT_CARD]");
+        EXPECT_EQ(e["response"]["output"].at(1)["content"].at(0)["text"].get_string().value(),
+                  " is on file");
+      }
     }
   }
 }
