@@ -434,6 +434,28 @@ bool AnswerStream::read_number(const std::string& literal, AnswerOutcome& outcom
 
 namespace {
 
+// Does a `"logprobs"` key of `data` hold anything but an empty list or null?
+bool holds_logprobs(std::string_view data) {
+  constexpr std::string_view kKey = "\"logprobs\"";
+  auto skip = [&](size_t i) {
+    while (i < data.size() &&
+           (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
+      ++i;
+    return i;
+  };
+  for (size_t at = data.find(kKey); at != std::string_view::npos;
+       at = data.find(kKey, at + kKey.size())) {
+    size_t v = skip(at + kKey.size());
+    if (v >= data.size() || data[v] != ':') continue;  // a string value, not a key
+    v = skip(v + 1);
+    if (data.substr(v, 4) == "null") continue;
+    if (v < data.size() && data[v] == '[' && skip(v + 1) < data.size() && data[skip(v + 1)] == ']')
+      continue;
+    return true;
+  }
+  return false;
+}
+
 // Stands for the text of the part that waits in the events kept back with it (the text is known
 // once the wait ends). Control bytes cannot appear raw in the JSON an upstream sends.
 constexpr std::string_view kWaitingText = "\x01waiting\x01";
@@ -780,8 +802,9 @@ AnswerOutcome AnswerStream::on_event(std::string_view name, std::string_view dat
   std::string replacement;
   // Responses deltas may carry logprobs: their tokens spell the delta's text, so they go
   // (emptied) whenever that text did not pass as it came (held or changed), as in chat.
-  const bool logprobs =
-      dialect_ == Dialect::kResponses && data.find("\"logprobs\"") != std::string_view::npos;
+  // Keys are walked to find them only in events where a `logprobs` holds something (servers
+  // send an empty list in every delta when none were asked for).
+  const bool logprobs = dialect_ == Dialect::kResponses && holds_logprobs(data);
   size_t logprobs_begin = 0;
   size_t logprobs_end = 0;
   bool dirty = false;
