@@ -23,6 +23,7 @@
 #include <simdjson.h>
 
 #include "common/sha256.h"
+#include "inspect/disguise.h"
 #include "inspect/engine_impl.h"
 #include "inspect/validators.h"
 
@@ -694,6 +695,14 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
       for (uint16_t w : impl.context_ids[s]) impl.literals.push_back(impl.words[w].text);
     }
   }
+  // The markers of a disguised value (disguise.h): a hit makes scan() look at an undisguised
+  // copy. Not in `literals`: a stream holds nothing for them.
+  for (const std::string& m : disguise_markers()) {
+    const size_t id = id_for(escape_literal(m), HS_FLAG_CASELESS);
+    impl.disguise_marker.resize(impl.roles.size());
+    impl.disguise_marker[id] = 1;
+  }
+  impl.disguise_marker.resize(impl.roles.size());
   std::sort(impl.literals.begin(), impl.literals.end());
   impl.literals.erase(std::unique(impl.literals.begin(), impl.literals.end()), impl.literals.end());
   for (size_t c = 0, k = 0; c <= 256; ++c) {
@@ -1004,8 +1013,10 @@ bool Scratch::prepare(const Engine& engine) {
   return true;
 }
 
-bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
-          std::vector<Finding>& findings) {
+namespace {
+
+bool scan_once(const Engine& engine, Scratch& scratch, std::string_view text,
+               std::vector<Finding>& findings, bool& disguised) {
   findings.clear();
   if (text.size() > UINT32_MAX || !scratch.prepare(engine)) return false;
   const Engine::Impl& impl = engine.impl();
@@ -1017,10 +1028,12 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
     const Engine::Impl* impl;
     std::string_view text;
     std::vector<Region>& regions;
-  } hits{&impl, text, regions};
+    bool& disguised;
+  } hits{&impl, text, regions, disguised};
   auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                    void* p) -> int {
     auto* h = static_cast<Hits*>(p);
+    if (h->impl->disguise_marker[id] != 0) h->disguised = true;
     on_literal_hit(*h->impl, id, static_cast<size_t>(to), h->text, 0, h->regions);
     return 0;
   };
@@ -1047,6 +1060,34 @@ bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
         if (evaluate(context, text, 0, m, true, f)) findings.push_back(f);
       }))
     return false;
+  resolve_overlaps(findings);
+  return true;
+}
+
+}  // namespace
+
+bool scan(const Engine& engine, Scratch& scratch, std::string_view text,
+          std::vector<Finding>& findings) {
+  bool disguised = false;
+  if (!scan_once(engine, scratch, text, findings, disguised)) return false;
+  if (!disguised) return true;
+  // The same text undisguised (disguise.h); its findings mapped back to the original bytes.
+  thread_local std::string plain;
+  thread_local std::vector<uint32_t> from, to;
+  thread_local std::vector<Finding> more;
+  if (!undisguise(text, plain, from, to)) return true;
+  bool again = false;
+  if (!scan_once(engine, scratch, plain, more, again)) return false;
+  for (const Finding& f : more) {
+    Finding g = f;
+    g.start = from[f.start];
+    g.end = to[f.end - 1];
+    findings.push_back(g);
+  }
+  std::sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
+    return a.start != b.start ? a.start < b.start : a.end > b.end;
+  });
+  findings.erase(std::unique(findings.begin(), findings.end()), findings.end());
   resolve_overlaps(findings);
   return true;
 }

@@ -51,6 +51,7 @@ struct Engine::Impl {
   std::vector<std::vector<uint16_t>> not_after_ids;  // per spec: its not_after words
   std::vector<ContextWord> words;
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
+  std::vector<uint8_t> disguise_marker;  // per id: a marker of a disguised value (disguise.h)
   // The specs gated by clusters, with what a cluster must have for each beyond its counts
   // (gates_met), side by side.
   struct ClusterGate {

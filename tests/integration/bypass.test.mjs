@@ -125,6 +125,19 @@ test('a card or IBAN split across two messages never crosses whole', async () =>
   assert.ok(!sent.join(' ').match(/4111|0532 0130/), sent.join(' | '));
 });
 
+test('disguised values are masked whole: invisible characters inside, other scripts\' digits, an encoded @', async () => {
+  const zw = '\u200b';
+  const res = await send('/v1/chat/completions', { model: 'chat', messages: [
+    { role: 'user', content: `card 4111${zw}1111${zw}1111${zw}1111 ok` },
+    { role: 'user', content: 'mail jane.doe&#64;acme-corp.com or jane.doe [at] acme-corp [dot] com' },
+    { role: 'user', content: 'card \u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661 ok' }] });
+  assert.equal(res.status, 200);
+  const sent = stack.upstream.requests[0].body.messages.map((m) => m.content);
+  assert.equal(sent[0], 'card [CREDIT_CARD] ok');
+  assert.match(sent[1], /^mail ⟨EMAIL_\d+⟩ or ⟨EMAIL_\d+⟩$/);  // pseudonymised in this configuration
+  assert.equal(sent[2], 'card [CREDIT_CARD] ok');
+});
+
 test('benign prompts full of number-like text are forwarded byte for byte', async () => {
   const body = '{"model":"chat","temperature":0.7,"seed":4111111111111111,"max_tokens":100,"messages":[' +
     '{"role":"system","content":"Release 2.14.3 shipped on 2024-05-06 at 10:30"},' +

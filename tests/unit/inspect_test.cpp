@@ -934,6 +934,40 @@ TEST(Scan, AddressesMarkingsAndKeysAsTheyStand) {
     EXPECT_TRUE(found(t).empty()) << t;
 }
 
+// Disguised values (disguise.h): invisible characters inside, digits of other scripts, an
+// encoded or spelled-out '@'. The finding covers the original bytes, invisible ones included.
+TEST(Scan, DisguisedValuesAreFoundOnTheirOriginalBytes) {
+  const std::string zw = "\xe2\x80\x8b";  // U+200B zero-width space
+  EXPECT_EQ(found("card 4111" + zw + "1111" + zw + "1111" + zw + "1111 ok"),
+            (Pairs{{"fin.credit_card", "4111" + zw + "1111" + zw + "1111" + zw + "1111"}}));
+  EXPECT_EQ(found("key AKIA\xc2\xadZ3MQW7XH2LBNQR4T."),
+            (Pairs{{"secret.aws_access_key", "AKIA\xc2\xadZ3MQW7XH2LBNQR4T"}}));
+  // Arabic-Indic digits: ٤١١١١١١١١١١١١١١١
+  EXPECT_EQ(
+      found("card \xd9\xa4\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9"
+            "\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1 ok")
+          .size(),
+      1u);
+  EXPECT_EQ(found("mail jane.doe&#64;acme.com now"),
+            (Pairs{{"pii.email", "jane.doe&#64;acme.com"}}));
+  EXPECT_EQ(found("mail jane.doe%40acme.com now"), (Pairs{{"pii.email", "jane.doe%40acme.com"}}));
+  EXPECT_EQ(found("mail jane.doe [at] acme [dot] com now"),
+            (Pairs{{"pii.email", "jane.doe [at] acme [dot] com"}}));
+  EXPECT_EQ(found("ssn 536\xe2\x80\x92"
+                  "22\xe2\x80\x92"
+                  "8372"),
+            (Pairs{{"id.us_ssn",
+                    "536\xe2\x80\x92"
+                    "22\xe2\x80\x92"
+                    "8372"}}));
+  // A marker alone changes nothing; a value found plainly is found once.
+  for (const char* t : {"see [at] the top (dot) com", "100%40 off",
+                        "a\xe2\x80\x8b"
+                        "b"})
+    EXPECT_TRUE(found(t).empty()) << t;
+  EXPECT_EQ(found("jane@acme.com and 4111" + zw + "1111" + zw + "1111" + zw + "1111").size(), 2u);
+}
+
 TEST(Scan, HardNegatives) {
   for (const char* t :
        {"card 4111 1111 1111 1112", "run 41111111111111111 and more", "AKIAIOSFODNN7EXAMPLE",

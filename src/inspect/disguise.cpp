@@ -1,0 +1,168 @@
+#include "inspect/disguise.h"
+
+#include <array>
+
+namespace warden::inspect {
+
+namespace {
+
+// Invisible format characters (Unicode Cf) people and models put inside values: soft hyphen,
+// combining grapheme joiner, Mongolian vowel separator, zero-width space/non-joiner/joiner,
+// left-to-right and right-to-left marks, word joiner, invisible operators, byte order mark.
+bool invisible(uint32_t c) {
+  return c == 0xAD || c == 0x34F || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+         (c >= 0x2060 && c <= 0x2064) || c == 0xFEFF;
+}
+
+// The ASCII digit a digit of another script stands for, or -1.
+int other_digit(uint32_t c) {
+  if (c >= 0x660 && c <= 0x669) return static_cast<int>(c - 0x660);  // Arabic-Indic
+  if (c >= 0x6F0 && c <= 0x6F9) return static_cast<int>(c - 0x6F0);  // Extended Arabic-Indic
+  if (c >= 0x966 && c <= 0x96F) return static_cast<int>(c - 0x966);  // Devanagari
+  if (c >= 0x1D7CE && c <= 0x1D7FF) return static_cast<int>((c - 0x1D7CE) % 10);  // mathematical
+  return -1;
+}
+
+// Decodes the code point at i (invalid bytes: one byte, returned as 0xFFFD).
+uint32_t decode(std::string_view t, size_t i, size_t& n) {
+  const auto b = static_cast<unsigned char>(t[i]);
+  n = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+  if (n == 1) return b < 0x80 ? b : 0xFFFD;
+  if (i + n > t.size()) {
+    n = 1;
+    return 0xFFFD;
+  }
+  uint32_t c = b & (0xFF >> (n + 1));
+  for (size_t k = 1; k < n; ++k) {
+    const auto x = static_cast<unsigned char>(t[i + k]);
+    if ((x & 0xC0) != 0x80) {
+      n = 1;
+      return 0xFFFD;
+    }
+    c = c << 6 | (x & 0x3F);
+  }
+  return c;
+}
+
+bool iequal(std::string_view t, size_t i, std::string_view lit) {
+  if (i + lit.size() > t.size()) return false;
+  for (size_t k = 0; k < lit.size(); ++k) {
+    char c = t[i + k];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+    if (c != lit[k]) return false;
+  }
+  return true;
+}
+
+// An encoded '@' or '.' at i: its length (with the spaces around a bracketed word), else 0.
+size_t spelled(std::string_view t, size_t i, char& as) {
+  static constexpr std::array<std::pair<std::string_view, char>, 10> kForms = {{
+      {"&#64;", '@'},
+      {"&#x40;", '@'},
+      {"&commat;", '@'},
+      {"%40", '@'},
+      {"[at]", '@'},
+      {"(at)", '@'},
+      {"{at}", '@'},
+      {"[dot]", '.'},
+      {"(dot)", '.'},
+      {"{dot}", '.'},
+  }};
+  size_t j = i;
+  while (j < t.size() && t[j] == ' ' && j - i < 2) ++j;
+  for (const auto& [form, c] : kForms) {
+    if (!iequal(t, j, form)) continue;
+    // "&#64;" and "%40" stand alone; a bracketed word may have a space on either side.
+    if (j != i && form[0] != '[' && form[0] != '(' && form[0] != '{') return 0;
+    size_t e = j + form.size();
+    if (form[0] == '[' || form[0] == '(' || form[0] == '{') {
+      size_t k = e;
+      while (k < t.size() && t[k] == ' ' && k - e < 2) ++k;
+      e = k;
+    }
+    as = c;
+    return e - i;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<std::string>& disguise_markers() {
+  static const std::vector<std::string> kMarkers = [] {
+    std::vector<std::string> m = {
+        "&#64;", "&#x40;", "&commat;", "%40",   "[at]",        "(at)",
+        "{at}",  "[dot]",  "(dot)",    "{dot}", "\xe2\x80\x92"};  // U+2012 figure dash
+    auto utf8 = [](uint32_t c) {
+      std::string u;
+      if (c < 0x800) {
+        u += static_cast<char>(0xC0 | c >> 6);
+      } else if (c < 0x10000) {
+        u += static_cast<char>(0xE0 | c >> 12);
+        u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+      } else {
+        u += static_cast<char>(0xF0 | c >> 18);
+        u += static_cast<char>(0x80 | (c >> 12 & 0x3F));
+        u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+      }
+      u += static_cast<char>(0x80 | (c & 0x3F));
+      return u;
+    };
+    for (uint32_t c : {0xADu, 0x34Fu, 0x180Eu, 0x200Bu, 0x200Cu, 0x200Du, 0x200Eu, 0x200Fu, 0x2060u,
+                       0x2061u, 0x2062u, 0x2063u, 0x2064u, 0xFEFFu})
+      m.push_back(utf8(c));
+    for (uint32_t base : {0x660u, 0x6F0u, 0x966u})
+      for (uint32_t d = 0; d < 10; ++d) m.push_back(utf8(base + d));
+    for (uint32_t c = 0x1D7CE; c <= 0x1D7FF; ++c) m.push_back(utf8(c));
+    return m;
+  }();
+  return kMarkers;
+}
+
+bool undisguise(std::string_view text, std::string& out, std::vector<uint32_t>& from,
+                std::vector<uint32_t>& to) {
+  out.clear();
+  from.clear();
+  to.clear();
+  bool changed = false;
+  auto put = [&](char c, size_t b, size_t e) {
+    out.push_back(c);
+    from.push_back(static_cast<uint32_t>(b));
+    to.push_back(static_cast<uint32_t>(e));
+  };
+  for (size_t i = 0; i < text.size();) {
+    const char b = text[i];
+    if (b == '&' || b == '%' || b == '[' || b == '(' || b == '{' || b == ' ') {
+      char as = 0;
+      if (const size_t n = spelled(text, i, as); n > 0) {
+        put(as, i, i + n);
+        i += n;
+        changed = true;
+        continue;
+      }
+    }
+    size_t n = 1;
+    const uint32_t c =
+        static_cast<unsigned char>(b) < 0x80 ? static_cast<unsigned char>(b) : decode(text, i, n);
+    if (invisible(c)) {
+      // Dropped: it is masked with the value it stands in (the next byte's source begins here).
+      changed = true;
+      if (!to.empty() && to.back() == i) to.back() = static_cast<uint32_t>(i + n);
+      i += n;
+      continue;
+    }
+    if (const int d = other_digit(c); d >= 0) {
+      put(static_cast<char>('0' + d), i, i + n);
+      changed = true;
+    } else if (c == 0x2012) {
+      put('-', i, i + n);
+      changed = true;
+    } else {
+      for (size_t k = 0; k < n; ++k) put(text[i + k], k == 0 ? i : i + k, i + n);
+    }
+    i += n;
+  }
+  return changed;
+}
+
+}  // namespace warden::inspect
