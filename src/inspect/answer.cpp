@@ -1,5 +1,7 @@
 #include "inspect/answer.h"
 
+#include <string.h>
+
 #include <algorithm>
 
 #include "common/json_writer.h"
@@ -443,8 +445,14 @@ bool holds_logprobs(std::string_view data) {
       ++i;
     return i;
   };
-  for (size_t at = data.find(kKey); at != std::string_view::npos;
-       at = data.find(kKey, at + kKey.size())) {
+  // memmem: string_view::find stops at every quote (memchr on the needle's first byte), and
+  // an event is mostly quotes.
+  auto find = [&](size_t from) -> size_t {
+    const void* at = ::memmem(data.data() + from, data.size() - from, kKey.data(), kKey.size());
+    return at == nullptr ? std::string_view::npos
+                         : static_cast<size_t>(static_cast<const char*>(at) - data.data());
+  };
+  for (size_t at = find(0); at != std::string_view::npos; at = find(at + kKey.size())) {
     size_t v = skip(at + kKey.size());
     if (v >= data.size() || data[v] != ':') continue;  // a string value, not a key
     v = skip(v + 1);
