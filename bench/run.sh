@@ -10,7 +10,7 @@
 # figures are per core. CPU per request is read from /proc/PID/stat of the target.
 # usage: bench/run.sh [BUILD_DIR]
 #   env: DURATION WARMUP CONNS TARGETS SKIP_PEERS PACED_TARGETS PACED_N SECTIONS
-#   SECTIONS (default all): load paced audit engine tokenizer
+#   SECTIONS (default all): load paced audit engine tokenizer identity
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -21,7 +21,7 @@ CONNS=${CONNS:-"1 16 64"}
 TARGETS=${TARGETS:-"direct nginx warden portkey warden-inspect warden-batched warden-strict"}
 PACED_TARGETS=${PACED_TARGETS:-"nginx warden warden-inspect"}
 PACED_N=${PACED_N:-40}  # sequential requests per target and answer
-SECTIONS=${SECTIONS:-"load paced audit engine tokenizer"}
+SECTIONS=${SECTIONS:-"load paced audit engine tokenizer identity"}
 [[ " $SECTIONS " == *" load "* ]] || TARGETS=""
 # Warden's inspect actions; the paced answers mask personal data and card numbers.
 ACTIONS="{secret: block}"
@@ -196,6 +196,13 @@ taskset -c "$TARGET_CPU" "$BUILD/bench/tokenizer_bench" --benchmark_repetitions=
   --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "^first|_median" > "$OUT/tokenizer.txt" || true
 fi
 
+# Who is asking: instructions per request over TLS with an API key, a cached token and mTLS on
+# resumed sessions, the first use of each signature algorithm, the handshakes (callgrind).
+if [[ " $SECTIONS " == *" identity "* ]]; then
+log "== identity (callgrind)"
+"$HERE/identity.sh" "$BUILD" > "$OUT/identity.txt" 2>&1 || log "identity.sh failed: see $OUT/identity.txt"
+fi
+
 {
   echo "# Proxy benchmark $STAMP"
   echo
@@ -224,6 +231,12 @@ fi
   echo
   echo '```'
   cat "$OUT/tokenizer.txt" 2>/dev/null
+  echo '```'
+  echo
+  echo "## Identity over TLS (callgrind instructions per request, one worker, inspection on)"
+  echo
+  echo '```'
+  cat "$OUT/identity.txt" 2>/dev/null
   echo '```'
 } > "$OUT/README.md"
 cp "$OUT/README.md" "$HERE/results/latest.md"

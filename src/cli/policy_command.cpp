@@ -126,8 +126,7 @@ int run_policy_test(const std::string& file) {
     for (const policy::DeploymentPlan& p : plan.deployments) {
       const policy::Decision& dec = p.decision;
       trail += "    " + p.deployment->name + ": " + (p.permit ? "permit" : "deny") + " (" +
-               join(dec.rules) +
-               (p.permit ? "" : "; " + (p.why_not.empty() ? policy::reason(dec) : p.why_not)) +
+               join(dec.rules) + (p.permit ? "" : "; " + policy::denial(*config->policy, a, p)) +
                ")\n";
       if (p.permit && chosen.empty()) {
         got = "permit";
@@ -237,8 +236,7 @@ int run_explain(const ExplainOptions& o) {
     std::cout << "  " << d.name << " [" << d.operator_name << ", " << d.jurisdiction << ", "
               << d.region << "]: " << (p.permit ? "PERMIT" : "DENY")
               << "\n    rules: " << join(dec.rules) << "\n";
-    if (!p.permit)
-      std::cout << "    reason: " << (p.why_not.empty() ? policy::reason(dec) : p.why_not) << "\n";
+    if (!p.permit) std::cout << "    reason: " << policy::denial(*config->policy, a, p) << "\n";
     for (const auto& t : dec.transforms)
       std::cout << "    transform: " << t.cls_prefix << " -> " << inspect::action_name(t.action)
                 << " (" << t.rule << ")\n";

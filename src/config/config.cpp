@@ -1060,6 +1060,23 @@ identity::KeySetPtr read_jwks_file(Reader& r, const YAML::Node& at, const std::s
   return keys;
 }
 
+// label name → the claim (or certificate attribute) it is read from.
+void read_label_map(Reader& r, const YAML::Node& l, const std::string& what,
+                    std::map<std::string, std::string>& out) {
+  if (!l) return;
+  if (!l.IsMap()) {
+    r.error(l, "'" + what + "' must map label names to claim names");
+    return;
+  }
+  for (const auto& kv : l) {
+    if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+      r.error(kv.second, "'" + what + "' values must be claim names");
+      continue;
+    }
+    out[kv.first.Scalar()] = kv.second.Scalar();
+  }
+}
+
 void read_claims(Reader& r, const YAML::Node& n, identity::ClaimMapping& m) {
   if (!n) return;
   if (!r.expect_map(n, "claims",
@@ -1074,19 +1091,7 @@ void read_claims(Reader& r, const YAML::Node& n, identity::ClaimMapping& m) {
   if (m.kind != "person" && m.kind != "service" && m.kind != "device")
     r.error(n["kind"], "principal kind must be person, service or device");
   r.str(n, "device_id", m.device_id);
-  if (const YAML::Node l = n["labels"]) {
-    if (!l.IsMap()) {
-      r.error(l, "'labels' must map label names to claim names");
-    } else {
-      for (const auto& kv : l) {
-        if (!kv.second.IsScalar()) {
-          r.error(kv.second, "'labels' values must be claim names");
-          continue;
-        }
-        m.labels[kv.first.Scalar()] = kv.second.Scalar();
-      }
-    }
-  }
+  read_label_map(r, n["labels"], "labels", m.labels);
 }
 
 void read_issuer(Reader& r, const YAML::Node& n, const std::string& config_path,
@@ -1130,21 +1135,42 @@ void read_issuer(Reader& r, const YAML::Node& n, const std::string& config_path,
 
 void read_device(Reader& r, const YAML::Node& n, Config& config) {
   if (!n) return;
-  if (!r.expect_map(n, "device", {"posture", "forwarded_cert_from"})) return;
+  if (!r.expect_map(n, "device", {"posture", "forwarded_cert_from", "certificate_labels"})) return;
   identity::DeviceConfig& dc = config.device;
   if (const YAML::Node p = n["posture"]) {
-    if (r.expect_map(p, "posture",
-                     {"jwks_file", "issuer", "max_age_s", "clock_skew_s", "algorithms"})) {
-      if (r.str(p, "jwks_file", dc.posture.jwks_file, true)) {
-        dc.posture.jwks_file = relative_to(config.path, dc.posture.jwks_file);
-        dc.posture.keys = read_jwks_file(r, p["jwks_file"], dc.posture.jwks_file);
+    if (r.expect_map(
+            p, "posture",
+            {"jwks_file", "jwks_uri", "ca_file", "refresh_interval_s", "min_refresh_interval_s",
+             "fetch_timeout_ms", "issuer", "max_age_s", "clock_skew_s", "algorithms", "labels"})) {
+      identity::PostureConfig& pc = dc.posture;
+      const bool file = r.str(p, "jwks_file", pc.jwks_file);
+      const bool uri = r.str(p, "jwks_uri", pc.source.jwks_uri);
+      if (int(file) + int(uri) != 1)
+        r.error(p, "posture needs exactly one of 'jwks_file' or 'jwks_uri'");
+      if (file) {
+        pc.jwks_file = relative_to(config.path, pc.jwks_file);
+        pc.keys = read_jwks_file(r, p["jwks_file"], pc.jwks_file);
       }
-      r.str(p, "issuer", dc.posture.issuer);
-      r.integer(p, "max_age_s", dc.posture.max_age_s, 1, 86'400);
-      r.integer(p, "clock_skew_s", dc.posture.clock_skew_s, 0, 600);
-      if (const YAML::Node a = p["algorithms"]) dc.posture.algs = read_algorithms(r, a);
+      if (uri && !identity::key_url_allowed(pc.source.jwks_uri))
+        r.error(p["jwks_uri"], "'jwks_uri' must be https:// (http:// only to a loopback address)");
+      // The issuers' fetcher keeps its keys apart by this name and the uri.
+      pc.source.issuer = "posture";
+      if (r.str(p, "ca_file", pc.source.ca_file)) {
+        pc.source.ca_file = relative_to(config.path, pc.source.ca_file);
+        if (const std::string problem = ca_file_problem(pc.source.ca_file); !problem.empty())
+          r.error(p["ca_file"], "ca_file '" + pc.source.ca_file + "' " + problem);
+      }
+      r.integer(p, "refresh_interval_s", pc.source.refresh_interval_s, 10, 86'400);
+      r.integer(p, "min_refresh_interval_s", pc.source.min_refresh_interval_s, 1, 3600);
+      r.integer(p, "fetch_timeout_ms", pc.source.fetch_timeout_ms, 100, 60'000);
+      r.str(p, "issuer", pc.issuer);
+      r.integer(p, "max_age_s", pc.max_age_s, 1, 86'400);
+      r.integer(p, "clock_skew_s", pc.clock_skew_s, 0, 600);
+      if (const YAML::Node a = p["algorithms"]) pc.algs = read_algorithms(r, a);
+      read_label_map(r, p["labels"], "posture labels", pc.labels);
     }
   }
+  read_label_map(r, n["certificate_labels"], "certificate_labels", dc.certificate_labels);
   if (const YAML::Node proxies = n["forwarded_cert_from"]) {
     if (!proxies.IsSequence()) {
       r.error(proxies, "'forwarded_cert_from' must be a list of IP addresses");

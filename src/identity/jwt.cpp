@@ -45,6 +45,17 @@ std::string_view string_member(const simdjson::dom::object& o, std::string_view 
   return v;
 }
 
+// A string, integer or boolean claim as text ("" when absent or of another type): device
+// management services write fleet names as strings and tiers as numbers.
+std::string scalar_claim(const simdjson::dom::object& o, std::string_view key) {
+  simdjson::dom::element e;
+  if (o[key].get(e) != simdjson::SUCCESS) return {};
+  if (std::string_view s; e.get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+  if (int64_t n; e.get_int64().get(n) == simdjson::SUCCESS) return std::to_string(n);
+  if (bool b; e.get_bool().get(b) == simdjson::SUCCESS) return b ? "true" : "false";
+  return {};
+}
+
 bool alg_from_name(std::string_view name, JwsAlg& out) {
   if (name == "RS256")
     out = JwsAlg::kRS256;
@@ -356,19 +367,13 @@ bool bool_claim(const simdjson::dom::object& o, std::string_view key) {
 
 }  // namespace
 
-Result<std::optional<Posture>> verify_posture(std::string_view token, const PostureConfig& config,
-                                              int64_t now) {
-  if (!config.keys) {
-    return unauthenticated(
-        "Device posture tokens are not accepted here (no posture key is configured).");
-  }
-  auto parsed = parse_jws(token);
-  if (!parsed) return unauthenticated("Invalid device posture token: not a signed JWT.");
-  if (auto problem = signature_problem(*parsed, config.algs, *config.keys, "device posture token"))
+Result<std::optional<Posture>> verify_posture(const ParsedToken& token, const PostureConfig& config,
+                                              const KeySet& keys, int64_t now) {
+  if (auto problem = signature_problem(token, config.algs, keys, "device posture token"))
     return *problem;
   simdjson::dom::parser parser;
   simdjson::dom::object claims;
-  if (!parse_json(parser, parsed->payload_json, claims))
+  if (!parse_json(parser, token.payload_json, claims))
     return unauthenticated("Invalid device posture token: the payload is not a JSON object.");
   if (!config.issuer.empty() && string_member(claims, "iss") != config.issuer)
     return unauthenticated("Invalid device posture token: wrong issuer.");
@@ -393,6 +398,9 @@ Result<std::optional<Posture>> verify_posture(std::string_view token, const Post
   if (!integer_claim(claims, "patch_age_days", p.patch_age_days) || p.patch_age_days < 0)
     p.patch_age_days = -1;
   p.age_s = std::max<int64_t>(0, now - iat);
+  for (const auto& [label, claim] : config.labels) {
+    if (std::string v = scalar_claim(claims, claim); !v.empty()) p.labels[label] = std::move(v);
+  }
   return std::optional<Posture>(std::move(p));
 }
 

@@ -86,16 +86,25 @@ struct JwtConfig {
 // Signed device posture (header x-device-posture): a short-lived JWT from the organisation's
 // device-management service, verified with its keys.
 struct PostureConfig {
-  KeySetPtr keys;  // from jwks_file; null: posture tokens are not accepted
+  KeySetPtr keys;  // from jwks_file
   std::string jwks_file;
+  // Keys fetched from a jwks_uri by the issuers' fetcher (its ca_file, refresh and timeout
+  // settings; `source.issuer` names the fetch, "posture"). Neither file nor uri: posture tokens
+  // are not accepted.
+  IssuerConfig source;
   std::string issuer;        // when set, `iss` must equal it
   uint32_t max_age_s = 900;  // older (by `iat`) is treated as absent
   uint32_t clock_skew_s = 60;
   uint8_t algs = kAllAlgs;
+  std::map<std::string, std::string> labels;  // device.labels.<k> → claim (bound tokens only)
+  bool accepted() const { return keys != nullptr || !source.jwks_uri.empty(); }
 };
 
 struct DeviceConfig {
   PostureConfig posture;
+  // device.labels.<k> → an attribute of the client certificate's subject (O, OU, C, …), from
+  // mTLS or a believed X-Forwarded-Client-Cert's Subject.
+  std::map<std::string, std::string> certificate_labels;
   // Peers whose X-Forwarded-Client-Cert is believed (a fronting proxy that terminated mTLS); the
   // header from any other address is refused.
   std::vector<std::string> forwarded_cert_from;
@@ -107,7 +116,8 @@ struct Posture {
   bool managed = false, compliant = false, disk_encrypted = false;
   std::string os, os_version;
   int64_t patch_age_days = -1;
-  int64_t age_s = 0;  // now − iat
+  int64_t age_s = 0;                          // now − iat
+  std::map<std::string, std::string> labels;  // the configured label claims it holds
 };
 
 // A compact JWS split and decoded; views into `token` except the decoded parts.
@@ -138,10 +148,10 @@ struct VerifiedToken {
 Result<VerifiedToken> verify(const ParsedToken& token, const IssuerConfig& issuer,
                              const KeySet& keys, int64_t now);
 
-// Verifies a posture token's signature, `iss` (when configured), `exp` (when present) and `iat`.
-// A token older than max_age_s gives nullopt: treated as absent, not as an error.
-Result<std::optional<Posture>> verify_posture(std::string_view token, const PostureConfig& config,
-                                              int64_t now);
+// Verifies a posture token's signature with `keys`, `iss` (when configured), `exp` (when present)
+// and `iat`. A token older than max_age_s gives nullopt: treated as absent, not as an error.
+Result<std::optional<Posture>> verify_posture(const ParsedToken& token, const PostureConfig& config,
+                                              const KeySet& keys, int64_t now);
 
 // Verified tokens of one worker by their digest, each kept until its `exp` (so a repeated token
 // costs a hash and a lookup, not a signature check). Cleared when a new snapshot is seen (the

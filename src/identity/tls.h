@@ -52,12 +52,30 @@ class ServerTls {
 using ServerTlsPtr = std::shared_ptr<const ServerTls>;
 
 // The device a client certificate names: its SPIFFE ID (a URI SAN spiffe://…), else its
-// subject's common name; empty when it names neither.
+// subject's common name, else "sha256:" and the hex SHA-256 of the certificate (what a fronting
+// proxy sends as Hash), so a certificate always names a device.
 std::string certificate_device_id(X509* cert);
 
-// The device an Envoy-style X-Forwarded-Client-Cert value names (its last element: the proxy
-// nearest to the gateway appends last): URI=spiffe://… else Subject's CN; empty when neither.
-std::string forwarded_device_id(std::string_view xfcc);
+// The certificate's subject as RFC 2253 text ("CN=laptop-1,OU=Sales,O=Acme"), for labels.
+std::string certificate_subject(X509* cert);
+
+// The value of attribute `key` (O, OU, C, …) in RFC 2253 text, the first one when repeated;
+// empty when absent. Escapes (\, and \XX) are undone.
+std::string subject_attribute(std::string_view subject, std::string_view key);
+
+// What an Envoy-style X-Forwarded-Client-Cert value says of the client certificate.
+struct ForwardedCert {
+  std::string device_id;   // URI=spiffe://… else Subject's CN else "sha256:" + Hash; empty: none
+  std::string subject;     // Subject="…", RFC 2253
+  std::string hash;        // Hash=…: hex SHA-256 of the certificate, lower case
+  bool malformed = false;  // a Hash that is not 64 hex digits
+};
+
+// Reads the value's last element only. Each proxy on the way appends its own element, so the
+// last is the one the proxy nearest to the gateway (a configured forwarded_cert_from address)
+// wrote about the client it verified; earlier elements were written by proxies further out
+// about their own peers, and nothing here can vouch for them.
+ForwardedCert forwarded_cert(std::string_view xfcc);
 
 // Whether `host` (a listener's host as configured) is a loopback address: plain HTTP is allowed
 // only there, where no one between client and gateway can read a credential.

@@ -240,12 +240,15 @@ net::awaitable<Result<const Principal*>> authenticate_token(Worker& worker, cons
 // verified (X-Forwarded-Client-Cert), and a signed posture token (x-device-posture) bound to
 // the certificate's device or to the device the caller's token names. Posture with nothing to
 // bind it to could be replayed by anyone who saw it: device.bound is false and its managed,
-// compliant and disk_encrypted claims are not believed.
+// compliant and disk_encrypted claims and its labels are not believed.
 Result<bool> identify_device(const Config& config, const Request& req, RequestContext& ctx) {
   policy::Device& d = ctx.device;
+  std::string_view subject;
+  std::string forwarded_subject;
   if (!ctx.client->device_id.empty()) {
     d.present = true;
     d.id = std::string(ctx.client->device_id);
+    subject = ctx.client->subject;
     ctx.auth_methods |= policy::kAuthMtls;
   }
   if (const auto xfcc = req.find("x-forwarded-client-cert"); xfcc != req.end()) {
@@ -255,27 +258,65 @@ Result<bool> identify_device(const Config& config, const Request& req, RequestCo
                         "X-Forwarded-Client-Cert is accepted only from a configured proxy.");
     }
     if (d.id.empty()) {
-      d.id = identity::forwarded_device_id(xfcc->value());
-      if (d.id.empty()) {
+      identity::ForwardedCert fc = identity::forwarded_cert(xfcc->value());
+      if (fc.malformed) {
         return make_error(ErrorCode::kUnauthenticated,
-                          "Invalid X-Forwarded-Client-Cert: it names no device (URI or CN).");
+                          "Invalid X-Forwarded-Client-Cert: its Hash is not a SHA-256 in hex.");
       }
+      if (fc.device_id.empty()) {
+        return make_error(ErrorCode::kUnauthenticated,
+                          "Invalid X-Forwarded-Client-Cert: it names no device (URI, CN or Hash).");
+      }
+      d.id = std::move(fc.device_id);
+      forwarded_subject = std::move(fc.subject);
+      subject = forwarded_subject;
       d.present = true;
       ctx.auth_methods |= policy::kAuthMtls;
     }
   }
-  const auto posture_header = req.find("x-device-posture");
-  if (posture_header == req.end()) return true;
-  auto posture =
-      identity::verify_posture(posture_header->value(), config.device.posture, unix_seconds());
-  if (!posture) return posture.error();
-  if (!*posture) return true;  // too old: as if absent
-  const identity::Posture& p = **posture;
+  for (const auto& [label, attribute] : config.device.certificate_labels) {
+    if (std::string v = identity::subject_attribute(subject, attribute); !v.empty())
+      d.labels[label] = std::move(v);
+  }
+  return true;
+}
+
+// Stage 1, the device's posture token (when the request has one). Its keys from a jwks_uri are
+// fetched like an issuer's: off this loop, shared, rate-limited.
+net::awaitable<Result<bool>> read_posture(Worker& worker, const Config& config,
+                                          std::string_view token, RequestContext& ctx) {
+  policy::Device& d = ctx.device;
+  const identity::PostureConfig& pc = config.device.posture;
+  if (!pc.accepted()) {
+    co_return make_error(
+        ErrorCode::kUnauthenticated,
+        "Device posture tokens are not accepted here (no posture key is configured).");
+  }
+  auto parsed = identity::parse_jws(token);
+  if (!parsed) {
+    co_return make_error(ErrorCode::kUnauthenticated,
+                         "Invalid device posture token: not a signed JWT.");
+  }
+  identity::KeySetPtr keys = pc.keys;
+  if (!keys && worker.jwks() != nullptr) {
+    bool stale = false;
+    keys = worker.jwks()->keys(pc.source, stale);
+    if (!keys || stale || keys->find(parsed->kid) == nullptr)
+      keys = co_await worker.jwks()->refresh(pc.source);
+  }
+  if (!keys) {
+    co_return make_error(ErrorCode::kUnauthenticated,
+                         "Invalid device posture token: its keys cannot be had.");
+  }
+  auto posture = identity::verify_posture(*parsed, pc, *keys, unix_seconds());
+  if (!posture) co_return posture.error();
+  if (!*posture) co_return true;  // too old: as if absent
+  identity::Posture& p = **posture;
   const std::string_view token_device = ctx.principal ? ctx.principal->device_id : "";
   const std::string_view bind_to = !d.id.empty() ? std::string_view(d.id) : token_device;
   if (!bind_to.empty() && p.device_id != bind_to) {
-    return make_error(ErrorCode::kUnauthenticated,
-                      "Invalid device posture token: it is for another device.");
+    co_return make_error(ErrorCode::kUnauthenticated,
+                         "Invalid device posture token: it is for another device.");
   }
   d.present = true;
   d.bound = !bind_to.empty();
@@ -287,7 +328,9 @@ Result<bool> identify_device(const Config& config, const Request& req, RequestCo
   d.os_version = p.os_version;
   d.patch_age_days = p.patch_age_days;
   d.posture_age_s = p.age_s;
-  return true;
+  // The certificate's labels stand: a posture token adds only labels the certificate lacks.
+  if (d.bound) d.labels.merge(p.labels);
+  co_return true;
 }
 
 bool is_json_content_type(std::string_view ct) {
@@ -453,7 +496,8 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
   }
   if (ctx.permitted.empty()) {
     return make_error(ErrorCode::kForbidden, "Policy denies model '" + ctx.model->name +
-                                                 "' for this request (" + ctx.plan.denials() +
+                                                 "' for this request (" +
+                                                 ctx.plan.denials(*config.policy, attrs) +
                                                  "). Request id: " + ctx.request_id + ".");
   }
   return true;
@@ -912,6 +956,10 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   if (!principal) co_return principal.error();
   ctx.principal = *principal;
   if (auto device = identify_device(config, req, ctx); !device) co_return device.error();
+  if (const auto posture = req.find("x-device-posture"); posture != req.end()) {
+    if (auto read = co_await read_posture(worker, config, posture->value(), ctx); !read)
+      co_return read.error();
+  }
 
   if (r->is_models) {
     const std::string list = models_list(config, ctx);

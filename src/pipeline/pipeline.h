@@ -21,6 +21,7 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 struct ClientInfo {
   std::string_view address;    // the peer's IP address
   std::string_view device_id;  // its verified client certificate's device (mTLS); empty: none
+  std::string_view subject;    // that certificate's subject, RFC 2253 (device labels)
 };
 
 // Handles one request that the listener has read whole; writes exactly one response.

@@ -34,44 +34,49 @@ AttrType attr_type(Attr a) {
   }
 }
 
+namespace {
+
+constexpr std::pair<std::string_view, Attr> kNames[] = {
+    {"principal.id", Attr::kPrincipalId},
+    {"principal.kind", Attr::kPrincipalKind},
+    {"principal.team", Attr::kPrincipalTeam},
+    {"principal.clearance", Attr::kPrincipalClearance},
+    {"principal.issuer", Attr::kPrincipalIssuer},
+    {"principal.groups", Attr::kPrincipalGroups},
+    {"auth.methods", Attr::kAuthMethods},
+    {"device.present", Attr::kDevicePresent},
+    {"device.bound", Attr::kDeviceBound},
+    {"device.id", Attr::kDeviceId},
+    {"device.managed", Attr::kDeviceManaged},
+    {"device.compliant", Attr::kDeviceCompliant},
+    {"device.os", Attr::kDeviceOs},
+    {"device.os_version", Attr::kDeviceOsVersion},
+    {"device.disk_encrypted", Attr::kDeviceDiskEncrypted},
+    {"device.patch_age_days", Attr::kDevicePatchAgeDays},
+    {"device.posture_age_s", Attr::kDevicePostureAgeS},
+    {"model.name", Attr::kModelName},
+    {"model.developer", Attr::kModelDeveloper},
+    {"model.origin", Attr::kModelOrigin},
+    {"model.open_weights", Attr::kModelOpenWeights},
+    {"model.license", Attr::kModelLicense},
+    {"deployment.name", Attr::kDeploymentName},
+    {"deployment.provider", Attr::kDeploymentProvider},
+    {"deployment.operator", Attr::kDeploymentOperator},
+    {"deployment.jurisdiction", Attr::kDeploymentJurisdiction},
+    {"deployment.region", Attr::kDeploymentRegion},
+    {"deployment.retention_days", Attr::kDeploymentRetentionDays},
+    {"deployment.trains_on_inputs", Attr::kDeploymentTrainsOnInputs},
+    {"data.classes", Attr::kDataClasses},
+    {"request.kind", Attr::kRequestKind},
+    {"request.stream", Attr::kRequestStream},
+    {"request.estimated_tokens", Attr::kRequestEstimatedTokens},
+    {"request.has_tools", Attr::kRequestHasTools},
+    {"time.hour", Attr::kTimeHour},
+    {"time.weekday", Attr::kTimeWeekday}};
+
+}  // namespace
+
 bool parse_attr(std::string_view n, Attr& a, std::string& label) {
-  static const std::pair<std::string_view, Attr> kNames[] = {
-      {"principal.id", Attr::kPrincipalId},
-      {"principal.kind", Attr::kPrincipalKind},
-      {"principal.team", Attr::kPrincipalTeam},
-      {"principal.clearance", Attr::kPrincipalClearance},
-      {"principal.issuer", Attr::kPrincipalIssuer},
-      {"principal.groups", Attr::kPrincipalGroups},
-      {"auth.methods", Attr::kAuthMethods},
-      {"device.present", Attr::kDevicePresent},
-      {"device.bound", Attr::kDeviceBound},
-      {"device.id", Attr::kDeviceId},
-      {"device.managed", Attr::kDeviceManaged},
-      {"device.compliant", Attr::kDeviceCompliant},
-      {"device.os", Attr::kDeviceOs},
-      {"device.os_version", Attr::kDeviceOsVersion},
-      {"device.disk_encrypted", Attr::kDeviceDiskEncrypted},
-      {"device.patch_age_days", Attr::kDevicePatchAgeDays},
-      {"device.posture_age_s", Attr::kDevicePostureAgeS},
-      {"model.name", Attr::kModelName},
-      {"model.developer", Attr::kModelDeveloper},
-      {"model.origin", Attr::kModelOrigin},
-      {"model.open_weights", Attr::kModelOpenWeights},
-      {"model.license", Attr::kModelLicense},
-      {"deployment.name", Attr::kDeploymentName},
-      {"deployment.provider", Attr::kDeploymentProvider},
-      {"deployment.operator", Attr::kDeploymentOperator},
-      {"deployment.jurisdiction", Attr::kDeploymentJurisdiction},
-      {"deployment.region", Attr::kDeploymentRegion},
-      {"deployment.retention_days", Attr::kDeploymentRetentionDays},
-      {"deployment.trains_on_inputs", Attr::kDeploymentTrainsOnInputs},
-      {"data.classes", Attr::kDataClasses},
-      {"request.kind", Attr::kRequestKind},
-      {"request.stream", Attr::kRequestStream},
-      {"request.estimated_tokens", Attr::kRequestEstimatedTokens},
-      {"request.has_tools", Attr::kRequestHasTools},
-      {"time.hour", Attr::kTimeHour},
-      {"time.weekday", Attr::kTimeWeekday}};
   for (const auto& [name, attr] : kNames) {
     if (n == name) {
       a = attr;
@@ -711,6 +716,93 @@ std::string reason(const Decision& d) {
     r += d.rules[i];
   }
   if (d.rules.size() > 3) r += " and " + std::to_string(d.rules.size() - 3) + " more";
+  return r;
+}
+
+namespace {
+
+bool is_device(Attr a) {
+  switch (a) {
+    case Attr::kDevicePresent:
+    case Attr::kDeviceBound:
+    case Attr::kDeviceId:
+    case Attr::kDeviceManaged:
+    case Attr::kDeviceCompliant:
+    case Attr::kDeviceOs:
+    case Attr::kDeviceOsVersion:
+    case Attr::kDeviceDiskEncrypted:
+    case Attr::kDevicePatchAgeDays:
+    case Attr::kDevicePostureAgeS:
+    case Attr::kDeviceLabel:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// "device.managed in [false]", as the rule is written.
+std::string describe(const Condition& c) {
+  std::string out = c.attr == Attr::kDeviceLabel ? "device.labels." + c.label : "";
+  for (const auto& [name, attr] : kNames) {
+    if (attr == c.attr) out = name;
+  }
+  static constexpr std::string_view kOpNames[] = {"in",   "not_in", "any", "all",
+                                                  "none", "lt",     "gt",  "exists"};
+  out += ' ';
+  out += kOpNames[static_cast<size_t>(c.op)];
+  if (c.op == Op::kLt || c.op == Op::kGt) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, c.number);
+    out += ' ';
+    out.append(buf, r.ptr);
+  } else if (c.op != Op::kExists) {
+    out += " [";
+    for (size_t i = 0; i < c.values.size(); ++i) out += (i ? ", " : "") + c.values[i];
+    out += ']';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string reason(const Policy& policy, const Decision& d, const Attributes& a) {
+  std::string r = reason(d);
+  if (d.permit) return r;
+  // The device conditions behind the denial: those of the forbid rules named (they all held), or,
+  // when no rule permits, those that failed in permit rules whose other conditions held — what
+  // the caller's device would have to change. Three at most, like the rules.
+  std::vector<std::string> device;
+  auto add = [&](const Condition& c) {
+    if (device.size() < 3) device.push_back(describe(c));
+  };
+  if (!d.rules.empty()) {
+    for (size_t i = 0; i < d.rules.size() && i < 3; ++i) {
+      for (const Rule& rule : policy.rules) {
+        if (rule.id != d.rules[i] || rule.effect != Effect::kForbid) continue;
+        for (const Condition& c : rule.when)
+          if (is_device(c.attr)) add(c);
+      }
+    }
+  } else {
+    for (const Rule& rule : policy.rules) {
+      if (rule.effect != Effect::kPermit) continue;
+      bool others_hold = true, device_failed = false;
+      for (const Condition& c : rule.when) {
+        const bool holds = matches(c, a, a.classes);
+        if (is_device(c.attr))
+          device_failed |= !holds;
+        else
+          others_hold &= holds;
+      }
+      if (!others_hold || !device_failed) continue;
+      for (const Condition& c : rule.when)
+        if (is_device(c.attr) && !matches(c, a, a.classes)) add(c);
+    }
+  }
+  if (device.empty()) return r;
+  r += d.rules.empty() ? " (the device does not meet " : " (the device meets ";
+  for (size_t i = 0; i < device.size(); ++i) r += (i ? ", " : "") + device[i];
+  r += ')';
   return r;
 }
 

@@ -68,12 +68,19 @@ const DeploymentPlan* RequestPlan::find(const Deployment* d) const {
   return nullptr;
 }
 
-std::string RequestPlan::denials() const {
+std::string denial(const Policy& policy, const Attributes& attrs, const DeploymentPlan& p) {
+  if (!p.why_not.empty()) return p.why_not;
+  Attributes with = attrs;
+  with.deployment = p.deployment;
+  return reason(policy, p.decision, with);
+}
+
+std::string RequestPlan::denials(const Policy& policy, const Attributes& attrs) const {
   std::string out;
   for (const DeploymentPlan& p : deployments) {
     if (p.permit) continue;
     if (!out.empty()) out += "; ";
-    out += p.deployment->name + ": " + (p.why_not.empty() ? reason(p.decision) : p.why_not);
+    out += p.deployment->name + ": " + denial(policy, attrs, p);
   }
   return out;
 }

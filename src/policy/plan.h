@@ -29,6 +29,10 @@ struct DeploymentPlan {
   inspect::ActionTable answer_actions;   // configured actions + this deployment's output rules
 };
 
+// Why `p` is denied, for people: a denial beyond the rules, else the policy's reason with the
+// device conditions behind it.
+std::string denial(const Policy& policy, const Attributes& attrs, const DeploymentPlan& p);
+
 struct RequestPlan {
   // Classes whose configured action is block: the request is refused whatever the deployment.
   std::map<std::string, uint32_t, std::less<>> blocked;
@@ -36,8 +40,9 @@ struct RequestPlan {
 
   const DeploymentPlan* first_permitted() const;
   const DeploymentPlan* find(const Deployment* d) const;
-  // "a: forbidden by rule x; b: no rule permits it" — each denied deployment's reason.
-  std::string denials() const;
+  // "a: forbidden by rule x (the device meets device.managed in [false]); b: no rule permits
+  // it" — each denied deployment's reason (`policy` and `attrs` as planned).
+  std::string denials(const Policy& policy, const Attributes& attrs) const;
 };
 
 // The classes found in a request and where: `places` holds inspect::place_bit()s (keys, numbers,

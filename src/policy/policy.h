@@ -76,9 +76,15 @@ struct Decision {
   std::vector<std::string_view> residual;  // classes that would cross
 };
 
+class Policy;
+
 // Why a decision denied, for people: "forbidden by rules a, b, c and 2 more" or "no rule permits
 // it" (built on demand: decisions are many, explanations few).
 std::string reason(const Decision& decision);
+// The same, naming the device conditions behind a denial: "forbidden by rule x (the device meets
+// device.managed in [false])", or the device conditions of permit rules that failed when nothing
+// else kept them from permitting. `attrs` as decided, with the deployment set.
+std::string reason(const Policy& policy, const Decision& decision, const Attributes& attrs);
 
 struct OutputRule {
   std::string_view rule;

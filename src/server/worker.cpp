@@ -212,14 +212,19 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address, si
     if (ec) {
       ++metrics_.tls_handshake_failures;
     } else {
-      co_await serve_requests(tls, raw, &tls, identity::certificate_device_id(cert));
+      co_await serve_requests(tls, raw, &tls, identity::certificate_device_id(cert),
+                              identity::certificate_subject(cert));
+      // Closed without a close_notify (none is awaited from a client that is gone): OpenSSL would
+      // then drop the session from the context's cache as if the connection had failed. Since
+      // TLS 1.1 an unannounced close need not end a session, and the client may resume it.
+      SSL_set_shutdown(tls.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     }
     error_code ignored;
     raw.socket().shutdown(tcp::socket::shutdown_send, ignored);
     raw.close();
   } else {
     beast::tcp_stream stream(std::move(socket));
-    co_await serve_requests(stream, stream, nullptr, {});
+    co_await serve_requests(stream, stream, nullptr, {}, {});
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream.close();
@@ -231,9 +236,9 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address, si
 
 template <class Stream>
 net::awaitable<void> Worker::serve_requests(Stream& stream, beast::tcp_stream& raw, TlsStream* tls,
-                                            std::string device_id) {
+                                            std::string device_id, std::string subject) {
   const std::string client_address = peer_address(raw.socket());
-  const pipeline::ClientInfo client{client_address, device_id};
+  const pipeline::ClientInfo client{client_address, device_id, subject};
   beast::flat_buffer buffer;
   bool first_request = true;
   bool linger = false;  // the last request's bytes were not all read

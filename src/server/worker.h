@@ -117,10 +117,11 @@ class Worker {
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::string address,
                                        size_t listener);
   // The requests of one connection, plain (`tls` null, `stream` is `raw`) or over TLS;
-  // `device_id`: what its verified client certificate names (empty: none).
+  // `device_id`, `subject`: what its verified client certificate names (empty: none).
   template <class Stream>
   boost::asio::awaitable<void> serve_requests(Stream& stream, boost::beast::tcp_stream& raw,
-                                              TlsStream* tls, std::string device_id);
+                                              TlsStream* tls, std::string device_id,
+                                              std::string subject);
   // The Asio TLS context of listener `i` for the current snapshot (null: plain HTTP), made once
   // per snapshot and listener from the configuration's OpenSSL context.
   std::shared_ptr<boost::asio::ssl::context> tls_context(size_t i);

@@ -55,12 +55,14 @@ copy_extensions = copy
 unique_subject = no
 [p]
 commonName = supplied
+organizationName = optional
+organizationalUnitName = optional
 `);
   openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
     '-subj', '/CN=Device CA', '-keyout', 'clientca.key', '-out', 'clientca.crt');
 }
-function clientCert(name, { san, dates } = {}) {
-  const args = ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`,
+function clientCert(name, { san, dates, subj = `/CN=${name}` } = {}) {
+  const args = ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', subj,
     '-keyout', `${name}.key`, '-out', `${name}.csr`];
   if (san) args.push('-addext', `subjectAltName=${san}`);
   openssl(...args);
@@ -104,10 +106,11 @@ const posture = (claims) => jws('EdDSA', postureKey.privateKey, 'mdm-1', {
 
 // ---- the stack ----
 
-const served = { keys: [], fetches: 0 };
+const served = { keys: [], fetches: 0, postureFetches: 0 };
 let jwksServer, jwksPort, downPort, tlsPort, stack, ca;
 const SPIFFE = 'spiffe://example.org/device/laptop-7';
-let dev, plainCn, expired, revoked, strangerCa;
+let dev, plainCn, kiosk, expired, revoked, strangerCa;
+const postureFetches = () => served.postureFetches;
 
 before(async () => {
   openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
@@ -120,6 +123,7 @@ before(async () => {
   clientCa();
   dev = clientCert('laptop-7', { san: `URI:${SPIFFE}` });
   plainCn = clientCert('desktop-3');
+  kiosk = clientCert('kiosk-1', { subj: '/CN=kiosk-1/O=Example Corp/OU=Kiosks, Lobby' });
   expired = clientCert('old-1', { dates: ['20200101000000Z', '20200102000000Z'] });
   revoked = clientCert('stolen-1');
   openssl('ca', '-config', 'ca.cnf', '-revoke', 'stolen-1.crt');
@@ -134,6 +138,11 @@ before(async () => {
     if (req.url === '/oidc/.well-known/openid-configuration') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ issuer: `http://127.0.0.1:${jwksPort}/oidc`, jwks_uri: `http://127.0.0.1:${jwksPort}/jwks` }));
+    }
+    if (req.url === '/posture-jwks') {
+      served.postureFetches++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ keys: [jwkOf(postureKey.publicKey, 'mdm-1', 'EdDSA')] }));
     }
     if (req.url === '/jwks') {
       served.fetches++;
@@ -153,7 +162,6 @@ before(async () => {
       { kty: 'oct', kid: 'k-HS256', k: b64u('a shared secret that must not be used') },
     ],
   }));
-  fs.writeFileSync(file('posture.json'), JSON.stringify({ keys: [jwkOf(postureKey.publicKey, 'mdm-1', 'EdDSA')] }));
 
   stack = await startStack({
     listen: ({ port }) => `  listeners:
@@ -166,10 +174,17 @@ before(async () => {
     - id: eng-group-only-for-embed
       effect: forbid
       when: [{attr: model.name, op: in, values: [embed]}, {attr: principal.groups, op: none, values: [eng]}]
+    - id: kiosk-fleet-no-chat
+      effect: forbid
+      when: [{attr: model.name, op: in, values: [chat]}, {attr: device.labels.fleet, op: in, values: [kiosk]}]
+    - id: lobby-unit-no-chat
+      effect: forbid
+      when: [{attr: model.name, op: in, values: [chat]}, {attr: device.labels.unit, op: in, values: ["Kiosks, Lobby"]}]
 `,
     extra: () => `identity:
   device:
-    posture: {jwks_file: "${file('posture.json')}", max_age_s: 300}
+    posture: {jwks_uri: "http://127.0.0.1:${jwksPort}/posture-jwks", max_age_s: 300, labels: {fleet: fleet}}
+    certificate_labels: {unit: OU, org: O}
     forwarded_cert_from: [127.0.0.2]
   jwt:
     issuers:
@@ -451,7 +466,7 @@ test('mTLS: the certificate names the device; its SPIFFE ID, else its subject', 
   assert.equal(r.status, 200, r.text);
   // Without posture the device is not known to be managed: the in-house-only rule refuses.
   r = await refused(() => httpsRequest('/v1/chat/completions', { body: chatBody('echo'), headers: auth, ...dev }), 403,
-    /unmanaged-devices-only-in-house/);
+    /unmanaged-devices-only-in-house \(the device meets device.managed not_in \[true\]\)/);
 });
 
 test('expired, revoked and foreign client certificates fail the handshake', async () => {
@@ -496,11 +511,79 @@ test('posture with nothing to bind it to is not believed; too old is absent; ano
   assert.ok(!stack.logs.stdout.includes(forged.split('.')[2]), 'no posture token in the log');
 });
 
+const HASH = 'a'.repeat(16) + 'B'.repeat(16) + '0123456789abcdef'.repeat(2);
 test('X-Forwarded-Client-Cert only from a configured proxy address', async () => {
-  const xfcc = { 'x-forwarded-client-cert': `By=spiffe://gw;Hash=ab;Subject="CN=proxy-dev";URI=${SPIFFE}` };
+  const xfcc = { 'x-forwarded-client-cert': `By=spiffe://gw;Hash=${HASH};Subject="CN=proxy-dev";URI=${SPIFFE}` };
   await refused(() => plain(chatBody(), xfcc), 401, /accepted only from a configured proxy/);
   const r = await plain(chatBody('echo'), { ...xfcc, 'x-device-posture': posture({ device_id: SPIFFE }) }, '127.0.0.2');
   assert.equal(r.status, 200, r.text);
+});
+
+test('X-Forwarded-Client-Cert: only its last element counts; its Hash names a certificate without URI or CN', async () => {
+  const header = (v) => ({ 'x-forwarded-client-cert': v });
+  // The element of a proxy further out names the managed laptop; the nearest proxy's element
+  // names a certificate by its hash alone, so posture for the laptop is for another device.
+  const chain = `By=spiffe://edge;URI=${SPIFFE},By=spiffe://gw;Hash=${HASH};Subject="O=Example Corp"`;
+  await refused(() => plain(chatBody('echo'), { ...header(chain), 'x-device-posture': posture({ device_id: SPIFFE }) }, '127.0.0.2'),
+    401, /for another device/);
+  const hashed = `sha256:${HASH.toLowerCase()}`;
+  const r = await plain(chatBody('echo'), { ...header(chain), 'x-device-posture': posture({ device_id: hashed }) }, '127.0.0.2');
+  assert.equal(r.status, 200, r.text);
+  await refused(() => plain(chatBody(), header('By=spiffe://gw;Hash=abc;Subject="O=Example Corp"'), '127.0.0.2'),
+    401, /its Hash is not a SHA-256 in hex/);
+  await refused(() => plain(chatBody(), header('By=spiffe://gw;Subject="O=Example Corp"'), '127.0.0.2'),
+    401, /names no device \(URI, CN or Hash\)/);
+});
+
+test('device labels from the certificate\'s subject and a bound posture token, named in the 403', async () => {
+  // mTLS: OU (with an escaped comma) becomes device.labels.unit.
+  let r = await refused(() => httpsRequest('/v1/chat/completions', { body: chatBody(), headers: auth, ...kiosk }), 403,
+    /lobby-unit-no-chat \(the device meets device\.labels\.unit in \[Kiosks, Lobby\]\)/);
+  // The same subject from a fronting proxy.
+  r = await refused(() => plain(chatBody(), { 'x-forwarded-client-cert': `Hash=${HASH};Subject="CN=kiosk-2,OU=Kiosks\\, Lobby,O=Example Corp"` }, '127.0.0.2'),
+    403, /lobby-unit-no-chat/);
+  // A posture claim, believed from a token bound to the certificate's device.
+  r = await refused(() => httpsRequest('/v1/chat/completions', {
+    body: chatBody(), headers: { ...auth, 'x-device-posture': posture({ device_id: SPIFFE, fleet: 'kiosk' }) }, ...dev }),
+  403, /kiosk-fleet-no-chat \(the device meets device\.labels\.fleet in \[kiosk\]\)/);
+  // Not from one with nothing to bind it to.
+  r = await plain(chatBody(), { 'x-device-posture': posture({ device_id: 'mac-42', fleet: 'kiosk' }) });
+  assert.equal(r.status, 200, r.text);
+  // The posture keys came from their jwks_uri (fetched once, then held).
+  assert.ok(postureFetches() >= 1);
+  assert.ok(postureFetches() <= 2, `posture keys fetched ${postureFetches()} times`);
+});
+
+test('a resumed mTLS session names the same device: its certificate is kept with the session', async () => {
+  const agent = new https.Agent({ keepAlive: false, maxCachedSessions: 10 });
+  const first = await refused(() => httpsRequest('/v1/chat/completions', { body: chatBody(), headers: auth, agent, ...kiosk }),
+    403, /lobby-unit-no-chat/);
+  assert.equal(first.reused, false);
+  const again = await refused(() => httpsRequest('/v1/chat/completions', { body: chatBody(), headers: auth, agent, ...kiosk }),
+    403, /lobby-unit-no-chat/);
+  assert.equal(again.reused, true);
+  const other = await httpsRequest('/v1/chat/completions', { body: chatBody(), headers: auth, agent, ...dev });
+  assert.equal(other.status, 200, other.text);
+});
+
+test('warden explain --device decides with the described device and names its conditions', () => {
+  const explain = (model, device) => spawnSync(bin, ['explain', '--config', stack.configPath, '--key', KEY, '--model', model,
+    '--text', 'hello', ...(device ? ['--device', device] : [])], { encoding: 'utf8' });
+  let r = explain('echo', '{id: laptop-7, managed: false}');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /device: laptop-7/);
+  assert.match(r.stdout, /DENY[\s\S]*reason: forbidden by rule unmanaged-devices-only-in-house \(the device meets device\.managed not_in \[true\]\)/);
+  r = explain('echo', '{id: laptop-7, managed: true}');
+  assert.match(r.stdout, /PERMIT/);
+  assert.doesNotMatch(r.stdout, /DENY/);
+  // Posture not bound: managed is not believed.
+  r = explain('echo', '{id: laptop-7, managed: true, bound: false}');
+  assert.match(r.stdout, /posture not bound[\s\S]*DENY/);
+  r = explain('chat', '{labels: {fleet: kiosk}}');
+  assert.match(r.stdout, /reason: forbidden by rule kiosk-fleet-no-chat \(the device meets device\.labels\.fleet in \[kiosk\]\)/);
+  r = explain('chat', '{labels: [not, a, map]}');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--device/);
 });
 
 test('the official openai client over HTTPS with a client certificate and a token', async () => {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "identity/jwt.h"
+#include "identity/tls.h"
 
 namespace warden::identity {
 namespace {
@@ -152,6 +153,67 @@ TEST(Jwt, CacheNeverServesPastExpiry) {
   cache.insert(sha256("c"), VerifiedToken{std::make_shared<Principal>(), 100}, 20, 2);
   EXPECT_EQ(cache.size(), 2u);
   EXPECT_NE(cache.find(sha256("b"), 20), nullptr);
+}
+
+TEST(Jwt, PostureLabelsComeFromConfiguredClaimsOfAnyScalarType) {
+  Signer s;
+  std::string error;
+  PostureConfig config;
+  config.keys = KeySet::parse(s.jwks("m1"), error);
+  ASSERT_TRUE(config.keys) << error;
+  config.labels = {{"fleet", "fleet"}, {"tier", "tier"}, {"kiosk", "kiosk"}, {"gone", "absent"}};
+  const std::string token = s.token(
+      R"({"alg":"EdDSA","kid":"m1"})",
+      R"({"iat":1800000000,"device_id":"d1","fleet":"lobby","tier":2,"kiosk":true,"managed":true})");
+  auto parsed = parse_jws(token);
+  ASSERT_TRUE(parsed);
+  auto p = verify_posture(*parsed, config, *config.keys, kNow + 10);
+  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->labels, (std::map<std::string, std::string>{
+                              {"fleet", "lobby"}, {"tier", "2"}, {"kiosk", "true"}}));
+  EXPECT_EQ((*p)->age_s, 10);
+  // Too old: absent, not an error.
+  auto old = verify_posture(*parsed, config, *config.keys, kNow + 3600);
+  ASSERT_TRUE(old);
+  EXPECT_FALSE(old->has_value());
+}
+
+TEST(Xfcc, ReadsTheLastElementOnly) {
+  const std::string hash(64, 'A');
+  const ForwardedCert fc = forwarded_cert(
+      "By=spiffe://edge;URI=spiffe://x/far,By=spiffe://gw;Hash=" + hash +
+      ";Subject=\"CN=near-1,OU=Kiosks\\, Lobby,O=Ex \\\"Q\\\" Corp\";URI=spiffe://x/near");
+  EXPECT_EQ(fc.device_id, "spiffe://x/near");
+  EXPECT_EQ(fc.hash, std::string(64, 'a'));
+  EXPECT_FALSE(fc.malformed);
+  EXPECT_EQ(subject_attribute(fc.subject, "OU"), "Kiosks, Lobby");
+  EXPECT_EQ(subject_attribute(fc.subject, "o"), "Ex \"Q\" Corp");
+  EXPECT_EQ(subject_attribute(fc.subject, "CN"), "near-1");
+}
+
+TEST(Xfcc, NamesTheDeviceByUriThenCnThenHash) {
+  const std::string hash(64, 'f');
+  EXPECT_EQ(forwarded_cert("Hash=" + hash + ";Subject=\"CN=d-2\"").device_id, "d-2");
+  EXPECT_EQ(forwarded_cert("Hash=" + hash + ";Subject=\"O=Ex\"").device_id, "sha256:" + hash);
+  EXPECT_EQ(forwarded_cert("URI=https://not-spiffe;Subject=\"O=Ex\"").device_id, "");
+  EXPECT_TRUE(forwarded_cert("Hash=abc;URI=spiffe://x/y").malformed);
+  EXPECT_TRUE(forwarded_cert("Hash=" + std::string(63, 'f') + "g").malformed);
+}
+
+TEST(Xfcc, SubjectAttributesUndoRfc2253Escapes) {
+  const struct {
+    std::string_view subject, key, value;
+  } cases[] = {
+      {"CN=a\\+b+OU=u,O=M\\C3\\BCller", "O", "M\xC3\xBCller"},  // multi-valued RDN, hex escapes
+      {"CN=a\\+b+OU=u,O=x", "CN", "a+b"},
+      {"CN=a\\+b+OU=u,O=x", "ou", "u"},  // types in any case
+      {"CN=a", "OU", ""},
+      {"", "OU", ""},
+      {"garbage", "OU", ""},
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(subject_attribute(c.subject, c.key), c.value) << c.subject << " " << c.key;
 }
 
 }  // namespace
