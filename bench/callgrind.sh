@@ -13,6 +13,7 @@
 #   CONN keepalive (default: one connection) | resume (a new connection per request, resuming
 #   the TLS session) | full (a new connection and a full handshake per request)
 # Every request must answer 200, else the run fails: a figure from refused requests is no figure.
+# A handshake under valgrind on a loaded machine may take seconds: first_byte_timeout_ms is 60 s.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="$(cd "${1:-$HERE/../build}" && pwd)"
@@ -31,6 +32,7 @@ W=""
 trap 'kill $UP 2>/dev/null; [ -z "$W" ] || kill $W 2>/dev/null || true' EXIT
 sed -e "s/@PORT@/$PORT/; s/@UPSTREAM@/$UPSTREAM_PORT/; s/@KEYHASH@/$("$BUILD/warden" keys hash sk-bench)/" \
     -e "s/@INSPECT@/true/; s/@AUDIT@/false/; s/@DURABILITY@/batched/; s|@AUDITDB@|$RUN/x.db|" \
+    -e "s/^  workers: 1$/  workers: 1\n  first_byte_timeout_ms: 60000/" \
     "$HERE/warden.yaml" > "$RUN/cg.yaml"
 CURL=()
 : > "$RUN/bearers"

@@ -136,6 +136,12 @@ class Writer {
 
   bool start(std::string& error);
 
+  // New checkpoint settings from a reload, taken up by the audit thread before its next batch:
+  // the intervals, the log line, the witnesses, and the key. A new key is a rotation: its first
+  // checkpoint is signed by the old key too. Turning checkpoints on or off takes a restart (the
+  // store's newest checkpoint must be checked against the key at start).
+  void reconfigure(CheckpointOptions next);
+
   // A record's place in the queue, taken before the request is answered: a reserved record is
   // never refused (so a client never gets an answer whose record is dropped). Release it with
   // submit() or unreserve().
@@ -183,6 +189,7 @@ class Writer {
     std::shared_ptr<Ticket> ticket;
   };
   void run();
+  void take_checkpoint_options(CheckpointOptions next);
   void chain_batch(std::vector<Item>& batch, Batch& out, merkle::Frontier& frontier, bool final);
   std::string make_checkpoint(int64_t seq, const std::string& hash, const merkle::Frontier& f);
 
@@ -193,6 +200,7 @@ class Writer {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
+  std::optional<CheckpointOptions> next_cp_;  // from reconfigure(), for the audit thread
   size_t reserved_ = 0;
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
@@ -206,8 +214,9 @@ class Writer {
   int64_t cp_seq_ = 0;  // seq of the newest checkpoint
   std::chrono::steady_clock::time_point cp_time_;
   bool rotating_ = false;
-  mutable std::mutex cp_mu_;
+  mutable std::mutex cp_mu_;  // latest_, and cp_.sink while a reload replaces it
   std::string latest_;
+  uint64_t past_witness_failures_ = 0;  // of sinks a reload replaced
   std::atomic<uint64_t> checkpoints_{0};
   std::thread thread_;
 };

@@ -4,10 +4,15 @@
 
 namespace warden::audit {
 
-std::unique_ptr<Writer> open_writer(const AuditConfig& a) {
-  auto make_store = [a]() {
-    return a.postgres.empty() ? open_sqlite(a.path, a.strict) : open_postgres(a.postgres);
-  };
+namespace {
+
+std::unique_ptr<Store> make_store(const AuditConfig& a) {
+  return a.postgres.empty() ? open_sqlite(a.path, a.strict) : open_postgres(a.postgres);
+}
+
+}  // namespace
+
+CheckpointOptions checkpoint_options(const AuditConfig& a) {
   CheckpointOptions cp;
   if (!a.checkpoints.key_file.empty()) {
     cp.key = std::make_shared<const Key>(Key::load_private(a.checkpoints.key_file));
@@ -20,12 +25,24 @@ std::unique_ptr<Writer> open_writer(const AuditConfig& a) {
     if (!a.checkpoints.witnesses.empty()) {
       // Its own store connection: proofs are read off the audit thread.
       cp.sink = std::make_unique<WitnessClient>(
-          a.checkpoints.witnesses, a.checkpoints.witness_timeout_ms, make_store(), a.instance);
+          a.checkpoints.witnesses, a.checkpoints.witness_timeout_ms, make_store(a), a.instance);
     }
   }
-  return std::make_unique<Writer>(make_store(),
+  return cp;
+}
+
+bool checkpoints_changed(const AuditConfig& a, const AuditConfig& b) {
+  const auto& x = a.checkpoints;
+  const auto& y = b.checkpoints;
+  return x.key_file != y.key_file || x.previous_key_file != y.previous_key_file ||
+         x.every_records != y.every_records || x.every_ms != y.every_ms || x.log != y.log ||
+         x.witnesses != y.witnesses || x.witness_timeout_ms != y.witness_timeout_ms;
+}
+
+std::unique_ptr<Writer> open_writer(const AuditConfig& a) {
+  return std::make_unique<Writer>(make_store(a),
                                   a.strict ? Durability::kStrict : Durability::kBatched, a.instance,
-                                  a.max_buffer, std::move(cp));
+                                  a.max_buffer, checkpoint_options(a));
 }
 
 }  // namespace warden::audit

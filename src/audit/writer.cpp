@@ -87,6 +87,41 @@ bool Writer::start(std::string& error) {
   return true;
 }
 
+void Writer::reconfigure(CheckpointOptions next) {
+  {
+    std::lock_guard lock(mu_);
+    next_cp_ = std::move(next);
+  }
+  cv_.notify_all();
+}
+
+// On the audit thread, between batches.
+void Writer::take_checkpoint_options(CheckpointOptions next) {
+  if (!cp_.key || !next.key) {
+    if (cp_.key || next.key)
+      log_line("error", "audit checkpoints are turned on or off only by a restart: unchanged");
+    return;
+  }
+  if (next.key->fingerprint() != cp_.key->fingerprint()) {
+    // The chain's newest checkpoint is the old key's: the next one is signed by both, so a
+    // verifier that trusts the old key is led to the new one.
+    next.previous_key = cp_.key;
+    rotating_ = cp_seq_ > 0;
+  } else if (rotating_) {
+    next.previous_key = cp_.previous_key;  // a rotation not yet checkpointed stays one
+  }
+  std::unique_ptr<CheckpointSink> old_sink;
+  {
+    std::lock_guard lock(cp_mu_);  // witness_failures() reads the sink from other threads
+    old_sink = std::move(cp_.sink);
+    if (old_sink) past_witness_failures_ += old_sink->failures();
+    cp_ = std::move(next);
+  }
+  // The old witnesses' client sends what it holds (bounded by its timeouts), then stops.
+  old_sink.reset();
+  log_line("info", "audit checkpoint settings reloaded");
+}
+
 Writer::~Writer() {
   {
     std::lock_guard lock(mu_);
@@ -115,7 +150,8 @@ std::string Writer::latest_checkpoint() const {
 }
 
 uint64_t Writer::witness_failures() const {
-  return cp_.sink ? cp_.sink->failures() : 0;
+  std::lock_guard lock(cp_mu_);  // a reload may replace the sink meanwhile
+  return past_witness_failures_ + (cp_.sink ? cp_.sink->failures() : 0);
 }
 
 bool Writer::reserve() {
@@ -218,17 +254,20 @@ void Writer::run() {
   Batch out;
   for (;;) {
     bool final = false;
+    std::optional<CheckpointOptions> next_cp;
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, durability_ == Durability::kStrict ? 100ms : 50ms, [&] {
-        return stopping_ || (!queue_.empty() && durability_ == Durability::kStrict);
+        return stopping_ || next_cp_ || (!queue_.empty() && durability_ == Durability::kStrict);
       });
       while (!queue_.empty() && batch.size() < 16384) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       final = stopping_ && queue_.empty();
+      next_cp.swap(next_cp_);
     }
+    if (next_cp) take_checkpoint_options(std::move(*next_cp));
     const bool checkpoint_due = cp_.key && seq_ > cp_seq_ &&
                                 (final || std::chrono::steady_clock::now() - cp_time_ >=
                                               std::chrono::milliseconds(cp_.every_ms));

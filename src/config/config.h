@@ -71,7 +71,7 @@ struct AuditConfig {
   bool strict = false;            // durability: strict (wait for commit) or batched (≤ 100 ms)
   std::string instance;           // chain id; default: the host name
   uint32_t max_buffer = 100'000;  // records held while the store fails (batched), then 503
-  // Signed checkpoints (docs/AUDIT.md); off without a key file. Read at start, not on reload.
+  // Signed checkpoints (docs/AUDIT.md); off without a key file; a reload applies new settings.
   struct Checkpoints {
     std::string key_file;           // Ed25519 private key (warden audit keygen), mode 0600
     std::string previous_key_file;  // while rotating: the next checkpoint is signed by both

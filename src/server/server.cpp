@@ -70,7 +70,13 @@ void reload(Shared& shared, const std::string& path, const std::string& bytes,
                              "); restart to change them");
       return;
     }
+    // New checkpoint settings are loaded here (a key that cannot be used rejects the reload) and
+    // taken up by the audit thread.
+    std::optional<audit::CheckpointOptions> checkpoints;
+    if (shared.audit && audit::checkpoints_changed(current->audit, next->audit))
+      checkpoints = audit::checkpoint_options(next->audit);
     shared.snapshots.publish(std::move(next));
+    if (checkpoints) shared.audit->reconfigure(std::move(*checkpoints));
     ++shared.reloads;
     log_event("info", std::string("configuration reloaded (") + std::string(why) + ")");
   } catch (const ConfigError& e) {

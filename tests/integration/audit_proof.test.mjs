@@ -159,6 +159,46 @@ test('records after the newest checkpoint are the uncovered window: verify names
   fs.rmSync(k.dir, { recursive: true, force: true });
 });
 
+test('a reload applies new checkpoint settings: the interval, and a new key the old one countersigns once', async () => {
+  const [k1, k2, k3] = [keyDir(), keyDir(), keyDir()];
+  const stack = await startStack({ audit: 'strict', keepDir: true, auditExtra: checkpointsYaml(k1.key, { every: 2 }) });
+  const logged = () => stack.logs.stdout.split('\n').filter((l) => l.startsWith('{"audit_checkpoint"'))
+    .map((l) => JSON.parse(JSON.parse(l).audit_checkpoint.checkpoint));
+  const until = async (cond, what) => {
+    for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(cond(), what);
+  };
+  const count = (text) => stack.logs.stderr.split(text).length - 1;
+  const reload = async (yaml, expect) => {
+    const before = count(expect);
+    fs.writeFileSync(stack.configPath, yaml);
+    stack.proc.kill('SIGHUP');
+    await until(() => count(expect) > before, expect);
+  };
+  for (let i = 0; i < 3; i++) assert.equal((await chat(stack)).status, 200);
+  await until(() => logged().length === 1, 'a checkpoint at 2');
+  const yaml = fs.readFileSync(stack.configPath, 'utf8');
+  // A key others can read is refused: the reload is rejected and the old settings stay.
+  fs.chmodSync(k3.key, 0o644);
+  await reload(yaml.replace(`key_file: ${k1.key}`, `key_file: ${k3.key}`), 'reload rejected');
+  assert.match(stack.logs.stderr, /reload rejected: .*must be private to its owner/);
+  await reload(yaml.replace(`key_file: ${k1.key}`, `key_file: ${k2.key}`).replace('every_records: 2', 'every_records: 3'),
+    'audit checkpoint settings reloaded');
+  for (let i = 0; i < 2; i++) assert.equal((await chat(stack)).status, 200);
+  await until(() => logged().length === 2, 'a checkpoint at 5');
+  await stack.stop();
+  // Every 3 from the last one (2): at 5, not at 4; the first under the new key is signed by both.
+  const cps = logged();
+  assert.deepEqual(cps.map((c) => c.seq), [2, 5]);
+  assert.equal(cps[1].rotated_from, cps[0].key);
+  assert.notEqual(cps[1].key, cps[0].key);
+  const ok = run(['audit', 'verify', '--db', stack.auditDb, '--pubkey', k1.pub, '--pubkey', k2.pub]);
+  assert.equal(ok.code, 0, ok.out);
+  const py = spawnSync('python3', [script, stack.auditDb, '--pubkey', k1.pub, '--pubkey', k2.pub]);
+  assert.equal(py.status, 0, py.stdout.toString() + py.stderr.toString());
+  for (const d of [stack.dir, k1.dir, k2.dir, k3.dir]) fs.rmSync(d, { recursive: true, force: true });
+});
+
 test('archive while the gateway writes: the archive verifies alone, the store from its cut, proofs go on', async () => {
   const k = keyDir();
   const witnessFile = path.join(k.dir, 'witness.jsonl');
