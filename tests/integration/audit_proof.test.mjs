@@ -51,6 +51,12 @@ test('signed checkpoints: every tampering is detected given the public key and t
       assert.equal(r.status, 200);
       ids.push(r.headers.get('x-request-id'));
       await r.text();
+      // The witness client sends only the newest pending checkpoint: wait for each to be
+      // accepted before the next can replace it, so the witness holds every one.
+      if ((i + 1) % 5 === 0) {
+        for (let t = 0; t < 300 && witness.stats.accepted < (i + 1) / 5; t++) await new Promise((res) => setTimeout(res, 50));
+        assert.equal(witness.stats.accepted, (i + 1) / 5, `checkpoint ${i + 1} accepted by the witness`);
+      }
     }
     // The admin listener serves the newest checkpoint; its signature holds under node's crypto.
     const served = await fetch(`http://127.0.0.1:${stack.adminPort}/audit/checkpoint`);
