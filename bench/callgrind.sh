@@ -7,7 +7,9 @@
 #   jwt: a chat completion with a token (verified once, then from the worker's cache)
 #   tls: a chat completion over a TLS listener; tls-jwt: both; tls-mtls: with an API key and a
 #   client certificate (SPIFFE ID) on a listener that verifies clients
-# env: PORT, UPSTREAM_PORT (default: free ones, so that runs side by side do not meet);
+# env: LIMITS=1..4: that many limit rules (in-process store) that every request meets and none
+#   refuses — a request rate, a token rate, a token budget and a spend budget;
+#   PORT, UPSTREAM_PORT (default: free ones, so that runs side by side do not meet);
 #   JWT_ALG RS256|PS256|ES256|EdDSA (default ES256); JWT_TOKENS one (default: one token, cached
 #   after its first use) or each (a new token per request: every request verifies a signature);
 #   CONN keepalive (default: one connection) | resume (a new connection per request, resuming
@@ -34,6 +36,15 @@ sed -e "s/@PORT@/$PORT/; s/@UPSTREAM@/$UPSTREAM_PORT/; s/@KEYHASH@/$("$BUILD/war
     -e "s/@INSPECT@/true/; s/@AUDIT@/false/; s/@DURABILITY@/batched/; s|@AUDITDB@|$RUN/x.db|" \
     -e "s/^  workers: 1$/  workers: 1\n  first_byte_timeout_ms: 60000/" \
     "$HERE/warden.yaml" > "$RUN/cg.yaml"
+LIMITS=${LIMITS:-0}
+if [ "$LIMITS" -gt 0 ]; then
+  printf 'limits:\n  rules:\n' >> "$RUN/cg.yaml"
+  printf '%s\n' \
+    '    - {name: bench-rpm, key: principal, requests_per_minute: 1000000000}' \
+    '    - {name: bench-tpm, key: principal, tokens_per_minute: 1000000000000}' \
+    '    - {name: bench-tpd, key: [principal, model], tokens_per_day: 1000000000000}' \
+    '    - {name: bench-spend, key: model, spend_per_day: 1000000}' | head -n "$LIMITS" >> "$RUN/cg.yaml"
+fi
 CURL=()
 : > "$RUN/bearers"
 case "$MODE" in
@@ -122,5 +133,5 @@ fi
 while kill -0 $W 2>/dev/null; do kill -INT $W 2>/dev/null || true; sleep 2; done; wait $W || true
 total=$(grep -o 'Collected : [0-9]*' "$RUN/callgrind.log" | grep -o '[0-9]*$' || true)
 [ -n "$total" ] || total=$(callgrind_annotate "$RUN/callgrind.out" | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
-echo "mode=$MODE conn=$CONN jwt_alg=$JWT_ALG jwt_tokens=$JWT_TOKENS requests=$N total_instructions=$total"
+echo "mode=$MODE limits=$LIMITS conn=$CONN jwt_alg=$JWT_ALG jwt_tokens=$JWT_TOKENS requests=$N total_instructions=$total"
 callgrind_annotate --inclusive=no "$RUN/callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' | head -25 | cut -c1-160 || true

@@ -47,7 +47,7 @@ struct Provider {
 };
 
 struct Price {
-  double input_per_mtok = 0;  // currency units per million input tokens
+  double input_per_mtok = 0;  // units of the catalog's currency per million input tokens
   double output_per_mtok = 0;
 };
 
@@ -95,6 +95,8 @@ class Catalog {
   // Providers are held by unique_ptr so Deployment::provider stays valid when the vector grows.
   std::vector<std::unique_ptr<Provider>> providers;
   std::vector<Model> models;
+  // What deployments' prices are in (ISO 4217); spend budgets count in it.
+  std::string currency = "USD";
 
   void index();  // builds the name lookup; call once after filling `models`
   const Model* find(std::string_view name) const;

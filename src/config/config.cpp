@@ -10,7 +10,9 @@
 #include <openssl/x509_vfy.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -941,28 +943,35 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
     return;
   }
   // The measures a rule may name: what it counts, per what window.
+  // Spend and energy are written in whole units (12.5 EUR, 400 Wh) and counted in millionths.
   struct MeasureKey {
     const char* key;
     limits::Measure measure;
     limits::Kind kind;
     limits::Micros window;
     const char* per;
+    bool fractional = false;
+    bool month = false;
   };
   constexpr limits::Micros kSecond = 1'000'000;
+  constexpr limits::Micros kDay = 86'400 * kSecond;
   static const MeasureKey kMeasures[] = {
       {"requests_per_second", limits::Measure::requests, limits::Kind::rate, kSecond, "second"},
       {"requests_per_minute", limits::Measure::requests, limits::Kind::rate, 60 * kSecond,
        "minute"},
       {"tokens_per_minute", limits::Measure::tokens, limits::Kind::rate, 60 * kSecond, "minute"},
-      {"tokens_per_day", limits::Measure::tokens, limits::Kind::budget, 86'400 * kSecond, "day"},
+      {"tokens_per_day", limits::Measure::tokens, limits::Kind::budget, kDay, "day"},
       {"concurrent_streams", limits::Measure::streams, limits::Kind::concurrency, 0, ""},
+      {"spend_per_day", limits::Measure::spend, limits::Kind::budget, kDay, "day", true},
+      {"spend_per_month", limits::Measure::spend, limits::Kind::budget, limits::kLongestMonth,
+       "month", true, true},
   };
   std::set<std::string> names;
   for (const YAML::Node& rn : rules) {
-    if (!r.expect_map(
-            rn, "limit rule",
-            {"name", "key", "requests_per_second", "requests_per_minute", "tokens_per_minute",
-             "tokens_per_day", "concurrent_streams", "on_store_failure"}))
+    if (!r.expect_map(rn, "limit rule",
+                      {"name", "key", "requests_per_second", "requests_per_minute",
+                       "tokens_per_minute", "tokens_per_day", "concurrent_streams", "spend_per_day",
+                       "spend_per_month", "on_store_failure"}))
       continue;
     limits::Rule rule;
     r.str(rn, "name", rule.name, true);
@@ -979,12 +988,24 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
       rule.spec.kind = m.kind;
       rule.spec.window = m.window;
       rule.per = m.per;
-      r.integer(rn, m.key, rule.spec.amount, 1, 1'000'000'000'000LL);
+      rule.spec.month = m.month;
+      if (m.fractional) {
+        // At most 10^9 units: millionths of it stay exact in the doubles of Redis's scripts.
+        double units = -1;
+        r.number(rn, m.key, units);
+        if (units <= 0 || units > 1e9)
+          r.error(rn[m.key], std::string("'") + m.key + "' must be above 0 and at most 1e9");
+        else
+          rule.spec.amount = static_cast<int64_t>(std::llround(units * 1e6));
+      } else {
+        r.integer(rn, m.key, rule.spec.amount, 1, 1'000'000'000'000LL);
+      }
     }
     if (found != 1) {
       r.error(rn, "limit rule '" + rule.name +
                       "' needs exactly one of requests_per_second, requests_per_minute, "
-                      "tokens_per_minute, tokens_per_day, concurrent_streams");
+                      "tokens_per_minute, tokens_per_day, concurrent_streams, spend_per_day, "
+                      "spend_per_month");
     }
     if (std::string f; r.str(rn, "on_store_failure", f)) {
       if (f == "fail_open") {
@@ -993,7 +1014,8 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
         r.error(rn["on_store_failure"], "'on_store_failure' must be fail_closed or fail_open");
       }
     }
-    out.needs_usage = out.needs_usage || rule.measure == limits::Measure::tokens;
+    out.needs_usage = out.needs_usage || limits::counts_usage(rule.measure);
+    out.counts_spend = out.counts_spend || rule.measure == limits::Measure::spend;
     out.by_deployment = out.by_deployment || rule.by_deployment;
     out.rules.push_back(std::move(rule));
   }
@@ -1227,8 +1249,8 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   config->version = to_hex(version.data(), version.size()).substr(0, 16);
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
   r.expect_map(root, "the configuration",
-               {"server", "admin", "log", "inspect", "providers", "models", "keys", "identity",
-                "policy", "audit", "limits"});
+               {"server", "admin", "log", "inspect", "catalog", "providers", "models", "keys",
+                "identity", "policy", "audit", "limits"});
   config->server.listeners.assign(1, ClientListener{});  // 127.0.0.1:8080, plain
   read_server(r, root["server"], name, config->server);
   if (const YAML::Node a = root["admin"]) {
@@ -1242,6 +1264,16 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   }
   read_inspect(r, root["inspect"], config->inspect);
   read_audit(r, root["audit"], *config);
+  if (const YAML::Node c = root["catalog"]) {
+    if (r.expect_map(c, "catalog", {"currency"}) &&
+        r.str(c, "currency", config->catalog.currency)) {
+      const std::string& cur = config->catalog.currency;
+      if (cur.size() != 3 ||
+          !std::all_of(cur.begin(), cur.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; }))
+        r.error(c["currency"], "'currency' must be an ISO 4217 code (three capital letters)");
+    }
+  }
+  config->limits.currency = config->catalog.currency;
   read_providers(r, root["providers"], config->catalog);
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);

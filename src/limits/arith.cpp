@@ -15,7 +15,7 @@ Micros interval(const Spec& spec) {
 }
 
 Micros window_start(const Spec& spec, Micros now) {
-  return spec.window > 0 ? now - ((now % spec.window) + spec.window) % spec.window : 0;
+  return window_of(spec, now).start;
 }
 
 // A budget window that has passed starts empty; reservations taken in it no longer count.
@@ -51,7 +51,7 @@ Verdict reserve_budget(const Spec& spec, State& state, std::int64_t cost, Micros
   roll(spec, state, now);
   Verdict v;
   const std::int64_t taken = state.used + state.reserved;
-  v.reset = state.window_start + spec.window - now;
+  v.reset = window_of(spec, now).end - now;
   if (taken + cost <= spec.amount) {
     state.reserved += cost;
     v.allowed = true;
@@ -77,6 +77,23 @@ Verdict reserve_concurrency(const Spec& spec, State& state, std::int64_t cost) {
 }
 
 }  // namespace
+
+Window window_of(const Spec& spec, Micros now) {
+  if (spec.month) {
+    // Calendar months (UTC), from the civil date of `now`.
+    using namespace std::chrono;
+    constexpr Micros kDay = 86'400'000'000LL;
+    const Micros day = now >= 0 ? now / kDay : -((-now + kDay - 1) / kDay);
+    const year_month_day ymd{sys_days{days{day}}};
+    const year_month first = ymd.year() / ymd.month();
+    const sys_days start{first / 1};
+    const sys_days end{(first + months{1}) / 1};
+    return {start.time_since_epoch().count() * kDay, end.time_since_epoch().count() * kDay};
+  }
+  if (spec.window <= 0) return {0, 0};
+  const Micros start = now - ((now % spec.window) + spec.window) % spec.window;
+  return {start, start + spec.window};
+}
 
 Micros wall_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -34,7 +34,19 @@ struct Spec {
   Kind kind = Kind::budget;
   std::int64_t amount = 0;  // the limit per window (or concurrent count)
   Micros window = 0;        // window length; 0 for concurrency
+  // A budget per calendar month (UTC): windows are months of 28 to 31 days, and `window` holds
+  // the longest (what leases and idle entries are measured against).
+  bool month = false;
 };
+
+constexpr Micros kLongestMonth = 31LL * 86'400 * 1'000'000;
+
+// The budget window holding `now`: [start, end).
+struct Window {
+  Micros start = 0;
+  Micros end = 0;
+};
+Window window_of(const Spec& spec, Micros now);
 
 // The state of one limit for one key. Plain data; the store guards it.
 struct State {

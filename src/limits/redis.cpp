@@ -23,7 +23,8 @@ namespace {
 
 // Each limit is three keys: its state (a hash: tat, ws, used, res), its leases (a sorted set:
 // reservation id -> end of lease, in µs) and what each reservation holds (a hash: id -> cost).
-// ARGV per limit: kind (0 rate, 1 budget, 2 concurrency), amount, window (µs), cost[, actual].
+// ARGV per limit: kind (0 rate, 1 budget, 2 concurrency, 3 budget per calendar month), amount,
+// window (µs; a month's: the longest), cost[, actual].
 // Time is the server's (TIME), so replicas whose clocks differ still agree. Numbers are Lua
 // doubles: µs since 1970 stay below 2^53.
 constexpr std::string_view kCommon = R"lua(
@@ -32,7 +33,34 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local st = {}
 local function spec(i, per)
   local b = 2 + (i - 1) * per
-  return tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local kind = tonumber(ARGV[b + 1])
+  local month = kind == 3
+  if month then kind = 1 end
+  return kind, tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), month
+end
+-- The budget window holding t: a fixed window aligned to 0, or the calendar month (UTC; the
+-- civil date from days since 1970 as in H. Hinnant's civil_from_days, like arith.cpp's chrono).
+local function bounds(t, win, month)
+  if not month then
+    local ws = t - (t % win)
+    return ws, ws + win
+  end
+  local day = math.floor(t / 86400000000)
+  local z = day + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+                          - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  local len = ({31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31})[m]
+  if m == 2 and ((y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0) then len = 29 end
+  local ws = (day - d + 1) * 86400000000
+  return ws, ws + len * 86400000000
 end
 local function interval(amount, win) return math.max(1, math.floor(win / math.max(1, amount))) end
 -- The state of limit i, with ended leases given back and a passed budget window started anew.
@@ -43,9 +71,9 @@ local function get(i, per)
   local v = redis.call('HMGET', k, 'tat', 'ws', 'used', 'res')
   s = {k = k, tat = tonumber(v[1]) or 0, ws = tonumber(v[2]) or 0, used = tonumber(v[3]) or 0,
        res = tonumber(v[4]) or 0}
-  local kind, amount, win = spec(i, per)
+  local kind, amount, win, _, month = spec(i, per)
   if kind == 1 then
-    local ws = now - (now % win)
+    local ws = bounds(now, win, month)
     if s.ws ~= ws then
       s.ws, s.used, s.res = ws, 0, 0
       redis.call('DEL', lk, ck)
@@ -77,7 +105,7 @@ local n = #KEYS / 3
 local out = {1, 0}
 local worst, least = -1, 2.0
 for i = 1, n do
-  local kind, amount, win, cost = spec(i, 4)
+  local kind, amount, win, cost, month = spec(i, 4)
   local s = get(i, 4)
   local ok, rem, retry, reset = 0, 0, 0, 0
   if kind == 0 then
@@ -92,7 +120,8 @@ for i = 1, n do
     end
   elseif kind == 1 then
     local taken = s.used + s.res
-    reset = s.ws + win - now
+    local _, we = bounds(now, win, month)
+    reset = we - now
     if taken + cost <= amount then
       s.res, ok, rem = s.res + cost, 1, amount - taken - cost
     else
@@ -210,7 +239,7 @@ Command script_command(const std::string& sha, std::span<const Applied> limits, 
   c.add(std::to_string(lease));
   for (std::size_t i = 0; i < limits.size(); ++i) {
     const Applied& l = limits[i];
-    c.add(std::to_string(static_cast<int>(l.spec.kind)));
+    c.add(std::to_string(l.spec.month ? 3 : static_cast<int>(l.spec.kind)));
     c.add(std::to_string(l.spec.amount));
     c.add(std::to_string(std::max<Micros>(1, l.spec.window)));
     c.add(std::to_string(l.cost));

@@ -1,6 +1,8 @@
 // Which configured limits a request meets, and under which keys.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "limits/rules.h"
@@ -15,8 +17,34 @@ std::string_view measure_name(Measure m) {
       return "tokens";
     case Measure::streams:
       return "streams";
+    case Measure::spend:
+      return "spend";
+    case Measure::energy:
+      return "energy";
   }
   return "requests";
+}
+
+std::string amount_text(Measure m, std::int64_t amount) {
+  if (m != Measure::spend && m != Measure::energy) return std::to_string(amount);
+  const bool negative = amount < 0;
+  const std::uint64_t a = negative ? 0 - static_cast<std::uint64_t>(amount) : amount;
+  std::string out = fmt::format("{}{}", negative ? "-" : "", a / 1'000'000);
+  if (a % 1'000'000 != 0) {
+    std::string frac = fmt::format("{:06}", a % 1'000'000);
+    while (frac.back() == '0') frac.pop_back();
+    out += '.';
+    out += frac;
+  }
+  return out;
+}
+
+std::int64_t micro_cost(double per_mtok_in, double per_mtok_out, std::int64_t in,
+                        std::int64_t out) {
+  // Per million tokens in units = per token in millionths of a unit.
+  const double c = per_mtok_in * static_cast<double>(std::max<std::int64_t>(0, in)) +
+                   per_mtok_out * static_cast<double>(std::max<std::int64_t>(0, out));
+  return static_cast<std::int64_t>(std::ceil(c - 1e-9));
 }
 
 namespace {
@@ -105,15 +133,25 @@ void expand(const Rule& rule, const Subject& s, std::size_t part, std::string& k
 
 }  // namespace
 
+std::string_view unit_name(Measure m, std::string_view currency) {
+  switch (m) {
+    case Measure::spend:
+      return currency;
+    case Measure::energy:
+      return "Wh";
+    default:
+      return measure_name(m);
+  }
+}
+
 std::string Settings::describe() const {
   std::string out;
   for (const Rule& r : rules) {
-    const char* unit = r.measure == Measure::streams ? "concurrent streams" : "";
     if (r.measure == Measure::streams) {
-      out += fmt::format("{}: {} {} {}", r.name, r.spec.amount, unit, key_text(r.key));
+      out += fmt::format("{}: {} concurrent streams {}", r.name, r.spec.amount, key_text(r.key));
     } else {
-      out += fmt::format("{}: {} {} per {} {}", r.name, r.spec.amount, measure_name(r.measure),
-                         r.per, key_text(r.key));
+      out += fmt::format("{}: {} {} per {} {}", r.name, amount_text(r.measure, r.spec.amount),
+                         unit_name(r.measure, currency), r.per, key_text(r.key));
     }
     if (r.fail_open) out += " (fail_open)";
     out += '\n';
@@ -128,7 +166,10 @@ void applicable(const Settings& settings, const Subject& subject, std::vector<Ap
     const Rule& rule = settings.rules[i];
     if (rule.measure == Measure::streams && !subject.stream) continue;
     if (rule.by_deployment && subject.deployment.empty()) continue;
-    const std::int64_t cost = rule.measure == Measure::tokens ? subject.tokens : 1;
+    const std::int64_t cost = rule.measure == Measure::tokens   ? subject.tokens
+                              : rule.measure == Measure::spend  ? subject.spend
+                              : rule.measure == Measure::energy ? subject.energy
+                                                                : 1;
     key = rule.name;
     expand(rule, subject, 0, key, [&](const std::string& k) {
       out.push_back({k, rule.spec, cost});

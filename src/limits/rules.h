@@ -12,10 +12,24 @@
 
 namespace warden::limits {
 
-// What a rule counts; it names the x-ratelimit-*-<measure> headers.
-enum class Measure : std::uint8_t { requests, tokens, streams };
+// What a rule counts; it names the x-ratelimit-*-<measure> headers. Spend counts millionths of
+// the catalog's currency and energy millionths of a Wh (a price or an energy figure per million
+// tokens times tokens is then a whole number of units, rounded up).
+enum class Measure : std::uint8_t { requests, tokens, streams, spend, energy };
 
 std::string_view measure_name(Measure m);
+// Settled with the answer's usage (tokens, and what tokens cost or take).
+constexpr bool counts_usage(Measure m) {
+  return m == Measure::tokens || m == Measure::spend || m == Measure::energy;
+}
+// An amount as written in headers, messages and `check`: spend and energy in whole units with
+// up to six decimals ("0.0042"), the others as integers.
+std::string amount_text(Measure m, std::int64_t amount);
+// What an amount is counted in: "requests", "tokens", "streams", the currency, "Wh".
+std::string_view unit_name(Measure m, std::string_view currency);
+// Millionths of a unit per million tokens, times tokens: the cost of `in` input and `out` output
+// tokens at per-million rates `per_mtok_in` / `per_mtok_out`, rounded up.
+std::int64_t micro_cost(double per_mtok_in, double per_mtok_out, std::int64_t in, std::int64_t out);
 
 // One part of a rule's key. A rule keyed by several parts counts each combination apart.
 enum class KeyPart : std::uint8_t { principal, team, label, model, deployment };
@@ -47,6 +61,9 @@ struct Settings {
   std::string redis;
   std::uint32_t redis_timeout_ms = 250;  // a reservation unanswered for this long: unavailable
   bool needs_usage = false;              // a rule counts tokens: the answer's usage is needed
+  bool counts_spend = false;             // a rule counts spend (the deployment's price)
+  bool counts_energy = false;            // a rule counts energy (the deployment's energy)
+  std::string currency = "USD";          // the catalog's, for `check` and messages
   bool by_deployment = false;            // a rule is keyed by deployment: reserved per candidate
 
   bool empty() const { return rules.empty(); }
@@ -63,6 +80,8 @@ struct Subject {
   std::string_view deployment;  // empty: rules keyed by deployment are skipped
   bool stream = false;
   std::int64_t tokens = 0;  // worst case: input bound plus output bound
+  std::int64_t spend = 0;   // worst case in millionths of the currency
+  std::int64_t energy = 0;  // worst case in millionths of a Wh
 };
 
 // Appends the limits that `subject` meets (one per rule and key; a label holding several

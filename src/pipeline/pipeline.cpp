@@ -76,19 +76,29 @@ struct RequestContext {
     limits::Micros at = 0;
     int64_t input_tokens = 0;               // the input's bound, as reserved
     int64_t output_tokens = 0;              // the output's bound, as reserved
+    Price price;                            // the price the worst case was reserved at
     std::string refused;                    // the rule that refused the request, if one did
     std::vector<std::string_view> skipped;  // deployments passed over for their own limits
     bool store_failed = false;              // the store did not answer; fail_open let it pass
 
-    // Replaces the reservation by the usage (`tokens` for token limits, the request itself for
-    // the others); once.
-    net::awaitable<void> settle(int64_t tokens) {
+    // Replaces the reservation by the usage (`in` + `out` tokens for token limits, their cost at
+    // the answering deployment's `price` for spend, the request itself for the others); once.
+    net::awaitable<void> settle(int64_t in, int64_t out, const Price& at_price) {
       if (!held) co_return;
       held = false;
       std::vector<int64_t> actual(applied.size());
       for (size_t i = 0; i < applied.size(); ++i) {
-        const bool counts_tokens = settings->rules[rule_of[i]].measure == limits::Measure::tokens;
-        actual[i] = counts_tokens ? tokens : applied[i].cost;
+        switch (settings->rules[rule_of[i]].measure) {
+          case limits::Measure::tokens:
+            actual[i] = in + out;
+            break;
+          case limits::Measure::spend:
+            actual[i] =
+                limits::micro_cost(at_price.input_per_mtok, at_price.output_per_mtok, in, out);
+            break;
+          default:
+            actual[i] = applied[i].cost;
+        }
       }
       if (store != nullptr) {
         store->settle(applied, actual, at, limits::wall_micros());
@@ -527,8 +537,8 @@ void rate_headers(Responder& out, const limits::Settings& ls, const RequestConte
     name += m;
     out.add_header(name, value);
   };
-  header("limit", std::to_string(rule.spec.amount));
-  header("remaining", std::to_string(v.remaining));
+  header("limit", limits::amount_text(rule.measure, rule.spec.amount));
+  header("remaining", limits::amount_text(rule.measure, v.remaining));
   header("reset", limits::reset_text(v.reset));
   if (!o.allowed) {
     const int64_t seconds = std::max<int64_t>(1, (v.retry_after + 999'999) / 1'000'000);
@@ -544,6 +554,8 @@ net::awaitable<std::optional<limits::Outcome>> reserve_limits(
   std::optional<limits::Outcome> o;
   for (int attempt = 0; attempt < 2; ++attempt) {
     subject.tokens = h.input_tokens + h.output_tokens;
+    subject.spend = limits::micro_cost(h.price.input_per_mtok, h.price.output_per_mtok,
+                                       h.input_tokens, h.output_tokens);
     h.applied.clear();
     h.rule_of.clear();
     limits::applicable(ls, subject, h.applied, h.rule_of);
@@ -606,6 +618,11 @@ net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::st
   subject.stream = ctx.call.stream;
   limits::Outcome refused;
   if (!ls.by_deployment) {
+    // Any permitted deployment may answer (failover): the worst case is at the highest price.
+    for (const Deployment* d : permitted) {
+      h.price.input_per_mtok = std::max(h.price.input_per_mtok, d->price.input_per_mtok);
+      h.price.output_per_mtok = std::max(h.price.output_per_mtok, d->price.output_per_mtok);
+    }
     const auto o = co_await reserve_limits(worker, ls, subject, *ctx.model, body, h);
     if (!o) co_return store_unavailable(worker, ls, h);
     refused = *o;
@@ -622,6 +639,7 @@ net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::st
     std::vector<std::uint16_t> first_rules;
     for (const Deployment* d : permitted) {
       subject.deployment = d->name;
+      h.price = d->price;
       const auto o = co_await reserve_limits(worker, ls, subject, *ctx.model, body, h);
       if (!o) co_return store_unavailable(worker, ls, h);
       if (o->allowed) {
@@ -646,8 +664,8 @@ net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::st
   rate_headers(out, ls, h, refused);
   co_return make_error(ErrorCode::kLimitExceeded,
                        "Rate limit '" + rule.name +
-                           "' reached: " + std::to_string(rule.spec.amount) + " " +
-                           std::string(limits::measure_name(rule.measure)) +
+                           "' reached: " + limits::amount_text(rule.measure, rule.spec.amount) +
+                           " " + std::string(limits::unit_name(rule.measure, ls.currency)) +
                            (rule.per.empty() ? std::string(" at once") : " per " + rule.per) +
                            ". Request id: " + ctx.request_id + ".");
 }
@@ -673,32 +691,36 @@ std::string body_for(std::string_view body, const RequestContext& ctx, const Dep
   return inspect::apply_splices(body, with_usage, &model);
 }
 
-// The tokens a finished request used, to settle its token limits: the answer's usage (a side
-// it did not report counts as reserved). Without usage, a stream counts one token per event up
-// to the reserved output (an estimate: OpenAI-style streams carry about one token per event);
-// a whole answer without usage keeps its worst case. -1: nothing to count (release).
-int64_t used_tokens(const RequestContext& ctx, bool answered) {
+// The input and output tokens a finished request used, to settle its token and spend limits: the
+// answer's usage (a side it did not report counts as reserved). Without usage, a stream counts
+// one token per event up to the reserved output (an estimate: OpenAI-style streams carry about
+// one token per event); a whole answer without usage keeps its worst case. nullopt: nothing to
+// count (release).
+std::optional<std::pair<int64_t, int64_t>> used_tokens(const RequestContext& ctx, bool answered) {
   const RequestContext::LimitHold& h = ctx.limit;
   if (ctx.usage.reported()) {
-    return (ctx.usage.prompt_tokens >= 0 ? ctx.usage.prompt_tokens : h.input_tokens) +
-           (ctx.usage.completion_tokens >= 0 ? ctx.usage.completion_tokens : h.output_tokens);
+    return std::pair{
+        ctx.usage.prompt_tokens >= 0 ? ctx.usage.prompt_tokens : h.input_tokens,
+        ctx.usage.completion_tokens >= 0 ? ctx.usage.completion_tokens : h.output_tokens};
   }
-  if (!answered) return -1;
+  if (!answered) return std::nullopt;
   if (ctx.call.stream)
-    return h.input_tokens +
-           std::min<int64_t>(h.output_tokens, static_cast<int64_t>(ctx.sse_events));
-  return h.input_tokens + h.output_tokens;
+    return std::pair{h.input_tokens,
+                     std::min<int64_t>(h.output_tokens, static_cast<int64_t>(ctx.sse_events))};
+  return std::pair{h.input_tokens, h.output_tokens};
 }
 
 // Settles the request's limits before its last byte goes out, so that a client's next request
 // already meets the settled counts. An upstream error without usage gives everything back.
+// Spend is counted at the price of the deployment that answered.
 net::awaitable<void> settle_limits(RequestContext& ctx, bool answered) {
   if (!ctx.limit.held) co_return;
-  const int64_t used = used_tokens(ctx, answered);
-  if (used < 0) {
+  const auto used = used_tokens(ctx, answered);
+  if (!used) {
     ctx.limit.release();
   } else {
-    co_await ctx.limit.settle(used);
+    co_await ctx.limit.settle(used->first, used->second,
+                              ctx.deployment != nullptr ? ctx.deployment->price : ctx.limit.price);
   }
 }
 
@@ -998,7 +1020,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
         ctx.call.kind == CallKind::kChat || ctx.call.kind == CallKind::kCompletion;
     if (ctx.limit.held && ctx.call.stream && !ctx.call.stream_options && chat_like) {
       for (const uint16_t rule : ctx.limit.rule_of) {
-        if (config.limits.rules[rule].measure == limits::Measure::tokens) ctx.usage_added = true;
+        if (limits::counts_usage(config.limits.rules[rule].measure)) ctx.usage_added = true;
       }
     }
   }

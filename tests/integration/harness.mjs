@@ -23,10 +23,11 @@ export async function freePort() {
 
 // `listen`: YAML for the client listeners in place of the one plain `listen` line (TLS tests);
 // `extra`: top-level sections appended (a string, or in startStack a function of {port, dir});
-// `rules`: policy rules (YAML list items)
-// before the others.
+// `rules`: policy rules (YAML list items) before the others; `models`: more models (YAML list
+// items) after the others.
 export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched',
-  auditPostgres = '', auditInstance = 'it', auditExtra = '', keysExtra = '', listen = '', extra = '', rules = '' }) {
+  auditPostgres = '', auditInstance = 'it', auditExtra = '', keysExtra = '', listen = '', extra = '', rules = '',
+  models = '' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -130,7 +131,7 @@ ${model('resp-tools', 'responses', dep('resp-tools-a', 'up', 'test-resp'))}
     tokenizer: o200k_base
     deployments:
 ${dep('gpt-tokens-a', 'up', 'test-gpt')}
-keys:
+${models}keys:
   - sha256: ${sha(KEY)}
     principal: {id: alice, kind: person, team: research, clearance: internal}
 ${keysExtra}${extra}`;
@@ -143,7 +144,7 @@ export async function startStack(opts = {}) {
   const configPath = path.join(dir, 'warden.yaml');
   const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched',
     auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it', auditExtra: opts.auditExtra ?? '',
-    keysExtra: opts.keysExtra ?? '', extra: opts.extra ?? '' };
+    keysExtra: opts.keysExtra ?? '', extra: opts.extra ?? '', models: opts.models ?? '' };
   // Listeners may name the stack's port; `extra` may be a function of it too (identity).
   if (opts.listen) params.listen = opts.listen({ port, dir });
   if (typeof opts.extra === 'function') params.extra = opts.extra({ port, dir });

@@ -15,10 +15,23 @@ const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const principals = {
   rate: '{rpm: x}', tokens: '{tok: x}', race: '{race: x}', streams: '{streams: x}',
   failing: '{fail: x}', group_p: '{groups: "a, b"}', group_q: '{groups: b}', usage: '{usage: x}',
+  spend: '{spend: x}', spend2: '{spend2: x}',
 };
 const keysExtra = Object.entries(principals).map(([id, labels]) =>
   `  - sha256: ${sha(`sk-${id}`)}\n    principal: {id: ${id}, labels: ${labels}}\n`).join('');
-const extra = `limits:
+// Priced deployments (per million tokens, in the catalog's currency): the first of 'priced2' is
+// cheaper than the second it may fail over to.
+const priced = (name, ...deps) => `  - name: ${name}
+    developer: Test
+    origin: EU
+    deployments:
+${deps.map(([d, upstream, pin, pout]) => `      - {name: ${d}, provider: up, upstream_model: ${upstream}, operator: Test, jurisdiction: DE, region: eu, price: {input_per_mtok: ${pin}, output_per_mtok: ${pout}}}`).join('\n')}
+`;
+const models = priced('priced', ['priced-a', 'test-1', 10, 30]) +
+  priced('priced2', ['priced2-a', 'test-1', 1, 3], ['priced2-b', 'test-b', 10, 30]);
+const extra = `catalog:
+  currency: EUR
+limits:
   default_max_tokens: 50
   rules:
     - {name: rpm, key: "label:rpm", requests_per_minute: 3}
@@ -28,10 +41,12 @@ const extra = `limits:
     - {name: failing, key: "label:fail", requests_per_minute: 2}
     - {name: groups, key: "label:groups", requests_per_minute: 2}
     - {name: usage, key: "label:usage", tokens_per_minute: 100000}
+    - {name: spend, key: "label:spend", spend_per_day: 0.01}
+    - {name: spend2, key: "label:spend2", spend_per_month: 1}
 `;
 
 let stack;
-before(async () => { stack = await startStack({ keysExtra, extra }); });
+before(async () => { stack = await startStack({ keysExtra, extra, models }); });
 after(async () => { await stack.stop(); });
 beforeEach(() => stack.upstream.clear());
 
@@ -44,7 +59,7 @@ function chat(who, model = 'chat', extraBody = {}, init = {}) {
   });
 }
 
-const bodyBytes = (extraBody) => Buffer.byteLength(JSON.stringify(chatBody('chat', extraBody)));
+const bodyBytes = (extraBody, model = 'chat') => Buffer.byteLength(JSON.stringify(chatBody(model, extraBody)));
 
 test('a request rate: the burst is served, the next is 429 with Retry-After and x-ratelimit-*', async () => {
   for (let i = 0; i < 3; i++) {
@@ -88,6 +103,52 @@ test('a token budget reserves the worst case and settles with the usage the answ
   assert.equal(big.headers.get('x-ratelimit-remaining-tokens'), String(1000 - 8 * 20));
   assert.match((await big.json()).error.message, /'tokens' reached: 1000 tokens per day/);
   assert.equal(stack.upstream.requests.length, 8);
+});
+
+// Spend in millionths of a EUR: 10 per million input tokens is 10 per token.
+const spendOf = (input, output, [pin, pout] = [10, 30]) => input * pin + output * pout;
+const euros = (micro) => String(micro / 1e6);
+
+test('a spend budget reserves the worst case at the price and settles with the usage', async () => {
+  const extraBody = { max_tokens: 100 };
+  const worst = spendOf(bodyBytes(extraBody, 'priced'), 100);
+  const actual = spendOf(11, 9);  // the test upstream's usage
+  let i = 0;
+  for (; actual * i + worst <= 10_000; i++) {
+    const r = await chat('spend', 'priced', extraBody);
+    assert.equal(r.status, 200, `request ${i}`);
+    assert.equal(r.headers.get('x-ratelimit-limit-spend'), '0.01');
+    assert.equal(r.headers.get('x-ratelimit-remaining-spend'), euros(10_000 - actual * i - worst));
+    await r.arrayBuffer();
+  }
+  const refused = await chat('spend', 'priced', extraBody);
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get('x-ratelimit-remaining-spend'), euros(10_000 - actual * i));
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  assert.match((await refused.json()).error.message, /Rate limit 'spend' reached: 0\.01 EUR per day/);
+  assert.equal(stack.upstream.requests.length, i, 'the refused request reached no upstream');
+  // A model without a price costs nothing against it (and is still served).
+  assert.equal((await chat('spend', 'chat', extraBody)).status, 200);
+});
+
+test('spend: the worst case is at the highest price of the deployments that may answer; the usage at the one that did', async () => {
+  const extraBody = { max_tokens: 100 };
+  const bytes = bodyBytes(extraBody, 'priced2');
+  const first = await chat('spend2', 'priced2', extraBody);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-warden-deployment'), 'priced2-a');
+  assert.equal(first.headers.get('x-ratelimit-remaining-spend'), euros(1e6 - spendOf(bytes, 100)));
+  await first.arrayBuffer();
+  // Settled at priced2-a's price (1 and 3 per million).
+  const second = await chat('spend2', 'priced2', extraBody);
+  assert.equal(second.headers.get('x-ratelimit-remaining-spend'),
+    euros(1e6 - spendOf(11, 9, [1, 3]) - spendOf(bytes, 100)));
+  await second.arrayBuffer();
+  // A stream under a spend budget: usage is asked for, as for a token limit.
+  stack.upstream.clear();
+  const streamed = await chat('spend2', 'priced2', { stream: true });
+  assert.ok((await streamEvents(streamed)).every((e) => e === '[DONE]' || JSON.parse(e).usage === undefined));
+  assert.deepEqual(stack.upstream.requests[0].body.stream_options, { include_usage: true });
 });
 
 test('concurrent requests never overspend a budget: all reservations are taken before any settles', async () => {
@@ -222,6 +283,7 @@ describe('with the Redis store', () => {
     - {name: r-streams, key: "label:streams", concurrent_streams: 1}
     - {name: closed, key: "label:rpm", requests_per_minute: 1000}
     - {name: open, key: "label:usage", requests_per_minute: 1000, on_store_failure: fail_open}
+    - {name: r-spend, key: "label:spend", spend_per_month: 0.01}
 `;
   async function startRedis() {
     redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -244,8 +306,8 @@ describe('with the Redis store', () => {
   before(async () => {
     redisPort = await freePort();
     await startRedis();
-    a = await startStack({ keysExtra, extra: redisExtra(redisPort) });
-    b = await startStack({ keysExtra, extra: redisExtra(redisPort) });
+    a = await startStack({ keysExtra, extra: redisExtra(redisPort), models });
+    b = await startStack({ keysExtra, extra: redisExtra(redisPort), models });
   });
   after(async () => {
     await a.stop();
@@ -287,6 +349,31 @@ describe('with the Redis store', () => {
     assert.equal(other.headers.get('x-ratelimit-remaining-tokens'), String(1000 - 20 * i));
   });
 
+  test('a monthly spend budget spent on one replica refuses on the other', async () => {
+    const extraBody = { max_tokens: 100 };
+    const worst = spendOf(bodyBytes(extraBody, 'priced'), 100);
+    const actual = spendOf(11, 9);
+    let i = 0;
+    for (; i < 100; i++) {
+      const r = await on(a, 'spend', 'priced', extraBody);
+      await r.arrayBuffer();
+      if (r.status === 429) break;
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-ratelimit-remaining-spend'), euros(10_000 - actual * i - worst));
+    }
+    assert.equal(i, Math.floor((10_000 - worst) / actual) + 1);
+    const other = await on(b, 'spend', 'priced', extraBody);
+    assert.equal(other.status, 429);
+    assert.equal(other.headers.get('x-ratelimit-remaining-spend'), euros(10_000 - actual * i));
+    // The month's window: reset at the start of the next calendar month (UTC).
+    const now = new Date();
+    const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+    const reset = other.headers.get('x-ratelimit-reset-spend');
+    const [, h, m, sec] = /^(\d+)h(\d+)m(\d+)s$/.exec(reset) ?? [];
+    const seconds = Number(h) * 3600 + Number(m) * 60 + Number(sec);
+    assert.ok(Math.abs(seconds - (next - Date.now()) / 1000) < 120, `reset ${reset}`);
+  });
+
   test('a replica killed while holding a stream: its reservation ends with its lease', async () => {
     const r1 = await on(a, 'streams', 'slow', { stream: true });
     assert.equal(r1.status, 200);
@@ -306,7 +393,7 @@ describe('with the Redis store', () => {
     }
     assert.equal(status, 200);
     assert.ok(tries > 1, 'refused until the lease ended');
-    a = await startStack({ keysExtra, extra: redisExtra(redisPort) });
+    a = await startStack({ keysExtra, extra: redisExtra(redisPort), models });
   });
 
   test('Redis stopped: fail_closed answers 503, fail_open forwards; restarted: limits hold again', async () => {

@@ -173,6 +173,50 @@ TEST(LimitsRules, EachRuleMeetsTheRequestUnderItsKeyAndGroupsCountAgainstEachVal
   EXPECT_EQ(out[3].key, "streams");
 }
 
+TEST(LimitsArith, AMonthlyBudgetFollowsTheCalendarMonthInUTC) {
+  const Spec spec{Kind::budget, 100, kLongestMonth, true};
+  constexpr Micros kDay = 86'400 * kSecond;
+  // 2024-02-10T12:00Z: February of a leap year, 29 days from 2024-02-01 (19754 days after 1970).
+  const Micros feb1 = 19'754 * kDay;
+  const Micros now = feb1 + 9 * kDay + 12 * 3600 * kSecond;
+  EXPECT_EQ(window_of(spec, now).start, feb1);
+  EXPECT_EQ(window_of(spec, now).end, feb1 + 29 * kDay);
+  EXPECT_EQ(window_of(spec, feb1 - 1).start, feb1 - 31 * kDay);  // January
+  State s;
+  const Verdict v = reserve(spec, s, 60, now);
+  ASSERT_TRUE(v.allowed);
+  EXPECT_EQ(v.reset, feb1 + 29 * kDay - now);
+  settle(spec, s, 60, 60, now, now);
+  EXPECT_FALSE(reserve(spec, s, 60, feb1 + 29 * kDay - 1).allowed);  // still February
+  EXPECT_TRUE(reserve(spec, s, 60, feb1 + 29 * kDay).allowed);       // March 1st
+}
+
+TEST(LimitsRules, SpendIsCountedInMillionthsAndRoundedUp) {
+  // 2.5 per million input tokens and 10 per million output tokens: 1000 in and 100 out cost
+  // 2500 + 1000 millionths.
+  EXPECT_EQ(micro_cost(2.5, 10, 1000, 100), 3500);
+  EXPECT_EQ(micro_cost(0.15, 0.6, 1, 1), 1);  // 0.75 millionths: never rounded to nothing
+  EXPECT_EQ(micro_cost(0, 0, 1000, 1000), 0);
+  EXPECT_EQ(amount_text(Measure::spend, 10'000), "0.01");
+  EXPECT_EQ(amount_text(Measure::spend, 25'000'000), "25");
+  EXPECT_EQ(amount_text(Measure::spend, 1'234'567), "1.234567");
+  EXPECT_EQ(amount_text(Measure::tokens, 1000), "1000");
+  Settings settings;
+  settings.currency = "EUR";
+  settings.rules = {{"team-spend",
+                     {{KeyPart::team, ""}},
+                     Measure::spend,
+                     {Kind::budget, 12'500'000, kLongestMonth, true},
+                     "month"}};
+  EXPECT_EQ(settings.describe(), "team-spend: 12.5 EUR per month per team\n");
+  Subject subject{"alice", "research", nullptr, "gpt", "", false, 300, 4200};
+  std::vector<Applied> out;
+  std::vector<std::uint16_t> rule_of;
+  applicable(settings, subject, out, rule_of);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].cost, 4200);
+}
+
 TEST(LimitsRules, ResetsReadLikeOpenAIs) {
   EXPECT_EQ(reset_text(0), "0s");
   EXPECT_EQ(reset_text(20'500), "21ms");
