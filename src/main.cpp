@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/audit_command.h"
+#include "cli/limits_command.h"
 #include "cli/policy_command.h"
 #include "cli/scan_command.h"
 #include "config/config.h"
@@ -43,6 +44,13 @@ int main(int argc, char** argv) {
   std::string policy_tests;
   auto* ptest = pol->add_subcommand("test", "Run YAML test cases against a configuration");
   ptest->add_option("file", policy_tests, "Test file")->required();
+
+  auto* lim = app.add_subcommand("limits", "Limit tools");
+  lim->require_subcommand(1);
+  std::string limits_config = "examples/warden.yaml";
+  auto* lshow = lim->add_subcommand(
+      "show", "What the limit store holds: used, reserved and remaining per limit key");
+  lshow->add_option("-c,--config", limits_config, "Configuration file")->check(CLI::ExistingFile);
 
   warden::cli::ExplainOptions explain_opts;
   auto* explain = app.add_subcommand("explain", "Show findings and each deployment's decision");
@@ -122,6 +130,7 @@ int main(int argc, char** argv) {
   if (*replay) return warden::cli::run_replay(audit_opts);
   if (*ptest) return warden::cli::run_policy_test(policy_tests);
   if (*explain) return warden::cli::run_explain(explain_opts);
+  if (*lshow) return warden::cli::run_limits_show(limits_config);
   if (*scan) return warden::cli::run_scan(scan_opts);
 
   if (*serve) return warden::serve({serve_config});

@@ -84,6 +84,16 @@ std::string Record::canonical() const {
       if (i) s.push_back(',');
       const DeploymentAttrs& d = candidates[i];
       Obj c(s);
+      if (v >= 4 && d.has_energy) {
+        c.key("energy");
+        Obj e(s);
+        e.real("wh_per_mtok_in", d.wh_per_mtok_in);
+        e.real("wh_per_mtok_out", d.wh_per_mtok_out);
+      }
+      if (v >= 4) {
+        c.str("grid_region", d.grid_region);
+        c.str("hardware", d.hardware);
+      }
       c.str("jurisdiction", d.jurisdiction);
       c.str("name", d.name);
       c.str("operator", d.operator_name);
@@ -118,6 +128,21 @@ std::string Record::canonical() const {
     o.num("hour", hour);
     o.str("instance", instance);
     o.real("latency_ms", latency_ms);
+    if (v >= 4 && !limit_refused.empty()) o.str("limit_refused", limit_refused);
+    if (v >= 4 && !limits.empty()) {
+      o.key("limits");
+      s.push_back('[');
+      for (size_t i = 0; i < limits.size(); ++i) {
+        if (i) s.push_back(',');
+        Obj l(s);
+        l.str("key", limits[i].key);
+        l.num("remaining", limits[i].remaining);
+        l.num("reserved", limits[i].reserved);
+        l.str("rule", limits[i].rule);
+        l.num("settled", limits[i].settled);
+      }
+      s.push_back(']');
+    }
     o.str("model", model);
     o.str("model_developer", model_developer);
     o.str("model_license", model_license);
@@ -243,6 +268,24 @@ bool parse_record(std::string_view json, Record& r) {
       }
     }
   }
+  if (r.v >= 4) {
+    if (!str("limit_refused", r.limit_refused)) r.limit_refused.clear();
+    if (doc["limits"].get(arr) == simdjson::SUCCESS) {
+      for (auto l : arr) {
+        LimitAttrs a;
+        std::string_view v;
+        if (l["rule"].get_string().get(v) != simdjson::SUCCESS) return false;
+        a.rule = v;
+        if (l["key"].get_string().get(v) != simdjson::SUCCESS) return false;
+        a.key = v;
+        if (l["reserved"].get_int64().get(a.reserved) != simdjson::SUCCESS ||
+            l["settled"].get_int64().get(a.settled) != simdjson::SUCCESS ||
+            l["remaining"].get_int64().get(a.remaining) != simdjson::SUCCESS)
+          return false;
+        r.limits.push_back(std::move(a));
+      }
+    }
+  }
   if (doc["candidates"].get(arr) == simdjson::SUCCESS) {
     for (auto c : arr) {
       DeploymentAttrs d;
@@ -255,6 +298,17 @@ bool parse_record(std::string_view json, Record& r) {
       if (c["retention_days"].get_int64().get(d.retention_days) != simdjson::SUCCESS) return false;
       if (c["trains_on_inputs"].get_bool().get(d.trains_on_inputs) != simdjson::SUCCESS)
         return false;
+      if (r.v >= 4) {
+        if (c["hardware"].get_string().get(v) == simdjson::SUCCESS) d.hardware = v;
+        if (c["grid_region"].get_string().get(v) == simdjson::SUCCESS) d.grid_region = v;
+        simdjson::dom::object e;
+        if (c["energy"].get(e) == simdjson::SUCCESS) {
+          d.has_energy =
+              e["wh_per_mtok_in"].get_double().get(d.wh_per_mtok_in) == simdjson::SUCCESS &&
+              e["wh_per_mtok_out"].get_double().get(d.wh_per_mtok_out) == simdjson::SUCCESS;
+          if (!d.has_energy) return false;
+        }
+      }
       r.candidates.push_back(std::move(d));
     }
   }

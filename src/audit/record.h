@@ -18,6 +18,9 @@ struct DeploymentAttrs {
   std::string name, provider, operator_name, jurisdiction, region;
   int64_t retention_days = 0;
   bool trains_on_inputs = false;
+  std::string hardware{}, grid_region{};  // v4; "" not known
+  bool has_energy = false;                // v4: energy figures configured
+  double wh_per_mtok_in = 0, wh_per_mtok_out = 0;
 };
 
 // The device a request came from (v3; written when device_present).
@@ -31,12 +34,21 @@ struct DeviceAttrs {
   std::map<std::string, std::string> labels;
 };
 
+// A limit the request met (v4): its rule and key, what was reserved, what was settled (-1: given
+// back, or never reserved) and what the limit had left after the reservation.
+struct LimitAttrs {
+  std::string rule, key;
+  int64_t reserved = 0, settled = -1, remaining = 0;
+};
+
 struct Record {
   // Schema version (contract §4): 1 = records written before `v` existed (no `v` key), 2 = with
   // `v` (and covered by the Merkle tree and signed checkpoints), 3 = with auth_methods,
   // principal_issuer, principal_groups and the device's attributes (absent from older records,
-  // and read back as absent). Every version stays readable.
-  static constexpr int64_t kVersion = 3;
+  // and read back as absent), 4 = with the candidates' hardware, grid_region and energy, and
+  // the limits the request met (when it met any).
+  // Every version stays readable.
+  static constexpr int64_t kVersion = 4;
   int64_t v = kVersion;
   int64_t ts_ms = 0;
   std::string request_id;
@@ -66,6 +78,8 @@ struct Record {
   std::map<std::string, int64_t> request_classes;
   std::map<std::string, int64_t> answer_classes;
   std::vector<std::string> transforms;  // "class→action"
+  std::vector<LimitAttrs> limits;       // v4: in the order they were reserved
+  std::string limit_refused;            // v4: the rule that refused the request (429)
   // outcome
   int64_t prompt_tokens = -1, completion_tokens = -1;
   double cost = 0;

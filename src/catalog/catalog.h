@@ -51,6 +51,12 @@ struct Price {
   double output_per_mtok = 0;
 };
 
+// What serving a million tokens takes, in Wh (the operator's figure for its hardware).
+struct Energy {
+  double wh_per_mtok_in = 0;
+  double wh_per_mtok_out = 0;
+};
+
 struct Deployment {
   std::string name;
   const Provider* provider = nullptr;
@@ -61,6 +67,10 @@ struct Deployment {
   int retention_days = 0;
   bool trains_on_inputs = false;
   Price price;
+  std::string hardware;     // the accelerators that serve it ("h100", "tpu-v5e"); "" unknown
+  std::string grid_region;  // the electricity grid it draws from ("DE", "SE-SE3"); "" unknown
+  bool has_energy = false;  // `energy` was configured
+  Energy energy;
 };
 
 // The endpoints a call can be for. kCountTokens (Anthropic's messages/count_tokens) carries a

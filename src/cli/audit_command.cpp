@@ -226,6 +226,10 @@ int run_replay(const AuditOptions& o) {
             deps[i].region = r.candidates[i].region;
             deps[i].retention_days = static_cast<int>(r.candidates[i].retention_days);
             deps[i].trains_on_inputs = r.candidates[i].trains_on_inputs;
+            deps[i].hardware = r.candidates[i].hardware;
+            deps[i].grid_region = r.candidates[i].grid_region;
+            deps[i].has_energy = r.candidates[i].has_energy;
+            deps[i].energy = {r.candidates[i].wh_per_mtok_in, r.candidates[i].wh_per_mtok_out};
           }
           policy::Attributes a;
           a.principal = &p;

@@ -234,8 +234,15 @@ int run_explain(const ExplainOptions& o) {
     const Deployment& d = *p.deployment;
     const policy::Decision& dec = p.decision;
     std::cout << "  " << d.name << " [" << d.operator_name << ", " << d.jurisdiction << ", "
-              << d.region << "]: " << (p.permit ? "PERMIT" : "DENY")
-              << "\n    rules: " << join(dec.rules) << "\n";
+              << d.region;
+    // What energy rules read: the accelerators, the grid and Wh per million tokens.
+    if (!d.hardware.empty()) std::cout << ", hardware " << d.hardware;
+    if (!d.grid_region.empty()) std::cout << ", grid " << d.grid_region;
+    if (d.has_energy)
+      std::cout << ", " << d.energy.wh_per_mtok_in << "/" << d.energy.wh_per_mtok_out
+                << " Wh per Mtok in/out";
+    std::cout << "]: " << (p.permit ? "PERMIT" : "DENY") << "\n    rules: " << join(dec.rules)
+              << "\n";
     if (!p.permit) std::cout << "    reason: " << policy::denial(*config->policy, a, p) << "\n";
     for (const auto& t : dec.transforms)
       std::cout << "    transform: " << t.cls_prefix << " -> " << inspect::action_name(t.action)

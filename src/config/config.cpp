@@ -494,7 +494,8 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
       for (const YAML::Node& d : dn) {
         if (!r.expect_map(d, "deployment",
                           {"name", "provider", "upstream_model", "operator", "jurisdiction",
-                           "region", "retention_days", "trains_on_inputs", "price"}))
+                           "region", "retention_days", "trains_on_inputs", "price", "hardware",
+                           "energy", "grid_region"}))
           continue;
         Deployment dep;
         r.str(d, "name", dep.name, true);
@@ -517,6 +518,15 @@ void read_models(Reader& r, const YAML::Node& n, Catalog& catalog) {
           if (r.expect_map(pr, "price", {"input_per_mtok", "output_per_mtok"})) {
             r.number(pr, "input_per_mtok", dep.price.input_per_mtok);
             r.number(pr, "output_per_mtok", dep.price.output_per_mtok);
+          }
+        }
+        r.str(d, "hardware", dep.hardware);
+        r.str(d, "grid_region", dep.grid_region);
+        if (const YAML::Node en = d["energy"]) {
+          if (r.expect_map(en, "energy", {"wh_per_mtok_in", "wh_per_mtok_out"})) {
+            dep.has_energy = true;
+            r.number(en, "wh_per_mtok_in", dep.energy.wh_per_mtok_in);
+            r.number(en, "wh_per_mtok_out", dep.energy.wh_per_mtok_out);
           }
         }
         m.deployments.push_back(std::move(dep));
@@ -965,13 +975,17 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
       {"spend_per_day", limits::Measure::spend, limits::Kind::budget, kDay, "day", true},
       {"spend_per_month", limits::Measure::spend, limits::Kind::budget, limits::kLongestMonth,
        "month", true, true},
+      {"energy_wh_per_day", limits::Measure::energy, limits::Kind::budget, kDay, "day", true},
+      {"energy_wh_per_month", limits::Measure::energy, limits::Kind::budget, limits::kLongestMonth,
+       "month", true, true},
   };
   std::set<std::string> names;
   for (const YAML::Node& rn : rules) {
-    if (!r.expect_map(rn, "limit rule",
-                      {"name", "key", "requests_per_second", "requests_per_minute",
-                       "tokens_per_minute", "tokens_per_day", "concurrent_streams", "spend_per_day",
-                       "spend_per_month", "on_store_failure"}))
+    if (!r.expect_map(
+            rn, "limit rule",
+            {"name", "key", "requests_per_second", "requests_per_minute", "tokens_per_minute",
+             "tokens_per_day", "concurrent_streams", "spend_per_day", "spend_per_month",
+             "energy_wh_per_day", "energy_wh_per_month", "on_store_failure"}))
       continue;
     limits::Rule rule;
     r.str(rn, "name", rule.name, true);
@@ -1005,7 +1019,7 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
       r.error(rn, "limit rule '" + rule.name +
                       "' needs exactly one of requests_per_second, requests_per_minute, "
                       "tokens_per_minute, tokens_per_day, concurrent_streams, spend_per_day, "
-                      "spend_per_month");
+                      "spend_per_month, energy_wh_per_day, energy_wh_per_month");
     }
     if (std::string f; r.str(rn, "on_store_failure", f)) {
       if (f == "fail_open") {
@@ -1016,10 +1030,12 @@ void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
     }
     out.needs_usage = out.needs_usage || limits::counts_usage(rule.measure);
     out.counts_spend = out.counts_spend || rule.measure == limits::Measure::spend;
+    out.counts_energy = out.counts_energy || rule.measure == limits::Measure::energy;
     out.by_deployment = out.by_deployment || rule.by_deployment;
     out.rules.push_back(std::move(rule));
   }
   if (out.rules.size() > 1000) r.error(rules, "at most 1000 limit rules");
+  out.prepare();
 }
 
 // A string or a list of strings.
@@ -1278,6 +1294,19 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);
   read_limits(r, root["limits"], config->limits);
+  // A budget counts what a deployment is configured to cost or take: one without the figures
+  // counts nothing against it, which is rarely meant. Said at load.
+  for (const Model& m : config->catalog.models) {
+    for (const Deployment& d : m.deployments) {
+      if (config->limits.counts_spend && d.price.input_per_mtok == 0 &&
+          d.price.output_per_mtok == 0)
+        config->warnings.push_back(config->path + ": warning: deployment '" + d.name +
+                                   "' has no price: spend budgets count nothing for it");
+      if (config->limits.counts_energy && !d.has_energy)
+        config->warnings.push_back(config->path + ": warning: deployment '" + d.name +
+                                   "' has no energy figures: energy budgets count nothing for it");
+    }
+  }
   read_identity(r, root["identity"], *config);
   config->catalog.index();
   read_policy(r, root["policy"], *config);

@@ -12,7 +12,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "limits/small_vec.h"
 
 namespace warden::limits {
 
@@ -75,24 +79,35 @@ void settle(const Spec& spec, State& state, std::int64_t reserved, std::int64_t 
 // returned too: a request that reached no upstream does not count.
 void release(const Spec& spec, State& state, std::int64_t reserved, Micros reserved_at, Micros now);
 
-// One limit applied to one request: the key (e.g. "principal=alice|model=gpt-4o") and the spec.
+// What a key hashes to: its shard and its entry in the in-process store (hashed once).
+std::size_t key_hash(std::string_view key);
+
+// One limit applied to one request: the key (e.g. "rpm|principal=alice|model=gpt-4o", held by
+// whoever built it, see rules.h: Met) and the spec.
 struct Applied {
-  std::string key;
+  std::string_view key;
   Spec spec;
   std::int64_t cost = 1;
+  std::size_t hash = 0;  // key_hash(key); 0: not computed yet
 };
+
+// Per limit of a request; a request meets a handful.
+template <class T>
+using PerLimit = SmallVec<T, 8>;
 
 struct Outcome {
   bool allowed = false;
-  std::size_t limiting = 0;       // index into the applied limits of the most restrictive one
-  std::vector<Verdict> verdicts;  // one per applied limit
+  std::size_t limiting = 0;    // index into the applied limits of the most restrictive one
+  PerLimit<Verdict> verdicts;  // one per applied limit
 };
 
 // In-process store shared by all worker threads. Keys are sharded over mutexes; a request
-// locks the shards of its keys in index order, so several limits are reserved atomically
-// without deadlock. Entries idle for longer than the lease TTL are dropped by `expire`.
+// locks the distinct shards of its keys once each, in address order, so several limits are
+// reserved atomically without deadlock. Entries idle for longer than the lease TTL are dropped by
+// `expire`.
 class Store {
  public:
+  struct Shard;  // a mutex and the entries whose keys hash to it
   explicit Store(std::size_t shards = 64);
   ~Store();
   Store(const Store&) = delete;
@@ -109,11 +124,23 @@ class Store {
   // Lease expiry: drops entries untouched since `now - ttl` with what they hold (reservations
   // never settled nor released); `ttl` must be at least the longest window. Returns how many.
   std::size_t expire(Micros ttl, Micros now);
+  // Calls `f(key, state)` for every entry, one shard locked at a time (`limits show`, metrics).
+  template <class F>
+  void visit(const F& f) {
+    for (std::size_t i = 0; i < shards_.size(); ++i) visit_shard(i, f);
+  }
 
  private:
-  struct Shard;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::size_t shard_of(const std::string& key) const;
+  Shard& shard_for(const Applied& l, std::size_t& hash);
+  // Copies a shard's entries out under its lock, then calls `f` without it.
+  void copy_shard(std::size_t i, std::vector<std::pair<std::string, State>>& out);
+  template <class F>
+  void visit_shard(std::size_t i, const F& f) {
+    std::vector<std::pair<std::string, State>> copy;
+    copy_shard(i, copy);
+    for (const auto& [k, s] : copy) f(std::string_view(k), s);
+  }
 };
 
 }  // namespace warden::limits

@@ -226,7 +226,8 @@ Command script_command(const std::string& sha, std::span<const Applied> limits, 
   c.add(sha);
   c.add(std::to_string(limits.size() * 3));
   for (const Applied& l : limits) {
-    std::string k = "warden:limit:" + l.key;
+    std::string k = "warden:limit:";
+    k += l.key;
     c.add(k);
     c.add(k +
           "\x1f"
@@ -465,6 +466,66 @@ void RedisStore::release(std::span<const Applied> limits, std::string_view id) {
   if (s.ac == nullptr) return;  // the lease ends the reservation
   const std::vector<std::int64_t> none(limits.size(), 0);
   s.send(script_command(s.settle_sha, limits, id, s.lease, none, true), nullptr, nullptr);
+}
+
+StoredStates read_redis_states(std::string_view address, std::chrono::milliseconds timeout) {
+  StoredStates out;
+  const std::string addr(address);
+  const std::size_t colon = addr.rfind(':');
+  const std::string host = addr.substr(0, colon);
+  const int port = colon == std::string::npos ? 6379 : std::atoi(addr.c_str() + colon + 1);
+  const timeval tv{static_cast<time_t>(timeout.count() / 1000),
+                   static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  std::unique_ptr<redisContext, void (*)(redisContext*)> c(
+      redisConnectWithTimeout(host.c_str(), port, tv), redisFree);
+  if (c == nullptr || c->err) {
+    out.error = "cannot connect to Redis at " + addr + (c ? std::string(": ") + c->errstr : "");
+    return out;
+  }
+  redisSetTimeout(c.get(), tv);
+  using Reply = std::unique_ptr<redisReply, void (*)(void*)>;
+  auto command = [&](std::vector<std::string> args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return Reply(static_cast<redisReply*>(redisCommandArgv(c.get(), static_cast<int>(argv.size()),
+                                                           argv.data(), lens.data())),
+                 freeReplyObject);
+  };
+  const Reply time = command({"TIME"});
+  if (!time || time->type != REDIS_REPLY_ARRAY || time->elements != 2) {
+    out.error = "Redis at " + addr + " did not answer";
+    return out;
+  }
+  out.now = std::atoll(time->element[0]->str) * 1'000'000 + std::atoll(time->element[1]->str);
+  constexpr std::string_view kPrefix = "warden:limit:";
+  std::string cursor = "0";
+  do {
+    const Reply page = command({"SCAN", cursor, "MATCH", "warden:limit:*", "COUNT", "1000"});
+    if (!page || page->type != REDIS_REPLY_ARRAY || page->elements != 2) {
+      out.error = "Redis at " + addr + " did not answer SCAN";
+      return out;
+    }
+    cursor.assign(page->element[0]->str, page->element[0]->len);
+    const redisReply* keys = page->element[1];
+    for (std::size_t i = 0; i < keys->elements; ++i) {
+      const std::string key(keys->element[i]->str, keys->element[i]->len);
+      if (key.find('\x1f') != std::string::npos) continue;  // leases and holdings
+      const Reply v = command({"HMGET", key, "tat", "ws", "used", "res"});
+      if (!v || v->type != REDIS_REPLY_ARRAY || v->elements != 4) continue;
+      auto num = [&](std::size_t j) -> std::int64_t {
+        const redisReply* e = v->element[j];
+        return e->type == REDIS_REPLY_STRING ? std::atoll(e->str) : 0;
+      };
+      out.states.push_back({key.substr(kPrefix.size()), State{num(0), num(1), num(2), num(3)}});
+    }
+  } while (cursor != "0");
+  std::sort(out.states.begin(), out.states.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
 }
 
 }  // namespace warden::limits

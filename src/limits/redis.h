@@ -17,6 +17,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "limits/limits.h"
 
@@ -49,5 +51,15 @@ class RedisStore {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+// Every limit state kept in the Redis at `address`, with the server's time: for `warden limits
+// show`, which runs outside the gateway (this one blocks: it is never called on a worker).
+// An error message instead when Redis cannot be read.
+struct StoredStates {
+  Micros now = 0;
+  std::vector<std::pair<std::string, State>> states;  // by key (without the "warden:limit:")
+  std::string error;
+};
+StoredStates read_redis_states(std::string_view address, std::chrono::milliseconds timeout);
 
 }  // namespace warden::limits

@@ -2,8 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
-#include <functional>
 
 #include "limits/rules.h"
 
@@ -26,17 +26,24 @@ std::string_view measure_name(Measure m) {
 }
 
 std::string amount_text(Measure m, std::int64_t amount) {
-  if (m != Measure::spend && m != Measure::energy) return std::to_string(amount);
-  const bool negative = amount < 0;
-  const std::uint64_t a = negative ? 0 - static_cast<std::uint64_t>(amount) : amount;
-  std::string out = fmt::format("{}{}", negative ? "-" : "", a / 1'000'000);
-  if (a % 1'000'000 != 0) {
-    std::string frac = fmt::format("{:06}", a % 1'000'000);
-    while (frac.back() == '0') frac.pop_back();
-    out += '.';
-    out += frac;
+  char buf[48];
+  char* p = buf;
+  if (m != Measure::spend && m != Measure::energy) {
+    p = std::to_chars(p, buf + sizeof buf, amount).ptr;
+    return std::string(buf, p);
   }
-  return out;
+  if (amount < 0) *p++ = '-';
+  const std::uint64_t a = amount < 0 ? 0 - static_cast<std::uint64_t>(amount) : amount;
+  p = std::to_chars(p, buf + sizeof buf, a / 1'000'000).ptr;
+  std::uint64_t frac = a % 1'000'000;
+  if (frac != 0) {
+    *p++ = '.';
+    for (std::uint64_t unit = 100'000; frac != 0; unit /= 10) {
+      *p++ = static_cast<char>('0' + frac / unit);
+      frac %= unit;
+    }
+  }
+  return std::string(buf, p);
 }
 
 std::int64_t micro_cost(double per_mtok_in, double per_mtok_out, std::int64_t in,
@@ -89,21 +96,33 @@ void each_value(std::string_view v, const F& f) {
   }
 }
 
-// Builds the keys of `rule` part by part; a part with several values forks the key.
-void expand(const Rule& rule, const Subject& s, std::size_t part, std::string& key,
-            const std::function<void(const std::string&)>& emit) {
+// Builds the keys of `rule` part by part at the end of `keys`, where the key so far begins at
+// `start`; a part with several values forks the key: each finished key stays where it is and
+// the next one begins after it with a copy of their common prefix. (One buffer for all of a
+// request's keys: no allocation per key.) A part the subject lacks ends the key unfinished;
+// what it left at the end of `keys` is never pointed to.
+template <class Emit>
+void expand(const Rule& rule, const Subject& s, std::size_t part, std::string& keys,
+            std::size_t start, const Emit& emit) {
   if (part == rule.key.size()) {
-    emit(key);
+    emit(start, keys.size() - start);
     return;
   }
-  const std::size_t mark = key.size();
+  const std::size_t prefix = keys.size() - start;
+  std::size_t at = start;
+  bool first = true;
   auto with = [&](std::string_view name, std::string_view value) {
-    key.resize(mark);
-    key += '|';
-    key += name;
-    key += '=';
-    key += value;
-    expand(rule, s, part + 1, key, emit);
+    if (!first) {
+      const std::size_t from = at;
+      at = keys.size();
+      keys.append(keys, from, prefix);
+    }
+    first = false;
+    keys += '|';
+    keys += name;
+    keys += '=';
+    keys += value;
+    expand(rule, s, part + 1, keys, at, emit);
   };
   const KeyField& f = rule.key[part];
   switch (f.part) {
@@ -123,12 +142,10 @@ void expand(const Rule& rule, const Subject& s, std::size_t part, std::string& k
       if (s.labels == nullptr) break;
       const auto it = s.labels->find(f.label);
       if (it == s.labels->end()) break;
-      const std::string name = "label:" + f.label;
-      each_value(it->second, [&](std::string_view v) { with(name, v); });
+      each_value(it->second, [&](std::string_view v) { with(f.label_part, v); });
       break;
     }
   }
-  key.resize(mark);
 }
 
 }  // namespace
@@ -159,9 +176,15 @@ std::string Settings::describe() const {
   return out;
 }
 
-void applicable(const Settings& settings, const Subject& subject, std::vector<Applied>& out,
-                std::vector<std::uint16_t>& rule_of) {
-  std::string key;
+void applicable(const Settings& settings, const Subject& subject, Met& out) {
+  out.keys.clear();
+  out.keys.reserve(256);  // one allocation for a request's keys, not one per doubling
+  out.applied.clear();
+  out.rule_of.clear();
+  struct Span {
+    std::uint32_t at, len;
+  };
+  PerLimit<Span> spans;  // where each key lies in `keys`
   for (std::size_t i = 0; i < settings.rules.size(); ++i) {
     const Rule& rule = settings.rules[i];
     if (rule.measure == Measure::streams && !subject.stream) continue;
@@ -170,23 +193,81 @@ void applicable(const Settings& settings, const Subject& subject, std::vector<Ap
                               : rule.measure == Measure::spend  ? subject.spend
                               : rule.measure == Measure::energy ? subject.energy
                                                                 : 1;
-    key = rule.name;
-    expand(rule, subject, 0, key, [&](const std::string& k) {
-      out.push_back({k, rule.spec, cost});
-      rule_of.push_back(static_cast<std::uint16_t>(i));
+    const std::size_t start = out.keys.size();
+    out.keys += rule.name;
+    expand(rule, subject, 0, out.keys, start, [&](std::size_t at, std::size_t len) {
+      spans.push_back(Span{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(len)});
+      out.applied.push_back({{}, rule.spec, cost, 0});
+      out.rule_of.push_back(static_cast<std::uint16_t>(i));
     });
+  }
+  // `keys` is complete: it moves no more.
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    Applied& a = out.applied[i];
+    a.key = std::string_view(out.keys).substr(spans[i].at, spans[i].len);
+    a.hash = key_hash(a.key);
   }
 }
 
-std::string reset_text(Micros d) {
-  if (d <= 0) return "0s";
-  if (d < 1'000'000) return fmt::format("{}ms", (d + 999) / 1000);
-  std::int64_t s = (d + 999'999) / 1'000'000;  // whole seconds, rounded up
-  std::string out;
-  if (s >= 3600) out += fmt::format("{}h", s / 3600), s %= 3600;
-  if (!out.empty() || s >= 60) out += fmt::format("{}m", s / 60), s %= 60;
-  out += fmt::format("{}s", s);
+void Settings::prepare() {
+  for (Rule& r : rules) {
+    const std::string_view m = measure_name(r.measure);
+    r.header_limit = "x-ratelimit-limit-" + std::string(m);
+    r.header_remaining = "x-ratelimit-remaining-" + std::string(m);
+    r.header_reset = "x-ratelimit-reset-" + std::string(m);
+    r.limit_text = amount_text(r.measure, r.spec.amount);
+    for (KeyField& f : r.key) {
+      if (f.part == KeyPart::label) f.label_part = "label:" + f.label;
+    }
+  }
+}
+
+const Rule* rule_of_key(const Settings& settings, std::string_view key) {
+  const std::string_view name = key.substr(0, key.find('|'));
+  for (const Rule& r : settings.rules) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+std::string show_line(const Settings& settings, const Rule& rule, std::string_view key,
+                      const State& state, Micros now) {
+  State copy = state;
+  const Verdict v = limits::reserve(rule.spec, copy, 0, now);
+  const std::string_view unit = unit_name(rule.measure, settings.currency);
+  std::string out =
+      fmt::format("{}  {}  limit {}", key, unit, amount_text(rule.measure, rule.spec.amount));
+  if (rule.spec.kind == Kind::budget) {
+    // A window that has passed holds nothing any more (reserve() rolled the copy over).
+    out += fmt::format("  used {}  reserved {}", amount_text(rule.measure, copy.used),
+                       amount_text(rule.measure, copy.reserved));
+  } else if (rule.spec.kind == Kind::concurrency) {
+    out += fmt::format("  in flight {}", copy.used);
+  }
+  out += fmt::format("  remaining {}", amount_text(rule.measure, v.remaining));
+  if (rule.spec.kind != Kind::concurrency) out += "  reset " + reset_text(v.reset);
   return out;
+}
+
+std::string reset_text(Micros d) {
+  // Every request that meets a limit sends one of these: digits written by hand, no fmt.
+  char buf[48];
+  char* p = buf;
+  auto put = [&p](std::int64_t v, char unit) {
+    p = std::to_chars(p, p + 20, v).ptr;
+    *p++ = unit;
+  };
+  if (d <= 0) return "0s";
+  if (d < 1'000'000) {
+    put((d + 999) / 1000, 'm');
+    *p++ = 's';
+    return std::string(buf, p);
+  }
+  std::int64_t s = (d + 999'999) / 1'000'000;  // whole seconds, rounded up
+  if (s >= 3600) put(s / 3600, 'h'), s %= 3600;
+  if (p != buf || s >= 60) put(s / 60, 'm'), s %= 60;
+  put(s, 's');
+  return std::string(buf, p);
 }
 
 }  // namespace warden::limits

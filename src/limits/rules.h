@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,7 +37,8 @@ enum class KeyPart : std::uint8_t { principal, team, label, model, deployment };
 
 struct KeyField {
   KeyPart part = KeyPart::principal;
-  std::string label;  // KeyPart::label: the label's name
+  std::string label;         // KeyPart::label: the label's name
+  std::string label_part{};  // "label:<name>", as keys spell it (Settings::prepare)
 };
 
 struct Rule {
@@ -47,6 +49,9 @@ struct Rule {
   std::string per;         // how it was written: "second", "minute", "day" (for `check`)
   bool fail_open = false;  // when the store cannot answer: forward anyway (explicit) or 503
   bool by_deployment = false;
+  // Written once per snapshot (Settings::prepare), not per request: the x-ratelimit-* header
+  // names for this rule's measure and the limit as its header value.
+  std::string header_limit{}, header_remaining{}, header_reset{}, limit_text{};
 };
 
 struct Settings {
@@ -67,6 +72,9 @@ struct Settings {
   bool by_deployment = false;            // a rule is keyed by deployment: reserved per candidate
 
   bool empty() const { return rules.empty(); }
+  // Fills in what every request would otherwise compute again (Rule::header_*); call once
+  // after the rules are read.
+  void prepare();
   // One line per rule, for `warden check`: "team-tokens: 100000 tokens per day per team+model".
   std::string describe() const;
 };
@@ -84,14 +92,32 @@ struct Subject {
   std::int64_t energy = 0;  // worst case in millionths of a Wh
 };
 
-// Appends the limits that `subject` meets (one per rule and key; a label holding several
-// comma-separated values counts against each). `rule_of[i]` is the index of the rule behind
-// `out[i]`. A rule keyed by a label the principal lacks, or by a team it has not, does not
-// apply.
-void applicable(const Settings& settings, const Subject& subject, std::vector<Applied>& out,
-                std::vector<std::uint16_t>& rule_of);
+// The limits one request meets: each keyed limit (its key in `keys`) and the rule behind it.
+// Applied::key points into `keys`: a Met is neither copied nor moved.
+struct Met {
+  std::string keys;  // every key, back to back
+  PerLimit<Applied> applied;
+  PerLimit<std::uint16_t> rule_of;
+  Met() = default;
+  Met(const Met&) = delete;
+  Met& operator=(const Met&) = delete;
+};
+
+// Fills `out` with the limits that `subject` meets (one per rule and key; a label holding
+// several comma-separated values counts against each). A rule keyed by a label the principal
+// lacks, or by a team it has not, does not apply.
+void applicable(const Settings& settings, const Subject& subject, Met& out);
 
 // "1h2m3s", "1.5s", "20ms": the reset durations OpenAI's x-ratelimit-reset-* headers carry.
 std::string reset_text(Micros d);
+
+// The rule a stored key belongs to (keys begin with the rule's name), or nullptr: a rule that
+// was renamed or removed since.
+const Rule* rule_of_key(const Settings& settings, std::string_view key);
+// One line of `warden limits show` for a stored state at `now`:
+// "team-tokens|team=research  tokens  limit 100000  used 2400  reserved 0  remaining 97600  reset
+// 3h2m1s"
+std::string show_line(const Settings& settings, const Rule& rule, std::string_view key,
+                      const State& state, Micros now);
 
 }  // namespace warden::limits

@@ -1,5 +1,7 @@
 // The in-process store: limit states keyed by "limit key", sharded over mutexes so that
-// worker threads contend only when they touch the same shard.
+// worker threads contend only when they touch the same shard. A request hashes each key once
+// (Applied::hash) and finds its entry by that hash and the key's bytes, without building a
+// string; only a key's first use allocates.
 #include <algorithm>
 #include <functional>
 #include <mutex>
@@ -9,14 +11,46 @@
 
 namespace warden::limits {
 
+std::size_t key_hash(std::string_view key) {
+  const std::size_t h = std::hash<std::string_view>{}(key);
+  return h != 0 ? h : 1;  // 0 means "not computed" in Applied
+}
+
+namespace {
+
+// A key with its hash, looked up without a std::string (heterogeneous lookup).
+struct Probe {
+  std::string_view key;
+  std::size_t hash;
+};
+struct ProbeHash {
+  using is_transparent = void;
+  std::size_t operator()(const std::string& k) const { return key_hash(k); }
+  std::size_t operator()(const Probe& p) const { return p.hash; }
+};
+struct ProbeEq {
+  using is_transparent = void;
+  bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+  bool operator()(const Probe& a, const std::string& b) const { return a.key == b; }
+  bool operator()(const std::string& a, const Probe& b) const { return a == b.key; }
+};
+
 struct Entry {
   State state;
   Micros touched = 0;
 };
 
+}  // namespace
+
 struct Store::Shard {
   std::mutex mu;
-  std::unordered_map<std::string, Entry> entries;
+  std::unordered_map<std::string, Entry, ProbeHash, ProbeEq> entries;
+
+  Entry& entry(const Applied& l, std::size_t hash) {
+    auto it = entries.find(Probe{l.key, hash});
+    if (it == entries.end()) it = entries.emplace(std::string(l.key), Entry{}).first;
+    return it->second;
+  }
 };
 
 Store::Store(std::size_t shards) {
@@ -27,26 +61,48 @@ Store::Store(std::size_t shards) {
 
 Store::~Store() = default;
 
-std::size_t Store::shard_of(const std::string& key) const {
-  return std::hash<std::string>{}(key) % shards_.size();
+Store::Shard& Store::shard_for(const Applied& l, std::size_t& hash) {
+  hash = l.hash != 0 ? l.hash : key_hash(l.key);
+  // The high bits pick the shard; the map's buckets use the hash modulo a prime.
+  return *shards_[(hash >> 40) % shards_.size()];
 }
 
 namespace {
 
-// Locks the distinct shards of `limits` in ascending order (no deadlock between requests).
-class ShardLocks {
+// Locks the distinct shards of a request's limits once each, in address order (no deadlock
+// between requests), and finds their entries.
+class Held {
  public:
-  template <class ShardOf, class Shards>
-  ShardLocks(std::span<const Applied> limits, const ShardOf& shard_of, Shards& shards) {
-    for (const auto& l : limits) ids_.push_back(shard_of(l.key));
-    std::sort(ids_.begin(), ids_.end());
-    ids_.erase(std::unique(ids_.begin(), ids_.end()), ids_.end());
-    for (auto id : ids_) locks_.emplace_back(shards[id]->mu);
+  template <class ShardFor>
+  Held(std::span<const Applied> limits, const ShardFor& shard_for) {
+    for (const Applied& l : limits) {
+      std::size_t hash = 0;
+      auto& s = shard_for(l, hash);
+      shards_.push_back(&s);
+      hashes_.push_back(hash);
+    }
+    PerLimit<Store::Shard*> order = shards_;
+    std::sort(order.begin(), order.end());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i > 0 && order[i] == order[i - 1]) continue;
+      order[i]->mu.lock();
+      locked_.push_back(order[i]);
+    }
+  }
+  ~Held() {
+    for (std::size_t i = locked_.size(); i-- > 0;) locked_[i]->mu.unlock();
+  }
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+
+  Entry& entry(std::span<const Applied> limits, std::size_t i) {
+    return shards_[i]->entry(limits[i], hashes_[i]);
   }
 
  private:
-  std::vector<std::size_t> ids_;
-  std::vector<std::unique_lock<std::mutex>> locks_;
+  PerLimit<Store::Shard*> shards_;
+  PerLimit<std::size_t> hashes_;
+  PerLimit<Store::Shard*> locked_;
 };
 
 }  // namespace
@@ -54,13 +110,11 @@ class ShardLocks {
 Outcome Store::reserve(std::span<const Applied> limits, Micros now) {
   Outcome out;
   out.verdicts.resize(limits.size());
-  auto of = [this](const std::string& k) { return shard_of(k); };
-  ShardLocks held(limits, of, shards_);
-  std::vector<State> before;
-  before.reserve(limits.size());
-  std::vector<Entry*> entries;
-  for (const auto& l : limits) {
-    Entry& e = shards_[shard_of(l.key)]->entries[l.key];
+  Held held(limits, [this](const Applied& l, std::size_t& h) -> Shard& { return shard_for(l, h); });
+  PerLimit<State> before;
+  PerLimit<Entry*> entries;
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    Entry& e = held.entry(limits, i);
     entries.push_back(&e);
     before.push_back(e.state);
   }
@@ -89,10 +143,9 @@ Outcome Store::reserve(std::span<const Applied> limits, Micros now) {
 
 void Store::settle(std::span<const Applied> limits, std::span<const std::int64_t> actual,
                    Micros reserved_at, Micros now) {
-  auto of = [this](const std::string& k) { return shard_of(k); };
-  ShardLocks held(limits, of, shards_);
+  Held held(limits, [this](const Applied& l, std::size_t& h) -> Shard& { return shard_for(l, h); });
   for (std::size_t i = 0; i < limits.size(); ++i) {
-    Entry& e = shards_[shard_of(limits[i].key)]->entries[limits[i].key];
+    Entry& e = held.entry(limits, i);
     limits::settle(limits[i].spec, e.state, limits[i].cost, i < actual.size() ? actual[i] : 0,
                    reserved_at, now);
     e.touched = now;
@@ -100,21 +153,28 @@ void Store::settle(std::span<const Applied> limits, std::span<const std::int64_t
 }
 
 void Store::release(std::span<const Applied> limits, Micros reserved_at, Micros now) {
-  auto of = [this](const std::string& k) { return shard_of(k); };
-  ShardLocks held(limits, of, shards_);
-  for (const auto& l : limits) {
-    Entry& e = shards_[shard_of(l.key)]->entries[l.key];
-    limits::release(l.spec, e.state, l.cost, reserved_at, now);
+  Held held(limits, [this](const Applied& l, std::size_t& h) -> Shard& { return shard_for(l, h); });
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    Entry& e = held.entry(limits, i);
+    limits::release(limits[i].spec, e.state, limits[i].cost, reserved_at, now);
     e.touched = now;
   }
 }
 
 std::int64_t Store::remaining(const Applied& limit, Micros now) {
-  Shard& s = *shards_[shard_of(limit.key)];
+  std::size_t hash = 0;
+  Shard& s = shard_for(limit, hash);
   std::lock_guard lock(s.mu);
-  State copy = s.entries.contains(limit.key) ? s.entries[limit.key].state : State{};
-  auto v = limits::reserve(limit.spec, copy, 0, now);
-  return v.remaining;
+  const auto it = s.entries.find(Probe{limit.key, hash});
+  State copy = it != s.entries.end() ? it->second.state : State{};
+  return limits::reserve(limit.spec, copy, 0, now).remaining;
+}
+
+void Store::copy_shard(std::size_t i, std::vector<std::pair<std::string, State>>& out) {
+  Shard& s = *shards_[i];
+  std::lock_guard lock(s.mu);
+  out.reserve(s.entries.size());
+  for (const auto& [k, e] : s.entries) out.emplace_back(k, e.state);
 }
 
 std::size_t Store::expire(Micros ttl, Micros now) {

@@ -71,24 +71,31 @@ struct RequestContext {
     std::weak_ptr<limits::RedisStore> redis;  // the worker's Redis connection (may end first)
     std::string id;                           // the reservation's id in Redis
     const limits::Settings* settings = nullptr;
-    std::vector<limits::Applied> applied;
-    std::vector<std::uint16_t> rule_of;  // the rule behind each applied limit
+    limits::Met met;  // the limits met, their keys and the rule behind each
     limits::Micros at = 0;
     int64_t input_tokens = 0;               // the input's bound, as reserved
     int64_t output_tokens = 0;              // the output's bound, as reserved
     Price price;                            // the price the worst case was reserved at
+    Energy energy;                          // the energy figures it was reserved at
+    limits::PerLimit<int64_t> remaining;    // what each limit had left after the reservation
+    limits::PerLimit<int64_t> settled;      // what each limit was settled with (empty: given back)
     std::string refused;                    // the rule that refused the request, if one did
     std::vector<std::string_view> skipped;  // deployments passed over for their own limits
     bool store_failed = false;              // the store did not answer; fail_open let it pass
 
     // Replaces the reservation by the usage (`in` + `out` tokens for token limits, their cost at
     // the answering deployment's `price` for spend, the request itself for the others); once.
-    net::awaitable<void> settle(int64_t in, int64_t out, const Price& at_price) {
-      if (!held) co_return;
+    // The in-process store settles here; true: the settlement is for Redis (redis_settle()).
+    // (No coroutine frame for the in-process store: measured, one was ~4% of a request's limit
+    // work.)
+    bool settle(int64_t in, int64_t out, const Price& at_price, const Energy& at_energy) {
+      if (!held) return false;
       held = false;
-      std::vector<int64_t> actual(applied.size());
+      const auto& applied = met.applied;
+      auto& actual = settled;
+      actual.resize(applied.size());
       for (size_t i = 0; i < applied.size(); ++i) {
-        switch (settings->rules[rule_of[i]].measure) {
+        switch (settings->rules[met.rule_of[i]].measure) {
           case limits::Measure::tokens:
             actual[i] = in + out;
             break;
@@ -96,25 +103,31 @@ struct RequestContext {
             actual[i] =
                 limits::micro_cost(at_price.input_per_mtok, at_price.output_per_mtok, in, out);
             break;
+          case limits::Measure::energy:
+            actual[i] =
+                limits::micro_cost(at_energy.wh_per_mtok_in, at_energy.wh_per_mtok_out, in, out);
+            break;
           default:
             actual[i] = applied[i].cost;
         }
       }
-      if (store != nullptr) {
-        store->settle(applied, actual, at, limits::wall_micros());
-      } else if (auto r = redis.lock()) {
-        co_await r->settle(applied, actual, id,
+      if (store == nullptr) return true;
+      store->settle(applied, actual, at, limits::wall_micros());
+      return false;
+    }
+    net::awaitable<void> redis_settle() {
+      if (auto r = redis.lock())
+        co_await r->settle(met.applied, settled, id,
                            std::chrono::milliseconds(settings->redis_timeout_ms));
-      }
     }
     // Gives everything back: the request reached no upstream, failed, or its client left.
     void release() {
       if (!held) return;
       held = false;
       if (store != nullptr) {
-        store->release(applied, at, limits::wall_micros());
+        store->release(met.applied, at, limits::wall_micros());
       } else if (auto r = redis.lock()) {
-        r->release(applied, id);
+        r->release(met.applied, id);
       }
     }
     LimitHold() = default;
@@ -522,66 +535,88 @@ Result<bool> decide(const Config& config, const std::vector<const Deployment*>& 
 // byte (tokenizer.h), so only the requests it can change pay for it.
 constexpr size_t kCountedBytes = 64 * 1024;
 
-// OpenAI's headers for the most restrictive limit of the outcome (x-ratelimit-*-<measure>).
+// OpenAI's headers for the most restrictive limit of the outcome (x-ratelimit-*-<measure>); the
+// names and the limit's text were written once per snapshot (Settings::prepare).
 void rate_headers(Responder& out, const limits::Settings& ls, const RequestContext::LimitHold& h,
                   const limits::Outcome& o) {
-  if (o.limiting >= h.applied.size()) return;
-  const limits::Rule& rule = ls.rules[h.rule_of[o.limiting]];
+  if (o.limiting >= h.met.applied.size()) return;
+  const limits::Rule& rule = ls.rules[h.met.rule_of[o.limiting]];
   const limits::Verdict& v = o.verdicts[o.limiting];
-  const std::string_view m = limits::measure_name(rule.measure);
-  std::string name;
-  auto header = [&](std::string_view what, const std::string& value) {
-    name = "x-ratelimit-";
-    name += what;
-    name += '-';
-    name += m;
-    out.add_header(name, value);
-  };
-  header("limit", limits::amount_text(rule.measure, rule.spec.amount));
-  header("remaining", limits::amount_text(rule.measure, v.remaining));
-  header("reset", limits::reset_text(v.reset));
+  out.add_header(rule.header_limit, rule.limit_text);
+  out.add_header(rule.header_remaining, limits::amount_text(rule.measure, v.remaining));
+  out.add_header(rule.header_reset, limits::reset_text(v.reset));
   if (!o.allowed) {
     const int64_t seconds = std::max<int64_t>(1, (v.retry_after + 999'999) / 1'000'000);
     out.add_header("Retry-After", std::to_string(seconds));
   }
 }
 
-// Reserves for `subject` (one candidate deployment, or none) in the configured store; the
-// outcome of the last try, or nullopt when the store could not answer.
-net::awaitable<std::optional<limits::Outcome>> reserve_limits(
+// The limits `subject` meets at the request's current bounds (h.input_tokens may shrink once).
+void meet(const limits::Settings& ls, limits::Subject& subject, RequestContext::LimitHold& h) {
+  subject.tokens = h.input_tokens + h.output_tokens;
+  subject.spend = limits::micro_cost(h.price.input_per_mtok, h.price.output_per_mtok,
+                                     h.input_tokens, h.output_tokens);
+  subject.energy = limits::micro_cost(h.energy.wh_per_mtok_in, h.energy.wh_per_mtok_out,
+                                      h.input_tokens, h.output_tokens);
+  limits::applicable(ls, subject, h.met);
+}
+
+// Whether a refused reservation is worth a second try with the input counted by the model's
+// tokenizer (tighter than the body's bytes); h.input_tokens then holds the count.
+bool count_input(const limits::Outcome& o, const Model& model, std::string_view body,
+                 RequestContext::LimitHold& h) {
+  if (o.allowed || model.tokenizer == nullptr || body.size() > kCountedBytes) return false;
+  const auto counted = static_cast<int64_t>(model.tokenizer->count(body));
+  if (counted >= h.input_tokens) return false;
+  h.input_tokens = counted;
+  return true;
+}
+
+// Reserves for `subject` (one candidate deployment, or none) in the in-process store. Not a
+// coroutine: the in-process store never waits.
+limits::Outcome reserve_here(Worker& worker, const limits::Settings& ls, limits::Subject subject,
+                             const Model& model, std::string_view body,
+                             RequestContext::LimitHold& h) {
+  limits::Outcome o;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    meet(ls, subject, h);
+    if (h.met.applied.empty()) {
+      o.allowed = true;
+      return o;
+    }
+    h.at = limits::wall_micros();
+    o = worker.limits().reserve(h.met.applied, h.at);
+    h.store = &worker.limits();
+    if (attempt > 0 || !count_input(o, model, body, h)) break;
+  }
+  return o;
+}
+
+// The same in Redis (one round trip per try); nullopt when Redis could not answer.
+net::awaitable<std::optional<limits::Outcome>> reserve_in_redis(
     Worker& worker, const limits::Settings& ls, limits::Subject subject, const Model& model,
     std::string_view body, RequestContext::LimitHold& h) {
   std::optional<limits::Outcome> o;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    subject.tokens = h.input_tokens + h.output_tokens;
-    subject.spend = limits::micro_cost(h.price.input_per_mtok, h.price.output_per_mtok,
-                                       h.input_tokens, h.output_tokens);
-    h.applied.clear();
-    h.rule_of.clear();
-    limits::applicable(ls, subject, h.applied, h.rule_of);
-    if (h.applied.empty()) {
+    meet(ls, subject, h);
+    if (h.met.applied.empty()) {
       o = limits::Outcome{};
       o->allowed = true;
       co_return o;
     }
-    if (ls.redis.empty()) {
-      h.at = limits::wall_micros();
-      o = worker.limits().reserve(h.applied, h.at);
-      h.store = &worker.limits();
-    } else {
-      if (h.id.empty()) h.id = worker.next_request_id();
-      h.redis = worker.redis_limits();
-      o = co_await worker.redis_limits()->reserve(ls.redis, h.applied, h.id, ls.lease,
-                                                  std::chrono::milliseconds(ls.redis_timeout_ms));
-    }
-    if (!o || o->allowed || attempt > 0 || model.tokenizer == nullptr ||
-        body.size() > kCountedBytes)
-      break;
-    const auto counted = static_cast<int64_t>(model.tokenizer->count(body));
-    if (counted >= h.input_tokens) break;
-    h.input_tokens = counted;
+    if (h.id.empty()) h.id = worker.next_request_id();
+    h.redis = worker.redis_limits();
+    o = co_await worker.redis_limits()->reserve(ls.redis, h.met.applied, h.id, ls.lease,
+                                                std::chrono::milliseconds(ls.redis_timeout_ms));
+    if (!o || attempt > 0 || !count_input(*o, model, body, h)) break;
   }
   co_return o;
+}
+
+// What each limit had left after the reservation (or when it was refused), for the audit record.
+void keep_remaining(RequestContext::LimitHold& h, const limits::Outcome& o) {
+  h.remaining.clear();
+  for (const limits::Verdict& v : o.verdicts) h.remaining.push_back(v.remaining);
 }
 
 // The store did not answer: each rule met does what it is configured to do. One that fails
@@ -589,7 +624,7 @@ net::awaitable<std::optional<limits::Outcome>> reserve_limits(
 Result<bool> store_unavailable(Worker& worker, const limits::Settings& ls,
                                RequestContext::LimitHold& h) {
   h.store_failed = true;
-  for (const uint16_t r : h.rule_of) {
+  for (const uint16_t r : h.met.rule_of) {
     if (!ls.rules[r].fail_open) {
       worker.metrics().count_limit_store_failure(false);
       return make_error(ErrorCode::kLimitStoreUnavailable,
@@ -598,6 +633,30 @@ Result<bool> store_unavailable(Worker& worker, const limits::Settings& ls,
   }
   worker.metrics().count_limit_store_failure(true);
   return true;
+}
+
+// Reserved: the hold is kept and the answer tells how much is left.
+void reserved(const limits::Settings& ls, RequestContext::LimitHold& h, const limits::Outcome& o,
+              Responder& out) {
+  keep_remaining(h, o);
+  h.held = !h.met.applied.empty();
+  rate_headers(out, ls, h, o);
+}
+
+// Refused (429): the rule that refused, in the answer, its headers and the metrics.
+GatewayError refusal(Worker& worker, const limits::Settings& ls, RequestContext& ctx,
+                     const limits::Outcome& refused, Responder& out) {
+  RequestContext::LimitHold& h = ctx.limit;
+  keep_remaining(h, refused);
+  const limits::Rule& rule = ls.rules[h.met.rule_of[refused.limiting]];
+  h.refused = rule.name;
+  worker.metrics().count_limit_rejection(rule.name);
+  rate_headers(out, ls, h, refused);
+  return make_error(ErrorCode::kLimitExceeded,
+                    "Rate limit '" + rule.name + "' reached: " + rule.limit_text + " " +
+                        std::string(limits::unit_name(rule.measure, ls.currency)) +
+                        (rule.per.empty() ? std::string(" at once") : " per " + rule.per) +
+                        ". Request id: " + ctx.request_id + ".");
 }
 
 net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::string_view body,
@@ -616,58 +675,48 @@ net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::st
   subject.labels = &ctx.principal->labels;
   subject.model = ctx.model->name;
   subject.stream = ctx.call.stream;
-  limits::Outcome refused;
-  if (!ls.by_deployment) {
-    // Any permitted deployment may answer (failover): the worst case is at the highest price.
-    for (const Deployment* d : permitted) {
-      h.price.input_per_mtok = std::max(h.price.input_per_mtok, d->price.input_per_mtok);
-      h.price.output_per_mtok = std::max(h.price.output_per_mtok, d->price.output_per_mtok);
-    }
-    const auto o = co_await reserve_limits(worker, ls, subject, *ctx.model, body, h);
-    if (!o) co_return store_unavailable(worker, ls, h);
-    refused = *o;
-    if (o->allowed) {
-      h.held = !h.applied.empty();
-      rate_headers(out, ls, h, *o);
-      co_return true;
-    }
-  } else {
-    // A deployment over its own limits is passed over like a denied one; the request goes to
-    // the first that fits, and only there (its limits were reserved for it alone). Refused by
-    // all, the answer tells of the first candidate's limit.
-    std::vector<limits::Applied> first_applied;
-    std::vector<std::uint16_t> first_rules;
-    for (const Deployment* d : permitted) {
+  const bool here = ls.redis.empty();
+  if (permitted.empty()) co_return true;  // nothing will be forwarded (stage 5 refuses first)
+  // Without a rule keyed by deployment, one reservation covers whichever permitted deployment
+  // answers (failover): its worst case is at the highest price and energy figures. With one, a
+  // deployment over its own limits is passed over like a denied one; the request goes to the
+  // first that fits, and only there (its limits were reserved for it alone). Refused by all,
+  // the answer tells of the first candidate's limit (met again: keys live in the hold).
+  for (const Deployment* d : permitted) {
+    h.price.input_per_mtok = std::max(h.price.input_per_mtok, d->price.input_per_mtok);
+    h.price.output_per_mtok = std::max(h.price.output_per_mtok, d->price.output_per_mtok);
+    h.energy.wh_per_mtok_in = std::max(h.energy.wh_per_mtok_in, d->energy.wh_per_mtok_in);
+    h.energy.wh_per_mtok_out = std::max(h.energy.wh_per_mtok_out, d->energy.wh_per_mtok_out);
+  }
+  limits::Outcome first_refused;
+  const size_t tries = ls.by_deployment ? permitted.size() : 1;
+  for (size_t i = 0; i < tries; ++i) {
+    const Deployment* d = permitted[i];
+    if (ls.by_deployment) {
       subject.deployment = d->name;
       h.price = d->price;
-      const auto o = co_await reserve_limits(worker, ls, subject, *ctx.model, body, h);
-      if (!o) co_return store_unavailable(worker, ls, h);
-      if (o->allowed) {
-        h.held = !h.applied.empty();
-        rate_headers(out, ls, h, *o);
-        permitted = {d};
-        co_return true;
-      }
-      h.skipped.push_back(d->name);
-      if (h.skipped.size() == 1) {
-        refused = *o;
-        first_applied = std::move(h.applied);
-        first_rules = std::move(h.rule_of);
-      }
+      h.energy = d->energy;
     }
-    h.applied = std::move(first_applied);
-    h.rule_of = std::move(first_rules);
+    std::optional<limits::Outcome> o;
+    if (here)
+      o = reserve_here(worker, ls, subject, *ctx.model, body, h);
+    else
+      o = co_await reserve_in_redis(worker, ls, subject, *ctx.model, body, h);
+    if (!o) co_return store_unavailable(worker, ls, h);
+    if (o->allowed) {
+      reserved(ls, h, *o, out);
+      if (ls.by_deployment) permitted = {d};
+      co_return true;
+    }
+    if (!ls.by_deployment) co_return refusal(worker, ls, ctx, *o, out);
+    h.skipped.push_back(d->name);
+    if (i == 0) first_refused = *o;
   }
-  const limits::Rule& rule = ls.rules[h.rule_of[refused.limiting]];
-  h.refused = rule.name;
-  worker.metrics().count_limit_rejection(rule.name);
-  rate_headers(out, ls, h, refused);
-  co_return make_error(ErrorCode::kLimitExceeded,
-                       "Rate limit '" + rule.name +
-                           "' reached: " + limits::amount_text(rule.measure, rule.spec.amount) +
-                           " " + std::string(limits::unit_name(rule.measure, ls.currency)) +
-                           (rule.per.empty() ? std::string(" at once") : " per " + rule.per) +
-                           ". Request id: " + ctx.request_id + ".");
+  subject.deployment = permitted.front()->name;
+  h.price = permitted.front()->price;
+  h.energy = permitted.front()->energy;
+  meet(ls, subject, h);
+  co_return refusal(worker, ls, ctx, first_refused, out);
 }
 
 // The body for one deployment: its masks and pseudonyms applied, `model` rewritten.
@@ -712,16 +761,18 @@ std::optional<std::pair<int64_t, int64_t>> used_tokens(const RequestContext& ctx
 
 // Settles the request's limits before its last byte goes out, so that a client's next request
 // already meets the settled counts. An upstream error without usage gives everything back.
-// Spend is counted at the price of the deployment that answered.
-net::awaitable<void> settle_limits(RequestContext& ctx, bool answered) {
-  if (!ctx.limit.held) co_return;
+// Spend and energy are counted at the figures of the deployment that answered. True: the
+// settlement is for Redis, to be awaited (ctx.limit.redis_settle()).
+bool settle_limits(RequestContext& ctx, bool answered) {
+  if (!ctx.limit.held) return false;
   const auto used = used_tokens(ctx, answered);
   if (!used) {
     ctx.limit.release();
-  } else {
-    co_await ctx.limit.settle(used->first, used->second,
-                              ctx.deployment != nullptr ? ctx.deployment->price : ctx.limit.price);
+    return false;
   }
+  const Deployment* d = ctx.deployment;
+  return ctx.limit.settle(used->first, used->second, d != nullptr ? d->price : ctx.limit.price,
+                          d != nullptr ? d->energy : ctx.limit.energy);
 }
 
 // The models this caller could use (some deployment permitted for a request without findings).
@@ -905,7 +956,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
   }
   if (failed) {
     ctx.error_code = error_info(failure.code).code;
-    co_await settle_limits(ctx, false);
+    if (settle_limits(ctx, false)) co_await ctx.limit.redis_settle();
     // A stream that fails after it started cannot change its status: the client gets an error
     // event, in the shape of the route's API.
     const std::string event = error_event(out.error_shape(), failure, ctx.request_id);
@@ -913,7 +964,8 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     co_await out.end_stream();
     co_return failure;
   }
-  co_await settle_limits(ctx, ex.status() >= 200 && ex.status() < 300);
+  if (settle_limits(ctx, ex.status() >= 200 && ex.status() < 300))
+    co_await ctx.limit.redis_settle();
   co_return co_await out.end_stream();
 }
 
@@ -929,7 +981,7 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
                         ? read_api_usage(*body, worker.json(), ctx.usage)
                         : read_usage(*body, worker.json(), ctx.usage);
   // Tokens the upstream spent count even when the answer is then refused below.
-  co_await settle_limits(ctx, ok_status && json);
+  if (settle_limits(ctx, ok_status && json)) co_await ctx.limit.redis_settle();
   if (ok_status && !json) {
     co_return make_error(ErrorCode::kUpstreamUnavailable, "The upstream answer is not valid JSON.");
   }
@@ -1019,7 +1071,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
     const bool chat_like =
         ctx.call.kind == CallKind::kChat || ctx.call.kind == CallKind::kCompletion;
     if (ctx.limit.held && ctx.call.stream && !ctx.call.stream_options && chat_like) {
-      for (const uint16_t rule : ctx.limit.rule_of) {
+      for (const uint16_t rule : ctx.limit.met.rule_of) {
         if (limits::counts_usage(config.limits.rules[rule].measure)) ctx.usage_added = true;
       }
     }
@@ -1116,9 +1168,9 @@ void account(Worker& worker, const Config& config, const RequestContext& ctx,
   if (!config.limits.empty()) {
     // The limits the request met (keys hold principal ids: they stay out of the log).
     line += R"(,"limits":[)";
-    for (size_t i = 0; i < ctx.limit.rule_of.size(); ++i) {
+    for (size_t i = 0; i < ctx.limit.met.rule_of.size(); ++i) {
       if (i) line += ',';
-      append_json_string(line, config.limits.rules[ctx.limit.rule_of[i]].name);
+      append_json_string(line, config.limits.rules[ctx.limit.met.rule_of[i]].name);
     }
     line += R"(],"limit_refused":)";
     append_json_string(line, ctx.limit.refused.empty() ? "-" : ctx.limit.refused);
@@ -1181,7 +1233,9 @@ audit::Record audit_record(const Config& config, const RequestContext& ctx, int 
     r.model_open_weights = ctx.model->open_weights;
     for (const Deployment& d : ctx.model->deployments) {
       r.candidates.push_back({d.name, d.provider ? d.provider->name : "", d.operator_name,
-                              d.jurisdiction, d.region, d.retention_days, d.trains_on_inputs});
+                              d.jurisdiction, d.region, d.retention_days, d.trains_on_inputs,
+                              d.hardware, d.grid_region, d.has_energy, d.energy.wh_per_mtok_in,
+                              d.energy.wh_per_mtok_out});
     }
   }
   r.request_kind = std::string(call_kind_name(ctx.call.kind));
@@ -1194,6 +1248,17 @@ audit::Record audit_record(const Config& config, const RequestContext& ctx, int 
   r.decision = denied ? "deny" : (!ctx.permitted.empty() ? "permit" : "error");
   r.deployment = ctx.deployment ? ctx.deployment->name : "";
   for (std::string_view rule : ctx.decision_rules) r.rules.emplace_back(rule);
+  // The limits met (keys name principals, as the record does; the request log has rule names).
+  if (const auto* ls = ctx.limit.settings) {
+    const auto& h = ctx.limit;
+    for (size_t i = 0; i < h.met.applied.size(); ++i) {
+      const limits::Applied& a = h.met.applied[i];
+      r.limits.push_back({ls->rules[h.met.rule_of[i]].name, std::string(a.key), a.cost,
+                          i < h.settled.size() ? h.settled[i] : -1,
+                          i < h.remaining.size() ? h.remaining[i] : 0});
+    }
+    r.limit_refused = h.refused;
+  }
   for (const auto& [c, n] : ctx.request_scan.counts) r.request_classes[c] = n;
   for (const auto& [c, n] : ctx.answer_counts) r.answer_classes[c] = n;
   for (const auto& [d, splices] : ctx.permitted) {

@@ -48,6 +48,10 @@ enum class Attr : uint8_t {
   kDeviceDiskEncrypted,
   kDevicePatchAgeDays,
   kDevicePostureAgeS,
+  kDeploymentHardware,
+  kDeploymentGridRegion,
+  kDeploymentEnergyIn,
+  kDeploymentEnergyOut,
   kCount,  // not an attribute: how many there are
 };
 

@@ -24,6 +24,8 @@ AttrType attr_type(Attr a) {
     case Attr::kTimeWeekday:
     case Attr::kDevicePatchAgeDays:
     case Attr::kDevicePostureAgeS:
+    case Attr::kDeploymentEnergyIn:
+    case Attr::kDeploymentEnergyOut:
       return AttrType::kNumber;
     case Attr::kDataClasses:
     case Attr::kPrincipalGroups:
@@ -66,6 +68,10 @@ constexpr std::pair<std::string_view, Attr> kNames[] = {
     {"deployment.region", Attr::kDeploymentRegion},
     {"deployment.retention_days", Attr::kDeploymentRetentionDays},
     {"deployment.trains_on_inputs", Attr::kDeploymentTrainsOnInputs},
+    {"deployment.hardware", Attr::kDeploymentHardware},
+    {"deployment.grid_region", Attr::kDeploymentGridRegion},
+    {"deployment.energy.wh_per_mtok_in", Attr::kDeploymentEnergyIn},
+    {"deployment.energy.wh_per_mtok_out", Attr::kDeploymentEnergyOut},
     {"data.classes", Attr::kDataClasses},
     {"request.kind", Attr::kRequestKind},
     {"request.stream", Attr::kRequestStream},
@@ -112,6 +118,13 @@ namespace {
 
 std::string_view bool_str(bool b) {
   return b ? "true" : "false";
+}
+
+// A configured figure as `in`/`not_in` compare it: the shortest text that reads back the same.
+std::string fmt_number(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 // A label of an object that may be missing (absent when the object is).
@@ -209,6 +222,18 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
       return member(dep, &Deployment::region, present);
     case Attr::kDeploymentTrainsOnInputs:
       return bool_str(dep && dep->trains_on_inputs);
+    case Attr::kDeploymentHardware:
+      return member(dep, &Deployment::hardware, present, true);
+    case Attr::kDeploymentGridRegion:
+      return member(dep, &Deployment::grid_region, present, true);
+    case Attr::kDeploymentEnergyIn:
+    case Attr::kDeploymentEnergyOut:
+      present = dep && dep->has_energy;
+      scratch = present
+                    ? fmt_number(c.attr == Attr::kDeploymentEnergyIn ? dep->energy.wh_per_mtok_in
+                                                                     : dep->energy.wh_per_mtok_out)
+                    : "";
+      return scratch;
     case Attr::kRequestKind:
       return call_kind_name(a.request.kind);
     case Attr::kRequestStream:
@@ -244,6 +269,13 @@ double number(const Condition& c, const Attributes& a, bool& present) {
       return a.deployment ? a.deployment->retention_days : 0;
     case Attr::kRequestEstimatedTokens:
       return a.request.estimated_tokens;
+    case Attr::kDeploymentEnergyIn:
+    case Attr::kDeploymentEnergyOut:
+      // Absent where no energy figures were configured: neither lt nor gt holds.
+      present = a.deployment != nullptr && a.deployment->has_energy;
+      if (!present) return 0;
+      return c.attr == Attr::kDeploymentEnergyIn ? a.deployment->energy.wh_per_mtok_in
+                                                 : a.deployment->energy.wh_per_mtok_out;
     case Attr::kTimeHour:
       return a.hour;
     case Attr::kTimeWeekday:
@@ -378,6 +410,10 @@ bool deployment_dependent(const Condition& c) {
     case Attr::kDeploymentRegion:
     case Attr::kDeploymentRetentionDays:
     case Attr::kDeploymentTrainsOnInputs:
+    case Attr::kDeploymentHardware:
+    case Attr::kDeploymentGridRegion:
+    case Attr::kDeploymentEnergyIn:
+    case Attr::kDeploymentEnergyOut:
     case Attr::kDataClasses:
       return true;  // classes: the residual differs per deployment
     default:
@@ -482,9 +518,11 @@ struct Eval {
   }
   void set_deployment(const Deployment* d) {
     a.deployment = d;
-    for (Attr x : {Attr::kDeploymentName, Attr::kDeploymentProvider, Attr::kDeploymentOperator,
-                   Attr::kDeploymentJurisdiction, Attr::kDeploymentRegion,
-                   Attr::kDeploymentRetentionDays, Attr::kDeploymentTrainsOnInputs})
+    for (Attr x :
+         {Attr::kDeploymentName, Attr::kDeploymentProvider, Attr::kDeploymentOperator,
+          Attr::kDeploymentJurisdiction, Attr::kDeploymentRegion, Attr::kDeploymentRetentionDays,
+          Attr::kDeploymentTrainsOnInputs, Attr::kDeploymentHardware, Attr::kDeploymentGridRegion,
+          Attr::kDeploymentEnergyIn, Attr::kDeploymentEnergyOut})
       ids[static_cast<size_t>(x)] = 0;
   }
   void set_classes(const std::vector<std::string_view>& cls) {

@@ -11,6 +11,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
+
+#include "limits/rules.h"
 #include "server/worker.h"
 
 namespace warden {
@@ -28,6 +31,68 @@ struct Admin {
   Shared& shared;
 };
 
+// The in-process limit store, one line per key (`warden limits show`), in key order.
+std::string limits_text(Admin& admin) {
+  const auto config = admin.shared.snapshots.load();
+  const limits::Settings& ls = config->limits;
+  std::vector<std::pair<std::string, limits::State>> all;
+  admin.shared.limits.visit(
+      [&](std::string_view key, const limits::State& s) { all.emplace_back(key, s); });
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const limits::Micros now = limits::wall_micros();
+  std::string out;
+  for (const auto& [key, state] : all) {
+    if (const limits::Rule* rule = limits::rule_of_key(ls, key)) {
+      out += limits::show_line(ls, *rule, key, state, now);
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+// Per rule of the in-process store: what its most used key has left, and how many keys it
+// counts (keys name principals and teams: they stay out of metrics). Read from the store when
+// scraped, so requests pay nothing for it; with Redis, `warden limits show` reads Redis.
+std::string limit_gauges(Admin& admin) {
+  const auto config = admin.shared.snapshots.load();
+  const limits::Settings& ls = config->limits;
+  if (ls.empty() || !ls.redis.empty()) return {};
+  struct Seen {
+    std::int64_t least = -1;
+    std::int64_t keys = 0;
+  };
+  std::vector<Seen> seen(ls.rules.size());
+  const limits::Micros now = limits::wall_micros();
+  admin.shared.limits.visit([&](std::string_view key, const limits::State& s) {
+    const limits::Rule* rule = limits::rule_of_key(ls, key);
+    if (rule == nullptr) return;
+    limits::State copy = s;
+    const std::int64_t left = limits::reserve(rule->spec, copy, 0, now).remaining;
+    Seen& x = seen[static_cast<std::size_t>(rule - ls.rules.data())];
+    x.least = x.least < 0 ? left : std::min(x.least, left);
+    ++x.keys;
+  });
+  std::string out =
+      "# HELP warden_limit_remaining What the most used key of a limit rule has left (in its "
+      "unit).\n# TYPE warden_limit_remaining gauge\n";
+  std::string keys =
+      "# HELP warden_limit_keys Keys a limit rule counts in the store.\n"
+      "# TYPE warden_limit_keys gauge\n";
+  for (std::size_t i = 0; i < ls.rules.size(); ++i) {
+    const limits::Rule& r = ls.rules[i];
+    const std::int64_t left = seen[i].least < 0 ? r.spec.amount : seen[i].least;
+    std::string name;  // a label value: quotes and backslashes escaped
+    for (const char c : r.name) {
+      if (c == '"' || c == '\\') name += '\\';
+      name += c;
+    }
+    out += "warden_limit_remaining{rule=\"" + name + "\"} " + limits::amount_text(r.measure, left) +
+           "\n";
+    keys += "warden_limit_keys{rule=\"" + name + "\"} " + std::to_string(seen[i].keys) + "\n";
+  }
+  return out + keys;
+}
+
 // Each worker copies its own metrics on its own thread; the copies are merged here.
 net::awaitable<std::string> collect_metrics(Admin& admin) {
   Metrics total;
@@ -39,6 +104,7 @@ net::awaitable<std::string> collect_metrics(Admin& admin) {
     total.merge(copy);
   }
   std::string text = total.render(admin.shared.reloads.load(), admin.shared.reload_failures.load());
+  text += limit_gauges(admin);
   if (const audit::Writer* w = admin.shared.audit.get()) {
     text +=
         "# HELP warden_audit_committed_total Audit records committed.\n"
@@ -94,6 +160,9 @@ net::awaitable<void> admin_session(Admin& admin, tcp::socket socket) {
       res.result(cp.empty() ? http::status::not_found : http::status::ok);
       res.set(http::field::content_type, "application/json");
       res.body() = cp.empty() ? "{\"error\":\"no checkpoint yet\"}\n" : cp + "\n";
+    } else if (path == "/limits") {
+      res.result(http::status::ok);
+      res.body() = limits_text(admin);
     } else if (path == "/metrics") {
       res.result(http::status::ok);
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -3,7 +3,7 @@
 // 429 in OpenAI's shape and reaches no upstream. Each test has a principal of its own whose label
 // is the key of the rule under test (a rule keyed by a label the principal lacks does not apply).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,10 +12,20 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { chatBody, freePort, startStack } from './harness.mjs';
 
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
+const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
+// The audit records written so far (batched: committed within 100 ms; polled until `want` holds).
+async function auditRecords(db, want) {
+  for (let i = 0; ; i++) {
+    const out = execFileSync(bin, ['audit', 'export', '--db', db, '--format', 'jsonl'], { maxBuffer: 1 << 28 }).toString();
+    const records = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).record);
+    if (want(records) || i === 100) return records;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 const principals = {
   rate: '{rpm: x}', tokens: '{tok: x}', race: '{race: x}', streams: '{streams: x}',
   failing: '{fail: x}', group_p: '{groups: "a, b"}', group_q: '{groups: b}', usage: '{usage: x}',
-  spend: '{spend: x}', spend2: '{spend2: x}',
+  spend: '{spend: x}', spend2: '{spend2: x}', energy: '{energy: x}',
 };
 const keysExtra = Object.entries(principals).map(([id, labels]) =>
   `  - sha256: ${sha(`sk-${id}`)}\n    principal: {id: ${id}, labels: ${labels}}\n`).join('');
@@ -28,7 +38,25 @@ const priced = (name, ...deps) => `  - name: ${name}
 ${deps.map(([d, upstream, pin, pout]) => `      - {name: ${d}, provider: up, upstream_model: ${upstream}, operator: Test, jurisdiction: DE, region: eu, price: {input_per_mtok: ${pin}, output_per_mtok: ${pout}}}`).join('\n')}
 `;
 const models = priced('priced', ['priced-a', 'test-1', 10, 30]) +
-  priced('priced2', ['priced2-a', 'test-1', 1, 3], ['priced2-b', 'test-b', 10, 30]);
+  priced('priced2', ['priced2-a', 'test-1', 1, 3], ['priced2-b', 'test-b', 10, 30]) +
+  `  - name: green
+    developer: Test
+    origin: EU
+    deployments:
+      - {name: green-a, provider: up, upstream_model: test-1, operator: Test, jurisdiction: DE, region: eu,
+         hardware: h100, grid_region: DE, energy: {wh_per_mtok_in: 50, wh_per_mtok_out: 200}}
+      - {name: green-b, provider: up, upstream_model: test-b, operator: Test, jurisdiction: DE, region: eu,
+         hardware: l4, grid_region: SE, energy: {wh_per_mtok_in: 10, wh_per_mtok_out: 40}}
+`;
+// Energy rules read the deployment's hardware and figures: a principal labelled `energy` may not
+// use H100s nor anything above 100 Wh per million output tokens.
+const rules = `    - id: energy-no-h100
+      effect: forbid
+      when: [{attr: principal.labels.energy, op: exists}, {attr: deployment.hardware, op: in, values: [h100]}]
+    - id: energy-frugal
+      effect: forbid
+      when: [{attr: principal.labels.energy, op: exists}, {attr: deployment.energy.wh_per_mtok_out, op: gt, values: [100]}]
+`;
 const extra = `catalog:
   currency: EUR
 limits:
@@ -43,10 +71,11 @@ limits:
     - {name: usage, key: "label:usage", tokens_per_minute: 100000}
     - {name: spend, key: "label:spend", spend_per_day: 0.01}
     - {name: spend2, key: "label:spend2", spend_per_month: 1}
+    - {name: energy, key: "label:energy", energy_wh_per_day: 0.01}
 `;
 
 let stack;
-before(async () => { stack = await startStack({ keysExtra, extra, models }); });
+before(async () => { stack = await startStack({ keysExtra, extra, models, rules }); });
 after(async () => { await stack.stop(); });
 beforeEach(() => stack.upstream.clear());
 
@@ -114,9 +143,11 @@ test('a spend budget reserves the worst case at the price and settles with the u
   const worst = spendOf(bodyBytes(extraBody, 'priced'), 100);
   const actual = spendOf(11, 9);  // the test upstream's usage
   let i = 0;
+  let r0id;
   for (; actual * i + worst <= 10_000; i++) {
     const r = await chat('spend', 'priced', extraBody);
     assert.equal(r.status, 200, `request ${i}`);
+    r0id ??= r.headers.get('x-request-id');
     assert.equal(r.headers.get('x-ratelimit-limit-spend'), '0.01');
     assert.equal(r.headers.get('x-ratelimit-remaining-spend'), euros(10_000 - actual * i - worst));
     await r.arrayBuffer();
@@ -129,6 +160,30 @@ test('a spend budget reserves the worst case at the price and settles with the u
   assert.equal(stack.upstream.requests.length, i, 'the refused request reached no upstream');
   // A model without a price costs nothing against it (and is still served).
   assert.equal((await chat('spend', 'chat', extraBody)).status, 200);
+
+  // The audit record (v4) holds the limits each request met: reserved, settled, remaining.
+  const ids = [r0id, refused.headers.get('x-request-id')];
+  const records = await auditRecords(stack.auditDb, (rs) => ids.every((id) => rs.some((r) => r.request_id === id)));
+  const first = records.find((r) => r.request_id === ids[0]);
+  assert.equal(first.v, 4);
+  assert.deepEqual(first.limits, [{ key: 'spend|label:spend=x', remaining: 10_000 - worst, reserved: worst, rule: 'spend', settled: actual }]);
+  assert.equal(first.limit_refused, undefined);
+  const last = records.find((r) => r.request_id === ids[1]);
+  assert.equal(last.status, 429);
+  assert.equal(last.limit_refused, 'spend');
+  assert.deepEqual(last.limits, [{ key: 'spend|label:spend=x', remaining: 10_000 - actual * i, reserved: worst, rule: 'spend', settled: -1 }]);
+  // Without limits met, a record has none (and records of every version still verify).
+  const plain = records.find((r) => r.principal_id === 'alice');
+  assert.equal(plain?.limits, undefined);
+  assert.equal(spawnSync(bin, ['audit', 'verify', '--db', stack.auditDb]).status, 0);
+
+  // What the store holds, per key: `warden limits show` (through the admin listener) and metrics.
+  const show = spawnSync(bin, ['limits', 'show', '--config', stack.configPath], { encoding: 'utf8' });
+  assert.equal(show.status, 0, show.stderr);
+  assert.match(show.stdout, new RegExp(`^spend\\|label:spend=x  EUR  limit 0\\.01  used ${euros(actual * i).replace('.', '\\.')}  reserved 0  remaining ${euros(10_000 - actual * i).replace('.', '\\.')}  reset \\d+h\\d+m\\d+s$`, 'm'));
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
+  assert.match(metrics, new RegExp(`^warden_limit_remaining\\{rule="spend"\\} ${euros(10_000 - actual * i).replace('.', '\\.')}$`, 'm'));
+  assert.match(metrics, /^warden_limit_keys\{rule="spend"\} 1$/m);
 });
 
 test('spend: the worst case is at the highest price of the deployments that may answer; the usage at the one that did', async () => {
@@ -149,6 +204,36 @@ test('spend: the worst case is at the highest price of the deployments that may 
   const streamed = await chat('spend2', 'priced2', { stream: true });
   assert.ok((await streamEvents(streamed)).every((e) => e === '[DONE]' || JSON.parse(e).usage === undefined));
   assert.deepEqual(stack.upstream.requests[0].body.stream_options, { include_usage: true });
+});
+
+test('energy: policy reads the deployment\'s hardware and figures; a Wh budget is reserved and settled like spend', async () => {
+  const extraBody = { max_tokens: 100 };
+  // green-a (h100, 200 Wh per million output tokens) is denied by both rules: green-b serves.
+  const worst = spendOf(bodyBytes(extraBody, 'green'), 100, [10, 40]);
+  const actual = spendOf(11, 9, [10, 40]);
+  let i = 0;
+  for (; actual * i + worst <= 10_000; i++) {
+    const r = await chat('energy', 'green', extraBody);
+    assert.equal(r.status, 200, `request ${i}`);
+    assert.equal(r.headers.get('x-warden-deployment'), 'green-b');
+    assert.equal(r.headers.get('x-ratelimit-limit-energy'), '0.01');
+    assert.equal(r.headers.get('x-ratelimit-remaining-energy'), euros(10_000 - actual * i - worst));
+    await r.arrayBuffer();
+  }
+  const refused = await chat('energy', 'green', extraBody);
+  assert.equal(refused.status, 429);
+  assert.match((await refused.json()).error.message, /Rate limit 'energy' reached: 0\.01 Wh per day/);
+  // Others may use the H100s.
+  const other = await chat('usage', 'green');
+  assert.equal(other.headers.get('x-warden-deployment'), 'green-a');
+  await other.arrayBuffer();
+  // `warden explain` shows what the rules read, and why green-a was passed over.
+  const ex = spawnSync(bin, ['explain', '--config', stack.configPath, '--key', 'sk-energy', '--model', 'green',
+    '--text', 'hello'], { encoding: 'utf8' });
+  assert.equal(ex.status, 0, ex.stderr);
+  assert.match(ex.stdout, /green-a \[Test, DE, eu, hardware h100, grid DE, 50\/200 Wh per Mtok in\/out\]: DENY\n {4}rules: .*energy-no-h100/);
+  assert.match(ex.stdout, /energy-frugal/);
+  assert.match(ex.stdout, /green-b \[Test, DE, eu, hardware l4, grid SE, 10\/40 Wh per Mtok in\/out\]: PERMIT/);
 });
 
 test('concurrent requests never overspend a budget: all reservations are taken before any settles', async () => {
@@ -252,11 +337,16 @@ test('a stream under a token limit: Warden asks for usage, settles with it and r
 });
 
 test('warden check lists the limits, and reports a bad rule with its line', () => {
-  const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
   const ok = spawnSync(bin, ['check', stack.configPath], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /limits:\nrpm: 3 requests per minute per label:rpm\n/);
   assert.match(ok.stdout, /streams: 1 concurrent streams per label:streams\n/);
+  assert.match(ok.stdout, /spend: 0\.01 EUR per day per label:spend\n/);
+  assert.match(ok.stdout, /energy: 0\.01 Wh per day per label:energy\n/);
+  // Budgets count what deployments are configured to cost: one without figures is pointed out.
+  assert.match(ok.stderr, /warning: deployment 'chat-main' has no price: spend budgets count nothing for it/);
+  assert.match(ok.stderr, /warning: deployment 'priced-a' has no energy figures/);
+  assert.doesNotMatch(ok.stderr, /deployment 'priced-a' has no price/);
   const bad = path.join(stack.dir, 'bad.yaml');
   const text = fs.readFileSync(stack.configPath, 'utf8').replace('requests_per_minute: 3}', 'requests_per_fortnight: 3}');
   fs.writeFileSync(bad, text);
@@ -365,6 +455,10 @@ describe('with the Redis store', () => {
     const other = await on(b, 'spend', 'priced', extraBody);
     assert.equal(other.status, 429);
     assert.equal(other.headers.get('x-ratelimit-remaining-spend'), euros(10_000 - actual * i));
+    // `warden limits show` reads Redis itself.
+    const show = spawnSync(bin, ['limits', 'show', '--config', b.configPath], { encoding: 'utf8' });
+    assert.equal(show.status, 0, show.stderr);
+    assert.match(show.stdout, new RegExp(`^r-spend\\|label:spend=x  USD  limit 0\\.01  used ${euros(actual * i).replace('.', '\\.')}  reserved 0  remaining`, 'm'));
     // The month's window: reset at the start of the next calendar month (UTC).
     const now = new Date();
     const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);

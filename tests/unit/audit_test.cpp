@@ -62,11 +62,52 @@ TEST(AuditRecord, IdentityAttributesAreVersionThreeAndAbsentBefore) {
   EXPECT_TRUE(back2.device.id.empty());
 }
 
+TEST(AuditRecord, LimitsAndEnergyAreVersionFourAndAbsentBefore) {
+  Record r = sample(1);
+  r.candidates[0].hardware = "h100";
+  r.candidates[0].grid_region = "DE";
+  r.candidates[0].has_energy = true;
+  r.candidates[0].wh_per_mtok_in = 50;
+  r.candidates[0].wh_per_mtok_out = 200.5;
+  r.limits = {{"team-spend", "team-spend|team=research", 4200, 380, 5800},
+              {"rpm", "rpm|principal=alice", 1, -1, 0}};
+  r.limit_refused = "rpm";
+  const std::string c = r.canonical();
+  EXPECT_NE(c.find(R"("candidates":[{"energy":{"wh_per_mtok_in":50.000000,)"
+                   R"("wh_per_mtok_out":200.500000},"grid_region":"DE","hardware":"h100",)"),
+            std::string::npos)
+      << c;
+  EXPECT_NE(c.find(R"("limit_refused":"rpm","limits":[{"key":"team-spend|team=research",)"
+                   R"("remaining":5800,"reserved":4200,"rule":"team-spend","settled":380},)"),
+            std::string::npos)
+      << c;
+  Record back;
+  ASSERT_TRUE(parse_record(c, back));
+  EXPECT_EQ(back.canonical(), c);
+  ASSERT_EQ(back.limits.size(), 2u);
+  EXPECT_EQ(back.limits[1].settled, -1);
+  EXPECT_EQ(back.candidates[0].wh_per_mtok_out, 200.5);
+  // A version 3 record has none of them, and reads back without them.
+  r.v = 3;
+  const std::string old = r.canonical();
+  for (const char* key : {"limits", "limit_refused", "hardware", "grid_region", "energy"})
+    EXPECT_EQ(old.find(key), std::string::npos) << key;
+  Record back3;
+  ASSERT_TRUE(parse_record(old, back3));
+  EXPECT_EQ(back3.canonical(), old);
+  EXPECT_TRUE(back3.limits.empty());
+  EXPECT_FALSE(back3.candidates[0].has_energy);
+}
+
 TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
   Record r = sample(1);
   r.principal_labels = {{"z", "1"}, {"a", "quote\"and\\ctl\x01"}};
   const std::string c = r.canonical();
-  EXPECT_EQ(c.rfind(R"({"answer_classes":{},"auth_methods":[],"candidates":[{"jur)", 0), 0u) << c;
+  EXPECT_EQ(c.rfind(R"({"answer_classes":{},"auth_methods":[],"candidates":[{"grid_region":"",)"
+                    R"("hardware":"","jur)",
+                    0),
+            0u)
+      << c;
   EXPECT_NE(c.find(R"("principal_labels":{"a":"quote\"and\\ctl\u0001","z":"1"})"),
             std::string::npos);
   Record back;

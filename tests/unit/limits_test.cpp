@@ -151,26 +151,59 @@ TEST(LimitsRules, EachRuleMeetsTheRequestUnderItsKeyAndGroupsCountAgainstEachVal
   Rule per_team{
       "team", {{KeyPart::team, ""}}, Measure::tokens, {Kind::budget, 1000, kMinute}, "minute"};
   Rule streams{"streams", {}, Measure::streams, {Kind::concurrency, 2, 0}, ""};
-  settings.rules = {per_principal, per_group, per_team, streams};
-  const std::map<std::string, std::string> labels{{"groups", "eng, ops"}};
+  Rule group_team{"group-team",
+                  {{KeyPart::label, "groups"}, {KeyPart::team, ""}},
+                  Measure::requests,
+                  {Kind::rate, 10, kMinute},
+                  "minute"};
+  Rule group_site{"group-site",
+                  {{KeyPart::label, "groups"}, {KeyPart::label, "site"}},
+                  Measure::requests,
+                  {Kind::rate, 10, kMinute},
+                  "minute"};
+  settings.rules = {per_principal, per_group, group_team, per_team, group_site, streams};
+  settings.prepare();
+  const std::map<std::string, std::string> labels{{"groups", "eng, ops"}, {"site", "a,b"}};
   Subject subject{"alice", "", &labels, "gpt", "", false, 300};
-  std::vector<Applied> out;
-  std::vector<std::uint16_t> rule_of;
-  applicable(settings, subject, out, rule_of);
-  // No team: the team rule does not apply; not a stream: nor does the streams rule.
-  ASSERT_EQ(out.size(), 3u);
+  Met met;
+  applicable(settings, subject, met);
+  // No team: the rules keyed by team do not apply (a key left unfinished leaves no trace); not
+  // a stream: nor does the streams rule. Two label values fork a key; two labels of two values
+  // each make four.
+  const auto& out = met.applied;
+  ASSERT_EQ(out.size(), 7u);
   EXPECT_EQ(out[0].key, "rpm|principal=alice");
   EXPECT_EQ(out[0].cost, 1);
   EXPECT_EQ(out[1].key, "groups|label:groups=eng|model=gpt");
   EXPECT_EQ(out[2].key, "groups|label:groups=ops|model=gpt");
   EXPECT_EQ(out[2].cost, 300);
-  EXPECT_EQ(rule_of, (std::vector<std::uint16_t>{0, 1, 1}));
+  EXPECT_EQ(out[3].key, "group-site|label:groups=eng|label:site=a");
+  EXPECT_EQ(out[4].key, "group-site|label:groups=eng|label:site=b");
+  EXPECT_EQ(out[5].key, "group-site|label:groups=ops|label:site=a");
+  EXPECT_EQ(out[6].key, "group-site|label:groups=ops|label:site=b");
+  EXPECT_EQ(out[6].hash, key_hash(out[6].key));
+  EXPECT_EQ(std::vector<std::uint16_t>(met.rule_of.begin(), met.rule_of.end()),
+            (std::vector<std::uint16_t>{0, 1, 1, 4, 4, 4, 4}));
   subject.stream = true;
-  out.clear();
-  rule_of.clear();
-  applicable(settings, subject, out, rule_of);
-  ASSERT_EQ(out.size(), 4u);
-  EXPECT_EQ(out[3].key, "streams");
+  applicable(settings, subject, met);
+  ASSERT_EQ(met.applied.size(), 8u);
+  EXPECT_EQ(met.applied[7].key, "streams");
+  EXPECT_EQ(settings.rules[0].header_remaining, "x-ratelimit-remaining-requests");
+}
+
+TEST(LimitsStore, ManyLimitsOfOneRequestOutgrowTheInlineSpace) {
+  Store store(2);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 20; ++i) keys.push_back("k" + std::to_string(i));
+  std::vector<Applied> req;
+  for (const std::string& k : keys) req.push_back({k, {Kind::budget, 100, kMinute}, 60});
+  const Outcome first = store.reserve(req, 0);
+  ASSERT_TRUE(first.allowed);
+  ASSERT_EQ(first.verdicts.size(), 20u);
+  EXPECT_EQ(first.verdicts[19].remaining, 40);
+  EXPECT_FALSE(store.reserve(req, 1).allowed);
+  store.release(req, 0, 2);
+  EXPECT_EQ(store.remaining(req[19], 3), 100);
 }
 
 TEST(LimitsArith, AMonthlyBudgetFollowsTheCalendarMonthInUTC) {
@@ -210,11 +243,12 @@ TEST(LimitsRules, SpendIsCountedInMillionthsAndRoundedUp) {
                      "month"}};
   EXPECT_EQ(settings.describe(), "team-spend: 12.5 EUR per month per team\n");
   Subject subject{"alice", "research", nullptr, "gpt", "", false, 300, 4200};
-  std::vector<Applied> out;
-  std::vector<std::uint16_t> rule_of;
-  applicable(settings, subject, out, rule_of);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].cost, 4200);
+  settings.prepare();
+  Met met;
+  applicable(settings, subject, met);
+  ASSERT_EQ(met.applied.size(), 1u);
+  EXPECT_EQ(met.applied[0].cost, 4200);
+  EXPECT_EQ(settings.rules[0].limit_text, "12.5");
 }
 
 TEST(LimitsRules, ResetsReadLikeOpenAIs) {

@@ -117,6 +117,46 @@ TEST(Policy, RoutesOnTheDataThatWouldCross) {
   EXPECT_EQ(k.route(), "");
 }
 
+TEST(Policy, EnergyRulesReadTheDeploymentsHardwareAndFigures) {
+  auto c = load_config_text(R"(
+providers:
+  - {name: p, base_url: "http://127.0.0.1:1/v1"}
+models:
+  - name: llama
+    developer: Meta
+    origin: US
+    deployments:
+      - {name: unknown, provider: p, operator: A, jurisdiction: DE, region: fra}
+      - {name: h100, provider: p, operator: A, jurisdiction: DE, region: fra, hardware: h100,
+         grid_region: DE, energy: {wh_per_mtok_in: 40, wh_per_mtok_out: 180}}
+      - {name: l4, provider: p, operator: A, jurisdiction: DE, region: fra, hardware: l4,
+         grid_region: SE-SE3, energy: {wh_per_mtok_in: 8, wh_per_mtok_out: 35.5}}
+policy:
+  rules:
+    - id: measured
+      effect: permit
+      when: [{attr: deployment.energy.wh_per_mtok_out, op: lt, values: [200]}]
+    - id: no-h100-for-batch
+      effect: forbid
+      when: [{attr: principal.team, op: in, values: [batch]}, {attr: deployment.hardware, op: in, values: [h100]}]
+    - id: clean-grid-for-green
+      effect: forbid
+      when: [{attr: principal.team, op: in, values: [green]}, {attr: deployment.grid_region, op: not_in, values: [SE-SE3]}]
+)",
+                            "e.yaml");
+  Case k(*c);
+  k.model = c->catalog.find("llama");
+  // A deployment without energy figures meets no lt/gt condition on them: not permitted.
+  EXPECT_EQ(k.route(), "h100");
+  k.principal.team = "batch";
+  EXPECT_EQ(k.route(), "l4");
+  k.principal.team = "green";
+  EXPECT_EQ(k.route(), "l4");
+  const Decision d = decide(*c->policy, k.attrs(&k.model->deployments[1]));
+  EXPECT_EQ(d.rules, (std::vector<std::string_view>{"clean-grid-for-green"}));
+  EXPECT_EQ(k.model->deployments[2].energy.wh_per_mtok_out, 35.5);
+}
+
 TEST(Policy, DefaultDenyAndDevices) {
   auto c = load(R"(
 policy:
