@@ -148,6 +148,45 @@ void expand(const Rule& rule, const Subject& s, std::size_t part, std::string& k
   }
 }
 
+// A key without labels has one value per part (no fork): written straight, without expand()'s
+// recursion (half of a request's key building with four such rules, bench/callgrind.sh). False
+// when the rule has a label part; a part the subject lacks leaves no key (`keys` as before).
+bool simple_key(const Rule& rule, const Subject& s, std::string& keys) {
+  const std::size_t mark = keys.size() - rule.name.size();
+  for (const KeyField& f : rule.key) {
+    if (f.part == KeyPart::label) {
+      keys.resize(mark + rule.name.size());
+      return false;
+    }
+  }
+  for (const KeyField& f : rule.key) {
+    std::string_view name, value;
+    switch (f.part) {
+      case KeyPart::principal:
+        name = "|principal=", value = s.principal;
+        break;
+      case KeyPart::team:
+        name = "|team=", value = s.team;
+        break;
+      case KeyPart::model:
+        name = "|model=", value = s.model;
+        break;
+      case KeyPart::deployment:
+        name = "|deployment=", value = s.deployment;
+        break;
+      case KeyPart::label:
+        break;
+    }
+    if (value.empty() && (f.part == KeyPart::team || f.part == KeyPart::deployment)) {
+      keys.resize(mark);
+      return true;
+    }
+    keys += name;
+    keys += value;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string_view unit_name(Measure m, std::string_view currency) {
@@ -195,11 +234,16 @@ void applicable(const Settings& settings, const Subject& subject, Met& out) {
                                                                 : 1;
     const std::size_t start = out.keys.size();
     out.keys += rule.name;
-    expand(rule, subject, 0, out.keys, start, [&](std::size_t at, std::size_t len) {
+    auto emit = [&](std::size_t at, std::size_t len) {
       spans.push_back(Span{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(len)});
       out.applied.push_back({{}, rule.spec, cost, 0});
       out.rule_of.push_back(static_cast<std::uint16_t>(i));
-    });
+    };
+    if (!simple_key(rule, subject, out.keys)) {
+      expand(rule, subject, 0, out.keys, start, emit);
+    } else if (out.keys.size() != start) {
+      emit(start, out.keys.size() - start);
+    }
   }
   // `keys` is complete: it moves no more.
   for (std::size_t i = 0; i < spans.size(); ++i) {
