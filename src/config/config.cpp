@@ -1266,7 +1266,7 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   if (!root.IsMap()) throw ConfigError({{name, 1, "the configuration must be a YAML mapping"}});
   r.expect_map(root, "the configuration",
                {"server", "admin", "log", "inspect", "catalog", "providers", "models", "keys",
-                "identity", "policy", "audit", "limits"});
+                "identity", "policy", "audit", "limits", "binding"});
   config->server.listeners.assign(1, ClientListener{});  // 127.0.0.1:8080, plain
   read_server(r, root["server"], name, config->server);
   if (const YAML::Node a = root["admin"]) {
@@ -1290,6 +1290,11 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
     }
   }
   config->limits.currency = config->catalog.currency;
+  config->binding_key_file = "warden-binding.key";
+  if (const YAML::Node b = root["binding"]) {
+    if (r.expect_map(b, "binding", {"key_file"})) r.str(b, "key_file", config->binding_key_file);
+  }
+  config->binding_key_file = beside_config(*config, config->binding_key_file);
   read_providers(r, root["providers"], config->catalog);
   read_models(r, root["models"], config->catalog);
   read_keys(r, root["keys"], config->keys);

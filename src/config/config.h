@@ -93,9 +93,13 @@ struct Config {
   AuditConfig audit;
   Catalog catalog;
   KeyStore keys;
-  limits::Settings limits;                       // rate limits and budgets (stage 7); empty: none
-  identity::JwtConfig jwt;                       // token issuers (`identity.jwt`)
-  identity::DeviceConfig device;                 // posture tokens, forwarded client certificates
+  limits::Settings limits;        // rate limits and budgets (stage 7); empty: none
+  identity::JwtConfig jwt;        // token issuers (`identity.jwt`)
+  identity::DeviceConfig device;  // posture tokens, forwarded client certificates
+  // The key that binds Responses ids and signed model output to their deployment
+  // (inspect/binding.h): `binding.key_file`, default warden-binding.key beside the configuration,
+  // made at the first start. Read at start, not on reload.
+  std::string binding_key_file;
   std::shared_ptr<const policy::Policy> policy;  // never null once loaded
   std::vector<std::string> warnings;             // "file:line: message", not fatal
 };

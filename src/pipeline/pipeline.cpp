@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 #include "common/json_writer.h"
 #include "inspect/answer.h"
+#include "inspect/binding.h"
 #include "inspect/body.h"
 #include "limits/redis.h"
 #include "limits/rules.h"
@@ -54,7 +55,10 @@ struct RequestContext {
   std::string_view error_code;
   inspect::BodyScan request_scan;  // findings in what the client sent
   inspect::Pseudonyms pseudonyms;  // lives only as long as the request
-  policy::RequestPlan plan;        // what was decided for each candidate deployment
+  // What the request sends back that a deployment made (previous_response_id, signed output):
+  // the deployment it is bound to and the splices that unwrap it (inspect/binding.h).
+  inspect::RequestBinding binding;
+  policy::RequestPlan plan;  // what was decided for each candidate deployment
   // Per permitted deployment (in preference order): its masks and pseudonyms.
   std::vector<std::pair<const Deployment*, std::vector<inspect::Splice>>> permitted;
   std::vector<std::string_view> decision_rules;  // the rules behind the decision
@@ -64,6 +68,9 @@ struct RequestContext {
   std::map<std::string, uint32_t, std::less<>> answer_counts;  // findings in the answer
   // Warden asked the upstream for usage (contract §1.3): the usage event is not relayed.
   bool usage_added = false;
+  // A stored response is read, deleted or cancelled: the usage it reports was counted when it was
+  // made, not now.
+  bool stored = false;
   // Stage 7: what this request reserved against the configured limits.
   struct LimitHold {
     bool held = false;                        // a reservation is held (in one of the stores below)
@@ -167,7 +174,36 @@ struct Route {
   bool is_models = false;
   CallKind kind = CallKind::kChat;
   ErrorShape shape = ErrorShape::kOpenAI;  // errors in the shape of the route's API
+  // A response the upstream keeps (GET/DELETE /v1/responses/{id}, POST …/{id}/cancel): the
+  // method it is sent with; empty for a new call.
+  std::string_view stored_method = {};
 };
+
+// The id and what follows it in /v1/responses/{id}[/cancel][?query]; false for other paths.
+struct StoredPath {
+  std::string_view id;
+  bool cancel = false;
+  std::string_view query;  // after '?', without it
+};
+bool stored_path(std::string_view target, StoredPath& out) {
+  if (const size_t q = target.find('?'); q != std::string_view::npos) {
+    out.query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  for (const std::string_view prefix : {"/v1/responses/", "/responses/"}) {
+    if (target.substr(0, prefix.size()) != prefix) continue;
+    std::string_view rest = target.substr(prefix.size());
+    constexpr std::string_view kCancel = "/cancel";
+    if (rest.size() > kCancel.size() && rest.substr(rest.size() - kCancel.size()) == kCancel) {
+      out.cancel = true;
+      rest.remove_suffix(kCancel.size());
+    }
+    if (rest.empty() || rest.find('/') != std::string_view::npos) return false;
+    out.id = rest;
+    return true;
+  }
+  return false;
+}
 
 // The routes, by path (with and without the /v1 prefix OpenAI's clients may leave out).
 const Route* find_route(std::string_view path) {
@@ -196,6 +232,21 @@ const Route* find_route(std::string_view path) {
 // Stage 0: which endpoint, and is the method right for it.
 Result<Route> route(const Request& req) {
   const Route* r = find_route(req.target());
+  if (StoredPath sp; r == nullptr && stored_path(req.target(), sp)) {
+    // POST /v1/responses/{x} is a route OpenAI may add (input_tokens, compact): unknown here.
+    const http::verb m = req.method();
+    if (sp.cancel ? m == http::verb::post : (m == http::verb::get || m == http::verb::delete_)) {
+      return Route{sp.cancel              ? "responses.cancel"
+                   : m == http::verb::get ? "responses.retrieve"
+                                          : "responses.delete",
+                   false, CallKind::kResponses, ErrorShape::kOpenAI,
+                   sp.cancel ? "POST" : (m == http::verb::get ? "GET" : "DELETE")};
+    }
+    if (!sp.cancel && m == http::verb::post)
+      return make_error(ErrorCode::kNotFound, "Unknown route.");
+    return make_error(ErrorCode::kMethodNotAllowed,
+                      sp.cancel ? "Use POST on this route." : "Use GET or DELETE on this route.");
+  }
   if (r == nullptr) return make_error(ErrorCode::kNotFound, "Unknown route.");
   const auto want = r->is_models ? http::verb::get : http::verb::post;
   if (req.method() != want) {
@@ -373,18 +424,31 @@ Result<Call> parse(Worker& worker, const Request& req, CallKind kind) {
 
 // Header lines the upstream needs besides the body: Anthropic's API version, the client's when
 // it names one (a date or a plain token: nothing else is forwarded), else the provider's
-// `api_version`, else the first version of the Messages API.
+// `api_version`, else the first version of the Messages API; and the client's `anthropic-beta`
+// features when they are a plain list of tokens (a header Warden cannot read as such is not
+// forwarded: 400).
 Result<std::string> upstream_head(const Request& req, CallKind kind) {
   if (kind != CallKind::kMessages && kind != CallKind::kCountTokens) return std::string();
+  auto plain = [](std::string_view v, bool list) {
+    if (v.size() > (list ? 512 : 32)) return false;
+    for (char c : v) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_' &&
+          !(list && (c == ',' || c == ' ')))
+        return false;
+    }
+    return true;
+  };
   const std::string_view v = req["anthropic-version"];
-  if (v.size() > 32)
-    return make_error(ErrorCode::kInvalidRequest, "The anthropic-version header is too long.");
-  for (char c : v) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
-      return make_error(ErrorCode::kInvalidRequest, "The anthropic-version header is malformed.");
-  }
-  if (v.empty()) return std::string();  // the deployment's provider decides (forward stage)
-  return "anthropic-version: " + std::string(v) + "\r\n";
+  if (!plain(v, false))
+    return make_error(ErrorCode::kInvalidRequest, "The anthropic-version header is malformed.");
+  std::string head;
+  if (!v.empty()) head = "anthropic-version: " + std::string(v) + "\r\n";
+  // Empty: the deployment's provider decides (forward stage).
+  const std::string_view beta = req["anthropic-beta"];
+  if (!plain(beta, true))
+    return make_error(ErrorCode::kInvalidRequest, "The anthropic-beta header is malformed.");
+  if (!beta.empty()) head += "anthropic-beta: " + std::string(beta) + "\r\n";
+  return head;
 }
 
 // Stage 3: which deployments could serve the model, in preference order.
@@ -413,6 +477,62 @@ Result<std::vector<const Deployment*>> resolve(const Config& config, const Call&
                           std::string(call_kind_name(call.kind)) + " requests.");
   }
   return candidates;
+}
+
+// The API whose ids and signed output Warden binds to their deployment (inspect/binding.h).
+std::optional<inspect::BindApi> bind_api(CallKind kind) {
+  switch (kind) {
+    case CallKind::kMessages:
+    case CallKind::kCountTokens:
+      return inspect::BindApi::kMessages;
+    case CallKind::kResponses:
+      return inspect::BindApi::kResponses;
+    default:
+      return std::nullopt;
+  }
+}
+
+// Stage 2, what comes back: a previous_response_id and signed model output are unwrapped, and
+// name the deployment the conversation stays on. An id Warden did not give this caller, or a
+// signed value whose binding does not hold, is refused here and reaches no upstream.
+Result<bool> unbind(Worker& worker, std::string_view body, RequestContext& ctx) {
+  const std::optional<inspect::BindApi> api = bind_api(ctx.call.kind);
+  if (!api) return true;
+  ctx.binding = inspect::unbind_request(worker.binder(), *api, ctx.principal->id, body);
+  switch (ctx.binding.status) {
+    case inspect::RequestBinding::kOk:
+      return true;
+    case inspect::RequestBinding::kForgedId:
+      return make_error(ErrorCode::kInvalidRequest,
+                        "previous_response_id is not the id of a response made for you through "
+                        "this gateway.");
+    case inspect::RequestBinding::kForgedSigned:
+      return make_error(ErrorCode::kInvalidRequest,
+                        "Signed or encrypted model output in the request was altered.");
+    case inspect::RequestBinding::kMixed:
+      break;
+  }
+  return make_error(ErrorCode::kForbidden,
+                    "The request sends back output of two deployments; each may go back only to "
+                    "the deployment that made it. Request id: " +
+                        ctx.request_id + ".");
+}
+
+// Stage 3, for a conversation bound to a deployment: that one only, or 403 — never a silent
+// move to another (its stored state and signed output are there).
+Result<bool> pin(std::vector<const Deployment*>& candidates, const RequestContext& ctx) {
+  const std::string& bound = ctx.binding.deployment;
+  if (bound.empty()) return true;
+  for (const Deployment* d : candidates) {
+    if (d->name == bound) {
+      candidates = {d};
+      return true;
+    }
+  }
+  return make_error(ErrorCode::kForbidden, "The conversation is bound to deployment '" + bound +
+                                               "', which does not serve model '" + ctx.model->name +
+                                               "' for this request. Request id: " + ctx.request_id +
+                                               ".");
 }
 
 // Stage 4: what would cross — every string value of the body. A large body is inspected on the
@@ -469,6 +589,8 @@ net::awaitable<Result<bool>> inspect_request(Worker& worker, const Config& confi
     case inspect::BodyScanStatus::kScanFailed:
       co_return make_error(ErrorCode::kUninspectable, "The request cannot be inspected.");
   }
+  // Signed output bound to the deployment that made it goes back there untouched (contract §3).
+  inspect::exempt_bound(ctx.request_scan, ctx.binding);
   for (const auto& [cls, n] : ctx.request_scan.counts)
     worker.metrics().count_findings(cls, "request", n);
   co_return true;
@@ -727,6 +849,15 @@ std::string body_for(std::string_view body, const RequestContext& ctx, const Dep
   for (const auto& [dep, s] : ctx.permitted) {
     if (dep == &d) splices = s;
   }
+  // Bound values unwrapped: they lie in strings no mask touches (exempt_bound).
+  std::vector<inspect::Splice> unwrapped;
+  if (!ctx.binding.splices.empty()) {
+    unwrapped.assign(splices.begin(), splices.end());
+    unwrapped.insert(unwrapped.end(), ctx.binding.splices.begin(), ctx.binding.splices.end());
+    std::sort(unwrapped.begin(), unwrapped.end(),
+              [](const inspect::Splice& a, const inspect::Splice& b) { return a.begin < b.begin; });
+    splices = unwrapped;
+  }
   const inspect::Splice model{static_cast<uint32_t>(ctx.call.model_offset),
                               static_cast<uint32_t>(ctx.call.model_offset + ctx.call.model_length),
                               json_string(d.upstream_model)};
@@ -884,11 +1015,31 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
     blocked = blocked || o.blocked;
     return o.ok;
   };
-  // Messages and Responses: named events, usage in their own fields.
+  // Messages and Responses: named events, usage in their own fields; ids and signed output
+  // bound to the deployment before they are inspected.
+  const std::optional<inspect::BindApi> api = bind_api(ctx.call.kind);
+  std::string bound;
+  Usage stored_usage;
   auto check_named_event = [&](std::string_view name, std::string_view data) {
     ++ctx.sse_events;
-    if (data != "[DONE]" && !read_api_usage(data, worker.json(), ctx.usage)) return false;
-    if (!inspector) return true;
+    if (data != "[DONE]" &&
+        !read_api_usage(data, worker.json(), ctx.stored ? stored_usage : ctx.usage))
+      return false;
+    if (api && data != "[DONE]") {
+      const inspect::Bound b = inspect::bind_answer(worker.binder(), *api, ctx.deployment->name,
+                                                    ctx.principal->id, data, bound);
+      if (b == inspect::Bound::kInvalid) return false;
+      if (b == inspect::Bound::kChanged) data = bound;
+    }
+    if (!inspector) {
+      if (!name.empty()) {
+        rewritten += "event: ";
+        rewritten += name;
+        rewritten += '\n';
+      }
+      append_sse_data(rewritten, data);
+      return true;
+    }
     const inspect::AnswerOutcome o = inspector->on_event(name, data, rewritten);
     blocked = blocked || o.blocked;
     return o.ok;
@@ -930,7 +1081,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
       break;
     }
     // client gone: the caller closes the upstream connection
-    const bool rebuilt = inspector != nullptr || ctx.usage_added;
+    const bool rebuilt = inspector != nullptr || ctx.usage_added || named;
     if (!co_await out.stream(rebuilt ? std::string_view(rewritten) : events)) co_return false;
     sse.consume(static_cast<size_t>(whole));
   }
@@ -977,9 +1128,17 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   out.stop_watch();
   if (!body) co_return body.error();
   const bool ok_status = ex.status() >= 200 && ex.status() < 300;
+  Usage stored_usage;
+  Usage& usage = ctx.stored ? stored_usage : ctx.usage;
   const bool json = ctx.call.kind == CallKind::kMessages || ctx.call.kind == CallKind::kResponses
-                        ? read_api_usage(*body, worker.json(), ctx.usage)
-                        : read_usage(*body, worker.json(), ctx.usage);
+                        ? read_api_usage(*body, worker.json(), usage)
+                        : read_usage(*body, worker.json(), usage);
+  if (const auto api = bind_api(ctx.call.kind); api && json) {
+    std::string bound;
+    if (inspect::bind_answer(worker.binder(), *api, ctx.deployment->name, ctx.principal->id, *body,
+                             bound) == inspect::Bound::kChanged)
+      *body = std::move(bound);
+  }
   // Tokens the upstream spent count even when the answer is then refused below.
   if (settle_limits(ctx, ok_status && json)) co_await ctx.limit.redis_settle();
   if (ok_status && !json) {
@@ -1008,6 +1167,137 @@ net::awaitable<Result<bool>> relay_whole(Worker& worker, const Config& config,
   }
   std::string_view ct = ex.content_type();
   co_return co_await out.send(status, ct.empty() ? "application/json" : ct, *body);
+}
+
+// Stages 8 and 9. Forward: retries and failover happen before anything is sent to the client;
+// a client that goes away meanwhile cancels the upstream exchange. Stream back: the answer of the
+// deployment that answered, inspected with its actions.
+net::awaitable<Result<bool>> forward_and_relay(Worker& worker, const Config& config, Responder& out,
+                                               RequestContext& ctx,
+                                               std::span<const Deployment* const> permitted,
+                                               const upstream::BodyFor& body_for,
+                                               std::string_view head,
+                                               const upstream::Target& target) {
+  upstream::Cancel cancel;
+  out.watch_disconnect([&cancel] { cancel.cancel(); });
+  auto forwarded =
+      co_await upstream::forward(worker.pool(), worker.metrics(), permitted, ctx.call.kind,
+                                 body_for, ctx.request_id, &cancel, head, target);
+  if (!forwarded) {
+    out.stop_watch();
+    ctx.limit.release();  // no upstream answered: the request counts for nothing
+    co_return forwarded.error();
+  }
+  upstream::Exchange& ex = *forwarded->exchange;
+  ctx.deployment = forwarded->deployment;
+  ctx.attempts = forwarded->attempts;
+  ctx.upstream_status = ex.status();
+  out.add_header("x-warden-deployment", ctx.deployment->name);
+
+  // 9. stream back
+  // (No co_await inside ?: — GCC 12 mis-handles temporaries there.)
+  Result<bool> relayed = false;
+  if (ex.is_event_stream()) {
+    out.stop_watch();  // from here on, a failed write tells that the client is gone
+    relayed = co_await relay_stream(worker, config, ex, out, ctx);
+  } else {
+    relayed = co_await relay_whole(worker, config, ex, out, ctx);
+  }
+  ex.finish(worker.pool());  // reused only if read whole; a vanished client closes it
+  // Settled above when the answer ended; what is still held (the client left mid-answer) is
+  // given back.
+  ctx.limit.release();
+  co_return relayed;
+}
+
+// The query of GET /v1/responses/{id}: `stream`, `starting_after` and `include[]` with plain
+// values, forwarded as sent; anything else is refused (it would pass unread).
+Result<bool> stored_query(std::string_view query, bool& stream) {
+  auto plain = [](std::string_view v, bool digits) {
+    if (v.empty() || v.size() > 64) return false;
+    for (char c : v) {
+      const bool ok = digits ? std::isdigit(static_cast<unsigned char>(c)) != 0
+                             : std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_';
+      if (!ok) return false;
+    }
+    return true;
+  };
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    bool ok = false;
+    if (key == "stream") {
+      ok = value == "true" || value == "false";
+      stream = value == "true";
+    } else if (key == "starting_after") {
+      ok = plain(value, true);
+    } else if (key == "include" || key == "include[]" || key == "include%5B%5D") {
+      ok = plain(value, false);
+    }
+    if (!ok) {
+      return make_error(ErrorCode::kInvalidRequest, "Unknown or malformed query parameter '" +
+                                                        std::string(key.substr(0, 64)) + "'.");
+    }
+  }
+  return true;
+}
+
+// GET and DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel: sent only to the deployment
+// the id is bound to, and only when the policy permits that deployment to this caller now (as a
+// Responses request without findings); the answer is inspected like any Responses answer. The
+// body of a cancel is not forwarded.
+net::awaitable<Result<bool>> stored_response(Worker& worker, const Config& config,
+                                             const Request& req, Responder& out,
+                                             RequestContext& ctx, const Route& r) {
+  StoredPath sp;
+  stored_path(req.target(), sp);
+  ctx.stored = true;
+  ctx.call.kind = CallKind::kResponses;
+  if (auto q = stored_query(sp.query, ctx.call.stream); !q) co_return q.error();
+  std::string name, upstream_id;
+  if (worker.binder().unbind(inspect::Binder::Kind::kResponse, ctx.principal->id, sp.id, name,
+                             upstream_id) != inspect::Binder::Check::kValid) {
+    co_return make_error(ErrorCode::kInvalidRequest,
+                         "No response with this id was made for you through this gateway.");
+  }
+  // The id goes into the upstream's path: one plain segment, as providers make them.
+  for (char c : upstream_id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+      co_return make_error(ErrorCode::kInvalidRequest, "The response id cannot be sent on.");
+  }
+  const Deployment* deployment = nullptr;
+  for (const Model& m : config.catalog.models) {
+    for (const Deployment& d : m.deployments) {
+      if (d.name == name) {
+        ctx.model = &m;
+        deployment = &d;
+      }
+    }
+  }
+  if (deployment == nullptr || !ctx.model->serves(CallKind::kResponses) ||
+      !provider_serves(deployment->provider->kind, CallKind::kResponses)) {
+    co_return make_error(ErrorCode::kForbidden, "The deployment '" + name +
+                                                    "' that made this response no longer serves "
+                                                    "responses. Request id: " +
+                                                    ctx.request_id + ".");
+  }
+  ctx.call.model = ctx.model->name;
+  const std::vector<const Deployment*> candidates{deployment};
+  if (auto decided = decide(config, candidates, ctx); !decided) co_return decided.error();
+  std::string suffix = "/" + upstream_id;
+  if (sp.cancel) suffix += "/cancel";
+  if (!sp.query.empty()) {
+    suffix += '?';
+    suffix += sp.query;
+  }
+  co_return co_await forward_and_relay(worker, config, out, ctx, candidates,
+                                       [](const Deployment&) { return std::string(); }, {},
+                                       {r.stored_method, suffix});
 }
 
 net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& req, Responder& out,
@@ -1039,6 +1329,8 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
     const std::string list = models_list(config, ctx);
     co_return co_await out.send(200, "application/json", list);
   }
+  if (!r->stored_method.empty())
+    co_return co_await stored_response(worker, config, req, out, ctx, *r);
 
   // 2. parse
   auto call = parse(worker, req, r->kind);
@@ -1046,10 +1338,12 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   ctx.call = *call;
   auto head = upstream_head(req, r->kind);
   if (!head) co_return head.error();
+  if (auto bound = unbind(worker, req.body(), ctx); !bound) co_return bound.error();
 
   // 3. resolve
   auto candidates = resolve(config, ctx.call, ctx);
   if (!candidates) co_return candidates.error();
+  if (auto pinned = pin(*candidates, ctx); !pinned) co_return pinned.error();
 
   // 4. inspect
   const std::string_view body = req.body();
@@ -1077,38 +1371,10 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
     }
   }
 
-  // 8. forward: retries and failover happen before anything is sent to the client. A client
-  // that goes away meanwhile cancels the upstream exchange.
-  upstream::Cancel cancel;
-  out.watch_disconnect([&cancel] { cancel.cancel(); });
-  auto forwarded = co_await upstream::forward(
-      worker.pool(), worker.metrics(), permitted, ctx.call.kind,
-      [&](const Deployment& d) { return body_for(body, ctx, d); }, ctx.request_id, &cancel, *head);
-  if (!forwarded) {
-    out.stop_watch();
-    ctx.limit.release();  // no upstream answered: the request counts for nothing
-    co_return forwarded.error();
-  }
-  upstream::Exchange& ex = *forwarded->exchange;
-  ctx.deployment = forwarded->deployment;
-  ctx.attempts = forwarded->attempts;
-  ctx.upstream_status = ex.status();
-  out.add_header("x-warden-deployment", ctx.deployment->name);
-
-  // 9. stream back
-  // (No co_await inside ?: — GCC 12 mis-handles temporaries there.)
-  Result<bool> relayed = false;
-  if (ex.is_event_stream()) {
-    out.stop_watch();  // from here on, a failed write tells that the client is gone
-    relayed = co_await relay_stream(worker, config, ex, out, ctx);
-  } else {
-    relayed = co_await relay_whole(worker, config, ex, out, ctx);
-  }
-  ex.finish(worker.pool());  // reused only if read whole; a vanished client closes it
-  // Settled above when the answer ended; what is still held (the client left mid-answer) is
-  // given back.
-  ctx.limit.release();
-  co_return relayed;
+  // 8.–9. forward and stream back
+  co_return co_await forward_and_relay(worker, config, out, ctx, permitted,
+                                       [&](const Deployment& d) { return body_for(body, ctx, d); },
+                                       *head, {});
 }
 
 double seconds_since(Clock::time_point start) {

@@ -14,6 +14,7 @@
 
 #include "audit/open.h"
 #include "common/json_writer.h"
+#include "inspect/binding.h"
 #include "server/admin.h"
 #include "server/config_watch.h"
 #include "server/jwks.h"
@@ -106,6 +107,16 @@ int serve(const ServeOptions& options) {
     return 2;
   }
   for (const auto& w : config->warnings) log_event("warn", w);
+  {
+    // Without its key no id Warden handed out could be checked: the gateway does not start.
+    std::string error;
+    std::string key = inspect::load_binding_key(config->binding_key_file, error);
+    if (key.empty()) {
+      log_event("error", "binding key: " + error);
+      return 2;
+    }
+    shared.binder = std::make_shared<const inspect::Binder>(std::move(key));
+  }
   shared.snapshots.publish(config);
   if (config->audit.enabled) {
     std::string error;

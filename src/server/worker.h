@@ -34,6 +34,9 @@ class context;
 namespace warden {
 
 class JwksFetcher;
+namespace inspect {
+class Binder;
+}
 
 // Open client connections per address, for max_connections_per_address. Taken at accept and
 // released at close (one short lock each), never on the request path.
@@ -74,6 +77,9 @@ struct Shared {
   limits::Store limits;
   // Token issuers' fetched keys (server/jwks.h): fetched on the control thread, read by all.
   std::shared_ptr<JwksFetcher> jwks;
+  // Binds Responses ids and signed model output to their deployment (inspect/binding.h); its key
+  // is read (or made) at start.
+  std::shared_ptr<const inspect::Binder> binder;
 };
 
 class Worker {
@@ -109,6 +115,7 @@ class Worker {
   inspect::Scratch& scan_scratch() { return scan_scratch_; }
   identity::TokenCache& token_cache() { return tokens_; }  // cleared with each new snapshot
   JwksFetcher* jwks() { return shared_.jwks.get(); }
+  const inspect::Binder& binder() const { return *shared_.binder; }
 
  private:
   boost::asio::awaitable<void> accept_loop(size_t listener);

@@ -250,22 +250,24 @@ void Exchange::finish(Pool& pool) {
   }
 }
 
-net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool& pool, const Deployment& d,
-                                                            CallKind kind, std::string_view body,
-                                                            std::string_view request_id,
-                                                            Clock::time_point deadline,
-                                                            Cancel* cancel,
-                                                            std::string_view extra_head) {
+net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(
+    Pool& pool, const Deployment& d, CallKind kind, std::string_view body,
+    std::string_view request_id, Clock::time_point deadline, Cancel* cancel,
+    std::string_view extra_head, const Target& target) {
   const Provider& p = *d.provider;
   // Serialised by hand: a fixed head and a gather write of head + body, no body copy.
   std::string head;
   head.reserve(384);
-  head += "POST ";
+  head += target.method;
+  head += ' ';
   head += request_target(d, kind);
+  head += target.suffix;
   head += " HTTP/1.1\r\nHost: ";
   head += p.host;
   if ((p.tls && p.port != "443") || (!p.tls && p.port != "80")) head += ":" + p.port;
-  head += "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
+  head += "\r\n";
+  if (!body.empty()) head += "Content-Type: application/json\r\n";
+  head += "Accept: application/json, text/event-stream\r\n";
   head += "User-Agent: warden\r\nx-request-id: ";
   head += request_id;
   head += "\r\n";
@@ -362,7 +364,7 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
                                           std::span<const Deployment* const> candidates,
                                           CallKind kind, const BodyFor& body_for,
                                           std::string_view request_id, Cancel* cancel,
-                                          std::string_view extra_head) {
+                                          std::string_view extra_head, const Target& target) {
   thread_local std::mt19937_64 rng(jitter_seed());
   GatewayError last = make_error(ErrorCode::kUpstreamUnavailable, "No deployment is available.");
   int attempts = 0;
@@ -383,7 +385,8 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
       if (cancel != nullptr && cancel->cancelled)
         co_return make_error(ErrorCode::kClientClosed, "The client went away.");
       ++attempts;
-      auto sent = co_await send_once(pool, d, kind, body, request_id, deadline, cancel, extra_head);
+      auto sent =
+          co_await send_once(pool, d, kind, body, request_id, deadline, cancel, extra_head, target);
       if (!sent && sent.error().code == ErrorCode::kClientClosed) co_return sent.error();
       if (!sent) {
         metrics.count_upstream_error(

@@ -35,6 +35,14 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using Clock = std::chrono::steady_clock;
 
+// What a request asks of an API object the upstream keeps (GET/DELETE /responses/{id}, POST
+// /responses/{id}/cancel): the method and what follows the endpoint's path (`/{id}…?query`).
+// The default is a new call: POST to the endpoint itself.
+struct Target {
+  std::string_view method = "POST";
+  std::string_view suffix;
+};
+
 // One TCP or TLS connection to a provider.
 struct Connection {
   const Provider* provider = nullptr;
@@ -106,11 +114,9 @@ class Exchange {
   void set_cancel(Cancel* cancel) { cancel_ = cancel; }
 
  private:
-  friend net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(Pool&, const Deployment&,
-                                                                     CallKind, std::string_view,
-                                                                     std::string_view,
-                                                                     Clock::time_point, Cancel*,
-                                                                     std::string_view);
+  friend net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(
+      Pool&, const Deployment&, CallKind, std::string_view, std::string_view, Clock::time_point,
+      Cancel*, std::string_view, const Target&);
   std::unique_ptr<Connection> conn_;
   beast::http::response_parser<beast::http::buffer_body> parser_;
   int status_ = 0;
@@ -127,7 +133,7 @@ class Exchange {
 net::awaitable<Result<std::unique_ptr<Exchange>>> send_once(
     Pool& pool, const Deployment& deployment, CallKind kind, std::string_view body,
     std::string_view request_id, Clock::time_point deadline, Cancel* cancel = nullptr,
-    std::string_view extra_head = {});
+    std::string_view extra_head = {}, const Target& target = {});
 
 struct Forwarded {
   std::unique_ptr<Exchange> exchange;
@@ -143,7 +149,8 @@ net::awaitable<Result<Forwarded>> forward(Pool& pool, Metrics& metrics,
                                           std::span<const Deployment* const> candidates,
                                           CallKind kind, const BodyFor& body_for,
                                           std::string_view request_id, Cancel* cancel = nullptr,
-                                          std::string_view extra_head = {});
+                                          std::string_view extra_head = {},
+                                          const Target& target = {});
 
 // The request target (path and query) for `kind` on `deployment`'s provider.
 std::string request_target(const Deployment& deployment, CallKind kind);

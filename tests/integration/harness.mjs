@@ -124,6 +124,9 @@ ${model('resp-fields', 'responses', dep('resp-fields-a', 'up', 'fields'))}
 ${model('resp-invented', 'responses', dep('resp-invented-a', 'up', 'invented'))}
 ${model('resp-400', 'responses', dep('resp-400-a', 'up', 'status-400'))}
 ${model('resp-tools', 'responses', dep('resp-tools-a', 'up', 'test-resp'))}
+${model('resp-bound', 'responses', dep('resp-bound-a', 'up', 'bound-a'), dep('resp-bound-b', 'up', 'bound-b'))}
+${model('resp-bound-fields', 'responses', dep('resp-bound-fields-a', 'up', 'fields'))}
+${model('claude-think', 'messages', dep('claude-think-a', 'anth', 'think'), dep('claude-think-b', 'anth', 'think'))}
   - name: gpt-tokens
     developer: Test
     origin: EU

@@ -9,6 +9,13 @@
 //                   (text, thinking, tool input / output text, function call arguments,
 //                   reasoning summary), values split across deltas when streamed
 //   invented        a stream with an event type no API defines, carrying an e-mail address
+//   bound-…         (Responses) refuses (400) a previous_response_id or encrypted_content it did
+//                   not make, as OpenAI's API does
+//   think           (Messages) a signed thinking block and a redacted_thinking block whose
+//                   signature and data this upstream made; a request that sends back one it did
+//                   not make is refused (400), as Anthropic's API does
+// Responses are kept (`store`): GET and DELETE /responses/{id} and POST …/{id}/cancel answer them;
+// a reasoning item's encrypted_content is given when `include` asks for it.
 import { StringDecoder } from 'node:string_decoder';
 
 export const PLANTED = { email: 'mallory@example.com', card: '4111 1111 1111 1111' };
@@ -32,6 +39,29 @@ function lastUserText(body) {
   return c.map((b) => b.text ?? (typeof b.content === 'string' ? b.content : '')).join('');
 }
 
+// Signatures, redacted data and encrypted reasoning this upstream made.
+const issued = new Set();
+// Responses kept for GET / DELETE / cancel, by id.
+const stored = new Map();
+
+// Refuses (400) signed or encrypted content this upstream did not make; true when it did.
+function checkSigned(res, body, status) {
+  const sent = [];
+  for (const m of body.messages ?? []) {
+    for (const b of Array.isArray(m.content) ? m.content : []) {
+      if (b.type === 'thinking') sent.push(b.signature);
+      if (b.type === 'redacted_thinking') sent.push(b.data);
+    }
+  }
+  for (const item of Array.isArray(body.input) ? body.input : []) {
+    if (item.type === 'reasoning' && item.encrypted_content != null) sent.push(item.encrypted_content);
+  }
+  const bad = sent.find((v) => !issued.has(v));
+  if (bad === undefined) return true;
+  status(res, 400);
+  return false;
+}
+
 const sse = (res, type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
 
 // ---- Anthropic Messages -------------------------------------------------------------------
@@ -47,6 +77,7 @@ export function answerMessages(req, res, body, seq) {
   const model = body.model;
   let m;
   if ((m = /^status-(\d+)$/.exec(model))) return anthropicError(res, Number(m[1]));
+  if (model === 'think' && !checkSigned(res, body, anthropicError)) return undefined;
   if (req.url.endsWith('/count_tokens')) {
     res.writeHead(200, { 'content-type': 'application/json' });
     return res.end(JSON.stringify({ input_tokens: 42 }));
@@ -61,6 +92,13 @@ export function answerMessages(req, res, body, seq) {
       { type: 'text', text: `write to ${PLANTED.email}` },
       { type: 'tool_use', id: 'toolu_01', name: 'send', input: { to: PLANTED.email, card: PLANTED.card } },
     ];
+  }
+  if (model === 'think') {
+    const signature = `sig/${seq}+${'A'.repeat(8)}=`;
+    const data = `redacted+${seq}/${'B'.repeat(8)}==`;
+    issued.add(signature).add(data);
+    blocks = [{ type: 'thinking', thinking: 'Think first.', signature }, { type: 'redacted_thinking', data },
+      { type: 'text', text: 'Thought about it.' }];
   }
   const usage = { input_tokens: 12, output_tokens: 7 };
   const stopReason = blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn';
@@ -81,6 +119,8 @@ export function answerMessages(req, res, body, seq) {
       sse(res, 'content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } });
       for (const p of pieces(b.thinking, 4)) sse(res, 'content_block_delta', { index, delta: { type: 'thinking_delta', thinking: p } });
       sse(res, 'content_block_delta', { index, delta: { type: 'signature_delta', signature: b.signature } });
+    } else if (b.type === 'redacted_thinking') {
+      sse(res, 'content_block_start', { index, content_block: b });
     } else if (b.type === 'tool_use') {
       sse(res, 'content_block_start', { index, content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} } });
       // JSON text cut inside a value and inside an escape.
@@ -105,6 +145,10 @@ export function answerResponses(req, res, body, seq) {
   const model = body.model;
   let m;
   if ((m = /^status-(\d+)$/.exec(model))) return responsesError(res, Number(m[1]));
+  if (model.startsWith('bound')) {
+    if (!checkSigned(res, body, responsesError)) return undefined;
+    if (body.previous_response_id != null && !stored.has(body.previous_response_id)) return responsesError(res, 400);
+  }
   const id = `resp_${seq.toString(16).padStart(24, '0')}`;
   let items = [{ type: 'message', id: `msg_${seq}`, status: 'completed', role: 'assistant',
     content: [{ type: 'output_text', text: 'Hello from the test upstream. Warden relayed this answer.', annotations: [] }] }];
@@ -120,9 +164,16 @@ export function answerResponses(req, res, body, seq) {
         arguments: JSON.stringify({ to: PLANTED.email }).replace('@', '\\u0040') },
     ];
   }
+  if ((body.include ?? []).includes('reasoning.encrypted_content')) {
+    const enc = `gAAAA${seq}/enc+${'C'.repeat(8)}==`;
+    issued.add(enc);
+    items = [{ type: 'reasoning', id: `rs_${seq}`, summary: [], encrypted_content: enc }, ...items];
+  }
   const usage = { input_tokens: 12, output_tokens: 7, total_tokens: 19 };
   const response = (status, output) => ({ id, object: 'response', created_at: 1, status, model, output,
+    previous_response_id: body.previous_response_id ?? null,
     instructions: body.instructions ?? null, usage: status === 'completed' ? usage : null });
+  if (body.store !== false) stored.set(id, response('completed', items));
   if (!body.stream) {
     res.writeHead(200, { 'content-type': 'application/json' });
     return res.end(JSON.stringify(response('completed', items)));
@@ -149,13 +200,39 @@ export function answerResponses(req, res, body, seq) {
       ev('response.function_call_arguments.done', { item_id: item.id, output_index, arguments: item.arguments });
     } else if (item.type === 'reasoning') {
       ev('response.output_item.added', { output_index, item: { ...item, summary: [] } });
-      for (const p of pieces(item.summary[0].text, 4)) {
-        ev('response.reasoning_summary_text.delta', { item_id: item.id, output_index, summary_index: 0, delta: p });
+      if (item.summary.length) {
+        for (const p of pieces(item.summary[0].text, 4)) {
+          ev('response.reasoning_summary_text.delta', { item_id: item.id, output_index, summary_index: 0, delta: p });
+        }
+        ev('response.reasoning_summary_text.done', { item_id: item.id, output_index, summary_index: 0, text: item.summary[0].text });
       }
-      ev('response.reasoning_summary_text.done', { item_id: item.id, output_index, summary_index: 0, text: item.summary[0].text });
     }
     ev('response.output_item.done', { output_index, item });
   });
   ev('response.completed', { response: response('completed', items) });
   res.end();
+}
+
+// GET and DELETE /responses/{id}, POST /responses/{id}/cancel: the response kept under that id.
+export function answerStored(req, res) {
+  const [, id, cancel] = /\/responses\/([^/?]+)(\/cancel)?/.exec(req.url);
+  const response = stored.get(id);
+  if (!response) {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ error: { message: `No response with id '${id}' found.`, type: 'invalid_request_error', param: null, code: null } }));
+  }
+  if (req.method === 'DELETE') {
+    stored.delete(id);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ id, object: 'response', deleted: true }));
+  }
+  const answer = cancel ? { ...response, status: 'cancelled' } : response;
+  if (/[?&]stream=true/.test(req.url)) {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    sse(res, 'response.created', { sequence_number: 0, response: { ...answer, status: 'in_progress', output: [] } });
+    sse(res, 'response.completed', { sequence_number: 1, response: answer });
+    return res.end();
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  return res.end(JSON.stringify(answer));
 }

@@ -32,7 +32,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
-import { answerMessages, answerResponses } from './fake_apis.mjs';
+import { answerMessages, answerResponses, answerStored } from './fake_apis.mjs';
 
 // Values the `fields` model plants in its answers (they never reach a client unmasked).
 export const PLANTED = { email: 'mallory@example.com', card: '4111 1111 1111 1111' };
@@ -146,6 +146,7 @@ export function startUpstream({ port = 0, host = '127.0.0.1', tls = null } = {})
   }
 
   function answer(req, res, body) {
+    if (/\/responses\/[^/?]+(\/cancel)?(\?.*)?$/.test(req.url)) return answerStored(req, res);
     if (!body || typeof body.model !== 'string') return sendError(res, 400);
     if (/\/messages(\/count_tokens)?$/.test(req.url)) return answerMessages(req, res, body, ++completionSeq);
     if (req.url.endsWith('/responses')) return answerResponses(req, res, body, ++completionSeq);
