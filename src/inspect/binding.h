@@ -17,6 +17,7 @@
 // Untrusted input: client request bodies and ids (unbind), upstream answers (bind_answer).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,10 @@ namespace warden::inspect {
 class Binder {
  public:
   static constexpr size_t kKeyBytes = 32;
-  explicit Binder(std::string key) : key_(std::move(key)) {}
+  explicit Binder(std::string key);
+  ~Binder();
+  Binder(const Binder&) = delete;
+  Binder& operator=(const Binder&) = delete;
 
   enum class Kind : char { kResponse = 'r', kSigned = 's' };
   // `scope`: the principal for response ids, empty for signed values.
@@ -46,7 +50,10 @@ class Binder {
  private:
   std::string mac(Kind kind, std::string_view deployment, std::string_view scope,
                   std::string_view value) const;
-  std::string key_;
+  // HMAC's inner and outer hash states after the padded key, hashed once: a MAC then costs two
+  // short SHA-256 runs (OpenSSL's one-shot HMAC() set itself up anew, ~24k instructions a call).
+  struct Pads;
+  std::unique_ptr<Pads> pads_;
 };
 
 // Reads the binding key from `path` (at least kKeyBytes bytes of a regular file), or creates it
@@ -59,10 +66,12 @@ enum class BindApi : uint8_t { kMessages, kResponses };
 // data) for `deployment`: Responses `id` and `previous_response_id` of the response object (at
 // the top or under `response`) and `encrypted_content` of output items; Messages `signature` and
 // `data` of content blocks (also in content_block_start and signature_delta). kChanged: `out`
-// holds the answer to send instead. An answer that names none of these keys is not walked.
+// holds the answer to send instead. An answer that names none of these keys is not walked
+// (`event`: one stream event's data, where a response object is under "response").
 enum class Bound : uint8_t { kUnchanged, kChanged, kInvalid };
 Bound bind_answer(const Binder& binder, BindApi api, std::string_view deployment,
-                  std::string_view principal, std::string_view json, std::string& out);
+                  std::string_view principal, std::string_view json, std::string& out,
+                  bool event = false);
 
 // What a request sends back: the deployment its bound values came from, and the splices that
 // give the upstream its own values.

@@ -1027,7 +1027,7 @@ net::awaitable<Result<bool>> relay_stream(Worker& worker, const Config& config,
       return false;
     if (api && data != "[DONE]") {
       const inspect::Bound b = inspect::bind_answer(worker.binder(), *api, ctx.deployment->name,
-                                                    ctx.principal->id, data, bound);
+                                                    ctx.principal->id, data, bound, true);
       if (b == inspect::Bound::kInvalid) return false;
       if (b == inspect::Bound::kChanged) data = bound;
     }

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +29,37 @@ TEST(Binder, UnbindsWhatItBound) {
   EXPECT_EQ(value, "resp_123");
   // Deterministic: the same value is bound the same way each time (a GET repeats the id).
   EXPECT_EQ(id, kBinder.bind(Kind::kResponse, "dep-a", "alice", "resp_123"));
+}
+
+// The MAC is HMAC-SHA-256 (RFC 2104) of the length-prefixed parts, computed from keyed states
+// hashed once: it equals OpenSSL's one-shot HMAC() of the same input, truncated to 16 bytes.
+TEST(Binder, MacIsHmacSha256) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  const std::string id = Binder(key).bind(Kind::kResponse, "dep-a", "alice", "resp_123");
+  // The kind, the three lengths (8 bytes each, little-endian), then the three parts.
+  std::string input = "r";
+  for (const std::string_view part : {"dep-a", "alice", "resp_123"}) {
+    for (int i = 0; i < 8; ++i) input += static_cast<char>(i == 0 ? part.size() : 0);
+  }
+  input += "dep-aaliceresp_123";
+  unsigned char digest[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &len);
+  // base64url of the first 16 bytes, as the id's third part.
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string mac;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (int i = 0; i < 16; ++i) {
+    acc = (acc << 8) | digest[i];
+    bits += 8;
+    while (bits >= 6) mac += kAlphabet[(acc >> (bits -= 6)) & 0x3f];
+  }
+  if (bits > 0) mac += kAlphabet[(acc << (6 - bits)) & 0x3f];
+  const size_t first = id.find('.', 8);
+  EXPECT_EQ(id.substr(first + 1, id.find('.', first + 1) - first - 1), mac) << id;
 }
 
 TEST(Binder, RefusesAnotherScopeKindKeyOrAnyChangedByte) {
