@@ -284,12 +284,14 @@ void Writer::run() {
         hash_ = out.rows.back().hash;
       }
       frontier_ = std::move(frontier);
-      committed_ += batch.size();
       if (!healthy_.exchange(true)) log_line("info", "audit store recovered");
       for (Item& it : batch) {
         if (it.ticket) it.ticket->state.store(Ticket::kCommitted);
         if (it.committed) it.committed();
       }
+      // Counted once the callbacks have returned, not before: flush() waits for this count, and
+      // its caller then destroys the workers' executors the callbacks post to (server.cpp).
+      committed_ += batch.size();
       batch.clear();
       if (!out.checkpoints.empty()) {
         cp_seq_ = out.checkpoints.back().first;

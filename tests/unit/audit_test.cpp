@@ -3,9 +3,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "audit/audit.h"
 
@@ -140,6 +143,7 @@ class AuditChain : public ::testing::Test {
           w.submit(sample(i), i == n ? std::function<void()>([&] { last.set_value(); }) : nullptr));
     }
     last.get_future().wait();
+    w.flush();  // the count follows the callbacks
     EXPECT_EQ(w.committed(), static_cast<uint64_t>(n));
   }
 
@@ -235,6 +239,25 @@ TEST_F(AuditChain, CorruptOrTruncatedFilesGiveAClearError) {
   std::filesystem::resize_file(db_, 100);
   std::tie(code, out) = verify();
   EXPECT_EQ(code, 2) << out;
+}
+
+// At shutdown flush() is what keeps the workers' executors alive until the callbacks that post
+// to them have run: it may not return between a record's commit and its callback's end. The
+// callback is slowed down so that a flush() that waits only for the commit returns inside it.
+TEST_F(AuditChain, FlushReturnsOnlyOnceTheCommittedRecordsCallbacksHaveRun) {
+  Writer w(open_sqlite(db_, true), Durability::kStrict, "test", 10);
+  std::string error;
+  ASSERT_TRUE(w.start(error)) << error;
+  std::atomic<bool> entered{false};
+  std::atomic<bool> finished{false};
+  ASSERT_TRUE(w.submit(sample(1), [&] {
+    entered = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    finished = true;
+  }));
+  w.flush();
+  EXPECT_TRUE(entered);
+  EXPECT_TRUE(finished) << "flush() returned while a callback was still running";
 }
 
 TEST_F(AuditChain, AFailingStoreRefusesInStrictModeAndNothingIsLost) {
