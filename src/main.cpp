@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
   explain->add_option("--model", explain_opts.model, "Model")->required();
   explain->add_option("--text", explain_opts.text, "Prompt text");
   explain->add_option("--request", explain_opts.request, "Request JSON file");
+  explain->add_option("--kind", explain_opts.kind,
+                      "The request's API: chat, completion, embedding, messages, responses");
   explain->add_option("--device", explain_opts.device,
                       "The caller's device: YAML file or inline ({managed: true, os: macOS})");
 

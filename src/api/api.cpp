@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include "common/json_scan.h"
+#include "common/tools.h"
 
 #include <algorithm>
 #include <array>
@@ -277,6 +278,30 @@ bool duplicate_key(element e, std::string_view& dup) {
   return duplicate_in_object(obj, dup);
 }
 
+// request.server_tools and request.mcp_hosts: what the provider is asked to run, and where.
+void read_server_tools(const simdjson::dom::object& obj, Call& call) {
+  auto add = [](std::vector<std::string>& to, std::string v) {
+    if (!v.empty() && std::find(to.begin(), to.end(), v) == to.end()) to.push_back(std::move(v));
+  };
+  simdjson::dom::array list;
+  std::string_view v;
+  if (obj["tools"].get_array().get(list) == simdjson::SUCCESS) {
+    for (element tool : list) {
+      if (tool["type"].get_string().get(v) != simdjson::SUCCESS || client_tool_type(v)) continue;
+      add(call.server_tools, std::string(v));
+      if (v == "mcp" && tool["server_url"].get_string().get(v) == simdjson::SUCCESS)
+        add(call.mcp_hosts, url_host(v));
+    }
+  }
+  if (obj["mcp_servers"].get_array().get(list) == simdjson::SUCCESS) {
+    add(call.server_tools, "mcp");
+    for (element server : list) {
+      if (server["url"].get_string().get(v) == simdjson::SUCCESS) add(call.mcp_hosts, url_host(v));
+    }
+  }
+  if (obj["web_search_options"].error() == simdjson::SUCCESS) add(call.server_tools, "web_search");
+}
+
 }  // namespace
 
 Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::parser& parser) {
@@ -341,6 +366,11 @@ Result<Call> parse_call(CallKind kind, std::string_view body, simdjson::dom::par
   }
   simdjson::dom::array tools;
   call.has_tools = obj["tools"].get_array().get(tools) == simdjson::SUCCESS && tools.size() > 0;
+  read_server_tools(obj, call);
+  if (obj["store"].get_bool().get(flag) == simdjson::SUCCESS)
+    call.store = flag;
+  else
+    call.store = kind == CallKind::kResponses;  // OpenAI keeps a response unless told not to
 
   switch (kind) {
     case CallKind::kChat: {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "common/result.h"
@@ -24,6 +25,13 @@ struct Call {
   bool include_usage = false;   // stream_options.include_usage
   bool stream_options = false;  // the client sent stream_options (with or without usage)
   bool has_tools = false;
+  // `store` (Responses: true when absent; chat: false when absent; other APIs keep nothing).
+  bool store = false;
+  // Tools the provider runs (common/tools.h), by type, and the hosts of the MCP servers named
+  // (Responses' mcp tools' server_url, Anthropic's mcp_servers' url): request.server_tools and
+  // request.mcp_hosts. Owned: the parser's strings are reused.
+  std::vector<std::string> server_tools;
+  std::vector<std::string> mcp_hosts;
   uint32_t estimated_input_tokens = 0;
   // max_completion_tokens, else max_tokens (-1: neither), times `n` choices: the answer's
   // worst case, for limits.

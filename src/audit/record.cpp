@@ -160,6 +160,11 @@ std::string Record::canonical() const {
     o.map("request_classes", request_classes);
     o.str("request_id", request_id);
     o.str("request_kind", request_kind);
+    if (v >= 4) {
+      o.strings("request_mcp_hosts", request_mcp_hosts);
+      o.strings("request_server_tools", request_server_tools);
+      o.boolean("request_store", request_store);
+    }
     o.str("route", route);
     o.strings("rules", rules);
     o.num("status", status);
@@ -234,6 +239,14 @@ bool parse_record(std::string_view json, Record& r) {
     for (auto v : arr) r.rules.emplace_back(v.get_string().value_unsafe());
   if (doc["transforms"].get(arr) == simdjson::SUCCESS)
     for (auto v : arr) r.transforms.emplace_back(v.get_string().value_unsafe());
+  if (r.v >= 4) {
+    if (doc["request_mcp_hosts"].get(arr) == simdjson::SUCCESS)
+      for (auto v : arr) r.request_mcp_hosts.emplace_back(v.get_string().value_unsafe());
+    if (doc["request_server_tools"].get(arr) == simdjson::SUCCESS)
+      for (auto v : arr) r.request_server_tools.emplace_back(v.get_string().value_unsafe());
+    if (doc["request_store"].get_bool().get(r.request_store) != simdjson::SUCCESS)
+      r.request_store = false;
+  }
   if (r.v >= 3) {
     if (doc["auth_methods"].get(arr) == simdjson::SUCCESS)
       for (auto v : arr) r.auth_methods.emplace_back(v.get_string().value_unsafe());

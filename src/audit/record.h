@@ -45,9 +45,9 @@ struct Record {
   // Schema version (contract §4): 1 = records written before `v` existed (no `v` key), 2 = with
   // `v` (and covered by the Merkle tree and signed checkpoints), 3 = with auth_methods,
   // principal_issuer, principal_groups and the device's attributes (absent from older records,
-  // and read back as absent), 4 = with the candidates' hardware, grid_region and energy, and
-  // the limits the request met (when it met any).
-  // Every version stays readable.
+  // and read back as absent), 4 = with the candidates' hardware, grid_region and energy, the
+  // limits the request met (when it met any), request_store, request_server_tools and
+  // request_mcp_hosts. Every version stays readable.
   static constexpr int64_t kVersion = 4;
   int64_t v = kVersion;
   int64_t ts_ms = 0;
@@ -70,6 +70,9 @@ struct Record {
   bool stream = false;
   int64_t estimated_tokens = 0;
   bool has_tools = false;
+  bool request_store = false;                     // v4
+  std::vector<std::string> request_server_tools;  // v4
+  std::vector<std::string> request_mcp_hosts;     // v4
   int64_t hour = 0, weekday = 0;
   // decision
   std::string decision;    // permit | deny | error

@@ -241,6 +241,11 @@ int run_replay(const AuditOptions& o) {
           a.request.stream = r.stream;
           a.request.estimated_tokens = static_cast<uint32_t>(r.estimated_tokens);
           a.request.has_tools = r.has_tools;
+          // Absent from records written before version 4: a rule on them is not satisfied.
+          a.request.store = r.request_store;
+          a.request.store_known = r.v >= 4;
+          a.request.server_tools = r.request_server_tools;
+          a.request.mcp_hosts = r.request_mcp_hosts;
           a.hour = static_cast<int>(r.hour);
           a.weekday = static_cast<int>(r.weekday);
           for (const auto& [c, n] : r.request_classes) a.classes.push_back(c);

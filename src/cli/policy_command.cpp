@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/api.h"
 #include "config/config.h"
 #include "inspect/body.h"
 #include "policy/plan.h"
@@ -16,7 +17,8 @@ namespace warden::cli {
 
 namespace {
 
-std::string join(const std::vector<std::string_view>& v) {
+template <typename T>
+std::string join(const std::vector<T>& v) {
   std::string out;
   for (std::string_view s : v) out += (out.empty() ? "" : ", ") + std::string(s);
   return out.empty() ? "-" : out;
@@ -104,9 +106,15 @@ int run_policy_test(const std::string& file) {
     a.auth_methods = c["auth"] ? read_methods(c["auth"]) : policy::kAuthApiKey;
     a.model = model;
     for (const auto& cl : classes) a.classes.push_back(cl);
+    std::vector<std::string> server_tools, mcp_hosts;
     if (const YAML::Node r = c["request"]) {
       a.request.stream = r["stream"].as<bool>(false);
       a.request.has_tools = r["has_tools"].as<bool>(false);
+      a.request.store = r["store"].as<bool>(false);
+      if (r["server_tools"]) server_tools = r["server_tools"].as<std::vector<std::string>>();
+      if (r["mcp_hosts"]) mcp_hosts = r["mcp_hosts"].as<std::vector<std::string>>();
+      a.request.server_tools = server_tools;
+      a.request.mcp_hosts = mcp_hosts;
       a.request.estimated_tokens = r["estimated_tokens"].as<uint32_t>(0);
     }
     a.hour = c["time"] ? c["time"]["hour"].as<int>(12) : 12;
@@ -222,6 +230,23 @@ int run_explain(const ExplainOptions& o) {
   a.auth_methods = policy::kAuthApiKey;
   a.model = model;
   for (const auto& [cls, n] : scan.counts) a.classes.push_back(cls);
+  // request.*: read from the body as the gateway reads it.
+  CallKind kind = CallKind::kChat;
+  if (!call_kind_from_name(o.kind, kind)) {
+    std::cerr << "explain: unknown --kind '" << o.kind << "'\n";
+    return 1;
+  }
+  simdjson::dom::parser parser;
+  const Result<Call> call = parse_call(kind, body, parser);
+  if (!call) {
+    std::cerr << "explain: " << call.error().message << "\n";
+    return 1;
+  }
+  a.request = {kind,        call->stream, call->estimated_input_tokens, call->has_tools,
+               call->store, true,         call->server_tools,           call->mcp_hosts};
+  std::cout << "request: " << o.kind << (call->store ? ", store" : "")
+            << (call->server_tools.empty() ? "" : ", server tools " + join(call->server_tools))
+            << (call->mcp_hosts.empty() ? "" : ", MCP hosts " + join(call->mcp_hosts)) << "\n";
   std::cout << "deployments (preference order):\n";
   bool chosen = false;
   std::vector<const Deployment*> deps;

@@ -14,6 +14,7 @@ struct ExplainOptions {
   std::string text;     // a prompt, or
   std::string request;  // a request JSON file
   std::string device;   // the caller's device: a YAML file, or inline YAML ({managed: true, …})
+  std::string kind = "chat";  // the API the request is for (request.* attributes read from it)
 };
 int run_explain(const ExplainOptions& options);
 

@@ -10,6 +10,7 @@
 
 #include "common/json_scan.h"
 #include "common/json_writer.h"
+#include "common/tools.h"
 #include "inspect/validators.h"
 
 namespace warden::inspect {
@@ -200,22 +201,6 @@ bool is_message_text(std::span<const Segment> p, bool answer) {
   if (n == 5)
     return p[3].is_index && (p[4].is("text") || p[4].is("content") || p[4].is("thinking"));
   return n == 7 && p[3].is_index && p[4].is("content") && p[5].is_index && p[6].is("text");
-}
-
-// Tools the client runs itself (their calls come back to it, and the answers it sends are
-// inspected): Responses' function, custom, computer, shell and patch tools; Anthropic's custom
-// tools and its client tools (bash_…, text_editor_…, computer_…, memory_…). Any other tool type
-// (web search, file search, code execution, MCP, tools Warden does not know) the provider runs:
-// it sends data to places Warden never sees.
-bool client_tool_type(std::string_view v) {
-  for (std::string_view t : {"function", "custom", "computer_use_preview", "computer_use",
-                             "local_shell", "shell", "apply_patch"}) {
-    if (v == t) return true;
-  }
-  for (std::string_view prefix : {"bash_", "text_editor_", "computer_", "memory_"}) {
-    if (v.substr(0, prefix.size()) == prefix) return true;
-  }
-  return false;
 }
 
 // Top-level fields that have the provider send data to third parties by themselves: Anthropic's

@@ -603,7 +603,9 @@ policy::Attributes attributes(const RequestContext& ctx, std::vector<std::string
   a.device = &ctx.device;
   a.auth_methods = ctx.auth_methods;
   a.model = ctx.model;
-  a.request = {ctx.call.kind, ctx.call.stream, ctx.call.estimated_input_tokens, ctx.call.has_tools};
+  a.request = {ctx.call.kind,         ctx.call.stream,   ctx.call.estimated_input_tokens,
+               ctx.call.has_tools,    ctx.call.store,    true,
+               ctx.call.server_tools, ctx.call.mcp_hosts};
   a.classes = std::move(classes);
   a.hour = ctx.hour;
   a.weekday = ctx.weekday;
@@ -1508,6 +1510,9 @@ audit::Record audit_record(const Config& config, const RequestContext& ctx, int 
   r.stream = ctx.call.stream;
   r.estimated_tokens = ctx.call.estimated_input_tokens;
   r.has_tools = ctx.call.has_tools;
+  r.request_store = ctx.call.store;
+  r.request_server_tools = ctx.call.server_tools;
+  r.request_mcp_hosts = ctx.call.mcp_hosts;
   r.hour = ctx.hour;
   r.weekday = ctx.weekday;
   const bool denied = ctx.error_code == "forbidden" || ctx.error_code == "sensitive_data_blocked";

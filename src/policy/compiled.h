@@ -52,6 +52,9 @@ enum class Attr : uint8_t {
   kDeploymentGridRegion,
   kDeploymentEnergyIn,
   kDeploymentEnergyOut,
+  kRequestStore,
+  kRequestServerTools,
+  kRequestMcpHosts,
   kCount,  // not an attribute: how many there are
 };
 

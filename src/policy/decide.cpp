@@ -17,6 +17,7 @@ AttrType attr_type(Attr a) {
     case Attr::kDeploymentTrainsOnInputs:
     case Attr::kRequestStream:
     case Attr::kRequestHasTools:
+    case Attr::kRequestStore:
       return AttrType::kBool;
     case Attr::kDeploymentRetentionDays:
     case Attr::kRequestEstimatedTokens:
@@ -30,6 +31,8 @@ AttrType attr_type(Attr a) {
     case Attr::kDataClasses:
     case Attr::kPrincipalGroups:
     case Attr::kAuthMethods:
+    case Attr::kRequestServerTools:
+    case Attr::kRequestMcpHosts:
       return AttrType::kSet;
     default:
       return AttrType::kString;
@@ -77,6 +80,9 @@ constexpr std::pair<std::string_view, Attr> kNames[] = {
     {"request.stream", Attr::kRequestStream},
     {"request.estimated_tokens", Attr::kRequestEstimatedTokens},
     {"request.has_tools", Attr::kRequestHasTools},
+    {"request.store", Attr::kRequestStore},
+    {"request.server_tools", Attr::kRequestServerTools},
+    {"request.mcp_hosts", Attr::kRequestMcpHosts},
     {"time.hour", Attr::kTimeHour},
     {"time.weekday", Attr::kTimeWeekday}};
 
@@ -194,9 +200,14 @@ std::string_view scalar(const Condition& c, const Attributes& a, bool& present,
       return scratch;
     case Attr::kPrincipalGroups:
     case Attr::kAuthMethods:
+    case Attr::kRequestServerTools:
+    case Attr::kRequestMcpHosts:
     case Attr::kCount:
       present = false;
       return "";
+    case Attr::kRequestStore:
+      present = a.request.store_known;
+      return bool_str(a.request.store);
     case Attr::kDeviceLabel:
       return label_of(dev, c.label, present);
     case Attr::kModelName:
@@ -310,6 +321,12 @@ bool set_members(const Condition& c, const Attributes& a, std::vector<std::strin
     for (const std::string& g : a.principal->groups) out.emplace_back(g);
     return true;
   }
+  if (c.attr == Attr::kRequestServerTools || c.attr == Attr::kRequestMcpHosts) {
+    const auto& set =
+        c.attr == Attr::kRequestServerTools ? a.request.server_tools : a.request.mcp_hosts;
+    for (const std::string& m : set) out.emplace_back(m);
+    return true;
+  }
   static constexpr std::pair<uint8_t, std::string_view> kMethods[] = {
       {kAuthApiKey, "api_key"}, {kAuthJwt, "jwt"}, {kAuthMtls, "mtls"}};
   for (const auto& [bit, name] : kMethods) {
@@ -347,7 +364,7 @@ bool set_matches(const Condition& c, const Attributes& a) {
 
 bool matches(const Condition& c, const Attributes& a,
              const std::vector<std::string_view>& classes) {
-  if (c.attr == Attr::kPrincipalGroups || c.attr == Attr::kAuthMethods) return set_matches(c, a);
+  if (attr_type(c.attr) == AttrType::kSet && c.attr != Attr::kDataClasses) return set_matches(c, a);
   if (c.attr == Attr::kDataClasses) {
     switch (c.op) {
       case Op::kAny:
@@ -555,7 +572,7 @@ bool fast_matches(const Condition& c, Eval& e, const std::vector<std::string_vie
   }
   if (c.op == Op::kLt || c.op == Op::kGt || c.op == Op::kExists ||
       c.attr == Attr::kPrincipalLabel || c.attr == Attr::kDeviceLabel ||
-      c.attr == Attr::kPrincipalGroups || c.attr == Attr::kAuthMethods)
+      (attr_type(c.attr) == AttrType::kSet && c.attr != Attr::kDataClasses))
     return matches(c, e.a, classes);
   const uint32_t id = e.id(c);
   bool in = false;

@@ -46,6 +46,10 @@ struct RequestAttrs {
   bool stream = false;
   uint32_t estimated_tokens = 0;
   bool has_tools = false;
+  bool store = false;
+  bool store_known = true;  // false: a record written before request.store existed (absent)
+  std::span<const std::string> server_tools;  // request.server_tools (a set)
+  std::span<const std::string> mcp_hosts;     // request.mcp_hosts (a set)
 };
 
 // Everything decide() may read. Views must outlive the call.

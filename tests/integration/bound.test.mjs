@@ -30,6 +30,13 @@ before(async () => {
     - id: second-not-with-tools
       effect: forbid
       when: [{attr: deployment.name, op: in, values: [resp-bound-b, claude-think-b]}, {attr: request.has_tools, op: in, values: ["true"]}]
+    - id: resp-keeps-nothing
+      effect: forbid
+      when: [{attr: model.name, op: in, values: [resp]}, {attr: request.store, op: in, values: ["true"]}]
+    - id: our-mcp-server-only
+      effect: permit
+      when: [{attr: model.name, op: in, values: [resp, claude]}, {attr: request.mcp_hosts, op: in, values: [mcp.docs.example]},
+        {attr: data.classes, op: any, values: [uninspectable.server_tools]}]
 `,
     keysExtra: `  - sha256: ${sha(BOB)}\n    principal: {id: bob, kind: person, team: research, clearance: internal}\n`,
   });
@@ -237,4 +244,22 @@ test('messages: anthropic-beta is forwarded when it is a plain list of feature n
   await assert.rejects(claude.messages.create(ask, { headers: { 'anthropic-beta': `x; user=${PLANTED.email}` } }),
     (e) => e instanceof Anthropic.BadRequestError && /anthropic-beta/.test(e.error.error.message));
   assert.equal(ups().length, 2);
+});
+
+test('request.store and request.server_tools / request.mcp_hosts are policy attributes', async () => {
+  // store is true when absent on the Responses API.
+  await assert.rejects(openai.responses.create({ model: 'resp', input: 'hi' }),
+    (e) => e instanceof OpenAI.PermissionDeniedError && /resp-keeps-nothing/.test(e.message));
+  assert.equal((await openai.responses.create({ model: 'resp', input: 'hi', store: false })).status, 'completed');
+  const mcp = (url) => ({ model: 'resp', input: 'hi', store: false, tools: [{ type: 'mcp', server_label: 'docs', server_url: url }] });
+  assert.equal((await openai.responses.create(mcp('https://MCP.docs.example:8443/sse'))).status, 'completed');
+  await assert.rejects(openai.responses.create(mcp('https://mcp.evil.example/sse')),
+    (e) => e instanceof OpenAI.PermissionDeniedError && /uninspectable\.server_tools/.test(e.message));
+  const msg = await claude.messages.create({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }],
+    mcp_servers: [{ type: 'url', url: 'https://mcp.docs.example/sse', name: 'docs' }] });
+  assert.equal(msg.type, 'message');
+  await assert.rejects(claude.messages.create({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }],
+    mcp_servers: [{ type: 'url', url: 'https://user@mcp.evil.example/sse', name: 'x' }] }),
+  (e) => e instanceof Anthropic.PermissionDeniedError);
+  assert.equal(ups().length, 3);
 });

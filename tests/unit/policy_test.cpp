@@ -364,5 +364,42 @@ TEST(PolicyProperties, RemovingAFindingNeverDeniesWhenPermitsIgnoreClasses) {
   }
 }
 
+TEST(Policy, StoreAndServerToolsAreRequestAttributes) {
+  auto c = load(R"(
+policy:
+  rules:
+    - {id: staff, effect: permit}
+    - id: nothing-kept-by-gpt
+      effect: forbid
+      when: [{attr: model.name, op: in, values: [gpt]}, {attr: request.store, op: in, values: ["true"]}]
+    - id: only-our-mcp
+      effect: forbid
+      when: [{attr: request.server_tools, op: any, values: [mcp]}, {attr: request.mcp_hosts, op: none, values: [mcp.bank.example]}]
+)");
+  Case k(*c);
+  k.model = c->catalog.find("gpt");
+  auto permitted = [&](bool store, std::vector<std::string> tools, std::vector<std::string> hosts) {
+    Attributes a = k.attrs(&k.model->deployments[0]);
+    a.request.store = store;
+    a.request.server_tools = tools;
+    a.request.mcp_hosts = hosts;
+    const bool one = decide(*c->policy, a).permit;
+    const Deployment* const only[] = {&k.model->deployments[0]};
+    const bool all = decide_all(*c->policy, a, only)[0].permit;
+    EXPECT_EQ(one, all);
+    return one;
+  };
+  EXPECT_TRUE(permitted(false, {}, {}));
+  EXPECT_FALSE(permitted(true, {}, {}));
+  EXPECT_TRUE(permitted(false, {"mcp"}, {"mcp.bank.example"}));
+  EXPECT_FALSE(permitted(false, {"mcp"}, {"mcp.evil.example"}));
+  EXPECT_TRUE(permitted(false, {"web_search"}, {}));
+  // A record written before request.store existed: absent, so the forbid is not satisfied.
+  Attributes old = k.attrs(&k.model->deployments[0]);
+  old.request.store = true;
+  old.request.store_known = false;
+  EXPECT_TRUE(decide(*c->policy, old).permit);
+}
+
 }  // namespace
 }  // namespace warden::policy
