@@ -1,5 +1,7 @@
 #include "inspect/disguise.h"
 
+#include "inspect/engine_impl.h"  // utf8_encode
+
 #include <array>
 
 namespace warden::inspect {
@@ -93,27 +95,12 @@ const std::vector<std::string>& disguise_markers() {
     std::vector<std::string> m = {
         "&#64;", "&#x40;", "&commat;", "%40",   "[at]",        "(at)",
         "{at}",  "[dot]",  "(dot)",    "{dot}", "\xe2\x80\x92"};  // U+2012 figure dash
-    auto utf8 = [](uint32_t c) {
-      std::string u;
-      if (c < 0x800) {
-        u += static_cast<char>(0xC0 | c >> 6);
-      } else if (c < 0x10000) {
-        u += static_cast<char>(0xE0 | c >> 12);
-        u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
-      } else {
-        u += static_cast<char>(0xF0 | c >> 18);
-        u += static_cast<char>(0x80 | (c >> 12 & 0x3F));
-        u += static_cast<char>(0x80 | (c >> 6 & 0x3F));
-      }
-      u += static_cast<char>(0x80 | (c & 0x3F));
-      return u;
-    };
     for (uint32_t c : {0xADu, 0x34Fu, 0x180Eu, 0x200Bu, 0x200Cu, 0x200Du, 0x200Eu, 0x200Fu, 0x2060u,
                        0x2061u, 0x2062u, 0x2063u, 0x2064u, 0xFEFFu})
-      m.push_back(utf8(c));
+      m.push_back(utf8_encode(c));
     for (uint32_t base : {0x660u, 0x6F0u, 0x966u})
-      for (uint32_t d = 0; d < 10; ++d) m.push_back(utf8(base + d));
-    for (uint32_t c = 0x1D7CE; c <= 0x1D7FF; ++c) m.push_back(utf8(c));
+      for (uint32_t d = 0; d < 10; ++d) m.push_back(utf8_encode(base + d));
+    for (uint32_t c = 0x1D7CE; c <= 0x1D7FF; ++c) m.push_back(utf8_encode(c));
     return m;
   }();
   return kMarkers;
