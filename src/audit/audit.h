@@ -170,6 +170,10 @@ class Writer {
   // store has failed 50 times meanwhile. At shutdown: before the executors the callbacks post to
   // are destroyed.
   void flush();
+  // From now on no record's callback runs (a record committed later is still written); returns
+  // once a callback that is running has returned. At shutdown, after flush(): when flush() gave
+  // up on a failing store, a record committed later must not post to destroyed executors.
+  void close_callbacks();
   // Whether new requests may be accepted (fail closed otherwise).
   bool accepting() const;
   Durability durability() const { return durability_; }
@@ -218,6 +222,8 @@ class Writer {
   std::string latest_;
   uint64_t past_witness_failures_ = 0;  // of sinks a reload replaced
   std::atomic<uint64_t> checkpoints_{0};
+  std::mutex callbacks_mu_;  // held while the audit thread runs a batch's callbacks
+  bool callbacks_closed_ = false;
   std::thread thread_;
 };
 

@@ -195,6 +195,11 @@ void Writer::flush() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
+void Writer::close_callbacks() {
+  std::lock_guard lock(callbacks_mu_);
+  callbacks_closed_ = true;
+}
+
 std::string Writer::make_checkpoint(int64_t seq, const std::string& hash,
                                     const merkle::Frontier& f) {
   Checkpoint c;
@@ -285,9 +290,12 @@ void Writer::run() {
       }
       frontier_ = std::move(frontier);
       if (!healthy_.exchange(true)) log_line("info", "audit store recovered");
-      for (Item& it : batch) {
-        if (it.ticket) it.ticket->state.store(Ticket::kCommitted);
-        if (it.committed) it.committed();
+      {
+        std::lock_guard lock(callbacks_mu_);
+        for (Item& it : batch) {
+          if (it.ticket) it.ticket->state.store(Ticket::kCommitted);
+          if (it.committed && !callbacks_closed_) it.committed();
+        }
       }
       // Counted once the callbacks have returned, not before: flush() waits for this count, and
       // its caller then destroys the workers' executors the callbacks post to (server.cpp).

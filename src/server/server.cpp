@@ -245,7 +245,10 @@ int serve(const ServeOptions& options) {
   // to the workers' executors: it flushes while those still exist. Destroying the workers then
   // destroys the coroutines cut at the end of the grace, each submitting its request's record
   // (without a callback); the writer commits those as it stops.
-  if (shared.audit) shared.audit->flush();
+  if (shared.audit) {
+    shared.audit->flush();
+    shared.audit->close_callbacks();  // flush() gives up on a store that keeps failing
+  }
   shared.inspect_pool.reset();  // joins: a scan in progress finishes first
   workers.clear();
   shared.jwks.reset();  // its timers belong to `control`

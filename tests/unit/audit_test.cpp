@@ -260,6 +260,22 @@ TEST_F(AuditChain, FlushReturnsOnlyOnceTheCommittedRecordsCallbacksHaveRun) {
   EXPECT_TRUE(finished) << "flush() returned while a callback was still running";
 }
 
+TEST_F(AuditChain, NoCallbackRunsOnceClosedEvenWhenItsRecordIsCommittedLater) {
+  Writer w(open_sqlite(db_, true), Durability::kBatched, "test", 10);
+  std::string error;
+  ASSERT_TRUE(w.start(error)) << error;
+  sql("ALTER TABLE audit RENAME TO audit_gone");  // the store fails, as at a shutdown that gives up
+  std::atomic<bool> ran{false};
+  ASSERT_TRUE(w.submit(sample(1), [&] { ran = true; }));
+  for (int i = 0; i < 200 && w.failures() == 0; ++i) usleep(10'000);
+  ASSERT_GE(w.failures(), 1u);
+  w.close_callbacks();
+  sql("ALTER TABLE audit_gone RENAME TO audit");
+  for (int i = 0; i < 300 && w.committed() < 1; ++i) usleep(10'000);
+  EXPECT_EQ(w.committed(), 1u) << "the record is still written";
+  EXPECT_FALSE(ran) << "a callback ran after close_callbacks()";
+}
+
 TEST_F(AuditChain, AFailingStoreRefusesInStrictModeAndNothingIsLost) {
   Writer w(open_sqlite(db_, true), Durability::kStrict, "test", 10);
   std::string error;
