@@ -8,8 +8,14 @@ Merkle tree (RFC 6962): leaf = SHA-256(0x00 ‖ record), node = SHA-256(0x01 ‖
 Checkpoints (stored, and any given with --checkpoint: a witness's copy or the gateway's log) must
 carry a valid signature by a --pubkey key, match the records' chain hash and Merkle root at their
 seq, and the store must reach each of them (else it was truncated).
+Countersignatures: a witness that accepted a checkpoint signed its body with its own Ed25519 key;
+the gateway keeps those copies (table audit_cosignature). They are checkpoints too (each holds
+the body its witness signed, whatever became of the stored checkpoint since); given a witness's
+public key (--witness-key), each of its countersignatures must hold and every chain must have at
+least one (else they were removed): a rewrite re-signed with the gateway's own key is then caught
+by the store's countersigned copies alone.
 
-Usage: verify-audit-chain.py DB [--pubkey PEM]... [--checkpoint FILE]...
+Usage: verify-audit-chain.py DB [--pubkey PEM]... [--checkpoint FILE]... [--witness-key PEM]...
 Exit 0: whole; 1: tampered; 2: unreadable.
 """
 import argparse
@@ -87,7 +93,8 @@ def parse_checkpoint(line):
     try:
         outer = json.loads(line)
         body = json.loads(outer["checkpoint"])
-        return {"text": outer["checkpoint"], "sigs": outer["signatures"], **body}
+        return {"text": outer["checkpoint"], "sigs": outer["signatures"],
+                "cosigs": outer.get("cosignatures", []), **body}
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -108,21 +115,25 @@ def main():
     ap.add_argument("db")
     ap.add_argument("--pubkey", action="append", default=[])
     ap.add_argument("--checkpoint", action="append", default=[])
+    ap.add_argument("--witness-key", action="append", default=[])
     args = ap.parse_args()
     if not os.path.exists(args.db):
         print(f"no audit store at {args.db}")
         return 2
     keys = {fingerprint(p): p for p in args.pubkey}
+    witnesses = {fingerprint(p): p for p in args.witness_key}
     try:
         db = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
         rows = db.execute("SELECT chain, seq, prev_hash, hash, record FROM audit ORDER BY chain, seq").fetchall()
         tables = {t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         stored = db.execute("SELECT checkpoint FROM audit_checkpoint").fetchall() if "audit_checkpoint" in tables else []
         anchors = db.execute("SELECT chain, checkpoint, frontier FROM audit_anchor").fetchall() if "audit_anchor" in tables else []
+        cosigned = db.execute("SELECT checkpoint FROM audit_cosignature").fetchall() if "audit_cosignature" in tables else []
     except sqlite3.Error as e:
         print(f"cannot read {args.db}: {e}")
         return 2
     cps = [(c, "store") for c in map(parse_checkpoint, (t for (t,) in stored)) if c]
+    cps += [(c, "store, countersigned") for c in map(parse_checkpoint, (t for (t,) in cosigned)) if c]
     for path in args.checkpoint:
         with open(path) as f:
             cps += [(c, path) for c in map(parse_checkpoint, f) if c]
@@ -132,6 +143,29 @@ def main():
             why = check_signature(cp, keys)
             if why:
                 failures.append(f"chain {cp['chain']}: checkpoint at seq {cp['seq']} ({src}): {why}")
+    # Countersignatures by the given witnesses: each must hold; per chain, the newest one.
+    witnessed = {}  # (chain, witness fingerprint) -> newest countersigned seq
+    anchored = [(parse_checkpoint(t), "archive anchor") for _, t, _ in anchors]
+    for cp, src in cps + [a for a in anchored if a[0]]:
+        for w in cp["cosigs"]:
+            if w["key"] not in witnesses:
+                continue
+            if not openssl_verify(witnesses[w["key"]], cp["text"].encode(), base64.b64decode(w["sig"])):
+                failures.append(f"chain {cp['chain']}: checkpoint at seq {cp['seq']} ({src}): "
+                                f"bad countersignature by witness {w['key'][:16]}")
+            else:
+                k = (cp["chain"], w["key"])
+                witnessed[k] = max(witnessed.get(k, 0), cp["seq"])
+    chains = {cp["chain"] for cp, _ in cps} | {c for c, _, _ in anchors}  # those with checkpoints
+    for fp in witnesses:
+        if not chains:
+            failures.append(f"no checkpoint countersigned by witness {fp[:16]}")
+        for chain in sorted(chains):
+            if (chain, fp) in witnessed:
+                print(f"chain {chain}: countersigned by witness {fp[:16]} up to seq {witnessed[(chain, fp)]}")
+            else:
+                failures.append(f"chain {chain}: no checkpoint countersigned by witness {fp[:16]} "
+                                "(its countersignatures were removed, or it never accepted one)")
     state = {}  # chain -> (frontier, previous hash)
     for chain, cp_text, frontier in anchors:
         cp = parse_checkpoint(cp_text)
@@ -179,6 +213,8 @@ def main():
                 print(f"chain {chain}: records {newest + 1}..{f.size} not covered by a checkpoint")
     if cps and not keys:
         print("signatures not checked: give --pubkey")
+    if cosigned and not witnesses:
+        print("countersignatures not checked: give --witness-key")
     for why in failures:
         print(why)
     return 1 if failures else 0

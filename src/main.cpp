@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   verify->add_option("--pubkey", audit_opts.pubkeys, "A trusted checkpoint public key (PEM)");
   verify->add_option("--checkpoint", audit_opts.checkpoint_files,
                      "Checkpoints kept outside the store (a witness's copy, a log)");
+  verify->add_option("--witness-key", audit_opts.witness_keys,
+                     "A witness's public key (PEM): its countersignatures must hold");
   verify->add_option("--archive", audit_opts.archive, "Verify this archive file instead");
   auto* prove = aud->add_subcommand("prove", "Inclusion or consistency proof (JSON)");
   prove->add_option("--db", audit_opts.db, "Audit SQLite file (or postgres:CONNINFO)");

@@ -55,7 +55,7 @@ struct Anchor {
 
 // A place records are kept. Implementations: SQLite (embedded default), PostgreSQL.
 // Tables: audit (records), audit_tree (perfect Merkle subtrees of level >= 1; leaves are hashed
-// from their records), audit_checkpoint, audit_anchor.
+// from their records), audit_checkpoint, audit_cosignature, audit_anchor.
 class Store {
  public:
   virtual ~Store() = default;
@@ -83,13 +83,25 @@ class Store {
   virtual bool checkpoints(const std::string& chain,
                            const std::function<void(const std::string&)>& visit,
                            std::string& error) = 0;
+  // A witness's countersignature of the checkpoint at `seq`: `text` is that checkpoint with the
+  // countersignature in it — the witness's own copy of the signed body, so rewriting and
+  // re-signing the stored checkpoint later does not change what the witness signed. One row per
+  // (chain, seq, witness key); a repeat is ignored.
+  virtual bool add_cosignature(const std::string& chain, int64_t seq,
+                               const std::string& witness_key, const std::string& text,
+                               std::string& error) = 0;
+  // Countersigned checkpoints of `chain` (all chains when empty) in seq order, one-line JSON.
+  virtual bool cosignatures(const std::string& chain,
+                            const std::function<void(const std::string&)>& visit,
+                            std::string& error) = 0;
   virtual std::optional<Anchor> anchor(const std::string& chain) = 0;
   // (chain, seq) of the records whose request id is `id`.
   virtual std::vector<std::pair<std::string, int64_t>> find(const std::string& id) = 0;
   // Every chain with records, checkpoints or an anchor.
   virtual std::vector<std::string> chains() = 0;
   // Archiving: records the anchor, then deletes records <= anchor.seq in small transactions
-  // (the gateway keeps writing meanwhile) and the subtrees and checkpoints no longer needed.
+  // (the gateway keeps writing meanwhile) and the subtrees, checkpoints and countersignatures
+  // no longer needed (those at the cut stay: the anchor's checkpoint carries them too).
   virtual bool cut(const std::string& chain, const Anchor& anchor, std::string& error) = 0;
 };
 

@@ -145,6 +145,20 @@ void Checkpoint::sign(const Key& k, const Key* previous) {
 std::string Checkpoint::text() const {
   std::string out = "{\"checkpoint\":";
   append_json_string(out, body);
+  if (!cosignatures.empty()) {
+    out += ",\"cosignatures\":[";
+    for (size_t i = 0; i < cosignatures.size(); ++i) {
+      if (i) out += ',';
+      out += "{\"key\":";
+      append_json_string(out, cosignatures[i].key);
+      out += ",\"sig\":";
+      append_json_string(out, cosignatures[i].sig);
+      out += ",\"witness\":";
+      append_json_string(out, cosignatures[i].witness);
+      out += '}';
+    }
+    out += ']';
+  }
   out += ",\"signatures\":[";
   for (size_t i = 0; i < signatures.size(); ++i) {
     if (i) out += ',';
@@ -182,6 +196,15 @@ std::optional<Checkpoint> parse_checkpoint(std::string_view line) {
     std::string_view k, sig;
     if (s["key"].get_string().get(k) || s["sig"].get_string().get(sig)) return std::nullopt;
     c.signatures.push_back({std::string(k), std::string(sig)});
+  }
+  simdjson::dom::array cosigs;
+  if (doc["cosignatures"].get(cosigs) == simdjson::SUCCESS) {
+    for (auto s : cosigs) {
+      std::string_view k, sig, witness;
+      if (s["key"].get_string().get(k) || s["sig"].get_string().get(sig)) return std::nullopt;
+      if (s["witness"].get_string().get(witness) != simdjson::SUCCESS) witness = {};
+      c.cosignatures.push_back({std::string(k), std::string(sig), std::string(witness)});
+    }
   }
   return c;
 }

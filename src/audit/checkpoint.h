@@ -4,7 +4,11 @@
 // where <body> is the exact signed text, itself canonical JSON:
 //   {"chain":…,"hash":…,"key":…,"root":…,"seq":…,"ts_ms":…,"v":1}
 // (`key` is the signing key's fingerprint: SHA-256 of its 32-byte raw public key, hex; a
-// checkpoint that rotates the key adds "rotated_from" and carries both keys' signatures).
+// checkpoint that rotates the key adds "rotated_from" and carries both keys' signatures). A
+// witness that accepts a checkpoint answers a countersignature: its own Ed25519 signature over
+// the same <body>; the copy the gateway stores adds them as
+//   "cosignatures":[{"key":"<witness fingerprint>","sig":"<base64>","witness":"<url>"}, …]
+// (the url is a label, not signed: the key is what a verifier trusts).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +55,10 @@ struct Checkpoint {
     std::string key, sig;
   };
   std::vector<Signature> signatures;
+  struct Cosignature {
+    std::string key, sig, witness;
+  };
+  std::vector<Cosignature> cosignatures;
   std::string body;  // the signed text (set by sign() or parse)
 
   // Builds `body` and signs it with `key` (and `previous`, when rotating).

@@ -26,6 +26,8 @@ class PostgresStore : public Store {
         " idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (chain, level, idx));"
         "CREATE TABLE IF NOT EXISTS audit_checkpoint (chain TEXT NOT NULL, seq BIGINT NOT NULL,"
         " checkpoint TEXT NOT NULL, PRIMARY KEY (chain, seq));"
+        "CREATE TABLE IF NOT EXISTS audit_cosignature (chain TEXT NOT NULL, seq BIGINT NOT NULL,"
+        " witness TEXT NOT NULL, checkpoint TEXT NOT NULL, PRIMARY KEY (chain, seq, witness));"
         "CREATE TABLE IF NOT EXISTS audit_anchor (chain TEXT PRIMARY KEY, seq BIGINT NOT NULL,"
         " checkpoint TEXT NOT NULL, frontier TEXT NOT NULL)",
         error);
@@ -153,17 +155,26 @@ class PostgresStore : public Store {
 
   bool checkpoints(const std::string& chain, const std::function<void(const std::string&)>& visit,
                    std::string& error) override {
+    return checkpoint_texts("audit_checkpoint", chain, visit, error);
+  }
+
+  bool add_cosignature(const std::string& chain, int64_t seq, const std::string& witness_key,
+                       const std::string& text, std::string& error) override {
     if (!connect(error)) return false;
-    const std::string sql =
-        chain.empty() ? "SELECT checkpoint FROM audit_checkpoint WHERE $1 = '' ORDER BY chain, seq"
-                      : "SELECT checkpoint FROM audit_checkpoint WHERE chain = $1 ORDER BY seq";
-    const char* p[1] = {chain.c_str()};
-    PGresult* r = PQexecParams(conn_, sql.c_str(), 1, nullptr, p, nullptr, nullptr, 0);
-    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) error = PQerrorMessage(conn_);
-    for (int i = 0; ok && i < PQntuples(r); ++i) visit(PQgetvalue(r, i, 0));
-    PQclear(r);
-    return ok;
+    const std::string s = std::to_string(seq);
+    const char* p[4] = {chain.c_str(), s.c_str(), witness_key.c_str(), text.c_str()};
+    if (!command("INSERT INTO audit_cosignature (chain, seq, witness, checkpoint)"
+                 " VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+                 4, p)) {
+      error = PQerrorMessage(conn_);
+      return false;
+    }
+    return true;
+  }
+
+  bool cosignatures(const std::string& chain, const std::function<void(const std::string&)>& visit,
+                    std::string& error) override {
+    return checkpoint_texts("audit_cosignature", chain, visit, error);
   }
 
   std::optional<Anchor> anchor(const std::string& chain) override {
@@ -219,7 +230,8 @@ class PostgresStore : public Store {
         " LIMIT 5000)",
         "DELETE FROM audit_tree WHERE ctid IN (SELECT ctid FROM audit_tree WHERE chain = $1"
         " AND ((idx + 1) << level) <= $2 LIMIT 5000)",
-        "DELETE FROM audit_checkpoint WHERE chain = $1 AND seq < $2"};
+        "DELETE FROM audit_checkpoint WHERE chain = $1 AND seq < $2",
+        "DELETE FROM audit_cosignature WHERE chain = $1 AND seq < $2"};
     for (const char* sql : steps) {
       for (;;) {
         PGresult* r = PQexecParams(conn_, sql, 2, nullptr, p, nullptr, nullptr, 0);
@@ -237,6 +249,22 @@ class PostgresStore : public Store {
   }
 
  private:
+  // The checkpoints kept in `table` for `chain` (every chain when empty), in seq order.
+  bool checkpoint_texts(const std::string& table, const std::string& chain,
+                        const std::function<void(const std::string&)>& visit, std::string& error) {
+    if (!connect(error)) return false;
+    const std::string sql =
+        "SELECT checkpoint FROM " + table +
+        (chain.empty() ? " WHERE $1 = '' ORDER BY chain, seq" : " WHERE chain = $1 ORDER BY seq");
+    const char* p[1] = {chain.c_str()};
+    PGresult* r = PQexecParams(conn_, sql.c_str(), 1, nullptr, p, nullptr, nullptr, 0);
+    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) error = PQerrorMessage(conn_);
+    for (int i = 0; ok && i < PQntuples(r); ++i) visit(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return ok;
+  }
+
   bool stream_rows(const char* sql, const std::vector<std::string>& params,
                    const std::function<bool(const StoredRow&)>& visit, std::string& error) {
     if (!connect(error)) return false;

@@ -16,6 +16,8 @@ constexpr const char* kProofTables =
     " idx INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (chain, level, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS audit_checkpoint (chain TEXT NOT NULL, seq INTEGER NOT NULL,"
     " checkpoint TEXT NOT NULL, PRIMARY KEY (chain, seq));"
+    "CREATE TABLE IF NOT EXISTS audit_cosignature (chain TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " witness TEXT NOT NULL, checkpoint TEXT NOT NULL, PRIMARY KEY (chain, seq, witness));"
     "CREATE TABLE IF NOT EXISTS audit_anchor (chain TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
     " checkpoint TEXT NOT NULL, frontier TEXT NOT NULL);";
 
@@ -224,14 +226,23 @@ class SqliteStore : public Store {
 
   bool checkpoints(const std::string& chain, const std::function<void(const std::string&)>& visit,
                    std::string& error) override {
-    Stmt st(db_, chain.empty()
-                     ? "SELECT checkpoint FROM audit_checkpoint WHERE ? = '' ORDER BY chain, seq"
-                     : "SELECT checkpoint FROM audit_checkpoint WHERE chain = ? ORDER BY seq");
-    if (!st.ok()) return fail(error);
-    st.text(1, chain);
-    int rc;
-    while ((rc = st.step()) == SQLITE_ROW) visit(st.col(0));
-    return rc == SQLITE_DONE || fail(error);
+    return checkpoint_texts("audit_checkpoint", chain, visit, error);
+  }
+
+  bool add_cosignature(const std::string& chain, int64_t seq, const std::string& witness_key,
+                       const std::string& text, std::string& error) override {
+    Stmt st(db_,
+            "INSERT OR IGNORE INTO audit_cosignature (chain, seq, witness, checkpoint)"
+            " VALUES (?,?,?,?)");
+    if (!st.ok() ||
+        st.text(1, chain).num(2, seq).text(3, witness_key).text(4, text).step() != SQLITE_DONE)
+      return fail(error);
+    return true;
+  }
+
+  bool cosignatures(const std::string& chain, const std::function<void(const std::string&)>& visit,
+                    std::string& error) override {
+    return checkpoint_texts("audit_cosignature", chain, visit, error);
   }
 
   std::optional<Anchor> anchor(const std::string& chain) override {
@@ -285,7 +296,8 @@ class SqliteStore : public Store {
         " LIMIT 5000)",
         "DELETE FROM audit_tree WHERE (chain, level, idx) IN (SELECT chain, level, idx FROM"
         " audit_tree WHERE chain = ?1 AND ((idx + 1) << level) <= ?2 LIMIT 5000)",
-        "DELETE FROM audit_checkpoint WHERE chain = ?1 AND seq < ?2"};
+        "DELETE FROM audit_checkpoint WHERE chain = ?1 AND seq < ?2",
+        "DELETE FROM audit_cosignature WHERE chain = ?1 AND seq < ?2"};
     for (const char* sql : steps) {
       for (;;) {
         Stmt st(db_, sql);
@@ -298,6 +310,20 @@ class SqliteStore : public Store {
   }
 
  private:
+  // The checkpoints kept in `table` for `chain` (every chain when empty), in seq order.
+  bool checkpoint_texts(const std::string& table, const std::string& chain,
+                        const std::function<void(const std::string&)>& visit, std::string& error) {
+    const std::string sql =
+        "SELECT checkpoint FROM " + table +
+        (chain.empty() ? " WHERE ? = '' ORDER BY chain, seq" : " WHERE chain = ? ORDER BY seq");
+    Stmt st(db_, sql.c_str());
+    if (!st.ok()) return fail(error);
+    st.text(1, chain);
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) visit(st.col(0));
+    return rc == SQLITE_DONE || fail(error);
+  }
+
   bool rows(Stmt& st, const std::function<bool(const StoredRow&)>& visit, std::string& error) {
     if (!st.ok()) return fail(error);
     StoredRow row;

@@ -131,6 +131,7 @@ bool WitnessClient::send(size_t w, int64_t seq, const std::string& text) {
     }
     if (status == 200) {
       t.known = seq;
+      keep_cosignature(t, seq, text, answer);
       return true;
     }
     int64_t theirs = -1;
@@ -147,6 +148,38 @@ bool WitnessClient::send(size_t w, int64_t seq, const std::string& text) {
     return false;
   }
   return false;
+}
+
+// The countersignature a witness answered, kept in the store beside the checkpoint it signed:
+// a rewrite re-signed later with the gateway's own key no longer matches it, and the gateway's
+// key cannot forge another. It is not checked here (the gateway is not told whom to trust;
+// `audit verify --witness-key` is), only its form; an answer without one is logged.
+void WitnessClient::keep_cosignature(const Target& t, int64_t seq, const std::string& text,
+                                     const std::string& answer) {
+  std::string_view key, sig;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc, cosig;
+  auto c = parse_checkpoint(text);
+  if (parser.parse(answer).get(doc) != simdjson::SUCCESS ||
+      doc["cosignature"].get(cosig) != simdjson::SUCCESS ||
+      cosig["key"].get_string().get(key) != simdjson::SUCCESS ||
+      cosig["sig"].get_string().get(sig) != simdjson::SUCCESS || key.size() != 64 ||
+      key.find_first_not_of("0123456789abcdef") != std::string_view::npos || sig.empty() ||
+      sig.size() > 256 || !c) {
+    log_line("error", "witness " + t.url + " accepted checkpoint " + std::to_string(seq) +
+                          " without a countersignature in the expected form");
+    ++cosign_failures_;
+    return;
+  }
+  c->cosignatures.push_back({std::string(key), std::string(sig), t.url});
+  std::string error;
+  if (!store_ || !store_->add_cosignature(chain_, seq, std::string(key), c->text(), error)) {
+    log_line("error", "witness " + t.url + ": cannot keep its countersignature of checkpoint " +
+                          std::to_string(seq) + ": " + (store_ ? error : "no store"));
+    ++cosign_failures_;
+    return;
+  }
+  ++cosigned_;
 }
 
 void WitnessClient::run() {

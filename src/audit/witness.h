@@ -6,8 +6,10 @@
 // deadline; failures are counted and logged).
 //
 // POST <url>  {"checkpoint":{…one-line checkpoint…},"from":M,"proof":["hex",…]}
-//   200 {"cosignature":…}  accepted;  409 {"seq":M'}  the witness holds checkpoint M' (the
-//   client sends the proof from M' once more);  anything else: a failure.
+//   200 {"cosignature":{"key":"<fingerprint>","sig":"<base64 Ed25519 over the checkpoint's body>"}}
+//       accepted; the countersigned checkpoint is kept in the store (audit_cosignature);
+//   409 {"seq":M'}  the witness holds checkpoint M' (the client sends the proof from M' once more);
+//   anything else: a failure.
 #pragma once
 
 #include <atomic>
@@ -31,6 +33,7 @@ class WitnessClient : public CheckpointSink {
   void offer(int64_t seq, std::string text) override;
   uint64_t failures() const override { return failures_.load(); }
   uint64_t accepted() const { return accepted_.load(); }
+  uint64_t cosigned() const { return cosigned_.load(); }
 
  private:
   void run();
@@ -40,6 +43,8 @@ class WitnessClient : public CheckpointSink {
     std::string host, port, path, url;
     int64_t known = 0;  // the seq of the witness's latest checkpoint, 0 when not known
   };
+  void keep_cosignature(const Target& t, int64_t seq, const std::string& text,
+                        const std::string& answer);
   std::vector<Target> targets_;
   int64_t timeout_ms_;
   std::unique_ptr<Store> store_;
@@ -51,6 +56,8 @@ class WitnessClient : public CheckpointSink {
   bool stopping_ = false;
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> cosigned_{0};
+  std::atomic<uint64_t> cosign_failures_{0};
   std::thread thread_;
 };
 

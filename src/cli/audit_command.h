@@ -24,6 +24,7 @@ struct AuditOptions {
   // verify, prove, archive, keygen
   std::vector<std::string> pubkeys;           // trusted public keys (PEM)
   std::vector<std::string> checkpoint_files;  // checkpoints kept outside the store (witnesses)
+  std::vector<std::string> witness_keys;      // witnesses' public keys (their countersignatures)
   std::string archive;                        // verify: an archive file instead of the store
   std::string request_id;                     // prove: inclusion of this request's record
   std::string from, to;                       // prove: consistency between two checkpoints

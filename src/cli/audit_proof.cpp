@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "audit/audit.h"
@@ -134,18 +135,54 @@ bool start_from(ChainCheck& cc, const Checkpoint& c, std::vector<audit::merkle::
   return true;
 }
 
+// Witnesses' countersignatures (given --witness-key): every one by a given key must hold; per
+// chain, the newest checkpoint each witness countersigned.
+struct Witnessed {
+  std::map<std::string, int64_t> newest;  // witness fingerprint -> seq
+  std::vector<std::string> failures;
+  void check(const Keys& witnesses, const Cp& cp) {
+    for (const auto& w : cp.c.cosignatures) {
+      const auto it = witnesses.by_fp.find(w.key);
+      if (it == witnesses.by_fp.end()) continue;
+      if (!it->second.verify(cp.c.body, w.sig)) {
+        failures.push_back("chain " + cp.c.chain + ": " + describe(cp) +
+                           ": bad countersignature by witness " + w.key.substr(0, 16));
+        continue;
+      }
+      int64_t& n = newest[w.key];
+      n = std::max(n, cp.c.seq);
+    }
+  }
+};
+
 int verify_store(const AuditOptions& o) {
   auto store = open_audit_store(o);
   const Keys keys = load_keys(o.pubkeys);
+  const Keys witnesses = load_keys(o.witness_keys);
   const int64_t since = parse_audit_time(o.since);
   std::vector<Cp> all;
   std::string error;
-  if (!store->checkpoints(
-          "",
-          [&](const std::string& t) {
-            if (auto c = audit::parse_checkpoint(t)) all.push_back({std::move(*c), "store"});
-          },
-          error)) {
+  // The store's checkpoints, then the copies witnesses countersigned (kept apart: each holds the
+  // body its witness signed, which a later rewrite of the checkpoint does not change).
+  size_t cosigned = 0;
+  const bool read = store->checkpoints(
+                        "",
+                        [&](const std::string& t) {
+                          if (auto c = audit::parse_checkpoint(t))
+                            all.push_back({std::move(*c), "store"});
+                        },
+                        error) &&
+                    store->cosignatures(
+                        "",
+                        [&](const std::string& t) {
+                          auto c = audit::parse_checkpoint(t);
+                          if (!c || c->cosignatures.empty()) return;
+                          ++cosigned;
+                          const std::string by = c->cosignatures.front().key.substr(0, 16);
+                          all.push_back({std::move(*c), "store, countersigned by witness " + by});
+                        },
+                        error);
+  if (!read) {
     std::cerr << "warden audit verify: cannot read the audit store: " << error << "\n";
     return 2;
   }
@@ -167,15 +204,56 @@ int verify_store(const AuditOptions& o) {
   } else if (!all.empty()) {
     notes.push_back("signatures not checked: give --pubkey (the checkpoints' roots were)");
   }
+  if (!witnesses.any() && cosigned > 0)
+    notes.push_back(std::to_string(cosigned) +
+                    " countersigned checkpoints in the store, countersignatures not checked: give "
+                    "--witness-key (a witness's public key)");
+  bool witness_checked = false;
+  bool any_checkpoint = false;
   for (const std::string& chain : chains) {
     ChainCheck cc;
     cc.chain = chain;
     std::vector<const Cp*> mine;
+    Witnessed witnessed;
     for (const Cp& cp : all)
-      if (cp.c.chain == chain) mine.push_back(&cp);
+      if (cp.c.chain == chain) {
+        mine.push_back(&cp);
+        witnessed.check(witnesses, cp);
+      }
+    const auto anchor = store->anchor(chain);
+    if (anchor)
+      if (auto c = audit::parse_checkpoint(anchor->checkpoint))
+        witnessed.check(witnesses, Cp{std::move(*c), "archive anchor"});
+    for (auto& f : witnessed.failures) failures.push_back(std::move(f));
+    // Every given witness must have countersigned one of the chain's checkpoints: otherwise its
+    // countersignatures were removed (or it never accepted one), and nothing in the store binds
+    // the records to what left the host.
+    std::string witnessed_text;
+    const int64_t newest_cp =
+        std::accumulate(mine.begin(), mine.end(), anchor ? anchor->seq : int64_t{0},
+                        [](int64_t m, const Cp* cp) { return std::max(m, cp->c.seq); });
+    any_checkpoint = any_checkpoint || newest_cp > 0;
+    for (const auto& [fp, key] : witnesses.by_fp) {
+      const auto it = witnessed.newest.find(fp);
+      if (it == witnessed.newest.end()) {
+        if (newest_cp > 0)
+          failures.push_back("chain " + chain + ": no checkpoint countersigned by witness " +
+                             fp.substr(0, 16) +
+                             " (its countersignatures were removed, or it never accepted one)");
+        continue;
+      }
+      witness_checked = true;
+      witnessed_text += "; countersigned by witness " + fp.substr(0, 16) + " up to seq " +
+                        std::to_string(it->second);
+      if (it->second < newest_cp)
+        notes.push_back("chain " + chain + ": checkpoints after seq " + std::to_string(it->second) +
+                        " carry no countersignature by witness " + fp.substr(0, 16) +
+                        ": a rewrite after it, re-signed with the gateway's key, is caught only "
+                        "by that witness's own copy (--checkpoint FILE)");
+    }
     // The start: the archive anchor, or a signed checkpoint before --since.
     std::string why;
-    if (auto a = store->anchor(chain)) {
+    if (const auto& a = anchor) {
       auto c = audit::parse_checkpoint(a->checkpoint);
       const std::string sig = !c ? "unreadable" : keys.any() ? keys.check(*c) : "";
       if (!c || !sig.empty() || !start_from(cc, *c, a->frontier, why)) {
@@ -243,7 +321,7 @@ int verify_store(const AuditOptions& o) {
     std::cout << "ok   chain " << chain << ": " << last - start << " records, whole";
     if (!mine.empty())
       std::cout << "; " << cc.matched << " checkpoints match, newest at seq " << newest;
-    std::cout << "\n";
+    std::cout << witnessed_text << "\n";
     if (last > newest) {
       notes.push_back("chain " + chain + ": records " + std::to_string(newest + 1) + ".." +
                       std::to_string(last) + " (" + std::to_string(last - newest) + ", ts_ms " +
@@ -253,10 +331,15 @@ int verify_store(const AuditOptions& o) {
     }
   }
   if (chains.empty()) std::cout << "ok   no records\n";
-  if (stored == all.size() && !all.empty())
+  if (!any_checkpoint)
+    for (const auto& [fp, key] : witnesses.by_fp)
+      failures.push_back("no checkpoint countersigned by witness " + fp.substr(0, 16) +
+                         " (its countersignatures were removed, or it never accepted one)");
+  if (stored == all.size() && !all.empty() && !witness_checked)
     notes.push_back(
         "only the store's own checkpoints were given: a rewrite re-signed with the gateway's key "
-        "is caught only by a witness's copy (--checkpoint FILE)");
+        "is caught only by a witness's countersignature (--witness-key KEY) or its copy "
+        "(--checkpoint FILE)");
   notes.push_back(
       "not checked: the stored Merkle subtrees (proofs built from them verify on "
       "their own against a checkpoint)");
@@ -515,6 +598,18 @@ int run_audit_archive(const AuditOptions& o) {
           }
         },
         error);
+    // The witnesses' countersignatures of the cut go with it, into the archive and the anchor.
+    if (cut) {
+      store->cosignatures(
+          chain,
+          [&](const std::string& t) {
+            auto c = audit::parse_checkpoint(t);
+            if (c && c->seq == cut->seq && c->body == cut->body)
+              for (auto& w : c->cosignatures) cut->cosignatures.push_back(std::move(w));
+          },
+          error);
+      cut_text = cut->text();
+    }
     const auto anchor = store->anchor(chain);
     const int64_t from = anchor ? anchor->seq : 0;
     if (!cut || cut->seq <= from) {

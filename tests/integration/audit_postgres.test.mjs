@@ -22,7 +22,7 @@ const chat = (stack) => fetch(`${stack.url}/v1/chat/completions`, {
 });
 
 test('two instances write their own chains into one database; tampering is found', async () => {
-  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_anchor');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor');
   const a = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-a' });
   const b = await startStack({ audit: 'batched', auditPostgres: conninfo, auditInstance: 'gw-b' });
   try {
@@ -46,7 +46,7 @@ test('two instances write their own chains into one database; tampering is found
 });
 
 test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns', async () => {
-  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_anchor');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor');
   const stack = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-c' });
   try {
     assert.equal((await chat(stack)).status, 200);
@@ -73,7 +73,7 @@ test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns
 });
 
 test('PostgreSQL: signed checkpoints and a witness catch a cut and a change; proofs verify; one writer per chain', async () => {
-  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_anchor');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pg-key-'));
   const key = path.join(dir, 'k');
   execFileSync(bin, ['audit', 'keygen', '--out', key]);
@@ -100,7 +100,19 @@ test('PostgreSQL: signed checkpoints and a witness catch a cut and a change; pro
   const verify = () => spawnSync(bin, ['audit', 'verify', '--db', db, '--pubkey', `${key}.pub`, '--checkpoint', witnessFile]);
   const ok = verify();
   assert.equal(ok.status, 0, ok.stdout.toString() + ok.stderr.toString());
-  assert.match(ok.stdout.toString(), /chain gw-p: 10 records, whole; 6 checkpoints match, newest at seq 10/);
+  assert.match(ok.stdout.toString(), /chain gw-p: 10 records, whole; 9 checkpoints match, newest at seq 10/);
+  // The witness's countersignatures are kept in the database; its public key checks them, and
+  // their removal is seen.
+  const witnessKey = path.join(dir, 'witness.pub');
+  fs.writeFileSync(witnessKey, witness.publicKey);
+  const witnessed = spawnSync(bin, ['audit', 'verify', '--db', db, '--pubkey', `${key}.pub`, '--witness-key', witnessKey]);
+  assert.equal(witnessed.status, 0, witnessed.stdout.toString() + witnessed.stderr.toString());
+  assert.match(witnessed.stdout.toString(), /chain gw-p: 10 records, whole; 6 checkpoints match, newest at seq 10; countersigned by witness [0-9a-f]{16} up to seq 10/);
+  assert.equal(psql("SELECT count(*) FROM audit_cosignature WHERE chain = 'gw-p'"), String(witness.stats.accepted));
+  psql("DELETE FROM audit_cosignature WHERE chain = 'gw-p'");
+  const dropped = spawnSync(bin, ['audit', 'verify', '--db', db, '--pubkey', `${key}.pub`, '--witness-key', witnessKey]);
+  assert.equal(dropped.status, 1, dropped.stdout.toString());
+  assert.match(dropped.stdout.toString(), /FAIL chain gw-p: no checkpoint countersigned by witness/);
   const proof = JSON.parse(execFileSync(bin, ['audit', 'prove', '--db', db, '--request-id', id]).toString());
   assert.equal(proof.seq, 3);
   assert.ok(signatureHolds(proof.checkpoint, pem));

@@ -74,12 +74,37 @@ test('signed checkpoints: every tampering is detected given the public key and t
   assert.match(stack.logs.stdout, /\{"audit_checkpoint":\{"checkpoint":/);
 
   const db = stack.auditDb;
+  const witnessKey = path.join(k.dir, 'witness.pub');
+  fs.writeFileSync(witnessKey, witness.publicKey);
   const verify = (file, extra = []) => run(['audit', 'verify', '--db', file, '--pubkey', k.pub, ...extra]);
+  const python = (file, extra = []) => {
+    const r = spawnSync('python3', [script, file, '--pubkey', k.pub, ...extra]);
+    return { code: r.status, out: r.stdout.toString() + r.stderr.toString() };
+  };
   const whole = verify(db, ['--checkpoint', witnessFile]);
   assert.equal(whole.code, 0, whole.out);
-  assert.match(whole.out, /ok {3}chain it: 23 records, whole; 10 checkpoints match, newest at seq 23/);
-  const py = spawnSync('python3', [script, db, '--pubkey', k.pub, '--checkpoint', witnessFile]);
-  assert.equal(py.status, 0, py.stdout.toString() + py.stderr.toString());
+  // The store's 5 checkpoints, the witness's 5 countersigned copies the gateway kept, and the
+  // witness's own 5.
+  assert.match(whole.out, /ok {3}chain it: 23 records, whole; 15 checkpoints match, newest at seq 23/);
+  assert.match(whole.out, /5 countersigned checkpoints in the store, countersignatures not checked: give --witness-key/);
+  const py = python(db, ['--checkpoint', witnessFile]);
+  assert.equal(py.code, 0, py.out);
+  // The countersignatures the witness answered are in the store: given the witness's public key,
+  // verify checks them without the witness's own copy.
+  const witnessed = verify(db, ['--witness-key', witnessKey]);
+  assert.equal(witnessed.code, 0, witnessed.out);
+  assert.match(witnessed.out, /chain it: 23 records, whole; 10 checkpoints match, newest at seq 23; countersigned by witness [0-9a-f]{16} up to seq 23/);
+  assert.doesNotMatch(witnessed.out, /caught only by/);
+  const pyWitnessed = python(db, ['--witness-key', witnessKey]);
+  assert.equal(pyWitnessed.code, 0, pyWitnessed.out);
+  assert.match(pyWitnessed.out, /chain it: countersigned by witness [0-9a-f]{16} up to seq 23/);
+  // A witness key that never countersigned: its countersignatures are missing.
+  const stranger = keyDir();
+  const unknown = verify(db, ['--witness-key', stranger.pub]);
+  assert.equal(unknown.code, 1, unknown.out);
+  assert.match(unknown.out, /FAIL chain it: no checkpoint countersigned by witness [0-9a-f]{16}/);
+  assert.equal(python(db, ['--witness-key', stranger.pub]).code, 1);
+  fs.rmSync(stranger.dir, { recursive: true, force: true });
   // --since starts at a signed checkpoint, never at an unsigned row's link; without a key it
   // reads from the first record.
   const since = String(held[2].ts_ms + 1);
@@ -121,7 +146,9 @@ test('signed checkpoints: every tampering is detected given the public key and t
     ['delete the newest', ['truncate', '18'], /truncated: the store ends at seq 18/],
     ['delete all', ['delete-all'], /chain it: truncated: the store ends at seq 0/],
     ['rewrite + recompute the chain', ['rewrite', '7'], /checkpoint at seq 10 \(store\) does not match the records \(rewritten\)/],
-    ['rewrite + recompute + re-sign', ['rewrite', '7', k.key], /checkpoint at seq 10 \(.*witness.jsonl\) does not match the records \(rewritten\)/],
+    ['rewrite + recompute + re-sign', ['rewrite', '7', k.key], /checkpoint at seq 10 \(store, countersigned by witness [0-9a-f]{16}\) does not match the records \(rewritten\)/],
+    ['rewrite + re-sign the countersigned copies too', ['rewrite', '7', k.key, 'resign'], /checkpoint at seq 10 \(.*witness.jsonl\) does not match the records \(rewritten\)/],
+    ['rewrite + re-sign + drop the countersignatures', ['rewrite', '7', k.key, 'drop'], /checkpoint at seq 10 \(.*witness.jsonl\) does not match the records \(rewritten\)/],
   ];
   for (const [name, args, expected] of cases) {
     const copy = path.join(k.dir, `tampered-${args[0]}-${args.length}.db`);
@@ -133,14 +160,36 @@ test('signed checkpoints: every tampering is detected given the public key and t
     const pyr = spawnSync('python3', [script, copy, '--pubkey', k.pub, '--checkpoint', witnessFile]);
     assert.equal(pyr.status, 1, `${name} (python): ${pyr.stdout}`);
     if (name === 'rewrite + recompute + re-sign') {
-      // The store alone, re-signed with the gateway's own key, looks whole: only the witness's
-      // earlier copy tells — which is why checkpoints leave the host.
-      const alone = verify(copy);
-      assert.equal(alone.code, 0, alone.out);
-      assert.match(alone.out, /caught only by a witness's copy/);
+      // The countersigned copies the gateway kept hold the bodies the witness signed: the
+      // re-signed checkpoints do not hide the rewrite from them, with or without the witness key.
+      const stored = verify(copy, ['--witness-key', witnessKey]);
+      assert.equal(stored.code, 1, stored.out);
+      assert.match(stored.out, expected);
+      assert.equal(verify(copy).code, 1);
+      assert.equal(python(copy, ['--witness-key', witnessKey]).code, 1);
       const bad = consistent(copy);
       assert.equal(bad.r.code, 1, bad.r.out);
       assert.ok(!bad.ok, 'the consistency proof fails after a rewrite');
+    }
+    if (name === 'rewrite + re-sign the countersigned copies too') {
+      // The store alone, re-signed with the gateway's own key, looks whole; the witness's
+      // countersignature cannot be re-made with that key, so its public key tells.
+      const alone = verify(copy);
+      assert.equal(alone.code, 0, alone.out);
+      assert.match(alone.out, /countersignatures not checked: give --witness-key/);
+      assert.match(alone.out, /caught only by a witness's countersignature \(--witness-key KEY\) or its copy/);
+      const stored = verify(copy, ['--witness-key', witnessKey]);
+      assert.equal(stored.code, 1, stored.out);
+      assert.match(stored.out, /checkpoint at seq 10 \(store, countersigned by witness [0-9a-f]{16}\): bad countersignature by witness/);
+      const pyr = python(copy, ['--witness-key', witnessKey]);
+      assert.equal(pyr.code, 1, pyr.out);
+      assert.match(pyr.out, /bad countersignature by witness/);
+    }
+    if (name === 'rewrite + re-sign + drop the countersignatures') {
+      const stored = verify(copy, ['--witness-key', witnessKey]);
+      assert.equal(stored.code, 1, stored.out);
+      assert.match(stored.out, /FAIL chain it: no checkpoint countersigned by witness [0-9a-f]{16} \(its countersignatures were removed/);
+      assert.equal(python(copy, ['--witness-key', witnessKey]).code, 1);
     }
   }
   fs.rmSync(stack.dir, { recursive: true, force: true });

@@ -99,6 +99,8 @@ export async function startWitness({ publicKey, file }) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${server.address().port}/checkpoint`,
+    // What an auditor is given to check the countersignatures the gateway stored.
+    publicKey: own.publicKey.export({ type: 'spki', format: 'pem' }),
     stats,
     latest,
     close: () => new Promise((r) => server.close(r)),

@@ -6,9 +6,14 @@
   audit_tamper.py DB reorder SEQ         swap records SEQ and SEQ+1
   audit_tamper.py DB truncate SEQ        delete every record after SEQ, and their checkpoints
   audit_tamper.py DB delete-all          delete every record and checkpoint
-  audit_tamper.py DB rewrite SEQ [KEY]   change a record, recompute every hash after it and the
+  audit_tamper.py DB rewrite SEQ [KEY [COSIGNED]]
+                                         change a record, recompute every hash after it and the
                                          Merkle tree; with the gateway's private KEY also rewrite
-                                         and re-sign every checkpoint (openssl pkeyutl)
+                                         and re-sign every checkpoint (openssl pkeyutl); COSIGNED
+                                         says what becomes of the witnesses' countersigned copies:
+                                         keep (default: left as they are), resign (rewritten and
+                                         re-signed too, the witness's signature kept: it cannot be
+                                         forged) or drop (deleted)
 """
 import base64
 import hashlib
@@ -39,7 +44,17 @@ def sign(key, message):
                               capture_output=True, check=True).stdout
 
 
-def rewrite(db, seq, key):
+def resign(key, text, at):
+    outer = json.loads(text)
+    body = json.loads(outer["checkpoint"])
+    body["hash"], body["root"] = at[body["seq"]]
+    new_body = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    sig = base64.b64encode(sign(key, new_body.encode())).decode()
+    outer["checkpoint"], outer["signatures"] = new_body, [{"key": body["key"], "sig": sig}]
+    return json.dumps(outer, separators=(",", ":"), sort_keys=True)
+
+
+def rewrite(db, seq, key, cosigned="keep"):
     chain = db.execute("SELECT chain FROM audit WHERE seq = ?", (seq,)).fetchone()[0]
     rows = db.execute("SELECT seq, record FROM audit WHERE chain = ? ORDER BY seq", (chain,)).fetchall()
     f, prev, at = verifier.Frontier(), "0" * 64, {}
@@ -58,14 +73,15 @@ def rewrite(db, seq, key):
                    [(chain, l, i, h.hex()) for l, i, h in nodes])
     if key:
         for s, text in db.execute("SELECT seq, checkpoint FROM audit_checkpoint WHERE chain = ?", (chain,)).fetchall():
-            outer = json.loads(text)
-            body = json.loads(outer["checkpoint"])
-            body["hash"], body["root"] = at[s]
-            new_body = json.dumps(body, separators=(",", ":"), sort_keys=True)
-            sig = base64.b64encode(sign(key, new_body.encode())).decode()
-            outer = {"checkpoint": new_body, "signatures": [{"key": body["key"], "sig": sig}]}
             db.execute("UPDATE audit_checkpoint SET checkpoint = ? WHERE chain = ? AND seq = ?",
-                       (json.dumps(outer, separators=(",", ":")), chain, s))
+                       (resign(key, text, at), chain, s))
+        if cosigned == "resign":
+            for s, w, text in db.execute("SELECT seq, witness, checkpoint FROM audit_cosignature WHERE chain = ?",
+                                         (chain,)).fetchall():
+                db.execute("UPDATE audit_cosignature SET checkpoint = ? WHERE chain = ? AND seq = ? AND witness = ?",
+                           (resign(key, text, at), chain, s, w))
+        elif cosigned == "drop":
+            db.execute("DELETE FROM audit_cosignature WHERE chain = ?", (chain,))
 
 
 def main(path, op, *args):
@@ -83,12 +99,14 @@ def main(path, op, *args):
     elif op == "truncate":
         db.execute("DELETE FROM audit WHERE seq > ?", (seq,))
         db.execute("DELETE FROM audit_checkpoint WHERE seq > ?", (seq,))
+        db.execute("DELETE FROM audit_cosignature WHERE seq > ?", (seq,))
     elif op == "delete-all":
         db.execute("DELETE FROM audit")
         db.execute("DELETE FROM audit_checkpoint")
+        db.execute("DELETE FROM audit_cosignature")
         db.execute("DELETE FROM audit_tree")
     elif op == "rewrite":
-        rewrite(db, seq, args[1] if len(args) > 1 else None)
+        rewrite(db, seq, args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else "keep")
     else:
         sys.exit(f"unknown operation {op}")
     db.commit()
