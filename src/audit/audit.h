@@ -15,11 +15,13 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "audit/checkpoint.h"
@@ -138,6 +140,28 @@ struct CheckpointOptions {
   std::unique_ptr<CheckpointSink> sink;  // witnesses, or null
 };
 
+// Refusals at the door (Writer::refused), counted: one entry per (address, reason, status) for
+// the window that began with the first of them, at most kKeys entries a window (the rest are
+// counted under address "*"). Times are given, not read: the caller owns the clock.
+class DoorCounter {
+ public:
+  static constexpr size_t kKeys = 256;
+  static constexpr int64_t kWindowMs = 1000;
+  void count(std::string_view address, std::string_view reason, int status, int64_t now_ms);
+  // One record per entry (decision "refused", `count`, `remote_address`, the reason as `error`,
+  // ts_ms the first refusal), once the window has lasted kWindowMs — or now, with `all` (the
+  // last batch) — and a new window begins; empty before.
+  std::vector<Record> take(const std::string& instance, int64_t now_ms, bool all);
+
+ private:
+  struct Count {
+    int64_t first_ms = 0, count = 0;
+  };
+  std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, Count> counts_;
+  int64_t since_ms_ = 0;  // the first refusal of the window
+};
+
 class Writer {
  public:
   Writer(std::unique_ptr<Store> store, Durability durability, std::string instance,
@@ -178,6 +202,15 @@ class Writer {
   // when `reserved` (a place taken with reserve()).
   bool submit(Record record, std::function<void()> committed, bool reserved = false,
               std::shared_ptr<Ticket> ticket = nullptr);
+  // A request refused at the door: before a principal existed (no or a bad credential, an
+  // unknown route or method), for its framing (400, 408, 413, 431), or its connection (the
+  // per-address or total connection limit, a failed TLS handshake: status 0, no HTTP answer).
+  // Counted, not queued: the audit thread writes one record per (address, reason, status) and
+  // second, with the count, for at most DoorCounter::kKeys a second (the rest under address "*"),
+  // so an unauthenticated flood can fill neither the store nor the queue (DoorCounter). Never
+  // refused.
+  void refused(std::string_view address, std::string_view reason, int status);
+
   // Waits until every record submitted so far is committed (and its callback has run), or the
   // store has failed 50 times meanwhile. At shutdown: before the executors the callbacks post to
   // are destroyed.
@@ -205,6 +238,9 @@ class Writer {
     std::shared_ptr<Ticket> ticket;
   };
   void run();
+  // Moves the refusals counted at the door into `batch` once their second has passed (or all,
+  // at the end), one record each.
+  void take_refusals(std::vector<Item>& batch, bool all);
   void take_checkpoint_options(CheckpointOptions next);
   void chain_batch(std::vector<Item>& batch, Batch& out, merkle::Frontier& frontier, bool final);
   std::string make_checkpoint(int64_t seq, const std::string& hash, const merkle::Frontier& f);
@@ -236,6 +272,7 @@ class Writer {
   std::atomic<uint64_t> checkpoints_{0};
   std::mutex callbacks_mu_;  // held while the audit thread runs a batch's callbacks
   bool callbacks_closed_ = false;
+  DoorCounter door_;
   std::thread thread_;
 };
 

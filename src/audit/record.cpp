@@ -105,6 +105,8 @@ std::string Record::canonical() const {
     s.push_back(']');
     o.num("completion_tokens", completion_tokens);
     o.real("cost", cost);
+    const bool door = v >= 5 && decision == "refused";
+    if (door) o.num("count", count);
     o.str("decision", decision);
     o.str("deployment", deployment);
     if (v >= 3 && device_present) {
@@ -157,6 +159,7 @@ std::string Record::canonical() const {
     o.map("principal_labels", principal_labels);
     o.str("principal_team", principal_team);
     o.num("prompt_tokens", prompt_tokens);
+    if (door) o.str("remote_address", remote_address);
     o.map("request_classes", request_classes);
     o.str("request_id", request_id);
     o.str("request_kind", request_kind);
@@ -280,6 +283,9 @@ bool parse_record(std::string_view json, Record& r) {
           r.device.labels[std::string(k)] = std::string(v.get_string().value_unsafe());
       }
     }
+  }
+  if (r.v >= 5 && r.decision == "refused") {
+    if (!str("remote_address", r.remote_address) || !num("count", r.count)) return false;
   }
   if (r.v >= 4) {
     if (!str("limit_refused", r.limit_refused)) r.limit_refused.clear();

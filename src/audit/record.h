@@ -47,8 +47,9 @@ struct Record {
   // principal_issuer, principal_groups and the device's attributes (absent from older records,
   // and read back as absent), 4 = with the candidates' hardware, grid_region and energy, the
   // limits the request met (when it met any), request_store, request_server_tools and
-  // request_mcp_hosts. Every version stays readable.
-  static constexpr int64_t kVersion = 4;
+  // request_mcp_hosts, 5 = records of refusals at the door (decision "refused", with
+  // remote_address and count; see Writer::refused). Every version stays readable.
+  static constexpr int64_t kVersion = 5;
   int64_t v = kVersion;
   int64_t ts_ms = 0;
   std::string request_id;
@@ -75,7 +76,7 @@ struct Record {
   std::vector<std::string> request_mcp_hosts;     // v4
   int64_t hour = 0, weekday = 0;
   // decision
-  std::string decision;    // permit | deny | error
+  std::string decision;    // permit | deny | error | refused (at the door, v5)
   std::string deployment;  // chosen, or ""
   std::vector<std::string> rules;
   std::map<std::string, int64_t> request_classes;
@@ -90,6 +91,10 @@ struct Record {
   double latency_ms = 0;
   std::string error;
   std::string policy_version;
+  // v5, decision "refused" only: the peer's address ("*": addresses beyond the per-second bound)
+  // and how many refusals the record stands for.
+  std::string remote_address;
+  int64_t count = 0;
 
   std::string canonical() const;
 };

@@ -187,6 +187,51 @@ bool Writer::submit(Record record, std::function<void()> committed, bool reserve
   return true;
 }
 
+void DoorCounter::count(std::string_view address, std::string_view reason, int status,
+                        int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (counts_.empty()) since_ms_ = now_ms;
+  auto key = std::make_tuple(std::string(address), std::string(reason), status);
+  auto it = counts_.find(key);
+  if (it == counts_.end()) {
+    if (counts_.size() >= kKeys) std::get<0>(key) = "*";  // beyond the bound: one bucket
+    it = counts_.try_emplace(std::move(key), Count{now_ms, 0}).first;
+  }
+  ++it->second.count;
+}
+
+std::vector<Record> DoorCounter::take(const std::string& instance, int64_t now_ms, bool all) {
+  std::map<std::tuple<std::string, std::string, int>, Count> taken;
+  {
+    std::lock_guard lock(mu_);
+    if (counts_.empty() || (!all && now_ms - since_ms_ < kWindowMs)) return {};
+    taken.swap(counts_);
+  }
+  std::vector<Record> out;
+  out.reserve(taken.size());
+  for (auto& [key, c] : taken) {
+    Record& r = out.emplace_back();
+    r.ts_ms = c.first_ms;
+    r.instance = instance;
+    r.decision = "refused";
+    r.remote_address = std::move(std::get<0>(key));
+    r.error = std::move(std::get<1>(key));
+    r.status = std::get<2>(key);
+    r.count = c.count;
+  }
+  return out;
+}
+
+void Writer::refused(std::string_view address, std::string_view reason, int status) {
+  door_.count(address, reason, status, now_ms());
+}
+
+void Writer::take_refusals(std::vector<Item>& batch, bool all) {
+  std::vector<Record> records = door_.take(instance_, now_ms(), all);
+  for (Record& r : records) batch.push_back({std::move(r), nullptr, nullptr});
+  submitted_ += records.size();  // flush() waits for them as for any record
+}
+
 void Writer::flush() {
   const uint64_t target = submitted_.load();
   const uint64_t failures = failures_.load();
@@ -272,6 +317,7 @@ void Writer::run() {
       final = stopping_ && queue_.empty();
       next_cp.swap(next_cp_);
     }
+    take_refusals(batch, final);
     if (next_cp) take_checkpoint_options(std::move(*next_cp));
     const bool checkpoint_due = cp_.key && seq_ > cp_seq_ &&
                                 (final || std::chrono::steady_clock::now() - cp_time_ >=

@@ -1597,8 +1597,23 @@ struct PendingRecord {
     writer = nullptr;
   }
   int status() const { return out->started() ? out->status() : 499; }
+  // Refused before a principal existed: the place is given back and the refusal counted at the
+  // door (audit::Writer::refused) instead.
+  void count_at_door(int status) {
+    if (writer == nullptr) return;
+    writer->unreserve();
+    writer->refused(ctx->client->address, ctx->error_code, status);
+    writer = nullptr;
+  }
   ~PendingRecord() { submit(status()); }
 };
+
+// A request refused before anyone was authenticated (no or a bad credential, an unknown route
+// or method) decided nothing for anyone, and an unauthenticated flood must not fill the store:
+// it is counted at the door, one record per address, reason and second, instead of one each.
+bool refused_at_door(const RequestContext& ctx, int status) {
+  return ctx.principal == nullptr && status >= 400 && status != 499 && !ctx.error_code.empty();
+}
 
 }  // namespace
 
@@ -1631,6 +1646,10 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
     if (writer != nullptr && writer->durability() == audit::Durability::kStrict) {
       // Strict: the response completes only once its record is committed.
       out.set_completion_gate([&](int status) -> net::awaitable<bool> {
+        if (refused_at_door(ctx, status)) {
+          pending.count_at_door(status);
+          co_return true;
+        }
         audit::Record record = audit_record(*config, ctx, status);
         pending.writer = nullptr;  // the gate submits it
         co_return co_await commit_record(*writer, std::move(record));
@@ -1643,6 +1662,7 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
     if (!out.started()) co_await out.send_error(outcome.error());
   }
   // Batched, or strict when the gate never ran (the client went away mid-answer).
+  if (refused_at_door(ctx, pending.status())) pending.count_at_door(pending.status());
   pending.submit(pending.status());
   --worker.metrics().in_flight;
   account(worker, *config, ctx, out);

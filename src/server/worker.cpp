@@ -121,6 +121,11 @@ std::shared_ptr<net::ssl::context> Worker::tls_context(size_t i) {
   return tls_contexts_[i];
 }
 
+void Worker::refused_at_door(const Config& config, std::string_view address,
+                             std::string_view reason, int status) {
+  if (config.audit.enabled && audit() != nullptr) audit()->refused(address, reason, status);
+}
+
 net::awaitable<void> Worker::accept_loop(size_t listener) {
   tcp::acceptor& acceptor = *acceptors_[listener];
   for (;;) {
@@ -129,28 +134,34 @@ net::awaitable<void> Worker::accept_loop(size_t listener) {
       if (!acceptor.is_open()) co_return;
       continue;  // EMFILE and friends: keep serving the connections we have
     }
-    const ServerConfig& limits = snapshot()->server;
+    const ConfigPtr& config = snapshot();
+    const ServerConfig& limits = config->server;
+    std::string address = peer_address(socket);
     if (shared_.connections.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections) {
       shared_.connections.fetch_sub(1, std::memory_order_relaxed);
       ++metrics_.connections_rejected;
+      refused_at_door(*config, address, "max_connections", 0);
       error_code ignored;
       socket.close(ignored);
       continue;
     }
     // One address may hold only so many connections (a fronting proxy's are exempt: it carries
     // every client's).
-    std::string address = peer_address(socket);
-    if (limits.max_connections_per_address == 0 ||
-        std::find(limits.trusted_proxies.begin(), limits.trusted_proxies.end(), address) !=
-            limits.trusted_proxies.end()) {
-      address.clear();
-    } else if (!shared_.per_address.try_add(address, limits.max_connections_per_address)) {
+    if (limits.max_connections_per_address != 0 &&
+        std::find(limits.trusted_proxies.begin(), limits.trusted_proxies.end(), address) ==
+            limits.trusted_proxies.end() &&
+        !shared_.per_address.try_add(address, limits.max_connections_per_address)) {
       shared_.connections.fetch_sub(1, std::memory_order_relaxed);
       ++metrics_.connections_rejected;
+      refused_at_door(*config, address, "connections_per_address", 0);
       error_code ignored;
       socket.close(ignored);
       continue;
     }
+    if (limits.max_connections_per_address == 0 ||
+        std::find(limits.trusted_proxies.begin(), limits.trusted_proxies.end(), address) !=
+            limits.trusted_proxies.end())
+      address.clear();  // not counted per address: nothing to give back at the end
     socket.set_option(tcp::no_delay(true));
     net::co_spawn(ioc_, session(std::move(socket), std::move(address), listener), net::detached);
   }
@@ -211,6 +222,7 @@ net::awaitable<void> Worker::session(tcp::socket socket, std::string address, si
     }
     if (ec) {
       ++metrics_.tls_handshake_failures;
+      refused_at_door(*snapshot(), peer_address(raw.socket()), "tls_handshake", 0);
     } else {
       co_await serve_requests(tls, raw, &tls, identity::certificate_device_id(cert),
                               identity::certificate_subject(cert));
@@ -335,6 +347,7 @@ net::awaitable<void> Worker::serve_requests(Stream& stream, beast::tcp_stream& r
                                        "Malformed HTTP request: " + std::string(framing) + ".");
       co_await out.send_error(error);
       pipeline::count_rejected(*this, out.status());
+      refused_at_door(*config, client_address, error_info(error.code).code, out.status());
       linger = true;
       break;
     }

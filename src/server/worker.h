@@ -119,6 +119,10 @@ class Worker {
 
  private:
   boost::asio::awaitable<void> accept_loop(size_t listener);
+  // A refusal before any request reached the pipeline, counted by the audit writer (bounded:
+  // audit::Writer::refused). `status` 0: the connection was closed without an answer.
+  void refused_at_door(const Config& config, std::string_view address, std::string_view reason,
+                       int status);
   // `address`: the client's, counted in per_address (empty: not counted). `listener`: the index
   // of the listener that accepted it.
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::string address,

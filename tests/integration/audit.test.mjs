@@ -5,7 +5,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { KEY, configYaml, startStack } from './harness.mjs';
+import net from 'node:net';
+import { KEY, chatBody, configYaml, post, rawRequest, startStack } from './harness.mjs';
 
 const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
 const chat = (stack, model, content = 'hello') => fetch(`${stack.url}/v1/chat/completions`, {
@@ -106,5 +107,61 @@ test('replay: a candidate policy that forbids a model reports permit -> deny and
   assert.equal(same.status, 0, same.stdout.toString());
   const csv = execFileSync(bin, ['audit', 'export', '--db', stack.auditDb, '--format', 'csv', '--model', 'echo']).toString();
   assert.equal(csv.trim().split('\n').length, 2);  // header + one record
+  fs.rmSync(stack.dir, { recursive: true, force: true });
+});
+
+test('refusals at the door are recorded, counted per address, reason and second rather than one record each', async () => {
+  const stack = await startStack({ keepDir: true, server: { max_connections_per_address: 3 } });
+  const send = async (request, expected) => {
+    const r = await rawRequest(stack.port, request);
+    assert.equal(r.status, expected, r.raw.slice(0, 200));
+  };
+  const held = [];
+  try {
+    for (let i = 0; i < 40; i++) await send(post('/v1/chat/completions', chatBody(), { key: `sk-wrong-${i}` }), 401);
+    for (let i = 0; i < 10; i++) await send(post('/v1/chat/completions', chatBody(), { headers: { Authorization: '' } }), 401);
+    await send(`GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`, 431);
+    await send('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n folded\r\nContent-Length: 2\r\n\r\n{}', 400);
+    await send(post('/v1/chat/completions', { ...chatBody(), pad: 'x'.repeat(70_000) }), 413);
+    // Three connections held, each accepted for sure (it answered); the fourth is closed at accept.
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect(stack.port, '127.0.0.1');
+      s.on('error', () => {});
+      await new Promise((r) => s.once('data', r).write(post('/v1/chat/completions', chatBody()).replace('Connection: close\r\n', '')));
+      held.push(s);
+    }
+    await send(post('/v1/chat/completions', chatBody()), 0);
+  } finally {
+    for (const s of held) s.destroy();
+    await stack.stop();
+  }
+  const recs = records(stack.auditDb);
+  const door = recs.filter((r) => r.decision === 'refused');
+  const total = (error, status) => door.filter((r) => r.error === error && r.status === status)
+    .reduce((n, r) => n + r.count, 0);
+  assert.equal(total('invalid_api_key', 401), 50);
+  assert.equal(total('headers_too_large', 431), 1);
+  assert.equal(total('bad_http', 400), 1);
+  assert.equal(total('payload_too_large', 413), 1);
+  assert.equal(total('connections_per_address', 0), 1);
+  for (const r of door) {
+    assert.equal(r.remote_address, '127.0.0.1');
+    assert.equal(r.v, 5);
+    assert.equal(r.principal_id, '');
+  }
+  // One record per address, reason and status for each second, not one per refusal.
+  const byKey = new Map();
+  for (const r of door) byKey.set(`${r.error}/${r.status}`, [...(byKey.get(`${r.error}/${r.status}`) ?? []), r.ts_ms]);
+  for (const [key, times] of byKey) {
+    times.sort((a, b) => a - b);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 1000, `${key}: ${times}`);
+  }
+  // The requests that got in have their own records; no refused request has one of its own.
+  assert.equal(recs.filter((r) => r.decision !== 'refused' && r.status === 200).length, 3);
+  assert.equal(recs.filter((r) => r.decision !== 'refused' && r.status >= 400).length, 0);
+  const verify = spawnSync(bin, ['audit', 'verify', '--db', stack.auditDb]);
+  assert.equal(verify.status, 0, verify.stdout.toString());
+  const script = new URL('../../scripts/verify-audit-chain.py', import.meta.url).pathname;
+  assert.equal(spawnSync('python3', [script, stack.auditDb]).status, 0);
   fs.rmSync(stack.dir, { recursive: true, force: true });
 });

@@ -161,11 +161,11 @@ test('a spend budget reserves the worst case at the price and settles with the u
   // A model without a price costs nothing against it (and is still served).
   assert.equal((await chat('spend', 'chat', extraBody)).status, 200);
 
-  // The audit record (v4) holds the limits each request met: reserved, settled, remaining.
+  // The audit record (v4 and later) holds the limits each request met: reserved, settled, remaining.
   const ids = [r0id, refused.headers.get('x-request-id')];
   const records = await auditRecords(stack.auditDb, (rs) => ids.every((id) => rs.some((r) => r.request_id === id)));
   const first = records.find((r) => r.request_id === ids[0]);
-  assert.equal(first.v, 4);
+  assert.ok(first.v >= 4, `v${first.v}`);
   assert.deepEqual(first.limits, [{ key: 'spend|label:spend=x', remaining: 10_000 - worst, reserved: worst, rule: 'spend', settled: actual }]);
   assert.equal(first.limit_refused, undefined);
   const last = records.find((r) => r.request_id === ids[1]);

@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -100,6 +101,53 @@ TEST(AuditRecord, LimitsAndEnergyAreVersionFourAndAbsentBefore) {
   EXPECT_EQ(back3.canonical(), old);
   EXPECT_TRUE(back3.limits.empty());
   EXPECT_FALSE(back3.candidates[0].has_energy);
+}
+
+TEST(AuditDoor, RefusalsAreCountedOncePerAddressReasonAndWindowWithinABound) {
+  DoorCounter door;
+  const int64_t t = 1'790'000'000'000;
+  for (int i = 0; i < 1000; ++i) door.count("10.0.0.1", "unauthenticated", 401, t + i % 900);
+  door.count("10.0.0.1", "bad_request", 400, t + 5);
+  EXPECT_TRUE(door.take("gw", t + 999, false).empty()) << "the window has not ended";
+  // A flood from many addresses: the first kKeys entries of a window are kept apart, the rest
+  // are counted together under "*".
+  for (int i = 0; i < 300; ++i)
+    door.count("10.1.0." + std::to_string(i), "unauthenticated", 401, t + 10);
+  const std::vector<Record> records = door.take("gw", t + 1000, false);
+  ASSERT_EQ(records.size(), DoorCounter::kKeys + 1);
+  int64_t total = 0;
+  for (const Record& r : records) {
+    total += r.count;
+    EXPECT_EQ(r.decision, "refused");
+    EXPECT_EQ(r.instance, "gw");
+  }
+  EXPECT_EQ(total, 1301);
+  const auto find = [&](const std::string& address, int status) {
+    return std::find_if(records.begin(), records.end(), [&](const Record& r) {
+      return r.remote_address == address && r.status == status;
+    });
+  };
+  ASSERT_NE(find("10.0.0.1", 401), records.end());
+  EXPECT_EQ(find("10.0.0.1", 401)->count, 1000);
+  EXPECT_EQ(find("10.0.0.1", 401)->ts_ms, t);
+  EXPECT_EQ(find("10.0.0.1", 400)->error, "bad_request");
+  ASSERT_NE(find("*", 401), records.end());
+  EXPECT_EQ(find("*", 401)->count, 300 - static_cast<int64_t>(DoorCounter::kKeys - 2));
+  EXPECT_TRUE(door.take("gw", t + 5000, false).empty()) << "nothing counted since";
+  door.count("10.0.0.2", "unauthenticated", 401, t + 6000);
+  EXPECT_EQ(door.take("gw", t + 6001, true).size(), 1u) << "all of them at the end";
+  // Version 5: a refusal's record carries its address and count and reads back; other records
+  // have neither key.
+  const std::string c = records.front().canonical();
+  EXPECT_NE(c.find(R"("count":)"), std::string::npos) << c;
+  EXPECT_NE(c.find(R"("remote_address":)"), std::string::npos) << c;
+  Record back;
+  ASSERT_TRUE(parse_record(c, back));
+  EXPECT_EQ(back.canonical(), c);
+  EXPECT_EQ(back.count, records.front().count);
+  const std::string permit = sample(1).canonical();
+  EXPECT_EQ(permit.find("remote_address"), std::string::npos);
+  EXPECT_NE(permit.find(R"("v":5)"), std::string::npos);
 }
 
 TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
