@@ -192,6 +192,29 @@ end
 return 1
 )lua";
 
+// ARGV: id, lease (µs), then the window of each limit (µs). Extends the reservation's lease on
+// every limit that still holds it (and the keys' lifetimes with it); a lease that was given back
+// (settled, or ended and reclaimed by another script) is not brought back. Returns how many it
+// extended. Standalone: it reclaims nothing and reads no state.
+constexpr std::string_view kRenew = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local id, lease = ARGV[1], tonumber(ARGV[2])
+local kept = 0
+for i = 1, #KEYS / 3 do
+  local k, lk, ck = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  if redis.call('ZSCORE', lk, id) then
+    local ttl = math.floor(math.max(tonumber(ARGV[2 + i]), lease) / 1000) * 2 + 1000
+    redis.call('ZADD', lk, now + lease, id)
+    redis.call('PEXPIRE', k, ttl)
+    redis.call('PEXPIRE', lk, ttl)
+    redis.call('PEXPIRE', ck, ttl)
+    kept = kept + 1
+  end
+end
+return kept
+)lua";
+
 std::string sha1_hex(std::string_view text) {
   unsigned char d[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
@@ -212,6 +235,15 @@ const std::string& settle_script() {
   static const std::string s = std::string(kCommon) + std::string(kSettle);
   return s;
 }
+const std::string& renew_script() {
+  static const std::string s(kRenew);
+  return s;
+}
+
+// A limit whose reservations hold a lease (a request rate's do not: GCRA keeps no holding).
+bool leased(const Applied& l) {
+  return l.spec.kind != Kind::rate;
+}
 
 // The arguments of one EVALSHA, kept alive until hiredis has formatted them.
 struct Command {
@@ -219,23 +251,28 @@ struct Command {
   void add(std::string a) { args.push_back(std::move(a)); }
 };
 
+// A limit's three keys: its state, its leases, what each reservation holds.
+void add_keys(Command& c, const Applied& l) {
+  std::string k = "warden:limit:";
+  k += l.key;
+  std::string leases = k +
+                       "\x1f"
+                       "leases";
+  std::string held = k +
+                     "\x1f"
+                     "held";
+  c.add(std::move(k));
+  c.add(std::move(leases));
+  c.add(std::move(held));
+}
+
 Command script_command(const std::string& sha, std::span<const Applied> limits, std::string_view id,
                        Micros lease, std::span<const std::int64_t> actual, bool settling) {
   Command c;
   c.add("EVALSHA");
   c.add(sha);
   c.add(std::to_string(limits.size() * 3));
-  for (const Applied& l : limits) {
-    std::string k = "warden:limit:";
-    k += l.key;
-    c.add(k);
-    c.add(k +
-          "\x1f"
-          "leases");
-    c.add(k +
-          "\x1f"
-          "held");
-  }
+  for (const Applied& l : limits) add_keys(c, l);
   c.add(std::string(id));
   c.add(std::to_string(lease));
   for (std::size_t i = 0; i < limits.size(); ++i) {
@@ -249,12 +286,54 @@ Command script_command(const std::string& sha, std::span<const Applied> limits, 
   return c;
 }
 
+// The renewal of one reservation: the three keys of each leased limit, then id, lease, windows.
+Command renew_command(const std::string& sha, std::span<const Applied> limits, std::string_view id,
+                      Micros lease) {
+  Command c;
+  c.add("EVALSHA");
+  c.add(sha);
+  c.add("0");  // the key count, below
+  std::size_t keys = 0;
+  for (const Applied& l : limits) {
+    if (!leased(l)) continue;
+    add_keys(c, l);
+    keys += 3;
+  }
+  c.args[2] = std::to_string(keys);
+  c.add(std::string(id));
+  c.add(std::to_string(lease));
+  for (const Applied& l : limits)
+    if (leased(l)) c.add(std::to_string(std::max<Micros>(1, l.spec.window)));
+  return c;
+}
+
 }  // namespace
+
+struct Renewal::List {
+  Renewal* head = nullptr;
+};
+
+void Renewal::unlink() {
+  if (owner_ == nullptr) return;
+  if (prev_ != nullptr) prev_->next_ = next_;
+  if (next_ != nullptr) next_->prev_ = prev_;
+  if (owner_->head == this) owner_->head = next_;
+  owner_ = nullptr;
+  prev_ = next_ = nullptr;
+}
 
 // One connection and its Asio watchers. Shared with the handlers in flight, which check `ac`
 // before touching hiredis: cleanup() (hiredis freeing the context) clears it.
 struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
-  explicit Impl(net::io_context& io) : ioc(io), sd(io) {}
+  explicit Impl(net::io_context& io) : ioc(io), sd(io), renew_timer(io) {}
+  ~Impl() {
+    for (Renewal* r = renewals.head; r != nullptr;) {
+      Renewal* next = r->next_;
+      r->owner_ = nullptr;
+      r->prev_ = r->next_ = nullptr;
+      r = next;
+    }
+  }
   net::io_context& ioc;
   net::posix::stream_descriptor sd;
   redisAsyncContext* ac = nullptr;
@@ -263,7 +342,11 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   std::chrono::steady_clock::time_point retry_at{};  // no reconnect before (after a failure)
   std::string reserve_sha = sha1_hex(reserve_script());
   std::string settle_sha = sha1_hex(settle_script());
+  std::string renew_sha = sha1_hex(renew_script());
   Micros lease = 15 * 60 * 1'000'000LL;
+  Renewal::List renewals;  // the reservations of this worker's requests that are held
+  net::steady_timer renew_timer;
+  bool renew_armed = false;
 
   // What a reply callback fills in; the waiting coroutine's timer is cancelled to wake it.
   struct Pending {
@@ -272,6 +355,16 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     std::optional<Outcome> outcome;
     std::size_t n = 0;
     explicit Pending(net::io_context& io) : timer(io) {}
+  };
+
+  enum class Op : std::uint8_t { reserve, settle, release, renew };
+  // A script command in flight. Its arguments are kept for one retry: a server that answers
+  // NOSCRIPT has forgotten the scripts (SCRIPT FLUSH), which are then loaded again ahead of it.
+  struct Call {
+    Op op;
+    Command cmd;
+    std::shared_ptr<Pending> pending;  // null: nobody waits for the answer
+    bool retried = false;
   };
 
   void arm_read() {
@@ -327,9 +420,18 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   }
   void failed() { retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200); }
 
-  // The connection, made when there is none (not sooner than 200 ms after a failure). The
-  // scripts are loaded first on each new connection: commands are answered in order, so the
-  // EVALSHAs that follow find them.
+  // Queued on the connection without a callback: commands are answered in order, so the
+  // EVALSHAs queued after them find the scripts.
+  void load_scripts() {
+    for (const std::string* script : {&reserve_script(), &settle_script(), &renew_script()}) {
+      const char* argv[] = {"SCRIPT", "LOAD", script->c_str()};
+      const size_t lens[] = {6, 4, script->size()};
+      redisAsyncCommandArgv(ac, nullptr, nullptr, 3, argv, lens);
+    }
+  }
+
+  // The connection, made when there is none (not sooner than 200 ms after a failure), with the
+  // scripts loaded first.
   bool connect(std::string_view addr) {
     if (ac != nullptr && address == addr) return true;
     if (ac != nullptr) redisAsyncFree(ac);  // a new address: the old connection goes
@@ -364,57 +466,90 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     redisAsyncSetDisconnectCallback(c, on_disconnect);
     // Non-blocking connect: hiredis watches for writability, then sends what is queued.
     add_write(this);
-    for (const std::string* script : {&reserve_script(), &settle_script()}) {
-      const char* argv[] = {"SCRIPT", "LOAD", script->c_str()};
-      const size_t lens[] = {6, 4, script->size()};
-      redisAsyncCommandArgv(c, nullptr, nullptr, 3, argv, lens);
-    }
+    load_scripts();
     return ac != nullptr;
   }
 
-  int send(const Command& cmd, redisCallbackFn* fn, void* priv) {
+  int send(Call& call) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
-    for (const std::string& a : cmd.args) {
+    for (const std::string& a : call.cmd.args) {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    return redisAsyncCommandArgv(ac, fn, priv, static_cast<int>(argv.size()), argv.data(),
+    return redisAsyncCommandArgv(ac, on_reply, &call, static_cast<int>(argv.size()), argv.data(),
                                  lens.data());
   }
+  // Sent on the connection (hiredis owns `call` until its reply); false when there is none.
+  bool submit(std::unique_ptr<Call> call) {
+    if (ac == nullptr || send(*call) != REDIS_OK) return false;
+    call.release();
+    return true;
+  }
 
-  static void on_settled(redisAsyncContext*, void*, void* priv) {
-    auto* holder = static_cast<std::shared_ptr<Pending>*>(priv);
-    std::shared_ptr<Pending> p = std::move(*holder);
-    delete holder;
+  static void on_reply(redisAsyncContext* c, void* r, void* priv) {
+    std::unique_ptr<Call> call(static_cast<Call*>(priv));
+    const auto* reply = static_cast<const redisReply*>(r);
+    Impl* s = of(c->data);
+    if (reply != nullptr && reply->type == REDIS_REPLY_ERROR && !call->retried &&
+        std::string_view(reply->str, reply->len).starts_with("NOSCRIPT") && s->ac != nullptr) {
+      call->retried = true;
+      s->load_scripts();
+      if (s->send(*call) == REDIS_OK) {
+        call.release();
+        return;
+      }
+    }
+    Pending* p = call->pending.get();
+    if (p == nullptr) return;
+    if (call->op == Op::reserve) read_outcome(reply, *p);
     p->done = true;
     p->timer.cancel();
   }
 
-  // The reserve script's answer; nullopt for anything else (an error reply, a lost connection).
-  static void on_reserve(redisAsyncContext*, void* r, void* priv) {
-    auto* holder = static_cast<std::shared_ptr<Pending>*>(priv);
-    std::shared_ptr<Pending> p = std::move(*holder);
-    delete holder;
-    const auto* reply = static_cast<const redisReply*>(r);
-    if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 + 4 * p->n) {
-      Outcome o;
-      o.allowed = reply->element[0]->integer == 1;
-      o.limiting = static_cast<std::size_t>(reply->element[1]->integer);
-      for (std::size_t i = 0; i < p->n; ++i) {
-        const redisReply* const* e = reply->element + 2 + 4 * i;
-        o.verdicts.push_back({e[0]->integer == 1, e[1]->integer, e[2]->integer, e[3]->integer});
-      }
-      p->outcome = std::move(o);
+  // The reserve script's answer; nothing for anything else (an error reply, a lost connection).
+  static void read_outcome(const redisReply* reply, Pending& p) {
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 + 4 * p.n)
+      return;
+    Outcome o;
+    o.allowed = reply->element[0]->integer == 1;
+    o.limiting = static_cast<std::size_t>(reply->element[1]->integer);
+    for (std::size_t i = 0; i < p.n; ++i) {
+      const redisReply* const* e = reply->element + 2 + 4 * i;
+      o.verdicts.push_back({e[0]->integer == 1, e[1]->integer, e[2]->integer, e[3]->integer});
     }
-    p->done = true;
-    p->timer.cancel();
+    p.outcome = std::move(o);
+  }
+
+  // Renewals run every lease/4 while a reservation is held, and renew those older than half a
+  // lease: each is renewed at least every 3/4 of a lease, before it could end.
+  void arm_renewal() {
+    renew_armed = true;
+    renew_timer.expires_after(std::chrono::microseconds(std::max<Micros>(lease / 4, 1000)));
+    renew_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      self->renew_armed = false;
+      if (!ec) self->renew_due();
+    });
+  }
+  void renew_due() {
+    if (renewals.head == nullptr) return;  // nothing held: the timer stops until keep()
+    if (ac == nullptr) connect(address);
+    const auto now = std::chrono::steady_clock::now();
+    const auto half = std::chrono::microseconds(lease / 2);
+    for (Renewal* r = renewals.head; r != nullptr && ac != nullptr; r = r->next_) {
+      if (now - r->renewed_ < half) continue;
+      if (submit(std::make_unique<Call>(
+              Call{Op::renew, renew_command(renew_sha, r->limits_, r->id_, lease), nullptr})))
+        r->renewed_ = now;
+    }
+    arm_renewal();
   }
 };
 
 RedisStore::RedisStore(net::io_context& ioc) : impl_(std::make_shared<Impl>(ioc)) {}
 
 RedisStore::~RedisStore() {
+  impl_->renew_timer.cancel();
   if (impl_->ac != nullptr) redisAsyncFree(impl_->ac);  // pending replies complete as lost
 }
 
@@ -427,12 +562,10 @@ net::awaitable<std::optional<Outcome>> RedisStore::reserve(std::string_view addr
   s.lease = lease;
   auto pending = std::make_shared<Impl::Pending>(s.ioc);
   pending->n = limits.size();
-  const Command cmd = script_command(s.reserve_sha, limits, id, lease, {}, false);
-  auto* holder = new std::shared_ptr<Impl::Pending>(pending);
-  if (s.send(cmd, Impl::on_reserve, holder) != REDIS_OK) {
-    delete holder;
+  if (!s.submit(std::make_unique<Impl::Call>(
+          Impl::Call{Impl::Op::reserve, script_command(s.reserve_sha, limits, id, lease, {}, false),
+                     pending})))
     co_return std::nullopt;
-  }
   pending->timer.expires_after(timeout);
   co_await pending->timer.async_wait(net::as_tuple(net::use_awaitable));
   if (!pending->done) {
@@ -449,14 +582,12 @@ net::awaitable<void> RedisStore::settle(std::span<const Applied> limits,
                                         std::span<const std::int64_t> actual, std::string_view id,
                                         std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
-  if (s.ac == nullptr) co_return;  // the lease ends the reservation
   auto pending = std::make_shared<Impl::Pending>(s.ioc);
-  auto* holder = new std::shared_ptr<Impl::Pending>(pending);
-  if (s.send(script_command(s.settle_sha, limits, id, s.lease, actual, true), Impl::on_settled,
-             holder) != REDIS_OK) {
-    delete holder;
+  // Not sent without a connection: the lease ends the reservation.
+  if (!s.submit(std::make_unique<Impl::Call>(
+          Impl::Call{Impl::Op::settle,
+                     script_command(s.settle_sha, limits, id, s.lease, actual, true), pending})))
     co_return;
-  }
   pending->timer.expires_after(timeout);
   co_await pending->timer.async_wait(net::as_tuple(net::use_awaitable));
 }
@@ -465,7 +596,22 @@ void RedisStore::release(std::span<const Applied> limits, std::string_view id) {
   Impl& s = *impl_;
   if (s.ac == nullptr) return;  // the lease ends the reservation
   const std::vector<std::int64_t> none(limits.size(), 0);
-  s.send(script_command(s.settle_sha, limits, id, s.lease, none, true), nullptr, nullptr);
+  s.submit(std::make_unique<Impl::Call>(Impl::Call{
+      Impl::Op::release, script_command(s.settle_sha, limits, id, s.lease, none, true), nullptr}));
+}
+
+void RedisStore::keep(Renewal& node, std::span<const Applied> limits, std::string_view id) {
+  node.unlink();
+  if (std::none_of(limits.begin(), limits.end(), leased)) return;
+  Impl& s = *impl_;
+  node.limits_ = limits;
+  node.id_ = id;
+  node.renewed_ = std::chrono::steady_clock::now();
+  node.owner_ = &s.renewals;
+  node.next_ = s.renewals.head;
+  if (node.next_ != nullptr) node.next_->prev_ = &node;
+  s.renewals.head = &node;
+  if (!s.renew_armed) s.arm_renewal();
 }
 
 StoredStates read_redis_states(std::string_view address, std::chrono::milliseconds timeout) {

@@ -3,8 +3,9 @@
 // blocking call). One round trip reserves every limit of a request at once (a Lua script run by
 // EVALSHA: Redis runs it atomically, so replicas never both take the last unit); settling and
 // releasing are sent without waiting, pipelined on the same connection. Every reservation has
-// a lease: a replica that dies holding one has it ended by the next script that touches the key.
-// hiredis stays out of this header.
+// a lease: a replica that dies holding one has it ended by the next script that touches the key,
+// and a live replica renews the leases of its requests that last longer (a long stream), from the
+// same event loop. hiredis stays out of this header.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +24,32 @@
 #include "limits/limits.h"
 
 namespace warden::limits {
+
+class RedisStore;
+
+// A reservation whose lease the store renews while it is held: a request's, linked into its
+// worker's store by RedisStore::keep() and unlinked when settled, released or destroyed (no
+// allocation: the request owns the node, the store only points to it).
+class Renewal {
+ public:
+  Renewal() = default;
+  ~Renewal() { unlink(); }
+  Renewal(const Renewal&) = delete;
+  Renewal& operator=(const Renewal&) = delete;
+  // Stops renewing (the reservation was settled or released).
+  void unlink();
+  bool linked() const { return owner_ != nullptr; }
+
+ private:
+  friend class RedisStore;
+  struct List;
+  List* owner_ = nullptr;
+  Renewal* prev_ = nullptr;
+  Renewal* next_ = nullptr;
+  std::span<const Applied> limits_;
+  std::string_view id_;
+  std::chrono::steady_clock::time_point renewed_{};
+};
 
 class RedisStore {
  public:
@@ -46,6 +73,11 @@ class RedisStore {
                                       std::chrono::milliseconds timeout);
   // Not awaited (it runs from destructors too): sent, pipelined on the connection.
   void release(std::span<const Applied> limits, std::string_view id);
+  // Keeps the reservation `id` of `limits` (both owned by the caller, alive while `node` is
+  // linked) beyond its lease: every lease/2 one pipelined command (not awaited) extends the
+  // leases of all its limits, until `node` is unlinked. Only leases still held are extended:
+  // one that ended meanwhile (Redis unreachable for longer than the lease) stays ended.
+  void keep(Renewal& node, std::span<const Applied> limits, std::string_view id);
 
  private:
   struct Impl;

@@ -77,6 +77,7 @@ struct RequestContext {
     limits::Store* store = nullptr;           // the in-process store, or
     std::weak_ptr<limits::RedisStore> redis;  // the worker's Redis connection (may end first)
     std::string id;                           // the reservation's id in Redis
+    limits::Renewal renewal;                  // its lease renewed while held (long streams)
     const limits::Settings* settings = nullptr;
     limits::Met met;  // the limits met, their keys and the rule behind each
     limits::Micros at = 0;
@@ -98,6 +99,7 @@ struct RequestContext {
     bool settle(int64_t in, int64_t out, const Price& at_price, const Energy& at_energy) {
       if (!held) return false;
       held = false;
+      renewal.unlink();
       const auto& applied = met.applied;
       auto& actual = settled;
       actual.resize(applied.size());
@@ -131,6 +133,7 @@ struct RequestContext {
     void release() {
       if (!held) return;
       held = false;
+      renewal.unlink();
       if (store != nullptr) {
         store->release(met.applied, at, limits::wall_micros());
       } else if (auto r = redis.lock()) {
@@ -829,6 +832,8 @@ net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::st
     if (!o) co_return store_unavailable(worker, ls, h);
     if (o->allowed) {
       reserved(ls, h, *o, out);
+      // A request may outlast its lease (a long stream): Redis would give its holding back.
+      if (!here && h.held) worker.redis_limits()->keep(h.renewal, h.met.applied, h.id);
       if (ls.by_deployment) permitted = {d};
       co_return true;
     }

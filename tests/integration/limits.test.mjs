@@ -366,7 +366,7 @@ describe('with the Redis store', () => {
   const redisExtra = (port) => `limits:
   redis: 127.0.0.1:${port}
   redis_timeout_ms: 300
-  lease_seconds: 4
+  lease_seconds: 2
   rules:
     - {name: r-tokens, key: "label:tok", tokens_per_day: 1000}
     - {name: r-race, key: "label:race", tokens_per_day: 600}
@@ -466,6 +466,40 @@ describe('with the Redis store', () => {
     const [, h, m, sec] = /^(\d+)h(\d+)m(\d+)s$/.exec(reset) ?? [];
     const seconds = Number(h) * 3600 + Number(m) * 60 + Number(sec);
     assert.ok(Math.abs(seconds - (next - Date.now()) / 1000) < 120, `reset ${reset}`);
+  });
+
+  test('a stream that outlasts its lease keeps its reservation: renewed, it still refuses others', async () => {
+    const r1 = await on(a, 'streams', 'slow', { stream: true });
+    assert.equal(r1.status, 200);
+    const reader = r1.body.getReader();
+    await reader.read();
+    // Two and a half leases (2 s): without renewal the place would have been given back.
+    for (const until = Date.now() + 5000; Date.now() < until;) await reader.read();
+    for (const s of [b, a]) {
+      const other = await on(s, 'streams', 'chat', { stream: true });
+      assert.equal(other.status, 429, 'the stream still holds its place');
+      assert.equal(other.headers.get('x-ratelimit-remaining-streams'), '0');
+      await other.arrayBuffer();
+    }
+    await reader.cancel();
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      const r = await on(b, 'streams', 'chat', { stream: true });
+      status = r.status;
+      await r.arrayBuffer();
+      if (status !== 200) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(status, 200, 'released when its client left');
+  });
+
+  test('a Redis that forgot the scripts (SCRIPT FLUSH) gets them again: no request fails', async () => {
+    const flush = spawnSync('redis-cli', ['-p', String(redisPort), 'SCRIPT', 'FLUSH'], { encoding: 'utf8' });
+    assert.equal(flush.stdout.trim(), 'OK');
+    for (const s of [a, b]) {
+      const r = await on(s, 'rate');
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    }
   });
 
   test('a replica killed while holding a stream: its reservation ends with its lease', async () => {
