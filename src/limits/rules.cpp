@@ -25,16 +25,13 @@ std::string_view measure_name(Measure m) {
   return "requests";
 }
 
-std::string amount_text(Measure m, std::int64_t amount) {
-  char buf[48];
-  char* p = buf;
-  if (m != Measure::spend && m != Measure::energy) {
-    p = std::to_chars(p, buf + sizeof buf, amount).ptr;
-    return std::string(buf, p);
-  }
+char* amount_chars(char* p, Measure m, std::int64_t amount) {
+  // At most 27 characters: a sign, 19 digits, a point and six decimals.
+  char* const end = p + kTextChars;
+  if (m != Measure::spend && m != Measure::energy) return std::to_chars(p, end, amount).ptr;
   if (amount < 0) *p++ = '-';
   const std::uint64_t a = amount < 0 ? 0 - static_cast<std::uint64_t>(amount) : amount;
-  p = std::to_chars(p, buf + sizeof buf, a / 1'000'000).ptr;
+  p = std::to_chars(p, end, a / 1'000'000).ptr;
   std::uint64_t frac = a % 1'000'000;
   if (frac != 0) {
     *p++ = '.';
@@ -43,7 +40,12 @@ std::string amount_text(Measure m, std::int64_t amount) {
       frac %= unit;
     }
   }
-  return std::string(buf, p);
+  return p;
+}
+
+std::string amount_text(Measure m, std::int64_t amount) {
+  char buf[kTextChars];
+  return std::string(buf, amount_chars(buf, m, amount));
 }
 
 std::int64_t micro_cost(double per_mtok_in, double per_mtok_out, std::int64_t in,
@@ -255,11 +257,11 @@ void applicable(const Settings& settings, const Subject& subject, Met& out) {
 
 void Settings::prepare() {
   for (Rule& r : rules) {
-    const std::string_view m = measure_name(r.measure);
-    r.header_limit = "x-ratelimit-limit-" + std::string(m);
-    r.header_remaining = "x-ratelimit-remaining-" + std::string(m);
-    r.header_reset = "x-ratelimit-reset-" + std::string(m);
+    const std::string m(measure_name(r.measure));
     r.limit_text = amount_text(r.measure, r.spec.amount);
+    r.header_head =
+        "x-ratelimit-limit-" + m + ": " + r.limit_text + "\r\nx-ratelimit-remaining-" + m + ": ";
+    r.header_mid = "\r\nx-ratelimit-reset-" + m + ": ";
     for (KeyField& f : r.key) {
       if (f.part == KeyPart::label) f.label_part = "label:" + f.label;
     }
@@ -293,25 +295,34 @@ std::string show_line(const Settings& settings, const Rule& rule, std::string_vi
   return out;
 }
 
-std::string reset_text(Micros d) {
-  // Every request that meets a limit sends one of these: digits written by hand, no fmt.
-  char buf[48];
-  char* p = buf;
+char* reset_chars(char* p, Micros d) {
+  // Every request that meets a limit sends one of these: digits written by hand, no fmt. At most
+  // 20 characters: 13 digits of hours, then "59m59s".
+  char* const start = p;
   auto put = [&p](std::int64_t v, char unit) {
     p = std::to_chars(p, p + 20, v).ptr;
     *p++ = unit;
   };
-  if (d <= 0) return "0s";
+  if (d <= 0) {
+    *p++ = '0';
+    *p++ = 's';
+    return p;
+  }
   if (d < 1'000'000) {
     put((d + 999) / 1000, 'm');
     *p++ = 's';
-    return std::string(buf, p);
+    return p;
   }
-  std::int64_t s = (d + 999'999) / 1'000'000;  // whole seconds, rounded up
+  std::int64_t s = d / 1'000'000 + (d % 1'000'000 != 0);  // whole seconds, rounded up
   if (s >= 3600) put(s / 3600, 'h'), s %= 3600;
-  if (p != buf || s >= 60) put(s / 60, 'm'), s %= 60;
+  if (p != start || s >= 60) put(s / 60, 'm'), s %= 60;
   put(s, 's');
-  return std::string(buf, p);
+  return p;
+}
+
+std::string reset_text(Micros d) {
+  char buf[kTextChars];
+  return std::string(buf, reset_chars(buf, d));
 }
 
 }  // namespace warden::limits

@@ -26,6 +26,10 @@ constexpr bool counts_usage(Measure m) {
 // An amount as written in headers, messages and `check`: spend and energy in whole units with
 // up to six decimals ("0.0042"), the others as integers.
 std::string amount_text(Measure m, std::int64_t amount);
+// The same written at `out` (room for kTextChars), for headers written on every request without
+// a string; returns the end.
+constexpr std::size_t kTextChars = 32;
+char* amount_chars(char* out, Measure m, std::int64_t amount);
 // What an amount is counted in: "requests", "tokens", "streams", the currency, "Wh".
 std::string_view unit_name(Measure m, std::string_view currency);
 // Millionths of a unit per million tokens, times tokens: the cost of `in` input and `out` output
@@ -49,9 +53,11 @@ struct Rule {
   std::string per;         // how it was written: "second", "minute", "day" (for `check`)
   bool fail_open = false;  // when the store cannot answer: forward anyway (explicit) or 503
   bool by_deployment = false;
-  // Written once per snapshot (Settings::prepare), not per request: the x-ratelimit-* header
-  // names for this rule's measure and the limit as its header value.
-  std::string header_limit{}, header_remaining{}, header_reset{}, limit_text{};
+  // Written once per snapshot (Settings::prepare), not per request: the limit as text, and the
+  // x-ratelimit-* header lines for this rule's measure around the two values a request fills in
+  // (remaining and reset): "x-ratelimit-limit-<m>: <limit>\r\nx-ratelimit-remaining-<m>: " and
+  // "\r\nx-ratelimit-reset-<m>: ".
+  std::string limit_text{}, header_head{}, header_mid{};
 };
 
 struct Settings {
@@ -110,6 +116,8 @@ void applicable(const Settings& settings, const Subject& subject, Met& out);
 
 // "1h2m3s", "1.5s", "20ms": the reset durations OpenAI's x-ratelimit-reset-* headers carry.
 std::string reset_text(Micros d);
+// The same written at `out` (room for kTextChars); returns the end.
+char* reset_chars(char* out, Micros d);
 
 // The rule a stored key belongs to (keys begin with the rule's name), or nullptr: a rule that
 // was renamed or removed since.

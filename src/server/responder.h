@@ -36,6 +36,8 @@ class Responder {
   void set_error_shape(ErrorShape shape) { error_shape_ = shape; }
   ErrorShape error_shape() const { return error_shape_; }
   void add_header(std::string_view name, std::string_view value);
+  // Whole header lines, each ending in CRLF, written by the caller (checked names and values).
+  void add_header_lines(std::string_view lines);
   void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
   bool keep_alive() const { return keep_alive_; }
 

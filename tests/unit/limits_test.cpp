@@ -188,7 +188,7 @@ TEST(LimitsRules, EachRuleMeetsTheRequestUnderItsKeyAndGroupsCountAgainstEachVal
   applicable(settings, subject, met);
   ASSERT_EQ(met.applied.size(), 8u);
   EXPECT_EQ(met.applied[7].key, "streams");
-  EXPECT_EQ(settings.rules[0].header_remaining, "x-ratelimit-remaining-requests");
+  EXPECT_EQ(settings.rules[0].header_mid, "\r\nx-ratelimit-reset-requests: ");
 }
 
 TEST(LimitsStore, ManyLimitsOfOneRequestOutgrowTheInlineSpace) {
@@ -249,6 +249,10 @@ TEST(LimitsRules, SpendIsCountedInMillionthsAndRoundedUp) {
   ASSERT_EQ(met.applied.size(), 1u);
   EXPECT_EQ(met.applied[0].cost, 4200);
   EXPECT_EQ(settings.rules[0].limit_text, "12.5");
+  EXPECT_EQ(settings.rules[0].header_head,
+            "x-ratelimit-limit-spend: 12.5\r\nx-ratelimit-remaining-spend: ");
+  EXPECT_EQ(amount_text(Measure::spend, INT64_MIN), "-9223372036854.775808");
+  EXPECT_EQ(amount_text(Measure::tokens, INT64_MIN), "-9223372036854775808");
 }
 
 TEST(LimitsRules, ResetsReadLikeOpenAIs) {
@@ -257,6 +261,7 @@ TEST(LimitsRules, ResetsReadLikeOpenAIs) {
   EXPECT_EQ(reset_text(1'500'000), "2s");
   EXPECT_EQ(reset_text(6 * kMinute), "6m0s");
   EXPECT_EQ(reset_text(3600 * kSecond + 61 * kSecond), "1h1m1s");
+  EXPECT_EQ(reset_text(INT64_MAX), "2562047788h0m55s");
 }
 
 }  // namespace
