@@ -81,8 +81,14 @@ class Held {
       shards_.push_back(&s);
       hashes_.push_back(hash);
     }
+    // Insertion sort: a request's handful of shards, where std::sort's setup cost more.
     PerLimit<Store::Shard*> order = shards_;
-    std::sort(order.begin(), order.end());
+    for (std::size_t i = 1; i < order.size(); ++i) {
+      Store::Shard* const s = order[i];
+      std::size_t j = i;
+      for (; j > 0 && std::less<>{}(s, order[j - 1]); --j) order[j] = order[j - 1];
+      order[j] = s;
+    }
     for (std::size_t i = 0; i < order.size(); ++i) {
       if (i > 0 && order[i] == order[i - 1]) continue;
       order[i]->mu.lock();

@@ -795,10 +795,15 @@ GatewayError refusal(Worker& worker, const limits::Settings& ls, RequestContext&
                         ". Request id: " + ctx.request_id + ".");
 }
 
-net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::string_view body,
-                                   std::vector<const Deployment*>& permitted, RequestContext& ctx,
-                                   Responder& out) {
-  const limits::Settings& ls = config.limits;
+// Stage 7's setup: the hold's bounds and the request's subject. Without a rule keyed by
+// deployment, one reservation covers whichever permitted deployment answers (failover): its worst
+// case is at the highest price and energy figures. With one, a deployment over its own limits is
+// passed over like a denied one; the request goes to the first that fits, and only there (its
+// limits were reserved for it alone). Refused by all, the answer tells of the first candidate's
+// limit (met again: keys live in the hold).
+limits::Subject limit_subject(const limits::Settings& ls, std::string_view body,
+                              const std::vector<const Deployment*>& permitted,
+                              RequestContext& ctx) {
   RequestContext::LimitHold& h = ctx.limit;
   h.settings = &ls;
   h.input_tokens = static_cast<int64_t>(body.size());
@@ -811,50 +816,99 @@ net::awaitable<Result<bool>> limit(Worker& worker, const Config& config, std::st
   subject.labels = &ctx.principal->labels;
   subject.model = ctx.model->name;
   subject.stream = ctx.call.stream;
-  const bool here = ls.redis.empty();
-  if (permitted.empty()) co_return true;  // nothing will be forwarded (stage 5 refuses first)
-  // Without a rule keyed by deployment, one reservation covers whichever permitted deployment
-  // answers (failover): its worst case is at the highest price and energy figures. With one, a
-  // deployment over its own limits is passed over like a denied one; the request goes to the
-  // first that fits, and only there (its limits were reserved for it alone). Refused by all,
-  // the answer tells of the first candidate's limit (met again: keys live in the hold).
   for (const Deployment* d : permitted) {
     h.price.input_per_mtok = std::max(h.price.input_per_mtok, d->price.input_per_mtok);
     h.price.output_per_mtok = std::max(h.price.output_per_mtok, d->price.output_per_mtok);
     h.energy.wh_per_mtok_in = std::max(h.energy.wh_per_mtok_in, d->energy.wh_per_mtok_in);
     h.energy.wh_per_mtok_out = std::max(h.energy.wh_per_mtok_out, d->energy.wh_per_mtok_out);
   }
-  limits::Outcome first_refused;
-  const size_t tries = ls.by_deployment ? permitted.size() : 1;
-  for (size_t i = 0; i < tries; ++i) {
-    const Deployment* d = permitted[i];
-    if (ls.by_deployment) {
-      subject.deployment = d->name;
-      h.price = d->price;
-      h.energy = d->energy;
-    }
-    std::optional<limits::Outcome> o;
-    if (here)
-      o = reserve_here(worker, ls, subject, *ctx.model, body, h);
-    else
-      o = co_await reserve_in_redis(worker, ls, subject, *ctx.model, body, h);
-    if (!o) co_return store_unavailable(worker, ls, h);
-    if (o->allowed) {
-      reserved(ls, h, *o, out);
-      // A request may outlast its lease (a long stream): Redis would give its holding back.
-      if (!here && h.held) worker.redis_limits()->keep(h.renewal, h.met.applied, h.id);
-      if (ls.by_deployment) permitted = {d};
-      co_return true;
-    }
-    if (!ls.by_deployment) co_return refusal(worker, ls, ctx, *o, out);
-    h.skipped.push_back(d->name);
-    if (i == 0) first_refused = *o;
+  return subject;
+}
+
+// Before each try of candidate `d` (rules keyed by deployment): its name and figures.
+void limit_candidate(const limits::Settings& ls, limits::Subject& subject, const Deployment& d,
+                     RequestContext::LimitHold& h) {
+  if (!ls.by_deployment) return;
+  subject.deployment = d.name;
+  h.price = d.price;
+  h.energy = d.energy;
+}
+
+// What try `i`'s outcome `o` means: an answer (reserved, refused, store unavailable), or nullopt:
+// try the next candidate.
+std::optional<Result<bool>> limit_tried(Worker& worker, const limits::Settings& ls,
+                                        std::vector<const Deployment*>& permitted, size_t i,
+                                        const std::optional<limits::Outcome>& o,
+                                        limits::Outcome& first_refused, RequestContext& ctx,
+                                        Responder& out) {
+  RequestContext::LimitHold& h = ctx.limit;
+  if (!o) return store_unavailable(worker, ls, h);
+  if (o->allowed) {
+    reserved(ls, h, *o, out);
+    if (ls.by_deployment) permitted = {permitted[i]};
+    return true;
   }
+  if (!ls.by_deployment) return refusal(worker, ls, ctx, *o, out);
+  h.skipped.push_back(permitted[i]->name);
+  if (i == 0) first_refused = *o;
+  return std::nullopt;
+}
+
+// Every candidate refused the request: the first one's limit answers.
+GatewayError refused_by_all(Worker& worker, const limits::Settings& ls, limits::Subject& subject,
+                            const std::vector<const Deployment*>& permitted,
+                            const limits::Outcome& first_refused, RequestContext& ctx,
+                            Responder& out) {
+  RequestContext::LimitHold& h = ctx.limit;
   subject.deployment = permitted.front()->name;
   h.price = permitted.front()->price;
   h.energy = permitted.front()->energy;
   meet(ls, subject, h);
-  co_return refusal(worker, ls, ctx, first_refused, out);
+  return refusal(worker, ls, ctx, first_refused, out);
+}
+
+// Stage 7 with the in-process store: a plain call (a coroutine frame cost ~500 instructions a
+// request, bench/callgrind.sh LIMITS=4).
+Result<bool> limit_here(Worker& worker, const Config& config, std::string_view body,
+                        std::vector<const Deployment*>& permitted, RequestContext& ctx,
+                        Responder& out) {
+  const limits::Settings& ls = config.limits;
+  if (permitted.empty()) return true;  // nothing will be forwarded (stage 5 refuses first)
+  limits::Subject subject = limit_subject(ls, body, permitted, ctx);
+  limits::Outcome first_refused;
+  const size_t tries = ls.by_deployment ? permitted.size() : 1;
+  for (size_t i = 0; i < tries; ++i) {
+    limit_candidate(ls, subject, *permitted[i], ctx.limit);
+    const std::optional<limits::Outcome> o =
+        reserve_here(worker, ls, subject, *ctx.model, body, ctx.limit);
+    if (auto done = limit_tried(worker, ls, permitted, i, o, first_refused, ctx, out))
+      return *std::move(done);
+  }
+  return refused_by_all(worker, ls, subject, permitted, first_refused, ctx, out);
+}
+
+// Stage 7 with the Redis store: each try is a round trip.
+net::awaitable<Result<bool>> limit_in_redis(Worker& worker, const Config& config,
+                                            std::string_view body,
+                                            std::vector<const Deployment*>& permitted,
+                                            RequestContext& ctx, Responder& out) {
+  const limits::Settings& ls = config.limits;
+  if (permitted.empty()) co_return true;
+  limits::Subject subject = limit_subject(ls, body, permitted, ctx);
+  limits::Outcome first_refused;
+  const size_t tries = ls.by_deployment ? permitted.size() : 1;
+  for (size_t i = 0; i < tries; ++i) {
+    limit_candidate(ls, subject, *permitted[i], ctx.limit);
+    const std::optional<limits::Outcome> o =
+        co_await reserve_in_redis(worker, ls, subject, *ctx.model, body, ctx.limit);
+    if (auto done = limit_tried(worker, ls, permitted, i, o, first_refused, ctx, out)) {
+      // A request may outlast its lease (a long stream): Redis would give its holding back.
+      RequestContext::LimitHold& h = ctx.limit;
+      if (h.held) worker.redis_limits()->keep(h.renewal, h.met.applied, h.id);
+      co_return *std::move(done);
+    }
+  }
+  co_return refused_by_all(worker, ls, subject, permitted, first_refused, ctx, out);
 }
 
 // The body for one deployment: its masks and pseudonyms applied, `model` rewritten.
@@ -1374,8 +1428,15 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
 
   // 7. limit: the worst case reserved against every limit met, or 429
   if (!config.limits.empty()) {
-    auto limited = co_await limit(worker, config, body, permitted, ctx, out);
-    if (!limited) co_return limited.error();
+    // Two statements, not one conditional expression holding a co_await: GCC 12 freed such an
+    // expression's result before `co_return limited.error()` had copied it.
+    if (config.limits.redis.empty()) {
+      auto limited = limit_here(worker, config, body, permitted, ctx, out);
+      if (!limited) co_return limited.error();
+    } else {
+      auto limited = co_await limit_in_redis(worker, config, body, permitted, ctx, out);
+      if (!limited) co_return limited.error();
+    }
     // Messages and Responses streams report usage by themselves (message_delta,
     // response.completed); their APIs have no stream_options.include_usage.
     const bool chat_like =
