@@ -17,8 +17,10 @@ namespace wa = warden::audit;
 
 namespace {
 
-wa::Record sample(int i) {
+// `version` 5: every record whole; 6 (the current one): compact, the repeating sets stored once.
+wa::Record sample(int i, int64_t version = wa::Record::kVersion) {
   wa::Record r;
+  r.v = version;
   r.ts_ms = 1'790'000'000'000 + i;
   r.request_id = "req_" + std::to_string(i);
   r.instance = "bench";
@@ -59,7 +61,7 @@ std::shared_ptr<const wa::Key> bench_key() {
 }
 
 void write_store(std::unique_ptr<wa::Store> store, int n, bool strict, int in_flight,
-                 bool checkpoints = false) {
+                 bool checkpoints = false, int64_t version = wa::Record::kVersion) {
   wa::CheckpointOptions cp;
   if (checkpoints) {
     cp.key = bench_key();
@@ -74,32 +76,35 @@ void write_store(std::unique_ptr<wa::Store> store, int n, bool strict, int in_fl
   for (int i = 0; i < n; ++i) {
     // At most `in_flight` records outstanding, like that many concurrent strict requests.
     while (i - done.load() >= in_flight) usleep(50);
-    w.submit(sample(i), [&] { ++done; });
+    w.submit(sample(i, version), [&] { ++done; });
   }
   while (done.load() < n) usleep(100);
 }
 
-void write_db(const std::string& path, int n, bool strict, int in_flight,
-              bool checkpoints = false) {
-  write_store(wa::open_sqlite(path, strict), n, strict, in_flight, checkpoints);
+void write_db(const std::string& path, int n, bool strict, int in_flight, bool checkpoints = false,
+              int64_t version = wa::Record::kVersion) {
+  write_store(wa::open_sqlite(path, strict), n, strict, in_flight, checkpoints, version);
 }
 
 void remove_db(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
 }
 
-// Args: strict, checkpoints. The same run compares checkpoints off and on (target: <= 5% fewer
-// records/s with them on); bytes_per_record is the SQLite file (records, Merkle subtrees,
-// checkpoints) over the records.
+// Args: strict, checkpoints, compact. The same run compares checkpoints off and on (target:
+// <= 5% fewer records/s with them on) and records whole (v5) against compact (v6);
+// bytes_per_record is the SQLite file (records, Merkle subtrees, checkpoints, attribute sets)
+// over the records, canonical_bytes a record's full canonical JSON, stored_bytes what is stored
+// of it.
 void BM_SqliteSink(benchmark::State& state) {
   const bool strict = state.range(0) != 0;
   const bool checkpoints = state.range(1) != 0;
+  const int64_t version = state.range(2) != 0 ? wa::Record::kVersion : 5;
   const int n = 50'000;
   double bytes = 0;
   for (auto _ : state) {
     const std::string path = "/tmp/warden-audit-bench-" + std::to_string(::getpid()) + ".db";
     remove_db(path);
-    write_db(path, n, strict, strict ? 64 : n, checkpoints);
+    write_db(path, n, strict, strict ? 64 : n, checkpoints, version);
     state.PauseTiming();
     {
       // Fold the WAL into the file so its size is the store's.
@@ -118,14 +123,17 @@ void BM_SqliteSink(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
   state.counters["bytes_per_record"] = bytes / n;
-  state.counters["canonical_bytes"] = static_cast<double>(sample(1).canonical().size());
+  state.counters["canonical_bytes"] = static_cast<double>(sample(1, version).canonical().size());
+  std::vector<wa::AttrSet> sets;
+  state.counters["stored_bytes"] = static_cast<double>(sample(1, version).stored(sets).size());
 }
 BENCHMARK(BM_SqliteSink)
-    ->Args({0, 0})
-    ->Args({0, 1})
-    ->Args({1, 0})
-    ->Args({1, 1})
-    ->ArgNames({"strict", "checkpoints"})
+    ->Args({0, 0, 0})
+    ->Args({0, 0, 1})
+    ->Args({0, 1, 1})
+    ->Args({1, 0, 1})
+    ->Args({1, 1, 1})
+    ->ArgNames({"strict", "checkpoints", "compact"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -15,6 +15,10 @@ public key (--witness-key), each of its countersignatures must hold and every ch
 least one (else they were removed): a rewrite re-signed with the gateway's own key is then caught
 by the store's countersigned copies alone.
 
+Compact records (v6): the attribute sets that repeat (the candidates' provenance, the principal's
+attributes) are stored once in audit_attrs and referred to by SHA-256 of their JSON
+("candidates_ref", "principal_ref"); each must be there and hash to its reference.
+
 Usage: verify-audit-chain.py DB [--pubkey PEM]... [--checkpoint FILE]... [--witness-key PEM]...
 Exit 0: whole; 1: tampered; 2: unreadable.
 """
@@ -110,6 +114,24 @@ def check_signature(cp, keys):
     return None if trusted else "signed by no given key"
 
 
+def missing_set(record, attrs):
+    """None when every attribute set the record refers to is stored and matches its hash."""
+    try:
+        rec = json.loads(record)
+    except ValueError:
+        return "not a valid record"
+    for key in ("candidates_ref", "principal_ref"):
+        ref = rec.get(key)
+        if ref is None:
+            continue
+        body = attrs.get(ref)
+        if body is None:
+            return f"attribute set {ref[:16]} is missing"
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() != ref:
+            return f"attribute set {ref[:16]} does not match its hash (modified)"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
@@ -129,6 +151,7 @@ def main():
         stored = db.execute("SELECT checkpoint FROM audit_checkpoint").fetchall() if "audit_checkpoint" in tables else []
         anchors = db.execute("SELECT chain, checkpoint, frontier FROM audit_anchor").fetchall() if "audit_anchor" in tables else []
         cosigned = db.execute("SELECT checkpoint FROM audit_cosignature").fetchall() if "audit_cosignature" in tables else []
+        attrs = dict(db.execute("SELECT hash, attrs FROM audit_attrs").fetchall()) if "audit_attrs" in tables else {}
     except sqlite3.Error as e:
         print(f"cannot read {args.db}: {e}")
         return 2
@@ -188,6 +211,8 @@ def main():
             why = f"record {seq} does not link to record {seq - 1}"
         elif hashlib.sha256(bytes.fromhex(prev) + record.encode("utf-8")).hexdigest() != digest:
             why = f"record {seq} does not match its hash"
+        elif missing_set(record, attrs):
+            why = f"record {seq}: {missing_set(record, attrs)}"
         else:
             f.append(leaf_hash(record.encode("utf-8")))
             for cp, src in at.get((chain, seq), []):

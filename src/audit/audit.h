@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <unordered_set>
 #include <vector>
 
 #include "audit/checkpoint.h"
@@ -45,6 +46,7 @@ struct Batch {
   std::vector<StoredRow> rows;
   std::vector<merkle::Node> nodes;
   std::vector<std::pair<int64_t, std::string>> checkpoints;  // (seq, one-line JSON)
+  std::vector<AttrSet> attrs;  // attribute sets the records refer to (v6), new or not
 };
 
 // Where verification of a chain starts once older records were archived: the signed checkpoint
@@ -57,7 +59,8 @@ struct Anchor {
 
 // A place records are kept. Implementations: SQLite (embedded default), PostgreSQL.
 // Tables: audit (records), audit_tree (perfect Merkle subtrees of level >= 1; leaves are hashed
-// from their records), audit_checkpoint, audit_cosignature, audit_anchor.
+// from their records), audit_checkpoint, audit_cosignature, audit_anchor, audit_attrs (the
+// attribute sets v6 records refer to, by hash; shared by chains, never removed).
 class Store {
  public:
   virtual ~Store() = default;
@@ -97,6 +100,8 @@ class Store {
                             const std::function<void(const std::string&)>& visit,
                             std::string& error) = 0;
   virtual std::optional<Anchor> anchor(const std::string& chain) = 0;
+  // The attribute set stored under `hash` (audit_attrs), as stored: the caller checks its hash.
+  virtual std::optional<std::string> attrs(const std::string& hash) = 0;
   // (chain, seq) of the records whose request id is `id`.
   virtual std::vector<std::pair<std::string, int64_t>> find(const std::string& id) = 0;
   // Every chain with records, checkpoints or an anchor.
@@ -110,6 +115,18 @@ class Store {
 std::unique_ptr<Store> open_sqlite(const std::string& path, bool strict, bool must_exist = false);
 // `conninfo`: a libpq connection string ("host=127.0.0.1 dbname=warden user=…").
 std::unique_ptr<Store> open_postgres(const std::string& conninfo);
+
+// A stored record in its full canonical form (expand_record with the store's attribute sets,
+// remembered across calls); false, with `error`, when a set is missing or altered.
+class Expander {
+ public:
+  explicit Expander(Store& store) : store_(store) {}
+  bool operator()(std::string_view stored, std::string& out, std::string& error);
+
+ private:
+  Store& store_;
+  std::map<std::string, std::string> known_;
+};
 
 // The hash of subtree (level, index) of `chain`: a leaf from its record (or the anchor's
 // frontier once archived), a larger subtree from audit_tree.
@@ -273,6 +290,7 @@ class Writer {
   std::mutex callbacks_mu_;  // held while the audit thread runs a batch's callbacks
   bool callbacks_closed_ = false;
   DoorCounter door_;
+  std::unordered_set<std::string> stored_sets_;  // attribute sets known to be in the store
   std::thread thread_;
 };
 

@@ -14,7 +14,10 @@ namespace {
 class PostgresStore : public Store {
  public:
   explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
-  ~PostgresStore() override { PQfinish(conn_); }
+  ~PostgresStore() override {
+    PQfinish(conn_);
+    PQfinish(side_);
+  }
 
   bool open(std::string& error) override {
     if (!connect(error)) return false;
@@ -29,7 +32,8 @@ class PostgresStore : public Store {
         "CREATE TABLE IF NOT EXISTS audit_cosignature (chain TEXT NOT NULL, seq BIGINT NOT NULL,"
         " witness TEXT NOT NULL, checkpoint TEXT NOT NULL, PRIMARY KEY (chain, seq, witness));"
         "CREATE TABLE IF NOT EXISTS audit_anchor (chain TEXT PRIMARY KEY, seq BIGINT NOT NULL,"
-        " checkpoint TEXT NOT NULL, frontier TEXT NOT NULL)",
+        " checkpoint TEXT NOT NULL, frontier TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS audit_attrs (hash TEXT PRIMARY KEY, attrs TEXT NOT NULL)",
         error);
   }
 
@@ -77,6 +81,12 @@ class PostgresStore : public Store {
       if (!command("INSERT INTO audit_tree (chain, level, idx, hash) SELECT $1, * FROM"
                    " unnest($2::int[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING",
                    4, p))
+        return fail(error);
+    }
+    for (const AttrSet& a : b.attrs) {
+      const char* p[2] = {a.hash.c_str(), a.body.c_str()};
+      if (!command("INSERT INTO audit_attrs (hash, attrs) VALUES ($1,$2) ON CONFLICT DO NOTHING", 2,
+                   p))
         return fail(error);
     }
     for (const auto& [seq, text] : b.checkpoints) {
@@ -175,6 +185,22 @@ class PostgresStore : public Store {
   bool cosignatures(const std::string& chain, const std::function<void(const std::string&)>& visit,
                     std::string& error) override {
     return checkpoint_texts("audit_cosignature", chain, visit, error);
+  }
+
+  std::optional<std::string> attrs(const std::string& hash) override {
+    // Asked while a scan streams rows on the main connection (to expand them): its own one.
+    if (side_ == nullptr || PQstatus(side_) != CONNECTION_OK) {
+      PQfinish(side_);
+      side_ = PQconnectdb(conninfo_.c_str());
+      if (PQstatus(side_) != CONNECTION_OK) return std::nullopt;
+    }
+    const char* p[1] = {hash.c_str()};
+    PGresult* r = PQexecParams(side_, "SELECT attrs FROM audit_attrs WHERE hash = $1", 1, nullptr,
+                               p, nullptr, nullptr, 0);
+    std::optional<std::string> out;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) out = PQgetvalue(r, 0, 0);
+    PQclear(r);
+    return out;
   }
 
   std::optional<Anchor> anchor(const std::string& chain) override {
@@ -387,6 +413,7 @@ class PostgresStore : public Store {
   std::string conninfo_;
   std::string lock_chain_;
   PGconn* conn_ = nullptr;
+  PGconn* side_ = nullptr;  // attrs() only
 };
 
 }  // namespace

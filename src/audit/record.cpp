@@ -63,6 +63,13 @@ class Obj {
     }
   }
   std::string& out() { return out_; }
+  // Members already encoded ("k":v,…), in their sorted place.
+  void members(std::string_view encoded) {
+    if (encoded.empty()) return;
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    out_ += encoded;
+  }
 
  private:
   std::string& out_;
@@ -71,18 +78,32 @@ class Obj {
 
 }  // namespace
 
+namespace {
+
+std::string set_hash(std::string_view body) {
+  return to_hex(sha256(body));
+}
+
+}  // namespace
+
 std::string Record::canonical() const {
-  std::string s;
-  s.reserve(1024);
-  {
-    Obj o(s);
-    o.map("answer_classes", answer_classes);
-    if (v >= 3) o.strings("auth_methods", auth_methods);
-    o.key("candidates");
-    s.push_back('[');
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      if (i) s.push_back(',');
-      const DeploymentAttrs& d = candidates[i];
+  return encode(nullptr);
+}
+
+std::string Record::stored(std::vector<AttrSet>& sets) const {
+  return v >= 6 ? encode(&sets) : canonical();
+}
+
+// The canonical form; with `sets`, the repeating sets are given there and referred to by hash.
+std::string Record::encode(std::vector<AttrSet>* sets) const {
+  // The candidates' provenance: the same for every request to one model (per configuration).
+  std::string cands;
+  cands.push_back('[');
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (i) cands.push_back(',');
+    const DeploymentAttrs& d = candidates[i];
+    std::string& s = cands;
+    {
       Obj c(s);
       if (v >= 4 && d.has_energy) {
         c.key("energy");
@@ -102,7 +123,34 @@ std::string Record::canonical() const {
       c.num("retention_days", d.retention_days);
       c.boolean("trains_on_inputs", d.trains_on_inputs);
     }
-    s.push_back(']');
+  }
+  cands.push_back(']');
+  // The principal's attributes: the same for every request of one principal. Their keys are
+  // adjacent in the sorted order, so the set is spliced in or out whole.
+  std::string who;
+  {
+    Obj p(who);
+    p.str("principal_clearance", principal_clearance);
+    if (v >= 3) p.strings("principal_groups", principal_groups);
+    p.str("principal_id", principal_id);
+    if (v >= 3) p.str("principal_issuer", principal_issuer);
+    p.str("principal_kind", principal_kind);
+    p.map("principal_labels", principal_labels);
+    p.str("principal_team", principal_team);
+  }
+  std::string s;
+  s.reserve(1024);
+  {
+    Obj o(s);
+    o.map("answer_classes", answer_classes);
+    if (v >= 3) o.strings("auth_methods", auth_methods);
+    if (sets != nullptr && !candidates.empty()) {
+      AttrSet& set = sets->emplace_back(AttrSet{set_hash(cands), std::move(cands)});
+      o.str("candidates_ref", set.hash);
+    } else {
+      o.key("candidates");
+      s += cands;
+    }
     o.num("completion_tokens", completion_tokens);
     o.real("cost", cost);
     const bool door = v >= 5 && decision == "refused";
@@ -151,13 +199,12 @@ std::string Record::canonical() const {
     o.boolean("model_open_weights", model_open_weights);
     o.str("model_origin", model_origin);
     o.str("policy_version", policy_version);
-    o.str("principal_clearance", principal_clearance);
-    if (v >= 3) o.strings("principal_groups", principal_groups);
-    o.str("principal_id", principal_id);
-    if (v >= 3) o.str("principal_issuer", principal_issuer);
-    o.str("principal_kind", principal_kind);
-    o.map("principal_labels", principal_labels);
-    o.str("principal_team", principal_team);
+    if (sets != nullptr && !principal_id.empty()) {
+      AttrSet& set = sets->emplace_back(AttrSet{set_hash(who), std::move(who)});
+      o.str("principal_ref", set.hash);
+    } else {
+      o.members(std::string_view(who).substr(1, who.size() - 2));
+    }
     o.num("prompt_tokens", prompt_tokens);
     if (door) o.str("remote_address", remote_address);
     o.map("request_classes", request_classes);
@@ -179,6 +226,40 @@ std::string Record::canonical() const {
     o.num("weekday", weekday);
   }  // the object is closed here, before it is returned
   return s;
+}
+
+bool expand_record(std::string_view stored, const AttrLookup& lookup, std::string& out,
+                   std::string& error) {
+  out.assign(stored);
+  // A reference is found as text: every quote inside a string value is escaped, so
+  // "candidates_ref":"<hex>" is a key wherever it appears. The candidates' reference is the
+  // first such key (only answer_classes and auth_methods come before it), the principal's the
+  // last (after it come no objects whose keys a client could choose).
+  for (const bool principal : {false, true}) {
+    const std::string_view key = principal ? "\"principal_ref\":\"" : "\"candidates_ref\":\"";
+    const size_t at = principal ? out.rfind(key) : out.find(key);
+    if (at == std::string::npos) continue;
+    const size_t start = at + key.size();
+    const size_t end = out.find('"', start);
+    if (end == std::string::npos || end - start != 64) {
+      error = "malformed attribute reference";
+      return false;
+    }
+    const std::string hash = out.substr(start, 64);
+    const auto body = lookup(hash);
+    if (!body) {
+      error = "attribute set " + hash.substr(0, 16) + " is missing";
+      return false;
+    }
+    if (set_hash(*body) != hash || body->size() < 2) {
+      error = "attribute set " + hash.substr(0, 16) + " does not match its hash (modified)";
+      return false;
+    }
+    const std::string with =
+        principal ? body->substr(1, body->size() - 2) : "\"candidates\":" + *body;
+    out.replace(at, end + 1 - at, with);
+  }
+  return true;
 }
 
 std::string sha256_hex(std::string_view prev_hex, std::string_view canonical) {

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,12 @@ struct LimitAttrs {
   int64_t reserved = 0, settled = -1, remaining = 0;
 };
 
+// A set of attributes stored once (audit_attrs) and referred to by records (v6): its hash is the
+// SHA-256 of `body`, its canonical JSON.
+struct AttrSet {
+  std::string hash, body;
+};
+
 struct Record {
   // Schema version (contract §4): 1 = records written before `v` existed (no `v` key), 2 = with
   // `v` (and covered by the Merkle tree and signed checkpoints), 3 = with auth_methods,
@@ -48,8 +56,11 @@ struct Record {
   // and read back as absent), 4 = with the candidates' hardware, grid_region and energy, the
   // limits the request met (when it met any), request_store, request_server_tools and
   // request_mcp_hosts, 5 = records of refusals at the door (decision "refused", with
-  // remote_address and count; see Writer::refused). Every version stays readable.
-  static constexpr int64_t kVersion = 5;
+  // remote_address and count; see Writer::refused), 6 = stored compact: the sets of attributes
+  // that repeat from request to request (the candidates' provenance, the principal's
+  // attributes) are stored once and the record refers to them by hash (stored()). Every version
+  // stays readable.
+  static constexpr int64_t kVersion = 6;
   int64_t v = kVersion;
   int64_t ts_ms = 0;
   std::string request_id;
@@ -96,8 +107,23 @@ struct Record {
   std::string remote_address;
   int64_t count = 0;
 
+  // The full canonical form (what readers see; for v <= 5 also what is stored).
   std::string canonical() const;
+  // What is stored and hashed into the chain: for v >= 6 the canonical form with `candidates`
+  // replaced by "candidates_ref" and the principal_* keys by "principal_ref" (SHA-256 of the set's
+  // canonical JSON, hex), the sets themselves added to `sets`; for older versions canonical().
+  std::string stored(std::vector<AttrSet>& sets) const;
+
+ private:
+  std::string encode(std::vector<AttrSet>* sets) const;
 };
+
+// The full canonical form of a stored record: a v6 record's "candidates_ref" and
+// "principal_ref" replaced by the sets `lookup` gives for them (each must hash to its reference);
+// other records as they are. False, with `error`, when a set is missing or does not match.
+using AttrLookup = std::function<std::optional<std::string>(const std::string& hash)>;
+bool expand_record(std::string_view stored, const AttrLookup& lookup, std::string& out,
+                   std::string& error);
 
 // Parses a canonical record (as stored) back; false if it is not one.
 bool parse_record(std::string_view json, Record& out);

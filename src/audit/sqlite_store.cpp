@@ -19,7 +19,9 @@ constexpr const char* kProofTables =
     "CREATE TABLE IF NOT EXISTS audit_cosignature (chain TEXT NOT NULL, seq INTEGER NOT NULL,"
     " witness TEXT NOT NULL, checkpoint TEXT NOT NULL, PRIMARY KEY (chain, seq, witness));"
     "CREATE TABLE IF NOT EXISTS audit_anchor (chain TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-    " checkpoint TEXT NOT NULL, frontier TEXT NOT NULL);";
+    " checkpoint TEXT NOT NULL, frontier TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS audit_attrs (hash TEXT PRIMARY KEY, attrs TEXT NOT NULL)"
+    " WITHOUT ROWID;";
 
 // A prepared statement, reset and rebound on each use.
 class Stmt {
@@ -171,6 +173,11 @@ class SqliteStore : public Store {
                         SQLITE_TRANSIENT);
       if (sqlite3_step(insert_node_) != SQLITE_DONE) return rollback(error);
     }
+    for (const AttrSet& a : b.attrs) {
+      Stmt st(db_, "INSERT OR IGNORE INTO audit_attrs (hash, attrs) VALUES (?,?)");
+      if (!st.ok() || st.text(1, a.hash).text(2, a.body).step() != SQLITE_DONE)
+        return rollback(error);
+    }
     for (const auto& [seq, text] : b.checkpoints) {
       Stmt st(db_, "INSERT INTO audit_checkpoint (chain, seq, checkpoint) VALUES (?,?,?)");
       if (!st.ok() || st.text(1, chain).num(2, seq).text(3, text).step() != SQLITE_DONE)
@@ -243,6 +250,12 @@ class SqliteStore : public Store {
   bool cosignatures(const std::string& chain, const std::function<void(const std::string&)>& visit,
                     std::string& error) override {
     return checkpoint_texts("audit_cosignature", chain, visit, error);
+  }
+
+  std::optional<std::string> attrs(const std::string& hash) override {
+    Stmt st(db_, "SELECT attrs FROM audit_attrs WHERE hash = ?");
+    if (!st.ok() || st.text(1, hash).step() != SQLITE_ROW) return std::nullopt;
+    return st.col(0);
   }
 
   std::optional<Anchor> anchor(const std::string& chain) override {

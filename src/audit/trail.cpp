@@ -72,3 +72,19 @@ std::optional<std::vector<merkle::Node>> parse_frontier(std::string_view text) {
 }
 
 }  // namespace warden::audit
+
+namespace warden::audit {
+
+bool Expander::operator()(std::string_view stored, std::string& out, std::string& error) {
+  return expand_record(
+      stored,
+      [this](const std::string& hash) -> std::optional<std::string> {
+        if (auto it = known_.find(hash); it != known_.end()) return it->second;
+        auto body = store_.attrs(hash);
+        if (body) known_.emplace(hash, *body);
+        return body;
+      },
+      out, error);
+}
+
+}  // namespace warden::audit

@@ -264,6 +264,9 @@ void Writer::chain_batch(std::vector<Item>& batch, Batch& out, merkle::Frontier&
   out.rows.clear();
   out.nodes.clear();
   out.checkpoints.clear();
+  out.attrs.clear();
+  // Bounded: a set forgotten is written again, which the store ignores.
+  if (stored_sets_.size() > 100'000) stored_sets_.clear();
   int64_t seq = seq_;
   std::string prev = hash_;
   int64_t last_cp = cp_seq_;
@@ -281,7 +284,16 @@ void Writer::chain_batch(std::vector<Item>& batch, Batch& out, merkle::Frontier&
     r.chain = instance_;
     r.seq = ++seq;
     r.prev_hash = prev;
-    r.record = it.record.canonical();
+    const size_t before = out.attrs.size();
+    r.record = it.record.stored(out.attrs);
+    // A set the store already holds is not written again (the same few sets come back).
+    for (size_t i = before; i < out.attrs.size();) {
+      if (!stored_sets_.insert(out.attrs[i].hash).second) {
+        out.attrs.erase(out.attrs.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
     r.hash = sha256_hex(prev, r.record);
     prev = r.hash;
     frontier.append(merkle::leaf_hash(r.record),
@@ -374,6 +386,7 @@ void Writer::run() {
       if (it.ticket) it.ticket->state.compare_exchange_strong(s, Ticket::kQueued);
     }
     ++failures_;
+    stored_sets_.clear();  // the batch's sets were not written: the retry writes them
     if (healthy_.exchange(false)) log_line("error", "audit store failing: " + error);
     {
       std::unique_lock lock(mu_);

@@ -104,10 +104,14 @@ int export_rows(const AuditOptions& o, bool tail_only) {
                  "request_classes,answer_classes,prompt_tokens,completion_tokens,cost,latency_ms,"
                  "policy_version\n";
   std::string error;
+  audit::Expander expand(*store);
+  std::string record, why;
   const bool ok = store->scan(
       [&](const audit::StoredRow& row) {
         audit::Record r;
-        if (!audit::parse_record(row.record, r) || !f.accept(r)) return true;
+        // Shown whole: the attribute sets a compact record refers to are put back in.
+        if (!expand(row.record, record, why)) record = row.record;
+        if (!audit::parse_record(record, r) || !f.accept(r)) return true;
         std::string line;
         if (csv) {
           std::string rules;
@@ -122,7 +126,7 @@ int export_rows(const AuditOptions& o, bool tail_only) {
                  std::to_string(r.latency_ms) + "," + r.policy_version;
         } else {
           line = "{\"chain\":\"" + row.chain + "\",\"seq\":" + std::to_string(row.seq) +
-                 ",\"hash\":\"" + row.hash + "\",\"record\":" + row.record + "}";
+                 ",\"hash\":\"" + row.hash + "\",\"record\":" + record + "}";
         }
         if (tail_only) {
           last.push_back(std::move(line));
@@ -173,6 +177,8 @@ int run_replay(const AuditOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     std::string error;
     audit::Record r;
+    audit::Expander expand(*store);
+    std::string record, why;
     const bool ok = store->scan(
         [&](const audit::StoredRow& row) {
           ++total;
@@ -181,7 +187,8 @@ int run_replay(const AuditOptions& o) {
                          static_cast<unsigned long long>(total));
           }
           r = audit::Record{};
-          if (!audit::parse_record(row.record, r) || !f.accept(r)) return true;
+          if (!expand(row.record, record, why) || !audit::parse_record(record, r) || !f.accept(r))
+            return true;
           if (r.decision != "permit" && r.decision != "deny") return true;  // never decided
           ++replayed;
           // The attributes decide() read, as recorded.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -85,6 +86,8 @@ struct ChainCheck {
   std::multimap<int64_t, const Cp*> cps;
   std::string failure;
   int64_t matched = 0;
+  // The attribute sets a compact (v6) record refers to: each must be there and match its hash.
+  std::function<bool(std::string_view, std::string&, std::string&)> expand;
 
   bool fail(int64_t seq, const std::string& why) {
     failure = "chain " + chain + ": first bad record at seq " + std::to_string(seq) + ": " + why;
@@ -100,8 +103,10 @@ struct ChainCheck {
       return fail(row.seq, "does not link to the previous record (inserted or reordered)");
     if (audit::sha256_hex(row.prev_hash, row.record) != row.hash)
       return fail(row.seq, "content does not match its hash (modified)");
+    std::string full = row.record, why;
+    if (expand && !expand(row.record, full, why)) return fail(row.seq, why);
     audit::Record rec;
-    if (!audit::parse_record(row.record, rec)) return fail(row.seq, "not a valid record");
+    if (!audit::parse_record(full, rec)) return fail(row.seq, "not a valid record");
     prev = row.hash;
     frontier.append(audit::merkle::leaf_hash(row.record));
     if (first_ts < 0) first_ts = rec.ts_ms;
@@ -210,9 +215,13 @@ int verify_store(const AuditOptions& o) {
                     "--witness-key (a witness's public key)");
   bool witness_checked = false;
   bool any_checkpoint = false;
+  audit::Expander expander(*store);
   for (const std::string& chain : chains) {
     ChainCheck cc;
     cc.chain = chain;
+    cc.expand = [&](std::string_view stored, std::string& out, std::string& why) {
+      return expander(stored, out, why);
+    };
     std::vector<const Cp*> mine;
     Witnessed witnessed;
     for (const Cp& cp : all)
@@ -394,11 +403,34 @@ std::string string_field(simdjson::dom::element e, const char* k) {
 
 int verify_archive(const AuditOptions& o) {
   const Keys keys = load_keys(o.pubkeys);
-  GzLines in(o.archive);
   simdjson::dom::parser parser;
   std::string line;
   std::string chain;
   ChainCheck cc;
+  // The attribute sets the archived records refer to travel with them (a first pass: they may
+  // follow the rows).
+  std::map<std::string, std::string> sets;
+  {
+    GzLines first(o.archive);
+    while (first.next(line)) {
+      simdjson::dom::element doc, part;
+      if (line.rfind("{\"attrs\":", 0) != 0 || parser.parse(line).get(doc) != simdjson::SUCCESS ||
+          doc["attrs"].get(part) != simdjson::SUCCESS)
+        continue;
+      sets.emplace(string_field(part, "hash"), string_field(part, "attrs"));
+    }
+  }
+  cc.expand = [&](std::string_view stored, std::string& out, std::string& why) {
+    return audit::expand_record(
+        stored,
+        [&](const std::string& h) -> std::optional<std::string> {
+          const auto it = sets.find(h);
+          if (it == sets.end()) return std::nullopt;
+          return it->second;
+        },
+        out, why);
+  };
+  GzLines in(o.archive);
   std::optional<Checkpoint> end;
   int64_t rows = 0;
   auto checkpoint_of = [&](simdjson::dom::element e) {
@@ -537,11 +569,27 @@ int run_audit_prove(const AuditOptions& o) {
       const auto path =
           audit::merkle::inclusion_proof(seq - 1, cp->seq, audit::node_source(*store, chain));
       if (!row || !path) throw std::runtime_error("the store cannot give the proof");
+      // The attribute sets the record refers to, so that it can be read whole: each is checked
+      // against the hash the record (and so the proof) commits to.
+      std::string attrs = "{", expanded, why;
+      const bool whole = audit::expand_record(
+          row->record,
+          [&](const std::string& h) -> std::optional<std::string> {
+            auto body = store->attrs(h);
+            if (body) {
+              attrs += (attrs.size() > 1 ? ",\"" : "\"") + h + "\":";
+              append_json_string(attrs, *body);
+            }
+            return body;
+          },
+          expanded, why);
+      attrs += '}';
+      if (!whole) throw std::runtime_error("record " + std::to_string(seq) + ": " + why);
       Digest root;
       const bool holds = parse_hex_digest(cp->root, root) &&
                          audit::merkle::verify_inclusion(
                              seq - 1, cp->seq, audit::merkle::leaf_hash(row->record), *path, root);
-      std::string out = "{\"chain\":";
+      std::string out = "{\"attrs\":" + attrs + ",\"chain\":";
       append_json_string(out, chain);
       out += ",\"checkpoint\":" + cp->text() + ",\"leaf_index\":" + std::to_string(seq - 1) +
              ",\"path\":" + hex_list(*path) + ",\"record\":";
@@ -637,10 +685,24 @@ int run_audit_archive(const AuditOptions& o) {
                      : std::string("{}")) +
              "}\n");
     int64_t rows = 0;
+    // The attribute sets the archived records refer to go with them (the store keeps them too:
+    // later records may share them).
+    std::map<std::string, std::string> sets;
+    const audit::AttrLookup remember = [&](const std::string& h) -> std::optional<std::string> {
+      if (const auto it = sets.find(h); it != sets.end()) return it->second;
+      auto body = store->attrs(h);
+      if (body) sets.emplace(h, *body);
+      return body;
+    };
+    std::string expanded, why;
     const bool read = store->scan_chain(
         chain, from + 1,
         [&](const audit::StoredRow& r) {
           if (r.seq > cut->seq) return false;
+          if (!audit::expand_record(r.record, remember, expanded, why)) {
+            error = "record " + std::to_string(r.seq) + ": " + why;
+            return ok = false;
+          }
           std::string line = "{\"row\":{\"hash\":\"" + r.hash + "\",\"prev_hash\":\"" +
                              r.prev_hash + "\",\"record\":";
           append_json_string(line, r.record);
@@ -649,6 +711,8 @@ int run_audit_archive(const AuditOptions& o) {
           return ok = put(line);
         },
         error);
+    for (const auto& [h, body] : sets)
+      ok = ok && put("{\"attrs\":{\"attrs\":" + json_string(body) + ",\"hash\":\"" + h + "\"}}\n");
     ok = ok && read &&
          put("{\"end\":{\"checkpoint\":" + json_string(cut_text) +
              ",\"frontier\":" + json_string(audit::frontier_text(frontier->nodes())) + "}}\n");

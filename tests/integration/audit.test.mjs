@@ -146,7 +146,7 @@ test('refusals at the door are recorded, counted per address, reason and second 
   assert.equal(total('connections_per_address', 0), 1);
   for (const r of door) {
     assert.equal(r.remote_address, '127.0.0.1');
-    assert.equal(r.v, 5);
+    assert.ok(r.v >= 5, `v${r.v}`);
     assert.equal(r.principal_id, '');
   }
   // One record per address, reason and status for each second, not one per refusal.

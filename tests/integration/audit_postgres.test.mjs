@@ -22,7 +22,7 @@ const chat = (stack) => fetch(`${stack.url}/v1/chat/completions`, {
 });
 
 test('two instances write their own chains into one database; tampering is found', async () => {
-  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor, audit_attrs');
   const a = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-a' });
   const b = await startStack({ audit: 'batched', auditPostgres: conninfo, auditInstance: 'gw-b' });
   try {
@@ -46,7 +46,7 @@ test('two instances write their own chains into one database; tampering is found
 });
 
 test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns', async () => {
-  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor, audit_attrs');
   const stack = await startStack({ audit: 'strict', auditPostgres: conninfo, auditInstance: 'gw-c' });
   try {
     assert.equal((await chat(stack)).status, 200);
@@ -73,7 +73,7 @@ test('PostgreSQL stopped: strict mode answers 503, then recovers when it returns
 });
 
 test('PostgreSQL: signed checkpoints and a witness catch a cut and a change; proofs verify; one writer per chain', async () => {
-  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor');
+  psql('DROP TABLE IF EXISTS audit, audit_tree, audit_checkpoint, audit_cosignature, audit_anchor, audit_attrs');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pg-key-'));
   const key = path.join(dir, 'k');
   execFileSync(bin, ['audit', 'keygen', '--out', key]);

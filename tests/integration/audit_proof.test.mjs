@@ -4,6 +4,7 @@
 // keep the proof; and no answered request goes without its record.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -121,6 +122,15 @@ test('signed checkpoints: every tampering is detected given the public key and t
   assert.equal(proof.code, 0, proof.out);
   const p = JSON.parse(proof.out);
   assert.equal(p.seq, 7);
+  // The record is stored compact: the candidates' and the principal's attributes once, referred
+  // to by hash; the proof carries those sets, each matching its reference.
+  const stored = JSON.parse(p.record);
+  assert.equal(stored.principal_id, undefined);
+  for (const ref of [stored.candidates_ref, stored.principal_ref]) {
+    assert.ok(p.attrs[ref], ref);
+    assert.equal(crypto.createHash('sha256').update(p.attrs[ref]).digest('hex'), ref);
+  }
+  assert.equal(JSON.parse(p.attrs[stored.principal_ref]).principal_id, 'alice');
   assert.ok(signatureHolds(p.checkpoint, k.pem));
   const root = JSON.parse(p.checkpoint.checkpoint).root;
   assert.ok(verifyInclusion(p.leaf_index, p.tree_size, leafHash(p.record), p.path, root));
@@ -145,6 +155,7 @@ test('signed checkpoints: every tampering is detected given the public key and t
     ['reorder', ['reorder', '7'], /seq 7: does not link/],
     ['delete the newest', ['truncate', '18'], /truncated: the store ends at seq 18/],
     ['delete all', ['delete-all'], /chain it: truncated: the store ends at seq 0/],
+    ['modify an attribute set', ['attrs'], /seq 1: attribute set [0-9a-f]{16} does not match its hash \(modified\)/],
     ['rewrite + recompute the chain', ['rewrite', '7'], /checkpoint at seq 10 \(store\) does not match the records \(rewritten\)/],
     ['rewrite + recompute + re-sign', ['rewrite', '7', k.key], /checkpoint at seq 10 \(store, countersigned by witness [0-9a-f]{16}\) does not match the records \(rewritten\)/],
     ['rewrite + re-sign the countersigned copies too', ['rewrite', '7', k.key, 'resign'], /checkpoint at seq 10 \(.*witness.jsonl\) does not match the records \(rewritten\)/],

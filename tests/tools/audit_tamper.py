@@ -6,6 +6,7 @@
   audit_tamper.py DB reorder SEQ         swap records SEQ and SEQ+1
   audit_tamper.py DB truncate SEQ        delete every record after SEQ, and their checkpoints
   audit_tamper.py DB delete-all          delete every record and checkpoint
+  audit_tamper.py DB attrs               change the attribute sets compact records refer to
   audit_tamper.py DB rewrite SEQ [KEY [COSIGNED]]
                                          change a record, recompute every hash after it and the
                                          Merkle tree; with the gateway's private KEY also rewrite
@@ -105,6 +106,8 @@ def main(path, op, *args):
         db.execute("DELETE FROM audit_checkpoint")
         db.execute("DELETE FROM audit_cosignature")
         db.execute("DELETE FROM audit_tree")
+    elif op == "attrs":
+        db.execute("UPDATE audit_attrs SET attrs = replace(attrs, '\"DE\"', '\"US\"')")
     elif op == "rewrite":
         rewrite(db, seq, args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else "keep")
     else:

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "audit/audit.h"
@@ -147,7 +149,64 @@ TEST(AuditDoor, RefusalsAreCountedOncePerAddressReasonAndWindowWithinABound) {
   EXPECT_EQ(back.count, records.front().count);
   const std::string permit = sample(1).canonical();
   EXPECT_EQ(permit.find("remote_address"), std::string::npos);
-  EXPECT_NE(permit.find(R"("v":5)"), std::string::npos);
+  EXPECT_NE(permit.find(R"("v":6)"), std::string::npos);
+}
+
+TEST(AuditRecord, RepeatingSetsAreStoredOnceAndReferredToByHashFromVersionSix) {
+  Record r = sample(1);
+  r.principal_labels = {{"dept", "risk"}};
+  std::vector<AttrSet> sets;
+  const std::string stored = r.stored(sets);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(stored.find(R"("candidates":)"), std::string::npos) << stored;
+  EXPECT_EQ(stored.find("principal_id"), std::string::npos) << stored;
+  EXPECT_NE(stored.find(R"("candidates_ref":")" + sets[0].hash + "\""), std::string::npos);
+  EXPECT_NE(stored.find(R"("principal_ref":")" + sets[1].hash + "\""), std::string::npos);
+  EXPECT_LT(stored.size(), r.canonical().size());
+  std::map<std::string, std::string> held;
+  for (const AttrSet& a : sets) held[a.hash] = a.body;
+  const AttrLookup lookup = [&](const std::string& h) -> std::optional<std::string> {
+    const auto it = held.find(h);
+    if (it == held.end()) return std::nullopt;
+    return it->second;
+  };
+  // Expanded with its sets, it is the full canonical form, which reads back.
+  std::string full, error;
+  ASSERT_TRUE(expand_record(stored, lookup, full, error)) << error;
+  EXPECT_EQ(full, r.canonical());
+  Record back;
+  ASSERT_TRUE(parse_record(full, back));
+  EXPECT_EQ(back.canonical(), full);
+  // Another request of the same principal to the same model refers to the same sets.
+  std::vector<AttrSet> again;
+  Record next = sample(2);
+  next.principal_labels = r.principal_labels;
+  next.stored(again);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].hash, sets[0].hash);
+  EXPECT_EQ(again[1].hash, sets[1].hash);
+  // A label a client chooses cannot stand in for a reference: the record's own are read.
+  Record tricky = r;
+  tricky.device_present = true;
+  tricky.device.labels = {{"candidates_ref", sets[0].hash}, {"principal_ref", sets[1].hash}};
+  std::vector<AttrSet> tricky_sets;
+  ASSERT_TRUE(expand_record(tricky.stored(tricky_sets), lookup, full, error)) << error;
+  EXPECT_EQ(full, tricky.canonical());
+  // A set missing, or altered, is refused.
+  held[sets[1].hash] = std::string(R"({"principal_id":"mallory"})");
+  EXPECT_FALSE(expand_record(stored, lookup, full, error));
+  EXPECT_NE(error.find("does not match its hash"), std::string::npos) << error;
+  held.erase(sets[0].hash);
+  EXPECT_FALSE(expand_record(stored, lookup, full, error));
+  EXPECT_NE(error.find("missing"), std::string::npos) << error;
+  // Older versions are stored whole; a record without a principal or candidates has no set.
+  r.v = 5;
+  std::vector<AttrSet> none;
+  EXPECT_EQ(r.stored(none), r.canonical());
+  Record refused;
+  refused.decision = "refused";
+  refused.stored(none);
+  EXPECT_TRUE(none.empty());
 }
 
 TEST(AuditRecord, CanonicalEncodingIsStableAndRoundTrips) {
@@ -181,14 +240,16 @@ class AuditChain : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  void write(int n, Durability d = Durability::kBatched) {
+  void write(int n, Durability d = Durability::kBatched, int64_t version = Record::kVersion) {
     Writer w(open_sqlite(db_, d == Durability::kStrict), d, "test", 1000);
     std::string error;
     ASSERT_TRUE(w.start(error)) << error;
     std::promise<void> last;
     for (int i = 1; i <= n; ++i) {
-      ASSERT_TRUE(
-          w.submit(sample(i), i == n ? std::function<void()>([&] { last.set_value(); }) : nullptr));
+      Record r = sample(i);
+      r.v = version;
+      ASSERT_TRUE(w.submit(std::move(r),
+                           i == n ? std::function<void()>([&] { last.set_value(); }) : nullptr));
     }
     last.get_future().wait();
     w.flush();  // the count follows the callbacks
@@ -225,6 +286,31 @@ TEST_F(AuditChain, AWholeChainVerifiesAndContinuesAcrossRestarts) {
   const auto [code, out] = verify();
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("chain test: 15 records, whole"), std::string::npos) << out;
+}
+
+TEST_F(AuditChain, OlderWholeRecordsAndCompactOnesVerifyAndExportAlikeInOneChain) {
+  write(4, Durability::kBatched, 5);  // written before compaction
+  write(4);
+  const auto [code, out] = verify();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("chain test: 8 records, whole"), std::string::npos) << out;
+  // The store holds the two sets once; export shows every record whole.
+  const std::string cmd = std::string(WARDEN_BIN) + " audit export --db " + db_ + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string exported;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), buf.size(), p)) exported += buf.data();
+  pclose(p);
+  size_t whole = 0;
+  for (size_t at = 0; (at = exported.find(R"("principal_id":"alice")", at)) != std::string::npos;
+       ++at)
+    ++whole;
+  EXPECT_EQ(whole, 8u) << exported;
+  EXPECT_EQ(exported.find("_ref"), std::string::npos) << exported;
+  sql("UPDATE audit_attrs SET attrs = replace(attrs, 'alice', 'mallory')");
+  const auto [bad, why] = verify();
+  EXPECT_EQ(bad, 1) << why;
+  EXPECT_NE(why.find("first bad record at seq 5: attribute set"), std::string::npos) << why;
 }
 
 TEST_F(AuditChain, DetectsAModifiedRecord) {
