@@ -167,9 +167,25 @@ if [[ " $SECTIONS " == *" paced "* ]]; then
 fi
 
 if [[ " $SECTIONS " == *" audit "* ]]; then
-# Audit: the SQLite sink's records per second, and replay speed over a million records.
+# Audit: the SQLite sink's records per second (five repetitions each: medians, and checkpoints
+# on against off as a ratio of this run's medians), the record's size whole and compact, one
+# inclusion proof in a store of a million records, and replay speed over a million records.
 log "== audit sink and replay"
-"$BUILD/bench/audit_bench" --benchmark_format=console 2>/dev/null | grep -E "^BM_" > "$OUT/audit-sink.txt" || true
+"$BUILD/bench/audit_bench" --benchmark_filter=BM_SqliteSink --benchmark_repetitions=5 \
+  --benchmark_report_aggregates_only=true 2>/dev/null | grep -E "^BM_.*_(median|cv) " > "$OUT/audit-sink.txt" || true
+python3 - "$OUT/audit-sink.txt" >> "$OUT/audit-sink.txt" <<'PY' || true
+import re, sys
+rate = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"BM_SqliteSink/strict:(\d)/checkpoints:(\d)/compact:1/real_time_median .*records_per_s=([\d.]+)(k?)/s", line)
+    if m:
+        rate[(m[1], m[2])] = float(m[3]) * (1000 if m[4] else 1)
+for strict, name in (("0", "batched"), ("1", "strict")):
+    if (strict, "0") in rate and (strict, "1") in rate:
+        off, on = rate[(strict, "0")], rate[(strict, "1")]
+        print(f"checkpoints on/off, {name}: {on:.0f} / {off:.0f} records/s (medians) = {on / off:.3f}")
+PY
+"$BUILD/bench/audit_bench" --benchmark_filter='BM_InclusionProof1M|BM_PostgresSink' 2>/dev/null | grep -E "^BM_" >> "$OUT/audit-sink.txt" || true
 "$BUILD/bench/audit_bench" make-db "$RUN/replay.db" 1000000
 sed -e "s/@PORT@/1/; s/@UPSTREAM@/1/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" \
     -e "s/@INSPECT@/true/; s/@AUDIT@/false/; s/@DURABILITY@/batched/; s|@AUDITDB@|$RUN/x.db|" \
