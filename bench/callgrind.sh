@@ -9,6 +9,9 @@
 #   client certificate (SPIFFE ID) on a listener that verifies clients
 # env: LIMITS=1..4: that many limit rules (in-process store) that every request meets and none
 #   refuses — a request rate, a token rate, a token budget and a spend budget;
+#   REDIS=host:port: those limits in that Redis instead (the run then also counts the commands
+#   Redis ran, from INFO commandstats before and after: two per request, one EVALSHA reserving
+#   and one settling);
 #   PORT, UPSTREAM_PORT (default: free ones, so that runs side by side do not meet);
 #   JWT_ALG RS256|PS256|ES256|EdDSA (default ES256); JWT_TOKENS one (default: one token, cached
 #   after its first use) or each (a new token per request: every request verifies a signature);
@@ -44,7 +47,22 @@ if [ "$LIMITS" -gt 0 ]; then
     '    - {name: bench-tpm, key: principal, tokens_per_minute: 1000000000000}' \
     '    - {name: bench-tpd, key: [principal, model], tokens_per_day: 1000000000000}' \
     '    - {name: bench-spend, key: model, spend_per_day: 1000000}' | head -n "$LIMITS" >> "$RUN/cg.yaml"
+  if [ -n "${REDIS:-}" ]; then
+    printf '  redis: %s\n  redis_timeout_ms: 5000\n' "$REDIS" >> "$RUN/cg.yaml"
+    redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" FLUSHALL >/dev/null
+  fi
 fi
+# Commands Redis has run so far (but INFO itself).
+redis_calls() {
+  [ -n "${REDIS:-}" ] || { echo 0; return; }
+  redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" INFO commandstats |
+    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'
+}
+redis_evalsha() {
+  [ -n "${REDIS:-}" ] || { echo 0; return; }
+  redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" INFO commandstats |
+    awk -F'[:=,]' '$1 == "cmdstat_evalsha" { n += $3 } END { print n + 0 }'
+}
 CURL=()
 : > "$RUN/bearers"
 case "$MODE" in
@@ -119,6 +137,7 @@ for i in $(seq 0 $((N - 1))); do
   args+=(--next -s -o /dev/null -w '%{http_code}\n' "${CURL[@]}" -H "Authorization: Bearer ${bearers[i % ${#bearers[@]}]}"
          -H 'Content-Type: application/json' --data-binary @"$body" "$SCHEME://$HOST:$PORT$route")
 done
+calls_before=$(redis_calls); evalsha_before=$(redis_evalsha)
 if [ "$N" -gt 0 ]; then
   curl "${args[@]:1}" > "$RUN/statuses" || true
   ok=$(grep -c '^200$' "$RUN/statuses" || true)
@@ -134,4 +153,8 @@ while kill -0 $W 2>/dev/null; do kill -INT $W 2>/dev/null || true; sleep 2; done
 total=$(grep -o 'Collected : [0-9]*' "$RUN/callgrind.log" | grep -o '[0-9]*$' || true)
 [ -n "$total" ] || total=$(callgrind_annotate "$RUN/callgrind.out" | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
 echo "mode=$MODE limits=$LIMITS conn=$CONN jwt_alg=$JWT_ALG jwt_tokens=$JWT_TOKENS requests=$N total_instructions=$total"
+if [ -n "${REDIS:-}" ]; then
+  # The connection's first commands load the scripts (SCRIPT LOAD, once per worker).
+  echo "redis=$REDIS commands=$(( $(redis_calls) - calls_before )) evalsha=$(( $(redis_evalsha) - evalsha_before )) requests=$N"
+fi
 callgrind_annotate --inclusive=no "$RUN/callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' | head -25 | cut -c1-160 || true

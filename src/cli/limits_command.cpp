@@ -65,7 +65,7 @@ int run_limits_show(const std::string& config_path) {
     std::cout << "no limits configured\n";
     return 0;
   }
-  if (ls.redis.empty()) {
+  if (!ls.uses_redis()) {
     if (!config->admin.enabled) {
       std::cerr << "limits show: the in-process store is read through the admin listener, "
                    "which this configuration disables\n";
@@ -80,8 +80,8 @@ int run_limits_show(const std::string& config_path) {
     std::cout << *body;
     return 0;
   }
-  const limits::StoredStates stored =
-      limits::read_redis_states(ls.redis, std::chrono::milliseconds(2000));
+  const limits::StoredStates stored = limits::read_redis_states(
+      {ls.redis, ls.sentinels, ls.sentinel_master}, std::chrono::milliseconds(2000));
   if (!stored.error.empty()) {
     std::cerr << "limits show: " << stored.error << "\n";
     return 1;

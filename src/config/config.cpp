@@ -928,18 +928,38 @@ void read_limit_key(Reader& r, const YAML::Node& n, limits::Rule& rule) {
   }
 }
 
+// host:port, as `redis` and the sentinels are written.
+bool host_port(std::string_view s) {
+  const size_t colon = s.rfind(':');
+  int64_t port = 0;
+  return colon != std::string::npos && colon != 0 &&
+         YAML::convert<int64_t>::decode(YAML::Node(std::string(s.substr(colon + 1))), port) &&
+         port >= 1 && port <= 65535;
+}
+
 void read_limits(Reader& r, const YAML::Node& n, limits::Settings& out) {
   if (!n) return;
   if (!r.expect_map(n, "limits",
-                    {"default_max_tokens", "lease_seconds", "rules", "redis", "redis_timeout_ms"}))
+                    {"default_max_tokens", "lease_seconds", "rules", "redis", "redis_sentinel",
+                     "redis_timeout_ms"}))
     return;
-  if (r.str(n, "redis", out.redis)) {
-    const size_t colon = out.redis.rfind(':');
-    int64_t port = 0;
-    if (colon == std::string::npos || colon == 0 ||
-        !YAML::convert<int64_t>::decode(YAML::Node(out.redis.substr(colon + 1)), port) ||
-        port < 1 || port > 65535)
-      r.error(n["redis"], "'redis' must be host:port");
+  if (r.str(n, "redis", out.redis) && !host_port(out.redis))
+    r.error(n["redis"], "'redis' must be host:port");
+  if (const YAML::Node sn = n["redis_sentinel"]) {
+    if (!out.redis.empty()) r.error(sn, "'redis' and 'redis_sentinel' exclude each other");
+    if (r.expect_map(sn, "redis_sentinel", {"master", "sentinels"})) {
+      r.str(sn, "master", out.sentinel_master, true);
+      const YAML::Node list = sn["sentinels"];
+      if (!list || !list.IsSequence() || list.size() == 0)
+        r.error(list ? list : sn, "'sentinels' must be a list of host:port");
+      else
+        for (const YAML::Node& a : list) {
+          if (!a.IsScalar() || !host_port(a.Scalar()))
+            r.error(a, "a sentinel must be host:port");
+          else
+            out.sentinels.push_back(a.Scalar());
+        }
+    }
   }
   r.integer(n, "redis_timeout_ms", out.redis_timeout_ms, 1, 60'000);
   r.integer(n, "default_max_tokens", out.default_max_tokens, 1, 10'000'000);

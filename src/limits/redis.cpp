@@ -2,14 +2,21 @@
 // two Lua scripts that hold the arithmetic of arith.cpp on the Redis side.
 #include "limits/redis.h"
 
+#include "metrics/metrics.h"
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <string>
@@ -307,6 +314,74 @@ Command renew_command(const std::string& sha, std::span<const Applied> limits, s
   return c;
 }
 
+// host:port split; the port 6379 when none is written.
+std::pair<std::string, int> split_address(std::string_view address) {
+  const std::size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return {std::string(address), 6379};
+  return {std::string(address.substr(0, colon)),
+          std::atoi(std::string(address.substr(colon + 1)).c_str())};
+}
+
+// The primary's address (host:port) as the sentinel at `address` names it for `master`; empty
+// when the sentinel does not answer within `timeout`, does not know the name, or answers
+// anything else. Asked over a connection of its own (Asio, with hiredis's reply parser),
+// closed after the answer: the worker's loop never blocks on it.
+net::awaitable<std::string> ask_sentinel(net::io_context& ioc, std::string address,
+                                         std::string master, std::chrono::milliseconds timeout) {
+  struct Io {
+    explicit Io(net::io_context& io) : resolver(io), socket(io) {}
+    net::ip::tcp::resolver resolver;
+    net::ip::tcp::socket socket;
+  };
+  auto io = std::make_shared<Io>(ioc);
+  net::steady_timer deadline(ioc);
+  deadline.expires_after(timeout);
+  deadline.async_wait([io](const boost::system::error_code& ec) {
+    if (ec) return;
+    io->resolver.cancel();
+    boost::system::error_code ignored;
+    io->socket.close(ignored);
+  });
+  const auto [host, port] = split_address(address);
+  boost::system::error_code ec;
+  const net::ip::address ip = net::ip::make_address(host, ec);
+  if (!ec) {
+    std::tie(ec) = co_await io->socket.async_connect(
+        net::ip::tcp::endpoint(ip, static_cast<unsigned short>(port)),
+        net::as_tuple(net::use_awaitable));
+  } else {
+    auto [rec, endpoints] = co_await io->resolver.async_resolve(host, std::to_string(port),
+                                                                net::as_tuple(net::use_awaitable));
+    if (rec) co_return std::string();
+    std::tie(ec, std::ignore) =
+        co_await net::async_connect(io->socket, endpoints, net::as_tuple(net::use_awaitable));
+  }
+  if (ec) co_return std::string();
+  const std::string command = "*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n$" +
+                              std::to_string(master.size()) + "\r\n" + master + "\r\n";
+  std::tie(ec, std::ignore) = co_await net::async_write(io->socket, net::buffer(command),
+                                                        net::as_tuple(net::use_awaitable));
+  if (ec) co_return std::string();
+  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
+  char buf[512];
+  for (;;) {
+    auto [rec, n] =
+        co_await io->socket.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+    if (rec || redisReaderFeed(reader.get(), buf, n) != REDIS_OK) co_return std::string();
+    void* r = nullptr;
+    if (redisReaderGetReply(reader.get(), &r) != REDIS_OK) co_return std::string();
+    if (r == nullptr) continue;  // not whole yet
+    const std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(r),
+                                                             freeReplyObject);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
+      co_return std::string();  // a nil: no primary of that name
+    co_return std::string(reply->element[0]->str, reply->element[0]->len) + ":" +
+        std::string(reply->element[1]->str, reply->element[1]->len);
+  }
+}
+
 }  // namespace
 
 struct Renewal::List {
@@ -325,7 +400,7 @@ void Renewal::unlink() {
 // One connection and its Asio watchers. Shared with the handlers in flight, which check `ac`
 // before touching hiredis: cleanup() (hiredis freeing the context) clears it.
 struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
-  explicit Impl(net::io_context& io) : ioc(io), sd(io), renew_timer(io) {}
+  Impl(net::io_context& io, Metrics& m) : ioc(io), metrics(m), sd(io), renew_timer(io) {}
   ~Impl() {
     for (Renewal* r = renewals.head; r != nullptr;) {
       Renewal* next = r->next_;
@@ -335,6 +410,7 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     }
   }
   net::io_context& ioc;
+  Metrics& metrics;
   net::posix::stream_descriptor sd;
   redisAsyncContext* ac = nullptr;
   std::string address;
@@ -345,6 +421,13 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   std::string renew_sha = sha1_hex(renew_script());
   Micros lease = 15 * 60 * 1'000'000LL;
   Renewal::List renewals;  // the reservations of this worker's requests that are held
+  // With sentinels: the primary they named (empty: to be asked), whom to ask next, and the
+  // requests waiting for the answer.
+  std::vector<std::string> sentinels;
+  std::string master;
+  std::string primary;
+  std::size_t next_sentinel = 0;
+  bool resolving = false;
   net::steady_timer renew_timer;
   bool renew_armed = false;
 
@@ -364,7 +447,9 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     Op op;
     Command cmd;
     std::shared_ptr<Pending> pending;  // null: nobody waits for the answer
+    std::size_t leases = 0;            // a renewal: the leases it asks to extend
     bool retried = false;
+    std::chrono::steady_clock::time_point sent{};
   };
 
   void arm_read() {
@@ -418,7 +503,28 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   static void on_disconnect(const redisAsyncContext* c, int status) {
     if (status != REDIS_OK) of(c->data)->failed();
   }
-  void failed() { retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200); }
+  // Not sooner than 200 ms from now; with sentinels, the primary is asked again (a lost
+  // connection is how a failover shows: the sentinels close the clients of the one demoted).
+  void failed() {
+    retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    primary.clear();
+  }
+  // The connection answers for a store it no longer is (a replica): dropped, and asked again.
+  void lost() {
+    failed();
+    if (ac != nullptr) redisAsyncFree(ac);  // deferred by hiredis when inside a callback
+  }
+  // A new connection to a primary the sentinels named: it must say so itself (their answer
+  // may predate a failover that is under way).
+  static void on_role(redisAsyncContext* c, void* r, void*) {
+    const auto* reply = static_cast<const redisReply*>(r);
+    if (reply == nullptr) return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        std::string_view(reply->element[0]->str, reply->element[0]->len) == "master")
+      return;
+    of(c->data)->lost();
+  }
 
   // Queued on the connection without a callback: commands are answered in order, so the
   // EVALSHAs queued after them find the scripts.
@@ -437,9 +543,7 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     if (ac != nullptr) redisAsyncFree(ac);  // a new address: the old connection goes
     address = std::string(addr);
     if (std::chrono::steady_clock::now() < retry_at) return false;
-    const std::size_t colon = address.rfind(':');
-    const std::string host = address.substr(0, colon);
-    const int port = colon == std::string::npos ? 6379 : std::atoi(address.c_str() + colon + 1);
+    const auto [host, port] = split_address(address);
     redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
     if (c == nullptr) return false;
     if (c->err) {
@@ -449,6 +553,7 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     }
     ac = c;
     c->data = this;
+    ++metrics.limit_store_connects;
     boost::system::error_code ec;
     sd.assign(c->c.fd, ec);
     if (ec) {
@@ -466,6 +571,7 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     redisAsyncSetDisconnectCallback(c, on_disconnect);
     // Non-blocking connect: hiredis watches for writability, then sends what is queued.
     add_write(this);
+    if (!sentinels.empty()) redisAsyncCommand(c, on_role, nullptr, "ROLE");
     load_scripts();
     return ac != nullptr;
   }
@@ -483,16 +589,21 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   // Sent on the connection (hiredis owns `call` until its reply); false when there is none.
   bool submit(std::unique_ptr<Call> call) {
     if (ac == nullptr || send(*call) != REDIS_OK) return false;
+    ++metrics.limit_store_commands[static_cast<std::size_t>(call->op)];
+    if (call->pending != nullptr) call->sent = std::chrono::steady_clock::now();
     call.release();
     return true;
   }
+  void count_error(LimitStoreError e) { ++metrics.limit_store_errors[static_cast<std::size_t>(e)]; }
 
   static void on_reply(redisAsyncContext* c, void* r, void* priv) {
     std::unique_ptr<Call> call(static_cast<Call*>(priv));
     const auto* reply = static_cast<const redisReply*>(r);
     Impl* s = of(c->data);
-    if (reply != nullptr && reply->type == REDIS_REPLY_ERROR && !call->retried &&
-        std::string_view(reply->str, reply->len).starts_with("NOSCRIPT") && s->ac != nullptr) {
+    const std::string_view error = reply != nullptr && reply->type == REDIS_REPLY_ERROR
+                                       ? std::string_view(reply->str, reply->len)
+                                       : std::string_view();
+    if (error.starts_with("NOSCRIPT") && !call->retried && s->ac != nullptr) {
       call->retried = true;
       s->load_scripts();
       if (s->send(*call) == REDIS_OK) {
@@ -500,8 +611,21 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
         return;
       }
     }
+    if (error.starts_with("READONLY")) s->lost();
     Pending* p = call->pending.get();
+    if (reply == nullptr) {
+      if (p == nullptr || !p->done) s->count_error(LimitStoreError::lost);  // else: timed out
+    } else if (!error.empty()) {
+      s->count_error(LimitStoreError::error);
+    } else if (call->op == Op::renew && reply->type == REDIS_REPLY_INTEGER) {
+      const auto kept = static_cast<std::size_t>(std::max<long long>(0, reply->integer));
+      s->metrics.limit_leases_renewed += kept;
+      s->metrics.limit_leases_lost += call->leases - std::min(kept, call->leases);
+    }
     if (p == nullptr) return;
+    if (reply != nullptr && !p->done)
+      s->metrics.limit_store_round_trip.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - call->sent).count());
     if (call->op == Op::reserve) read_outcome(reply, *p);
     p->done = true;
     p->timer.cancel();
@@ -531,34 +655,105 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
       if (!ec) self->renew_due();
     });
   }
+  // The connection to the target: made at once to an address, or to the primary the sentinels
+  // name, asked (once for all the requests that need it) and awaited within `timeout`.
+  net::awaitable<bool> ready(const RedisTarget& t, std::chrono::milliseconds timeout) {
+    if (t.sentinels.empty()) {
+      if (!sentinels.empty()) retarget({}, {});
+      co_return connect(t.address);
+    }
+    if (master != t.master ||
+        !std::equal(sentinels.begin(), sentinels.end(), t.sentinels.begin(), t.sentinels.end()))
+      retarget(t.sentinels, t.master);
+    if (primary.empty()) {
+      if (std::chrono::steady_clock::now() < retry_at) co_return false;
+      ask(timeout);
+      auto wait = std::make_shared<Pending>(ioc);
+      waiters.push_back(wait);
+      wait->timer.expires_after(timeout);
+      co_await wait->timer.async_wait(net::as_tuple(net::use_awaitable));
+      if (primary.empty()) co_return false;
+    }
+    co_return connect(primary);
+  }
+  std::vector<std::weak_ptr<Pending>> waiters;
+  void retarget(std::span<const std::string> to, std::string_view name) {
+    sentinels.assign(to.begin(), to.end());
+    master = std::string(name);
+    primary.clear();
+    next_sentinel = 0;
+    if (ac != nullptr) redisAsyncFree(ac);
+  }
+  // Asks the sentinels in turn (each within `timeout`) unless that is under way; wakes the
+  // waiting requests with the answer.
+  void ask(std::chrono::milliseconds timeout) {
+    if (resolving) return;
+    resolving = true;
+    net::co_spawn(ioc, resolve(shared_from_this(), timeout), net::detached);
+  }
+  static net::awaitable<void> resolve(std::shared_ptr<Impl> self,
+                                      std::chrono::milliseconds timeout) {
+    Impl& s = *self;
+    const std::vector<std::string> asked = s.sentinels;
+    const std::string name = s.master;
+    std::string found;
+    for (std::size_t i = 0; i < asked.size() && found.empty(); ++i)
+      found = co_await ask_sentinel(s.ioc, asked[s.next_sentinel++ % asked.size()], name, timeout);
+    s.resolving = false;
+    ++s.metrics.limit_store_sentinel_asks[found.empty() ? 1 : 0];
+    if (s.sentinels == asked && s.master == name) {  // not retargeted meanwhile
+      if (found.empty()) {
+        s.failed();
+      } else {
+        if (s.ac != nullptr && s.address != found) redisAsyncFree(s.ac);
+        s.primary = std::move(found);
+      }
+    }
+    for (const std::weak_ptr<Pending>& w : s.waiters)
+      if (auto p = w.lock()) p->timer.cancel();
+    s.waiters.clear();
+  }
+
   void renew_due() {
     if (renewals.head == nullptr) return;  // nothing held: the timer stops until keep()
-    if (ac == nullptr) connect(address);
+    if (ac == nullptr) {
+      if (sentinels.empty()) {
+        connect(address);
+      } else if (!primary.empty()) {
+        connect(primary);
+      } else if (std::chrono::steady_clock::now() >= retry_at) {
+        ask(std::chrono::milliseconds(1000));  // renewed at the next tick
+      }
+    }
     const auto now = std::chrono::steady_clock::now();
     const auto half = std::chrono::microseconds(lease / 2);
     for (Renewal* r = renewals.head; r != nullptr && ac != nullptr; r = r->next_) {
       if (now - r->renewed_ < half) continue;
-      if (submit(std::make_unique<Call>(
-              Call{Op::renew, renew_command(renew_sha, r->limits_, r->id_, lease), nullptr})))
+      const auto leases =
+          static_cast<std::size_t>(std::count_if(r->limits_.begin(), r->limits_.end(), leased));
+      if (submit(std::make_unique<Call>(Call{
+              Op::renew, renew_command(renew_sha, r->limits_, r->id_, lease), nullptr, leases})))
         r->renewed_ = now;
     }
     arm_renewal();
   }
 };
 
-RedisStore::RedisStore(net::io_context& ioc) : impl_(std::make_shared<Impl>(ioc)) {}
+RedisStore::RedisStore(net::io_context& ioc, Metrics& metrics)
+    : impl_(std::make_shared<Impl>(ioc, metrics)) {}
 
 RedisStore::~RedisStore() {
   impl_->renew_timer.cancel();
   if (impl_->ac != nullptr) redisAsyncFree(impl_->ac);  // pending replies complete as lost
 }
 
-net::awaitable<std::optional<Outcome>> RedisStore::reserve(std::string_view address,
+net::awaitable<std::optional<Outcome>> RedisStore::reserve(const RedisTarget& target,
                                                            std::span<const Applied> limits,
                                                            std::string_view id, Micros lease,
                                                            std::chrono::milliseconds timeout) {
-  Impl& s = *impl_;
-  if (!s.connect(address)) co_return std::nullopt;
+  const std::shared_ptr<Impl> self = impl_;  // the worker may end while this waits
+  Impl& s = *self;
+  if (!co_await s.ready(target, timeout)) co_return std::nullopt;
   s.lease = lease;
   auto pending = std::make_shared<Impl::Pending>(s.ioc);
   pending->n = limits.size();
@@ -571,8 +766,9 @@ net::awaitable<std::optional<Outcome>> RedisStore::reserve(std::string_view addr
   if (!pending->done) {
     // No answer in time: the connection is presumed dead (its replies would now be out of
     // step with the requests waiting on them); the next request reconnects.
-    s.failed();
-    if (s.ac != nullptr) redisAsyncFree(s.ac);
+    s.count_error(LimitStoreError::timeout);
+    pending->done = true;  // no longer waited for
+    s.lost();
     co_return std::nullopt;
   }
   co_return pending->outcome;
@@ -590,6 +786,10 @@ net::awaitable<void> RedisStore::settle(std::span<const Applied> limits,
     co_return;
   pending->timer.expires_after(timeout);
   co_await pending->timer.async_wait(net::as_tuple(net::use_awaitable));
+  if (!pending->done) {
+    s.count_error(LimitStoreError::timeout);
+    pending->done = true;  // the answer, should it come, is no round trip anyone waited for
+  }
 }
 
 void RedisStore::release(std::span<const Applied> limits, std::string_view id) {
@@ -614,16 +814,38 @@ void RedisStore::keep(Renewal& node, std::span<const Applied> limits, std::strin
   if (!s.renew_armed) s.arm_renewal();
 }
 
-StoredStates read_redis_states(std::string_view address, std::chrono::milliseconds timeout) {
+StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseconds timeout) {
   StoredStates out;
-  const std::string addr(address);
-  const std::size_t colon = addr.rfind(':');
-  const std::string host = addr.substr(0, colon);
-  const int port = colon == std::string::npos ? 6379 : std::atoi(addr.c_str() + colon + 1);
   const timeval tv{static_cast<time_t>(timeout.count() / 1000),
                    static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  std::unique_ptr<redisContext, void (*)(redisContext*)> c(
-      redisConnectWithTimeout(host.c_str(), port, tv), redisFree);
+  using Context = std::unique_ptr<redisContext, void (*)(redisContext*)>;
+  std::string addr(target.address);
+  if (!target.sentinels.empty()) {
+    // The primary as the first sentinel that answers names it.
+    addr.clear();
+    const std::string name(target.master);
+    for (const std::string& sentinel : target.sentinels) {
+      const auto [host, port] = split_address(sentinel);
+      Context c(redisConnectWithTimeout(host.c_str(), port, tv), redisFree);
+      if (c == nullptr || c->err) continue;
+      redisSetTimeout(c.get(), tv);
+      const std::unique_ptr<redisReply, void (*)(void*)> r(
+          static_cast<redisReply*>(redisCommand(c.get(), "SENTINEL get-master-addr-by-name %b",
+                                                name.data(), name.size())),
+          freeReplyObject);
+      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        addr = std::string(r->element[0]->str, r->element[0]->len) + ":" +
+               std::string(r->element[1]->str, r->element[1]->len);
+        break;
+      }
+    }
+    if (addr.empty()) {
+      out.error = "no sentinel names a primary for '" + name + "'";
+      return out;
+    }
+  }
+  const auto [host, port] = split_address(addr);
+  Context c(redisConnectWithTimeout(host.c_str(), port, tv), redisFree);
   if (c == nullptr || c->err) {
     out.error = "cannot connect to Redis at " + addr + (c ? std::string(": ") + c->errstr : "");
     return out;

@@ -23,9 +23,20 @@
 
 #include "limits/limits.h"
 
+namespace warden {
+struct Metrics;
+}
+
 namespace warden::limits {
 
 class RedisStore;
+
+// Where the store is: one Redis (host:port), or the primary that Redis Sentinels name.
+struct RedisTarget {
+  std::string_view address;                // without sentinels
+  std::span<const std::string> sentinels;  // host:port each: asked in turn for the primary
+  std::string_view master;                 // the name they know the primary by
+};
 
 // A reservation whose lease the store renews while it is held: a request's, linked into its
 // worker's store by RedisStore::keep() and unlinked when settled, released or destroyed (no
@@ -42,6 +53,13 @@ class Renewal {
 
  private:
   friend class RedisStore;
+
+  // Where the store is: one Redis (host:port), or the primary that Redis Sentinels name.
+  struct RedisTarget {
+    std::string_view address;                // without sentinels
+    std::span<const std::string> sentinels;  // host:port each: asked in turn for the primary
+    std::string_view master;                 // the name they know the primary by
+  };
   struct List;
   List* owner_ = nullptr;
   Renewal* prev_ = nullptr;
@@ -53,15 +71,19 @@ class Renewal {
 
 class RedisStore {
  public:
-  explicit RedisStore(boost::asio::io_context& ioc);
+  // `metrics`: the worker's, which counts the commands, round trips, errors and reconnects.
+  RedisStore(boost::asio::io_context& ioc, Metrics& metrics);
   ~RedisStore();
   RedisStore(const RedisStore&) = delete;
   RedisStore& operator=(const RedisStore&) = delete;
 
   // Reserves all of `limits` under the reservation `id`, all or nothing; nullopt when the store
-  // cannot answer (not connected, an error, or no answer within `timeout`). `address` is
-  // host:port; a new address closes the old connection. The time is the Redis server's.
-  boost::asio::awaitable<std::optional<Outcome>> reserve(std::string_view address,
+  // cannot answer (not connected, an error, or no answer within `timeout`). A new target closes
+  // the old connection. With sentinels, the primary is asked of them (the request waits for
+  // the answer within `timeout`), checked with ROLE on the new connection, and asked again
+  // whenever the connection is lost or refuses a write (READONLY: a failover demoted it).
+  // The time is the Redis server's.
+  boost::asio::awaitable<std::optional<Outcome>> reserve(const RedisTarget& target,
                                                          std::span<const Applied> limits,
                                                          std::string_view id, Micros lease,
                                                          std::chrono::milliseconds timeout);
@@ -92,6 +114,6 @@ struct StoredStates {
   std::vector<std::pair<std::string, State>> states;  // by key (without the "warden:limit:")
   std::string error;
 };
-StoredStates read_redis_states(std::string_view address, std::chrono::milliseconds timeout);
+StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseconds timeout);
 
 }  // namespace warden::limits

@@ -68,8 +68,11 @@ struct Settings {
   // How long a reservation may stay unsettled before the store forgets it (a request whose
   // process died); every reservation settles or is released long before on a live process.
   Micros lease = 15 * 60 * 1'000'000LL;
-  // The Redis store (host:port) shared by replicas; empty: the in-process store.
+  // The Redis store (host:port) shared by replicas; empty: the in-process store, unless
+  // sentinels name the primary (`redis_sentinel`: the two exclude each other).
   std::string redis;
+  std::vector<std::string> sentinels;    // host:port each
+  std::string sentinel_master;           // the name the sentinels know the primary by
   std::uint32_t redis_timeout_ms = 250;  // a reservation unanswered for this long: unavailable
   bool needs_usage = false;              // a rule counts tokens: the answer's usage is needed
   bool counts_spend = false;             // a rule counts spend (the deployment's price)
@@ -78,6 +81,7 @@ struct Settings {
   bool by_deployment = false;            // a rule is keyed by deployment: reserved per candidate
 
   bool empty() const { return rules.empty(); }
+  bool uses_redis() const { return !redis.empty() || !sentinels.empty(); }
   // Fills in what every request would otherwise compute again (Rule::header_*); call once
   // after the rules are read.
   void prepare();

@@ -87,6 +87,16 @@ void Metrics::merge(const Metrics& o) {
   merge_map(failovers, o.failovers);
   merge_map(limit_rejections, o.limit_rejections);
   merge_map(limit_store_failures, o.limit_store_failures);
+  for (size_t i = 0; i < limit_store_commands.size(); ++i)
+    limit_store_commands[i] += o.limit_store_commands[i];
+  limit_store_round_trip.merge(o.limit_store_round_trip);
+  for (size_t i = 0; i < limit_store_errors.size(); ++i)
+    limit_store_errors[i] += o.limit_store_errors[i];
+  limit_store_connects += o.limit_store_connects;
+  for (size_t i = 0; i < limit_store_sentinel_asks.size(); ++i)
+    limit_store_sentinel_asks[i] += o.limit_store_sentinel_asks[i];
+  limit_leases_renewed += o.limit_leases_renewed;
+  limit_leases_lost += o.limit_leases_lost;
   merge_map(findings, o.findings);
   in_flight += o.in_flight;
   connections += o.connections;
@@ -138,6 +148,52 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
   counter_family("warden_limit_store_failures_total",
                  "Requests whose limit store did not answer, refused or let through.",
                  limit_store_failures);
+  // The Redis store's, once a worker has used it.
+  const bool redis =
+      limit_store_connects + limit_store_sentinel_asks[0] + limit_store_sentinel_asks[1] > 0;
+  auto labelled = [&](const char* name, const char* help, const char* label_name,
+                      std::initializer_list<const char*> values, const uint64_t* counts) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+    size_t i = 0;
+    for (const char* v : values)
+      out += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label_name, v, counts[i++]);
+  };
+  if (redis) {
+    labelled("warden_limit_store_commands_total", "Script commands sent to the Redis limit store.",
+             "op", {"reserve", "settle", "release", "renew"}, limit_store_commands.data());
+    out +=
+        "# HELP warden_limit_store_round_trip_seconds Reservations and settlements, sent to "
+        "answered.\n"
+        "# TYPE warden_limit_store_round_trip_seconds histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      cumulative += limit_store_round_trip.counts[i];
+      out += fmt::format("warden_limit_store_round_trip_seconds_bucket{{le=\"{}\"}} {}\n",
+                         kLatencyBuckets[i], cumulative);
+    }
+    cumulative += limit_store_round_trip.counts.back();
+    out += fmt::format(
+        "warden_limit_store_round_trip_seconds_bucket{{le=\"+Inf\"}} {}\n"
+        "warden_limit_store_round_trip_seconds_sum {}\n"
+        "warden_limit_store_round_trip_seconds_count {}\n",
+        cumulative, limit_store_round_trip.sum, limit_store_round_trip.count);
+    labelled("warden_limit_store_errors_total",
+             "Redis limit store commands unanswered in time, answered with an error, or lost "
+             "with their connection.",
+             "reason", {"timeout", "error", "lost"}, limit_store_errors.data());
+    labelled("warden_limit_store_sentinel_asks_total",
+             "Sentinels asked for the primary: one named, or none (no answer, unknown name).",
+             "outcome", {"primary", "none"}, limit_store_sentinel_asks.data());
+    out += fmt::format(
+        "# HELP warden_limit_store_connects_total Connections made to the Redis limit store.\n"
+        "# TYPE warden_limit_store_connects_total counter\nwarden_limit_store_connects_total {}\n"
+        "# HELP warden_limit_leases_renewed_total Leases of long requests renewed in Redis.\n"
+        "# TYPE warden_limit_leases_renewed_total counter\nwarden_limit_leases_renewed_total {}\n"
+        "# HELP warden_limit_leases_lost_total Leases found ended when renewed (Redis "
+        "unreachable for a lease).\n"
+        "# TYPE warden_limit_leases_lost_total counter\nwarden_limit_leases_lost_total {}\n",
+        limit_store_connects, limit_leases_renewed, limit_leases_lost);
+  }
   counter_family("warden_inspect_findings_total",
                  "Sensitive data found, by class and direction (request or answer).", findings);
   out += fmt::format(

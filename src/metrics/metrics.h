@@ -45,6 +45,10 @@ struct RequestKeyLess {
   }
 };
 
+enum class LimitStoreOp : uint8_t { reserve, settle, release, renew };
+// timeout: unanswered in time; error: an error reply; lost: the connection went first.
+enum class LimitStoreError : uint8_t { timeout, error, lost };
+
 struct Metrics {
   // warden_requests_total{route,status,model}
   std::map<RequestKey, uint64_t, RequestKeyLess> requests;
@@ -63,6 +67,18 @@ struct Metrics {
   // warden_limit_store_failures_total{outcome}: the limit store did not answer; the request
   // was refused (fail_closed) or let through (fail_open)
   std::map<std::string, uint64_t> limit_store_failures;
+  // The Redis limit store, as each worker's connection sees it:
+  // warden_limit_store_commands_total{op}: script commands sent, by LimitStoreOp
+  std::array<uint64_t, 4> limit_store_commands{};
+  // warden_limit_store_round_trip_seconds: a reservation or settlement, sent to answered
+  Histogram limit_store_round_trip;
+  // warden_limit_store_errors_total{reason}: by LimitStoreError
+  std::array<uint64_t, 3> limit_store_errors{};
+  uint64_t limit_store_connects = 0;  // warden_limit_store_connects_total (a reconnect: one more)
+  // warden_limit_store_sentinel_asks_total{outcome}: [0] a primary named, [1] none
+  std::array<uint64_t, 2> limit_store_sentinel_asks{};
+  uint64_t limit_leases_renewed = 0;    // warden_limit_leases_renewed_total
+  uint64_t limit_leases_lost = 0;       // warden_limit_leases_lost_total: ended before renewed
   int64_t in_flight = 0;                // warden_requests_in_flight
   int64_t connections = 0;              // warden_connections_open
   uint64_t connections_total = 0;       // warden_connections_total

@@ -742,7 +742,8 @@ net::awaitable<std::optional<limits::Outcome>> reserve_in_redis(
     }
     if (h.id.empty()) h.id = worker.next_request_id();
     h.redis = worker.redis_limits();
-    o = co_await worker.redis_limits()->reserve(ls.redis, h.met.applied, h.id, ls.lease,
+    o = co_await worker.redis_limits()->reserve({ls.redis, ls.sentinels, ls.sentinel_master},
+                                                h.met.applied, h.id, ls.lease,
                                                 std::chrono::milliseconds(ls.redis_timeout_ms));
     if (!o || attempt > 0 || !count_input(*o, model, body, h)) break;
   }
@@ -1430,7 +1431,7 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
   if (!config.limits.empty()) {
     // Two statements, not one conditional expression holding a co_await: GCC 12 freed such an
     // expression's result before `co_return limited.error()` had copied it.
-    if (config.limits.redis.empty()) {
+    if (!config.limits.uses_redis()) {
       auto limited = limit_here(worker, config, body, permitted, ctx, out);
       if (!limited) co_return limited.error();
     } else {

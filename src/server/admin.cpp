@@ -56,7 +56,7 @@ std::string limits_text(Admin& admin) {
 std::string limit_gauges(Admin& admin) {
   const auto config = admin.shared.snapshots.load();
   const limits::Settings& ls = config->limits;
-  if (ls.empty() || !ls.redis.empty()) return {};
+  if (ls.empty() || ls.uses_redis()) return {};
   struct Seen {
     std::int64_t least = -1;
     std::int64_t keys = 0;

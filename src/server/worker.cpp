@@ -35,7 +35,7 @@ constexpr auto kUseEc = net::as_tuple(net::use_awaitable);
 Worker::Worker(Shared& shared, unsigned index)
     : shared_(shared),
       index_(index),
-      redis_limits_(std::make_shared<limits::RedisStore>(ioc_)),
+      redis_limits_(std::make_shared<limits::RedisStore>(ioc_, metrics_)),
       ids_(std::random_device{}() ^ (uint64_t{index} << 32)) {}
 
 void Worker::listen(const std::vector<ClientListener>& listeners) {

@@ -26,6 +26,7 @@ const principals = {
   rate: '{rpm: x}', tokens: '{tok: x}', race: '{race: x}', streams: '{streams: x}',
   failing: '{fail: x}', group_p: '{groups: "a, b"}', group_q: '{groups: b}', usage: '{usage: x}',
   spend: '{spend: x}', spend2: '{spend2: x}', energy: '{energy: x}',
+  multi: '{rpm: m, usage: m, tok: m}',
 };
 const keysExtra = Object.entries(principals).map(([id, labels]) =>
   `  - sha256: ${sha(`sk-${id}`)}\n    principal: {id: ${id}, labels: ${labels}}\n`).join('');
@@ -481,6 +482,9 @@ describe('with the Redis store', () => {
       assert.equal(other.headers.get('x-ratelimit-remaining-streams'), '0');
       await other.arrayBuffer();
     }
+    const metrics = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
+    assert.match(metrics, /^warden_limit_leases_renewed_total [1-9]\d*$/m);
+    assert.match(metrics, /^warden_limit_leases_lost_total 0$/m);
     await reader.cancel();
     let status = 0;
     for (let i = 0; i < 100 && status !== 200; i++) {
@@ -490,6 +494,41 @@ describe('with the Redis store', () => {
       if (status !== 200) await new Promise((res) => setTimeout(res, 50));
     }
     assert.equal(status, 200, 'released when its client left');
+  });
+
+  test('one round trip reserves all of a request\'s limits, one settles them: two commands a request', async () => {
+    const warm = await on(a, 'multi', 'chat', { max_tokens: 100 });  // the connection is made and the scripts loaded
+    await warm.arrayBuffer();
+    // Every command a client sends, as MONITOR shows it (the scripts' own calls are marked lua).
+    const monitor = spawn('redis-cli', ['-p', String(redisPort), 'MONITOR']);
+    let seen = '';
+    monitor.stdout.on('data', (d) => { seen += d; });
+    const see = async (text) => { for (let i = 0; i < 200 && !seen.includes(text); i++) await new Promise((r) => setTimeout(r, 25)); };
+    await see('OK');
+    const n = 10;
+    for (let i = 0; i < n; i++) {
+      const r = await on(a, 'multi', 'chat', { max_tokens: 100 });  // three rules: two request rates and a token budget
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    }
+    spawnSync('redis-cli', ['-p', String(redisPort), 'ECHO', 'end-of-test']);
+    await see('end-of-test');
+    monitor.kill();
+    const sent = {};
+    for (const l of seen.split('\n')) {
+      const m = /^\d+\.\d+ \[\d+ [\d.:]+\] "([^"]+)"/.exec(l);
+      if (m && m[1].toLowerCase() !== 'echo') sent[m[1].toLowerCase()] = (sent[m[1].toLowerCase()] ?? 0) + 1;
+    }
+    // Besides, a worker's first request loads the three scripts on its new connection.
+    assert.ok((sent.script ?? 0) % 3 === 0 && (sent.script ?? 0) <= 6, `${sent.script} SCRIPT LOAD`);
+    delete sent.script;
+    assert.deepEqual(sent, { evalsha: 2 * n });
+    const metrics = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
+    const value = (name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    assert.ok(value('warden_limit_store_commands_total\\{op="reserve"\\}') >= n + 1);
+    assert.ok(value('warden_limit_store_commands_total\\{op="settle"\\}') >= n + 1);
+    assert.ok(value('warden_limit_store_round_trip_seconds_count') >= 2 * (n + 1));
+    assert.ok(value('warden_limit_store_connects_total') >= 1);
   });
 
   test('a Redis that forgot the scripts (SCRIPT FLUSH) gets them again: no request fails', async () => {
