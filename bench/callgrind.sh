@@ -9,9 +9,9 @@
 #   client certificate (SPIFFE ID) on a listener that verifies clients
 # env: LIMITS=1..4: that many limit rules (in-process store) that every request meets and none
 #   refuses — a request rate, a token rate, a token budget and a spend budget;
-#   REDIS=host:port: those limits in that Redis instead (the run then also counts the commands
-#   Redis ran, from INFO commandstats before and after: two per request, one EVALSHA reserving
-#   and one settling);
+#   REDIS=host:port: those limits in that Redis instead (the run then also counts the EVALSHAs
+#   Redis ran, from INFO commandstats before and after: two per request, one reserving and one
+#   settling, besides the connection's three SCRIPT LOADs);
 #   PORT, UPSTREAM_PORT (default: free ones, so that runs side by side do not meet);
 #   JWT_ALG RS256|PS256|ES256|EdDSA (default ES256); JWT_TOKENS one (default: one token, cached
 #   after its first use) or each (a new token per request: every request verifies a signature);
@@ -49,19 +49,14 @@ if [ "$LIMITS" -gt 0 ]; then
     '    - {name: bench-spend, key: model, spend_per_day: 1000000}' | head -n "$LIMITS" >> "$RUN/cg.yaml"
   if [ -n "${REDIS:-}" ]; then
     printf '  redis: %s\n  redis_timeout_ms: 5000\n' "$REDIS" >> "$RUN/cg.yaml"
-    redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" FLUSHALL >/dev/null
   fi
 fi
-# Commands Redis has run so far (but INFO itself).
+# How many times Redis has run a command (INFO commandstats; a script's own calls are counted
+# under their names, so only what a client sends is asked for).
 redis_calls() {
   [ -n "${REDIS:-}" ] || { echo 0; return; }
   redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" INFO commandstats |
-    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'
-}
-redis_evalsha() {
-  [ -n "${REDIS:-}" ] || { echo 0; return; }
-  redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" INFO commandstats |
-    awk -F'[:=,]' '$1 == "cmdstat_evalsha" { n += $3 } END { print n + 0 }'
+    awk -F'[:=,]' -v c="cmdstat_$1" '$1 == c { n += $3 } END { print n + 0 }'
 }
 CURL=()
 : > "$RUN/bearers"
@@ -137,7 +132,7 @@ for i in $(seq 0 $((N - 1))); do
   args+=(--next -s -o /dev/null -w '%{http_code}\n' "${CURL[@]}" -H "Authorization: Bearer ${bearers[i % ${#bearers[@]}]}"
          -H 'Content-Type: application/json' --data-binary @"$body" "$SCHEME://$HOST:$PORT$route")
 done
-calls_before=$(redis_calls); evalsha_before=$(redis_evalsha)
+evalsha_before=$(redis_calls evalsha); script_before=$(redis_calls "script|load")
 if [ "$N" -gt 0 ]; then
   curl "${args[@]:1}" > "$RUN/statuses" || true
   ok=$(grep -c '^200$' "$RUN/statuses" || true)
@@ -155,6 +150,6 @@ total=$(grep -o 'Collected : [0-9]*' "$RUN/callgrind.log" | grep -o '[0-9]*$' ||
 echo "mode=$MODE limits=$LIMITS conn=$CONN jwt_alg=$JWT_ALG jwt_tokens=$JWT_TOKENS requests=$N total_instructions=$total"
 if [ -n "${REDIS:-}" ]; then
   # The connection's first commands load the scripts (SCRIPT LOAD, once per worker).
-  echo "redis=$REDIS commands=$(( $(redis_calls) - calls_before )) evalsha=$(( $(redis_evalsha) - evalsha_before )) requests=$N"
+  echo "redis=$REDIS evalsha=$(( $(redis_calls evalsha) - evalsha_before )) script_load=$(( $(redis_calls "script|load") - script_before )) requests=$N"
 fi
 callgrind_annotate --inclusive=no "$RUN/callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' | head -25 | cut -c1-160 || true
