@@ -185,6 +185,12 @@ std::string Record::encode(std::vector<AttrSet>* sets) const {
       for (size_t i = 0; i < limits.size(); ++i) {
         if (i) s.push_back(',');
         Obj l(s);
+        if (limits[i].fail_open) {
+          l.boolean("fail_open", true);
+          l.str("key", limits[i].key);
+          l.str("rule", limits[i].rule);
+          continue;
+        }
         l.str("key", limits[i].key);
         l.num("remaining", limits[i].remaining);
         l.num("reserved", limits[i].reserved);
@@ -378,6 +384,12 @@ bool parse_record(std::string_view json, Record& r) {
         a.rule = v;
         if (l["key"].get_string().get(v) != simdjson::SUCCESS) return false;
         a.key = v;
+        bool open = false;
+        if (l["fail_open"].get_bool().get(open) == simdjson::SUCCESS && open) {
+          a.fail_open = true;
+          r.limits.push_back(std::move(a));
+          continue;
+        }
         if (l["reserved"].get_int64().get(a.reserved) != simdjson::SUCCESS ||
             l["settled"].get_int64().get(a.settled) != simdjson::SUCCESS ||
             l["remaining"].get_int64().get(a.remaining) != simdjson::SUCCESS)

@@ -37,10 +37,12 @@ struct DeviceAttrs {
 };
 
 // A limit the request met (v4): its rule and key, what was reserved, what was settled (-1: given
-// back, or never reserved) and what the limit had left after the reservation.
+// back, or never reserved) and what the limit had left after the reservation; or, when the store
+// did not answer and the rule fails open, `fail_open` and none of the three (nothing was counted).
 struct LimitAttrs {
   std::string rule, key;
   int64_t reserved = 0, settled = -1, remaining = 0;
+  bool fail_open = false;
 };
 
 // A set of attributes stored once (audit_attrs) and referred to by records (v6): its hash is the

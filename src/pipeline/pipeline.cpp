@@ -1600,7 +1600,13 @@ audit::Record audit_record(const Config& config, const RequestContext& ctx, int 
     const auto& h = ctx.limit;
     for (size_t i = 0; i < h.met.applied.size(); ++i) {
       const limits::Applied& a = h.met.applied[i];
-      r.limits.push_back({ls->rules[h.met.rule_of[i]].name, std::string(a.key), a.cost,
+      const limits::Rule& rule = ls->rules[h.met.rule_of[i]];
+      if (h.store_failed && rule.fail_open) {
+        // The store did not answer and the rule let the request through: nothing was reserved.
+        r.limits.push_back({rule.name, std::string(a.key), 0, -1, 0, true});
+        continue;
+      }
+      r.limits.push_back({rule.name, std::string(a.key), a.cost,
                           i < h.settled.size() ? h.settled[i] : -1,
                           i < h.remaining.size() ? h.remaining[i] : 0});
     }

@@ -571,6 +571,11 @@ describe('with the Redis store', () => {
     const open = await on(b, 'usage');
     assert.equal(open.status, 200, 'fail_open is the operator\'s explicit choice');
     await open.arrayBuffer();
+    // Its audit record tells that the rule failed open (nothing reserved, nothing settled).
+    const openId = open.headers.get('x-request-id');
+    const records = await auditRecords(b.auditDb, (rs) => rs.some((r) => r.request_id === openId));
+    assert.deepEqual(records.find((r) => r.request_id === openId)?.limits,
+      [{ fail_open: true, key: 'open|label:usage=x', rule: 'open' }]);
     const metrics = await (await fetch(`http://127.0.0.1:${b.adminPort}/metrics`)).text();
     assert.match(metrics, /^warden_limit_store_failures_total\{outcome="fail_open"\} 1$/m);
     assert.match(metrics, /^warden_limit_store_failures_total\{outcome="fail_closed"\} 1$/m);

@@ -76,7 +76,8 @@ TEST(AuditRecord, LimitsAndEnergyAreVersionFourAndAbsentBefore) {
   r.candidates[0].wh_per_mtok_in = 50;
   r.candidates[0].wh_per_mtok_out = 200.5;
   r.limits = {{"team-spend", "team-spend|team=research", 4200, 380, 5800},
-              {"rpm", "rpm|principal=alice", 1, -1, 0}};
+              {"rpm", "rpm|principal=alice", 1, -1, 0},
+              {"open", "open|principal=alice", 0, -1, 0, true}};
   r.limit_refused = "rpm";
   const std::string c = r.canonical();
   EXPECT_NE(c.find(R"("candidates":[{"energy":{"wh_per_mtok_in":50.000000,)"
@@ -90,8 +91,14 @@ TEST(AuditRecord, LimitsAndEnergyAreVersionFourAndAbsentBefore) {
   Record back;
   ASSERT_TRUE(parse_record(c, back));
   EXPECT_EQ(back.canonical(), c);
-  ASSERT_EQ(back.limits.size(), 2u);
+  ASSERT_EQ(back.limits.size(), 3u);
   EXPECT_EQ(back.limits[1].settled, -1);
+  // A rule that failed open counted nothing: none of the amounts.
+  EXPECT_NE(c.find(R"({"fail_open":true,"key":"open|principal=alice","rule":"open"}])"),
+            std::string::npos)
+      << c;
+  EXPECT_TRUE(back.limits[2].fail_open);
+  EXPECT_FALSE(back.limits[1].fail_open);
   EXPECT_EQ(back.candidates[0].wh_per_mtok_out, 200.5);
   // A version 3 record has none of them, and reads back without them.
   r.v = 3;
