@@ -81,7 +81,7 @@ int run_limits_show(const std::string& config_path) {
     return 0;
   }
   const limits::StoredStates stored = limits::read_redis_states(
-      {ls.redis, ls.sentinels, ls.sentinel_master}, std::chrono::milliseconds(2000));
+      {ls.redis, ls.sentinels, ls.sentinel_master}, std::chrono::milliseconds(2000), ls);
   if (!stored.error.empty()) {
     std::cerr << "limits show: " << stored.error << "\n";
     return 1;

@@ -1,6 +1,7 @@
 // The Redis limit store (redis.h): hiredis's asynchronous API on the worker's io_context, and the
 // two Lua scripts that hold the arithmetic of arith.cpp on the Redis side.
 #include "limits/redis.h"
+#include "limits/rules.h"
 
 #include "metrics/metrics.h"
 
@@ -836,7 +837,8 @@ void RedisStore::keep(Renewal& node, std::span<const Applied> limits, std::strin
   if (!s.renew_armed) s.arm_renewal();
 }
 
-StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseconds timeout) {
+StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseconds timeout,
+                               const Settings& settings) {
   StoredStates out;
   const timeval tv{static_cast<time_t>(timeout.count() / 1000),
                    static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
@@ -910,7 +912,29 @@ StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseco
         const redisReply* e = v->element[j];
         return e->type == REDIS_REPLY_STRING ? std::atoll(e->str) : 0;
       };
-      out.states.push_back({key.substr(kPrefix.size()), State{num(0), num(1), num(2), num(3)}});
+      State state{num(0), num(1), num(2), num(3)};
+      // Leases that ended still count in the state until a script meets the key again and gives
+      // them back first: they are given back here the same way, at the server's time.
+      const Rule* rule = rule_of_key(settings, std::string_view(key).substr(kPrefix.size()));
+      const Reply gone =
+          command({"ZRANGEBYSCORE", key + "\x1f" + "leases", "-inf", std::to_string(out.now)});
+      if (rule != nullptr && gone && gone->type == REDIS_REPLY_ARRAY && gone->elements > 0) {
+        std::vector<std::string> args{"HMGET", key + "\x1f" + "held"};
+        for (std::size_t j = 0; j < gone->elements; ++j)
+          args.emplace_back(gone->element[j]->str, gone->element[j]->len);
+        const Reply held = command(std::move(args));
+        std::int64_t sum = 0;
+        for (std::size_t j = 0; held && held->type == REDIS_REPLY_ARRAY && j < held->elements;
+             ++j) {
+          const redisReply* e = held->element[j];
+          if (e->type == REDIS_REPLY_STRING) sum += std::atoll(e->str);
+        }
+        if (rule->spec.kind == Kind::budget)
+          state.reserved = std::max<std::int64_t>(0, state.reserved - sum);
+        if (rule->spec.kind == Kind::concurrency)
+          state.used = std::max<std::int64_t>(0, state.used - sum);
+      }
+      out.states.push_back({key.substr(kPrefix.size()), state});
     }
   } while (cursor != "0");
   std::sort(out.states.begin(), out.states.end(),

@@ -29,6 +29,7 @@ struct Metrics;
 
 namespace warden::limits {
 
+struct Settings;
 class RedisStore;
 
 // Where the store is: one Redis (host:port), or the primary that Redis Sentinels name.
@@ -114,6 +115,9 @@ struct StoredStates {
   std::vector<std::pair<std::string, State>> states;  // by key (without the "warden:limit:")
   std::string error;
 };
-StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseconds timeout);
+// Reservations whose leases ended are left out, as the scripts leave them out (the rules of
+// `settings` tell budgets, where they were reserved, from streams, where they were in flight).
+StoredStates read_redis_states(const RedisTarget& target, std::chrono::milliseconds timeout,
+                               const Settings& settings);
 
 }  // namespace warden::limits
