@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 
@@ -217,11 +218,13 @@ std::string Settings::describe() const {
   return out;
 }
 
-void applicable(const Settings& settings, const Subject& subject, Met& out) {
-  out.keys.clear();
-  out.keys.reserve(256);  // one allocation for a request's keys, not one per doubling
-  out.applied.clear();
-  out.rule_of.clear();
+namespace {
+
+// Every key of `subject`, written into one buffer (no allocation per key) and hashed once.
+std::shared_ptr<Keys> build_keys(const Settings& settings, const Subject& subject) {
+  auto built = std::make_shared<Keys>();
+  std::string& keys = built->text;
+  keys.reserve(256);  // one allocation for a request's keys, not one per doubling
   struct Span {
     std::uint32_t at, len;
   };
@@ -230,32 +233,123 @@ void applicable(const Settings& settings, const Subject& subject, Met& out) {
     const Rule& rule = settings.rules[i];
     if (rule.measure == Measure::streams && !subject.stream) continue;
     if (rule.by_deployment && subject.deployment.empty()) continue;
-    const std::int64_t cost = rule.measure == Measure::tokens   ? subject.tokens
-                              : rule.measure == Measure::spend  ? subject.spend
-                              : rule.measure == Measure::energy ? subject.energy
-                                                                : 1;
-    const std::size_t start = out.keys.size();
-    out.keys += rule.name;
+    const std::size_t start = keys.size();
+    keys += rule.name;
     auto emit = [&](std::size_t at, std::size_t len) {
       spans.push_back(Span{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(len)});
-      out.applied.push_back({{}, rule.spec, cost, 0});
-      out.rule_of.push_back(static_cast<std::uint16_t>(i));
+      built->applied.push_back({{}, rule.spec, 0, 0});
+      built->rule_of.push_back(static_cast<std::uint16_t>(i));
     };
-    if (!simple_key(rule, subject, out.keys)) {
-      expand(rule, subject, 0, out.keys, start, emit);
-    } else if (out.keys.size() != start) {
-      emit(start, out.keys.size() - start);
+    if (!simple_key(rule, subject, keys)) {
+      expand(rule, subject, 0, keys, start, emit);
+    } else if (keys.size() != start) {
+      emit(start, keys.size() - start);
     }
   }
   // `keys` is complete: it moves no more.
   for (std::size_t i = 0; i < spans.size(); ++i) {
-    Applied& a = out.applied[i];
-    a.key = std::string_view(out.keys).substr(spans[i].at, spans[i].len);
+    Applied& a = built->applied[i];
+    a.key = std::string_view(keys).substr(spans[i].at, spans[i].len);
     a.hash = key_hash(a.key);
   }
+  return built;
+}
+
+// The request's own part: `keys` with each limit's cost for `subject`.
+void fill(const Settings& settings, const Subject& subject, std::shared_ptr<const Keys> keys,
+          Met& out) {
+  out.applied = keys->applied;
+  out.rule_of = keys->rule_of;
+  for (std::size_t i = 0; i < out.applied.size(); ++i) {
+    switch (settings.rules[out.rule_of[i]].measure) {
+      case Measure::tokens:
+        out.applied[i].cost = subject.tokens;
+        break;
+      case Measure::spend:
+        out.applied[i].cost = subject.spend;
+        break;
+      case Measure::energy:
+        out.applied[i].cost = subject.energy;
+        break;
+      default:
+        out.applied[i].cost = 1;
+    }
+  }
+  out.keys = std::move(keys);
+}
+
+const std::string* label_of(const Subject& s, const std::string& name) {
+  if (s.labels == nullptr) return nullptr;
+  const auto it = s.labels->find(name);
+  return it != s.labels->end() ? &it->second : nullptr;
+}
+
+}  // namespace
+
+void applicable(const Settings& settings, const Subject& subject, Met& out) {
+  fill(settings, subject, build_keys(settings, subject), out);
+}
+
+struct KeyCache::Slot {
+  std::uint64_t settings = 0;  // Settings::id; 0: empty
+  std::string principal, team, model, deployment;
+  bool stream = false;
+  // Per Settings::label_names: whether the subject has the label, and its value.
+  std::vector<std::pair<bool, std::string>> labels;
+  std::shared_ptr<const Keys> keys;
+
+  bool holds(const Settings& st, const Subject& s) const {
+    if (settings != st.id || stream != s.stream || principal != s.principal || model != s.model ||
+        team != s.team || deployment != s.deployment)
+      return false;
+    for (std::size_t i = 0; i < st.label_names.size(); ++i) {
+      const std::string* v = label_of(s, st.label_names[i]);
+      if (labels[i].first != (v != nullptr) || (v != nullptr && labels[i].second != *v))
+        return false;
+    }
+    return true;
+  }
+  void hold(const Settings& st, const Subject& s, std::shared_ptr<const Keys> built) {
+    settings = st.id;
+    principal = s.principal;
+    team = s.team;
+    model = s.model;
+    deployment = s.deployment;
+    stream = s.stream;
+    labels.clear();
+    for (const std::string& name : st.label_names) {
+      const std::string* v = label_of(s, name);
+      labels.emplace_back(v != nullptr, v != nullptr ? *v : std::string());
+    }
+    keys = std::move(built);
+  }
+};
+
+namespace {
+constexpr std::size_t kSlots = 64;
+}
+
+KeyCache::KeyCache() : slots_(std::make_unique<Slot[]>(kSlots)) {}
+KeyCache::~KeyCache() = default;
+
+void KeyCache::clear() {
+  for (std::size_t i = 0; i < kSlots; ++i) slots_[i] = Slot{};
+}
+
+void KeyCache::meet(const Settings& settings, const Subject& subject, Met& out) {
+  if (settings.id == 0) return applicable(settings, subject, out);
+  // The principal and the model tell most subjects apart; the rest is compared.
+  const std::size_t h = std::hash<std::string_view>{}(subject.principal) * 31 +
+                        std::hash<std::string_view>{}(subject.model);
+  Slot& slot = slots_[h % kSlots];
+  if (!slot.holds(settings, subject)) slot.hold(settings, subject, build_keys(settings, subject));
+  fill(settings, subject, slot.keys, out);
 }
 
 void Settings::prepare() {
+  static std::atomic<std::uint64_t> prepared{0};
+  id = ++prepared;
+  label_names.clear();
   for (Rule& r : rules) {
     const std::string m(measure_name(r.measure));
     r.limit_text = amount_text(r.measure, r.spec.amount);
@@ -263,7 +357,10 @@ void Settings::prepare() {
         "x-ratelimit-limit-" + m + ": " + r.limit_text + "\r\nx-ratelimit-remaining-" + m + ": ";
     r.header_mid = "\r\nx-ratelimit-reset-" + m + ": ";
     for (KeyField& f : r.key) {
-      if (f.part == KeyPart::label) f.label_part = "label:" + f.label;
+      if (f.part != KeyPart::label) continue;
+      f.label_part = "label:" + f.label;
+      if (std::find(label_names.begin(), label_names.end(), f.label) == label_names.end())
+        label_names.push_back(f.label);
     }
   }
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,6 +80,11 @@ struct Settings {
   bool counts_energy = false;            // a rule counts energy (the deployment's energy)
   std::string currency = "USD";          // the catalog's, for `check` and messages
   bool by_deployment = false;            // a rule is keyed by deployment: reserved per candidate
+  // Written by prepare(): the labels rules are keyed by (what KeyCache compares of a subject),
+  // and a number no other prepared Settings has (what KeyCache's slots are built for; 0: not
+  // prepared, nothing cached).
+  std::vector<std::string> label_names{};
+  std::uint64_t id = 0;
 
   bool empty() const { return rules.empty(); }
   bool uses_redis() const { return !redis.empty() || !sentinels.empty(); }
@@ -102,10 +108,17 @@ struct Subject {
   std::int64_t energy = 0;  // worst case in millionths of a Wh
 };
 
+// The keys a subject meets, built once and shared by every request of that subject (KeyCache):
+// Applied::key points into `text`. Costs are left 0: each request has its own.
+struct Keys {
+  std::string text;  // every key, back to back
+  PerLimit<Applied> applied;
+  PerLimit<std::uint16_t> rule_of;
+};
+
 // The limits one request meets: each keyed limit (its key in `keys`) and the rule behind it.
-// Applied::key points into `keys`: a Met is neither copied nor moved.
 struct Met {
-  std::string keys;  // every key, back to back
+  std::shared_ptr<const Keys> keys;  // what Applied::key points into
   PerLimit<Applied> applied;
   PerLimit<std::uint16_t> rule_of;
   Met() = default;
@@ -117,6 +130,26 @@ struct Met {
 // several comma-separated values counts against each). A rule keyed by a label the principal
 // lacks, or by a team it has not, does not apply.
 void applicable(const Settings& settings, const Subject& subject, Met& out);
+
+// A worker's cache of the keys its requests met, per subject (principal, team, the labels rules
+// name, model, deployment, stream) and snapshot: the keys of a principal's next request are not
+// written and hashed again (that was a third of a request's limit work with four rules,
+// bench/callgrind.sh LIMITS=4). One thread's; a slot holds the subject it was built for and is
+// compared whole, so a collision only costs a rebuild.
+class KeyCache {
+ public:
+  KeyCache();
+  ~KeyCache();
+  KeyCache(const KeyCache&) = delete;
+  KeyCache& operator=(const KeyCache&) = delete;
+  // As applicable().
+  void meet(const Settings& settings, const Subject& subject, Met& out);
+  void clear();
+
+ private:
+  struct Slot;
+  std::unique_ptr<Slot[]> slots_;
+};
 
 // "1h2m3s", "1.5s", "20ms": the reset durations OpenAI's x-ratelimit-reset-* headers carry.
 std::string reset_text(Micros d);

@@ -688,13 +688,14 @@ void rate_headers(Responder& out, const limits::Settings& ls, const RequestConte
 }
 
 // The limits `subject` meets at the request's current bounds (h.input_tokens may shrink once).
-void meet(const limits::Settings& ls, limits::Subject& subject, RequestContext::LimitHold& h) {
+void meet(Worker& worker, const limits::Settings& ls, limits::Subject& subject,
+          RequestContext::LimitHold& h) {
   subject.tokens = h.input_tokens + h.output_tokens;
   subject.spend = limits::micro_cost(h.price.input_per_mtok, h.price.output_per_mtok,
                                      h.input_tokens, h.output_tokens);
   subject.energy = limits::micro_cost(h.energy.wh_per_mtok_in, h.energy.wh_per_mtok_out,
                                       h.input_tokens, h.output_tokens);
-  limits::applicable(ls, subject, h.met);
+  worker.limit_keys().meet(ls, subject, h.met);
 }
 
 // Whether a refused reservation is worth a second try with the input counted by the model's
@@ -715,7 +716,7 @@ limits::Outcome reserve_here(Worker& worker, const limits::Settings& ls, limits:
                              RequestContext::LimitHold& h) {
   limits::Outcome o;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    meet(ls, subject, h);
+    meet(worker, ls, subject, h);
     if (h.met.applied.empty()) {
       o.allowed = true;
       return o;
@@ -734,7 +735,7 @@ net::awaitable<std::optional<limits::Outcome>> reserve_in_redis(
     std::string_view body, RequestContext::LimitHold& h) {
   std::optional<limits::Outcome> o;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    meet(ls, subject, h);
+    meet(worker, ls, subject, h);
     if (h.met.applied.empty()) {
       o = limits::Outcome{};
       o->allowed = true;
@@ -864,7 +865,7 @@ GatewayError refused_by_all(Worker& worker, const limits::Settings& ls, limits::
   subject.deployment = permitted.front()->name;
   h.price = permitted.front()->price;
   h.energy = permitted.front()->energy;
-  meet(ls, subject, h);
+  meet(worker, ls, subject, h);
   return refusal(worker, ls, ctx, first_refused, out);
 }
 

@@ -77,7 +77,8 @@ const ConfigPtr& Worker::snapshot() {
     snapshot_ = shared_.snapshots.load();
     snapshot_version_ = v;
     pool_.set_generation(v);
-    tokens_.clear();  // verified under the old snapshot's issuers and claim mapping
+    tokens_.clear();      // verified under the old snapshot's issuers and claim mapping
+    limit_keys_.clear();  // built for the old snapshot's rules (a slot holds its memory)
   }
   return snapshot_;
 }

@@ -22,6 +22,7 @@
 #include "inspect/inspect.h"
 #include "limits/limits.h"
 #include "limits/redis.h"
+#include "limits/rules.h"
 #include "metrics/metrics.h"
 #include "server/responder.h"
 #include "server/snapshot.h"
@@ -107,6 +108,7 @@ class Worker {
   limits::Store& limits() { return shared_.limits; }
   // This worker's connection to the Redis limit store (made at first use).
   const std::shared_ptr<limits::RedisStore>& redis_limits() { return redis_limits_; }
+  limits::KeyCache& limit_keys() { return limit_keys_; }  // cleared with each new snapshot
   std::string next_request_id();
 
   upstream::Pool& pool() { return pool_; }
@@ -150,6 +152,7 @@ class Worker {
   simdjson::dom::parser json_;
   inspect::Scratch scan_scratch_;
   std::shared_ptr<limits::RedisStore> redis_limits_;
+  limits::KeyCache limit_keys_;
   identity::TokenCache tokens_;
   ConfigPtr snapshot_;
   uint64_t snapshot_version_ = 0;

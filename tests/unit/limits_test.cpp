@@ -191,6 +191,69 @@ TEST(LimitsRules, EachRuleMeetsTheRequestUnderItsKeyAndGroupsCountAgainstEachVal
   EXPECT_EQ(settings.rules[0].header_mid, "\r\nx-ratelimit-reset-requests: ");
 }
 
+TEST(LimitsRules, TheKeyCacheMeetsWhatApplicableMeetsAndSharesTheKeysOfOneSubject) {
+  Settings settings;
+  settings.rules = {
+      {"rpm", {{KeyPart::principal, ""}}, Measure::requests, {Kind::rate, 60, kMinute}, "minute"},
+      {"groups",
+       {{KeyPart::label, "groups"}, {KeyPart::model, ""}},
+       Measure::tokens,
+       {Kind::budget, 1000, kMinute},
+       "minute"},
+      {"team", {{KeyPart::team, ""}}, Measure::tokens, {Kind::budget, 1000, kMinute}, "minute"},
+      {"streams", {}, Measure::streams, {Kind::concurrency, 2, 0}, ""}};
+  settings.prepare();
+  EXPECT_EQ(settings.label_names, std::vector<std::string>{"groups"});
+  std::map<std::string, std::string> labels{{"groups", "eng,ops"}};
+  Subject subject{"alice", "", &labels, "gpt", "", false, 300};
+  KeyCache cache;
+  auto keys_of = [](const Met& m) {
+    std::vector<std::string> out;
+    for (const Applied& a : m.applied)
+      out.push_back(std::string(a.key) + "/" + std::to_string(a.cost));
+    return out;
+  };
+  auto same_as_applicable = [&](const Subject& s) {
+    Met cached, fresh;
+    cache.meet(settings, s, cached);
+    applicable(settings, s, fresh);
+    EXPECT_EQ(keys_of(cached), keys_of(fresh));
+    EXPECT_EQ(std::vector<std::uint16_t>(cached.rule_of.begin(), cached.rule_of.end()),
+              std::vector<std::uint16_t>(fresh.rule_of.begin(), fresh.rule_of.end()));
+    for (const Applied& a : cached.applied) EXPECT_EQ(a.hash, key_hash(a.key));
+    return cached.keys;
+  };
+  const auto first = same_as_applicable(subject);
+  // The same subject again shares the keys; its costs are its own.
+  subject.tokens = 500;
+  EXPECT_EQ(same_as_applicable(subject), first);
+  // Anything the keys depend on makes others: a label's value, a label gone, a team, a stream,
+  // another principal or model, new settings.
+  labels["groups"] = "eng";
+  EXPECT_NE(same_as_applicable(subject), first);
+  labels.erase("groups");
+  same_as_applicable(subject);
+  subject.team = "research";
+  same_as_applicable(subject);
+  subject.stream = true;
+  same_as_applicable(subject);
+  subject.principal = "bob";
+  same_as_applicable(subject);
+  subject.model = "gpt-mini";
+  const auto before = same_as_applicable(subject);
+  settings.rules[0].name = "rpm2";
+  settings.prepare();
+  EXPECT_NE(same_as_applicable(subject), before);
+  // Many subjects share 64 slots: each still meets its own keys.
+  for (int i = 0; i < 200; ++i) {
+    const std::string p = "p" + std::to_string(i);
+    subject.principal = p;
+    same_as_applicable(subject);
+  }
+  cache.clear();
+  same_as_applicable(subject);
+}
+
 TEST(LimitsStore, ManyLimitsOfOneRequestOutgrowTheInlineSpace) {
   Store store(2);
   std::vector<std::string> keys;
