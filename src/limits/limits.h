@@ -82,6 +82,14 @@ void release(const Spec& spec, State& state, std::int64_t reserved, Micros reser
 // What a key hashes to: its shard and its entry in the in-process store (hashed once).
 std::size_t key_hash(std::string_view key);
 
+// A key's state in the in-process store, and whether requests point to it (Store::pin).
+struct Entry {
+  State state;
+  Micros touched = 0;
+  std::uint32_t pins = 0;  // while pinned, expire() keeps it (requests hold its address)
+};
+struct Shard;  // a lock and the entries whose keys hash to it (store.cpp)
+
 // One limit applied to one request: the key (e.g. "rpm|principal=alice|model=gpt-4o", held by
 // whoever built it, see rules.h: Met) and the spec.
 struct Applied {
@@ -89,6 +97,10 @@ struct Applied {
   Spec spec;
   std::int64_t cost = 1;
   std::size_t hash = 0;  // key_hash(key); 0: not computed yet
+  // The in-process store's entry for `key` and its shard, when pinned (Store::pin): used without
+  // a lookup. Null: looked up by hash and key.
+  Entry* entry = nullptr;
+  Shard* shard = nullptr;
 };
 
 // Per limit of a request; a request meets a handful.
@@ -107,7 +119,6 @@ struct Outcome {
 // `expire`.
 class Store {
  public:
-  struct Shard;  // a mutex and the entries whose keys hash to it
   explicit Store(std::size_t shards = 64);
   ~Store();
   Store(const Store&) = delete;
@@ -122,8 +133,14 @@ class Store {
   // Current remaining amount of one limit (for metrics and `limits show`).
   std::int64_t remaining(const Applied& limit, Micros now);
   // Lease expiry: drops entries untouched since `now - ttl` with what they hold (reservations
-  // never settled nor released); `ttl` must be at least the longest window. Returns how many.
+  // never settled nor released), unless pinned; `ttl` must be at least the longest window.
+  // Returns how many.
   std::size_t expire(Micros ttl, Micros now);
+  // Finds or makes the entries of `limits` and pins them (Applied::entry, ::shard): requests
+  // that carry them skip the lookup, and expire() keeps them until unpin() (a worker's cached
+  // keys, rules.h: KeyCache).
+  void pin(std::span<Applied> limits);
+  void unpin(std::span<const Applied> limits);
   // Calls `f(key, state)` for every entry, one shard locked at a time (`limits show`, metrics).
   template <class F>
   void visit(const F& f) {

@@ -336,13 +336,20 @@ void KeyCache::clear() {
   for (std::size_t i = 0; i < kSlots; ++i) slots_[i] = Slot{};
 }
 
-void KeyCache::meet(const Settings& settings, const Subject& subject, Met& out) {
+void KeyCache::meet(const Settings& settings, const Subject& subject, Met& out, Store* store) {
   if (settings.id == 0) return applicable(settings, subject, out);
   // The principal and the model tell most subjects apart; the rest is compared.
   const std::size_t h = std::hash<std::string_view>{}(subject.principal) * 31 +
                         std::hash<std::string_view>{}(subject.model);
   Slot& slot = slots_[h % kSlots];
-  if (!slot.holds(settings, subject)) slot.hold(settings, subject, build_keys(settings, subject));
+  if (!slot.holds(settings, subject)) {
+    std::shared_ptr<Keys> built = build_keys(settings, subject);
+    if (store != nullptr) {
+      store->pin(built->applied);
+      built->pinned = store;
+    }
+    slot.hold(settings, subject, std::move(built));
+  }
   fill(settings, subject, slot.keys, out);
 }
 

@@ -114,6 +114,13 @@ struct Keys {
   std::string text;  // every key, back to back
   PerLimit<Applied> applied;
   PerLimit<std::uint16_t> rule_of;
+  Store* pinned = nullptr;  // the store whose entries `applied` points to, unpinned at the end
+  Keys() = default;
+  Keys(const Keys&) = delete;
+  Keys& operator=(const Keys&) = delete;
+  ~Keys() {
+    if (pinned != nullptr) pinned->unpin(applied);
+  }
 };
 
 // The limits one request meets: each keyed limit (its key in `keys`) and the rule behind it.
@@ -142,8 +149,9 @@ class KeyCache {
   ~KeyCache();
   KeyCache(const KeyCache&) = delete;
   KeyCache& operator=(const KeyCache&) = delete;
-  // As applicable().
-  void meet(const Settings& settings, const Subject& subject, Met& out);
+  // As applicable(). With `store` (the in-process one, which must outlive the cache and every
+  // Met it filled), the keys' entries are pinned there and found without a lookup.
+  void meet(const Settings& settings, const Subject& subject, Met& out, Store* store = nullptr);
   void clear();
 
  private:

@@ -695,7 +695,7 @@ void meet(Worker& worker, const limits::Settings& ls, limits::Subject& subject,
                                      h.input_tokens, h.output_tokens);
   subject.energy = limits::micro_cost(h.energy.wh_per_mtok_in, h.energy.wh_per_mtok_out,
                                       h.input_tokens, h.output_tokens);
-  worker.limit_keys().meet(ls, subject, h.met);
+  worker.limit_keys().meet(ls, subject, h.met, ls.redis.empty() ? &worker.limits() : nullptr);
 }
 
 // Whether a refused reservation is worth a second try with the input counted by the model's

@@ -254,6 +254,46 @@ TEST(LimitsRules, TheKeyCacheMeetsWhatApplicableMeetsAndSharesTheKeysOfOneSubjec
   same_as_applicable(subject);
 }
 
+TEST(LimitsStore, PinnedEntriesAreFoundWithoutLookupAndOutliveExpiryUntilUnpinned) {
+  Store store(4);
+  const std::string k1 = "a", k2 = "b";
+  std::vector<Applied> req{{k1, {Kind::budget, 100, kMinute}, 60},
+                           {k2, {Kind::rate, 2, kMinute}, 1}};
+  const std::vector<Applied> plain = req;
+  store.pin(req);
+  ASSERT_NE(req[0].entry, nullptr);
+  ASSERT_NE(req[1].shard, nullptr);
+  EXPECT_TRUE(store.reserve(req, 0).allowed);
+  // The entries the keys' lookup finds.
+  EXPECT_EQ(store.remaining(plain[0], 1), 40);
+  EXPECT_FALSE(store.reserve(plain, 1).allowed);  // 60 more do not fit in 100
+  const std::vector<std::int64_t> actual{20, 1};
+  store.settle(req, actual, 0, 2);
+  EXPECT_EQ(store.remaining(plain[0], 3), 80);
+  // Idle past the ttl: kept while pinned, dropped once unpinned.
+  EXPECT_EQ(store.expire(kMinute, 10 * kMinute), 0u);
+  store.unpin(req);
+  EXPECT_EQ(store.expire(kMinute, 10 * kMinute), 2u);
+
+  // A worker's cached keys pin their entries while the cache or a request holds them.
+  Settings settings;
+  settings.rules = {
+      {"rpm", {{KeyPart::principal, ""}}, Measure::requests, {Kind::rate, 60, kMinute}, "minute"}};
+  settings.prepare();
+  KeyCache cache;
+  const Subject subject{"alice", "", nullptr, "gpt", "", false, 300};
+  {
+    Met met;
+    cache.meet(settings, subject, met, &store);
+    ASSERT_EQ(met.applied.size(), 1u);
+    ASSERT_NE(met.applied[0].entry, nullptr);
+    EXPECT_TRUE(store.reserve(met.applied, 20 * kMinute).allowed);
+    cache.clear();
+    EXPECT_EQ(store.expire(kMinute, 40 * kMinute), 0u);  // the request still holds them
+  }
+  EXPECT_EQ(store.expire(kMinute, 40 * kMinute), 1u);
+}
+
 TEST(LimitsStore, ManyLimitsOfOneRequestOutgrowTheInlineSpace) {
   Store store(2);
   std::vector<std::string> keys;
