@@ -338,9 +338,11 @@ void KeyCache::clear() {
 
 void KeyCache::meet(const Settings& settings, const Subject& subject, Met& out, Store* store) {
   if (settings.id == 0) return applicable(settings, subject, out);
-  // The principal and the model tell most subjects apart; the rest is compared.
-  const std::size_t h = std::hash<std::string_view>{}(subject.principal) * 31 +
-                        std::hash<std::string_view>{}(subject.model);
+  // The principal tells most subjects apart, and a model's length and last letter most of one
+  // principal's models (one hash a request, not two); the rest is compared.
+  const std::size_t h =
+      std::hash<std::string_view>{}(subject.principal) + subject.model.size() * 31 +
+      (subject.model.empty() ? 0 : static_cast<unsigned char>(subject.model.back()));
   Slot& slot = slots_[h % kSlots];
   if (!slot.holds(settings, subject)) {
     std::shared_ptr<Keys> built = build_keys(settings, subject);
