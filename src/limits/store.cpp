@@ -94,31 +94,32 @@ Shard& Store::shard_for(const Applied& l, std::size_t& hash) {
 namespace {
 
 // Locks the distinct shards of a request's limits once each, in address order (no deadlock
-// between requests), and finds their entries.
+// between requests), and finds their entries. Limits that `needs` leaves out are not locked (nor
+// may they be asked for).
 class Held {
  public:
-  template <class ShardFor>
-  Held(std::span<const Applied> limits, const ShardFor& shard_for) {
-    for (const Applied& l : limits) {
+  template <class ShardFor, class Needs>
+  Held(std::span<const Applied> limits, const ShardFor& shard_for, const Needs& needs) {
+    for (std::size_t i = 0; i < limits.size(); ++i) {
+      const Applied& l = limits[i];
       std::size_t hash = 0;
-      Shard* s = l.shard != nullptr ? l.shard : &shard_for(l, hash);
+      Shard* s = !needs(i) ? nullptr : l.shard != nullptr ? l.shard : &shard_for(l, hash);
       shards_.push_back(s);
       hashes_.push_back(hash);
+      if (s == nullptr) continue;
+      // Kept in order and distinct as they come: a request's handful, no copy to sort.
+      std::size_t j = locked_.size();
+      while (j > 0 && std::less<>{}(s, locked_[j - 1])) --j;
+      if (j > 0 && locked_[j - 1] == s) continue;
+      locked_.push_back(s);
+      for (std::size_t k = locked_.size() - 1; k > j; --k) locked_[k] = locked_[k - 1];
+      locked_[j] = s;
     }
-    // Insertion sort: a request's handful of shards, where std::sort's setup cost more.
-    PerLimit<Shard*> order = shards_;
-    for (std::size_t i = 1; i < order.size(); ++i) {
-      Shard* const s = order[i];
-      std::size_t j = i;
-      for (; j > 0 && std::less<>{}(s, order[j - 1]); --j) order[j] = order[j - 1];
-      order[j] = s;
-    }
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      if (i > 0 && order[i] == order[i - 1]) continue;
-      order[i]->mu.lock();
-      locked_.push_back(order[i]);
-    }
+    for (Shard* s : locked_) s->mu.lock();
   }
+  template <class ShardFor>
+  Held(std::span<const Applied> limits, const ShardFor& shard_for)
+      : Held(limits, shard_for, [](std::size_t) { return true; }) {}
   ~Held() {
     for (std::size_t i = locked_.size(); i-- > 0;) locked_[i]->mu.unlock();
   }
@@ -173,8 +174,17 @@ Outcome Store::reserve(std::span<const Applied> limits, Micros now) {
 
 void Store::settle(std::span<const Applied> limits, std::span<const std::int64_t> actual,
                    Micros reserved_at, Micros now) {
-  Held held(limits, [this](const Applied& l, std::size_t& h) -> Shard& { return shard_for(l, h); });
+  // A rate that used what it reserved (a request rate: one request) has nothing to settle: its
+  // shard is not even locked.
+  auto needs = [&](std::size_t i) {
+    return limits[i].spec.kind != Kind::rate ||
+           (i < actual.size() ? actual[i] : 0) < limits[i].cost;
+  };
+  Held held(
+      limits, [this](const Applied& l, std::size_t& h) -> Shard& { return shard_for(l, h); },
+      needs);
   for (std::size_t i = 0; i < limits.size(); ++i) {
+    if (!needs(i)) continue;
     Entry& e = held.entry(limits, i);
     limits::settle(limits[i].spec, e.state, limits[i].cost, i < actual.size() ? actual[i] : 0,
                    reserved_at, now);
