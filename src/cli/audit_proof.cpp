@@ -548,7 +548,9 @@ int run_audit_prove(const AuditOptions& o) {
     if (!o.request_id.empty()) {
       const auto hits = store->find(o.request_id);
       if (hits.empty()) throw std::runtime_error("no record with request id " + o.request_id);
-      const auto& [chain, seq] = hits.front();
+      // Not a structured binding: the lambda below captures `seq` (clang 14 cannot capture one).
+      const std::string& chain = hits.front().first;
+      const int64_t seq = hits.front().second;
       // The checkpoint to prove against: the newest one covering the record.
       std::optional<Checkpoint> cp;
       if (!o.to.empty()) {
