@@ -152,7 +152,7 @@ AnswerOutcome transform_answer(const Engine& engine, Scratch& scratch, const Act
     for (const Finding& f : findings) ++outcome.counts[std::string(f.cls)];
     if (!findings.empty()) {
       scan.strings.push_back(
-          {0, static_cast<uint32_t>(body.size()), body, findings, Place::kValue, {}});
+          {0, static_cast<uint32_t>(body.size()), body, findings, Place::kValue, {}, {}, {}});
       std::vector<Splice> splices = plan_splices(scan, actions, nullptr, &outcome.blocked);
       if (!splices.empty()) {
         // The splice is a JSON string token; the body is text: unquote what it replaces.
@@ -303,20 +303,28 @@ bool AnswerStream::scan_whole(std::string_view raw, std::string& replacement,
   if (std::find(clean_.begin(), clean_.end(), raw) != clean_.end()) return true;
   std::string text;
   decode_json_string(raw.substr(1, raw.size() - 2), text);
-  if (text.find('\\') != std::string::npos) decode_nested_escapes(text, text);
+  // Scanned with nested escapes decoded; changed, it keeps the rest as written (plan_splices).
+  std::string written;
+  std::vector<uint32_t> written_at;
+  if (text.find('\\') != std::string::npos) {
+    written = text;
+    if (!decode_nested_escapes(written, text, &written_at)) written.clear();
+  }
   if (!scan(engine_, scratch_, text, findings_)) return false;
   if (findings_.empty()) {
     if (raw.size() <= 256) {
       if (clean_.size() >= 32) clean_.erase(clean_.begin());
       clean_.emplace_back(raw);
     }
-    if (!pseudonyms_.empty() && text.find("\xe2\x9f\xa8") != std::string::npos)
-      replacement = json_string(pseudonyms_.restore(text, false));
+    const std::string& as_written = written_at.empty() ? text : written;
+    if (!pseudonyms_.empty() && as_written.find("\xe2\x9f\xa8") != std::string::npos)
+      replacement = json_string(pseudonyms_.restore(as_written, false));
     return true;
   }
   BodyScan one;
   for (const Finding& f : findings_) ++counts_[std::string(f.cls)];
-  one.strings.push_back({0, 0, text, findings_, Place::kValue, {}});
+  one.strings.push_back(
+      {0, 0, text, findings_, Place::kValue, {}, std::move(written), std::move(written_at)});
   bool blocked = false;
   const std::vector<Splice> s = plan_splices(one, actions_, nullptr, &blocked);
   outcome.blocked = outcome.blocked || blocked;
@@ -325,6 +333,8 @@ bool AnswerStream::scan_whole(std::string_view raw, std::string& replacement,
     decode_json_string(std::string_view(s[0].replacement).substr(1, s[0].replacement.size() - 2),
                        masked);
     text = std::move(masked);
+  } else if (!one.strings[0].written_at.empty()) {
+    text = one.strings[0].written;  // nothing replaced: as written
   }
   replacement = json_string(pseudonyms_.empty() ? text : pseudonyms_.restore(text, false));
   return true;

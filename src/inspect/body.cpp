@@ -312,11 +312,18 @@ const std::vector<std::string>& uninspectable_classes() {
   return classes;
 }
 
-bool decode_nested_escapes(std::string_view text, std::string& out) {
+bool decode_nested_escapes(std::string_view text, std::string& out, std::vector<uint32_t>* at) {
   size_t i = text.find('\\');
   if (i == std::string_view::npos) return false;
   std::string r;
   r.reserve(text.size());
+  std::vector<uint32_t> map;
+  // Copies text[pos, end) and then the decoded escape at `end` (`decoded` bytes of r's tail).
+  auto mapped = [&](size_t pos, size_t end, size_t decoded) {
+    if (at == nullptr) return;
+    for (size_t k = pos; k < end; ++k) map.push_back(static_cast<uint32_t>(k));
+    for (size_t k = 0; k < decoded; ++k) map.push_back(static_cast<uint32_t>(end));
+  };
   size_t pos = 0;
   bool changed = false;
   for (; i != std::string_view::npos; i = text.find('\\', i)) {
@@ -325,6 +332,7 @@ bool decode_nested_escapes(std::string_view text, std::string& out) {
     if (e == '/') {
       r.append(text.substr(pos, i - pos));
       r.push_back('/');
+      mapped(pos, i, 1);
       pos = i += 2;
       changed = true;
       continue;
@@ -354,12 +362,19 @@ bool decode_nested_escapes(std::string_view text, std::string& out) {
       continue;
     }
     r.append(text.substr(pos, i - pos));
+    const size_t before = r.size();
     append_utf8(r, cp);
+    mapped(pos, i, r.size() - before);
     pos = i += len;
     changed = true;
   }
   if (!changed) return false;
   r.append(text.substr(pos));
+  mapped(pos, text.size(), 0);
+  if (at != nullptr) {
+    map.push_back(static_cast<uint32_t>(text.size()));
+    *at = std::move(map);
+  }
   out = std::move(r);
   return true;
 }
@@ -549,7 +564,8 @@ class BodyScanner {
     return scan(engine_, scratch_, text, findings_);
   }
 
-  void record(const JsonToken& t, std::string text, Place place) {
+  void record(const JsonToken& t, std::string text, Place place, std::string written = {},
+              std::vector<uint32_t> written_at = {}) {
     for (const Finding& f : findings_) {
       ++out_.counts[std::string(f.cls)];
       if (place != Place::kValue) out_.places[std::string(f.cls)] |= place_bit(place);
@@ -559,18 +575,29 @@ class BodyScanner {
                             std::move(text),
                             findings_,
                             place,
-                            {}});
+                            {},
+                            std::move(written),
+                            std::move(written_at)});
   }
 
   bool scan_string(const JsonToken& t, Place place, bool message) {
     decode_json_string(t.raw.substr(1, t.raw.size() - 2), decoded_);
-    // JSON inside the string (tool arguments, tool results): its own escapes decoded.
-    if (decoded_.find('\\') != std::string::npos) decode_nested_escapes(decoded_, decoded_);
+    // JSON inside the string (tool arguments, tool results): its own escapes decoded. What the
+    // client wrote is kept for the replacement (plan_splices).
+    bool nested = false;
+    if (decoded_.find('\\') != std::string::npos) {
+      written_ = decoded_;
+      nested = decode_nested_escapes(written_, decoded_, &written_at_);
+    }
     if (!scan_text(decoded_)) return false;
     size_t index = SIZE_MAX;
     if (!findings_.empty()) {
       index = out_.strings.size();
-      record(t, decoded_, place);
+      if (nested) {
+        record(t, decoded_, place, written_, written_at_);
+      } else {
+        record(t, decoded_, place);
+      }
     }
     if (decoded_.find('\\') != std::string::npos && !scan_deeper(t)) return false;
     if (place == Place::kValue && !scan_nested_numbers(t)) return false;
@@ -712,6 +739,8 @@ class BodyScanner {
                               std::move(text),
                               findings_,
                               Place::kTokens,
+                              {},
+                              {},
                               {}});
     }
     return true;
@@ -808,7 +837,7 @@ class BodyScanner {
                 const Finding& f, bool carries, const std::string& value) {
     if (index == SIZE_MAX) {
       index = out_.strings.size();
-      out_.strings.push_back({raw_begin, raw_end, text, {}, Place::kValue, {}});
+      out_.strings.push_back({raw_begin, raw_end, text, {}, Place::kValue, {}, {}, {}});
     }
     BodyString& s = out_.strings[index];
     auto at =
@@ -832,7 +861,9 @@ class BodyScanner {
   std::string_view body_;
   std::vector<Finding> findings_;
   std::string decoded_;  // the last string scanned (message boundaries read it)
-  std::string field_;    // a structural field's value, decoded
+  std::string written_;  // and as written, when it held nested escapes (BodyString::written)
+  std::vector<uint32_t> written_at_;
+  std::string field_;  // a structural field's value, decoded
   std::string window_;
   std::string deeper_;
   std::vector<uint32_t> ids_;
@@ -929,6 +960,10 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
                                  Pseudonyms* pseudonyms, bool* blocked, bool* unmaskable) {
   std::vector<Splice> splices;
   for (const BodyString& s : scan.strings) {
+    // Offsets are the scanned text's; what is not replaced is copied as the client wrote it.
+    const bool nested = !s.written_at.empty();
+    const std::string& base = nested ? s.written : s.text;
+    auto at = [&](size_t i) -> size_t { return nested ? s.written_at[i] : i; };
     std::string text;
     size_t pos = 0;
     bool changed = false;
@@ -951,7 +986,7 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
       for (const BodyString::Part& p : s.parts) {
         if (p.finding == i) part = &p;
       }
-      text.append(s.text, pos, f.start - pos);
+      text.append(base, pos, at(f.start) - pos);
       if (part != nullptr && !part->carries) {
         // the other share of a split value carries its replacement
       } else if (a == Action::kPseudonymise) {
@@ -960,11 +995,11 @@ std::vector<Splice> plan_splices(const BodyScan& scan, const ActionTable& action
       } else {
         text += "[" + class_label(f.cls) + "]";
       }
-      pos = f.end;
+      pos = at(f.end);
       changed = true;
     }
     if (!changed) continue;
-    text.append(s.text, pos);
+    text.append(base, pos);
     splices.push_back({s.raw_begin, s.raw_end, json_string(text)});
   }
   return splices;

@@ -71,6 +71,11 @@ struct BodyString {
     std::string value;
   };
   std::vector<Part> parts;
+  // When `text` decoded nested escapes ("\/", "\u0041" written inside the string): the string as
+  // the client wrote it, decoded once, and for each byte offset of `text` (and its end) the
+  // offset in `written`. A replacement keeps the rest of the string as written.
+  std::string written;
+  std::vector<uint32_t> written_at;
 };
 
 struct BodyScan {
@@ -123,8 +128,11 @@ BodyScanStatus for_each_string(std::string_view doc, size_t max_depth, const Str
 // Text that is itself JSON (tool arguments, tool results, schemas) may carry escapes of its own
 // ("jane\u0040example.com"): they are decoded where the character needs no escape in JSON, so
 // the text scanned is the text a JSON parser would read, and stays valid JSON when re-encoded.
-// Returns false (and leaves `out` alone) when `text` holds no such escape.
-bool decode_nested_escapes(std::string_view text, std::string& out);
+// Returns false (and leaves `out` alone) when `text` holds no such escape. `at` (if given, and
+// only when true is returned) gets for each byte offset of `out`, and its end, the offset in
+// `text` it was decoded from.
+bool decode_nested_escapes(std::string_view text, std::string& out,
+                           std::vector<uint32_t>* at = nullptr);
 
 // Reads text where `decode_tokens` can: token ids (e.g. `"prompt": [1212, 318]`) → text.
 // Returns false when the ids are not of a known tokenizer.

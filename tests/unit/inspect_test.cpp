@@ -1136,6 +1136,31 @@ TEST(Body, JsonInsideAStringIsReadWithItsOwnEscapes) {
   EXPECT_EQ(decoded, "a@b \\\" \\\\ \\n \\u0022 \xf0\x9f\x98\x80 /");
 }
 
+TEST(Body, AReplacementKeepsTheRestOfTheStringAsWrittenWhenItHeldNestedEscapes) {
+  // The text is scanned with "\/" and "\u0041" (written inside the string) decoded; what is not
+  // replaced goes upstream as the client wrote it, not decoded (a backslash was lost before).
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"path a\\/b \\u0041 )"
+      R"(mail jane\\u0040example.com and bob@example.org \\/ end"}]})";
+  BodyScan scan;
+  EXPECT_EQ(body_values(body, scan),
+            (std::vector<std::string>{"jane@example.com", "bob@example.org"}));
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  Pseudonyms p;
+  const std::string out = apply_splices(body, plan_transform(scan, actions, p));
+  EXPECT_NE(out.find(R"("content":"path a\\/b \\u0041 mail [EMAIL] and [EMAIL] \\/ end")"),
+            std::string::npos)
+      << out;
+  std::string decoded;
+  std::vector<uint32_t> at;
+  ASSERT_TRUE(decode_nested_escapes(R"(a\/b\u00e9c)", decoded, &at));
+  EXPECT_EQ(decoded,
+            "a/b\xc3\xa9"
+            "c");
+  EXPECT_EQ(at, (std::vector<uint32_t>{0, 1, 3, 4, 4, 10, 11}));
+}
+
 TEST(Body, AValueSplitAcrossMessagesIsFoundAndMaskedInBoth) {
   const std::string body =
       R"({"model":"m","messages":[{"role":"user","content":"my card is 4111 1111"},)"
