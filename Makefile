@@ -8,6 +8,7 @@ TSAN_DIR ?= build-tsan
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SEED ?=
+FUZZ_RUNS ?=
 RELOAD_STORM_SECONDS ?= 60
 TSAN_STORM_SECONDS ?= 20
 # Tests the ASan run leaves out (a ctest -E regex): the checks that the committed corpora are what
@@ -65,7 +66,7 @@ test-thread: deps
 test-fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) $(SANITIZE_CMAKE) -DWARDEN_FUZZ=ON
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
-	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) ./scripts/fuzz $(FUZZ_DIR)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) FUZZ_RUNS="$(FUZZ_RUNS)" ./scripts/fuzz $(FUZZ_DIR)
 
 bench: build
 	./scripts/test-services

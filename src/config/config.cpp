@@ -1271,7 +1271,9 @@ void read_identity(Reader& r, const YAML::Node& n, Config& config) {
 
 }  // namespace
 
-ConfigPtr load_config_text(const std::string& text, const std::string& name) {
+namespace {
+
+ConfigPtr read_config_text(const std::string& text, const std::string& name) {
   Reader r(name);
   YAML::Node root;
   try {
@@ -1338,6 +1340,18 @@ ConfigPtr load_config_text(const std::string& text, const std::string& name) {
   if (!r.diags().empty()) throw ConfigError(std::move(r.diags()));
   config->catalog.index();
   return config;
+}
+
+}  // namespace
+
+ConfigPtr load_config_text(const std::string& text, const std::string& name) {
+  try {
+    return read_config_text(text, name);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp can still throw for a document it parsed (an invalid node met while iterating a
+    // mapping, found by fuzzing): a configuration error with its line, like any other.
+    throw ConfigError({{name, e.mark.is_null() ? 0 : e.mark.line + 1, e.msg}});
+  }
 }
 
 ConfigPtr load_config(const std::string& path) {
