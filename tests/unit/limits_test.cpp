@@ -245,8 +245,9 @@ TEST(LimitsRules, TheKeyCacheMeetsWhatApplicableMeetsAndSharesTheKeysOfOneSubjec
   settings.prepare();
   EXPECT_NE(same_as_applicable(subject), before);
   // Many subjects share 64 slots: each still meets its own keys.
+  std::string p;  // outlives the loop: `subject` still views it below
   for (int i = 0; i < 200; ++i) {
-    const std::string p = "p" + std::to_string(i);
+    p = "p" + std::to_string(i);
     subject.principal = p;
     same_as_applicable(subject);
   }
