@@ -7,7 +7,8 @@
 #   jwt: a chat completion with a token (verified once, then from the worker's cache)
 #   tls: a chat completion over a TLS listener; tls-jwt: both; tls-mtls: with an API key and a
 #   client certificate (SPIFFE ID) on a listener that verifies clients
-# env: LIMITS=1..4: that many limit rules (in-process store) that every request meets and none
+# env: VALGRIND_ARGS=--separate-threads=yes: also print the worker thread's own instructions;
+#   LIMITS=1..4: that many limit rules (in-process store) that every request meets and none
 #   refuses — a request rate, a token rate, a token budget and a spend budget;
 #   REDIS=host:port: those limits in that Redis instead (the run then also counts the EVALSHAs
 #   Redis ran, from INFO commandstats before and after: two per request, one reserving and one
@@ -117,6 +118,7 @@ case "$CONN" in
   *) echo "unknown CONN $CONN" >&2; exit 2 ;;
 esac
 HOST=127.0.0.1; [ "$SCHEME" = https ] && HOST=localhost
+rm -f "$RUN"/callgrind.out "$RUN"/callgrind.out-*
 valgrind --tool=callgrind ${VALGRIND_ARGS:-} --callgrind-out-file="$RUN/callgrind.out" "$BUILD/warden" serve --config "$RUN/cg.yaml" 2> "$RUN/callgrind.log" & W=$!
 for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.2; done  # valgrind starts slowly on a loaded machine
 case "$MODE" in
@@ -148,8 +150,18 @@ while kill -0 $W 2>/dev/null; do kill -INT $W 2>/dev/null || true; sleep 2; done
 total=$(grep -o 'Collected : [0-9]*' "$RUN/callgrind.log" | grep -o '[0-9]*$' || true)
 [ -n "$total" ] || total=$(callgrind_annotate "$RUN/callgrind.out" | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
 echo "mode=$MODE limits=$LIMITS conn=$CONN jwt_alg=$JWT_ALG jwt_tokens=$JWT_TOKENS requests=$N total_instructions=$total"
+if [[ "${VALGRIND_ARGS:-}" == *separate-threads=yes* ]]; then
+  # The worker thread alone (the one running Worker::run): start-up on the main thread varies by
+  # millions of instructions between runs, more than a small per-request difference.
+  worker=0
+  for f in "$RUN"/callgrind.out-*; do
+    grep -q 'Worker::run' "$f" || continue
+    worker=$((worker + $(awk '/^(summary|totals):/{print $2; exit}' "$f")))
+  done
+  echo "worker_instructions=$worker"
+fi
 if [ -n "${REDIS:-}" ]; then
   # The connection's first commands load the scripts (SCRIPT LOAD, once per worker).
   echo "redis=$REDIS evalsha=$(( $(redis_calls evalsha) - evalsha_before )) script_load=$(( $(redis_calls "script|load") - script_before )) requests=$N"
 fi
-callgrind_annotate --inclusive=no "$RUN/callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' | head -25 | cut -c1-160 || true
+[ -f "$RUN/callgrind.out" ] && callgrind_annotate --inclusive=no "$RUN/callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' | head -25 | cut -c1-160 || true

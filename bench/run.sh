@@ -10,7 +10,7 @@
 # figures are per core. CPU per request is read from /proc/PID/stat of the target.
 # usage: bench/run.sh [BUILD_DIR]
 #   env: DURATION WARMUP CONNS TARGETS SKIP_PEERS PACED_TARGETS PACED_N SECTIONS
-#   SECTIONS (default all): load paced audit engine tokenizer identity
+#   SECTIONS (default all): load paced audit engine tokenizer identity limits
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -21,7 +21,7 @@ CONNS=${CONNS:-"1 16 64"}
 TARGETS=${TARGETS:-"direct nginx warden portkey warden-inspect warden-batched warden-strict"}
 PACED_TARGETS=${PACED_TARGETS:-"nginx warden warden-inspect"}
 PACED_N=${PACED_N:-40}  # sequential requests per target and answer
-SECTIONS=${SECTIONS:-"load paced audit engine tokenizer identity"}
+SECTIONS=${SECTIONS:-"load paced audit engine tokenizer identity limits"}
 [[ " $SECTIONS " == *" load "* ]] || TARGETS=""
 # Warden's inspect actions; the paced answers mask personal data and card numbers.
 ACTIONS="{secret: block}"
@@ -219,6 +219,36 @@ log "== identity (callgrind)"
 "$HERE/identity.sh" "$BUILD" > "$OUT/identity.txt" 2>&1 || log "identity.sh failed: see $OUT/identity.txt"
 fi
 
+# Limits: instructions per request of the worker thread (callgrind, benign chat) with no limits,
+# four in-process limits and the same four in Redis (scripts/test-services' 127.0.0.1:6379), in
+# one run: (total at LIMITS_N requests - total at 0) / LIMITS_N, and each against no limits.
+if [[ " $SECTIONS " == *" limits "* ]]; then
+log "== limits (callgrind, worker thread)"
+LIMITS_N=${LIMITS_N:-500}
+: > "$OUT/limits.txt"
+for cfg in "none 0 -" "in-process 4 -" "redis 4 127.0.0.1:6379"; do
+  read -r name limits redis <<< "$cfg"
+  [ "$redis" = "-" ] && redis=""
+  per=()
+  for n in 0 "$LIMITS_N"; do
+    w=$(VALGRIND_ARGS=--separate-threads=yes LIMITS=$limits REDIS=$redis "$HERE/callgrind.sh" "$BUILD" "$n" json 2>&1 |
+      grep -o 'worker_instructions=[0-9]*' | cut -d= -f2 || true)
+    per+=("${w:-0}")
+  done
+  echo "$name ${per[0]} ${per[1]}" >> "$OUT/limits.raw"
+done
+python3 - "$OUT/limits.raw" "$LIMITS_N" >> "$OUT/limits.txt" <<'PY' || true
+import sys
+n = int(sys.argv[2])
+rows = [l.split() for l in open(sys.argv[1])]
+per = {r[0]: (int(r[2]) - int(r[1])) / n for r in rows if int(r[2]) > 0}
+base = per.get("none")
+for name, v in per.items():
+    extra = f"  ({(v - base) / base * 100:+.2f}% over none)" if base and name != "none" else ""
+    print(f"limits {name:10s} {v:10.0f} instructions per request (worker thread){extra}")
+PY
+fi
+
 {
   echo "# Proxy benchmark $STAMP"
   echo
@@ -234,25 +264,31 @@ fi
   echo "## Audit sink (SQLite, this machine) and replay"
   echo
   echo '```'
-  cat "$OUT/audit-sink.txt" "$OUT/replay.txt" 2>/dev/null
+  cat "$OUT/audit-sink.txt" "$OUT/replay.txt" 2>/dev/null || true
   echo '```'
   echo
   echo "## Inspection engine (one core)"
   echo
   echo '```'
-  cat "$OUT/inspect.txt" 2>/dev/null
+  cat "$OUT/inspect.txt" 2>/dev/null || true
   echo '```'
   echo
   echo "## Tokenizer (one core)"
   echo
   echo '```'
-  cat "$OUT/tokenizer.txt" 2>/dev/null
+  cat "$OUT/tokenizer.txt" 2>/dev/null || true
   echo '```'
   echo
   echo "## Identity over TLS (callgrind instructions per request, one worker, inspection on)"
   echo
   echo '```'
-  cat "$OUT/identity.txt" 2>/dev/null
+  cat "$OUT/identity.txt" 2>/dev/null || true
+  echo '```'
+  echo
+  echo "## Limits (callgrind instructions per request, worker thread, inspection on)"
+  echo
+  echo '```'
+  cat "$OUT/limits.txt" 2>/dev/null || true
   echo '```'
 } > "$OUT/README.md"
 cp "$OUT/README.md" "$HERE/results/latest.md"
