@@ -1313,6 +1313,25 @@ std::string streamed_content(const std::string& sent) {
   return content;
 }
 
+TEST(AnswerStream, AStringScannedWholeIsMaskedAndKeepsTheRestAsWritten) {
+  ActionTable actions;
+  actions.set("pii", Action::kMask);
+  Scratch scratch;
+  Pseudonyms p;
+  AnswerStream s(engine(), scratch, 64, actions, p);
+  std::string out;
+  // A field outside the text channels is scanned whole, its nested escapes decoded: the address
+  // written with \u0040 is masked, the "\/" beside it goes to the client as written.
+  const AnswerOutcome o =
+      s.on_data(R"({"id":"x","object":"chat.completion.chunk","created":1,"model":"m",)"
+                R"("x_note":"path a\\/b mail jane\\u0040example.com","choices":[]})",
+                out);
+  EXPECT_TRUE(o.ok);
+  for (const char* leak : {"jane@", "jane\\\\u0040", "example.com"})
+    EXPECT_EQ(out.find(leak), std::string::npos) << leak << " in " << out;
+  EXPECT_NE(out.find(R"("x_note":"path a\\/b mail [EMAIL]")"), std::string::npos) << out;
+}
+
 TEST(AnswerStream, ChannelsPerFieldAndToolCallIndexAndLogprobsHeld) {
   ActionTable actions;
   actions.set("pii", Action::kMask);
