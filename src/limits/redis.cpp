@@ -444,7 +444,8 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   redisAsyncContext* ac = nullptr;
   std::string address;
   bool reading = false, writing = false, read_armed = false, write_armed = false;
-  std::chrono::steady_clock::time_point retry_at{};  // no reconnect before (after a failure)
+  std::chrono::steady_clock::time_point retry_at{};      // no reconnect before (after a failure)
+  std::chrono::steady_clock::time_point connected_at{};  // of the connection, once it is up
   std::string reserve_sha = sha1_hex(reserve_script());
   std::string settle_sha = sha1_hex(settle_script());
   std::string renew_sha = sha1_hex(renew_script());
@@ -527,15 +528,27 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     if (s->sd.is_open()) s->sd.release();
   }
   static void on_connect(const redisAsyncContext* c, int status) {
-    if (status != REDIS_OK) of(c->data)->failed();
+    Impl* s = of(c->data);
+    if (status != REDIS_OK) return s->failed();
+    s->connected_at = std::chrono::steady_clock::now();
   }
+  // A connection that served for a while and then closed (a server restarted, a client killed
+  // by a sentinel's reconfiguration, an idle timeout) is made again by the next request at
+  // once: only a connection that fails to come up, or closes right after, waits out the pause.
   static void on_disconnect(const redisAsyncContext* c, int status) {
-    if (status != REDIS_OK) of(c->data)->failed();
+    if (status == REDIS_OK) return;
+    Impl* s = of(c->data);
+    const auto now = std::chrono::steady_clock::now();
+    const bool served = s->connected_at != std::chrono::steady_clock::time_point{} &&
+                        now - s->connected_at >= std::chrono::seconds(1);
+    s->failed();
+    if (served) s->retry_at = now;
   }
   // Not sooner than 200 ms from now; with sentinels, the primary is asked again (a lost
   // connection is how a failover shows: the sentinels close the clients of the one demoted).
   void failed() {
     retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    connected_at = {};
     primary.clear();
   }
   // The connection answers for a store it no longer is (a replica): dropped, and asked again.
@@ -683,13 +696,15 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   net::awaitable<bool> ready(const RedisTarget& t, std::chrono::milliseconds timeout) {
     if (t.sentinels.empty()) {
       if (!sentinels.empty()) retarget({}, {});
+      if (ac == nullptr && !co_await pause(timeout)) co_return false;
       co_return connect(t.address);
     }
     if (master != t.master ||
         !std::equal(sentinels.begin(), sentinels.end(), t.sentinels.begin(), t.sentinels.end()))
       retarget(t.sentinels, t.master);
     if (primary.empty()) {
-      if (std::chrono::steady_clock::now() < retry_at) co_return false;
+      if (!co_await pause(timeout)) co_return false;
+      if (!primary.empty()) co_return connect(primary);  // asked by another request meanwhile
       ask(timeout);
       auto wait = std::make_shared<Pending>(ioc);
       waiters.push_back(wait);
@@ -700,6 +715,17 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     co_return connect(primary);
   }
   std::vector<std::weak_ptr<Pending>> waiters;
+  // The pause after a failure, waited out by a request when it ends within `timeout` (refused
+  // at once otherwise): a brief drop costs the requests that meet it latency, not a 503.
+  net::awaitable<bool> pause(std::chrono::milliseconds timeout) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= retry_at) co_return true;
+    if (retry_at - now >= timeout) co_return false;
+    net::steady_timer t(ioc);
+    t.expires_at(retry_at);
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    co_return true;
+  }
   void retarget(std::span<const std::string> to, std::string_view name) {
     sentinels.assign(to.begin(), to.end());
     master = std::string(name);

@@ -541,6 +541,20 @@ describe('with the Redis store', () => {
     }
   });
 
+  test('connections Redis closes while idle (CLIENT KILL) are made again by the next requests: none refused', async () => {
+    const connects = async (s) => Number(/^warden_limit_store_connects_total (\d+)$/m.exec(
+      await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`)).text())?.[1]);
+    const before = await connects(a) + await connects(b);
+    const kill = spawnSync('redis-cli', ['-p', String(redisPort), 'CLIENT', 'KILL', 'TYPE', 'normal'], { encoding: 'utf8' });
+    assert.match(kill.stdout.trim(), /^[1-9]\d*$/, 'the gateways\' connections were closed');
+    for (let i = 0; i < 8; i++) {
+      const r = await on(i % 2 ? a : b, 'rate');
+      await r.arrayBuffer();
+      assert.equal(r.status, 200, `request ${i} after the connections were closed`);
+    }
+    assert.ok(await connects(a) + await connects(b) > before, 'connected again');
+  });
+
   test('a replica killed while holding a stream: its reservation ends with its lease', async () => {
     const r1 = await on(a, 'streams', 'slow', { stream: true });
     assert.equal(r1.status, 200);
