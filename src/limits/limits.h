@@ -124,12 +124,20 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // All or nothing: either every limit is reserved or none is.
-  Outcome reserve(std::span<const Applied> limits, Micros now);
+  // All or nothing: either every limit is reserved or none is. `order`, when given, is
+  // lock_order() of `limits`, all pinned: the shards are locked without sorting them again.
+  Outcome reserve(std::span<const Applied> limits, Micros now, std::span<Shard* const> order = {});
+  // The same into `out` (no copy of the verdicts on the request's path).
+  void reserve(std::span<const Applied> limits, Micros now, std::span<Shard* const> order,
+               Outcome& out);
   // `actual[i]` is the usage for limits[i] (ignored for concurrency).
   void settle(std::span<const Applied> limits, std::span<const std::int64_t> actual,
-              Micros reserved_at, Micros now);
-  void release(std::span<const Applied> limits, Micros reserved_at, Micros now);
+              Micros reserved_at, Micros now, std::span<Shard* const> order = {});
+  void release(std::span<const Applied> limits, Micros reserved_at, Micros now,
+               std::span<Shard* const> order = {});
+  // The distinct shards of pinned `limits` in the order they are locked (address order, so
+  // that requests never wait on each other in a cycle): computed once with the pinned keys.
+  static PerLimit<Shard*> lock_order(std::span<const Applied> limits);
   // Current remaining amount of one limit (for metrics and `limits show`).
   std::int64_t remaining(const Applied& limit, Micros now);
   // Lease expiry: drops entries untouched since `now - ttl` with what they hold (reservations

@@ -275,6 +275,7 @@ void fill(const Settings& settings, const Subject& subject, std::shared_ptr<cons
         out.applied[i].cost = 1;
     }
   }
+  out.locks = keys->locks;
   out.keys = std::move(keys);
 }
 
@@ -349,6 +350,7 @@ void KeyCache::meet(const Settings& settings, const Subject& subject, Met& out, 
     if (store != nullptr) {
       store->pin(built->applied);
       built->pinned = store;
+      built->locks = Store::lock_order(built->applied);
     }
     slot.hold(settings, subject, std::move(built));
   }

@@ -115,6 +115,7 @@ struct Keys {
   PerLimit<Applied> applied;
   PerLimit<std::uint16_t> rule_of;
   Store* pinned = nullptr;  // the store whose entries `applied` points to, unpinned at the end
+  PerLimit<Shard*> locks;   // when pinned: their shards in lock order (Store::lock_order)
   Keys() = default;
   Keys(const Keys&) = delete;
   Keys& operator=(const Keys&) = delete;
@@ -128,6 +129,7 @@ struct Met {
   std::shared_ptr<const Keys> keys;  // what Applied::key points into
   PerLimit<Applied> applied;
   PerLimit<std::uint16_t> rule_of;
+  std::span<Shard* const> locks;  // keys->locks (empty: not pinned), for the store's calls
   Met() = default;
   Met(const Met&) = delete;
   Met& operator=(const Met&) = delete;

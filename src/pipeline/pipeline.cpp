@@ -121,7 +121,7 @@ struct RequestContext {
         }
       }
       if (store == nullptr) return true;
-      store->settle(applied, actual, at, limits::wall_micros());
+      store->settle(applied, actual, at, limits::wall_micros(), met.locks);
       return false;
     }
     net::awaitable<void> redis_settle() {
@@ -135,7 +135,7 @@ struct RequestContext {
       held = false;
       renewal.unlink();
       if (store != nullptr) {
-        store->release(met.applied, at, limits::wall_micros());
+        store->release(met.applied, at, limits::wall_micros(), met.locks);
       } else if (auto r = redis.lock()) {
         r->release(met.applied, id);
       }
@@ -711,22 +711,21 @@ bool count_input(const limits::Outcome& o, const Model& model, std::string_view 
 
 // Reserves for `subject` (one candidate deployment, or none) in the in-process store. Not a
 // coroutine: the in-process store never waits.
-limits::Outcome reserve_here(Worker& worker, const limits::Settings& ls, limits::Subject subject,
-                             const Model& model, std::string_view body,
-                             RequestContext::LimitHold& h) {
-  limits::Outcome o;
+void reserve_here(Worker& worker, const limits::Settings& ls, limits::Subject subject,
+                  const Model& model, std::string_view body, RequestContext::LimitHold& h,
+                  limits::Outcome& o) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     meet(worker, ls, subject, h);
     if (h.met.applied.empty()) {
       o.allowed = true;
-      return o;
+      o.verdicts.clear();
+      return;
     }
     h.at = limits::wall_micros();
-    o = worker.limits().reserve(h.met.applied, h.at);
+    worker.limits().reserve(h.met.applied, h.at, h.met.locks, o);
     h.store = &worker.limits();
     if (attempt > 0 || !count_input(o, model, body, h)) break;
   }
-  return o;
 }
 
 // The same in Redis (one round trip per try); nullopt when Redis could not answer.
@@ -840,9 +839,8 @@ void limit_candidate(const limits::Settings& ls, limits::Subject& subject, const
 // try the next candidate.
 std::optional<Result<bool>> limit_tried(Worker& worker, const limits::Settings& ls,
                                         std::vector<const Deployment*>& permitted, size_t i,
-                                        const std::optional<limits::Outcome>& o,
-                                        limits::Outcome& first_refused, RequestContext& ctx,
-                                        Responder& out) {
+                                        const limits::Outcome* o, limits::Outcome& first_refused,
+                                        RequestContext& ctx, Responder& out) {
   RequestContext::LimitHold& h = ctx.limit;
   if (!o) return store_unavailable(worker, ls, h);
   if (o->allowed) {
@@ -881,9 +879,9 @@ Result<bool> limit_here(Worker& worker, const Config& config, std::string_view b
   const size_t tries = ls.by_deployment ? permitted.size() : 1;
   for (size_t i = 0; i < tries; ++i) {
     limit_candidate(ls, subject, *permitted[i], ctx.limit);
-    const std::optional<limits::Outcome> o =
-        reserve_here(worker, ls, subject, *ctx.model, body, ctx.limit);
-    if (auto done = limit_tried(worker, ls, permitted, i, o, first_refused, ctx, out))
+    limits::Outcome o;
+    reserve_here(worker, ls, subject, *ctx.model, body, ctx.limit, o);
+    if (auto done = limit_tried(worker, ls, permitted, i, &o, first_refused, ctx, out))
       return *std::move(done);
   }
   return refused_by_all(worker, ls, subject, permitted, first_refused, ctx, out);
@@ -903,7 +901,8 @@ net::awaitable<Result<bool>> limit_in_redis(Worker& worker, const Config& config
     limit_candidate(ls, subject, *permitted[i], ctx.limit);
     const std::optional<limits::Outcome> o =
         co_await reserve_in_redis(worker, ls, subject, *ctx.model, body, ctx.limit);
-    if (auto done = limit_tried(worker, ls, permitted, i, o, first_refused, ctx, out)) {
+    if (auto done =
+            limit_tried(worker, ls, permitted, i, o ? &*o : nullptr, first_refused, ctx, out)) {
       // A request may outlast its lease (a long stream): Redis would give its holding back.
       RequestContext::LimitHold& h = ctx.limit;
       if (h.held) worker.redis_limits()->keep(h.renewal, h.met.applied, h.id);

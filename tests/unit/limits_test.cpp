@@ -101,6 +101,49 @@ TEST(LimitsStore, SameKeyTwiceIsRestoredOnRefusal) {
   EXPECT_EQ(store.remaining(req[0], 0), 100);
 }
 
+// Pinned limits reserved, settled and released with their lock order given (the request path):
+// the same all-or-nothing outcome, entries and restoring as without it.
+TEST(LimitsStore, PinnedLimitsWithTheirLockOrderBehaveAsLookedUp) {
+  Store store(2);  // four keys on two shards: the order holds each shard once
+  std::vector<Applied> req{{"a", {Kind::budget, 1000, kMinute}, 300},
+                           {"b", {Kind::budget, 500, kMinute}, 300},
+                           {"c", {Kind::rate, 2, kMinute}, 1},
+                           {"d", {Kind::concurrency, 1, 0}, 1}};
+  const std::vector<Applied> plain = req;
+  store.pin(req);
+  const auto order = Store::lock_order(req);
+  ASSERT_GE(order.size(), 1u);
+  ASSERT_LE(order.size(), 2u);
+  for (std::size_t i = 1; i < order.size(); ++i) EXPECT_LT(order[i - 1], order[i]);
+  for (const Applied& l : req)
+    EXPECT_NE(std::find(order.begin(), order.end(), l.shard), order.end());
+
+  Outcome o;
+  store.reserve(req, 0, order, o);
+  ASSERT_TRUE(o.allowed);
+  EXPECT_EQ(o.verdicts.size(), 4u);
+  EXPECT_EQ(store.remaining(plain[1], 1), 200);
+  // Refused (b has 200 left, the stream is in flight): nothing else charged, into the same
+  // outcome; the limit named is the one that frees up last (b, at the end of its minute).
+  store.reserve(req, 1, order, o);
+  EXPECT_FALSE(o.allowed);
+  EXPECT_FALSE(o.verdicts[1].allowed);
+  EXPECT_FALSE(o.verdicts[3].allowed);
+  EXPECT_EQ(o.limiting, 1u);
+  EXPECT_EQ(store.remaining(plain[0], 2), 700);
+  EXPECT_EQ(store.remaining(plain[2], 2), 1);
+  const std::vector<std::int64_t> actual{100, 100, 1, 1};
+  store.settle(req, actual, 0, 3, order);
+  EXPECT_EQ(store.remaining(plain[0], 4), 900);
+  EXPECT_EQ(store.remaining(plain[1], 4), 400);
+  store.reserve(req, 5, order, o);
+  ASSERT_TRUE(o.allowed);
+  store.release(req, 5, 6, order);
+  EXPECT_EQ(store.remaining(plain[1], 7), 400);
+  EXPECT_TRUE(store.reserve(plain, 8).allowed);  // the stream's place was given back
+  store.unpin(req);
+}
+
 TEST(LimitsStore, ConcurrentReservationsNeverOvershoot) {
   Store store;
   constexpr int kFits = 37;
