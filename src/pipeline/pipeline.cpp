@@ -42,6 +42,7 @@ struct RequestContext {
   std::string request_id;
   std::string_view route = "-";
   const Principal* principal = nullptr;
+  const Principal* admitted = nullptr;  // the API key's principal as admissible() found it
   std::shared_ptr<const Principal> token_principal;  // keeps a token's principal alive
   uint8_t auth_methods = 0;                          // policy::kAuth* bits (auth.methods)
   const ClientInfo* client = nullptr;
@@ -1385,7 +1386,8 @@ net::awaitable<Result<bool>> run(Worker& worker, const Config& config, Request& 
     principal = co_await authenticate_token(worker, config, presented, ctx);
     ctx.auth_methods |= policy::kAuthJwt;
   } else {
-    principal = config.keys.authenticate(presented);
+    principal = ctx.admitted != nullptr ? Result<const Principal*>(ctx.admitted)
+                                        : config.keys.authenticate(presented);
     ctx.auth_methods |= policy::kAuthApiKey;
   }
   if (!principal) co_return principal.error();
@@ -1700,9 +1702,10 @@ bool refused_at_door(const RequestContext& ctx, int status) {
 }  // namespace
 
 net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& req, Responder& out,
-                            const ClientInfo& client) {
+                            const ClientInfo& client, const Principal* admitted) {
   RequestContext ctx;
   ctx.client = &client;
+  ctx.admitted = admitted;
   ctx.request_id = request_id_for(worker, req);
   out.set_request_id(ctx.request_id);
   {
@@ -1750,15 +1753,18 @@ net::awaitable<void> handle(Worker& worker, const ConfigPtr& config, Request& re
   account(worker, *config, ctx, out);
 }
 
-bool admissible(Worker& worker, const Config& config, const Request& head) {
-  if (!route(head)) return false;
+Admission admissible(Worker& worker, const Config& config, const Request& head) {
+  if (!route(head)) return {};
   const std::string_view presented = credential(head);
-  if (!is_token(config, presented)) return config.keys.authenticate(presented).ok();
+  if (!is_token(config, presented)) {
+    Result<const Principal*> found = config.keys.authenticate(presented);
+    return found ? Admission{true, *found} : Admission{};
+  }
   // A token already verified by this worker passes; another is verified in handle() (its
   // issuer's keys may have to be fetched first), and here only its shape and issuer are checked.
-  if (worker.token_cache().find(sha256(presented), unix_seconds()) != nullptr) return true;
+  if (worker.token_cache().find(sha256(presented), unix_seconds()) != nullptr) return {true};
   const auto parsed = identity::parse_jws(presented);
-  return parsed && config.jwt.find(parsed->iss) != nullptr;
+  return {parsed && config.jwt.find(parsed->iss) != nullptr};
 }
 
 void count_rejected(Worker& worker, int status) {

@@ -306,9 +306,11 @@ net::awaitable<void> Worker::serve_requests(Stream& stream, beast::tcp_stream& r
       }
     }
     size_t head_fields = 0;
+    pipeline::Admission admission;
     if (!hec && framing.empty()) {
       const auto& head = parser.get();
-      if (!pipeline::admissible(*this, *config, head)) {
+      admission = pipeline::admissible(*this, *config, head);
+      if (!admission.admitted) {
         // Refused from the head: the body is neither asked for (100 Continue) nor read.
         deadline.cancel();
         http::request<http::string_body> req = parser.release();
@@ -354,7 +356,7 @@ net::awaitable<void> Worker::serve_requests(Stream& stream, beast::tcp_stream& r
     }
     http::request<http::string_body> req = parser.release();
     out.set_keep_alive(req.keep_alive() && !draining());
-    co_await pipeline::handle(*this, config, req, out, client);
+    co_await pipeline::handle(*this, config, req, out, client, admission.principal);
     if (!out.keep_alive() || !out.completed()) break;
   }
   // Lingering reads the TCP stream under TLS too: what is left is dropped unread.
