@@ -271,6 +271,10 @@ bool scan_region_by_ends(const Engine::Impl& impl, hs_scratch_t* scratch, std::s
     for (size_t s = from; s < end; ++s) {
       const auto b = static_cast<unsigned char>(text[s - offset]);
       if ((b & 0xC0) == 0x80 || !impl.first_bytes[r.spec][b]) continue;
+      // A start its boundary rules out (inside a run of digits or letters) can give no finding
+      // (evaluate() checks it): not tried. The leftmost start tried is then the leftmost one a
+      // finding may have, and a run of number groups costs a try per group, not per digit.
+      if (!may_start_at(spec, text, s - offset)) continue;
       matched = false;
       const hs_error_t rc = hs_scan(impl.whole_dbs[r.spec], text.data() + (s - offset),
                                     static_cast<unsigned>(end - s), 0, scratch, on_whole, &matched);
