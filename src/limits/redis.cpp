@@ -13,8 +13,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -22,6 +24,8 @@
 #include <algorithm>
 #include <charconv>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 namespace warden::limits {
@@ -351,51 +355,40 @@ std::pair<std::string, int> split_address(std::string_view address) {
           std::atoi(std::string(address.substr(colon + 1)).c_str())};
 }
 
-// The primary's address (host:port) as the sentinel at `address` names it for `master`; empty
-// when the sentinel does not answer within `timeout`, does not know the name, or answers
-// anything else. Asked over a connection of its own (Asio, with hiredis's reply parser),
-// closed after the answer: the worker's loop never blocks on it.
-net::awaitable<std::string> ask_sentinel(net::io_context& ioc, std::string address,
-                                         std::string master, std::chrono::milliseconds timeout) {
-  struct Io {
-    explicit Io(net::io_context& io) : resolver(io), socket(io) {}
-    net::ip::tcp::resolver resolver;
-    net::ip::tcp::socket socket;
-  };
-  auto io = std::make_shared<Io>(ioc);
-  net::steady_timer deadline(ioc);
-  deadline.expires_after(timeout);
-  deadline.async_wait([io](const boost::system::error_code& ec) {
-    if (ec) return;
-    io->resolver.cancel();
-    boost::system::error_code ignored;
-    io->socket.close(ignored);
-  });
-  const auto [host, port] = split_address(address);
+// An IP address and port, when `host` is written as an address (no lookup needed).
+std::optional<net::ip::tcp::endpoint> literal(const std::string& host, int port) {
   boost::system::error_code ec;
   const net::ip::address ip = net::ip::make_address(host, ec);
-  if (!ec) {
-    std::tie(ec) = co_await io->socket.async_connect(
-        net::ip::tcp::endpoint(ip, static_cast<unsigned short>(port)),
-        net::as_tuple(net::use_awaitable));
-  } else {
-    auto [rec, endpoints] = co_await io->resolver.async_resolve(host, std::to_string(port),
-                                                                net::as_tuple(net::use_awaitable));
-    if (rec) co_return std::string();
-    std::tie(ec, std::ignore) =
-        co_await net::async_connect(io->socket, endpoints, net::as_tuple(net::use_awaitable));
-  }
+  if (ec) return std::nullopt;
+  return net::ip::tcp::endpoint(ip, static_cast<unsigned short>(port));
+}
+
+// The primary's address (host:port) as the sentinel at `at` names it for `master`; empty when
+// the sentinel does not answer within `timeout`, does not know the name, or answers anything
+// else. Asked over a connection of its own (Asio, with hiredis's reply parser), closed after the
+// answer: the worker's loop never blocks on it.
+net::awaitable<std::string> ask_sentinel(net::io_context& ioc, net::ip::tcp::endpoint at,
+                                         std::string master, std::chrono::milliseconds timeout) {
+  auto socket = std::make_shared<net::ip::tcp::socket>(ioc);
+  net::steady_timer deadline(ioc);
+  deadline.expires_after(timeout);
+  deadline.async_wait([socket](const boost::system::error_code& ec) {
+    if (ec) return;
+    boost::system::error_code ignored;
+    socket->close(ignored);
+  });
+  auto [ec] = co_await socket->async_connect(at, net::as_tuple(net::use_awaitable));
   if (ec) co_return std::string();
   const std::string command = "*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n$" +
                               std::to_string(master.size()) + "\r\n" + master + "\r\n";
-  std::tie(ec, std::ignore) = co_await net::async_write(io->socket, net::buffer(command),
-                                                        net::as_tuple(net::use_awaitable));
+  std::tie(ec, std::ignore) =
+      co_await net::async_write(*socket, net::buffer(command), net::as_tuple(net::use_awaitable));
   if (ec) co_return std::string();
   std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
   char buf[512];
   for (;;) {
     auto [rec, n] =
-        co_await io->socket.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+        co_await socket->async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
     if (rec || redisReaderFeed(reader.get(), buf, n) != REDIS_OK) co_return std::string();
     void* r = nullptr;
     if (redisReaderGetReply(reader.get(), &r) != REDIS_OK) co_return std::string();
@@ -460,6 +453,36 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
   bool resolving = false;
   net::steady_timer renew_timer;
   bool renew_armed = false;
+  // Lookups of host names (of Redis, the sentinels, the primary they name: look_up()) run apart
+  // from the worker's resolver, on whose one thread the upstream connections' lookups queue: a
+  // DNS that does not answer for Redis's name must not hold those (nor theirs this one). Asio's
+  // resolver on an io_context of its own, run by a thread made at the first lookup (a store
+  // named by addresses has none); answers are posted to the worker. Destroying it waits for a
+  // getaddrinfo under way, as the worker's own resolver does.
+  struct Lookups {
+    net::io_context ctx{1};
+    net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ctx);
+    net::ip::tcp::resolver resolver{ctx};
+    std::thread runner{[this] { ctx.run(); }};
+    ~Lookups() {
+      work.reset();
+      ctx.stop();
+      runner.join();
+    }
+  };
+  std::unique_ptr<Lookups> lookups;
+  std::string looking_up;  // the address being looked up (empty: none)
+  // Made at the first lookup; null when no thread is to be had.
+  net::io_context* lookup_context() {
+    if (lookups == nullptr) {
+      try {
+        lookups = std::make_unique<Lookups>();
+      } catch (const std::system_error&) {
+        return nullptr;
+      }
+    }
+    return &lookups->ctx;
+  }
 
   // What a reply callback fills in; the waiting coroutine's timer is cancelled to wake it.
   struct Pending {
@@ -578,15 +601,124 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     }
   }
 
-  // The connection, made when there is none (not sooner than 200 ms after a failure), with the
-  // scripts loaded first.
+  // The connection to `addr` (host:port), begun when there is none (not sooner than 200 ms after
+  // a failure), with the scripts loaded first. hiredis is handed IP addresses only: given a name,
+  // redisAsyncConnect calls getaddrinfo on this thread, and a slow DNS would stall every request
+  // of the worker. A name is looked up first (lookup()), which connects when it ends: false
+  // until then.
   bool connect(std::string_view addr) {
     if (ac != nullptr && address == addr) return true;
     if (ac != nullptr) redisAsyncFree(ac);  // a new address: the old connection goes
     address = std::string(addr);
     if (std::chrono::steady_clock::now() < retry_at) return false;
     const auto [host, port] = split_address(address);
-    redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
+    if (literal(host, port)) return open(host, port);
+    lookup(host, port);
+    return false;
+  }
+  // Looks `host` up on the store's resolver thread; `done(impl, endpoint)` runs on the worker
+  // with its first IPv4 address, else its first IPv6 one (as hiredis would), or none; not at all
+  // when the store is gone by then. False when no thread is to be had.
+  template <class Done>
+  bool look_up(const std::string& host, int port, Done done) {
+    if (lookup_context() == nullptr) return false;
+    lookups->resolver.async_resolve(
+        host, std::to_string(port),
+        [self = weak_from_this(), io = &ioc, done = std::move(done)](
+            const boost::system::error_code& ec,
+            const net::ip::tcp::resolver::results_type& found) mutable {
+          std::optional<net::ip::tcp::endpoint> to;
+          for (const auto& e : found)
+            if (!to || (e.endpoint().address().is_v4() && !to->address().is_v4()))
+              to = e.endpoint();
+          if (ec) to.reset();
+          net::post(*io, [self, to, done = std::move(done)]() mutable {
+            if (const auto s = self.lock()) done(*s, to);
+          });
+        });
+    return true;
+  }
+  // The connection's lookup: one per address at a time, whose end wakes the requests that wait
+  // for it (reach()). A name that does not resolve is a failed connect.
+  void lookup(const std::string& host, int port) {
+    if (looking_up == address) return;
+    const auto done = [wanted = address](Impl& s, const std::optional<net::ip::tcp::endpoint>& to) {
+      if (s.looking_up == wanted) s.looking_up.clear();
+      if (s.address == wanted && s.ac == nullptr) {
+        if (to) {
+          s.open(to->address().to_string(), to->port());
+        } else {
+          s.count_error(LimitStoreError::resolve);
+          s.failed();
+        }
+      }
+      wake(s.lookup_waiters);
+    };
+    if (!look_up(host, port, done)) {  // as a name that does not resolve
+      count_error(LimitStoreError::resolve);
+      failed();
+      return;
+    }
+    looking_up = address;
+  }
+  // A sentinel's address: at once for an IP address, else looked up within `timeout`.
+  static net::awaitable<std::optional<net::ip::tcp::endpoint>> endpoint_of(
+      std::shared_ptr<Impl> self, std::string address, std::chrono::milliseconds timeout) {
+    const auto [host, port] = split_address(address);
+    if (auto at = literal(host, port)) co_return at;
+    struct Answer {
+      explicit Answer(net::io_context& io) : timer(io) {}
+      net::steady_timer timer;
+      bool done = false;
+      std::optional<net::ip::tcp::endpoint> to;
+    };
+    auto answer = std::make_shared<Answer>(self->ioc);
+    const auto done = [weak = std::weak_ptr<Answer>(answer)](
+                          Impl&, const std::optional<net::ip::tcp::endpoint>& to) {
+      if (const auto a = weak.lock(); a != nullptr && !a->done) {
+        a->to = to;
+        a->done = true;
+        a->timer.cancel();
+      }
+    };
+    if (!self->look_up(host, port, done)) co_return std::nullopt;
+    answer->timer.expires_after(timeout);
+    co_await answer->timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (!answer->done) {
+      self->count_error(LimitStoreError::timeout);
+      answer->done = true;  // a late answer is dropped
+    } else if (!answer->to) {
+      self->count_error(LimitStoreError::resolve);
+    }
+    co_return answer->to;
+  }
+  // connect(), waiting up to `timeout` for a name's lookup.
+  net::awaitable<bool> reach(const std::string& addr, std::chrono::milliseconds timeout) {
+    if (connect(addr)) co_return true;
+    if (looking_up != addr) co_return false;  // paused after a failure
+    co_await wait(lookup_waiters, timeout);
+    if (ac != nullptr && address == addr) co_return true;
+    if (looking_up == addr) count_error(LimitStoreError::timeout);
+    co_return false;
+  }
+  std::vector<std::weak_ptr<Pending>> lookup_waiters;
+  // Requests waiting (up to `timeout`) for what a lookup or a sentinel tells: woken by wake().
+  net::awaitable<void> wait(std::vector<std::weak_ptr<Pending>>& list,
+                            std::chrono::milliseconds timeout) {
+    std::erase_if(list, [](const std::weak_ptr<Pending>& w) { return w.expired(); });
+    auto w = std::make_shared<Pending>(ioc);
+    list.push_back(w);
+    w->timer.expires_after(timeout);
+    co_await w->timer.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  static void wake(std::vector<std::weak_ptr<Pending>>& list) {
+    for (const std::weak_ptr<Pending>& w : list)
+      if (auto p = w.lock()) p->timer.cancel();
+    list.clear();
+  }
+  // The connection to an IP address.
+  bool open(const std::string& ip, int port) {
+    redisAsyncContext* c = redisAsyncConnect(ip.c_str(), port);
     if (c == nullptr) return false;
     if (c->err) {
       redisAsyncFree(c);
@@ -691,30 +823,42 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
       if (!ec) self->renew_due();
     });
   }
+  // Connected to the target: the common case, which needs no coroutine frame (ready()'s).
+  bool connected(const RedisTarget& t) const {
+    if (ac == nullptr) return false;
+    if (t.sentinels.empty()) return sentinels.empty() && address == t.address;
+    return !primary.empty() && address == primary && master == t.master &&
+           std::equal(sentinels.begin(), sentinels.end(), t.sentinels.begin(), t.sentinels.end());
+  }
   // The connection to the target: made at once to an address, or to the primary the sentinels
   // name, asked (once for all the requests that need it) and awaited within `timeout`.
   net::awaitable<bool> ready(const RedisTarget& t, std::chrono::milliseconds timeout) {
     if (t.sentinels.empty()) {
       if (!sentinels.empty()) retarget({}, {});
       if (ac == nullptr && !co_await pause(timeout)) co_return false;
-      co_return connect(t.address);
+      // Named, not temporaries: GCC 12 built `co_return co_await reach(std::string(...), ...)`
+      // into a crash on the first request.
+      const std::string addr(t.address);
+      const bool up = co_await reach(addr, timeout);
+      co_return up;
     }
     if (master != t.master ||
         !std::equal(sentinels.begin(), sentinels.end(), t.sentinels.begin(), t.sentinels.end()))
       retarget(t.sentinels, t.master);
     if (primary.empty()) {
       if (!co_await pause(timeout)) co_return false;
-      if (!primary.empty()) co_return connect(primary);  // asked by another request meanwhile
-      ask(timeout);
-      auto wait = std::make_shared<Pending>(ioc);
-      waiters.push_back(wait);
-      wait->timer.expires_after(timeout);
-      co_await wait->timer.async_wait(net::as_tuple(net::use_awaitable));
-      if (primary.empty()) co_return false;
+      if (primary.empty()) {  // else asked by another request meanwhile
+        ask(timeout);
+        co_await wait(ask_waiters, timeout);
+        if (primary.empty()) co_return false;
+      }
     }
-    co_return connect(primary);
+    if (ac != nullptr && address == primary) co_return true;  // asked by another request
+    const std::string addr = primary;  // `primary` may change while the lookup is waited for
+    const bool up = co_await reach(addr, timeout);
+    co_return up;
   }
-  std::vector<std::weak_ptr<Pending>> waiters;
+  std::vector<std::weak_ptr<Pending>> ask_waiters;
   // The pause after a failure, waited out by a request when it ends within `timeout` (refused
   // at once otherwise): a brief drop costs the requests that meet it latency, not a 503.
   net::awaitable<bool> pause(std::chrono::milliseconds timeout) {
@@ -746,8 +890,11 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
     const std::vector<std::string> asked = s.sentinels;
     const std::string name = s.master;
     std::string found;
-    for (std::size_t i = 0; i < asked.size() && found.empty(); ++i)
-      found = co_await ask_sentinel(s.ioc, asked[s.next_sentinel++ % asked.size()], name, timeout);
+    for (std::size_t i = 0; i < asked.size() && found.empty(); ++i) {
+      const std::optional<net::ip::tcp::endpoint> at =
+          co_await endpoint_of(self, asked[s.next_sentinel++ % asked.size()], timeout);
+      if (at) found = co_await ask_sentinel(s.ioc, *at, name, timeout);
+    }
     s.resolving = false;
     ++s.metrics.limit_store_sentinel_asks[found.empty() ? 1 : 0];
     if (s.sentinels == asked && s.master == name) {  // not retargeted meanwhile
@@ -758,9 +905,7 @@ struct RedisStore::Impl : std::enable_shared_from_this<RedisStore::Impl> {
         s.primary = std::move(found);
       }
     }
-    for (const std::weak_ptr<Pending>& w : s.waiters)
-      if (auto p = w.lock()) p->timer.cancel();
-    s.waiters.clear();
+    wake(s.ask_waiters);
   }
 
   void renew_due() {
@@ -802,7 +947,7 @@ net::awaitable<std::optional<Outcome>> RedisStore::reserve(const RedisTarget& ta
                                                            std::chrono::milliseconds timeout) {
   const std::shared_ptr<Impl> self = impl_;  // the worker may end while this waits
   Impl& s = *self;
-  if (!co_await s.ready(target, timeout)) co_return std::nullopt;
+  if (!s.connected(target) && !co_await s.ready(target, timeout)) co_return std::nullopt;
   s.lease = lease;
   auto pending = std::make_shared<Impl::Pending>(s.ioc);
   pending->n = limits.size();

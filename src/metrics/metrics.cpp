@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <numeric>
+
 namespace warden {
 
 namespace {
@@ -148,9 +150,11 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
   counter_family("warden_limit_store_failures_total",
                  "Requests whose limit store did not answer, refused or let through.",
                  limit_store_failures);
-  // The Redis store's, once a worker has used it.
+  // The Redis store's, once a worker has used it (or failed to: a host name that did not resolve).
   const bool redis =
-      limit_store_connects + limit_store_sentinel_asks[0] + limit_store_sentinel_asks[1] > 0;
+      limit_store_connects + limit_store_sentinel_asks[0] + limit_store_sentinel_asks[1] +
+          std::accumulate(limit_store_errors.begin(), limit_store_errors.end(), uint64_t{0}) >
+      0;
   auto labelled = [&](const char* name, const char* help, const char* label_name,
                       std::initializer_list<const char*> values, const uint64_t* counts) {
     out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
@@ -179,8 +183,8 @@ std::string Metrics::render(uint64_t config_reloads, uint64_t config_reload_fail
         cumulative, limit_store_round_trip.sum, limit_store_round_trip.count);
     labelled("warden_limit_store_errors_total",
              "Redis limit store commands unanswered in time, answered with an error, or lost "
-             "with their connection.",
-             "reason", {"timeout", "error", "lost"}, limit_store_errors.data());
+             "with their connection; host names of the store that did not resolve.",
+             "reason", {"timeout", "error", "lost", "resolve"}, limit_store_errors.data());
     labelled("warden_limit_store_sentinel_asks_total",
              "Sentinels asked for the primary: one named, or none (no answer, unknown name).",
              "outcome", {"primary", "none"}, limit_store_sentinel_asks.data());

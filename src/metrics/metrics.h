@@ -46,8 +46,9 @@ struct RequestKeyLess {
 };
 
 enum class LimitStoreOp : uint8_t { reserve, settle, release, renew };
-// timeout: unanswered in time; error: an error reply; lost: the connection went first.
-enum class LimitStoreError : uint8_t { timeout, error, lost };
+// timeout: unanswered in time (or its host name not looked up in time); error: an error reply;
+// lost: the connection went first; resolve: the store's host name did not resolve.
+enum class LimitStoreError : uint8_t { timeout, error, lost, resolve };
 
 struct Metrics {
   // warden_requests_total{route,status,model}
@@ -73,7 +74,7 @@ struct Metrics {
   // warden_limit_store_round_trip_seconds: a reservation or settlement, sent to answered
   Histogram limit_store_round_trip;
   // warden_limit_store_errors_total{reason}: by LimitStoreError
-  std::array<uint64_t, 3> limit_store_errors{};
+  std::array<uint64_t, 4> limit_store_errors{};
   uint64_t limit_store_connects = 0;  // warden_limit_store_connects_total (a reconnect: one more)
   // warden_limit_store_sentinel_asks_total{outcome}: [0] a primary named, [1] none
   std::array<uint64_t, 2> limit_store_sentinel_asks{};

@@ -154,7 +154,8 @@ export async function startStack(opts = {}) {
   if (opts.rules) params.rules = opts.rules;
   fs.writeFileSync(configPath, configYaml(params));
   const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
-  const proc = spawn(bin, ['serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, ['serve', '--config', configPath],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env });
   const logs = { stdout: '', stderr: '' };
   proc.stdout.on('data', (d) => { logs.stdout += d; });
   proc.stderr.on('data', (d) => { logs.stderr += d; });

@@ -7,6 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { chatBody, freePort, startStack } from './harness.mjs';
@@ -357,15 +358,26 @@ test('warden check lists the limits, and reports a bad rule with its line', () =
   assert.match(r.stderr, new RegExp(`bad\\.yaml:${line}: unknown key 'requests_per_fortnight' in limit rule`));
 });
 
+// A chat request to gateway `s`.
+const on = (s, who, model = 'chat', extraBody = {}, init = {}) => fetch(`${s.url}/v1/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: `Bearer sk-${who}` },
+  body: JSON.stringify(chatBody(model, extraBody)),
+  ...init,
+});
+const metricsOf = async (s) => (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`)).text();
+const metric = (text, name) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
+
 // The Redis store: replicas share one Redis (a private redis-server on a loopback port, so that
-// it can be stopped and restarted); two gateways stand for two replicas.
+// it can be stopped and restarted); two gateways stand for two replicas, one naming Redis by its
+// address, the other by a host name (localhost: looked up before each connection).
 describe('with the Redis store', () => {
   let redis;
   let redisPort;
   let a;
   let b;
-  const redisExtra = (port) => `limits:
-  redis: 127.0.0.1:${port}
+  const redisExtra = (port, host = '127.0.0.1') => `limits:
+  redis: ${host}:${port}
   redis_timeout_ms: 300
   lease_seconds: 2
   rules:
@@ -398,20 +410,13 @@ describe('with the Redis store', () => {
     redisPort = await freePort();
     await startRedis();
     a = await startStack({ keysExtra, extra: redisExtra(redisPort), models });
-    b = await startStack({ keysExtra, extra: redisExtra(redisPort), models });
+    b = await startStack({ keysExtra, extra: redisExtra(redisPort, 'localhost'), models });
   });
   after(async () => {
     await a.stop();
     await b.stop();
     await stopRedis();
   });
-  const on = (s, who, model = 'chat', extraBody = {}, init = {}) => fetch(`${s.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer sk-${who}` },
-    body: JSON.stringify(chatBody(model, extraBody)),
-    ...init,
-  });
-
   test('200 concurrent requests on two replicas never overspend the budget they share', async () => {
     const extraBody = { max_tokens: 1 };
     const worst = bodyBytes(extraBody) + 1;
@@ -616,5 +621,73 @@ describe('with the Redis store', () => {
       else { assert.equal(r.status, 429); break; }
     }
     assert.equal(served, Math.floor((1000 - (bodyBytes(extraBody) + 100)) / 20) + 1);
+  });
+});
+
+// The store named by a host name is looked up off the worker's thread (Asio's resolver), so a
+// DNS that does not answer delays only the requests that need the store, each no longer than
+// redis_timeout_ms. A getaddrinfo preloaded into the gateway (tests/tools/stall_resolver.c)
+// holds the name until the test lets it go, then answers that it is unknown; one worker, so that
+// every request below meets the same lookup.
+describe('a Redis store whose host name does not resolve', () => {
+  const lib = process.env.STALL_RESOLVER_LIB ?? new URL('../../build/tests/libstall_resolver.so', import.meta.url).pathname;
+  let g;
+  let dir;
+  let gate;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-dns-'));
+    gate = path.join(dir, 'gate');
+    g = await startStack({
+      keysExtra, models, server: { workers: 1 },
+      env: { LD_PRELOAD: lib, WARDEN_STALL_HOST: 'no-such-host.invalid', WARDEN_STALL_GATE: gate },
+      extra: `limits:
+  redis: no-such-host.invalid:6379
+  redis_timeout_ms: 200
+  rules:
+    - {name: closed, key: "label:rpm", requests_per_minute: 1000}
+    - {name: open, key: "label:usage", requests_per_minute: 1000, on_store_failure: fail_open}
+`,
+    });
+  });
+  after(async () => {
+    fs.writeFileSync(gate, '');  // a held lookup would hold the worker's shutdown
+    await g.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('while the lookup hangs the worker serves the others; fail_closed answers 503, fail_open forwards', async () => {
+    const closed = on(g, 'rate');
+    for (let i = 0; i < 400 && !fs.existsSync(`${gate}.entered`); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(fs.existsSync(`${gate}.entered`), 'the request looks the name up');
+    // The lookup is held until the gate opens, below: these are answered meanwhile.
+    const free = await on(g, 'tokens');  // no rule of this gateway limits it
+    assert.equal(free.status, 200);
+    await free.arrayBuffer();
+    const open = await on(g, 'usage');
+    assert.equal(open.status, 200, 'fail_open forwards without limits');
+    await open.arrayBuffer();
+    const refused = await closed;
+    assert.equal(refused.status, 503);
+    assert.equal((await refused.json()).error.code, 'limit_store_unavailable');
+    assert.ok(!fs.existsSync(gate));
+    let text = await metricsOf(g);
+    assert.equal(metric(text, 'warden_limit_store_errors_total{reason="timeout"}'), 2, 'both waited for the lookup in vain');
+    assert.equal(metric(text, 'warden_limit_store_errors_total{reason="resolve"}'), 0);
+    assert.equal(metric(text, 'warden_limit_store_failures_total{outcome="fail_closed"}'), 1);
+    assert.equal(metric(text, 'warden_limit_store_failures_total{outcome="fail_open"}'), 1);
+
+    // The name is unknown: a failed connect, counted; the requests after it are refused as well.
+    fs.writeFileSync(gate, '');
+    for (let i = 0; i < 400 && metric(text, 'warden_limit_store_errors_total{reason="resolve"}') === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      text = await metricsOf(g);
+    }
+    assert.equal(metric(text, 'warden_limit_store_errors_total{reason="resolve"}'), 1);
+    const again = await on(g, 'rate');
+    assert.equal(again.status, 503);
+    assert.equal((await again.json()).error.code, 'limit_store_unavailable');
+    text = await metricsOf(g);
+    assert.ok(metric(text, 'warden_limit_store_errors_total{reason="resolve"}') >= 1);
+    assert.equal(metric(text, 'warden_limit_store_connects_total'), 0, 'hiredis never got the name');
   });
 });

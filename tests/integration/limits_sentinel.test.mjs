@@ -61,10 +61,11 @@ sentinel failover-timeout warden 10000
     const lines = cli(ports.sentinel, 'SENTINEL', 'REPLICAS', 'warden').split('\n');
     return lines[lines.indexOf('flags') + 1] === 'slave';
   });
+  // The sentinel by a host name: looked up off the worker, as `redis` is.
   stack = await startStack({
     keysExtra,
     extra: `limits:
-  redis_sentinel: {master: warden, sentinels: ["127.0.0.1:${ports.sentinel}"]}
+  redis_sentinel: {master: warden, sentinels: ["localhost:${ports.sentinel}"]}
   redis_timeout_ms: 2000
   rules:
     - {name: s-tokens, key: "label:tok", tokens_per_day: 2000}
@@ -136,7 +137,7 @@ test('the primary named by the sentinel holds the limits; after a failover the n
 test('warden check: redis and redis_sentinel exclude each other; sentinels are host:port', () => {
   const conf = path.join(dir, 'bad.yaml');
   const good = fs.readFileSync(stack.configPath, 'utf8');
-  fs.writeFileSync(conf, good.replace('redis_sentinel:', 'redis: 127.0.0.1:1\n  redis_sentinel:').replace(`127.0.0.1:${ports.sentinel}`, 'nowhere'));
+  fs.writeFileSync(conf, good.replace('redis_sentinel:', 'redis: 127.0.0.1:1\n  redis_sentinel:').replace(`localhost:${ports.sentinel}`, 'nowhere'));
   const r = spawnSync(bin, ['check', conf], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /'redis' and 'redis_sentinel' exclude each other/);
