@@ -1,7 +1,7 @@
 // Number clusters: the only places where the number detectors (national identifiers, cards,
 // IBANs, IP addresses) can match, found without running their patterns.
 //
-// A cluster is a run of words joined by one or two separators (space, - . / : ( ), and the
+// A cluster is a run of words joined by one or two separators (space, - . / : ( ) _, and the
 // Unicode spaces and dashes of sep_at), where every word (ASCII or full-width letters and digits)
 // carries a digit or is a short group of upper-case or hex letters ("WEST" in a grouped IBAN, "AB"
 // in a NINO, "db8" in IPv6). Every number detector's match consists of such words and separators,
@@ -89,11 +89,18 @@ inline size_t word_end(Bytes p, size_t i, size_t n) {
   if (ascii_alnum(p[i - 1])) return 1;
   return i >= lo + 3 && fw_alnum(p, i - 3, i) ? 3 : 0;
 }
-// Separators inside numbers: space - . / : ( ), NBSP (C2 A0), and the three-byte ones people
+// Separators inside numbers: space - . / : ( ) _, NBSP (C2 A0), and the three-byte ones people
 // type or paste between groups: figure, thin, narrow no-break and ideographic spaces, the
 // Unicode hyphens and dashes, the full-width hyphen (the SEP class of detectors.cpp).
 [[gnu::always_inline]] inline bool ascii_sep(unsigned char c) {
   return c == ' ' || c == '-' || c == '.' || c == '/' || c == ':' || c == '(' || c == ')';
+}
+// '_' separates groups of a card or an IBAN ("4111_1111_…", "DE89_3704_…"): only after a digit
+// or an upper-case letter and, where the next byte is known, before one. Identifiers ("__x",
+// "_M_impl", "uint8_t") then join nothing: in code, where '_' is common, the cluster pass
+// looks no further than before.
+[[gnu::always_inline]] inline bool group_char(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
 }
 [[gnu::always_inline]] inline bool wide_sep(unsigned char a, unsigned char b, unsigned char c) {
   if (a == 0xE2)
@@ -105,12 +112,16 @@ inline size_t word_end(Bytes p, size_t i, size_t n) {
 [[gnu::always_inline]] inline size_t sep_at(Bytes p, size_t i, size_t n) {
   if (i >= n) return 0;
   if (ascii_sep(p[i])) return 1;
+  if (p[i] == '_')  // at the end (a stream), the group after it may still arrive
+    return i > 0 && group_char(p[i - 1]) && (i + 1 >= n || group_char(p[i + 1])) ? 1 : 0;
   if (p[i] == 0xC2) return i + 1 < n && p[i + 1] == 0xA0 ? 2 : 0;
   return i + 2 < n && wide_sep(p[i], p[i + 1], p[i + 2]) ? 3 : 0;
 }
 [[gnu::always_inline]] inline size_t sep_before(Bytes p, size_t i, size_t lo) {
   if (i <= lo) return 0;
   if (ascii_sep(p[i - 1])) return 1;
+  // The byte after it (p[i]) may be past the text's end here: the word before decides alone.
+  if (p[i - 1] == '_') return i >= lo + 2 && group_char(p[i - 2]) ? 1 : 0;
   if (p[i - 1] == 0xA0) return i >= lo + 2 && p[i - 2] == 0xC2 ? 2 : 0;
   return i >= lo + 3 && wide_sep(p[i - 3], p[i - 2], p[i - 1]) ? 3 : 0;
 }

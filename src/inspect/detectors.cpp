@@ -34,6 +34,13 @@ constexpr const char* SEPD =
     "\\-\\x{00A0}\\x{202F}\\x{2007}\\x{2009}\\x{2010}\\x{2011}\\x{2013}\\x{2014}\\x{3000}\\x{FF0D}"
     "]";
 
+// … and '_' and '/', for cards and IBANs: "4111_1111_1111_1111", "DE89/3704/…" as pasted from a
+// file name, a URL or a form's field (their validators leave little chance to other numbers).
+constexpr const char* SEPG =
+    "[. _/"
+    "\\-\\x{00A0}\\x{202F}\\x{2007}\\x{2009}\\x{2010}\\x{2011}\\x{2013}\\x{2014}\\x{3000}\\x{FF0D}"
+    "]";
+
 std::string digits(int n) {
   return std::string(D) + "{" + std::to_string(n) + "}";
 }
@@ -42,6 +49,9 @@ std::string sep() {
 }
 std::string sepd() {
   return std::string(SEPD) + "?";
+}
+std::string sepg() {
+  return std::string(SEPG) + "?";
 }
 
 // Bytes of a frame character before / at i: space, tab, dashes (- – —), * = # _ ~ |, brackets.
@@ -499,7 +509,7 @@ std::vector<DetectorSpec> builtin_detectors() {
   // ---- financial identifiers
   v.push_back(
       {.cls = "fin.credit_card",
-       .pattern = d + "{4}(?:" + sepd() + d + "{2,6}){2,4}" + d + "{0,3}",
+       .pattern = d + "{4}(?:" + sepg() + d + "{2,6}){2,4}" + d + "{0,3}",
        .validate = credit_card_ok,
        .context = {"card", "visa", "mastercard", "amex", "karte", "kreditkarte", "carte", "信用卡",
                    "卡号"},
@@ -510,8 +520,13 @@ std::vector<DetectorSpec> builtin_detectors() {
        .gate = Gate::kCluster,
        .needs = {.chain = 12, .sums = count_range(12, 19), .words = count_range(1, 5)},
        .first_bytes = "26\xef\xef"});  // every issuer range (credit_card_ok) starts with 2 to 6
+  // Every digit spaced ("4 1 1 1 1 1 1 1 …"): twelve to nineteen single digits, one space apart.
+  DetectorSpec spaced = v.back();
+  spaced.pattern = d + "(?: " + d + "){11,18}";
+  spaced.needs = {.chain = 12, .sums = count_range(12, 19), .words = count_range(12, 19)};
+  v.push_back(spaced);
   v.push_back({.cls = "fin.iban",
-               .pattern = "[A-Z]{2}[0-9]{2}(?:" + sepd() + "[A-Z0-9]){11,30}",
+               .pattern = "[A-Z]{2}[0-9]{2}(?:" + sepg() + "[A-Z0-9]){11,30}",
                .validate = iban_ok,
                .boundary = Boundary::kWord,
                .context = {"iban", "konto", "compte", "account", "账户"},

@@ -698,9 +698,12 @@ void plan_literals(Engine::Impl& impl, bool gated, std::vector<Pattern>& pattern
   // The markers of a disguised value (disguise.h): a hit makes scan() look at an undisguised
   // copy. Not in `literals`: a stream holds nothing for them.
   for (const std::string& m : disguise_markers()) {
-    const size_t id = id_for(escape_literal(m), HS_FLAG_CASELESS);
+    // Caseless only where it means ASCII case ("&#X40;", "[AT]"): a caseless letter of another
+    // script hit on its lower-case twin too, nearly every letter of Russian or Greek prose.
+    const bool ascii = std::all_of(m.begin(), m.end(), [](char c) { return (c & 0x80) == 0; });
+    const size_t id = id_for(escape_literal(m), ascii ? HS_FLAG_CASELESS : 0);
     impl.disguise_marker.resize(impl.roles.size());
-    impl.disguise_marker[id] = 1;
+    impl.disguise_marker[id] = lookalike_marker(m) ? 2 : 1;
   }
   impl.disguise_marker.resize(impl.roles.size());
   std::sort(impl.literals.begin(), impl.literals.end());
@@ -1033,7 +1036,16 @@ bool scan_once(const Engine& engine, Scratch& scratch, std::string_view text,
   auto on_hit = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                    void* p) -> int {
     auto* h = static_cast<Hits*>(p);
-    if (h->impl->disguise_marker[id] != 0) h->disguised = true;
+    if (const uint8_t m = h->impl->disguise_marker[id]; m != 0) {
+      // A look-alike letter in prose of its script is no disguise; one beside an ASCII letter
+      // or digit may be ("АKIA…"): Russian or Greek text is not undisguised for its capitals.
+      const auto latin = [&](size_t i) {
+        const char c = i < h->text.size() ? h->text[i] : ' ';
+        return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+      };
+      if (m == 1 || latin(static_cast<size_t>(to)) || (to >= 3 && latin(to - 3)))
+        h->disguised = true;
+    }
     on_literal_hit(*h->impl, id, static_cast<size_t>(to), h->text, 0, h->regions);
     return 0;
   };

@@ -51,7 +51,9 @@ struct Engine::Impl {
   std::vector<std::vector<uint16_t>> not_after_ids;  // per spec: its not_after words
   std::vector<ContextWord> words;
   std::vector<std::vector<Role>> roles;  // per literal-database pattern id
-  std::vector<uint8_t> disguise_marker;  // per id: a marker of a disguised value (disguise.h)
+  // Per id: a marker of a disguised value (disguise.h): 1, or 2 for a look-alike letter, which
+  // marks one only beside an ASCII letter or digit.
+  std::vector<uint8_t> disguise_marker;
   // The specs gated by clusters, with what a cluster must have for each beyond its counts
   // (gates_met), side by side.
   struct ClusterGate {

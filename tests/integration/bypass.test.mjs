@@ -138,6 +138,38 @@ test('disguised values are masked whole: invisible characters inside, other scri
   assert.equal(sent[2], 'card [CREDIT_CARD] ok');
 });
 
+test('disguised values of every validated class do not reach the upstream: other group separators, spaced digits, full-width forms, look-alike letters', async () => {
+  const fw = (s) => [...s].map((c) => (c >= '!' && c <= '~' ? String.fromCodePoint(c.codePointAt(0) + 0xfee0) : c)).join('');
+  // What identifies each value once its disguise is undone.
+  const cases = [
+    ['4111_1111_1111_1111', '4111111111111111'],
+    ['4111.1111.1111.1111', '4111111111111111'],
+    ['4111/1111/1111/1111', '4111111111111111'],
+    ['4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', '4111111111111111'],
+    ['DE89_3704_0044_0532_0130_00', 'DE89370400440532013000'],
+    ['DE89.3704.0044.0532.0130.00', 'DE89370400440532013000'],
+    [fw('DE89370400440532013000'), 'DE89370400440532013000'],
+    ['\u0410KIAZ3MQW7X\u041d2LBNQR4T', 'AKIAZ3MQW7XH2LBNQR4T'],
+    [fw('AKIAZ3MQW7XH2LBNQR4T'), 'AKIAZ3MQW7XH2LBNQR4T'],
+    ['\u0455k-proj-Zq8Rk2Lm7Tx4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8', 'Zq8Rk2Lm7Tx4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8'],
+    ['jane.doe\uff20acme-corp\uff0ecom', 'jane.doe@acme-corp.com'],
+    [fw('jane.doe@acme-corp.com'), 'jane.doe@acme-corp.com'],
+    ['J\u0410ne.doe@acme-corp.com', 'JAne.doe@acme-corp.com'],
+  ];
+  const homoglyphs = { '\u0410': 'A', '\u041d': 'H', '\u0455': 's' };
+  const undone = (s) => [...s.normalize('NFKC')].map((c) => homoglyphs[c] ?? c).join('').replace(/[\s_./-]/g, '');
+  for (const [value, mark] of cases) {
+    stack.upstream.clear();
+    const res = await send('/v1/chat/completions', { model: 'chat', messages: [{ role: 'user', content: `here: ${value} thanks` }] });
+    if (res.status === 403) { assert.equal(stack.upstream.requests.length, 0, value); continue; }
+    assert.equal(res.status, 200, value);
+    const sent = stack.upstream.requests[0].body.messages[0].content;
+    assert.ok(sent.startsWith('here: ') && sent.endsWith(' thanks'), sent);
+    assert.ok(!undone(sent).includes(mark.replace(/[\s_./-]/g, '')), `${value} reached the upstream as ${sent}`);
+    assertAbsent(upstreamRaw(), [value], 'upstream');
+  }
+});
+
 test('benign prompts full of number-like text are forwarded byte for byte', async () => {
   const body = '{"model":"chat","temperature":0.7,"seed":4111111111111111,"max_tokens":100,"messages":[' +
     '{"role":"system","content":"Release 2.14.3 shipped on 2024-05-06 at 10:30"},' +

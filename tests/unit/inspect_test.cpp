@@ -968,6 +968,92 @@ TEST(Scan, DisguisedValuesAreFoundOnTheirOriginalBytes) {
   EXPECT_EQ(found("jane@acme.com and 4111" + zw + "1111" + zw + "1111" + zw + "1111").size(), 2u);
 }
 
+// Disguises a person pasting or a model emitting uses for every validated financial, secret and
+// e-mail class: other group separators ('_', '/', '.'), every digit spaced, full-width letters
+// and digits, Cyrillic and Greek letters that look Latin inside a token, a full-width '@' or '.'.
+// Each is found once, and the finding covers the whole disguised value.
+TEST(Scan, DisguisedValuesOfEveryValidatedClassAreFoundWhole) {
+  struct Case {
+    const char* cls;
+    std::string value;
+  };
+  const std::string fw_at = "\xef\xbc\xa0";   // U+FF20 full-width '@'
+  const std::string fw_dot = "\xef\xbc\x8e";  // U+FF0E full-width '.'
+  const std::vector<Case> cases = {
+      {"fin.credit_card", "4111_1111_1111_1111"},
+      {"fin.credit_card", "4111.1111.1111.1111"},
+      {"fin.credit_card", "4111/1111/1111/1111"},
+      {"fin.credit_card", "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"},
+      {"fin.credit_card", "5 5 5 5 5 5 5 5 5 5 5 5 4 4 4 4"},
+      // ４１１１-１１１１-１１１１-１１１１ with full-width digits and hyphens
+      {"fin.credit_card",
+       "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x8d\xef\xbc\x91\xef\xbc\x91\xef"
+       "\xbc\x91\xef\xbc\x91\xef\xbc\x8d\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc"
+       "\x8d\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"},
+      {"fin.iban", "DE89_3704_0044_0532_0130_00"},
+      {"fin.iban", "DE89.3704.0044.0532.0130.00"},
+      {"fin.iban", "DE89/3704/0044/0532/0130/00"},
+      // ＤＥ８９３７０４００４４０５３２０１３０００: full-width letters and digits
+      {"fin.iban",
+       "\xef\xbc\xa4\xef\xbc\xa5\xef\xbc\x98\xef\xbc\x99\xef\xbc\x93\xef\xbc\x97\xef\xbc\x90\xef"
+       "\xbc\x94\xef\xbc\x90\xef\xbc\x90\xef\xbc\x94\xef\xbc\x94\xef\xbc\x90\xef\xbc\x95\xef\xbc"
+       "\x93\xef\xbc\x92\xef\xbc\x90\xef\xbc\x91\xef\xbc\x93\xef\xbc\x90\xef\xbc\x90\xef\xbc\x90"},
+      // ＤＥ89 3704 0044 0532 0130 00: a full-width country code before ASCII digits
+      {"fin.iban",
+       "\xef\xbc\xa4\xef\xbc\xa5"
+       "89 3704 0044 0532 0130 00"},
+      // Cyrillic А and Н (U+0410, U+041D) in an AWS key
+      {"secret.aws_access_key",
+       "\xd0\x90KIAZ3MQW7X\xd0\x9d"
+       "2LBNQR4T"},
+      // Greek Κ (U+039A)
+      {"secret.aws_access_key", "A\xce\x9aIAZ3MQW7XH2LBNQR4T"},
+      // Cyrillic ѕ (U+0455) in "sk-"; Cyrillic Н (U+041D) and, beside it, о (U+043E) inside
+      {"secret.openai_key", "\xd1\x95k-proj-Zq8Rk2Lm7Tx4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8"},
+      {"secret.openai_key",
+       "sk-proj-Zq8Rk2Lm7Tx4Vb9Nc3\xd0\x9d\xd0\xbe"
+       "d6Jf1Gs5Pw0Ya2Ue8"},
+      // Cyrillic р (U+0440) in "ghp_", with Cyrillic Т (U+0422) inside
+      {"secret.github_token", "gh\xd1\x80_Zq8Rk2Lm7\xd0\xa2x4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8"},
+      // ＡＫＩＡ…: the whole key in full-width letters and digits
+      {"secret.aws_access_key",
+       "\xef\xbc\xa1\xef\xbc\xab\xef\xbc\xa9\xef\xbc\xa1\xef\xbc\xba\xef\xbc\x93\xef\xbc\xad\xef"
+       "\xbc\xb1\xef\xbc\xb7\xef\xbc\x97\xef\xbc\xb8\xef\xbc\xa8\xef\xbc\x92\xef\xbc\xac\xef\xbc"
+       "\xa2\xef\xbc\xae\xef\xbc\xb1\xef\xbc\xb2\xef\xbc\x94\xef\xbc\xb4"},
+      {"pii.email", "jane.doe" + fw_at + "acme.com"},
+      {"pii.email", "jane.doe@acme" + fw_dot + "com"},
+      {"pii.email", "jane.doe" + fw_at + "acme" + fw_dot + "com"},
+      // ｊａｎｅ＠ａｃｍｅ．ｃｏｍ
+      {"pii.email", "\xef\xbd\x8a\xef\xbd\x81\xef\xbd\x8e\xef\xbd\x85" + fw_at +
+                        "\xef\xbd\x81\xef\xbd\x83\xef\xbd\x8d\xef\xbd\x85" + fw_dot +
+                        "\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d"},
+      // Cyrillic А (U+0410) in the local part, and а, е (U+0430, U+0435) with it
+      {"pii.email", "J\xd0\x90\xd0\xb0ne.doe@acm\xd0\xb5.com"},
+  };
+  for (const Case& c : cases) {
+    for (const std::string& around : {std::string("value %s ok"), std::string("%s")}) {
+      const size_t at = around.find("%s");
+      const std::string text = around.substr(0, at) + c.value + around.substr(at + 2);
+      EXPECT_EQ(found(text), (Pairs{{c.cls, c.value}})) << text;
+    }
+  }
+  // Text in those scripts and forms with no value inside stays without findings.
+  for (
+      const char* t : {
+          "snake_case_2024_05_06 and build_1_2_3_4_5_6_7_8_9_10_11_12",
+          "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+          "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 2",
+          "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, \xd0\xbc\xd0\xb8\xd1\x80 (ok) "
+          "\xd0\x90\xd0\x92\xd0\x95 2024",  // Привет, мир (ok) АВЕ 2024
+          "\xce\x91\xce\xb8\xce\xae\xce\xbd\xce\xb1 API \xce\x9a\xce\x95\xce\xa1",  // Αθήνα API ΚΕΡ
+          "\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\xa3\xe5\x85\xac\xe5\x8f\xb8\xef\xbc\x88\xef\xbc\x91\xef"
+          "\xbc\x92\xef\xbc\x93\xef\xbc\x89\xef\xbc\x8c\xe7\x94\xb5\xe8\xaf\x9d",  // ＡＢＣ公司（１２３），电话
+          "user\xef\xbc\xa0localhost and a\xef\xbc\x8e"
+          "b",
+      })
+    EXPECT_TRUE(found(t).empty()) << t << " -> " << (found(t).empty() ? "" : found(t)[0].first);
+}
+
 TEST(Scan, HardNegatives) {
   for (const char* t :
        {"card 4111 1111 1111 1112", "run 41111111111111111 and more", "AKIAIOSFODNN7EXAMPLE",
@@ -1577,6 +1663,25 @@ TEST(Stream, FindingsAndOutputDoNotDependOnChunking) {
     EXPECT_EQ(r.second, block) << "chunk " << chunk;
     EXPECT_EQ(r.first, whole.first) << "chunk " << chunk;
   }
+  expect_same_at_every_cut(text, actions, whole.first, block);
+}
+
+// Groups joined by '_' and digits spaced one by one: a group still arriving after a '_' keeps
+// the number open, so what is found does not depend on where the chunks end.
+TEST(Stream, UnderscoredAndSpacedNumbersDoNotDependOnChunking) {
+  const std::string text =
+      "The card 4111_1111_1111_1111, the IBAN DE89_3704_0044_0532_0130_00 and "
+      "5 5 5 5 5 5 5 5 5 5 5 5 4 4 4 4 with build_2024_06 and X_12.";
+  ActionTable actions;
+  actions.set("fin", Action::kMask);
+  const auto whole = stream(text, text.size(), actions);
+  Scratch scratch;
+  std::vector<Finding> block;
+  ASSERT_TRUE(scan(engine(), scratch, text, block));
+  EXPECT_EQ(whole.second, block);
+  EXPECT_EQ(whole.first,
+            "The card [CREDIT_CARD], the IBAN [IBAN] and [CREDIT_CARD] with build_2024_06 and "
+            "X_12.");
   expect_same_at_every_cut(text, actions, whole.first, block);
 }
 
