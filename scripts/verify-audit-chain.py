@@ -5,7 +5,8 @@ and the `openssl` command (Python has no Ed25519) — so nobody has to trust War
 Chain: records of each chain are numbered 1, 2, 3 … without gaps; each names the previous
 record's hash; hash = SHA-256(previous hash as 32 bytes ‖ record) with 32 zero bytes first.
 Merkle tree (RFC 6962): leaf = SHA-256(0x00 ‖ record), node = SHA-256(0x01 ‖ left ‖ right).
-Checkpoints (stored, and any given with --checkpoint: a witness's copy or the gateway's log) must
+Checkpoints (stored, and any given with --checkpoint: a witness's copy, the gateway's log, or a
+saved answer of GET /audit/checkpoint with the countersigned copies it lists) must
 carry a valid signature by a --pubkey key, match the records' chain hash and Merkle root at their
 seq, and the store must reach each of them (else it was truncated).
 Countersignatures: a witness that accepted a checkpoint signed its body with its own Ed25519 key;
@@ -90,17 +91,38 @@ def openssl_verify(pem_path, message, signature):
         return r.returncode == 0
 
 
-def parse_checkpoint(line):
-    line = line.strip()
-    if line.startswith('{"audit_checkpoint":'):
-        line = line[len('{"audit_checkpoint":'):-1]
+def checkpoint_of(outer):
     try:
-        outer = json.loads(line)
         body = json.loads(outer["checkpoint"])
         return {"text": outer["checkpoint"], "sigs": outer["signatures"],
                 "cosigs": outer.get("cosignatures", []), **body}
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def parse_checkpoint(line):
+    line = line.strip()
+    if line.startswith('{"audit_checkpoint":'):
+        line = line[len('{"audit_checkpoint":'):-1]
+    try:
+        return checkpoint_of(json.loads(line))
+    except ValueError:
+        return None
+
+
+def file_checkpoints(path):
+    """A file's checkpoints: one a line (a witness's copy, the gateway's log), and the older
+    countersigned copies GET /audit/checkpoint lists with the newest ("countersigned")."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            cp = parse_checkpoint(line)
+            if not cp:
+                continue
+            out.append((cp, path))
+            older = json.loads(line).get("countersigned", [])
+            out += [(c, path + ", countersigned") for c in map(checkpoint_of, older) if c]
+    return out
 
 
 def check_signature(cp, keys):
@@ -158,8 +180,7 @@ def main():
     cps = [(c, "store") for c in map(parse_checkpoint, (t for (t,) in stored)) if c]
     cps += [(c, "store, countersigned") for c in map(parse_checkpoint, (t for (t,) in cosigned)) if c]
     for path in args.checkpoint:
-        with open(path) as f:
-            cps += [(c, path) for c in map(parse_checkpoint, f) if c]
+        cps += file_checkpoints(path)
     failures = []
     if keys:
         for cp, src in cps:

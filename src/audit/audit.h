@@ -145,6 +145,11 @@ class CheckpointSink {
   virtual ~CheckpointSink() = default;
   virtual void offer(int64_t seq, std::string text) = 0;
   virtual uint64_t failures() const = 0;
+  // Called with each countersigned copy once it is in the store (the witness's fingerprint, the
+  // seq, the copy's one-line JSON), on the sink's own thread: the writer serves the newest per
+  // witness (GET /audit/checkpoint) without reading the store.
+  using Countersigned = std::function<void(const std::string&, int64_t, const std::string&)>;
+  virtual void on_countersigned(Countersigned) {}
 };
 
 // Signed checkpoints (off without a key).
@@ -243,7 +248,10 @@ class Writer {
   uint64_t committed() const { return committed_.load(); }
   uint64_t failures() const { return failures_.load(); }
   size_t queued() const;
-  // The newest signed checkpoint (one-line JSON), "" before the first.
+  // The newest signed checkpoint (one-line JSON), "" before the first, with the witnesses'
+  // countersignatures of it ("cosignatures") and, for each witness whose newest
+  // countersignature is of an older checkpoint, that countersigned copy ("countersigned": an
+  // array of checkpoints in the same form) — what GET /audit/checkpoint serves (docs/AUDIT.md).
   std::string latest_checkpoint() const;
   uint64_t checkpoints() const { return checkpoints_.load(); }
   uint64_t witness_failures() const;
@@ -285,6 +293,9 @@ class Writer {
   bool rotating_ = false;
   mutable std::mutex cp_mu_;  // latest_, and cp_.sink while a reload replaces it
   std::string latest_;
+  // Per witness fingerprint: its newest countersigned copy (seq, one-line JSON).
+  std::map<std::string, std::pair<int64_t, std::string>> countersigned_;
+  void keep_countersigned(const std::string& witness, int64_t seq, const std::string& copy);
   uint64_t past_witness_failures_ = 0;  // of sinks a reload replaced
   std::atomic<uint64_t> checkpoints_{0};
   std::mutex callbacks_mu_;  // held while the audit thread runs a batch's callbacks

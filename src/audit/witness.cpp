@@ -105,6 +105,11 @@ void WitnessClient::offer(int64_t seq, std::string text) {
   cv_.notify_one();
 }
 
+void WitnessClient::on_countersigned(Countersigned f) {
+  std::lock_guard lock(mu_);
+  countersigned_ = std::move(f);
+}
+
 bool WitnessClient::send(size_t w, int64_t seq, const std::string& text) {
   Target& t = targets_[w];
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -180,6 +185,12 @@ void WitnessClient::keep_cosignature(const Target& t, int64_t seq, const std::st
     return;
   }
   ++cosigned_;
+  Countersigned tell;
+  {
+    std::lock_guard lock(mu_);
+    tell = countersigned_;
+  }
+  if (tell) tell(std::string(key), seq, c->text());
 }
 
 void WitnessClient::run() {

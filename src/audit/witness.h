@@ -32,6 +32,7 @@ class WitnessClient : public CheckpointSink {
   // The newest checkpoint replaces one not yet sent: witnesses need only the latest.
   void offer(int64_t seq, std::string text) override;
   uint64_t failures() const override { return failures_.load(); }
+  void on_countersigned(Countersigned f) override;
   uint64_t accepted() const { return accepted_.load(); }
   uint64_t cosigned() const { return cosigned_.load(); }
 
@@ -51,6 +52,7 @@ class WitnessClient : public CheckpointSink {
   std::string chain_;
   std::mutex mu_;
   std::condition_variable cv_;
+  Countersigned countersigned_;  // under mu_
   int64_t pending_seq_ = -1;
   std::string pending_;
   bool stopping_ = false;

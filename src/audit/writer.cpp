@@ -24,7 +24,12 @@ Writer::Writer(std::unique_ptr<Store> store, Durability durability, std::string 
       durability_(durability),
       instance_(std::move(instance)),
       max_buffer_(max_buffer),
-      cp_(std::move(checkpoints)) {}
+      cp_(std::move(checkpoints)) {
+  if (cp_.sink)
+    cp_.sink->on_countersigned([this](const std::string& w, int64_t seq, const std::string& copy) {
+      keep_countersigned(w, seq, copy);
+    });
+}
 
 bool Writer::start(std::string& error) {
   if (!store_->open(error)) return false;
@@ -81,6 +86,16 @@ bool Writer::start(std::string& error) {
         rotating_ = true;
       }
     }
+    // The witnesses' countersignatures kept before this start: GET /audit/checkpoint serves
+    // each witness's newest.
+    if (!store_->cosignatures(
+            instance_,
+            [&](const std::string& t) {
+              if (auto copy = parse_checkpoint(t))
+                for (const auto& w : copy->cosignatures) keep_countersigned(w.key, copy->seq, t);
+            },
+            error))
+      return false;
   }
   cp_time_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { run(); });
@@ -110,6 +125,10 @@ void Writer::take_checkpoint_options(CheckpointOptions next) {
   } else if (rotating_) {
     next.previous_key = cp_.previous_key;  // a rotation not yet checkpointed stays one
   }
+  if (next.sink)
+    next.sink->on_countersigned([this](const std::string& w, int64_t seq, const std::string& copy) {
+      keep_countersigned(w, seq, copy);
+    });
   std::unique_ptr<CheckpointSink> old_sink;
   {
     std::lock_guard lock(cp_mu_);  // witness_failures() reads the sink from other threads
@@ -144,9 +163,45 @@ size_t Writer::queued() const {
   return queue_.size();
 }
 
-std::string Writer::latest_checkpoint() const {
+void Writer::keep_countersigned(const std::string& witness, int64_t seq, const std::string& copy) {
   std::lock_guard lock(cp_mu_);
-  return latest_;
+  auto& newest = countersigned_[witness];
+  if (newest.second.empty() || seq >= newest.first) newest = {seq, copy};
+}
+
+std::string Writer::latest_checkpoint() const {
+  std::string latest;
+  std::vector<std::string> copies;
+  {
+    std::lock_guard lock(cp_mu_);
+    latest = latest_;
+    for (const auto& [witness, copy] : countersigned_) copies.push_back(copy.second);
+  }
+  auto top = parse_checkpoint(latest);
+  if (!top || copies.empty()) return latest;
+  // A witness's countersignature of the newest checkpoint goes on it; one of an older checkpoint
+  // (the witness has not answered for the newest yet, or refused it) comes with that checkpoint,
+  // whose body it signs: either way an outsider checks it with the witness's public key alone.
+  top->cosignatures.clear();
+  std::map<std::pair<int64_t, std::string>, Checkpoint, std::greater<>> older;
+  for (const std::string& t : copies) {
+    auto copy = parse_checkpoint(t);
+    if (!copy) continue;
+    if (copy->body == top->body) {
+      for (auto& w : copy->cosignatures) top->cosignatures.push_back(std::move(w));
+      continue;
+    }
+    auto [it, fresh] = older.try_emplace({copy->seq, copy->body}, *copy);
+    if (!fresh)
+      for (auto& w : copy->cosignatures) it->second.cosignatures.push_back(std::move(w));
+  }
+  std::string out = top->text();
+  if (older.empty()) return out;
+  out.pop_back();  // the closing brace
+  out += ",\"countersigned\":[";
+  for (auto it = older.begin(); it != older.end(); ++it)
+    out += (it == older.begin() ? "" : ",") + it->second.text();
+  return out + "]}";
 }
 
 uint64_t Writer::witness_failures() const {

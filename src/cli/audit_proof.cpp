@@ -60,18 +60,30 @@ Keys load_keys(const std::vector<std::string>& files) {
   return k;
 }
 
-// Lines of checkpoints: as served by /audit/checkpoint and kept by witnesses, or the gateway's
-// log ({"audit_checkpoint":…} lines; other lines are skipped).
+// Lines of checkpoints: as served by /audit/checkpoint (with the older countersigned copies it
+// lists under "countersigned") and kept by witnesses, or the gateway's log
+// ({"audit_checkpoint":…} lines; other lines are skipped).
 std::vector<Cp> read_checkpoint_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path);
   std::vector<Cp> out;
   std::string line;
+  simdjson::dom::parser parser;
   while (std::getline(in, line)) {
     const std::string prefix = "{\"audit_checkpoint\":";
     if (line.rfind(prefix, 0) == 0)
       line = line.substr(prefix.size(), line.size() - prefix.size() - 1);
-    if (auto c = audit::parse_checkpoint(line)) out.push_back({std::move(*c), path});
+    auto c = audit::parse_checkpoint(line);
+    if (!c) continue;
+    out.push_back({std::move(*c), path});
+    simdjson::dom::element doc;
+    simdjson::dom::array older;
+    if (parser.parse(line).get(doc) != simdjson::SUCCESS ||
+        doc["countersigned"].get(older) != simdjson::SUCCESS)
+      continue;
+    for (simdjson::dom::element e : older)
+      if (auto copy = audit::parse_checkpoint(simdjson::minify(e)))
+        out.push_back({std::move(*copy), path + ", countersigned"});
   }
   return out;
 }
@@ -403,6 +415,7 @@ std::string string_field(simdjson::dom::element e, const char* k) {
 
 int verify_archive(const AuditOptions& o) {
   const Keys keys = load_keys(o.pubkeys);
+  const Keys witnesses = load_keys(o.witness_keys);
   simdjson::dom::parser parser;
   std::string line;
   std::string chain;
@@ -430,17 +443,19 @@ int verify_archive(const AuditOptions& o) {
         },
         out, why);
   };
+  const std::string name = "archive " + o.archive + ": ";
+  std::vector<std::string> failures, notes;
   GzLines in(o.archive);
-  std::optional<Checkpoint> end;
+  std::optional<Checkpoint> start, end;
   int64_t rows = 0;
+  bool broken = false;  // the records stopped holding: the rest are not read
   auto checkpoint_of = [&](simdjson::dom::element e) {
     auto c = audit::parse_checkpoint(string_field(e, "checkpoint"));
     if (!c) throw std::runtime_error("malformed checkpoint in the archive");
     if (keys.any()) {
       const std::string why = keys.check(*c);
       if (!why.empty())
-        throw std::runtime_error("archive checkpoint at seq " + std::to_string(c->seq) + ": " +
-                                 why);
+        failures.push_back(name + "checkpoint at seq " + std::to_string(c->seq) + ": " + why);
     }
     return *c;
   };
@@ -454,15 +469,16 @@ int verify_archive(const AuditOptions& o) {
     } else if (doc["start"].get(part) == simdjson::SUCCESS) {
       std::string_view cp;
       if (part["checkpoint"].get_string().get(cp) == simdjson::SUCCESS) {
-        const Checkpoint c = checkpoint_of(part);
+        start = checkpoint_of(part);
         auto f = audit::parse_frontier(string_field(part, "frontier"));
         std::string why;
-        if (!f || !start_from(cc, c, *f, why)) {
-          std::cout << "FAIL archive " << o.archive << ": its start does not hold: " << why << "\n";
-          return 1;
+        if (!f || !start_from(cc, *start, *f, why)) {
+          failures.push_back(name + "its start does not hold: " + why);
+          broken = true;
         }
       }
     } else if (doc["row"].get(part) == simdjson::SUCCESS) {
+      if (broken) continue;
       audit::StoredRow r;
       r.chain = chain;
       int64_t seq = 0;
@@ -473,24 +489,62 @@ int verify_archive(const AuditOptions& o) {
       r.hash = string_field(part, "hash");
       r.record = string_field(part, "record");
       if (!cc.feed(r)) {
-        std::cout << "FAIL archive " << o.archive << ": " << cc.failure << "\n";
-        return 1;
+        failures.push_back(name + cc.failure);
+        broken = true;
+        continue;
       }
       ++rows;
     } else if (doc["end"].get(part) == simdjson::SUCCESS) {
       end = checkpoint_of(part);
     }
   }
-  if (!end || end->seq != cc.frontier.size() || end->hash != cc.prev ||
-      end->root != to_hex(cc.frontier.root())) {
-    std::cout << "FAIL archive " << o.archive
-              << ": its records do not reach or match the signed checkpoint at its cut\n";
-    return 1;
+  if (!broken && (!end || end->seq != cc.frontier.size() || end->hash != cc.prev ||
+                  end->root != to_hex(cc.frontier.root())))
+    failures.push_back(name + "its records do not reach or match the signed checkpoint at its cut");
+  // The countersignatures the cut (and the start) carry, as in a store: a rewrite inside the
+  // archive re-signed with the gateway's own key no longer matches what a witness signed.
+  Witnessed witnessed;
+  size_t cosigned = 0;
+  for (const auto& [cp, what] :
+       {std::pair{&start, "archive start"}, std::pair{&end, "archive cut"}})
+    if (*cp) {
+      cosigned += (*cp)->cosignatures.size();
+      witnessed.check(witnesses, Cp{**cp, what});
+    }
+  for (auto& f : witnessed.failures) failures.push_back(name + f);
+  std::string witnessed_text;
+  for (const auto& [fp, key] : witnesses.by_fp) {
+    const auto it = witnessed.newest.find(fp);
+    if (it == witnessed.newest.end()) {
+      failures.push_back(name + "no checkpoint countersigned by witness " + fp.substr(0, 16) +
+                         " (its countersignatures were removed, or it never accepted the cut)");
+      continue;
+    }
+    witnessed_text += "; countersigned by witness " + fp.substr(0, 16) + " up to seq " +
+                      std::to_string(it->second);
+    if (end && it->second < end->seq)
+      notes.push_back("chain " + chain + ": the cut at seq " + std::to_string(end->seq) +
+                      " carries no countersignature by witness " + fp.substr(0, 16) +
+                      ": a rewrite after seq " + std::to_string(it->second) +
+                      ", re-signed with the gateway's key, is caught only by that witness's own "
+                      "copy");
   }
-  std::cout << "ok   archive " << o.archive << ": chain " << chain << ", " << rows
-            << " records up to seq " << end->seq << ", matching the signed checkpoint at the cut"
-            << (keys.any() ? "" : " (signature not checked: no --pubkey)") << "\n";
-  return 0;
+  if (!witnesses.any() && cosigned > 0)
+    notes.push_back(std::to_string(cosigned) +
+                    " countersignatures in the archive not checked: give --witness-key (a "
+                    "witness's public key)");
+  else if (!witnesses.any())
+    notes.push_back(
+        "only the gateway's own signatures: a rewrite re-signed with its key is caught only by a "
+        "witness's countersignature (--witness-key KEY)");
+  if (failures.empty())
+    std::cout << "ok   archive " << o.archive << ": chain " << chain << ", " << rows
+              << " records up to seq " << end->seq << ", matching the signed checkpoint at the cut"
+              << (keys.any() ? "" : " (signature not checked: no --pubkey)") << witnessed_text
+              << "\n";
+  for (const auto& n : notes) std::cout << "note " << n << "\n";
+  for (const auto& f : failures) std::cout << "FAIL " << f << "\n";
+  return failures.empty() ? 0 : 1;
 }
 
 }  // namespace

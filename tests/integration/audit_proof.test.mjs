@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { KEY, startStack } from './harness.mjs';
-import { leafHash, signatureHolds, startWitness, verifyConsistency, verifyInclusion } from './witness.mjs';
+import { fingerprint, leafHash, signatureHolds, startWitness, verifyConsistency, verifyInclusion } from './witness.mjs';
 
 const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
 const script = new URL('../../scripts/verify-audit-chain.py', import.meta.url).pathname;
@@ -34,6 +34,27 @@ function keyDir() {
   const r = run(['audit', 'keygen', '--out', key]);
   assert.equal(r.code, 0, r.out);
   return { dir, key, pub: `${key}.pub`, pem: fs.readFileSync(`${key}.pub`, 'utf8') };
+}
+
+// What GET /audit/checkpoint serves (the newest checkpoint, its countersignatures, and older
+// countersigned copies), once it holds a countersignature of checkpoint `seq` by `witness` (the
+// gateway keeps a witness's answer after the witness has it): those countersignatures, each
+// checked as an outsider would, with node's crypto and the witness's public key alone.
+async function servedCosignatures(stack, witness, seq) {
+  const key = fingerprint(witness.publicKey);
+  for (let i = 0; i < 200; i++) {
+    const served = await (await fetch(`http://127.0.0.1:${stack.adminPort}/audit/checkpoint`)).json();
+    const found = [served, ...(served.countersigned ?? [])]
+      .filter((c) => JSON.parse(c.checkpoint).seq === seq)
+      .flatMap((c) => (c.cosignatures ?? []).filter((w) => w.key === key).map((w) => ({ ...w, body: c.checkpoint, served })));
+    if (found.length) {
+      for (const w of found)
+        assert.ok(crypto.verify(null, Buffer.from(w.body), witness.publicKey, Buffer.from(w.sig, 'base64')), 'the countersignature holds');
+      return found;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return [];
 }
 
 const checkpointsYaml = (key, { every = 5, seconds = 3600, witness } = {}) =>
@@ -265,6 +286,61 @@ test('a reload applies new checkpoint settings: the interval, and a new key the 
   for (const d of [stack.dir, k1.dir, k2.dir, k3.dir]) fs.rmSync(d, { recursive: true, force: true });
 });
 
+test('GET /audit/checkpoint serves the witnesses\' countersignatures: of the newest checkpoint, else the newest each witness signed', async () => {
+  const k = keyDir();
+  const witnessFile = path.join(k.dir, 'witness.jsonl');
+  const witness = await startWitness({ publicKey: k.pem, file: witnessFile });
+  const yaml = checkpointsYaml(k.key, { every: 5, witness: witness.url });
+  const stack = await startStack({ audit: 'strict', keepDir: true, auditExtra: yaml });
+  const admin = () => fetch(`http://127.0.0.1:${stack.adminPort}/audit/checkpoint`).then((r) => r.json());
+  const servedFile = path.join(k.dir, 'served.json');
+  try {
+    for (let i = 0; i < 10; i++) assert.equal((await chat(stack)).status, 200);
+    // Countersigned: the newest checkpoint carries the witness's countersignature, which holds
+    // under the witness's public key alone.
+    const [newest] = await servedCosignatures(stack, witness, 10);
+    assert.ok(newest, 'the countersignature of checkpoint 10 is served');
+    assert.equal(JSON.parse(newest.served.checkpoint).seq, 10);
+    assert.ok(signatureHolds(newest.served, k.pem));
+    assert.equal(newest.served.countersigned, undefined);
+    assert.equal(newest.witness, witness.url);
+    // The witness goes away: the next checkpoint is not countersigned; the newest one the witness
+    // signed is served with it, its body beside its countersignature.
+    await witness.close();
+    for (let i = 0; i < 5; i++) assert.equal((await chat(stack)).status, 200);
+    let served;
+    for (let i = 0; i < 200 && JSON.parse((served = await admin()).checkpoint).seq !== 15; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    assert.equal(JSON.parse(served.checkpoint).seq, 15);
+    assert.equal(served.cosignatures, undefined);
+    assert.equal(served.countersigned.length, 1);
+    const [older] = await servedCosignatures(stack, witness, 10);
+    assert.ok(older, 'the countersignature of checkpoint 10 is served with checkpoint 15');
+    assert.ok(signatureHolds(served.countersigned[0], k.pem));
+    fs.writeFileSync(servedFile, JSON.stringify(served) + '\n');
+  } finally {
+    await stack.stop();
+  }
+  // What was served is what verify reads: the countersignature it carries counts.
+  const witnessKey = path.join(k.dir, 'witness.pub');
+  fs.writeFileSync(witnessKey, witness.publicKey);
+  const fromServed = run(['audit', 'verify', '--db', stack.auditDb, '--pubkey', k.pub, '--checkpoint', servedFile,
+    '--witness-key', witnessKey]);
+  assert.equal(fromServed.code, 0, fromServed.out);
+  assert.match(fromServed.out, /countersigned by witness [0-9a-f]{16} up to seq 10/);
+  const py = spawnSync('python3', [script, stack.auditDb, '--pubkey', k.pub, '--checkpoint', servedFile, '--witness-key', witnessKey]);
+  assert.equal(py.status, 0, py.stdout.toString() + py.stderr.toString());
+  // A gateway started again on the store serves the countersignatures kept there.
+  const again = await startStack({ keepDir: true, auditExtra: `  path: ${stack.auditDb}\n${checkpointsYaml(k.key, { every: 5 })}` });
+  try {
+    const [kept] = await servedCosignatures(again, witness, 10);
+    assert.ok(kept, 'the countersignature kept in the store is served after a restart');
+  } finally {
+    await again.stop();
+  }
+  for (const d of [stack.dir, again.dir, k.dir]) fs.rmSync(d, { recursive: true, force: true });
+});
+
 test('archive while the gateway writes: the archive verifies alone, the store from its cut, proofs go on', async () => {
   const k = keyDir();
   const witnessFile = path.join(k.dir, 'witness.jsonl');
@@ -278,6 +354,10 @@ test('archive while the gateway writes: the archive verifies alone, the store fr
     for (let i = 0; i < 30; i++) assert.equal((await chat(stack)).status, 200);
     for (let i = 0; i < 200 && !witnessHas(30); i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(witnessHas(30), 'the witness holds checkpoint 30');
+    // The witness answered before the gateway kept its countersignature: the cut carries it once
+    // the admin listener serves it.
+    const cosigned = await servedCosignatures(stack, witness, 30);
+    assert.equal(cosigned.length, 1, 'the countersignature of checkpoint 30 is kept');
     // Archive up to the witness's checkpoint 30 (witnesses must have seen the cut: proofs for them
     // start there), while requests keep coming.
     const ts30 = fs.readFileSync(witnessFile, 'utf8').trim().split('\n').map((l) => JSON.parse(JSON.parse(l).checkpoint))
@@ -305,6 +385,7 @@ test('archive while the gateway writes: the archive verifies alone, the store fr
   const alone = run(['audit', 'verify', '--archive', archive, '--pubkey', k.pub]);
   assert.equal(alone.code, 0, alone.out);
   assert.match(alone.out, new RegExp(`${cut} records up to seq ${cut}`));
+  assert.match(alone.out, /1 countersignatures in the archive not checked: give --witness-key/);
   // A gateway started again on the same store continues the same tree; the witness, holding a
   // checkpoint from the first run, answers 409 with its seq and then gets a proof from there.
   const refusedBefore = witness.stats.refused;
@@ -328,6 +409,43 @@ test('archive while the gateway writes: the archive verifies alone, the store fr
   assert.ok(verifyInclusion(p.leaf_index, p.tree_size, leafHash(p.record), p.path, JSON.parse(p.checkpoint.checkpoint).root));
   const last = fs.readFileSync(witnessFile, 'utf8').trim().split('\n').at(-1);
   assert.equal(JSON.parse(JSON.parse(last).checkpoint).seq, p.tree_size);
+  // The cut's countersignature is checked as in a store: it holds; a rewrite inside the archive
+  // re-signed with the gateway's own key does not match it; one re-made with another key fails;
+  // an archive without one fails and says so.
+  const witnessKey = path.join(k.dir, 'witness.pub');
+  fs.writeFileSync(witnessKey, witness.publicKey);
+  const verifyArchive = (file, extra = []) => run(['audit', 'verify', '--archive', file, '--pubkey', k.pub, ...extra]);
+  const witnessed = verifyArchive(archive, ['--witness-key', witnessKey]);
+  assert.equal(witnessed.code, 0, witnessed.out);
+  assert.match(witnessed.out, new RegExp(`matching the signed checkpoint at the cut; countersigned by witness [0-9a-f]{16} up to seq ${cut}`));
+  const stranger = keyDir();
+  const unknown = verifyArchive(archive, ['--witness-key', stranger.pub]);
+  assert.equal(unknown.code, 1, unknown.out);
+  assert.match(unknown.out, /FAIL archive .*: no checkpoint countersigned by witness [0-9a-f]{16} \(its countersignatures were removed/);
+  const archiveCases = [
+    ['keep', /FAIL archive .*: chain it: checkpoint at seq 30 \(archive cut\): bad countersignature by witness [0-9a-f]{16}/],
+    ['forge', /FAIL archive .*: chain it: checkpoint at seq 30 \(archive cut\): bad countersignature by witness [0-9a-f]{16}/],
+    ['drop', /FAIL archive .*: no checkpoint countersigned by witness [0-9a-f]{16} \(its countersignatures were removed/],
+  ];
+  for (const [cosignatures, expected] of archiveCases) {
+    const copy = path.join(k.dir, `tampered-${cosignatures}.jsonl.gz`);
+    fs.copyFileSync(archive, copy);
+    execFileSync('python3', [tamper, copy, 'archive-rewrite', '12', k.key, cosignatures]);
+    // Re-signed with the gateway's key: its signatures and records hold.
+    const signed = verifyArchive(copy);
+    assert.equal(signed.code, 0, `${cosignatures}: ${signed.out}`);
+    const r = verifyArchive(copy, ['--witness-key', witnessKey]);
+    assert.equal(r.code, 1, `${cosignatures}: ${r.out}`);
+    assert.match(r.out, expected, cosignatures);
+  }
+  // Re-signed with a key that is not the gateway's, the archive fails on its own.
+  const unsigned = path.join(k.dir, 'tampered-unsigned.jsonl.gz');
+  fs.copyFileSync(archive, unsigned);
+  execFileSync('python3', [tamper, unsigned, 'archive-rewrite', '12', stranger.key, 'keep']);
+  const foreign = verifyArchive(unsigned, ['--witness-key', witnessKey]);
+  assert.equal(foreign.code, 1, foreign.out);
+  assert.match(foreign.out, /FAIL archive .*: checkpoint at seq 30: bad signature by key [0-9a-f]{16}/);
+  fs.rmSync(stranger.dir, { recursive: true, force: true });
   fs.rmSync(stack.dir, { recursive: true, force: true });
   fs.rmSync(again.dir, { recursive: true, force: true });
   fs.rmSync(k.dir, { recursive: true, force: true });

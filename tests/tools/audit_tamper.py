@@ -15,8 +15,16 @@
                                          keep (default: left as they are), resign (rewritten and
                                          re-signed too, the witness's signature kept: it cannot be
                                          forged) or drop (deleted)
+  audit_tamper.py ARCHIVE archive-rewrite SEQ KEY [COSIGNED]
+                                         the same inside an archive file (gzip'd lines): change
+                                         record SEQ, recompute every hash after it and the cut's
+                                         frontier, re-sign the checkpoint at the cut with KEY;
+                                         COSIGNED: keep (the witnesses' countersignatures left as
+                                         they are), drop (removed), or forge (re-made with KEY
+                                         under each witness's fingerprint)
 """
 import base64
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -85,7 +93,43 @@ def rewrite(db, seq, key, cosigned="keep"):
             db.execute("DELETE FROM audit_cosignature WHERE chain = ?", (chain,))
 
 
+def archive_rewrite(path, seq, key, cosigned="keep"):
+    with gzip.open(path, "rt", encoding="utf-8") as src:
+        lines = [json.loads(l) for l in src if l.strip()]
+    tree, prev, at = verifier.Frontier(), "0" * 64, {}
+    for line in lines:
+        start = line.get("start")
+        if start and "checkpoint" in start:
+            cp = verifier.parse_checkpoint(start["checkpoint"])
+            tree = verifier.Frontier(cp["seq"], verifier.parse_frontier(start["frontier"]))
+            prev = cp["hash"]
+        row = line.get("row")
+        if row:
+            if row["seq"] == seq:
+                row["record"] = change(row["record"])
+            row["prev_hash"] = prev
+            row["hash"] = prev = hashlib.sha256(bytes.fromhex(prev) + row["record"].encode()).hexdigest()
+            tree.append(verifier.leaf_hash(row["record"].encode()))
+            at[row["seq"]] = (prev, tree.root().hex())
+        end = line.get("end")
+        if end:
+            outer = json.loads(resign(key, end["checkpoint"], at))
+            if cosigned == "drop":
+                outer.pop("cosignatures", None)
+            elif cosigned == "forge":
+                for w in outer.get("cosignatures", []):
+                    w["sig"] = base64.b64encode(sign(key, outer["checkpoint"].encode())).decode()
+            end["checkpoint"] = json.dumps(outer, separators=(",", ":"), sort_keys=True)
+            end["frontier"] = " ".join(f"{l}:{i}:{h.hex()}" for l, i, h in tree.nodes)
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        for line in lines:
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
 def main(path, op, *args):
+    if op == "archive-rewrite":
+        archive_rewrite(path, int(args[0]), args[1], args[2] if len(args) > 2 else "keep")
+        return
     db = sqlite3.connect(path)
     seq = int(args[0]) if args else 0
     if op == "modify":
