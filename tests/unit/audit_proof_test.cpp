@@ -217,6 +217,102 @@ TEST_F(KeyFiles, TheWriterSignsEveryNRecordsAndAtShutdownAndARotationCarriesBoth
       merkle::verify_inclusion(4, 13, merkle::leaf_hash(store->row("t", 5)->record), *path5, root));
 }
 
+// Two witnesses in one sink: each countersigns what it is offered with its own key and keeps the
+// copy in the store, as the witness client does; the second is gone after checkpoint 4.
+class TwoWitnesses : public CheckpointSink {
+ public:
+  TwoWitnesses(Key first, Key second, std::unique_ptr<Store> store)
+      : keys_{std::move(first), std::move(second)}, store_(std::move(store)) {
+    std::string error;
+    EXPECT_TRUE(store_->open(error)) << error;
+  }
+  void offer(int64_t seq, std::string text) override {
+    auto c = parse_checkpoint(text);
+    for (const Key& k : keys_) {
+      if (&k == &keys_[1] && seq > 4) continue;
+      Checkpoint copy = *c;
+      copy.cosignatures.push_back({k.fingerprint(), k.sign(c->body), "http://w/"});
+      std::string error;
+      ASSERT_TRUE(store_->add_cosignature("t", seq, k.fingerprint(), copy.text(), error)) << error;
+      tell_(k.fingerprint(), seq, copy.text());
+    }
+    if (seq == 4) offered_4.set_value();
+    if (seq == 8) offered_8.set_value();
+  }
+  uint64_t failures() const override { return 0; }
+  void on_countersigned(Countersigned f) override { tell_ = std::move(f); }
+  std::promise<void> offered_4, offered_8;
+
+ private:
+  Key keys_[2];
+  std::unique_ptr<Store> store_;
+  Countersigned tell_;
+};
+
+TEST_F(KeyFiles, TheNewestCheckpointIsServedWithEachWitnessNewestCountersignature) {
+  Key::generate(path("gw"));
+  Key::generate(path("w1"));
+  Key::generate(path("w2"));
+  const Key w1 = Key::load_public(path("w1.pub")), w2 = Key::load_public(path("w2.pub"));
+  const std::string db = path("audit.db");
+  auto options = [&] {
+    CheckpointOptions cp;
+    cp.key = std::make_shared<const Key>(Key::load_private(path("gw")));
+    cp.every_records = 4;
+    cp.every_ms = 3'600'000;
+    cp.log = false;
+    return cp;
+  };
+  // Checks the served text: checkpoint 8 with the first witness's countersignature; the second
+  // witness's newest, of checkpoint 4, with the body it signs.
+  auto check = [&](const std::string& served) {
+    const auto top = parse_checkpoint(served);
+    ASSERT_TRUE(top) << served;
+    EXPECT_EQ(top->seq, 8);
+    ASSERT_EQ(top->cosignatures.size(), 1u) << served;
+    EXPECT_EQ(top->cosignatures[0].key, w1.fingerprint());
+    EXPECT_TRUE(w1.verify(top->body, top->cosignatures[0].sig));
+    const std::string list = ",\"countersigned\":[";
+    const size_t at = served.find(list);
+    ASSERT_NE(at, std::string::npos) << served;
+    ASSERT_EQ(served.substr(served.size() - 2), "]}");
+    const auto older =
+        parse_checkpoint(served.substr(at + list.size(), served.size() - at - list.size() - 2));
+    ASSERT_TRUE(older) << served;
+    EXPECT_EQ(older->seq, 4);
+    ASSERT_EQ(older->cosignatures.size(), 1u) << served;
+    EXPECT_EQ(older->cosignatures[0].key, w2.fingerprint());
+    EXPECT_TRUE(w2.verify(older->body, older->cosignatures[0].sig));
+    EXPECT_FALSE(w2.verify(top->body, older->cosignatures[0].sig));
+  };
+  {
+    CheckpointOptions cp = options();
+    auto witness_store = open_sqlite(db, false);
+    auto sink = std::make_unique<TwoWitnesses>(
+        Key::load_private(path("w1")), Key::load_private(path("w2")), std::move(witness_store));
+    TwoWitnesses* witnesses = sink.get();
+    cp.sink = std::move(sink);
+    Writer w(open_sqlite(db, false), Durability::kBatched, "t", 1000, std::move(cp));
+    std::string error;
+    ASSERT_TRUE(w.start(error)) << error;
+    // Four records, then four more once the first checkpoint is offered (a batch's checkpoints
+    // are offered newest only).
+    for (int i = 1; i <= 8; ++i) {
+      Record r;
+      r.request_id = "r" + std::to_string(i);
+      w.submit(std::move(r), nullptr);
+      if (i == 4) witnesses->offered_4.get_future().wait();
+    }
+    witnesses->offered_8.get_future().wait();
+    check(w.latest_checkpoint());
+  }
+  // Started again, without witnesses: what the store kept is served.
+  Writer again(open_sqlite(db, false), Durability::kBatched, "t", 1000, options());
+  std::string error;
+  ASSERT_TRUE(again.start(error)) << error;
+  check(again.latest_checkpoint());
+}
+
 TEST_F(KeyFiles, ASecondWriterForTheSameStoreIsRefusedWithAClearMessage) {
   const std::string db = path("audit.db");
   Writer first(open_sqlite(db, false), Durability::kBatched, "t", 10);
