@@ -20,11 +20,16 @@ Compact records (v6): the attribute sets that repeat (the candidates' provenance
 attributes) are stored once in audit_attrs and referred to by SHA-256 of their JSON
 ("candidates_ref", "principal_ref"); each must be there and hash to its reference.
 
+An archive (warden audit archive) verifies on its own: --archive FILE, its records from its start
+to the checkpoint at its cut, both signed, and the countersignatures they carry.
+
 Usage: verify-audit-chain.py DB [--pubkey PEM]... [--checkpoint FILE]... [--witness-key PEM]...
+       verify-audit-chain.py --archive FILE [--pubkey PEM]... [--witness-key PEM]...
 Exit 0: whole; 1: tampered; 2: unreadable.
 """
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -154,18 +159,105 @@ def missing_set(record, attrs):
     return None
 
 
+def check_witnesses(chain, checkpoints, witnesses, failures):
+    """Countersignatures by the given witnesses: each must hold. Returns, per witness
+    fingerprint, the newest seq it countersigned."""
+    newest = {}
+    for cp, src in checkpoints:
+        for w in cp["cosigs"]:
+            if w["key"] not in witnesses:
+                continue
+            if not openssl_verify(witnesses[w["key"]], cp["text"].encode(), base64.b64decode(w["sig"])):
+                failures.append(f"chain {chain}: checkpoint at seq {cp['seq']} ({src}): "
+                                f"bad countersignature by witness {w['key'][:16]}")
+            else:
+                newest[w["key"]] = max(newest.get(w["key"], 0), cp["seq"])
+    return newest
+
+
+def verify_archive(path, keys, witnesses):
+    """An archive file (gzip'd JSON lines: a header, the start — the previous cut's checkpoint
+    and Merkle frontier, if any —, the rows, the attribute sets they refer to, and the end: the
+    checkpoint at the cut). Its records must lead from the start to the cut's hash and root,
+    both checkpoints be signed by a --pubkey key and carry a countersignature by every
+    --witness-key."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        print(f"cannot read {path}: {e}")
+        return 2
+    chain = next((line["archive"]["chain"] for line in lines if "archive" in line), "?")
+    attrs = {line["attrs"]["hash"]: line["attrs"]["attrs"] for line in lines if "attrs" in line}
+    failures = []
+    tree, prev, start, end, broken = Frontier(), "0" * 64, None, None, False
+    for line in lines:
+        if "checkpoint" in line.get("start", {}):
+            start = parse_checkpoint(line["start"]["checkpoint"])
+            tree = Frontier(start["seq"], parse_frontier(line["start"]["frontier"]))
+            prev = start["hash"]
+            if tree.root().hex() != start["root"]:
+                failures.append(f"chain {chain}: the archive's start does not hold")
+                broken = True
+        elif "row" in line and not broken:
+            seq, digest, record = line["row"]["seq"], line["row"]["hash"], line["row"]["record"]
+            why = None
+            if seq != tree.size + 1:
+                why = f"record {tree.size + 1} missing or out of order (found {seq})"
+            elif line["row"]["prev_hash"] != prev:
+                why = f"record {seq} does not link to record {seq - 1}"
+            elif hashlib.sha256(bytes.fromhex(prev) + record.encode("utf-8")).hexdigest() != digest:
+                why = f"record {seq} does not match its hash"
+            elif missing_set(record, attrs):
+                why = f"record {seq}: {missing_set(record, attrs)}"
+            if why:
+                failures.append(f"chain {chain}: {why}")
+                broken = True
+                continue
+            tree.append(leaf_hash(record.encode("utf-8")))
+            prev = digest
+        elif "end" in line:
+            end = parse_checkpoint(line["end"]["checkpoint"])
+    if not broken and (not end or (end["seq"], end["hash"], end["root"]) != (tree.size, prev, tree.root().hex())):
+        failures.append(f"chain {chain}: the records do not reach or match the checkpoint at the cut")
+    ends = [(cp, what) for cp, what in ((start, "archive start"), (end, "archive cut")) if cp]
+    for cp, what in ends:
+        why = keys and check_signature(cp, keys)
+        if why:
+            failures.append(f"chain {chain}: checkpoint at seq {cp['seq']} ({what}): {why}")
+    newest = check_witnesses(chain, ends, witnesses, failures)
+    for fp in witnesses:
+        if fp in newest:
+            print(f"chain {chain}: countersigned by witness {fp[:16]} up to seq {newest[fp]}")
+        else:
+            failures.append(f"chain {chain}: no checkpoint countersigned by witness {fp[:16]} "
+                            "(its countersignatures were removed, or it never accepted the cut)")
+    if not failures:
+        print(f"archive {path}: chain {chain}, records up to seq {end['seq']}, matching the checkpoint at the cut")
+    if not keys:
+        print("signatures not checked: give --pubkey")
+    if any(cp["cosigs"] for cp, _ in ends) and not witnesses:
+        print("countersignatures not checked: give --witness-key")
+    for why in failures:
+        print(why)
+    return 1 if failures else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("db")
+    ap.add_argument("db", nargs="?")
+    ap.add_argument("--archive")
     ap.add_argument("--pubkey", action="append", default=[])
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--witness-key", action="append", default=[])
     args = ap.parse_args()
-    if not os.path.exists(args.db):
-        print(f"no audit store at {args.db}")
-        return 2
     keys = {fingerprint(p): p for p in args.pubkey}
     witnesses = {fingerprint(p): p for p in args.witness_key}
+    if args.archive:
+        return verify_archive(args.archive, keys, witnesses)
+    if not args.db or not os.path.exists(args.db):
+        print(f"no audit store at {args.db}")
+        return 2
     try:
         db = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
         rows = db.execute("SELECT chain, seq, prev_hash, hash, record FROM audit ORDER BY chain, seq").fetchall()
@@ -190,16 +282,10 @@ def main():
     # Countersignatures by the given witnesses: each must hold; per chain, the newest one.
     witnessed = {}  # (chain, witness fingerprint) -> newest countersigned seq
     anchored = [(parse_checkpoint(t), "archive anchor") for _, t, _ in anchors]
-    for cp, src in cps + [a for a in anchored if a[0]]:
-        for w in cp["cosigs"]:
-            if w["key"] not in witnesses:
-                continue
-            if not openssl_verify(witnesses[w["key"]], cp["text"].encode(), base64.b64decode(w["sig"])):
-                failures.append(f"chain {cp['chain']}: checkpoint at seq {cp['seq']} ({src}): "
-                                f"bad countersignature by witness {w['key'][:16]}")
-            else:
-                k = (cp["chain"], w["key"])
-                witnessed[k] = max(witnessed.get(k, 0), cp["seq"])
+    for chain in {cp["chain"] for cp, _ in cps + anchored if cp}:
+        mine = [(cp, src) for cp, src in cps + anchored if cp and cp["chain"] == chain]
+        for fp, seq in check_witnesses(chain, mine, witnesses, failures).items():
+            witnessed[(chain, fp)] = seq
     chains = {cp["chain"] for cp, _ in cps} | {c for c, _, _ in anchors}  # those with checkpoints
     for fp in witnesses:
         if not chains:

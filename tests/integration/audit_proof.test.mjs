@@ -415,13 +415,22 @@ test('archive while the gateway writes: the archive verifies alone, the store fr
   const witnessKey = path.join(k.dir, 'witness.pub');
   fs.writeFileSync(witnessKey, witness.publicKey);
   const verifyArchive = (file, extra = []) => run(['audit', 'verify', '--archive', file, '--pubkey', k.pub, ...extra]);
+  // The independent verifier reads archives too.
+  const pyArchive = (file, extra = []) => {
+    const r = spawnSync('python3', [script, '--archive', file, '--pubkey', k.pub, ...extra]);
+    return { code: r.status, out: r.stdout.toString() + r.stderr.toString() };
+  };
   const witnessed = verifyArchive(archive, ['--witness-key', witnessKey]);
   assert.equal(witnessed.code, 0, witnessed.out);
   assert.match(witnessed.out, new RegExp(`matching the signed checkpoint at the cut; countersigned by witness [0-9a-f]{16} up to seq ${cut}`));
+  const pyWitnessed = pyArchive(archive, ['--witness-key', witnessKey]);
+  assert.equal(pyWitnessed.code, 0, pyWitnessed.out);
+  assert.match(pyWitnessed.out, new RegExp(`countersigned by witness [0-9a-f]{16} up to seq ${cut}`));
   const stranger = keyDir();
   const unknown = verifyArchive(archive, ['--witness-key', stranger.pub]);
   assert.equal(unknown.code, 1, unknown.out);
   assert.match(unknown.out, /FAIL archive .*: no checkpoint countersigned by witness [0-9a-f]{16} \(its countersignatures were removed/);
+  assert.equal(pyArchive(archive, ['--witness-key', stranger.pub]).code, 1);
   const archiveCases = [
     ['keep', /FAIL archive .*: chain it: checkpoint at seq 30 \(archive cut\): bad countersignature by witness [0-9a-f]{16}/],
     ['forge', /FAIL archive .*: chain it: checkpoint at seq 30 \(archive cut\): bad countersignature by witness [0-9a-f]{16}/],
@@ -437,6 +446,9 @@ test('archive while the gateway writes: the archive verifies alone, the store fr
     const r = verifyArchive(copy, ['--witness-key', witnessKey]);
     assert.equal(r.code, 1, `${cosignatures}: ${r.out}`);
     assert.match(r.out, expected, cosignatures);
+    const py = [pyArchive(copy), pyArchive(copy, ['--witness-key', witnessKey])];
+    assert.deepEqual(py.map((x) => x.code), [0, 1], `${cosignatures} (python): ${py[0].out} ${py[1].out}`);
+    assert.match(py[1].out, cosignatures === 'drop' ? /no checkpoint countersigned by witness/ : /bad countersignature by witness/);
   }
   // Re-signed with a key that is not the gateway's, the archive fails on its own.
   const unsigned = path.join(k.dir, 'tampered-unsigned.jsonl.gz');
@@ -445,6 +457,9 @@ test('archive while the gateway writes: the archive verifies alone, the store fr
   const foreign = verifyArchive(unsigned, ['--witness-key', witnessKey]);
   assert.equal(foreign.code, 1, foreign.out);
   assert.match(foreign.out, /FAIL archive .*: checkpoint at seq 30: bad signature by key [0-9a-f]{16}/);
+  const pyForeign = pyArchive(unsigned);
+  assert.equal(pyForeign.code, 1, pyForeign.out);
+  assert.match(pyForeign.out, /checkpoint at seq 30 \(archive cut\): bad signature/);
   fs.rmSync(stranger.dir, { recursive: true, force: true });
   fs.rmSync(stack.dir, { recursive: true, force: true });
   fs.rmSync(again.dir, { recursive: true, force: true });
