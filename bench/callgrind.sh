@@ -43,11 +43,7 @@ sed -e "s/@PORT@/$PORT/; s/@UPSTREAM@/$UPSTREAM_PORT/; s/@KEYHASH@/$("$BUILD/war
 LIMITS=${LIMITS:-0}
 if [ "$LIMITS" -gt 0 ]; then
   printf 'limits:\n  rules:\n' >> "$RUN/cg.yaml"
-  printf '%s\n' \
-    '    - {name: bench-rpm, key: principal, requests_per_minute: 1000000000}' \
-    '    - {name: bench-tpm, key: principal, tokens_per_minute: 1000000000000}' \
-    '    - {name: bench-tpd, key: [principal, model], tokens_per_day: 1000000000000}' \
-    '    - {name: bench-spend, key: model, spend_per_day: 1000000}' | head -n "$LIMITS" >> "$RUN/cg.yaml"
+  head -n "$LIMITS" "$HERE/limits-rules.yaml" >> "$RUN/cg.yaml"
   if [ -n "${REDIS:-}" ]; then
     printf '  redis: %s\n  redis_timeout_ms: 5000\n' "$REDIS" >> "$RUN/cg.yaml"
   fi

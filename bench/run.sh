@@ -11,6 +11,8 @@
 # usage: bench/run.sh [BUILD_DIR]
 #   env: DURATION WARMUP CONNS TARGETS SKIP_PEERS PACED_TARGETS PACED_N SECTIONS
 #   SECTIONS (default all): load paced audit engine tokenizer identity limits
+#   limits: LIMITS_N (callgrind requests; 0: none), LIMITS_CONNS LIMITS_ROUNDS LIMITS_DURATION
+#   LIMITS_WARMUP (under load)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -32,7 +34,7 @@ RUN="$HERE/.run"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$HERE/results/$STAMP"
 CLK_TCK=$(getconf CLK_TCK)
-P_UP=18080; P_UP_PACED=18079; P_UP_SLOW=18078; P_UP_PROSE=18077; P_UP_PII=18076; P_DIRECT=18090; P_NGINX=18081; P_WARDEN=18084; P_PORTKEY=18082
+P_UP=18080; P_UP_PACED=18079; P_UP_SLOW=18078; P_UP_PROSE=18077; P_UP_PII=18076; P_DIRECT=18090; P_NGINX=18081; P_WARDEN=18084; P_PORTKEY=18082; P_REDIS=18086
 KEY=sk-bench
 PIDS=()
 
@@ -74,17 +76,24 @@ start_target() {  # name upstream_port -> sets TPIDS, TURL, THDRS
       ;;
     warden*)
       port=$P_WARDEN
-      local inspect=false audit=false durability=batched
+      local inspect=false audit=false durability=batched limits=""
       case $name in
         warden-inspect) inspect=true ;;
         warden-batched) inspect=true; audit=true ;;
         warden-strict) inspect=true; audit=true; durability=strict ;;
+        warden-limits-none) inspect=true ;;
+        warden-limits-in-process) inspect=true; limits=in-process ;;
+        warden-limits-redis) inspect=true; limits=redis ;;
       esac
       rm -f "$RUN"/audit.db*
       sed -e "s/@PORT@/$port/; s/@UPSTREAM@/$up/; s/@KEYHASH@/$("$BUILD/warden" keys hash $KEY)/" \
           -e "s/@INSPECT@/$inspect/; s/@AUDIT@/$audit/; s/@DURABILITY@/$durability/; s|@AUDITDB@|$RUN/audit.db|" \
           -e "s/actions: {secret: block}/actions: $ACTIONS/" \
           "$HERE/warden.yaml" > "$RUN/warden.yaml"
+      if [ -n "$limits" ]; then  # the four limit rules of bench/callgrind.sh LIMITS=4
+        { printf 'limits:\n  rules:\n'; cat "$HERE/limits-rules.yaml"; } >> "$RUN/warden.yaml"
+        if [ "$limits" = redis ]; then printf '  redis: 127.0.0.1:%s\n' "$P_REDIS" >> "$RUN/warden.yaml"; fi
+      fi
       taskset -c "$TARGET_CPU" "$BUILD/warden" serve --config "$RUN/warden.yaml" > "$RUN/warden.log" 2>&1 & TPIDS=($!)
       ;;
     portkey)
@@ -220,13 +229,18 @@ log "== identity (callgrind)"
 fi
 
 # Limits: instructions per request of the worker thread (callgrind, benign chat) with no limits,
-# four in-process limits and the same four in Redis (scripts/test-services' 127.0.0.1:6379), in
-# one run: (total at LIMITS_N requests - total at 0) / LIMITS_N, and each against no limits.
+# four in-process limits and the same four in Redis (a redis-server started here on a loopback
+# port), in one run: (total at LIMITS_N requests - total at 0) / LIMITS_N, and each against no
+# limits (LIMITS_N=0: left out); then requests/s, CPU and latency under load (below).
 if [[ " $SECTIONS " == *" limits "* ]]; then
-log "== limits (callgrind, worker thread)"
 LIMITS_N=${LIMITS_N:-500}
 : > "$OUT/limits.txt"
-for cfg in "none 0 -" "in-process 4 -" "redis 4 127.0.0.1:6379"; do
+taskset -c "$HARNESS_CPU" redis-server --port "$P_REDIS" --bind 127.0.0.1 --save '' --appendonly no \
+  > "$RUN/redis.log" 2>&1 & REDIS_PID=$!; PIDS+=("$REDIS_PID")
+wait_port "$P_REDIS"
+if [ "$LIMITS_N" -gt 0 ]; then
+log "== limits (callgrind, worker thread)"
+for cfg in "none 0 -" "in-process 4 -" "redis 4 127.0.0.1:$P_REDIS"; do
   read -r name limits redis <<< "$cfg"
   [ "$redis" = "-" ] && redis=""
   per=()
@@ -246,6 +260,74 @@ base = per.get("none")
 for name, v in per.items():
     extra = f"  ({(v - base) / base * 100:+.2f}% over none)" if base and name != "none" else ""
     print(f"limits {name:10s} {v:10.0f} instructions per request (worker thread){extra}")
+PY
+fi
+
+# The same under load, wall clock: the benign chat (inspection on) straight to the upstream, and
+# through one Warden worker with no limits, the four in-process and the same four in Redis (the
+# redis-server above), each driven by wrk at each of LIMITS_CONNS connections (1: the latency a
+# request adds, nothing queued; 16: throughput) against the same upstream; LIMITS_ROUNDS rounds
+# with the setups interleaved, so that whatever else the machine does meets them alike. Warden
+# (or the direct upstream) on TARGET_CPU; wrk, the upstream and Redis on HARNESS_CPU. CPU from
+# /proc/PID/stat before and after each measured run: the gateway's, and Redis's apart.
+log "== limits under load (wall clock)"
+LIMITS_CONNS=${LIMITS_CONNS:-"1 16"}
+LIMITS_ROUNDS=${LIMITS_ROUNDS:-2}
+LIMITS_DURATION=${LIMITS_DURATION:-3}
+LIMITS_WARMUP=${LIMITS_WARMUP:-1}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+printf 'setup\tconns\tround\trequests\tsecs\tp50_us\tp99_us\terrors\tnon2xx\tcpu_ticks\tredis_ticks\n' > "$OUT/limits-load.tsv"
+for round in $(seq "$LIMITS_ROUNDS"); do
+  for setup in direct none in-process redis; do
+    target=warden-limits-$setup; [ "$setup" = direct ] && target=direct
+    start_target "$target" $P_UP
+    for c in $LIMITS_CONNS; do
+      BODY_FILE="$HERE/bodies/chat.json" HEADERS="$THDRS" taskset -c "$HARNESS_CPU" wrk -t1 -c"$c" -d"${LIMITS_WARMUP}s" -s "$HERE/wrk.lua" "$TURL" > /dev/null
+      c0=$(cpu_ticks "${TPIDS[@]}"); r0=$(cpu_ticks "$REDIS_PID")
+      res=$(BODY_FILE="$HERE/bodies/chat.json" HEADERS="$THDRS" taskset -c "$HARNESS_CPU" wrk -t1 -c"$c" -d"${LIMITS_DURATION}s" -s "$HERE/wrk.lua" "$TURL" | grep '^RESULT')
+      c1=$(cpu_ticks "${TPIDS[@]}"); r1=$(cpu_ticks "$REDIS_PID")
+      f() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $res"; }
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$setup" "$c" "$round" "$(f requests)" "$(f secs)" \
+        "$(f p50_us)" "$(f p99_us)" "$(f errors)" "$(f non2xx)" $((c1 - c0)) $((r1 - r0)) | tee -a "$OUT/limits-load.tsv" >&2
+    done
+    stop_target
+  done
+done
+python3 - "$OUT/limits-load.tsv" "$CLK_TCK" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/limits.txt" <<'PY' || true
+import csv, statistics, sys
+tck = int(sys.argv[2])
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+agg = {}
+for r in rows:
+    a = agg.setdefault((r["conns"], r["setup"]), {"req": 0, "secs": 0.0, "ticks": 0, "redis": 0, "p50": [], "p99": [], "bad": 0})
+    a["req"] += int(r["requests"]); a["secs"] += float(r["secs"])
+    a["ticks"] += int(r["cpu_ticks"]); a["redis"] += int(r["redis_ticks"])
+    a["p50"].append(int(r["p50_us"]) / 1000); a["p99"].append(int(r["p99_us"]) / 1000)
+    a["bad"] += int(r["errors"]) + int(r["non2xx"])
+rounds = max((int(r["round"]) for r in rows), default=0)
+print(f"\nunder load (wrk; {rounds} rounds, the setups interleaved; sums over the rounds, latency the mean of the rounds' percentiles;")
+print("CPU: the gateway's (the upstream's for direct), Redis's apart; ratios and added latency against none;")
+print(f"the machine's load average before and after: {sys.argv[3]} / {sys.argv[4]})")
+print(f"{'setup':11s} {'conns':>5s} {'req/s':>8s} {'vs none':>8s} {'CPU s/1k':>9s} {'vs none':>8s} {'p50 ms':>7s} {'p99 ms':>7s} "
+      f"{'+p50 ms':>8s} {'+p99 ms':>8s} {'Redis CPU s/1k':>15s} {'errors':>7s}")
+for conns in dict.fromkeys(r["conns"] for r in rows):
+    none = agg.get((conns, "none"))
+    for name in ("direct", "none", "in-process", "redis"):
+        a = agg.get((conns, name))
+        if not a or a["req"] == 0:
+            continue
+        rps, cpu = a["req"] / a["secs"], a["ticks"] / tck / a["req"] * 1000
+        p50, p99 = statistics.mean(a["p50"]), statistics.mean(a["p99"])
+        if none and none["req"] and name != "none":
+            nrps, ncpu = none["req"] / none["secs"], none["ticks"] / tck / none["req"] * 1000
+            vs_rps, vs_cpu = f"{rps / nrps:.3f}x", (f"{cpu / ncpu:.3f}x" if ncpu else "-")
+            d50 = f"{p50 - statistics.mean(none['p50']):+.3f}"
+            d99 = f"{p99 - statistics.mean(none['p99']):+.3f}"
+        else:
+            vs_rps = vs_cpu = d50 = d99 = "-"
+        redis = f"{a['redis'] / tck / a['req'] * 1000:.3f}" if name == "redis" else "-"
+        print(f"{name:11s} {conns:>5s} {rps:8.0f} {vs_rps:>8s} {cpu:9.3f} {vs_cpu:>8s} {p50:7.3f} {p99:7.3f} "
+              f"{d50:>8s} {d99:>8s} {redis:>15s} {a['bad']:7d}")
 PY
 fi
 
@@ -285,7 +367,7 @@ fi
   cat "$OUT/identity.txt" 2>/dev/null || true
   echo '```'
   echo
-  echo "## Limits (callgrind instructions per request, worker thread, inspection on)"
+  echo "## Limits (callgrind instructions per request, worker thread, inspection on; then under load)"
   echo
   echo '```'
   cat "$OUT/limits.txt" 2>/dev/null || true
