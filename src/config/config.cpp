@@ -364,7 +364,8 @@ bool parse_base_url(Reader& r, const YAML::Node& at, const std::string& url, Pro
     r.error(at, "'base_url' has no host");
     return false;
   }
-  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos) {
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      port.size() > 5 || std::stoul(port) > 65535) {
     r.error(at, "'base_url' has an invalid port");
     return false;
   }

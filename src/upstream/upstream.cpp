@@ -157,9 +157,37 @@ net::awaitable<Result<std::unique_ptr<Connection>>> Pool::acquire(const Provider
     if (!ssl) co_return ssl.error();
     conn->ssl = std::move(ssl.value());
   }
-  tcp::resolver resolver(ioc_);
-  auto [rec, endpoints] = co_await resolver.async_resolve(p.host, p.port, kUseEc);
-  if (rec) co_return transport_error(rec, p, "to resolve");
+  // An address needs no lookup. A name is looked up within connect_ms: the lookup runs on the
+  // resolver's thread (getaddrinfo blocks, and cancelling the resolver completes nothing until
+  // it returns), so the request waits on a timer that the lookup's answer wakes; a DNS that does
+  // not answer times it out (then retried, or failed over, like a connect that timed out). A
+  // lookup given up on lives on in `lookup` and still holds that thread until getaddrinfo returns.
+  boost::system::error_code literal_ec;
+  const net::ip::address ip = net::ip::make_address(p.host, literal_ec);
+  tcp::resolver::results_type endpoints;
+  if (literal_ec) {
+    struct Lookup {
+      explicit Lookup(net::io_context& io) : resolver(io), wake(io) {}
+      tcp::resolver resolver;
+      net::steady_timer wake;
+      bool done = false;
+      error_code ec;
+      tcp::resolver::results_type found;
+    };
+    auto lookup = std::make_shared<Lookup>(ioc_);
+    lookup->wake.expires_after(ms(p.timeouts.connect_ms));
+    lookup->resolver.async_resolve(
+        p.host, p.port, [lookup](const error_code& ec, tcp::resolver::results_type found) {
+          lookup->done = true;
+          lookup->ec = ec;
+          lookup->found = std::move(found);
+          lookup->wake.cancel();
+        });
+    co_await lookup->wake.async_wait(kUseEc);
+    if (!lookup->done) co_return transport_error(beast::error::timeout, p, "to resolve");
+    if (lookup->ec) co_return transport_error(lookup->ec, p, "to resolve");
+    endpoints = std::move(lookup->found);
+  }
   if (resolved_hook_) resolved_hook_();
   if (p.tls) {
     conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc_, *conn->ssl);
@@ -168,7 +196,13 @@ net::awaitable<Result<std::unique_ptr<Connection>>> Pool::acquire(const Provider
   }
   beast::tcp_stream& tcp = conn->tcp();
   tcp.expires_after(ms(p.timeouts.connect_ms));
-  auto [cec, ep] = co_await tcp.async_connect(endpoints, kUseEc);
+  error_code cec;
+  if (literal_ec) {
+    std::tie(cec, std::ignore) = co_await tcp.async_connect(endpoints, kUseEc);
+  } else {
+    const auto port = static_cast<unsigned short>(std::strtoul(p.port.c_str(), nullptr, 10));
+    std::tie(cec) = co_await tcp.async_connect(tcp::endpoint(ip, port), kUseEc);
+  }
   if (cec) co_return transport_error(cec, p, "to connect");
   tcp.socket().set_option(tcp::no_delay(true));
   if (p.tls) {

@@ -24,10 +24,10 @@ export async function freePort() {
 // `listen`: YAML for the client listeners in place of the one plain `listen` line (TLS tests);
 // `extra`: top-level sections appended (a string, or in startStack a function of {port, dir});
 // `rules`: policy rules (YAML list items) before the others; `models`: more models (YAML list
-// items) after the others.
+// items) after the others; `providers`: more providers (YAML list items) after the others.
 export function configYaml({ port, adminPort, upstreamPort, deadPort, server = {}, audit = 'batched',
   auditPostgres = '', auditInstance = 'it', auditExtra = '', keysExtra = '', listen = '', extra = '', rules = '',
-  models = '' }) {
+  models = '', providers = '' }) {
   const srv = {
     workers: 2, header_timeout_ms: 500, body_timeout_ms: 1000, idle_timeout_ms: 5000,
     max_body_bytes: 65536, max_header_bytes: 4096, shutdown_grace_ms: 3000, ...server,
@@ -80,7 +80,7 @@ providers:
     timeouts: {first_byte_ms: 300, idle_ms: 300}
   - {name: anth, kind: anthropic, base_url: "http://127.0.0.1:${upstreamPort}/v1", api_key_env: WARDEN_TEST_UPSTREAM_KEY, retries: 0}
   - {name: dead, base_url: "http://127.0.0.1:${deadPort}/v1", retries: 1, backoff_ms: 10, timeouts: {connect_ms: 500}}
-models:
+${providers}models:
 ${model('chat', 'chat, completion', dep('chat-main', 'up', 'test-1'))}
 ${model('embed', 'embedding', dep('embed-main', 'up', 'test-embed'))}
 ${model('retry503', 'chat', dep('retry503-a', 'up', 'flaky-503-2'))}
@@ -147,7 +147,8 @@ export async function startStack(opts = {}) {
   const configPath = path.join(dir, 'warden.yaml');
   const params = { port, adminPort, upstreamPort: upstream.port, deadPort, server: opts.server, audit: opts.audit ?? 'batched',
     auditPostgres: opts.auditPostgres ?? '', auditInstance: opts.auditInstance ?? 'it', auditExtra: opts.auditExtra ?? '',
-    keysExtra: opts.keysExtra ?? '', extra: opts.extra ?? '', models: opts.models ?? '' };
+    keysExtra: opts.keysExtra ?? '', extra: opts.extra ?? '', models: opts.models ?? '',
+    providers: typeof opts.providers === 'function' ? opts.providers({ upstreamPort: upstream.port }) : opts.providers ?? '' };
   // Listeners may name the stack's port; `extra` may be a function of it too (identity).
   if (opts.listen) params.listen = opts.listen({ port, dir });
   if (typeof opts.extra === 'function') params.extra = opts.extra({ port, dir });
