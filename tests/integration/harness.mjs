@@ -140,6 +140,16 @@ ${models}keys:
 ${keysExtra}${extra}`;
 }
 
+// A getaddrinfo preloaded into a gateway started with `env` (tests/tools/stall_resolver.c): it
+// holds `host` until the file `gate` exists, then answers that the name is unknown; `gate`.entered
+// appears once a lookup is held. `dir` is the test's own directory.
+export function stallResolver(host) {
+  const lib = process.env.STALL_RESOLVER_LIB ?? new URL('../../build/tests/libstall_resolver.so', import.meta.url).pathname;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-dns-'));
+  const gate = path.join(dir, 'gate');
+  return { dir, gate, env: { LD_PRELOAD: lib, WARDEN_STALL_HOST: host, WARDEN_STALL_GATE: gate } };
+}
+
 export async function startStack(opts = {}) {
   const upstream = await startUpstream();
   const [port, adminPort, deadPort] = [await freePort(), await freePort(), await freePort()];

@@ -7,10 +7,9 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { chatBody, freePort, startStack } from './harness.mjs';
+import { chatBody, freePort, stallResolver, startStack } from './harness.mjs';
 
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const bin = process.env.WARDEN_BIN ?? new URL('../../build/warden', import.meta.url).pathname;
@@ -182,7 +181,7 @@ test('a spend budget reserves the worst case at the price and settles with the u
   // What the store holds, per key: `warden limits show` (through the admin listener) and metrics.
   const show = spawnSync(bin, ['limits', 'show', '--config', stack.configPath], { encoding: 'utf8' });
   assert.equal(show.status, 0, show.stderr);
-  assert.match(show.stdout, new RegExp(`^spend\\|label:spend=x  EUR  limit 0\\.01  used ${euros(actual * i).replace('.', '\\.')}  reserved 0  remaining ${euros(10_000 - actual * i).replace('.', '\\.')}  reset \\d+h\\d+m\\d+s$`, 'm'));
+  assert.match(show.stdout, new RegExp(`^spend\\|label:spend=x  EUR  limit 0\\.01  used ${euros(actual * i).replace('.', '\\.')}  reserved 0  remaining ${euros(10_000 - actual * i).replace('.', '\\.')}  reset (?:\\d+h)?(?:\\d+m)?\\d+s$`, 'm'));
   const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
   assert.match(metrics, new RegExp(`^warden_limit_remaining\\{rule="spend"\\} ${euros(10_000 - actual * i).replace('.', '\\.')}$`, 'm'));
   assert.match(metrics, /^warden_limit_keys\{rule="spend"\} 1$/m);
@@ -630,16 +629,15 @@ describe('with the Redis store', () => {
 // holds the name until the test lets it go, then answers that it is unknown; one worker, so that
 // every request below meets the same lookup.
 describe('a Redis store whose host name does not resolve', () => {
-  const lib = process.env.STALL_RESOLVER_LIB ?? new URL('../../build/tests/libstall_resolver.so', import.meta.url).pathname;
   let g;
   let dir;
   let gate;
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-dns-'));
-    gate = path.join(dir, 'gate');
+    const stall = stallResolver('no-such-host.invalid');
+    ({ dir, gate } = stall);
     g = await startStack({
       keysExtra, models, server: { workers: 1 },
-      env: { LD_PRELOAD: lib, WARDEN_STALL_HOST: 'no-such-host.invalid', WARDEN_STALL_GATE: gate },
+      env: stall.env,
       extra: `limits:
   redis: no-such-host.invalid:6379
   redis_timeout_ms: 200

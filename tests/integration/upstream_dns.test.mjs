@@ -4,22 +4,20 @@
 // the gateway (tests/tools/stall_resolver.c) holds the name until the test lets it go.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { KEY, chatBody, startStack } from './harness.mjs';
+import { KEY, chatBody, stallResolver, startStack } from './harness.mjs';
 
-const lib = process.env.STALL_RESOLVER_LIB ?? new URL('../../build/tests/libstall_resolver.so', import.meta.url).pathname;
 const host = 'stalled-upstream.invalid';
 let stack;
 let dir;
 let gate;
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-updns-'));
-  gate = path.join(dir, 'gate');
+  const stall = stallResolver(host);
+  ({ dir, gate } = stall);
   stack = await startStack({
     server: { workers: 1 },
-    env: { LD_PRELOAD: lib, WARDEN_STALL_HOST: host, WARDEN_STALL_GATE: gate },
+    env: stall.env,
     providers: ({ upstreamPort }) =>
       `  - {name: slowdns, base_url: "http://${host}:${upstreamPort}/v1", retries: 0, timeouts: {connect_ms: 300}}\n`,
     models: `  - name: dns-then-ok
