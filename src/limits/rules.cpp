@@ -275,7 +275,6 @@ void fill(const Settings& settings, const Subject& subject, std::shared_ptr<cons
         out.applied[i].cost = 1;
     }
   }
-  out.locks = keys->locks;
   out.keys = std::move(keys);
 }
 

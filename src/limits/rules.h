@@ -129,7 +129,10 @@ struct Met {
   std::shared_ptr<const Keys> keys;  // what Applied::key points into
   PerLimit<Applied> applied;
   PerLimit<std::uint16_t> rule_of;
-  std::span<Shard* const> locks;  // keys->locks (empty: not pinned), for the store's calls
+  // The pinned keys' shards in lock order (empty: not pinned), for the store's calls.
+  std::span<Shard* const> locks() const {
+    return keys != nullptr ? std::span<Shard* const>(keys->locks) : std::span<Shard* const>();
+  }
   Met() = default;
   Met(const Met&) = delete;
   Met& operator=(const Met&) = delete;

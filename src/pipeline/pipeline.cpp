@@ -122,7 +122,7 @@ struct RequestContext {
         }
       }
       if (store == nullptr) return true;
-      store->settle(applied, actual, at, limits::wall_micros(), met.locks);
+      store->settle(applied, actual, at, limits::wall_micros(), met.locks());
       return false;
     }
     net::awaitable<void> redis_settle() {
@@ -136,7 +136,7 @@ struct RequestContext {
       held = false;
       renewal.unlink();
       if (store != nullptr) {
-        store->release(met.applied, at, limits::wall_micros(), met.locks);
+        store->release(met.applied, at, limits::wall_micros(), met.locks());
       } else if (auto r = redis.lock()) {
         r->release(met.applied, id);
       }
@@ -723,7 +723,7 @@ void reserve_here(Worker& worker, const limits::Settings& ls, limits::Subject su
       return;
     }
     h.at = limits::wall_micros();
-    worker.limits().reserve(h.met.applied, h.at, h.met.locks, o);
+    worker.limits().reserve(h.met.applied, h.at, h.met.locks(), o);
     h.store = &worker.limits();
     if (attempt > 0 || !count_input(o, model, body, h)) break;
   }
